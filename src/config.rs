@@ -1,0 +1,702 @@
+//! The daemon's TOML configuration: typed, defaulted, validated data. Loading reports *every*
+//! problem at once, each with file, line and key, so `edi-bridge check` and start-up print the
+//! same list. Secrets are never read from the TOML itself: they come from `*_file` paths, named
+//! environment variables or systemd credentials (`$CREDENTIALS_DIRECTORY`), and are held in
+//! [`Secret`], whose `Debug` prints nothing of the value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::mapping::Mapping;
+
+/// Environment variable holding the webhook secret.
+pub const ENV_WEBHOOK_SECRET: &str = "EDI_BRIDGE_WEBHOOK_SECRET";
+/// Environment variable holding the previous webhook secret during a key rotation.
+pub const ENV_WEBHOOK_SECRET_PREVIOUS: &str = "EDI_BRIDGE_WEBHOOK_SECRET_PREVIOUS";
+/// Environment variable holding the OAuth2 client secret.
+pub const ENV_CLIENT_SECRET: &str = "EDI_BRIDGE_CLIENT_SECRET";
+
+/// One problem found while loading configuration or mapping: where, which key, what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: ", self.file.display())?,
+            None => write!(f, "{}: ", self.file.display())?,
+        }
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration; `Display` lists one per line.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A secret value. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Webhook listener.
+    #[serde(default)]
+    pub server: Server,
+    /// ERP directories and the state directory.
+    pub paths: Paths,
+    /// Ingram API endpoints and identities.
+    pub ingram: Ingram,
+    /// Where the mapping TOML lives.
+    #[serde(default)]
+    pub mapping: MappingRef,
+    /// How 850 files are named and delivered.
+    #[serde(default)]
+    pub outbox: Outbox,
+    /// How the inbox is watched.
+    #[serde(default)]
+    pub inbox: Inbox,
+    /// Retry policy for Ingram API calls.
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Logging.
+    #[serde(default)]
+    pub log: Log,
+    /// How long a shutdown waits for workers to finish the item they are on.
+    #[serde(default = "defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+    /// Set by the loader: the file this came from (relative paths resolve against its directory).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Address the webhook listener binds, e.g. `127.0.0.1:8080`.
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    /// URL path Ingram posts purchase orders to.
+    #[serde(default = "defaults::webhook_path")]
+    pub webhook_path: String,
+    /// Largest accepted webhook body; larger bodies get 413.
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// File holding the webhook secret (else `EDI_BRIDGE_WEBHOOK_SECRET`, else the systemd
+    /// credential `webhook_secret`).
+    pub webhook_secret_file: Option<PathBuf>,
+    /// File holding the previous webhook secret, accepted during a rotation (else
+    /// `EDI_BRIDGE_WEBHOOK_SECRET_PREVIOUS`, else the credential `webhook_secret_previous`).
+    pub webhook_secret_previous_file: Option<PathBuf>,
+    /// Time allowed for one webhook request before 503.
+    #[serde(default = "defaults::request_timeout_secs")]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: defaults::listen(),
+            webhook_path: defaults::webhook_path(),
+            max_body_bytes: defaults::max_body_bytes(),
+            webhook_secret_file: None,
+            webhook_secret_previous_file: None,
+            request_timeout_secs: defaults::request_timeout_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Paths {
+    /// State directory: the sled store lives in `state/db`.
+    pub state: PathBuf,
+    /// 850s (and 997s) for the ERP.
+    pub outbox: PathBuf,
+    /// 855/856/997 from the ERP.
+    pub inbox: PathBuf,
+    /// Copies of everything sent and received, by date.
+    pub archive: PathBuf,
+    /// Inbox files that could not be processed, each with a `.reason.txt`.
+    pub error: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ingram {
+    pub api_base_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub partner_id: String,
+    pub country_code: String,
+    pub sender_id: String,
+    /// File holding the OAuth2 client secret (else `EDI_BRIDGE_CLIENT_SECRET`, else the systemd
+    /// credential `client_secret`).
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default = "defaults::connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "defaults::api_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Refresh the token this long before it expires.
+    #[serde(default = "defaults::token_refresh_margin_secs")]
+    pub token_refresh_margin_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingRef {
+    /// The mapping TOML; relative paths resolve against the config file's directory.
+    #[serde(default = "defaults::mapping_file")]
+    pub file: PathBuf,
+}
+
+impl Default for MappingRef {
+    fn default() -> Self {
+        MappingRef {
+            file: defaults::mapping_file(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outbox {
+    /// File name pattern; placeholders `{po}`, `{isa13}`, `{gs06}`, `{st02}`, `{date}`. Must
+    /// contain `{isa13}` so every interchange gets its own name.
+    #[serde(default = "defaults::file_pattern")]
+    pub file_pattern: String,
+    /// Keep a copy of each 850 in `archive/outbound/YYYY/MM/DD/`.
+    #[serde(default = "defaults::yes")]
+    pub archive_copy: bool,
+    /// Wait between attempts when writing to the outbox fails (disk full, permissions).
+    #[serde(default = "defaults::outbox_retry_secs")]
+    pub retry_secs: u64,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            file_pattern: defaults::file_pattern(),
+            archive_copy: true,
+            retry_secs: defaults::outbox_retry_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inbox {
+    /// A file is taken once its size and mtime have not changed for this long.
+    #[serde(default = "defaults::settle_ms")]
+    pub settle_ms: u64,
+    /// Full rescan interval (the source of truth; events only wake the scanner early).
+    #[serde(default = "defaults::rescan_secs")]
+    pub rescan_secs: u64,
+    /// A file still incomplete (no IEA closing the last ISA) after this long goes to `error/`.
+    #[serde(default = "defaults::incomplete_timeout_secs")]
+    pub incomplete_timeout_secs: u64,
+    /// File name patterns never taken (`*` wildcard); hidden files are always ignored.
+    #[serde(default = "defaults::ignore")]
+    pub ignore: Vec<String>,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            settle_ms: defaults::settle_ms(),
+            rescan_secs: defaults::rescan_secs(),
+            incomplete_timeout_secs: defaults::incomplete_timeout_secs(),
+            ignore: defaults::ignore(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// First retry delay; doubles per attempt, with full jitter.
+    #[serde(default = "defaults::backoff_base_ms")]
+    pub backoff_base_ms: u64,
+    /// Longest delay between two attempts.
+    #[serde(default = "defaults::backoff_max_secs")]
+    pub backoff_max_secs: u64,
+    /// Jobs delivered concurrently (different POs only; one PO's jobs stay in order).
+    #[serde(default = "defaults::workers")]
+    pub workers: usize,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            backoff_base_ms: defaults::backoff_base_ms(),
+            backoff_max_secs: defaults::backoff_max_secs(),
+            workers: defaults::workers(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `text` (journald-friendly) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Default filter when `RUST_LOG` is unset, e.g. `info` or `edi_bridge=debug`.
+    pub filter: Option<String>,
+}
+
+mod defaults {
+    use std::path::PathBuf;
+    pub(super) fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub(super) fn webhook_path() -> String {
+        "/webhooks/ingram/purchase-orders".into()
+    }
+    pub(super) fn max_body_bytes() -> usize {
+        1024 * 1024
+    }
+    pub(super) fn request_timeout_secs() -> u64 {
+        30
+    }
+    pub(super) fn connect_timeout_secs() -> u64 {
+        10
+    }
+    pub(super) fn api_timeout_secs() -> u64 {
+        30
+    }
+    pub(super) fn token_refresh_margin_secs() -> u64 {
+        300
+    }
+    pub(super) fn mapping_file() -> PathBuf {
+        "mappings/ingram.toml".into()
+    }
+    pub(super) fn file_pattern() -> String {
+        "{po}.{isa13}.850".into()
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+    pub(super) fn outbox_retry_secs() -> u64 {
+        5
+    }
+    pub(super) fn settle_ms() -> u64 {
+        1000
+    }
+    pub(super) fn rescan_secs() -> u64 {
+        10
+    }
+    pub(super) fn incomplete_timeout_secs() -> u64 {
+        600
+    }
+    pub(super) fn ignore() -> Vec<String> {
+        vec!["*.tmp".into(), "*.part".into()]
+    }
+    pub(super) fn backoff_base_ms() -> u64 {
+        1000
+    }
+    pub(super) fn backoff_max_secs() -> u64 {
+        600
+    }
+    pub(super) fn workers() -> usize {
+        4
+    }
+    pub(super) fn shutdown_grace_secs() -> u64 {
+        20
+    }
+}
+
+/// Secrets resolved at start-up from files, environment or systemd credentials.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// Current and (during a rotation) previous webhook secret.
+    pub webhook: Vec<Secret>,
+    pub client: Option<Secret>,
+}
+
+/// A fully loaded, validated configuration with its mapping and secrets.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub mapping: Mapping,
+    pub secrets: Secrets,
+}
+
+impl Config {
+    /// Parses and validates a config file, then loads and validates its mapping and secrets.
+    /// Every problem is reported, not only the first.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        Self::load_str(&text, path)
+    }
+
+    /// As [`Config::load`], from text already read (`path` names it in messages and anchors
+    /// relative paths).
+    pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
+        let mut config: Config = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
+        config.source = path.to_path_buf();
+        let mut problems = config.validate(text);
+        let mapping_path = config.mapping_path();
+        let mapping = match Mapping::load(&mapping_path) {
+            Ok(m) => Some(m),
+            Err(ConfigError(mut ps)) => {
+                problems.append(&mut ps);
+                None
+            }
+        };
+        let secrets = match config.resolve_secrets(text) {
+            Ok(s) => Some(s),
+            Err(mut ps) => {
+                problems.append(&mut ps);
+                None
+            }
+        };
+        match (mapping, secrets) {
+            (Some(mapping), Some(secrets)) if problems.is_empty() => Ok(Loaded {
+                config,
+                mapping,
+                secrets,
+            }),
+            _ => Err(ConfigError(problems)),
+        }
+    }
+
+    /// The mapping file, resolved against the config file's directory.
+    pub fn mapping_path(&self) -> PathBuf {
+        self.resolve(&self.mapping.file)
+    }
+
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.source
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(p)
+        }
+    }
+
+    /// The parsed listen address (validated at load).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server
+            .listen
+            .parse()
+            .expect("listen address validated at load")
+    }
+
+    fn validate(&self, text: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |section: &str, key: &str, message: String| {
+            out.push(Problem {
+                file: self.source.clone(),
+                line: locate(text, section, key),
+                key: format!("{section}.{key}"),
+                message,
+            })
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            bad(
+                "server",
+                "listen",
+                format!("'{}' is not an address like 127.0.0.1:8080", self.server.listen),
+            );
+        }
+        if !self.server.webhook_path.starts_with('/') {
+            bad("server", "webhook_path", "must start with '/'".into());
+        }
+        if self.server.max_body_bytes < 1024 {
+            bad("server", "max_body_bytes", "must be at least 1024".into());
+        }
+        for (key, value) in [
+            ("api_base_url", &self.ingram.api_base_url),
+            ("token_url", &self.ingram.token_url),
+        ] {
+            if !(value.starts_with("http://") || value.starts_with("https://")) {
+                bad("ingram", key, format!("'{value}' is not an http(s) URL"));
+            }
+        }
+        if self.ingram.client_id.trim().is_empty() {
+            bad("ingram", "client_id", "must not be empty".into());
+        }
+        if self.ingram.partner_id.trim().is_empty() {
+            bad("ingram", "partner_id", "must not be empty".into());
+        }
+        if self.ingram.country_code.len() != 2
+            || !self.ingram.country_code.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            bad("ingram", "country_code", "must be two letters, e.g. US".into());
+        }
+        let sender = self.ingram.sender_id.trim();
+        if sender.is_empty() || sender.len() > 32 {
+            bad("ingram", "sender_id", "must be 1 to 32 characters".into());
+        }
+        if !self.outbox.file_pattern.contains("{isa13}") {
+            bad(
+                "outbox",
+                "file_pattern",
+                "must contain {isa13} so every interchange gets its own file name".into(),
+            );
+        }
+        if let Err(e) = check_pattern(&self.outbox.file_pattern) {
+            bad("outbox", "file_pattern", e);
+        }
+        if self.delivery.workers == 0 {
+            bad("delivery", "workers", "must be at least 1".into());
+        }
+        if self.delivery.backoff_base_ms == 0 {
+            bad("delivery", "backoff_base_ms", "must be at least 1".into());
+        }
+        for (key, p) in [
+            ("state", &self.paths.state),
+            ("outbox", &self.paths.outbox),
+            ("inbox", &self.paths.inbox),
+            ("archive", &self.paths.archive),
+            ("error", &self.paths.error),
+        ] {
+            if p.as_os_str().is_empty() {
+                bad("paths", key, "must not be empty".into());
+            }
+        }
+        out
+    }
+
+    fn resolve_secrets(&self, text: &str) -> Result<Secrets, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let mut read = |section: &str,
+                        key: &str,
+                        file: &Option<PathBuf>,
+                        env: &str,
+                        credential: &str|
+         -> Option<Secret> {
+            if let Some(f) = file {
+                let f = self.resolve(f);
+                return match std::fs::read_to_string(&f) {
+                    Ok(s) if !s.trim().is_empty() => Some(Secret::new(s.trim())),
+                    Ok(_) => {
+                        problems.push(Problem {
+                            file: self.source.clone(),
+                            line: locate(text, section, key),
+                            key: format!("{section}.{key}"),
+                            message: format!("{} is empty", f.display()),
+                        });
+                        None
+                    }
+                    Err(e) => {
+                        problems.push(Problem {
+                            file: self.source.clone(),
+                            line: locate(text, section, key),
+                            key: format!("{section}.{key}"),
+                            message: format!("cannot read {}: {e}", f.display()),
+                        });
+                        None
+                    }
+                };
+            }
+            if let Ok(v) = std::env::var(env) {
+                if !v.trim().is_empty() {
+                    return Some(Secret::new(v.trim()));
+                }
+            }
+            let path = creds.as_ref()?.join(credential);
+            let s = std::fs::read_to_string(path).ok()?;
+            (!s.trim().is_empty()).then(|| Secret::new(s.trim()))
+        };
+        let current = read(
+            "server",
+            "webhook_secret_file",
+            &self.server.webhook_secret_file,
+            ENV_WEBHOOK_SECRET,
+            "webhook_secret",
+        );
+        let previous = read(
+            "server",
+            "webhook_secret_previous_file",
+            &self.server.webhook_secret_previous_file,
+            ENV_WEBHOOK_SECRET_PREVIOUS,
+            "webhook_secret_previous",
+        );
+        let client = read(
+            "ingram",
+            "client_secret_file",
+            &self.ingram.client_secret_file,
+            ENV_CLIENT_SECRET,
+            "client_secret",
+        );
+        if current.is_none() && problems.is_empty() {
+            problems.push(Problem {
+                file: self.source.clone(),
+                line: None,
+                key: "server.webhook_secret_file".into(),
+                message: format!(
+                    "no webhook secret: set {ENV_WEBHOOK_SECRET}, server.webhook_secret_file, or the systemd credential webhook_secret"
+                ),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Secrets {
+            webhook: current.into_iter().chain(previous).collect(),
+            client,
+        })
+    }
+}
+
+/// Deserializes `text` as TOML into `T`, turning a parse or type error into a [`Problem`] with
+/// the line it points at and, where the message names one, the key.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, Problem> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        let key = line
+            .and_then(|l| text.lines().nth(l - 1))
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim().to_string())
+            .unwrap_or_default();
+        Problem {
+            file: path.to_path_buf(),
+            line,
+            key,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// The 1-based line where `key` is set inside `[section]` (a dotted section like
+/// `po850.refs` works too), if it is written out in the file.
+pub fn locate(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            current = rest
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .trim()
+                .to_string();
+            continue;
+        }
+        if current == section {
+            if let Some((k, _)) = line.split_once('=') {
+                if k.trim().trim_matches('"') == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn check_pattern(p: &str) -> Result<(), String> {
+    let mut rest = p;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else {
+            return Err("unclosed '{'".into());
+        };
+        let name = &rest[start + 1..start + end];
+        if !["po", "isa13", "gs06", "st02", "date"].contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}}; use {{po}}, {{isa13}}, {{gs06}}, {{st02}}, {{date}}"
+            ));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    if p.contains('/') || p.starts_with('.') {
+        return Err("must be a plain file name (no '/', not hidden)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_key_in_section() {
+        let t = "[server]\nlisten = \"x\"\n[paths]\nstate = \"/a\"\n";
+        assert_eq!(locate(t, "server", "listen"), Some(2));
+        assert_eq!(locate(t, "paths", "state"), Some(4));
+        assert_eq!(locate(t, "paths", "listen"), None);
+    }
+
+    #[test]
+    fn pattern_rules() {
+        assert!(check_pattern("{po}.{isa13}.850").is_ok());
+        assert!(check_pattern("{po}.{bogus}").is_err());
+        assert!(check_pattern("a/{isa13}").is_err());
+        assert!(check_pattern("{isa13").is_err());
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn parse_error_names_line_and_key() {
+        let t = "[server]\nlisten = 5\n";
+        let p = parse_toml::<Config>(t, Path::new("c.toml")).unwrap_err();
+        assert_eq!(p.line, Some(2));
+        assert_eq!(p.key, "listen");
+    }
+}

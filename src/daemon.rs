@@ -1,0 +1,177 @@
+//! The running daemon: opens the store, binds the webhook listener, spawns every worker on one
+//! `TaskTracker`, tells systemd it is ready, and shuts down in order when the token is cancelled:
+//! intake first (listener), then the workers finish the item they are on, bounded by
+//! `shutdown_grace_secs`. A worker that dies early is a shutdown with a reason (exit non-zero,
+//! systemd restarts). Tests drive this same code through [`start`] with their own token.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Loaded;
+use crate::mapping::SharedMapping;
+use crate::metrics::Metrics;
+use crate::outbound::outbox::Outbox;
+use crate::outbound::webhook::{self, WebhookState};
+use crate::store::Store;
+
+/// Something the daemon finished, published on [`Running::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A PO's 850 is in the outbox under `file`.
+    Written850 { po: String, file: String },
+}
+
+/// A started daemon.
+pub struct Running {
+    /// The address the webhook listener is bound to.
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub mapping: SharedMapping,
+    /// Progress events (850 written, …) for tests, the demo and operators' tooling.
+    pub events: tokio::sync::broadcast::Sender<Event>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    failure: Arc<Mutex<Option<String>>>,
+    grace: Duration,
+}
+
+/// Runs the daemon until `shutdown` is cancelled (or a task dies).
+pub async fn run(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<()> {
+    start(loaded, shutdown).await?.wait().await
+}
+
+/// Starts everything and returns once the store is open and the listener bound.
+pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let Loaded { config, mapping, secrets } = loaded;
+    for dir in [
+        &config.paths.state,
+        &config.paths.outbox,
+        &config.paths.inbox,
+        &config.paths.archive,
+        &config.paths.error,
+    ] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let state_dir = config.paths.state.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&state_dir))
+        .await?
+        .with_context(|| format!("cannot open the state store in {}", config.paths.state.display()))?;
+    let mapping = SharedMapping::new(mapping);
+    let metrics = Arc::new(Metrics::default());
+    let outbox_wake = Arc::new(Notify::new());
+    let tracker = TaskTracker::new();
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let (events, _) = tokio::sync::broadcast::channel(4096);
+
+    let listener = tokio::net::TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let app = webhook::router(
+        WebhookState {
+            store: store.clone(),
+            secrets: Arc::new(secrets.webhook.clone()),
+            mapping: mapping.clone(),
+            outbox_wake: outbox_wake.clone(),
+            metrics: metrics.clone(),
+            request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+        },
+        &config.server.webhook_path,
+        config.server.max_body_bytes,
+    );
+    let intake_stop = shutdown.clone();
+    spawn(&tracker, &shutdown, &failure, "webhook listener", async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { intake_stop.cancelled().await })
+            .await
+            .context("webhook listener failed")
+    });
+
+    let outbox = Outbox {
+        store: store.clone(),
+        mapping: mapping.clone(),
+        outbox_dir: config.paths.outbox.clone(),
+        archive_dir: config.outbox.archive_copy.then(|| config.paths.archive.clone()),
+        file_pattern: config.outbox.file_pattern.clone(),
+        retry: Duration::from_secs(config.outbox.retry_secs.max(1)),
+        wake: outbox_wake.clone(),
+        metrics: metrics.clone(),
+        events: events.clone(),
+    };
+    let worker_stop = shutdown.clone();
+    spawn(&tracker, &shutdown, &failure, "outbox worker", outbox.run(worker_stop));
+
+    crate::notify::ready(&tracker, &shutdown);
+    tracing::info!(listen = %addr, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
+    Ok(Running {
+        addr,
+        store,
+        mapping,
+        events,
+        tracker,
+        shutdown,
+        failure,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
+}
+
+/// Spawns a task on the tracker; an error (or an early end while not shutting down) records a
+/// reason and triggers shutdown.
+fn spawn<F>(
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+    failure: &Arc<Mutex<Option<String>>>,
+    name: &'static str,
+    fut: F,
+) where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let shutdown = shutdown.clone();
+    let failure = failure.clone();
+    tracker.spawn(async move {
+        let result = fut.await;
+        let reason = match result {
+            Err(e) => Some(format!("{name}: {e:#}")),
+            Ok(()) if !shutdown.is_cancelled() => Some(format!("{name} stopped unexpectedly")),
+            Ok(()) => None,
+        };
+        if let Some(reason) = reason {
+            tracing::error!(task = name, reason = %reason, "Task died; shutting down.");
+            failure.lock().expect("failure lock").get_or_insert(reason);
+            shutdown.cancel();
+        }
+    });
+}
+
+impl Running {
+    /// Waits for shutdown, drains within the grace period, flushes the store.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.shutdown.cancelled().await;
+        crate::notify::stopping();
+        tracing::info!(grace_secs = self.grace.as_secs(), "Shutting down: intake stopped, draining workers.");
+        self.tracker.close();
+        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!(still_running = self.tracker.len(), "Workers did not finish within the grace period.");
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking()).await??;
+        match self.failure.lock().expect("failure lock").take() {
+            Some(reason) => anyhow::bail!(reason),
+            None => {
+                tracing::info!("edi-bridge stopped.");
+                Ok(())
+            }
+        }
+    }
+
+    /// Requests shutdown.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}

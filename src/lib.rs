@@ -1,0 +1,27 @@
+//! edi-bridge: Ingram Micro's vendor APIs on one side, a legacy ERP's X12 flat files on the other.
+//!
+//! Reading order:
+//! - [`config`], [`mapping`]: validated data from TOML; every assumed Ingram name lives in the mapping.
+//! - [`x12`]: the sans-IO X12 codec (no I/O, no async, nothing from the rest of the crate).
+//! - [`outbound`]: webhook → [`store`] → pure `to_850` → outbox file, exactly once.
+//! - [`store`]: the only module that names sled; group-committed flushes.
+//! - [`daemon`]: starts and drains every task; [`notify`]: systemd protocol.
+//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`]: edges and small helpers.
+//!
+//! See ARCHITECTURE.md for the map and the invariants.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms, unreachable_pub)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod mapping;
+pub mod metrics;
+pub mod notify;
+pub mod outbound;
+pub mod signature;
+pub mod store;
+pub mod telemetry;
+pub mod x12;

@@ -1,0 +1,714 @@
+//! The admin-edited mapping (`mappings/ingram.toml`): ISA/GS identities, delimiters, version,
+//! which 850 segments and qualifiers carry which webhook fields, code lists, date formats,
+//! element length overrides, the names of the webhook fields Ingram does not document, and the
+//! paths, field names and code translations of the Ingram PO Response / PO Status calls.
+//! Pure data with lookups: every assumed name lives here (and in the shipped TOML), never in logic.
+//! Validation reports every problem with file, line and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::config::{locate, parse_toml, ConfigError, Problem};
+
+/// The mapping shipped with the binary (also the default for `demo` and `translate`).
+pub const DEFAULT_MAPPING: &str = include_str!("../mappings/ingram.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    pub interchange: Interchange,
+    #[serde(default)]
+    pub delimiters: Delimiters,
+    #[serde(default)]
+    pub webhook: WebhookFields,
+    #[serde(default)]
+    pub po850: Po850,
+    #[serde(default)]
+    pub code_lists: CodeLists,
+    /// Element length overrides on top of the X12 dictionary's maxima.
+    #[serde(default)]
+    pub max_lengths: Vec<MaxLength>,
+    #[serde(default)]
+    pub po_response: PoResponse,
+    #[serde(default)]
+    pub po_status: PoStatus,
+    #[serde(default)]
+    pub inbound: Inbound,
+    #[serde(default)]
+    pub ack997: Ack997,
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum X12Version {
+    #[serde(rename = "004010")]
+    V4010,
+    #[serde(rename = "005010")]
+    V5010,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interchange {
+    /// `004010` (default) or `005010`.
+    #[serde(default = "d::version")]
+    pub version: X12Version,
+    /// ISA05 / ISA06: who the 850 comes from (the ERP's profile for Ingram).
+    pub sender_qualifier: String,
+    pub sender_id: String,
+    /// ISA07 / ISA08: the ERP.
+    pub receiver_qualifier: String,
+    pub receiver_id: String,
+    /// GS02 / GS03; default to the ISA ids.
+    pub gs_sender: Option<String>,
+    pub gs_receiver: Option<String>,
+    /// GS08; default `004010` or `005010` per version (e.g. `004010VICS`).
+    pub gs_version: Option<String>,
+    /// ISA15: `P` production, `T` test.
+    #[serde(default = "d::usage")]
+    pub usage: String,
+    /// ISA14: ask the ERP for a TA1.
+    #[serde(default)]
+    pub ack_requested: bool,
+}
+
+impl Interchange {
+    pub fn gs_sender(&self) -> &str {
+        self.gs_sender.as_deref().unwrap_or(&self.sender_id)
+    }
+    pub fn gs_receiver(&self) -> &str {
+        self.gs_receiver.as_deref().unwrap_or(&self.receiver_id)
+    }
+    pub fn gs_version(&self) -> &str {
+        self.gs_version.as_deref().unwrap_or(match self.version {
+            X12Version::V4010 => "004010",
+            X12Version::V5010 => "005010",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delimiters {
+    #[serde(default = "d::element")]
+    pub element: String,
+    #[serde(default = "d::component")]
+    pub component: String,
+    #[serde(default = "d::segment")]
+    pub segment: String,
+    /// Repetition separator (ISA11), used for 005010 only.
+    #[serde(default = "d::repetition")]
+    pub repetition: String,
+    /// Write a newline after each segment terminator.
+    #[serde(default = "d::yes")]
+    pub newline: bool,
+}
+
+impl Default for Delimiters {
+    fn default() -> Self {
+        Delimiters {
+            element: d::element(),
+            component: d::component(),
+            segment: d::segment(),
+            repetition: d::repetition(),
+            newline: true,
+        }
+    }
+}
+
+/// Names of the webhook fields Ingram does not document (ingram-vendor-api.md §3, "assumed").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookFields {
+    pub special_bid_number: String,
+    pub ship_via: String,
+    pub requested_delivery_date: String,
+    pub notes: String,
+    pub ship_to: String,
+    pub bill_to: String,
+    pub end_user: String,
+    pub reseller: String,
+    pub company_name: String,
+    pub contact: String,
+    pub address_line1: String,
+    pub address_line2: String,
+    pub address_line3: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    pub country_code: String,
+    pub phone: String,
+    pub email: String,
+    pub lines: String,
+    pub ingram_line_number: String,
+    pub ingram_part_number: String,
+    pub vendor_part_number: String,
+    pub upc: String,
+    pub description: String,
+    pub quantity: String,
+    pub unit_of_measure: String,
+    pub unit_price: String,
+    pub requested_ship_date: String,
+}
+
+impl Default for WebhookFields {
+    fn default() -> Self {
+        let s = |v: &str| v.to_string();
+        WebhookFields {
+            special_bid_number: s("specialBidNumber"),
+            ship_via: s("shipVia"),
+            requested_delivery_date: s("requestedDeliveryDate"),
+            notes: s("notes"),
+            ship_to: s("shipToInfo"),
+            bill_to: s("billToInfo"),
+            end_user: s("endUserInfo"),
+            reseller: s("resellerInfo"),
+            company_name: s("companyName"),
+            contact: s("contact"),
+            address_line1: s("addressLine1"),
+            address_line2: s("addressLine2"),
+            address_line3: s("addressLine3"),
+            city: s("city"),
+            state: s("state"),
+            postal_code: s("postalCode"),
+            country_code: s("countryCode"),
+            phone: s("phoneNumber"),
+            email: s("email"),
+            lines: s("lines"),
+            ingram_line_number: s("ingramLineNumber"),
+            ingram_part_number: s("ingramPartNumber"),
+            vendor_part_number: s("vendorPartNumber"),
+            upc: s("upcCode"),
+            description: s("description"),
+            quantity: s("quantity"),
+            unit_of_measure: s("unitOfMeasure"),
+            unit_price: s("unitPrice"),
+            requested_ship_date: s("requestedShipDate"),
+        }
+    }
+}
+
+/// Which address object of the webhook an N1 loop carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartySource {
+    ShipTo,
+    BillTo,
+    EndUser,
+    Reseller,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyMap {
+    pub source: PartySource,
+    /// N101 entity code (`ST`, `BT`, `EN`, `BY`, `DU` …).
+    pub entity: String,
+    /// PER01 for the party's contact (phone/email); empty = no PER.
+    #[serde(default = "d::contact_function")]
+    pub contact_function: String,
+}
+
+/// How the 850 is built. An empty qualifier string means "do not emit that segment".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Po850 {
+    /// BEG01 transaction set purpose.
+    pub purpose: String,
+    /// BEG02 PO type.
+    pub po_type: String,
+    /// Dates in the 850 (`time` crate format description).
+    pub date_format: String,
+    /// CUR01 entity; empty = no CUR.
+    pub currency_entity: String,
+    /// REF qualifier repeating the PO number when it exceeds BEG03's 22 characters.
+    pub long_po_ref: String,
+    pub reseller_order_ref: String,
+    pub vendor_quote_ref: String,
+    pub special_bid_ref: String,
+    /// REF qualifier carrying the translated `orderType` (code list `order_type`).
+    pub order_type_ref: String,
+    /// DTM qualifier for the PO date.
+    pub po_date_dtm: String,
+    /// DTM qualifier for `requestedDeliveryDate`.
+    pub requested_delivery_dtm: String,
+    /// Line-level DTM qualifier for `requestedShipDate`.
+    pub requested_ship_dtm: String,
+    /// ITD01 terms type and ITD02 basis date code; empty type = no ITD.
+    pub terms_type: String,
+    pub terms_basis_date: String,
+    /// ITD12 text; `{days}` is replaced by the net days.
+    pub terms_description: String,
+    /// TD5 from `shipVia`: TD501 routing sequence, TD502 qualifier; TD503 SCAC from the code list
+    /// `carrier` when the text is listed there, else TD505 carries the text.
+    pub carrier_routing_sequence: String,
+    pub carrier_id_qualifier: String,
+    /// N9 qualifier for the notes (MSG lines follow); empty = no N9.
+    pub notes_n9_qualifier: String,
+    /// PO105 basis of unit price.
+    pub price_basis: String,
+    /// PO1 product id qualifiers; empty = not sent.
+    pub vendor_part_qualifier: String,
+    pub ingram_part_qualifier: String,
+    pub upc_qualifier: String,
+    /// PID*F with the line description.
+    pub line_description: bool,
+    /// CTT02 hash total (sum of quantities).
+    pub hash_total: bool,
+    /// AMT*TT with the order total.
+    pub total_amount: bool,
+    /// Upper-case all text data (many legacy ERPs require it).
+    pub uppercase: bool,
+    /// N1 loops, in order.
+    pub parties: Vec<PartyMap>,
+}
+
+impl Default for Po850 {
+    fn default() -> Self {
+        let s = |v: &str| v.to_string();
+        let party = |source, entity: &str| PartyMap {
+            source,
+            entity: s(entity),
+            contact_function: d::contact_function(),
+        };
+        Po850 {
+            purpose: s("00"),
+            po_type: s("SA"),
+            date_format: s("[year][month][day]"),
+            currency_entity: s("BY"),
+            long_po_ref: s("PO"),
+            reseller_order_ref: s("CO"),
+            vendor_quote_ref: s("PR"),
+            special_bid_ref: s("CT"),
+            order_type_ref: s("ZZ"),
+            po_date_dtm: s("004"),
+            requested_delivery_dtm: s("002"),
+            requested_ship_dtm: s("010"),
+            terms_type: s("01"),
+            terms_basis_date: s("3"),
+            terms_description: s("NET {days}"),
+            carrier_routing_sequence: s("B"),
+            carrier_id_qualifier: s("2"),
+            notes_n9_qualifier: s("L1"),
+            price_basis: s("PE"),
+            vendor_part_qualifier: s("VP"),
+            ingram_part_qualifier: s("BP"),
+            upc_qualifier: s("UP"),
+            line_description: true,
+            hash_total: true,
+            total_amount: true,
+            uppercase: true,
+            parties: vec![
+                party(PartySource::ShipTo, "ST"),
+                party(PartySource::BillTo, "BT"),
+                party(PartySource::EndUser, "EN"),
+                party(PartySource::Reseller, "BY"),
+            ],
+        }
+    }
+}
+
+/// Translation tables. Keys are matched case-insensitively.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodeLists {
+    /// Webhook `orderType` → the REF value in the 850.
+    pub order_type: BTreeMap<String, String>,
+    /// Webhook `unitOfMeasure` → X12 unit code (unlisted values pass through).
+    pub unit_of_measure: BTreeMap<String, String>,
+    /// Webhook `shipVia` text → SCAC (TD503).
+    pub carrier: BTreeMap<String, String>,
+    /// SCAC → carrier name for the PO Status call.
+    pub carrier_name: BTreeMap<String, String>,
+    /// 855 BAK02 → PO Response `acknowledgementType`.
+    pub ack_type: BTreeMap<String, String>,
+    /// 855 ACK01 → PO Response `lineStatus`.
+    pub line_status: BTreeMap<String, String>,
+}
+
+impl CodeLists {
+    /// Looks `key` up in `table` ignoring case.
+    pub fn lookup<'a>(table: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+        table
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key.trim()))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxLength {
+    /// Element reference like `N102` or `PID05`.
+    pub element: String,
+    pub length: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoResponse {
+    /// Request path under `api_base_url`; `{po}` is the Ingram PO number.
+    pub path: String,
+    /// Dates sent to Ingram (`time` format description).
+    pub date_format: String,
+    /// Canonical body field name → name sent on the wire (unlisted names are sent as is).
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Default for PoResponse {
+    fn default() -> Self {
+        PoResponse {
+            path: "/purchaseorders/{po}/response".into(),
+            date_format: d::api_date(),
+            fields: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoStatus {
+    pub path: String,
+    pub date_format: String,
+    pub fields: BTreeMap<String, String>,
+    /// `orderStatus` values.
+    pub shipped: String,
+    pub partially_shipped: String,
+}
+
+impl Default for PoStatus {
+    fn default() -> Self {
+        PoStatus {
+            path: "/purchaseorders/{po}/status".into(),
+            date_format: d::api_date(),
+            fields: BTreeMap::new(),
+            shipped: "shipped".into(),
+            partially_shipped: "partially_shipped".into(),
+        }
+    }
+}
+
+/// What to do with an 855/856 for a PO the bridge never received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownPo {
+    /// Send it (Ingram knows the PO) and flag it in the PO log.
+    #[default]
+    Send,
+    /// Keep it out of the queue: the file goes to `error/` with the reason.
+    Hold,
+}
+
+/// Where the 856 carries what (qualifier lists are tried in order).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Inbound {
+    pub unknown_po: UnknownPo,
+    /// Tracking number sources: `REF:CN`, `MAN:CP`, `REF:2I`, `MAN:SM`.
+    pub tracking: Vec<String>,
+    /// Serial number sources: `REF:SE`, `REF:LS`.
+    pub serial: Vec<String>,
+    /// SSCC source (MAN qualifier).
+    pub sscc: Vec<String>,
+    /// Bill of lading REF qualifier.
+    pub bill_of_lading: String,
+    /// DTM qualifiers for ship date and estimated delivery.
+    pub ship_date_dtm: Vec<String>,
+    pub delivery_date_dtm: Vec<String>,
+    /// 855 ACK04 qualifiers that mean "estimated ship date".
+    pub estimated_ship_dtm: Vec<String>,
+    /// Product id qualifiers read as vendor part and Ingram part.
+    pub vendor_part_qualifiers: Vec<String>,
+    pub ingram_part_qualifiers: Vec<String>,
+    /// Date formats accepted in 855/856 (tried in order).
+    pub x12_date_formats: Vec<String>,
+}
+
+impl Default for Inbound {
+    fn default() -> Self {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Inbound {
+            unknown_po: UnknownPo::Send,
+            tracking: v(&["REF:CN"]),
+            serial: v(&["REF:SE"]),
+            sscc: v(&["MAN:GM"]),
+            bill_of_lading: "BM".into(),
+            ship_date_dtm: v(&["011"]),
+            delivery_date_dtm: v(&["017", "067"]),
+            estimated_ship_dtm: v(&["068", "010", "011"]),
+            vendor_part_qualifiers: v(&["VP", "VN"]),
+            ingram_part_qualifiers: v(&["BP", "IN"]),
+            x12_date_formats: v(&["[year][month][day]"]),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ack997 {
+    /// Write a 997 into the outbox for every inbound functional group.
+    pub generate: bool,
+}
+
+impl Default for Ack997 {
+    fn default() -> Self {
+        Ack997 { generate: true }
+    }
+}
+
+mod d {
+    pub(super) fn version() -> super::X12Version {
+        super::X12Version::V4010
+    }
+    pub(super) fn usage() -> String {
+        "P".into()
+    }
+    pub(super) fn element() -> String {
+        "*".into()
+    }
+    pub(super) fn component() -> String {
+        ">".into()
+    }
+    pub(super) fn segment() -> String {
+        "~".into()
+    }
+    pub(super) fn repetition() -> String {
+        "^".into()
+    }
+    pub(super) fn yes() -> bool {
+        true
+    }
+    pub(super) fn contact_function() -> String {
+        "IC".into()
+    }
+    pub(super) fn api_date() -> String {
+        "[year]-[month]-[day]".into()
+    }
+}
+
+impl Mapping {
+    /// Reads and validates a mapping file.
+    pub fn load(path: &Path) -> Result<Mapping, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read mapping: {e}"),
+            }])
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parses and validates mapping text; `path` names it in messages.
+    pub fn from_str(text: &str, path: &Path) -> Result<Mapping, ConfigError> {
+        let mut m: Mapping = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
+        m.source = path.to_path_buf();
+        let problems = m.validate(text);
+        if problems.is_empty() {
+            Ok(m)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// The mapping shipped in `mappings/ingram.toml`, compiled in.
+    pub fn builtin() -> Mapping {
+        Self::from_str(DEFAULT_MAPPING, Path::new("mappings/ingram.toml"))
+            .expect("the shipped mapping is valid (tested)")
+    }
+
+    fn validate(&self, text: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |section: &str, key: &str, message: String| {
+            out.push(Problem {
+                file: self.source.clone(),
+                line: locate(text, section, key),
+                key: format!("{section}.{key}"),
+                message,
+            })
+        };
+        let i = &self.interchange;
+        for (key, q) in [
+            ("sender_qualifier", &i.sender_qualifier),
+            ("receiver_qualifier", &i.receiver_qualifier),
+        ] {
+            if q.len() != 2 || !q.chars().all(|c| c.is_ascii_alphanumeric()) {
+                bad("interchange", key, format!("'{q}' must be 2 letters or digits"));
+            }
+        }
+        for (key, id) in [("sender_id", &i.sender_id), ("receiver_id", &i.receiver_id)] {
+            if id.trim().is_empty() || id.len() > 15 || !id.is_ascii() {
+                bad("interchange", key, format!("'{id}' must be 1 to 15 ASCII characters"));
+            }
+        }
+        for (key, id) in [("gs_sender", &i.gs_sender), ("gs_receiver", &i.gs_receiver)] {
+            if let Some(id) = id {
+                if id.len() < 2 || id.len() > 15 || !id.is_ascii() {
+                    bad("interchange", key, format!("'{id}' must be 2 to 15 ASCII characters"));
+                }
+            }
+        }
+        if let Some(v) = &i.gs_version {
+            if v.is_empty() || v.len() > 12 {
+                bad("interchange", "gs_version", "must be 1 to 12 characters".into());
+            }
+        }
+        if !["P", "T", "I"].contains(&i.usage.as_str()) {
+            bad("interchange", "usage", format!("'{}' must be P, T or I", i.usage));
+        }
+        let dl = &self.delimiters;
+        let mut chars = Vec::new();
+        for (key, v) in [
+            ("element", &dl.element),
+            ("component", &dl.component),
+            ("segment", &dl.segment),
+            ("repetition", &dl.repetition),
+        ] {
+            let b = v.as_bytes();
+            if b.len() != 1 || b[0].is_ascii_alphanumeric() || b[0] == b' ' || !b[0].is_ascii() {
+                bad(
+                    "delimiters",
+                    key,
+                    format!("'{v}' must be one ASCII character, not a letter, digit or space"),
+                );
+            } else {
+                chars.push((key, b[0]));
+            }
+        }
+        for (n, (key, c)) in chars.iter().enumerate() {
+            if chars[..n].iter().any(|(_, other)| other == c) {
+                bad("delimiters", key, "must differ from the other delimiters".into());
+            }
+        }
+        for (section, key, fmt) in [
+            ("po850", "date_format", &self.po850.date_format),
+            ("po_response", "date_format", &self.po_response.date_format),
+            ("po_status", "date_format", &self.po_status.date_format),
+        ] {
+            if let Err(e) = time::format_description::parse_borrowed::<2>(fmt) {
+                bad(section, key, format!("invalid date format: {e}"));
+            }
+        }
+        for fmt in &self.inbound.x12_date_formats {
+            if let Err(e) = time::format_description::parse_borrowed::<2>(fmt) {
+                bad("inbound", "x12_date_formats", format!("invalid date format '{fmt}': {e}"));
+            }
+        }
+        for (section, path) in [
+            ("po_response", &self.po_response.path),
+            ("po_status", &self.po_status.path),
+        ] {
+            if !path.starts_with('/') || !path.contains("{po}") {
+                bad(section, "path", format!("'{path}' must start with '/' and contain {{po}}"));
+            }
+        }
+        for src in self.inbound.tracking.iter().chain(&self.inbound.serial) {
+            match src.split_once(':') {
+                Some(("REF" | "MAN", q)) if !q.is_empty() => {}
+                _ => bad(
+                    "inbound",
+                    if self.inbound.tracking.contains(src) { "tracking" } else { "serial" },
+                    format!("'{src}' must look like REF:CN or MAN:CP"),
+                ),
+            }
+        }
+        for ml in &self.max_lengths {
+            let ok = ml.element.len() >= 4
+                && ml.element[ml.element.len() - 2..].chars().all(|c| c.is_ascii_digit())
+                && ml.length > 0;
+            if !ok {
+                bad(
+                    "max_lengths",
+                    "element",
+                    format!("'{}' must look like N102 with a length above 0", ml.element),
+                );
+            }
+        }
+        let mut seen = Vec::new();
+        for p in &self.po850.parties {
+            if p.entity.is_empty() || p.entity.len() > 3 {
+                bad("po850.parties", "entity", format!("'{}' must be 1 to 3 characters", p.entity));
+            }
+            if seen.contains(&p.source) {
+                bad("po850.parties", "source", format!("{:?} is mapped twice", p.source));
+            }
+            seen.push(p.source);
+        }
+        out
+    }
+
+    /// `(segment id, element position, max length)` overrides for the X12 writer.
+    pub fn length_overrides(&self) -> Vec<(String, usize, usize)> {
+        self.max_lengths
+            .iter()
+            .filter_map(|m| {
+                let (seg, pos) = m.element.split_at(m.element.len().checked_sub(2)?);
+                Some((seg.to_string(), pos.parse().ok()?, m.length))
+            })
+            .collect()
+    }
+
+    /// The wire name for a canonical PO Response / PO Status body field.
+    pub fn wire_name<'a>(fields: &'a BTreeMap<String, String>, canonical: &'a str) -> &'a str {
+        fields.get(canonical).map(String::as_str).unwrap_or(canonical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_mapping_is_valid() {
+        let m = Mapping::builtin();
+        assert_eq!(m.interchange.version, X12Version::V4010);
+        assert!(!m.po850.parties.is_empty());
+        assert_eq!(
+            CodeLists::lookup(&m.code_lists.ack_type, "ad"),
+            Some("accepted")
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_line_and_key() {
+        let text = "[interchange]\nsender_qualifier = \"ZZZ\"\nsender_id = \"A-VERY-LONG-SENDER-ID\"\nreceiver_qualifier = \"ZZ\"\nreceiver_id = \"ERP\"\n[delimiters]\nelement = \"A\"\nsegment = \"~\"\ncomponent = \"~\"\n";
+        let err = Mapping::from_str(text, Path::new("m.toml")).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("m.toml:2: interchange.sender_qualifier"), "{shown}");
+        assert!(shown.contains("m.toml:3: interchange.sender_id"), "{shown}");
+        assert!(shown.contains("m.toml:7: delimiters.element"), "{shown}");
+        assert!(shown.contains("m.toml:8: delimiters.segment: must differ"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_line() {
+        let text = "[interchange]\nsender_qualifier = \"ZZ\"\nsender_id = \"A\"\nreceiver_qualifier = \"ZZ\"\nreceiver_id = \"B\"\nbogus = 1\n";
+        let err = Mapping::from_str(text, Path::new("m.toml")).unwrap_err();
+        assert_eq!(err.0[0].line, Some(6), "{err}");
+    }
+}
+
+/// The mapping in force, shared by every worker and swappable at run time (hot reload): readers
+/// take a cheap `Arc` snapshot and never hold the lock across work.
+#[derive(Clone)]
+pub struct SharedMapping(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Mapping>>>);
+
+impl SharedMapping {
+    pub fn new(m: Mapping) -> Self {
+        SharedMapping(std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(m))))
+    }
+
+    /// The mapping in force now.
+    pub fn current(&self) -> std::sync::Arc<Mapping> {
+        self.0.read().expect("mapping lock").clone()
+    }
+
+    /// Replaces the mapping (already validated).
+    pub fn replace(&self, m: Mapping) {
+        *self.0.write().expect("mapping lock") = std::sync::Arc::new(m);
+    }
+}

@@ -1,0 +1,8 @@
+//! Outbound: traffic *to* the ERP. A signed Ingram webhook is verified and decoded
+//! ([`webhook`], [`order`]), stored durably, then rendered by the pure translator [`to_850`] and
+//! delivered exactly once into the outbox by the [`outbox`] worker.
+
+pub mod order;
+pub mod outbox;
+pub mod to_850;
+pub mod webhook;

@@ -1,0 +1,527 @@
+//! The domain purchase order and the decoder from Ingram's *Purchase Order Create Webhook v1*
+//! JSON. Decoding is tolerant of the documented variations (`eventid`/`eventId`, numbers sent as
+//! strings, enum values in any case, unknown fields) and strict about what the 850 needs: a
+//! missing or malformed field is a [`FieldError`] naming it by path (`resource[0].lines[1].quantity`).
+//! Names of undocumented fields come from the mapping. No I/O.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::mapping::WebhookFields;
+
+/// The only event this endpoint accepts.
+pub const EVENT_PO_CREATE: &str = "im::vendorpocreate";
+/// The PO-level event type Ingram documents for a new order.
+pub const EVENT_TYPE_NEW_PO: &str = "im::new_purchaseorder";
+
+/// A field that is missing or malformed, by JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A decoded webhook event: its id and one order per element of `resource`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub event_id: String,
+    pub event_time: Option<String>,
+    pub orders: Vec<PurchaseOrder>,
+}
+
+/// A decimal amount kept exactly as `units / 10^scale` (prices, totals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amount {
+    pub units: i128,
+    pub scale: u32,
+}
+
+impl Amount {
+    /// Parses `123`, `123.45`, `-0.5`; at most 6 decimals and 18 integer digits.
+    pub fn parse(s: &str) -> Option<Amount> {
+        let s = s.trim();
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if int.is_empty() && frac.is_empty()
+            || int.len() > 18
+            || frac.len() > 6
+            || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        let mut units: i128 = 0;
+        for c in int.chars().chain(frac.chars()) {
+            units = units * 10 + i128::from(c as u8 - b'0');
+        }
+        Some(Amount {
+            units: if neg { -units } else { units },
+            scale: frac.len() as u32,
+        })
+    }
+
+    pub fn zero() -> Amount {
+        Amount { units: 0, scale: 0 }
+    }
+
+    fn rescale(self, scale: u32) -> i128 {
+        self.units * 10i128.pow(scale - self.scale)
+    }
+
+    pub fn add(self, other: Amount) -> Amount {
+        let scale = self.scale.max(other.scale);
+        Amount {
+            units: self.rescale(scale) + other.rescale(scale),
+            scale,
+        }
+    }
+
+    pub fn times(self, n: u64) -> Amount {
+        Amount {
+            units: self.units.saturating_mul(i128::from(n)),
+            scale: self.scale,
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    /// Plain decimal with at least two decimals when fractional (`617.25`, `12`, `0.5` → `0.50`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let neg = self.units < 0;
+        let abs = self.units.unsigned_abs();
+        let pow = 10u128.pow(self.scale);
+        let (int, mut frac) = (abs / pow, abs % pow);
+        let mut scale = self.scale;
+        while scale > 2 && frac % 10 == 0 {
+            frac /= 10;
+            scale -= 1;
+        }
+        if neg {
+            f.write_str("-")?;
+        }
+        if scale == 0 {
+            write!(f, "{int}")
+        } else if scale == 1 {
+            write!(f, "{int}.{frac}0")
+        } else {
+            write!(f, "{int}.{frac:0width$}", width = scale as usize)
+        }
+    }
+}
+
+/// A postal party from the webhook (`shipToInfo`, `billToInfo`, ...). All optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub company_name: Option<String>,
+    pub contact: Option<String>,
+    pub address_lines: Vec<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country_code: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub ingram_line_number: String,
+    pub ingram_part_number: Option<String>,
+    pub vendor_part_number: Option<String>,
+    pub upc: Option<String>,
+    pub description: Option<String>,
+    pub quantity: u64,
+    pub unit_of_measure: String,
+    pub unit_price: Option<Amount>,
+    /// `YYYY-MM-DD`.
+    pub requested_ship_date: Option<String>,
+}
+
+/// One Ingram purchase order, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseOrder {
+    pub po_number: String,
+    /// `YYYY-MM-DD` (UTC date of `ingramPurchaseOrderDate`).
+    pub po_date: Option<String>,
+    pub reseller_order_number: String,
+    /// Lower-cased, e.g. `im::commercial`.
+    pub order_type: String,
+    pub vendor_quote_number: Option<String>,
+    pub payment_terms_days: Option<u32>,
+    pub currency: Option<String>,
+    pub special_bid_number: Option<String>,
+    pub ship_via: Option<String>,
+    pub requested_delivery_date: Option<String>,
+    pub notes: Option<String>,
+    pub ship_to: Option<Address>,
+    pub bill_to: Option<Address>,
+    pub end_user: Option<Address>,
+    pub reseller: Option<Address>,
+    pub lines: Vec<OrderLine>,
+}
+
+impl PurchaseOrder {
+    /// Sum of quantity × unit price over lines that have a price.
+    pub fn total(&self) -> Amount {
+        self.lines
+            .iter()
+            .filter_map(|l| l.unit_price.map(|p| p.times(l.quantity)))
+            .fold(Amount::zero(), Amount::add)
+    }
+}
+
+/// The event id, read from `eventid` or `eventId`, if the body is a JSON object that has one.
+pub fn event_id(root: &Value) -> Result<String, FieldError> {
+    let obj = root
+        .as_object()
+        .ok_or_else(|| err("$", "body must be a JSON object"))?;
+    let v = obj
+        .get("eventid")
+        .or_else(|| obj.get("eventId"))
+        .or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("eventid"))
+                .map(|(_, v)| v)
+        })
+        .ok_or_else(|| err("eventid", "missing"))?;
+    let id = scalar_string(v).ok_or_else(|| err("eventid", "must be a string"))?;
+    if id.is_empty() || id.len() > 200 {
+        return Err(err("eventid", "must be 1 to 200 characters"));
+    }
+    Ok(id)
+}
+
+/// Decodes a whole webhook event.
+pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> {
+    let event_id = event_id(root)?;
+    let obj = root.as_object().expect("event_id checked it is an object");
+    if let Some(ev) = obj.get("event") {
+        let ev = scalar_string(ev).ok_or_else(|| err("event", "must be a string"))?;
+        if !ev.eq_ignore_ascii_case(EVENT_PO_CREATE) {
+            return Err(err(
+                "event",
+                format!("'{ev}' is not {EVENT_PO_CREATE}"),
+            ));
+        }
+    }
+    let event_time = opt_string(obj, "eventTimeStamp", "eventTimeStamp")?;
+    let resource = obj
+        .get("resource")
+        .ok_or_else(|| err("resource", "missing"))?;
+    let items: Vec<&Value> = match resource {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(_) => vec![resource],
+        _ => return Err(err("resource", "must be an array of purchase orders")),
+    };
+    if items.is_empty() {
+        return Err(err("resource", "must hold at least one purchase order"));
+    }
+    let mut orders = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        orders.push(decode_po(item, &format!("resource[{i}]"), names)?);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, o) in orders.iter().enumerate() {
+        if !seen.insert(o.po_number.as_str()) {
+            return Err(err(
+                format!("resource[{i}].ingramPurchaseOrderNumber"),
+                format!("'{}' appears twice in this event", o.po_number),
+            ));
+        }
+    }
+    Ok(Event {
+        event_id,
+        event_time,
+        orders,
+    })
+}
+
+fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, FieldError> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| err(path, "must be an object"))?;
+    let p = |k: &str| format!("{path}.{k}");
+    if let Some(et) = opt_string(o, "eventType", &p("eventType"))? {
+        if !et.eq_ignore_ascii_case(EVENT_TYPE_NEW_PO) {
+            return Err(err(p("eventType"), format!("'{et}' is not {EVENT_TYPE_NEW_PO}")));
+        }
+    }
+    let po_number = req_string(o, "ingramPurchaseOrderNumber", &p("ingramPurchaseOrderNumber"))?;
+    if po_number.len() > 80 {
+        return Err(err(p("ingramPurchaseOrderNumber"), "longer than 80 characters"));
+    }
+    let po_date = opt_string(o, "ingramPurchaseOrderDate", &p("ingramPurchaseOrderDate"))?
+        .map(|s| iso_date(&s).ok_or_else(|| err(p("ingramPurchaseOrderDate"), format!("'{s}' is not a date or UTC timestamp"))))
+        .transpose()?;
+    let reseller_order_number = req_string(o, "resellerOrderNumber", &p("resellerOrderNumber"))?;
+    let order_type = opt_string(o, "orderType", &p("orderType"))?
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_else(|| "im::commercial".into());
+    let vendor_quote_number = opt_string(o, "vendorQuoteNumber", &p("vendorQuoteNumber"))?;
+    let payment_terms_days = opt_string(o, "paymentTerms", &p("paymentTerms"))?
+        .map(|s| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= 999)
+                .ok_or_else(|| err(p("paymentTerms"), format!("'{s}' is not a number of net days")))
+        })
+        .transpose()?;
+    let currency = opt_string(o, "currencyCode", &p("currencyCode"))?
+        .map(|s| {
+            let c = s.trim().to_ascii_uppercase();
+            if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                Ok(c)
+            } else {
+                Err(err(p("currencyCode"), format!("'{s}' is not an ISO 4217 code")))
+            }
+        })
+        .transpose()?;
+    let date_field = |key: &str| -> Result<Option<String>, FieldError> {
+        opt_string(o, key, &p(key))?
+            .map(|s| iso_date(&s).ok_or_else(|| err(p(key), format!("'{s}' is not a date"))))
+            .transpose()
+    };
+    let requested_delivery_date = date_field(&n.requested_delivery_date)?;
+    let address = |key: &str| -> Result<Option<Address>, FieldError> {
+        match o.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(a)) => decode_address(a, &p(key), n).map(Some),
+            Some(_) => Err(err(p(key), "must be an object")),
+        }
+    };
+    let lines_v = o
+        .get(&n.lines)
+        .ok_or_else(|| err(p(&n.lines), "missing"))?;
+    let arr = lines_v
+        .as_array()
+        .ok_or_else(|| err(p(&n.lines), "must be an array"))?;
+    if arr.is_empty() {
+        return Err(err(p(&n.lines), "must hold at least one line"));
+    }
+    let mut lines = Vec::with_capacity(arr.len());
+    for (i, l) in arr.iter().enumerate() {
+        lines.push(decode_line(l, &format!("{path}.{}[{i}]", n.lines), i, n)?);
+    }
+    Ok(PurchaseOrder {
+        po_number,
+        po_date,
+        reseller_order_number,
+        order_type,
+        vendor_quote_number,
+        payment_terms_days,
+        currency,
+        special_bid_number: opt_string(o, &n.special_bid_number, &p(&n.special_bid_number))?,
+        ship_via: opt_string(o, &n.ship_via, &p(&n.ship_via))?,
+        requested_delivery_date,
+        notes: opt_string(o, &n.notes, &p(&n.notes))?,
+        ship_to: address(&n.ship_to)?,
+        bill_to: address(&n.bill_to)?,
+        end_user: address(&n.end_user)?,
+        reseller: address(&n.reseller)?,
+        lines,
+    })
+}
+
+fn decode_address(o: &Map<String, Value>, path: &str, n: &WebhookFields) -> Result<Address, FieldError> {
+    let f = |k: &str| opt_string(o, k, &format!("{path}.{k}"));
+    let address_lines = [&n.address_line1, &n.address_line2, &n.address_line3]
+        .into_iter()
+        .map(|k| f(k))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok(Address {
+        company_name: f(&n.company_name)?,
+        contact: f(&n.contact)?,
+        address_lines,
+        city: f(&n.city)?,
+        state: f(&n.state)?,
+        postal_code: f(&n.postal_code)?,
+        country_code: f(&n.country_code)?,
+        phone: f(&n.phone)?,
+        email: f(&n.email)?,
+    })
+}
+
+fn decode_line(v: &Value, path: &str, index: usize, n: &WebhookFields) -> Result<OrderLine, FieldError> {
+    let o = v.as_object().ok_or_else(|| err(path, "must be an object"))?;
+    let p = |k: &str| format!("{path}.{k}");
+    let f = |k: &str| opt_string(o, k, &p(k));
+    let ingram_line_number = f(&n.ingram_line_number)?.unwrap_or_else(|| (index + 1).to_string());
+    let quantity_raw = o
+        .get(&n.quantity)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| err(p(&n.quantity), "missing"))?;
+    let quantity = match quantity_raw {
+        Value::Number(num) => num.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    }
+    .filter(|q| *q > 0 && *q < 1_000_000_000)
+    .ok_or_else(|| err(p(&n.quantity), format!("{quantity_raw} is not a positive whole number")))?;
+    let unit_price = match o.get(&n.unit_price) {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let s = scalar_string(v).ok_or_else(|| err(p(&n.unit_price), "must be a decimal"))?;
+            let a = Amount::parse(&s)
+                .filter(|a| a.units >= 0)
+                .ok_or_else(|| err(p(&n.unit_price), format!("'{s}' is not a price")))?;
+            Some(a)
+        }
+    };
+    let requested_ship_date = f(&n.requested_ship_date)?
+        .map(|s| iso_date(&s).ok_or_else(|| err(p(&n.requested_ship_date), format!("'{s}' is not a date"))))
+        .transpose()?;
+    let line = OrderLine {
+        ingram_line_number,
+        ingram_part_number: f(&n.ingram_part_number)?,
+        vendor_part_number: f(&n.vendor_part_number)?,
+        upc: f(&n.upc)?,
+        description: f(&n.description)?,
+        quantity,
+        unit_of_measure: f(&n.unit_of_measure)?.unwrap_or_else(|| "EA".into()),
+        unit_price,
+        requested_ship_date,
+    };
+    if line.ingram_part_number.is_none() && line.vendor_part_number.is_none() && line.upc.is_none() {
+        return Err(err(
+            p(&n.vendor_part_number),
+            format!("a line needs {}, {} or {}", n.vendor_part_number, n.ingram_part_number, n.upc),
+        ));
+    }
+    Ok(line)
+}
+
+/// A scalar as a string: strings trimmed, numbers and booleans printed; `None` for objects,
+/// arrays and null.
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn opt_string(o: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, FieldError> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => {
+            let s = scalar_string(v).ok_or_else(|| err(path, "must be a string"))?;
+            if s.len() > 4096 {
+                return Err(err(path, "longer than 4096 characters"));
+            }
+            Ok((!s.is_empty()).then_some(s))
+        }
+    }
+}
+
+fn req_string(o: &Map<String, Value>, key: &str, path: &str) -> Result<String, FieldError> {
+    opt_string(o, key, path)?.ok_or_else(|| err(path, "missing"))
+}
+
+/// `YYYY-MM-DD` from an RFC 3339 timestamp (converted to UTC) or a plain date.
+pub fn iso_date(s: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    let date = if let Ok(ts) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        ts.to_offset(time::UtcOffset::UTC).date()
+    } else if let Ok(ts) = time::PrimitiveDateTime::parse(
+        s.trim_end_matches('Z'),
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    ) {
+        ts.date()
+    } else {
+        time::Date::parse(s.get(..10)?, time::macros::format_description!("[year]-[month]-[day]")).ok()?
+    };
+    Some(
+        date.format(time::macros::format_description!("[year]-[month]-[day]"))
+            .ok()?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names() -> WebhookFields {
+        WebhookFields::default()
+    }
+
+    fn minimal() -> Value {
+        json!({
+            "topic": "vendors/purchaseorders", "event": "IM::VendorPOCreate", "eventId": "E1",
+            "resource": [{
+                "ingramPurchaseOrderNumber": "IM-1", "resellerOrderNumber": "R-1",
+                "ingramPurchaseOrderDate": "2026-11-20T23:30:00-05:00",
+                "paymentTerms": "30",
+                "lines": [{"ingramLineNumber": 1, "vendorPartNumber": "ABC", "quantity": "5", "unitPrice": 12.5}]
+            }]
+        })
+    }
+
+    #[test]
+    fn decodes_variations() {
+        let e = decode(&minimal(), &names()).unwrap();
+        assert_eq!(e.event_id, "E1");
+        let po = &e.orders[0];
+        assert_eq!(po.po_date.as_deref(), Some("2026-11-21"), "converted to UTC");
+        assert_eq!(po.payment_terms_days, Some(30));
+        assert_eq!(po.order_type, "im::commercial");
+        assert_eq!(po.lines[0].quantity, 5);
+        assert_eq!(po.lines[0].ingram_line_number, "1");
+        assert_eq!(po.lines[0].unit_of_measure, "EA");
+        assert_eq!(po.total().to_string(), "62.50");
+    }
+
+    #[test]
+    fn names_the_failing_field() {
+        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+            (Box::new(|v| { v["resource"][0]["lines"][0]["quantity"] = json!("x"); }), "resource[0].lines[0].quantity"),
+            (Box::new(|v| { v["resource"][0]["lines"][0]["quantity"] = json!(0); }), "resource[0].lines[0].quantity"),
+            (Box::new(|v| { v["resource"][0]["lines"][0].as_object_mut().unwrap().remove("quantity"); }), "resource[0].lines[0].quantity"),
+            (Box::new(|v| { v["resource"][0]["lines"] = json!([]); }), "resource[0].lines"),
+            (Box::new(|v| { v["resource"][0].as_object_mut().unwrap().remove("ingramPurchaseOrderNumber"); }), "resource[0].ingramPurchaseOrderNumber"),
+            (Box::new(|v| { v["resource"][0].as_object_mut().unwrap().remove("resellerOrderNumber"); }), "resource[0].resellerOrderNumber"),
+            (Box::new(|v| { v["resource"][0]["currencyCode"] = json!("DOLLARS"); }), "resource[0].currencyCode"),
+            (Box::new(|v| { v["resource"][0]["paymentTerms"] = json!("soon"); }), "resource[0].paymentTerms"),
+            (Box::new(|v| { v["resource"][0]["lines"][0]["unitPrice"] = json!("1.2.3"); }), "resource[0].lines[0].unitPrice"),
+            (Box::new(|v| { v["resource"] = json!("nope"); }), "resource"),
+            (Box::new(|v| { v.as_object_mut().unwrap().remove("eventId"); }), "eventid"),
+            (Box::new(|v| { v["event"] = json!("im::other"); }), "event"),
+            (Box::new(|v| { v["resource"][0]["shipToInfo"] = json!([1]); }), "resource[0].shipToInfo"),
+        ];
+        for (mutate, field) in cases {
+            let mut v = minimal();
+            mutate(&mut v);
+            let e = decode(&v, &names()).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+        }
+    }
+
+    #[test]
+    fn amounts_are_exact() {
+        assert_eq!(Amount::parse("123.45").unwrap().times(3).to_string(), "370.35");
+        assert_eq!(Amount::parse("0.1").unwrap().add(Amount::parse("0.2").unwrap()).to_string(), "0.30");
+        assert_eq!(Amount::parse("10").unwrap().to_string(), "10");
+        assert_eq!(Amount::parse("1.23456").unwrap().to_string(), "1.23456");
+        assert!(Amount::parse("").is_none());
+        assert!(Amount::parse("1e5").is_none());
+        assert!(Amount::parse(".").is_none());
+    }
+}

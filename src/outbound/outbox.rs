@@ -1,0 +1,294 @@
+//! The outbox worker: takes queued POs in arrival order and makes each an 850 file in the ERP's
+//! outbox exactly once, crash or not.
+//!
+//! Per PO: (1) allocate ISA13/GS06/ST02 and the file name in sled and flush — a retry reuses
+//! them, so a re-render is byte-identical under the same name; (2) write a hidden temp file
+//! `.NAME.tmp` in the outbox and fsync it; (3) hard-link it to `NAME` (atomic, never replaces) and
+//! fsync the directory — the temp file's link count is the receipt that the link happened, even if
+//! the ERP has already moved the file away; (4) archive a copy; (5) mark the PO written and
+//! dequeue it, flush; (6) remove the temp file. Recovery is the same loop run at start. Where
+//! the filesystem has no hard links, (3) falls back to rename.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::mapping::{Mapping, SharedMapping};
+use crate::metrics::Metrics;
+use crate::outbound::to_850::{self, ControlNumbers};
+use crate::store::records::{Envelope850, Outbound850};
+use crate::store::Store;
+
+/// What the worker needs.
+#[derive(Clone)]
+pub struct Outbox {
+    pub store: Store,
+    pub mapping: SharedMapping,
+    pub outbox_dir: PathBuf,
+    pub archive_dir: Option<PathBuf>,
+    pub file_pattern: String,
+    pub retry: Duration,
+    pub wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+}
+
+/// The outcome of one attempt at one PO.
+#[derive(Debug)]
+enum Step {
+    Written(String),
+    AlreadyDone,
+}
+
+impl Outbox {
+    /// Runs until `shutdown`; finishes the PO it is on first.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let next = {
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || store.next_outbox()).await??
+            };
+            let Some((queue_id, po)) = next else {
+                tokio::select! {
+                    _ = self.wake.notified() => continue,
+                    _ = shutdown.cancelled() => return Ok(()),
+                }
+            };
+            match self.process(queue_id, &po).await {
+                Ok(Step::Written(name)) => {
+                    self.metrics.file_850_written();
+                    tracing::info!(po = %po, file = %name, "850 written to the outbox.");
+                    let _ = self.events.send(crate::daemon::Event::Written850 { po: po.clone(), file: name });
+                }
+                Ok(Step::AlreadyDone) => {}
+                Err(e) => {
+                    self.metrics.outbox_error();
+                    tracing::error!(po = %po, error = format!("{e:#}"), retry_secs = self.retry.as_secs(), "850 not written; will retry.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.retry) => {}
+                        _ = shutdown.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process(&self, queue_id: u64, po: &str) -> anyhow::Result<Step> {
+        let mapping = self.mapping.current();
+        let store = self.store.clone();
+        let pair = pair_key(&mapping);
+        let pattern = self.file_pattern.clone();
+        let po_owned = po.to_string();
+        let rec = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let Some(rec) = store.order(&po_owned)? else {
+                return Ok(None);
+            };
+            if matches!(rec.outbound, Outbound850::Written { .. }) {
+                return Ok(Some(rec));
+            }
+            let now = crate::clock::now_rfc3339();
+            Ok(Some(store.allocate_850(&po_owned, &pair, &now, |env| {
+                file_name(&pattern, &po_owned, env)
+            })?))
+        })
+        .await??;
+        let Some(rec) = rec else {
+            tracing::warn!(po = %po, "Queued PO has no record; dropping the queue entry.");
+            self.complete(queue_id, po).await?;
+            return Ok(Step::AlreadyDone);
+        };
+        let envelope = match &rec.outbound {
+            Outbound850::Written { .. } => {
+                self.complete(queue_id, po).await?;
+                return Ok(Step::AlreadyDone);
+            }
+            Outbound850::Allocated { envelope } => envelope.clone(),
+            Outbound850::Pending => anyhow::bail!("allocation left the PO pending"),
+        };
+        self.store.flush().await?;
+        let bytes = render(&rec.order, &mapping, &envelope)?;
+        let dir = self.outbox_dir.clone();
+        let archive = self.archive_dir.clone();
+        let env2 = envelope.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            deliver(&dir, &env2.file_name, &bytes)?;
+            if let Some(archive) = archive {
+                let day = archive
+                    .join("outbound")
+                    .join(crate::clock::date_path(&env2.created_at));
+                replace_file(&day, &env2.file_name, &bytes)?;
+            }
+            Ok(())
+        })
+        .await??;
+        self.complete(queue_id, po).await?;
+        let tmp = temp_path(&self.outbox_dir, &envelope.file_name);
+        if std::fs::remove_file(&tmp).is_ok() {
+            let _ = sync_dir(&self.outbox_dir);
+        }
+        Ok(Step::Written(envelope.file_name))
+    }
+
+    async fn complete(&self, queue_id: u64, po: &str) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        let po = po.to_string();
+        tokio::task::spawn_blocking(move || {
+            store.complete_850(queue_id, &po, &crate::clock::now_rfc3339())
+        })
+        .await??;
+        self.store.flush().await?;
+        Ok(())
+    }
+}
+
+/// The 850 bytes for a stored PO and its envelope.
+pub fn render(
+    order: &crate::outbound::order::PurchaseOrder,
+    mapping: &Mapping,
+    envelope: &Envelope850,
+) -> anyhow::Result<Vec<u8>> {
+    let at = time::OffsetDateTime::parse(
+        &envelope.created_at,
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    Ok(to_850::render(
+        order,
+        mapping,
+        ControlNumbers {
+            isa13: envelope.isa13,
+            gs06: envelope.gs06,
+            st02: envelope.st02,
+        },
+        at,
+    )?)
+}
+
+/// The counter key of the mapping's (sender, receiver) pair.
+pub fn pair_key(mapping: &Mapping) -> String {
+    let i = &mapping.interchange;
+    format!(
+        "{}:{}/{}:{}",
+        i.sender_qualifier, i.sender_id, i.receiver_qualifier, i.receiver_id
+    )
+}
+
+/// The file name for a PO's 850: the pattern with placeholders filled and the PO number made
+/// safe (only `A-Z a-z 0-9 . _ -`, no leading dot, at most 80 characters).
+pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
+    let safe_po: String = po
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .take(80)
+        .collect::<String>()
+        .replace("..", "__");
+    let safe_po = safe_po.trim_start_matches('.').to_string();
+    let safe_po = if safe_po.is_empty() { "PO".to_string() } else { safe_po };
+    let date: String = env.created_at.chars().filter(|c| c.is_ascii_digit()).take(8).collect();
+    pattern
+        .replace("{po}", &safe_po)
+        .replace("{isa13}", &format!("{:09}", env.isa13))
+        .replace("{gs06}", &env.gs06.to_string())
+        .replace("{st02}", &format!("{:04}", env.st02))
+        .replace("{date}", &date)
+}
+
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.tmp"))
+}
+
+/// Puts `bytes` at `dir/name` exactly once (see the module docs for the protocol).
+pub fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let final_path = dir.join(name);
+    let tmp = temp_path(dir, name);
+    if let Ok(meta) = std::fs::metadata(&tmp) {
+        if meta.nlink() >= 2 {
+            return Ok(());
+        }
+    }
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    match std::fs::hard_link(&tmp, &final_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
+            // EPERM / EXDEV / EOPNOTSUPP: no hard links here; rename is still atomic.
+            std::fs::rename(&tmp, &final_path)?;
+        }
+        Err(e) => return Err(e),
+    }
+    sync_dir(dir)
+}
+
+/// Writes `dir/name` atomically, replacing any earlier copy (archive use).
+pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = temp_path(dir, name);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)
+}
+
+/// fsync a directory so a rename or link in it is durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Envelope850 {
+        Envelope850 {
+            isa13: 42,
+            gs06: 7,
+            st02: 3,
+            created_at: "2026-11-23T10:00:00Z".into(),
+            file_name: String::new(),
+        }
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(file_name("{po}.{isa13}.850", "IM-1", &env()), "IM-1.000000042.850");
+        assert_eq!(file_name("{po}.{isa13}.850", "../../etc/passwd", &env()), "______etc_passwd.000000042.850");
+        assert_eq!(file_name("{po}.{isa13}.850", "a/b\nc\u{0}", &env()), "a_b_c_.000000042.850");
+        assert_eq!(file_name("{date}-{gs06}-{st02}-{isa13}", ".x", &env()), "20261123-7-0003-000000042");
+    }
+
+    #[test]
+    fn deliver_is_idempotent_and_keeps_a_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        deliver(dir.path(), "a.850", b"one").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a.850")).unwrap(), b"one");
+        // A retry after a crash before the temp file was removed: nothing changes.
+        deliver(dir.path(), "a.850", b"one").unwrap();
+        // The ERP moved the file away: the receipt (link count 2) says it was delivered.
+        std::fs::create_dir(dir.path().join("taken")).unwrap();
+        std::fs::rename(dir.path().join("a.850"), dir.path().join("taken/a.850")).unwrap();
+        deliver(dir.path(), "a.850", b"one").unwrap();
+        assert!(!dir.path().join("a.850").exists(), "not delivered twice");
+    }
+
+    #[test]
+    fn deliver_never_replaces_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.850"), b"first").unwrap();
+        deliver(dir.path(), "a.850", b"second").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a.850")).unwrap(), b"first");
+    }
+}

@@ -1,0 +1,189 @@
+//! The Ingram PO webhook endpoint (the only module that names axum outside the emulator).
+//! Order of work per request: content type → signature present → JSON → event id → signature
+//! valid (constant time, any configured secret) → typed decode → one sled transaction → group
+//! commit flush → 2xx. Nothing is stored before the signature verifies, and nothing is
+//! acknowledged before it is durable. Every refusal is a 4xx whose JSON body names the field.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::config::Secret;
+use crate::mapping::SharedMapping;
+use crate::metrics::Metrics;
+use crate::outbound::order;
+use crate::store::{Intake, NewEvent, Store};
+
+/// Header carrying the Base64 HMAC-SHA512 of the event id.
+pub const SIGNATURE_HEADER: &str = "x-hub-signature";
+
+/// What the webhook handler needs.
+#[derive(Clone)]
+pub struct WebhookState {
+    pub store: Store,
+    pub secrets: Arc<Vec<Secret>>,
+    pub mapping: SharedMapping,
+    /// Woken after each durable intake so the outbox worker starts at once.
+    pub outbox_wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    pub request_timeout: Duration,
+}
+
+/// The router: the webhook path plus `/healthz`, `/readyz` and `/metrics`.
+pub fn router(state: WebhookState, path: &str, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route(path, post(receive))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn ready(State(s): State<WebhookState>) -> Response {
+    match s.store.flush().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(s): State<WebhookState>) -> Response {
+    let body = s.metrics.render(&s.store);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
+}
+
+fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": message.into(), "field": field })),
+    )
+        .into_response()
+}
+
+async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+    let response = match tokio::time::timeout(s.request_timeout, handle(&s, &headers, &body)).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(timeout_secs = s.request_timeout.as_secs(), "Webhook request timed out before it was durable.");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "", "timed out before the event was durable; retry")
+        }
+    };
+    s.metrics.webhook(response.status().as_u16());
+    response
+}
+
+async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response {
+    let started = std::time::Instant::now();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !(mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type",
+            format!("content type '{content_type}' is not application/json"),
+        );
+    }
+    let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
+        tracing::warn!("Webhook refused: no signature header.");
+        return refuse(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "missing signature");
+    };
+    let root: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, "$", format!("malformed json: {e}")),
+    };
+    let event_id = match order::event_id(&root) {
+        Ok(id) => id,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.field, e.message),
+    };
+    if !crate::signature::verify(
+        &s.secrets.iter().map(|x| x.expose().as_bytes()).collect::<Vec<_>>(),
+        &event_id,
+        signature,
+    ) {
+        tracing::warn!(event_id = %event_id, "Webhook refused: signature does not verify.");
+        return refuse(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "signature does not verify");
+    }
+    let mapping = s.mapping.current();
+    let event = match order::decode(&root, &mapping.webhook) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(event_id = %event_id, field = %e.field, "Webhook refused: {}.", e.message);
+            return refuse(StatusCode::BAD_REQUEST, &e.field, e.message);
+        }
+    };
+    let raw = String::from_utf8_lossy(body).into_owned();
+    let kept_headers: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "authorization" | "cookie"))
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let received_at = crate::clock::now_rfc3339();
+    let store = s.store.clone();
+    let orders = event.orders.clone();
+    let id = event.event_id.clone();
+    let intake = tokio::task::spawn_blocking(move || {
+        store.record_event(&NewEvent {
+            event_id: &id,
+            received_at: &received_at,
+            headers: kept_headers,
+            raw_body: &raw,
+            orders: &orders,
+        })
+    })
+    .await;
+    let intake = match intake {
+        Ok(Ok(i)) => i,
+        Ok(Err(e)) => {
+            tracing::error!(event_id = %event.event_id, error = %e, "Webhook not stored.");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "", "could not store the event; retry");
+        }
+        Err(e) => {
+            tracing::error!(event_id = %event.event_id, error = %e, "Webhook store task failed.");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "", "could not store the event; retry");
+        }
+    };
+    if let Err(e) = s.store.flush().await {
+        tracing::error!(event_id = %event.event_id, error = %e, "Webhook stored but not flushed.");
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "", "could not make the event durable; retry");
+    }
+    s.metrics.webhook_latency(started.elapsed());
+    match intake {
+        Intake::DuplicateEvent => {
+            tracing::info!(event_id = %event.event_id, "Duplicate webhook event acknowledged; nothing new stored.");
+            (StatusCode::OK, Json(json!({"status": "duplicate", "eventId": event.event_id}))).into_response()
+        }
+        Intake::Stored { new, repeated, conflicting } => {
+            for po in &conflicting {
+                tracing::warn!(event_id = %event.event_id, po = %po, "Purchase order re-sent with a different payload; held for review, no second 850.");
+            }
+            if !new.is_empty() {
+                s.outbox_wake.notify_one();
+            }
+            tracing::info!(event_id = %event.event_id, new = ?new, repeated = ?repeated, "Webhook event stored.");
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": "accepted",
+                    "eventId": event.event_id,
+                    "purchaseOrders": {"new": new, "repeated": repeated, "conflicting": conflicting},
+                })),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Tree names and key encodings. Queue keys are big-endian `u64`s so that iteration order is
+//! arrival order; compound keys join parts with a 0x00 byte, which no part contains.
+
+pub const EVENTS: &str = "events";
+pub const ORDERS: &str = "orders";
+pub const REVIEW: &str = "review";
+pub const OUTBOX_QUEUE: &str = "outbox_queue";
+pub const COUNTERS: &str = "counters";
+
+/// `kind \0 pair`, e.g. `isa13 \0 ZZ:INGRAMMICRO/ZZ:VENDORERP`.
+pub fn counter_key(kind: &str, pair: &str) -> Vec<u8> {
+    join(&[kind, pair])
+}
+
+/// `po \0 event id`.
+pub fn review_key(po: &str, event_id: &str) -> Vec<u8> {
+    join(&[po, event_id])
+}
+
+fn join(parts: &[&str]) -> Vec<u8> {
+    let mut k = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p.as_bytes());
+    }
+    k
+}
+
+pub fn decode_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}

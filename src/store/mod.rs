@@ -1,0 +1,516 @@
+//! The durable state: a [`Store`] handle over one sled database. This is the only module that
+//! names sled. Writes become durable only after [`Store::flush`], which is a group commit: a
+//! dedicated thread runs one `Db::flush` for every request waiting when it starts, so many
+//! concurrent webhooks share one sync. Multi-tree updates are sled transactions (no I/O inside;
+//! closures may re-run). Trees and key layout are in [`keys`]; record types in [`records`].
+
+pub mod keys;
+pub mod records;
+
+use std::path::Path;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+use tokio::sync::oneshot;
+
+use records::{
+    Envelope850, EventRecord, HistoryEntry, OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
+};
+
+use crate::outbound::order::PurchaseOrder;
+
+/// Control numbers wrap back to 1 after this value (ISA13 is 9 digits).
+pub const CONTROL_MAX: u32 = 999_999_999;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("state store record {key}: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("state store is closed")]
+    Closed,
+    #[error("no purchase order {0}")]
+    NoSuchOrder(String),
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Sled(e),
+        }
+    }
+}
+
+type FlushReply = oneshot::Sender<Result<(), String>>;
+
+struct Inner {
+    db: sled::Db,
+    events: sled::Tree,
+    orders: sled::Tree,
+    review: sled::Tree,
+    outbox_queue: sled::Tree,
+    counters: sled::Tree,
+    flush_tx: std::sync::Mutex<Option<std_mpsc::Sender<FlushReply>>>,
+}
+
+/// Cheap to clone; all clones share the database and the flusher.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// A new webhook event, validated and ready to persist.
+pub struct NewEvent<'a> {
+    pub event_id: &'a str,
+    pub received_at: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub raw_body: &'a str,
+    pub orders: &'a [PurchaseOrder],
+}
+
+/// What persisting a webhook event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    /// The event id was seen before: nothing new stored.
+    DuplicateEvent,
+    /// Stored; `new` POs were queued for an 850; `repeated` were known already (no second 850);
+    /// `conflicting` were known with a different payload and are held for review.
+    Stored {
+        new: Vec<String>,
+        repeated: Vec<String>,
+        conflicting: Vec<String>,
+    },
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("records serialize")
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// SHA-256 hex of a PO's canonical JSON.
+pub fn payload_hash(po: &PurchaseOrder) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(json(po));
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens (or creates) the store under `dir` and starts its flusher thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let (tx, rx) = std_mpsc::channel::<FlushReply>();
+        let inner = Arc::new(Inner {
+                events: db.open_tree(keys::EVENTS)?,
+                orders: db.open_tree(keys::ORDERS)?,
+                review: db.open_tree(keys::REVIEW)?,
+                outbox_queue: db.open_tree(keys::OUTBOX_QUEUE)?,
+                counters: db.open_tree(keys::COUNTERS)?,
+                db,
+                flush_tx: std::sync::Mutex::new(Some(tx)),
+        });
+        // The flusher holds only a weak reference: dropping the last Store closes the database
+        // (and its file lock) at once, and the closed channel ends the thread.
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("store-flush".into())
+            .spawn(move || flusher(weak, rx))
+            .map_err(|e| StoreError::Corrupt {
+                key: "flusher".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Store { inner })
+    }
+
+    /// Makes every write completed before this call durable. Concurrent callers share one sync.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let guard = self.inner.flush_tx.lock().expect("flush sender lock");
+            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(tx).map_err(|_| StoreError::Closed)?;
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                message,
+            )))),
+            Err(_) => Err(StoreError::Closed),
+        }
+    }
+
+    /// A synchronous flush for callers outside the runtime (CLI, shutdown).
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Persists a webhook event and its POs in one transaction (not yet flushed).
+    pub fn record_event(&self, ev: &NewEvent<'_>) -> Result<Intake, StoreError> {
+        let i = &self.inner;
+        let queue_ids: Vec<u64> = ev
+            .orders
+            .iter()
+            .map(|_| i.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let hashes: Vec<String> = ev.orders.iter().map(payload_hash).collect();
+        let event_rec = json(&EventRecord {
+            schema_version: SCHEMA_VERSION,
+            event_id: ev.event_id.to_string(),
+            received_at: ev.received_at.to_string(),
+            headers: ev.headers.clone(),
+            raw_body: ev.raw_body.to_string(),
+            po_numbers: ev.orders.iter().map(|o| o.po_number.clone()).collect(),
+        });
+        let out = (&i.events, &i.orders, &i.review, &i.outbox_queue).transaction(
+            |(events, orders, review, queue)| {
+                if events.get(ev.event_id.as_bytes())?.is_some() {
+                    return Ok(Intake::DuplicateEvent);
+                }
+                events.insert(ev.event_id.as_bytes(), event_rec.as_slice())?;
+                let (mut new, mut repeated, mut conflicting) = (vec![], vec![], vec![]);
+                for ((po, hash), qid) in ev.orders.iter().zip(&hashes).zip(&queue_ids) {
+                    let key = po.po_number.as_bytes();
+                    match orders.get(key)? {
+                        Some(bytes) => {
+                            let existing: OrderRecord = parse(key, &bytes).map_err(abort)?;
+                            if &existing.payload_hash == hash {
+                                repeated.push(po.po_number.clone());
+                            } else {
+                                review.insert(
+                                    keys::review_key(&po.po_number, ev.event_id),
+                                    json(&ReviewRecord {
+                                        schema_version: SCHEMA_VERSION,
+                                        po_number: po.po_number.clone(),
+                                        event_id: ev.event_id.to_string(),
+                                        received_at: ev.received_at.to_string(),
+                                        payload_hash: hash.clone(),
+                                        order: po.clone(),
+                                    }),
+                                )?;
+                                conflicting.push(po.po_number.clone());
+                            }
+                        }
+                        None => {
+                            let rec = OrderRecord {
+                                schema_version: SCHEMA_VERSION,
+                                po_number: po.po_number.clone(),
+                                event_id: ev.event_id.to_string(),
+                                received_at: ev.received_at.to_string(),
+                                payload_hash: hash.clone(),
+                                order: po.clone(),
+                                outbound: Outbound850::Pending,
+                                history: vec![HistoryEntry {
+                                    at: ev.received_at.to_string(),
+                                    what: format!("webhook received (event {})", ev.event_id),
+                                }],
+                            };
+                            orders.insert(key, json(&rec))?;
+                            queue.insert(&qid.to_be_bytes(), key)?;
+                            new.push(po.po_number.clone());
+                        }
+                    }
+                }
+                Ok(Intake::Stored {
+                    new,
+                    repeated,
+                    conflicting,
+                })
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// One PO's record.
+    pub fn order(&self, po: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.inner
+            .orders
+            .get(po.as_bytes())?
+            .map(|b| parse(po.as_bytes(), &b))
+            .transpose()
+    }
+
+    /// Every PO, in PO-number order.
+    pub fn orders(&self) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
+        self.inner.orders.iter().map(|r| {
+            let (k, v) = r?;
+            parse(&k, &v)
+        })
+    }
+
+    /// The stored event record.
+    pub fn event(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.inner
+            .events
+            .get(event_id.as_bytes())?
+            .map(|b| parse(event_id.as_bytes(), &b))
+            .transpose()
+    }
+
+    /// Number of POs held for review.
+    pub fn review_count(&self) -> usize {
+        self.inner.review.len()
+    }
+
+    /// The oldest queued 850, if any: its queue key and PO number.
+    pub fn next_outbox(&self) -> Result<Option<(u64, String)>, StoreError> {
+        match self.inner.outbox_queue.first()? {
+            None => Ok(None),
+            Some((k, v)) => {
+                let id = keys::decode_u64(&k).ok_or_else(|| StoreError::Corrupt {
+                    key: format!("{k:?}"),
+                    message: "outbox queue key is not 8 bytes".into(),
+                })?;
+                Ok(Some((id, String::from_utf8_lossy(&v).into_owned())))
+            }
+        }
+    }
+
+    /// Number of 850s waiting to be written.
+    pub fn outbox_depth(&self) -> usize {
+        self.inner.outbox_queue.len()
+    }
+
+    /// Gives the PO its 850 envelope: allocates ISA13/GS06/ST02 for the (sender, receiver) pair
+    /// and fixes the file name, in one transaction. A PO that already has an envelope keeps it.
+    pub fn allocate_850(
+        &self,
+        po: &str,
+        pair: &str,
+        created_at: &str,
+        file_name: impl Fn(&Envelope850) -> String,
+    ) -> Result<OrderRecord, StoreError> {
+        let i = &self.inner;
+        let rec = (&i.orders, &i.counters).transaction(|(orders, counters)| {
+            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+            };
+            if !matches!(rec.outbound, Outbound850::Pending) {
+                return Ok(rec);
+            }
+            let mut envelope = Envelope850 {
+                isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
+                gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
+                st02: next_counter(counters, &keys::counter_key("st02", pair))?,
+                created_at: created_at.to_string(),
+                file_name: String::new(),
+            };
+            envelope.file_name = file_name(&envelope);
+            rec.history.push(HistoryEntry {
+                at: created_at.to_string(),
+                what: format!(
+                    "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
+                    envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
+                ),
+            });
+            rec.outbound = Outbound850::Allocated { envelope };
+            orders.insert(po.as_bytes(), json(&rec))?;
+            Ok(rec)
+        })?;
+        Ok(rec)
+    }
+
+    /// Marks the PO's 850 written and removes its queue entry, in one transaction.
+    pub fn complete_850(&self, queue_id: u64, po: &str, written_at: &str) -> Result<(), StoreError> {
+        let i = &self.inner;
+        (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
+            if let Some(b) = orders.get(po.as_bytes())? {
+                let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
+                if let Outbound850::Allocated { envelope } = &rec.outbound {
+                    rec.history.push(HistoryEntry {
+                        at: written_at.to_string(),
+                        what: format!("850 written: {}", envelope.file_name),
+                    });
+                    rec.outbound = Outbound850::Written {
+                        envelope: envelope.clone(),
+                        written_at: written_at.to_string(),
+                    };
+                    orders.insert(po.as_bytes(), json(&rec))?;
+                }
+            }
+            queue.remove(&queue_id.to_be_bytes())?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Puts a PO back in the 850 queue with fresh control numbers (operator `replay`).
+    pub fn requeue_850(&self, po: &str, at: &str) -> Result<(), StoreError> {
+        let i = &self.inner;
+        let qid = i.db.generate_id()?;
+        (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
+            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+            };
+            rec.history.push(HistoryEntry {
+                at: at.to_string(),
+                what: "850 replay requested by operator".into(),
+            });
+            rec.outbound = Outbound850::Pending;
+            orders.insert(po.as_bytes(), json(&rec))?;
+            queue.insert(&qid.to_be_bytes(), po.as_bytes())?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
+
+fn next_counter(
+    counters: &TransactionalTree,
+    key: &[u8],
+) -> Result<u32, ConflictableTransactionError<StoreError>> {
+    let current = counters
+        .get(key)?
+        .and_then(|b| keys::decode_u64(&b))
+        .unwrap_or(0);
+    let next = if current >= u64::from(CONTROL_MAX) {
+        1
+    } else {
+        current + 1
+    };
+    counters.insert(key, &next.to_be_bytes())?;
+    Ok(next as u32)
+}
+
+/// The group-commit loop: waits for a request, takes every request queued behind it, runs one
+/// flush, answers them all. Ends when every [`Store`] clone is gone.
+fn flusher(inner: std::sync::Weak<Inner>, rx: std_mpsc::Receiver<FlushReply>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let result = match inner.upgrade() {
+            Some(inner) => inner.db.flush().map(|_| ()).map_err(|e| e.to_string()),
+            None => Err("state store is closed".to_string()),
+        };
+        for reply in batch {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::order::{OrderLine, PurchaseOrder};
+
+    pub(crate) fn po(n: &str) -> PurchaseOrder {
+        PurchaseOrder {
+            po_number: n.into(),
+            po_date: None,
+            reseller_order_number: "R".into(),
+            order_type: "im::commercial".into(),
+            vendor_quote_number: None,
+            payment_terms_days: None,
+            currency: None,
+            special_bid_number: None,
+            ship_via: None,
+            requested_delivery_date: None,
+            notes: None,
+            ship_to: None,
+            bill_to: None,
+            end_user: None,
+            reseller: None,
+            lines: vec![OrderLine {
+                ingram_line_number: "1".into(),
+                ingram_part_number: None,
+                vendor_part_number: Some("V".into()),
+                upc: None,
+                description: None,
+                quantity: 1,
+                unit_of_measure: "EA".into(),
+                unit_price: None,
+                requested_ship_date: None,
+            }],
+        }
+    }
+
+    fn event<'a>(id: &'a str, orders: &'a [PurchaseOrder]) -> NewEvent<'a> {
+        NewEvent {
+            event_id: id,
+            received_at: "2026-11-23T00:00:00Z",
+            headers: vec![],
+            raw_body: "{}",
+            orders,
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_and_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = [po("A"), po("B")];
+        let out = store.record_event(&event("E1", &a)).unwrap();
+        assert_eq!(
+            out,
+            Intake::Stored {
+                new: vec!["A".into(), "B".into()],
+                repeated: vec![],
+                conflicting: vec![]
+            }
+        );
+        assert_eq!(store.record_event(&event("E1", &a)).unwrap(), Intake::DuplicateEvent);
+        let mut changed = po("A");
+        changed.reseller_order_number = "OTHER".into();
+        let b = [changed, po("B")];
+        let out = store.record_event(&event("E2", &b)).unwrap();
+        assert_eq!(
+            out,
+            Intake::Stored {
+                new: vec![],
+                repeated: vec!["B".into()],
+                conflicting: vec!["A".into()]
+            }
+        );
+        assert_eq!(store.outbox_depth(), 2);
+        assert_eq!(store.review_count(), 1);
+        store.flush().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn control_numbers_are_per_pair_persisted_and_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.record_event(&event("E1", &[po("A"), po("B"), po("C")])).unwrap();
+            let a = store.allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13)).unwrap();
+            let again = store.allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13)).unwrap();
+            assert_eq!(a.outbound, again.outbound, "allocation is idempotent");
+            let b = store.allocate_850("B", "ZZ:X/ZZ:Y", "t", |_| "B".into()).unwrap();
+            let c = store.allocate_850("C", "ZZ:X/ZZ:OTHER", "t", |_| "C".into()).unwrap();
+            let isa = |r: &OrderRecord| match &r.outbound {
+                Outbound850::Allocated { envelope } => envelope.isa13,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!((isa(&a), isa(&b), isa(&c)), (1, 2, 1));
+            store.inner.counters.insert(keys::counter_key("isa13", "W"), &u64::from(CONTROL_MAX).to_be_bytes()).unwrap();
+            store.record_event(&event("E2", &[po("D")])).unwrap();
+            let d = store.allocate_850("D", "W", "t", |_| "D".into()).unwrap();
+            assert_eq!(isa(&d), 1, "wraps after 999999999");
+            store.flush().await.unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        store.record_event(&event("E3", &[po("E")])).unwrap();
+        let e = store.allocate_850("E", "ZZ:X/ZZ:Y", "t", |_| "E".into()).unwrap();
+        assert!(matches!(e.outbound, Outbound850::Allocated { ref envelope } if envelope.isa13 == 3));
+    }
+}

@@ -1,0 +1,80 @@
+//! Persisted record types. Each carries a `schema_version`; none of them reuses a wire DTO or an
+//! X12 type (serialization is a boundary). Stored as JSON so an operator can read a dump.
+
+use serde::{Deserialize, Serialize};
+
+use crate::outbound::order::PurchaseOrder;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A webhook event as received: the audit copy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub schema_version: u32,
+    pub event_id: String,
+    pub received_at: String,
+    pub headers: Vec<(String, String)>,
+    /// The raw body (validated JSON, hence UTF-8).
+    pub raw_body: String,
+    pub po_numbers: Vec<String>,
+}
+
+/// Control numbers and file name of one 850 interchange, fixed before the file is written so a
+/// retry after a crash writes the identical bytes under the identical name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope850 {
+    pub isa13: u32,
+    pub gs06: u32,
+    pub st02: u32,
+    /// RFC 3339 UTC instant the envelope dates (ISA09/10, GS04/05) come from.
+    pub created_at: String,
+    pub file_name: String,
+}
+
+/// Where the PO's 850 stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Outbound850 {
+    /// Received; waiting for the outbox worker.
+    Pending,
+    /// Control numbers allocated; the file may or may not be in the outbox yet.
+    Allocated { envelope: Envelope850 },
+    /// The file is in the outbox (and archived).
+    Written {
+        envelope: Envelope850,
+        written_at: String,
+    },
+}
+
+/// One entry of a PO's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: String,
+    pub what: String,
+}
+
+/// Everything the bridge knows about one Ingram PO.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub schema_version: u32,
+    pub po_number: String,
+    pub event_id: String,
+    pub received_at: String,
+    /// SHA-256 of the PO's canonical JSON: a re-sent PO with another hash is held for review.
+    pub payload_hash: String,
+    pub order: PurchaseOrder,
+    pub outbound: Outbound850,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A PO re-sent under a new event id with a different payload, kept for an operator to review.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewRecord {
+    pub schema_version: u32,
+    pub po_number: String,
+    pub event_id: String,
+    pub received_at: String,
+    pub payload_hash: String,
+    pub order: PurchaseOrder,
+}

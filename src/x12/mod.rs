@@ -1,0 +1,34 @@
+//! Sans-IO X12 codec: a tolerant streaming reader with envelope validation and positioned
+//! diagnostics, a strict writer, and typed views of the 850, 855, 856 and 997 transaction sets.
+//!
+//! Invariants: no IO, no async, no imports from the rest of the crate, never panics on input.
+
+mod common;
+mod envelope;
+mod error;
+mod reader;
+mod segment;
+mod ts850;
+mod ts855;
+mod ts856;
+mod ts997;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use envelope::{
+    Document, Event, GsHeader, Group, Interchange, IsaHeader, ReadOptions, Transaction,
+};
+pub use error::{Diagnostic, DiagnosticCode, Position, Severity};
+pub use reader::{read, Reader};
+pub use segment::{Delimiters, Segment};
+pub use common::{Contact, Dtm, Party, ProductId, Ref};
+pub use ts850::{Fob, Line, Note, PurchaseOrder, Td5, Terms};
+pub use ts855::{Ack855, AckDetail, AckLine};
+pub use ts856::{Asn856, HlNode, Lin, Man, Prf, Sn1, Td1};
+pub use ts997::{Ack997, ElementError, SegmentError, SetAck};
+pub use writer::{
+    sanitize, write, OutElement, OutGroup, OutSegment, OutTransaction, Version, WriteError,
+    WriteOptions,
+};

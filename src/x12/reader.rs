@@ -1,0 +1,968 @@
+//! The tolerant tokenizer and envelope state machine. `Reader` walks the input bytes once,
+//! detects delimiters at every ISA (fixed-width fast path, separator-counting tolerant path),
+//! yields one `Event` per envelope boundary, per complete transaction set and per diagnostic, and
+//! keeps at most one transaction set in memory. `read` collects the events into a `Document`.
+
+use super::envelope::{
+    Document, Event, GsHeader, Group, Interchange, IsaHeader, ReadOptions, Transaction,
+};
+use super::error::{Diagnostic, DiagnosticCode as C, Position};
+use super::segment::{Delimiters, Loc, Segment};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+/// Offsets of the 16 element separators in a fixed-width ISA.
+const ISA_SEPS: [usize; 16] = [3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103];
+
+const KNOWN_IDS: &[&str] = &[
+    "ISA", "IEA", "GS", "GE", "ST", "SE", "TA1", "BEG", "BAK", "BSN", "CUR", "REF", "PER", "FOB",
+    "CSH", "ITD", "DTM", "TD1", "TD3", "TD4", "TD5", "N9", "MSG", "N1", "N2", "N3", "N4", "PO1",
+    "PO3", "PO4", "PID", "SLN", "ACK", "SCH", "CTT", "AMT", "HL", "LIN", "SN1", "PRF", "MAN",
+    "MEA", "PKG", "SAC", "TXI", "NTE", "AK1", "AK2", "AK3", "AK4", "AK5", "AK9", "IK3", "IK4",
+    "IK5", "CTX", "FOB", "PWK", "LDT", "QTY", "CTP", "TC2", "IT1", "BIG", "TDS", "CAD", "ISS",
+    "BCH", "POC", "PAM", "LM", "LQ", "SDQ", "MTX", "G62", "W27", "ENT", "NM1", "BHT", "CLM",
+];
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn is_isa_at(input: &[u8], p: usize) -> bool {
+    match input.get(p..p + 4) {
+        Some([a, b, c, d]) => {
+            a.eq_ignore_ascii_case(&b'I')
+                && b.eq_ignore_ascii_case(&b'S')
+                && c.eq_ignore_ascii_case(&b'A')
+                && !d.is_ascii_alphanumeric()
+                && !is_ws(*d)
+        }
+        _ => false,
+    }
+}
+
+fn find_isa(input: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 4 <= input.len() {
+        if is_isa_at(input, i) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+fn strip_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
+    if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+        Cow::Owned(
+            raw.iter()
+                .copied()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+fn numeric_eq(a: &str, b: &str) -> bool {
+    match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+struct IcState {
+    header: IsaHeader,
+    index: u32,
+    groups: u32,
+    synthetic: bool,
+}
+
+struct GrpState {
+    header: GsHeader,
+    index: u32,
+    txs: u32,
+    synthetic: bool,
+    seen_st02: Vec<String>,
+}
+
+struct TxState<'a> {
+    tx: Transaction<'a>,
+}
+
+enum Raw<'a> {
+    Isa(usize),
+    Seg(Cow<'a, [u8]>, usize),
+}
+
+/// Streaming reader: an iterator of `Event`s over one input.
+pub struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+    opts: ReadOptions,
+    delims: Delimiters,
+    term: Vec<u8>,
+    strip: bool,
+    started: bool,
+    finished: bool,
+    seg_index: u32,
+    ic_count: u32,
+    real_isa_seen: bool,
+    any_segment: bool,
+    after_iea: bool,
+    ic: Option<IcState>,
+    grp: Option<GrpState>,
+    tx: Option<TxState<'a>>,
+    pending: VecDeque<Event<'a>>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(input: &'a [u8], opts: &ReadOptions) -> Self {
+        let d = opts.default_delimiters;
+        Reader {
+            input,
+            pos: 0,
+            opts: opts.clone(),
+            delims: d,
+            term: vec![d.segment],
+            strip: d.segment != b'\r' && d.segment != b'\n',
+            started: false,
+            finished: false,
+            seg_index: 0,
+            ic_count: 0,
+            real_isa_seen: false,
+            any_segment: false,
+            after_iea: false,
+            ic: None,
+            grp: None,
+            tx: None,
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn base_pos(&self, byte_offset: usize) -> Position {
+        Position {
+            byte_offset,
+            interchange: self.ic.as_ref().map(|i| i.index as usize),
+            group: self.grp.as_ref().map(|g| g.index as usize),
+            transaction: self.tx.as_ref().map(|t| t.tx.index),
+            ..Position::default()
+        }
+    }
+
+    fn diag(&mut self, d: Diagnostic) {
+        self.pending.push_back(Event::Diagnostic(d));
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        if self.input.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            self.pos = 3;
+        }
+        match find_isa(self.input, self.pos) {
+            Some(p) => {
+                let prefix = self.input.get(self.pos..p).unwrap_or(&[]).trim_ascii();
+                if prefix.is_empty() {
+                    self.pos = p;
+                } else {
+                    let e = self.delims.element;
+                    let bare = (prefix.starts_with(b"ST") || prefix.starts_with(b"GS"))
+                        && prefix.get(2) == Some(&e);
+                    if !bare {
+                        let off = self.pos;
+                        let shown: String = String::from_utf8_lossy(prefix).chars().take(40).collect();
+                        self.diag(Diagnostic::warning(
+                            C::JunkBeforeIsa,
+                            format!("skipped {} bytes before the first isa: {:?}", p - off, shown),
+                            Position {
+                                byte_offset: off,
+                                ..Position::default()
+                            },
+                        ));
+                        self.pos = p;
+                    }
+                }
+            }
+            None => {
+                // Bare ST..SE (or garbage): default delimiters from the options.
+            }
+        }
+    }
+
+    /// Detect delimiters at an ISA at `p`. On success sets the reader's delimiters and returns
+    /// the ISA segment bytes and the position after its terminator.
+    #[allow(clippy::result_large_err)]
+    fn detect_isa(&mut self, p: usize) -> Result<(Cow<'a, [u8]>, usize, bool), Diagnostic> {
+        let input = self.input;
+        let at = |i: usize| input.get(i).copied();
+        let bad = |code, msg: String| {
+            Diagnostic::error(
+                code,
+                msg,
+                Position {
+                    byte_offset: p,
+                    segment_id: Some("ISA".into()),
+                    ..Position::default()
+                },
+            )
+        };
+        let e = at(p + 3).ok_or_else(|| bad(C::BadIsa, "isa truncated".into()))?;
+        let fixed = input.len() >= p + 106 && ISA_SEPS.iter().all(|&o| at(p + o) == Some(e));
+        let (comp, term_start) = if fixed {
+            (at(p + 104).unwrap_or(0), p + 105)
+        } else {
+            let mut i = p + 3;
+            let mut count = 0;
+            while let Some(b) = at(i) {
+                i += 1;
+                if b == e {
+                    count += 1;
+                    if count == 16 {
+                        break;
+                    }
+                }
+            }
+            if count < 16 {
+                return Err(bad(
+                    C::BadIsa,
+                    format!("isa has {count} element separators, expected 16"),
+                ));
+            }
+            while matches!(at(i), Some(b'\r' | b'\n')) {
+                i += 1;
+            }
+            let c = at(i).ok_or_else(|| bad(C::BadIsa, "isa truncated before isa16".into()))?;
+            (c, i + 1)
+        };
+        let t0 = at(term_start)
+            .ok_or_else(|| bad(C::BadIsa, "isa has no segment terminator".into()))?;
+        let term: Vec<u8> = if t0 >= 0xC0 {
+            let len = if t0 >= 0xF0 {
+                4
+            } else if t0 >= 0xE0 {
+                3
+            } else {
+                2
+            };
+            match input.get(term_start..term_start + len) {
+                Some(s) if std::str::from_utf8(s).is_ok() => s.to_vec(),
+                _ => vec![t0],
+            }
+        } else {
+            vec![t0]
+        };
+        let bad_char = |b: u8| b.is_ascii_alphanumeric() || b == b' ';
+        if e == t0 || e == comp || comp == t0 || bad_char(e) || bad_char(comp) || bad_char(t0) {
+            return Err(bad(
+                C::BadDelimiters,
+                format!(
+                    "delimiters not distinct or alphanumeric: element {:?}, component {:?}, terminator {:?}",
+                    e as char, comp as char, t0 as char
+                ),
+            ));
+        }
+        let raw = input.get(p..term_start).unwrap_or(&[]);
+        let raw = strip_crlf(raw);
+        self.delims = Delimiters {
+            element: e,
+            component: comp,
+            repetition: None,
+            segment: t0,
+        };
+        self.strip = !term.contains(&b'\r') && !term.contains(&b'\n');
+        let end = term_start + term.len();
+        self.term = term;
+        Ok((raw, end, !fixed))
+    }
+
+    fn next_raw(&mut self) -> Option<Raw<'a>> {
+        let input = self.input;
+        loop {
+            while input.get(self.pos).is_some_and(|&b| is_ws(b)) {
+                self.pos += 1;
+            }
+            if self.pos >= input.len() {
+                return None;
+            }
+            let rest = input.get(self.pos..).unwrap_or(&[]);
+            if rest.starts_with(&self.term) {
+                let mut p = self.base_pos(self.pos);
+                p.segment_index = Some(self.seg_index as usize + 1);
+                self.diag(Diagnostic::warning(
+                    C::EmptySegment,
+                    "empty segment (stray terminator) skipped",
+                    p,
+                ));
+                self.pos += self.term.len();
+                continue;
+            }
+            if is_isa_at(input, self.pos) {
+                return Some(Raw::Isa(self.pos));
+            }
+            let start = self.pos;
+            let t0 = self.term.first().copied().unwrap_or(b'~');
+            let mut end = None;
+            let mut i = start;
+            while let Some(off) = input.get(i..).and_then(|s| s.iter().position(|&b| b == t0)) {
+                let j = i + off;
+                if input
+                    .get(j..)
+                    .is_some_and(|s| s.starts_with(&self.term))
+                {
+                    end = Some(j);
+                    break;
+                }
+                i = j + 1;
+            }
+            let (end, next) = match end {
+                Some(j) => (j, j + self.term.len()),
+                None => {
+                    let mut p = self.base_pos(start);
+                    p.segment_index = Some(self.seg_index as usize + 1);
+                    self.diag(Diagnostic::warning(
+                        C::MissingTerminator,
+                        "last segment has no terminator",
+                        p,
+                    ));
+                    (input.len(), input.len())
+                }
+            };
+            self.pos = next;
+            let mut raw = input.get(start..end).unwrap_or(&[]);
+            if !self.strip {
+                while let Some((&last, init)) = raw.split_last() {
+                    if last == b'\r' || last == b'\n' {
+                        raw = init;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            let raw = if self.strip {
+                strip_crlf(raw)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            if raw.trim_ascii().is_empty() {
+                continue;
+            }
+            return Some(Raw::Seg(raw, start));
+        }
+    }
+
+    fn loc(&self, byte_offset: usize) -> Loc {
+        Loc {
+            byte_offset,
+            segment_index: self.seg_index,
+            segment_in_set: self
+                .tx
+                .as_ref()
+                .map(|t| t.tx.segments.len() as u32 + 1)
+                .unwrap_or(0),
+            interchange: self.ic.as_ref().map(|i| i.index).unwrap_or(0),
+            group: self.grp.as_ref().map(|g| g.index).unwrap_or(0),
+            transaction: self.tx.as_ref().map(|t| t.tx.index as u32).unwrap_or(0),
+        }
+    }
+
+    fn seg_pos(seg: &Segment<'_>, element: Option<usize>) -> Position {
+        let mut p = seg.position().clone();
+        p.element = element;
+        p
+    }
+
+    fn close_tx(&mut self, at: Option<&Segment<'_>>, offset: usize) {
+        if let Some(t) = self.tx.take() {
+            let mut p = match t.tx.segments.first() {
+                Some(st) => Self::seg_pos(st, None),
+                None => self.base_pos(offset),
+            };
+            if let Some(s) = at {
+                p.byte_offset = s.position().byte_offset;
+            }
+            self.diag(Diagnostic::error(
+                C::MissingSe,
+                format!(
+                    "transaction set {} {} not closed by se",
+                    t.tx.id, t.tx.control_number
+                ),
+                p,
+            ));
+            self.pending.push_back(Event::Transaction(t.tx));
+        }
+    }
+
+    fn close_group(&mut self, offset: usize) {
+        if let Some(g) = self.grp.take() {
+            if !g.synthetic {
+                let mut p = self.base_pos(offset);
+                p.group = Some(g.index as usize);
+                self.diag(Diagnostic::error(
+                    C::MissingGe,
+                    format!(
+                        "functional group {} not closed by ge",
+                        g.header.control_number
+                    ),
+                    p,
+                ));
+            }
+            self.pending.push_back(Event::GroupEnd {
+                index: g.index as usize,
+                closed: false,
+            });
+        }
+    }
+
+    fn close_ic(&mut self, offset: usize) {
+        if let Some(i) = self.ic.take() {
+            if !i.synthetic {
+                let mut p = self.base_pos(offset);
+                p.interchange = Some(i.index as usize);
+                self.diag(Diagnostic::error(
+                    C::MissingIea,
+                    format!("interchange {} not closed by iea", i.header.control_number),
+                    p,
+                ));
+            }
+            self.pending.push_back(Event::InterchangeEnd {
+                index: i.index as usize,
+                closed: false,
+            });
+        }
+    }
+
+    fn open_synthetic_ic(&mut self, offset: usize) {
+        self.ic_count += 1;
+        self.ic = Some(IcState {
+            header: IsaHeader::default(),
+            index: self.ic_count,
+            groups: 0,
+            synthetic: true,
+        });
+        self.pending.push_back(Event::InterchangeStart {
+            header: IsaHeader::default(),
+            delimiters: self.delims,
+            terminator: self.term.clone(),
+            index: self.ic_count as usize,
+            byte_offset: offset,
+            synthetic: true,
+        });
+        self.after_iea = false;
+    }
+
+    fn open_group(&mut self, header: GsHeader, synthetic: bool) {
+        let ic = match self.ic.as_mut() {
+            Some(ic) => ic,
+            None => return,
+        };
+        ic.groups += 1;
+        let index = ic.groups;
+        self.grp = Some(GrpState {
+            header: header.clone(),
+            index,
+            txs: 0,
+            synthetic,
+            seen_st02: Vec::new(),
+        });
+        self.pending.push_back(Event::GroupStart {
+            header,
+            index: index as usize,
+            synthetic,
+        });
+    }
+
+    fn handle_isa(&mut self, p: usize) {
+        match self.detect_isa(p) {
+            Err(d) => {
+                self.diag(d);
+                self.pos = find_isa(self.input, p + 3).unwrap_or(self.input.len());
+            }
+            Ok((raw, end, tolerant)) => {
+                self.pos = end;
+                self.close_tx(None, p);
+                self.close_group(p);
+                self.close_ic(p);
+                self.seg_index += 1;
+                self.any_segment = true;
+                self.real_isa_seen = true;
+                self.after_iea = false;
+                self.ic_count += 1;
+                let loc = Loc {
+                    byte_offset: p,
+                    segment_index: self.seg_index,
+                    interchange: self.ic_count,
+                    ..Loc::default()
+                };
+                let seg = Segment::new(raw, &self.delims, loc);
+                let t = |n| seg.text(n).unwrap_or_default();
+                let header = IsaHeader {
+                    auth_qualifier: t(1),
+                    auth_info: t(2),
+                    security_qualifier: t(3),
+                    security_info: t(4),
+                    sender_qualifier: t(5),
+                    sender_id: t(6),
+                    receiver_qualifier: t(7),
+                    receiver_id: t(8),
+                    date: t(9),
+                    time: t(10),
+                    standards_id: seg.element(11).map(|c| c.into_owned()).unwrap_or_default(),
+                    version: t(12),
+                    control_number: t(13),
+                    ack_requested: t(14),
+                    usage: t(15),
+                };
+                let ver: u32 = header.version.trim().parse().unwrap_or(0);
+                if let [r] = header.standards_id.as_bytes() {
+                    let r = *r;
+                    if ver >= 402
+                        && !r.is_ascii_alphanumeric()
+                        && r != b' '
+                        && r != self.delims.element
+                        && r != self.delims.component
+                        && r != self.delims.segment
+                    {
+                        self.delims.repetition = Some(r);
+                    }
+                }
+                if tolerant {
+                    self.diag(Diagnostic::warning(
+                        C::IsaNotFixedWidth,
+                        "isa is not fixed width, delimiters found by counting separators",
+                        Self::seg_pos(&seg, None),
+                    ));
+                }
+                if header.control_number.is_empty()
+                    || !header.control_number.bytes().all(|b| b.is_ascii_digit())
+                {
+                    self.diag(Diagnostic::error(
+                        C::InvalidValue,
+                        format!("isa13 {:?} is not numeric", header.control_number),
+                        Self::seg_pos(&seg, Some(13)),
+                    ));
+                }
+                self.ic = Some(IcState {
+                    header: header.clone(),
+                    index: self.ic_count,
+                    groups: 0,
+                    synthetic: false,
+                });
+                self.pending.push_back(Event::InterchangeStart {
+                    header,
+                    delimiters: self.delims,
+                    terminator: self.term.clone(),
+                    index: self.ic_count as usize,
+                    byte_offset: p,
+                    synthetic: false,
+                });
+            }
+        }
+    }
+
+    fn check_segment(&mut self, seg: &Segment<'_>) {
+        let id = seg.raw().get(..seg.raw().len().min(8)).unwrap_or(&[]);
+        let idb = seg.id().as_bytes();
+        let valid = (2..=3).contains(&idb.len())
+            && idb.iter().all(|b| b.is_ascii_alphanumeric())
+            && idb.first().is_some_and(|b| b.is_ascii_alphabetic());
+        if !valid {
+            self.diag(Diagnostic::error(
+                C::BadSegmentId,
+                format!(
+                    "bad segment id {:?}",
+                    String::from_utf8_lossy(id).chars().take(8).collect::<String>()
+                ),
+                Self::seg_pos(seg, None),
+            ));
+        } else if !KNOWN_IDS.iter().any(|k| seg.is(k)) {
+            self.diag(Diagnostic::warning(
+                C::UnknownSegmentId,
+                format!("unknown segment id {}", seg.id()),
+                Self::seg_pos(seg, None),
+            ));
+        }
+        if seg.has_trailing_separator() {
+            self.diag(Diagnostic::warning(
+                C::TrailingSeparator,
+                "trailing element separator",
+                Self::seg_pos(seg, Some(seg.element_count() + 1)),
+            ));
+        }
+        if seg.raw().len() > self.opts.max_segment_len {
+            self.diag(Diagnostic::error(
+                C::TooLong,
+                format!(
+                    "segment is {} bytes, limit {}",
+                    seg.raw().len(),
+                    self.opts.max_segment_len
+                ),
+                Self::seg_pos(seg, None),
+            ));
+        }
+    }
+
+    fn handle_segment(&mut self, raw: Cow<'a, [u8]>, offset: usize) {
+        self.seg_index += 1;
+        self.any_segment = true;
+        let mut seg = Segment::new(raw, &self.delims, self.loc(offset));
+        self.check_segment(&seg);
+        let t = |s: &Segment<'_>, n| s.text(n).unwrap_or_default();
+        if seg.is("GS") {
+            self.close_tx(Some(&seg), offset);
+            if self.grp.is_some() {
+                self.close_group(offset);
+            }
+            if self.ic.is_none() {
+                self.open_synthetic_ic(offset);
+            }
+            let header = GsHeader {
+                functional_id: t(&seg, 1),
+                app_sender: t(&seg, 2),
+                app_receiver: t(&seg, 3),
+                date: t(&seg, 4),
+                time: t(&seg, 5),
+                control_number: t(&seg, 6),
+                agency: t(&seg, 7),
+                version: t(&seg, 8),
+            };
+            self.open_group(header, false);
+        } else if seg.is("ST") {
+            self.close_tx(Some(&seg), offset);
+            if self.ic.is_none() {
+                let p = Self::seg_pos(&seg, None);
+                if !self.real_isa_seen {
+                    self.diag(Diagnostic::warning(
+                        C::NoInterchange,
+                        "transaction set without isa/gs envelope, default delimiters used",
+                        p,
+                    ));
+                } else {
+                    self.diag(Diagnostic::error(
+                        C::SegmentAfterIea,
+                        "st after iea without a new isa",
+                        p,
+                    ));
+                }
+                self.open_synthetic_ic(offset);
+            }
+            if self.grp.is_none() {
+                let synthetic = self.ic.as_ref().is_some_and(|i| i.synthetic);
+                if !synthetic {
+                    self.diag(Diagnostic::error(
+                        C::MissingGs,
+                        "st without gs",
+                        Self::seg_pos(&seg, None),
+                    ));
+                }
+                self.open_group(GsHeader::default(), true);
+            }
+            let mut index = 1;
+            if let Some(g) = self.grp.as_mut() {
+                g.txs += 1;
+                index = g.txs as usize;
+            }
+            let id = t(&seg, 1);
+            let control_number = t(&seg, 2);
+            let dup = self
+                .grp
+                .as_ref()
+                .is_some_and(|g| !control_number.is_empty() && g.seen_st02.contains(&control_number));
+            if let Some(g) = self.grp.as_mut() {
+                g.seen_st02.push(control_number.clone());
+            }
+            if id.is_empty() {
+                self.diag(Diagnostic::error(
+                    C::MissingElement,
+                    "st01 missing",
+                    Self::seg_pos(&seg, Some(1)),
+                ));
+            }
+            if control_number.is_empty() {
+                self.diag(Diagnostic::error(
+                    C::MissingElement,
+                    "st02 missing",
+                    Self::seg_pos(&seg, Some(2)),
+                ));
+            }
+            let implementation_ref = seg.text(3);
+            self.tx = Some(TxState {
+                tx: Transaction {
+                    id,
+                    control_number,
+                    implementation_ref,
+                    segments: Vec::new(),
+                    index,
+                    closed: false,
+                },
+            });
+            seg.set_loc(self.loc(offset));
+            if dup {
+                self.diag(Diagnostic::error(
+                    C::DuplicateControlNumber,
+                    "st02 repeats a control number already used in this group",
+                    Self::seg_pos(&seg, Some(2)),
+                ));
+            }
+            if let Some(tx) = self.tx.as_mut() {
+                tx.tx.segments.push(seg);
+            }
+        } else if seg.is("SE") {
+            let Some(mut ts) = self.tx.take() else {
+                self.diag(Diagnostic::error(
+                    C::UnexpectedTrailer,
+                    "se without st",
+                    Self::seg_pos(&seg, None),
+                ));
+                return;
+            };
+            ts.tx.segments.push(seg);
+            ts.tx.closed = true;
+            let count = ts.tx.segments.len();
+            if let Some(se) = ts.tx.segments.last() {
+                let mut ds = Vec::new();
+                match se.text(1).map(|v| v.parse::<usize>()) {
+                    Some(Ok(n)) if n == count => {}
+                    Some(Ok(n)) => ds.push(Diagnostic::error(
+                        C::SeCountMismatch,
+                        format!("se01 says {n} segments, counted {count}"),
+                        Self::seg_pos(se, Some(1)),
+                    )),
+                    Some(Err(_)) => ds.push(Diagnostic::error(
+                        C::InvalidValue,
+                        "se01 is not a number",
+                        Self::seg_pos(se, Some(1)),
+                    )),
+                    None => ds.push(Diagnostic::error(
+                        C::MissingElement,
+                        "se01 missing",
+                        Self::seg_pos(se, Some(1)),
+                    )),
+                }
+                let se02 = se.text(2).unwrap_or_default();
+                if !numeric_eq(&se02, &ts.tx.control_number) {
+                    ds.push(Diagnostic::error(
+                        C::SeControlMismatch,
+                        format!(
+                            "se02 {:?} does not match st02 {:?}",
+                            se02, ts.tx.control_number
+                        ),
+                        Self::seg_pos(se, Some(2)),
+                    ));
+                }
+                for d in ds {
+                    self.diag(d);
+                }
+            }
+            self.pending.push_back(Event::Transaction(ts.tx));
+        } else if seg.is("GE") {
+            self.close_tx(Some(&seg), offset);
+            let Some(g) = self.grp.take() else {
+                self.diag(Diagnostic::error(
+                    C::UnexpectedTrailer,
+                    "ge without gs",
+                    Self::seg_pos(&seg, None),
+                ));
+                return;
+            };
+            match seg.text(1).map(|v| v.parse::<u32>()) {
+                Some(Ok(n)) if n == g.txs => {}
+                Some(Ok(n)) => self.diag(Diagnostic::error(
+                    C::GeCountMismatch,
+                    format!("ge01 says {n} transaction sets, counted {}", g.txs),
+                    Self::seg_pos(&seg, Some(1)),
+                )),
+                _ => self.diag(Diagnostic::error(
+                    C::GeCountMismatch,
+                    "ge01 missing or not a number",
+                    Self::seg_pos(&seg, Some(1)),
+                )),
+            }
+            let ge02 = seg.text(2).unwrap_or_default();
+            if !numeric_eq(&ge02, &g.header.control_number) {
+                self.diag(Diagnostic::error(
+                    C::GeControlMismatch,
+                    format!(
+                        "ge02 {:?} does not match gs06 {:?}",
+                        ge02, g.header.control_number
+                    ),
+                    Self::seg_pos(&seg, Some(2)),
+                ));
+            }
+            self.pending.push_back(Event::GroupEnd {
+                index: g.index as usize,
+                closed: true,
+            });
+        } else if seg.is("IEA") {
+            self.close_tx(Some(&seg), offset);
+            self.close_group(offset);
+            let Some(ic) = self.ic.take() else {
+                self.diag(Diagnostic::error(
+                    C::UnexpectedTrailer,
+                    "iea without isa",
+                    Self::seg_pos(&seg, None),
+                ));
+                return;
+            };
+            match seg.text(1).map(|v| v.parse::<u32>()) {
+                Some(Ok(n)) if n == ic.groups => {}
+                Some(Ok(n)) => self.diag(Diagnostic::error(
+                    C::IeaCountMismatch,
+                    format!("iea01 says {n} groups, counted {}", ic.groups),
+                    Self::seg_pos(&seg, Some(1)),
+                )),
+                _ => self.diag(Diagnostic::error(
+                    C::IeaCountMismatch,
+                    "iea01 missing or not a number",
+                    Self::seg_pos(&seg, Some(1)),
+                )),
+            }
+            let iea02 = seg.text(2).unwrap_or_default();
+            if !numeric_eq(&iea02, &ic.header.control_number) {
+                self.diag(Diagnostic::error(
+                    C::IeaControlMismatch,
+                    format!(
+                        "iea02 {:?} does not match isa13 {:?}",
+                        iea02, ic.header.control_number
+                    ),
+                    Self::seg_pos(&seg, Some(2)),
+                ));
+            }
+            self.after_iea = true;
+            self.pending.push_back(Event::InterchangeEnd {
+                index: ic.index as usize,
+                closed: !ic.synthetic,
+            });
+        } else if let Some(tx) = self.tx.as_mut() {
+            tx.tx.segments.push(seg);
+        } else if seg.is("TA1") && self.ic.is_some() {
+            // interchange acknowledgment inside an interchange: legitimate, not kept
+        } else if self.ic.is_none() && self.after_iea {
+            self.diag(Diagnostic::error(
+                C::SegmentAfterIea,
+                format!("segment {} after iea ignored", seg.id()),
+                Self::seg_pos(&seg, None),
+            ));
+        } else {
+            self.diag(Diagnostic::error(
+                C::SegmentOutsideSet,
+                format!("segment {} outside a transaction set ignored", seg.id()),
+                Self::seg_pos(&seg, None),
+            ));
+        }
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        let end = self.input.len();
+        self.close_tx(None, end);
+        self.close_group(end);
+        self.close_ic(end);
+        if !self.any_segment {
+            self.diag(Diagnostic::error(
+                C::NoInterchange,
+                "no isa and no transaction set found",
+                Position {
+                    byte_offset: 0,
+                    ..Position::default()
+                },
+            ));
+        }
+    }
+
+    fn step(&mut self) {
+        if !self.started {
+            self.start();
+        }
+        match self.next_raw() {
+            None => self.finish(),
+            Some(Raw::Isa(p)) => self.handle_isa(p),
+            Some(Raw::Seg(raw, off)) => self.handle_segment(raw, off),
+        }
+    }
+}
+
+impl<'a> Iterator for Reader<'a> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            if self.finished {
+                return None;
+            }
+            self.step();
+        }
+    }
+}
+
+/// Read a whole input into a `Document`. Never panics; collects every diagnostic.
+pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
+    let mut doc = Document {
+        interchanges: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    for ev in Reader::new(input, opts) {
+        match ev {
+            Event::InterchangeStart {
+                header,
+                delimiters,
+                terminator,
+                index,
+                byte_offset,
+                synthetic,
+            } => doc.interchanges.push(Interchange {
+                header,
+                delimiters,
+                terminator,
+                groups: Vec::new(),
+                index,
+                byte_offset,
+                closed: false,
+                synthetic,
+            }),
+            Event::GroupStart {
+                header,
+                index,
+                synthetic,
+            } => {
+                if let Some(ic) = doc.interchanges.last_mut() {
+                    ic.groups.push(Group {
+                        header,
+                        transactions: Vec::new(),
+                        index,
+                        interchange: ic.index,
+                        closed: false,
+                        synthetic,
+                    });
+                }
+            }
+            Event::Transaction(tx) => {
+                if let Some(g) = doc
+                    .interchanges
+                    .last_mut()
+                    .and_then(|ic| ic.groups.last_mut())
+                {
+                    g.transactions.push(tx);
+                }
+            }
+            Event::GroupEnd { closed, .. } => {
+                if let Some(g) = doc
+                    .interchanges
+                    .last_mut()
+                    .and_then(|ic| ic.groups.last_mut())
+                {
+                    g.closed = closed;
+                }
+            }
+            Event::InterchangeEnd { closed, .. } => {
+                if let Some(ic) = doc.interchanges.last_mut() {
+                    ic.closed = closed;
+                }
+            }
+            Event::Diagnostic(d) => doc.diagnostics.push(d),
+        }
+    }
+    doc
+}

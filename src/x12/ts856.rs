@@ -1,0 +1,327 @@
+//! Typed 856 Ship Notice reader. The HL tree is built from HL01/HL02, not from segment order:
+//! HL02 empty or "0" is a root, an unknown parent attaches to the last S level (warning),
+//! duplicate IDs and parent cycles are errors (reference §5).
+
+use super::common::{
+    code, missing_element, missing_segment, parse_dtm, parse_n1, parse_ref, party_detail,
+    product_ids, txt, unexpected, Dtm, Party, ProductId, Ref,
+};
+use super::envelope::Transaction;
+use super::error::{Diagnostic, DiagnosticCode, Position};
+use super::ts850::Td5;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// TD101, TD102, TD106, TD107, TD108.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Td1 {
+    pub packaging: Option<String>,
+    pub lading_quantity: Option<String>,
+    pub weight_qualifier: Option<String>,
+    pub weight: Option<String>,
+    pub weight_uom: Option<String>,
+}
+
+/// PRF01..PRF05.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Prf {
+    pub po_number: String,
+    pub release: Option<String>,
+    pub change_seq: Option<String>,
+    pub po_date: Option<String>,
+    pub assigned_id: Option<String>,
+}
+
+/// MAN01, MAN02, MAN04, MAN05.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Man {
+    pub qualifier: String,
+    pub value: String,
+    pub qualifier2: Option<String>,
+    pub value2: Option<String>,
+}
+
+/// LIN01 + ID pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Lin {
+    pub assigned_id: Option<String>,
+    pub product_ids: Vec<ProductId>,
+}
+
+/// SN101..SN105, SN108.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Sn1 {
+    pub assigned_id: Option<String>,
+    pub quantity: Option<String>,
+    pub uom: Option<String>,
+    pub quantity_to_date: Option<String>,
+    pub quantity_ordered: Option<String>,
+    pub status: Option<String>,
+}
+
+/// One HL level and the segments that follow it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HlNode {
+    pub id: String,
+    pub parent_id: Option<String>,
+    /// HL03 uppercased.
+    pub level: String,
+    /// Index into `Asn856::nodes`.
+    pub parent: Option<usize>,
+    pub children: Vec<usize>,
+    pub refs: Vec<Ref>,
+    pub dates: Vec<Dtm>,
+    pub td1: Vec<Td1>,
+    pub td5: Vec<Td5>,
+    pub prf: Option<Prf>,
+    pub man: Vec<Man>,
+    pub lin: Option<Lin>,
+    pub sn1: Option<Sn1>,
+    /// PID05 values.
+    pub descriptions: Vec<String>,
+    pub parties: Vec<Party>,
+    pub position: Position,
+}
+
+/// The 856.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Asn856 {
+    pub purpose: String,
+    pub shipment_id: String,
+    pub date: Option<String>,
+    pub time: Option<String>,
+    pub structure: Option<String>,
+    /// Heading DTMs (before the first HL).
+    pub dates: Vec<Dtm>,
+    /// File order.
+    pub nodes: Vec<HlNode>,
+}
+
+impl Asn856 {
+    /// Nearest ancestor (or the node itself) whose level is `level` (case-insensitive).
+    pub fn ancestor(&self, node: usize, level: &str) -> Option<usize> {
+        let mut cur = Some(node);
+        for _ in 0..=self.nodes.len() {
+            let i = cur?;
+            let n = self.nodes.get(i)?;
+            if n.level.eq_ignore_ascii_case(level) {
+                return Some(i);
+            }
+            cur = n.parent;
+        }
+        None
+    }
+
+    /// Root nodes in file order.
+    pub fn roots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.nodes.get(i).is_some_and(|n| n.parent.is_none()))
+    }
+
+    /// Read an 856.
+    pub fn parse(tx: &Transaction<'_>) -> (Asn856, Vec<Diagnostic>) {
+        let mut a = Asn856::default();
+        let mut d = Vec::new();
+        let mut seen_bsn = false;
+        let mut in_party = false;
+        for seg in tx.body() {
+            if seg.is("BSN") {
+                seen_bsn = true;
+                a.purpose = code(seg, 1).unwrap_or_else(|| {
+                    d.push(missing_element(seg, 1));
+                    String::new()
+                });
+                a.shipment_id = txt(seg, 2).unwrap_or_else(|| {
+                    d.push(missing_element(seg, 2));
+                    String::new()
+                });
+                a.date = txt(seg, 3);
+                a.time = txt(seg, 4);
+                a.structure = txt(seg, 5);
+                continue;
+            }
+            if seg.is("HL") {
+                in_party = false;
+                let id = txt(seg, 1).unwrap_or_else(|| {
+                    d.push(missing_element(seg, 1));
+                    String::new()
+                });
+                let parent_id = txt(seg, 2).filter(|p| !p.trim_start_matches('0').is_empty());
+                let level = code(seg, 3).unwrap_or_else(|| {
+                    d.push(missing_element(seg, 3));
+                    String::new()
+                });
+                a.nodes.push(HlNode {
+                    id,
+                    parent_id,
+                    level,
+                    position: seg.position().clone(),
+                    ..HlNode::default()
+                });
+                continue;
+            }
+            let Some(n) = a.nodes.last_mut() else {
+                if seg.is("DTM") {
+                    a.dates.push(parse_dtm(seg, &mut d));
+                }
+                continue;
+            };
+            if seg.is("N1") {
+                in_party = true;
+                n.parties.push(parse_n1(seg, &mut d));
+                continue;
+            }
+            if in_party && n.parties.last_mut().is_some_and(|p| party_detail(p, seg)) {
+                continue;
+            }
+            if seg.is("REF") {
+                n.refs.push(parse_ref(seg, &mut d));
+            } else if seg.is("DTM") {
+                n.dates.push(parse_dtm(seg, &mut d));
+            } else if seg.is("TD1") {
+                n.td1.push(Td1 {
+                    packaging: code(seg, 1),
+                    lading_quantity: txt(seg, 2),
+                    weight_qualifier: code(seg, 6),
+                    weight: txt(seg, 7),
+                    weight_uom: code(seg, 8),
+                });
+            } else if seg.is("TD5") {
+                n.td5.push(Td5 {
+                    routing_sequence: code(seg, 1),
+                    id_qualifier: code(seg, 2),
+                    scac: txt(seg, 3),
+                    method: code(seg, 4),
+                    routing: txt(seg, 5),
+                });
+            } else if seg.is("PRF") {
+                let po_number = txt(seg, 1).unwrap_or_else(|| {
+                    d.push(missing_element(seg, 1));
+                    String::new()
+                });
+                n.prf = Some(Prf {
+                    po_number,
+                    release: txt(seg, 2),
+                    change_seq: txt(seg, 3),
+                    po_date: txt(seg, 4),
+                    assigned_id: txt(seg, 5),
+                });
+            } else if seg.is("MAN") {
+                n.man.push(Man {
+                    qualifier: code(seg, 1).unwrap_or_default(),
+                    value: txt(seg, 2).unwrap_or_default(),
+                    qualifier2: code(seg, 4),
+                    value2: txt(seg, 5),
+                });
+            } else if seg.is("LIN") {
+                n.lin = Some(Lin {
+                    assigned_id: txt(seg, 1),
+                    product_ids: product_ids(seg, 2, 15),
+                });
+            } else if seg.is("SN1") {
+                n.sn1 = Some(Sn1 {
+                    assigned_id: txt(seg, 1),
+                    quantity: txt(seg, 2),
+                    uom: code(seg, 3),
+                    quantity_to_date: txt(seg, 4),
+                    quantity_ordered: txt(seg, 5),
+                    status: code(seg, 8),
+                });
+            } else if seg.is("PID") {
+                n.descriptions.extend(txt(seg, 5));
+            } else if seg.is("CTT") {
+                // summary; counts are senders' business (warn-only per reference)
+            } else if seg.is("BSN") {
+                d.push(unexpected(seg, "inside the hl loop"));
+            }
+        }
+        if !seen_bsn {
+            let at = tx
+                .segments
+                .first()
+                .map(|s| s.position().clone())
+                .unwrap_or_default();
+            d.push(missing_segment("bsn", at));
+        }
+        link(&mut a, &mut d);
+        (a, d)
+    }
+}
+
+fn link(a: &mut Asn856, d: &mut Vec<Diagnostic>) {
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    for (i, n) in a.nodes.iter().enumerate() {
+        if by_id.contains_key(&n.id) {
+            d.push(Diagnostic::error(
+                DiagnosticCode::HlDuplicate,
+                format!("hl01 {:?} used twice", n.id),
+                n.position.with_element(1),
+            ));
+        } else {
+            by_id.insert(n.id.clone(), i);
+        }
+    }
+    let mut last_s: Option<usize> = None;
+    let mut parents: Vec<Option<usize>> = Vec::with_capacity(a.nodes.len());
+    for (i, n) in a.nodes.iter().enumerate() {
+        let p = match &n.parent_id {
+            None => None,
+            Some(pid) => match by_id.get(pid) {
+                Some(&p) if p != i => Some(p),
+                Some(_) => {
+                    d.push(Diagnostic::error(
+                        DiagnosticCode::HlCycle,
+                        format!("hl {:?} is its own parent", n.id),
+                        n.position.with_element(2),
+                    ));
+                    None
+                }
+                None => {
+                    d.push(Diagnostic::warning(
+                        DiagnosticCode::HlOrphan,
+                        format!(
+                            "hl {:?} names unknown parent {:?}, attached to the last shipment level",
+                            n.id, pid
+                        ),
+                        n.position.with_element(2),
+                    ));
+                    last_s.filter(|&s| s != i)
+                }
+            },
+        };
+        parents.push(p);
+        if n.level == "S" {
+            last_s = Some(i);
+        }
+    }
+    // break cycles: walk up from every node; if we come back to it, cut its link
+    let len = parents.len();
+    for i in 0..len {
+        let mut cur = parents.get(i).copied().flatten();
+        let mut steps = 0;
+        while let Some(c) = cur {
+            if c == i || steps > len {
+                if let Some(n) = a.nodes.get(i) {
+                    d.push(Diagnostic::error(
+                        DiagnosticCode::HlCycle,
+                        format!("hl {:?} parent chain loops", n.id),
+                        n.position.with_element(2),
+                    ));
+                }
+                if let Some(p) = parents.get_mut(i) {
+                    *p = None;
+                }
+                break;
+            }
+            cur = parents.get(c).copied().flatten();
+            steps += 1;
+        }
+    }
+    for (i, p) in parents.iter().enumerate() {
+        if let Some(n) = a.nodes.get_mut(i) {
+            n.parent = *p;
+        }
+        if let Some(pn) = p.and_then(|p| a.nodes.get_mut(p)) {
+            pn.children.push(i);
+        }
+    }
+}

@@ -1,0 +1,620 @@
+//! The strict writer: `OutSegment`/`OutTransaction`/`OutGroup` builders rendered to bytes with a
+//! fixed-width ISA, exact SE/GE/IEA counts and control numbers, and element data sanitised for
+//! X12 (delimiters and control characters removed, non-ASCII transliterated, truncated to the
+//! per-version maximum lengths, trailing empty elements dropped).
+
+use super::envelope::{GsHeader, IsaHeader};
+use super::segment::Delimiters;
+
+/// X12 release written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub enum Version {
+    #[default]
+    V4010,
+    V5010,
+}
+
+impl Version {
+    /// ISA12.
+    pub fn isa12(self) -> &'static str {
+        match self {
+            Version::V4010 => "00401",
+            Version::V5010 => "00501",
+        }
+    }
+
+    /// Default GS08.
+    pub fn gs08(self) -> &'static str {
+        match self {
+            Version::V4010 => "004010",
+            Version::V5010 => "005010",
+        }
+    }
+}
+
+/// Writer settings.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    pub delimiters: Delimiters,
+    /// Write "\n" after each terminator.
+    pub newline: bool,
+    pub version: Version,
+    /// Overrides of the built-in maximum lengths: (segment id, element 1-based, max len).
+    pub max_lengths: Vec<(String, usize, usize)>,
+    /// Uppercase all data.
+    pub uppercase: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            delimiters: Delimiters::default(),
+            newline: false,
+            version: Version::V4010,
+            max_lengths: Vec::new(),
+            uppercase: true,
+        }
+    }
+}
+
+/// One element to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutElement {
+    Simple(String),
+    Composite(Vec<String>),
+    Repeated(Vec<String>),
+}
+
+/// A segment to write (ID + elements, 1-based positions in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutSegment {
+    pub id: String,
+    pub elements: Vec<OutElement>,
+}
+
+impl OutSegment {
+    pub fn new(id: &str) -> Self {
+        OutSegment {
+            id: id.to_string(),
+            elements: Vec::new(),
+        }
+    }
+
+    /// Append a simple element.
+    pub fn el(mut self, v: impl Into<String>) -> Self {
+        self.elements.push(OutElement::Simple(v.into()));
+        self
+    }
+
+    /// Append an optional simple element (None → empty).
+    pub fn opt(mut self, v: Option<impl Into<String>>) -> Self {
+        self.elements
+            .push(OutElement::Simple(v.map(Into::into).unwrap_or_default()));
+        self
+    }
+
+    /// Append a composite element.
+    pub fn comp(mut self, parts: Vec<String>) -> Self {
+        self.elements.push(OutElement::Composite(parts));
+        self
+    }
+
+    /// Append a repeated element (5010 repetition separator).
+    pub fn rep(mut self, parts: Vec<String>) -> Self {
+        self.elements.push(OutElement::Repeated(parts));
+        self
+    }
+}
+
+/// One transaction set body (ST/SE are generated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutTransaction {
+    pub id: String,
+    pub control_number: String,
+    pub implementation_ref: Option<String>,
+    pub segments: Vec<OutSegment>,
+}
+
+/// One functional group (GS/GE are generated; GS06 is `header.control_number`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutGroup {
+    pub header: GsHeader,
+    pub transactions: Vec<OutTransaction>,
+}
+
+/// Why a document cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    #[error("{field} is {len} characters, at most {max} allowed")]
+    IsaFieldTooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{field} {value:?} is not a valid value")]
+    BadField { field: &'static str, value: String },
+    #[error("{field} control number {value:?} is not 1-9 digits")]
+    BadControlNumber { field: &'static str, value: String },
+    #[error("delimiters not distinct or alphanumeric: {0}")]
+    BadDelimiters(String),
+    #[error("bad segment id {0:?}")]
+    BadSegmentId(String),
+    #[error("mandatory element {segment}{element:02} empty after sanitising")]
+    MissingElement { segment: String, element: usize },
+}
+
+/// Built-in maximum lengths (segment, element, 4010 len, 5010 len).
+const MAX_LENGTHS: &[(&str, usize, usize, usize)] = &[
+    ("BEG", 3, 22, 22),
+    ("BEG", 4, 30, 30),
+    ("BEG", 6, 30, 30),
+    ("CUR", 2, 3, 3),
+    ("REF", 2, 30, 50),
+    ("REF", 3, 80, 80),
+    ("PER", 2, 60, 60),
+    ("PER", 4, 80, 256),
+    ("PER", 6, 80, 256),
+    ("PER", 8, 80, 256),
+    ("FOB", 3, 80, 80),
+    ("ITD", 12, 80, 80),
+    ("DTM", 2, 8, 8),
+    ("DTM", 3, 8, 8),
+    ("TD5", 3, 80, 80),
+    ("TD5", 5, 35, 35),
+    ("N9", 2, 30, 50),
+    ("N9", 3, 45, 45),
+    ("MSG", 1, 264, 264),
+    ("N1", 2, 60, 60),
+    ("N1", 4, 80, 80),
+    ("N2", 1, 60, 60),
+    ("N2", 2, 60, 60),
+    ("N3", 1, 55, 55),
+    ("N3", 2, 55, 55),
+    ("N4", 1, 30, 30),
+    ("N4", 2, 2, 2),
+    ("N4", 3, 15, 15),
+    ("N4", 4, 3, 3),
+    ("PO1", 1, 20, 20),
+    ("PO1", 2, 15, 15),
+    ("PO1", 4, 17, 17),
+    ("PID", 5, 80, 80),
+    ("CTT", 1, 6, 6),
+    ("CTT", 2, 10, 10),
+    ("AMT", 2, 18, 18),
+    ("AK1", 2, 9, 9),
+    ("AK2", 2, 9, 9),
+    ("AK4", 4, 99, 99),
+];
+
+/// Maximum length of `seg`/`element` under `opts` (overrides first), if any.
+pub(super) fn max_len(opts: &WriteOptions, seg: &str, element: usize) -> Option<usize> {
+    if let Some((_, _, m)) = opts
+        .max_lengths
+        .iter()
+        .find(|(s, e, _)| s.eq_ignore_ascii_case(seg) && *e == element)
+    {
+        return Some(*m);
+    }
+    if seg.eq_ignore_ascii_case("PO1") && element >= 7 && element % 2 == 1 && element <= 25 {
+        return Some(48);
+    }
+    MAX_LENGTHS
+        .iter()
+        .find(|(s, e, _, _)| s.eq_ignore_ascii_case(seg) && *e == element)
+        .map(|(_, _, a, b)| match opts.version {
+            Version::V4010 => *a,
+            Version::V5010 => *b,
+        })
+}
+
+/// Elements that must not be empty (after sanitising) when the segment is written.
+const MANDATORY: &[(&str, &[usize])] = &[
+    ("BEG", &[1, 2, 3, 5]),
+    ("BAK", &[1, 2, 3]),
+    ("BSN", &[1, 2, 3]),
+    ("CUR", &[1, 2]),
+    ("REF", &[1]),
+    ("PER", &[1]),
+    ("DTM", &[1]),
+    ("N9", &[1]),
+    ("MSG", &[1]),
+    ("N1", &[1]),
+    ("N2", &[1]),
+    ("N3", &[1]),
+    ("PO1", &[2, 3]),
+    ("CTT", &[1]),
+    ("AMT", &[1, 2]),
+    ("HL", &[1, 3]),
+    ("AK1", &[1, 2]),
+    ("AK2", &[1, 2]),
+    ("AK3", &[1, 2]),
+    ("AK4", &[1, 3]),
+    ("AK5", &[1]),
+    ("AK9", &[1, 2, 3, 4]),
+];
+
+fn translit(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
+        'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' | 'Ā' | 'Ą' => "A",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+        'È' | 'É' | 'Ê' | 'Ë' | 'Ē' | 'Ę' | 'Ě' => "E",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' => "i",
+        'Ì' | 'Í' | 'Î' | 'Ï' | 'Ī' | 'İ' => "I",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+        'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' | 'Ø' | 'Ō' | 'Ő' => "O",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+        'Ù' | 'Ú' | 'Û' | 'Ü' | 'Ū' | 'Ů' | 'Ű' => "U",
+        'ý' | 'ÿ' => "y",
+        'Ý' | 'Ÿ' => "Y",
+        'ç' | 'ć' | 'č' => "c",
+        'Ç' | 'Ć' | 'Č' => "C",
+        'ñ' | 'ń' | 'ň' => "n",
+        'Ñ' | 'Ń' | 'Ň' => "N",
+        'š' | 'ś' | 'ş' => "s",
+        'Š' | 'Ś' | 'Ş' => "S",
+        'ž' | 'ź' | 'ż' => "z",
+        'Ž' | 'Ź' | 'Ż' => "Z",
+        'ł' => "l",
+        'Ł' => "L",
+        'ř' => "r",
+        'Ř' => "R",
+        'ď' | 'đ' => "d",
+        'Ď' | 'Đ' => "D",
+        'ť' => "t",
+        'Ť' => "T",
+        'ß' => "ss",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'þ' => "th",
+        'Þ' => "TH",
+        '“' | '”' | '„' | '«' | '»' | '″' => "\"",
+        '‘' | '’' | '‚' | '′' => "'",
+        '–' | '—' | '‐' | '‑' | '−' => "-",
+        '…' => "...",
+        '\u{a0}' | '\u{2009}' | '\u{202f}' => " ",
+        '€' => "EUR",
+        '£' => "GBP",
+        '©' => "(C)",
+        '®' => "(R)",
+        '™' => "TM",
+        '×' => "x",
+        _ => return None,
+    })
+}
+
+/// Sanitise one data value: transliterate to ASCII, replace delimiter and control characters
+/// by spaces, optionally uppercase, trim, truncate to `max` and trim again.
+pub fn sanitize(value: &str, delims: &Delimiters, extra: Option<u8>, uppercase: bool, max: Option<usize>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let push = |out: &mut String, b: u8| {
+        let bad = b < 0x20
+            || b == 0x7f
+            || b == delims.element
+            || b == delims.component
+            || b == delims.segment
+            || Some(b) == delims.repetition
+            || Some(b) == extra;
+        if bad {
+            out.push(' ');
+        } else if uppercase {
+            out.push(b.to_ascii_uppercase() as char);
+        } else {
+            out.push(b as char);
+        }
+    };
+    for c in value.chars() {
+        if c.is_ascii() {
+            push(&mut out, c as u8);
+        } else if let Some(t) = translit(c) {
+            for b in t.bytes() {
+                push(&mut out, b);
+            }
+        } else {
+            push(&mut out, b'?');
+        }
+    }
+    let mut s = out.trim().to_string();
+    if let Some(m) = max {
+        if s.len() > m {
+            s.truncate(m);
+            s = s.trim_end().to_string();
+        }
+    }
+    s
+}
+
+struct Ctx<'o> {
+    opts: &'o WriteOptions,
+    rep: Option<u8>,
+    out: Vec<u8>,
+}
+
+impl Ctx<'_> {
+    fn term(&mut self) {
+        self.out.push(self.opts.delimiters.segment);
+        if self.opts.newline {
+            self.out.push(b'\n');
+        }
+    }
+
+    fn clean(&self, seg: &str, n: usize, v: &str) -> String {
+        sanitize(
+            v,
+            &self.opts.delimiters,
+            self.rep,
+            self.opts.uppercase,
+            max_len(self.opts, seg, n),
+        )
+    }
+
+    fn segment(&mut self, s: &OutSegment) -> Result<(), WriteError> {
+        let id = s.id.trim().to_ascii_uppercase();
+        if !(2..=3).contains(&id.len())
+            || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+            || !id.as_bytes().first().is_some_and(|b| b.is_ascii_alphabetic())
+        {
+            return Err(WriteError::BadSegmentId(s.id.clone()));
+        }
+        let d = self.opts.delimiters;
+        let mut rendered: Vec<Vec<u8>> = Vec::with_capacity(s.elements.len());
+        for (i, e) in s.elements.iter().enumerate() {
+            let n = i + 1;
+            let bytes = match e {
+                OutElement::Simple(v) => self.clean(&id, n, v).into_bytes(),
+                OutElement::Composite(parts) => {
+                    let mut ps: Vec<String> =
+                        parts.iter().map(|p| self.clean(&id, n, p)).collect();
+                    while ps.last().is_some_and(|p| p.is_empty()) {
+                        ps.pop();
+                    }
+                    ps.join(&(d.component as char).to_string()).into_bytes()
+                }
+                OutElement::Repeated(parts) => {
+                    let ps: Vec<String> = parts
+                        .iter()
+                        .map(|p| self.clean(&id, n, p))
+                        .filter(|p| !p.is_empty())
+                        .collect();
+                    let sep = self.rep.unwrap_or(b'^') as char;
+                    ps.join(&sep.to_string()).into_bytes()
+                }
+            };
+            rendered.push(bytes);
+        }
+        if let Some((_, req)) = MANDATORY.iter().find(|(s, _)| *s == id) {
+            for &n in req.iter() {
+                if rendered.get(n - 1).is_none_or(|v| v.is_empty()) {
+                    return Err(WriteError::MissingElement {
+                        segment: id.clone(),
+                        element: n,
+                    });
+                }
+            }
+        }
+        while rendered.last().is_some_and(|v| v.is_empty()) {
+            rendered.pop();
+        }
+        self.out.extend_from_slice(id.as_bytes());
+        for v in rendered {
+            self.out.push(d.element);
+            self.out.extend_from_slice(&v);
+        }
+        self.term();
+        Ok(())
+    }
+}
+
+fn digits(field: &'static str, v: &str, max: usize) -> Result<u64, WriteError> {
+    let t = v.trim();
+    if t.is_empty() || t.len() > max || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(WriteError::BadControlNumber {
+            field,
+            value: v.to_string(),
+        });
+    }
+    t.parse::<u64>().map_err(|_| WriteError::BadControlNumber {
+        field,
+        value: v.to_string(),
+    })
+}
+
+fn fixed(
+    field: &'static str,
+    v: &str,
+    width: usize,
+    delims: &Delimiters,
+    rep: Option<u8>,
+    uppercase: bool,
+) -> Result<String, WriteError> {
+    let s = sanitize(v, delims, rep, uppercase, None);
+    if s.len() > width {
+        return Err(WriteError::IsaFieldTooLong {
+            field,
+            len: s.len(),
+            max: width,
+        });
+    }
+    Ok(format!("{s:<width$}"))
+}
+
+fn gs01_for(st01: &str) -> &'static str {
+    match st01 {
+        "850" => "PO",
+        "855" => "PR",
+        "856" => "SH",
+        "860" => "PC",
+        "810" => "IN",
+        "997" | "999" => "FA",
+        _ => "",
+    }
+}
+
+/// Render one interchange.
+pub fn write(isa: &IsaHeader, groups: &[OutGroup], opts: &WriteOptions) -> Result<Vec<u8>, WriteError> {
+    let d = opts.delimiters;
+    let rep = match opts.version {
+        Version::V4010 => None,
+        Version::V5010 => Some(d.repetition.unwrap_or(b'^')),
+    };
+    let mut chars = vec![d.element, d.component, d.segment];
+    chars.extend(rep);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_alphanumeric() || c == b' ' || chars.iter().skip(i + 1).any(|&o| o == c) {
+            return Err(WriteError::BadDelimiters(format!(
+                "{:?}",
+                chars.iter().map(|&c| c as char).collect::<String>()
+            )));
+        }
+    }
+    let up = opts.uppercase;
+    let f = |field, v: &str, w| fixed(field, v, w, &d, rep, up);
+    let or = |v: &str, dflt: &'static str| -> String {
+        if v.trim().is_empty() {
+            dflt.to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let isa13 = digits("isa13", &isa.control_number, 9)?;
+    let date = isa.date.trim();
+    if date.len() != 6 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(WriteError::BadField {
+            field: "isa09",
+            value: isa.date.clone(),
+        });
+    }
+    let time = isa.time.trim();
+    if time.len() != 4 || !time.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(WriteError::BadField {
+            field: "isa10",
+            value: isa.time.clone(),
+        });
+    }
+    if isa.sender_id.trim().is_empty() || isa.receiver_id.trim().is_empty() {
+        return Err(WriteError::BadField {
+            field: "isa06/isa08",
+            value: String::new(),
+        });
+    }
+    let isa11 = match rep {
+        Some(r) => (r as char).to_string(),
+        None => "U".to_string(),
+    };
+    let e = d.element as char;
+    let mut ctx = Ctx {
+        opts,
+        rep,
+        out: Vec::new(),
+    };
+    let isa_line = [
+        "ISA".to_string(),
+        f("isa01", &or(&isa.auth_qualifier, "00"), 2)?,
+        f("isa02", &isa.auth_info, 10)?,
+        f("isa03", &or(&isa.security_qualifier, "00"), 2)?,
+        f("isa04", &isa.security_info, 10)?,
+        f("isa05", &or(&isa.sender_qualifier, "ZZ"), 2)?,
+        f("isa06", &isa.sender_id, 15)?,
+        f("isa07", &or(&isa.receiver_qualifier, "ZZ"), 2)?,
+        f("isa08", &isa.receiver_id, 15)?,
+        date.to_string(),
+        time.to_string(),
+        isa11,
+        opts.version.isa12().to_string(),
+        format!("{isa13:09}"),
+        f("isa14", &or(&isa.ack_requested, "0"), 1)?,
+        f("isa15", &or(&isa.usage, "P"), 1)?,
+        (d.component as char).to_string(),
+    ]
+    .join(&e.to_string());
+    ctx.out.extend_from_slice(isa_line.as_bytes());
+    ctx.term();
+    for g in groups {
+        let gs06 = digits("gs06", &g.header.control_number, 9)?;
+        let h = &g.header;
+        let first = g.transactions.first().map(|t| t.id.trim()).unwrap_or("");
+        let gs01 = if h.functional_id.trim().is_empty() {
+            gs01_for(first).to_string()
+        } else {
+            h.functional_id.clone()
+        };
+        let gs04 = if h.date.trim().is_empty() {
+            format!("20{date}")
+        } else {
+            h.date.clone()
+        };
+        let gs05 = if h.time.trim().is_empty() {
+            time.to_string()
+        } else {
+            h.time.clone()
+        };
+        let gs = OutSegment::new("GS")
+            .el(gs01)
+            .el(or(&h.app_sender, "").trim().to_string())
+            .el(h.app_receiver.clone())
+            .el(gs04)
+            .el(gs05)
+            .el(gs06.to_string())
+            .el(or(&h.agency, "X"))
+            .el(or(&h.version, opts.version.gs08()));
+        for n in 1..=8 {
+            if gs.elements.get(n - 1).is_some_and(|e| match e {
+                OutElement::Simple(v) => sanitize(v, &d, rep, up, None).is_empty(),
+                _ => false,
+            }) {
+                return Err(WriteError::MissingElement {
+                    segment: "GS".into(),
+                    element: n,
+                });
+            }
+        }
+        ctx.segment(&gs)?;
+        for t in &g.transactions {
+            let st02 = t.control_number.trim();
+            if st02.is_empty()
+                || st02.len() > 9
+                || !st02.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(WriteError::BadControlNumber {
+                    field: "st02",
+                    value: t.control_number.clone(),
+                });
+            }
+            let st02 = if st02.len() < 4 && st02.bytes().all(|b| b.is_ascii_digit()) {
+                format!("{st02:0>4}")
+            } else {
+                st02.to_string()
+            };
+            let st01 = sanitize(&t.id, &d, rep, up, None);
+            if st01.is_empty() {
+                return Err(WriteError::MissingElement {
+                    segment: "ST".into(),
+                    element: 1,
+                });
+            }
+            let mut st = OutSegment::new("ST").el(st01).el(st02.clone());
+            if opts.version == Version::V5010 {
+                st = st.opt(t.implementation_ref.clone());
+            }
+            ctx.segment(&st)?;
+            for s in &t.segments {
+                ctx.segment(s)?;
+            }
+            let se = OutSegment::new("SE")
+                .el((t.segments.len() + 2).to_string())
+                .el(st02);
+            ctx.segment(&se)?;
+        }
+        let ge = OutSegment::new("GE")
+            .el(g.transactions.len().to_string())
+            .el(gs06.to_string());
+        ctx.segment(&ge)?;
+    }
+    let iea = OutSegment::new("IEA")
+        .el(groups.len().to_string())
+        .el(format!("{isa13:09}"));
+    ctx.segment(&iea)?;
+    Ok(ctx.out)
+}

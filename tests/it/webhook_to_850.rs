@@ -1,0 +1,246 @@
+//! Webhook intake → durable store → 850 in the outbox: the happy path field by field, every
+//! refusal with its status and named field, duplicates, multi-PO events, key rotation, and
+//! exactly-once across restarts.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn sample_webhook_becomes_one_850_field_by_field() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let (status, body) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["purchaseOrders"]["new"][0], "IM-PO-1001");
+    d.wait_written(1).await;
+
+    let files = ws.files("outbox");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].file_name().unwrap(), "IM-PO-1001.000000001.850");
+    let bytes = read(&files[0]);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(text.is_ascii(), "non-ASCII leaked into the 850");
+    let isa_line = text.lines().next().unwrap();
+    assert_eq!(isa_line.len(), 106, "fixed-width ISA: {isa_line:?}");
+    let segs = segments(&bytes);
+    let isa = &segs[0];
+    assert_eq!(isa[0], "ISA");
+    assert_eq!(isa[5], "ZZ");
+    assert_eq!(isa[6], "INGRAMMICRO    ");
+    assert_eq!(isa[8], "VENDORERP      ");
+    assert_eq!(isa[11], "U");
+    assert_eq!(isa[12], "00401");
+    assert_eq!(isa[13], "000000001");
+    assert_eq!(isa[15], "P");
+    let gs = &find(&segs, "GS")[0];
+    assert_eq!((gs[1].as_str(), gs[2].as_str(), gs[3].as_str(), gs[6].as_str(), gs[8].as_str()), ("PO", "INGRAMMICRO", "VENDORERP", "1", "004010"));
+    let st = &find(&segs, "ST")[0];
+    assert_eq!((st[1].as_str(), st[2].as_str()), ("850", "0001"));
+    assert_eq!(find(&segs, "BEG")[0][1..], ["00", "SA", "IM-PO-1001", "", "20261120"]);
+    assert_eq!(find(&segs, "CUR")[0][1..], ["BY", "USD"]);
+    let refs: Vec<(String, String)> = find(&segs, "REF").iter().map(|r| (r[1].clone(), r[2].clone())).collect();
+    for expected in [("CO", "RSL-77812"), ("PR", "Q-2026-0042"), ("CT", "SB-9001"), ("ZZ", "COMMERCIAL")] {
+        assert!(refs.contains(&(expected.0.into(), expected.1.into())), "{expected:?} in {refs:?}");
+    }
+    let itd = &find(&segs, "ITD")[0];
+    assert_eq!((itd[1].as_str(), itd[2].as_str(), itd[7].as_str(), itd[12].as_str()), ("01", "3", "30", "NET 30"));
+    let dtms: Vec<(String, String)> = find(&segs, "DTM").iter().map(|r| (r[1].clone(), r[2].clone())).collect();
+    assert!(dtms.contains(&("004".into(), "20261120".into())), "{dtms:?}");
+    assert!(dtms.contains(&("002".into(), "20261125".into())), "{dtms:?}");
+    assert!(dtms.contains(&("010".into(), "20261122".into())), "line ship date {dtms:?}");
+    let td5 = &find(&segs, "TD5")[0];
+    assert_eq!((td5[1].as_str(), td5[2].as_str(), td5[3].as_str()), ("B", "2", "UPSN"));
+    assert_eq!(find(&segs, "N9")[0][1], "L1");
+    assert!(find(&segs, "MSG")[0][1].starts_with("DELIVER TO LOADING DOCK B"));
+    let n1: Vec<(String, String)> = find(&segs, "N1").iter().map(|r| (r[1].clone(), r[2].clone())).collect();
+    assert_eq!(n1, vec![
+        ("ST".into(), "ACME CORP RECEIVING".into()),
+        ("BT".into(), "INGRAM MICRO INC.".into()),
+        ("EN".into(), "CAFE MUNSTER GMBH".into()),
+    ]);
+    assert_eq!(find(&segs, "N3")[0][1..], ["100 MAIN ST", "DOCK B"]);
+    assert_eq!(find(&segs, "N4")[0][1..], ["SANTA ANA", "CA", "92705", "US"]);
+    assert!(find(&segs, "N4").iter().any(|n4| n4[1] == "DUSSELDORF"), "transliterated city");
+    let per = &find(&segs, "PER")[0];
+    assert_eq!(per[1..], ["IC", "DANA SMITH", "TE", "714-555-0100", "EM", "RECEIVING@ACME.EXAMPLE"]);
+    let po1 = find(&segs, "PO1");
+    assert_eq!(po1.len(), 2);
+    assert_eq!(po1[0][1..], ["1", "10", "EA", "123.45", "PE", "VP", "ABC-123", "BP", "7HW123", "UP", "012345678905"]);
+    assert_eq!(po1[1][1..4], ["2", "3", "EA"], "EACH mapped to EA");
+    assert_eq!(po1[1][4], "19.90");
+    assert!(po1[1][7].starts_with("XYZ-9") && !po1[1][7].contains(['*', '~', '>']), "delimiters removed from data: {:?}", po1[1][7]);
+    assert_eq!(find(&segs, "PID")[0][1..], ["F", "", "", "", "WIDGET 24-PORT MANAGED SWITCH"]);
+    assert_eq!(find(&segs, "CTT")[0][1..], ["2", "13"]);
+    assert_eq!(find(&segs, "AMT")[0][1..], ["TT", "1294.20"]);
+    let se = &find(&segs, "SE")[0];
+    let st_pos = segs.iter().position(|s| s[0] == "ST").unwrap();
+    let se_pos = segs.iter().position(|s| s[0] == "SE").unwrap();
+    assert_eq!(se[1], (se_pos - st_pos + 1).to_string(), "SE01 counts ST..SE");
+    assert_eq!(se[2], "0001");
+    assert_eq!(find(&segs, "GE")[0][1..], ["1", "1"]);
+    assert_eq!(find(&segs, "IEA")[0][1..], ["1", "000000001"]);
+    assert!(text.ends_with("~\n"));
+
+    // Archived copy, identical.
+    let archived: Vec<_> = walk(&ws.path("archive/outbound"));
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert_eq!(read(&archived[0]), bytes);
+    // The raw event is kept for audit, unknown fields included.
+    let ev = d.r().store.event("N01CIB9VVFYKR9J6ZW").unwrap().unwrap();
+    assert!(ev.raw_body.contains("someFutureField"));
+    d.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn refusals_name_the_field_and_store_nothing() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let url = d.url();
+    let ok_sig = sign("N01CIB9VVFYKR9J6ZW");
+
+    let (s, b) = post(&url, SAMPLE, Some(&edi_bridge::signature::sign(b"wrong", "N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!((s, b["field"].as_str()), (401, Some("x-hub-signature")));
+    let (s, _) = post(&url, SAMPLE, None).await;
+    assert_eq!(s, 401);
+    let (s, _) = post(&url, SAMPLE, Some("not base64 at all")).await;
+    assert_eq!(s, 401);
+    let (s, b) = post(&url, "{not json", Some(&ok_sig)).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("$")));
+
+    let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    v["resource"][0]["lines"][1].as_object_mut().unwrap().remove("quantity");
+    let (s, b) = post(&url, &v.to_string(), Some(&ok_sig)).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("resource[0].lines[1].quantity")), "{b}");
+
+    let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    v["resource"][0]["lines"][0]["unitPrice"] = "twelve".into();
+    let (s, b) = post(&url, &v.to_string(), Some(&ok_sig)).await;
+    assert_eq!((s, b["field"].as_str()), (400, Some("resource[0].lines[0].unitPrice")));
+
+    let resp = client()
+        .post(&url)
+        .header("content-type", "text/plain")
+        .header("x-hub-signature", &ok_sig)
+        .body(SAMPLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+
+    let huge = format!("{{\"eventid\":\"N01CIB9VVFYKR9J6ZW\",\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let (s, _) = post(&url, &huge, Some(&ok_sig)).await;
+    assert_eq!(s, 413);
+
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let (s, _) = post(&url, &deep, Some(&ok_sig)).await;
+    assert_eq!(s, 400);
+
+    assert_eq!(d.r().store.orders().count(), 0, "nothing stored");
+    assert!(d.r().store.event("N01CIB9VVFYKR9J6ZW").unwrap().is_none());
+    d.stop().await;
+    assert!(ws.files("outbox").is_empty());
+}
+
+#[tokio::test]
+async fn duplicates_never_make_a_second_850() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let url = d.url();
+    let (s, _) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    // Same event again: 2xx, nothing new.
+    let (s, b) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")));
+    // Same PO, new event id, same payload: 2xx, repeated.
+    let (s, b) = post(&url, &sample_with("E-2", "IM-PO-1001"), Some(&sign("E-2"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["purchaseOrders"]["repeated"][0], "IM-PO-1001");
+    // Same PO, new event id, different payload: 2xx, held for review.
+    let mut v: serde_json::Value = serde_json::from_str(&sample_with("E-3", "IM-PO-1001")).unwrap();
+    v["resource"][0]["lines"][0]["quantity"] = 11.into();
+    let (s, b) = post(&url, &v.to_string(), Some(&sign("E-3"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["purchaseOrders"]["conflicting"][0], "IM-PO-1001");
+    assert_eq!(d.r().store.review_count(), 1);
+    d.wait_written(1).await;
+    d.stop().await;
+    assert_eq!(ws.files("outbox").len(), 1);
+}
+
+#[tokio::test]
+async fn multi_po_event_gives_one_850_each_and_old_secret_still_verifies() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    let mut second = v["resource"][0].clone();
+    second["ingramPurchaseOrderNumber"] = "IM-PO-1002".into();
+    v["resource"].as_array_mut().unwrap().push(second);
+    v["eventid"] = "MULTI-1".into();
+    let sig = edi_bridge::signature::sign(OLD_SECRET.as_bytes(), "MULTI-1");
+    let (s, b) = post(&d.url(), &v.to_string(), Some(&sig)).await;
+    assert_eq!(s, 200, "{b}");
+    d.wait_written(2).await;
+    d.stop().await;
+    let names: Vec<String> = ws.files("outbox").iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, vec!["IM-PO-1001.000000001.850", "IM-PO-1002.000000002.850"]);
+}
+
+#[tokio::test]
+async fn restart_mid_flight_writes_each_850_exactly_once() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    // Make the outbox unwritable for the worker: replace the directory with a plain file.
+    std::fs::remove_dir(ws.path("outbox")).unwrap();
+    std::fs::write(ws.path("outbox"), b"not a directory").unwrap();
+    for i in 0..5 {
+        let id = format!("R-{i}");
+        let (s, _) = post(&d.url(), &sample_with(&id, &format!("IM-R-{i}")), Some(&sign(&id))).await;
+        assert_eq!(s, 200, "acknowledged while the outbox is broken: durable in the store");
+    }
+    assert_eq!(d.written_count(), 0);
+    d.stop().await;
+    std::fs::remove_file(ws.path("outbox")).unwrap();
+    std::fs::create_dir(ws.path("outbox")).unwrap();
+
+    // A PO whose envelope was allocated but whose file never landed (crash between the two).
+    let d = ws.start().await;
+    d.wait_written(5).await;
+    d.stop().await;
+    let d = ws.start().await;
+    assert_eq!(d.written_count(), 5);
+    d.stop().await;
+    let files = ws.files("outbox");
+    assert_eq!(files.len(), 5, "{files:?}");
+    let mut isa13: Vec<String> = files.iter().map(|f| segments(&read(f))[0][13].clone()).collect();
+    isa13.sort();
+    isa13.dedup();
+    assert_eq!(isa13.len(), 5, "control numbers never reused");
+}
+
+#[tokio::test]
+async fn check_reports_every_problem_with_line_and_key() {
+    let ws = Workspace::new();
+    let bad = ws.config_text("").replace("country_code = \"US\"", "country_code = \"USA\"").replace("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"");
+    let path = ws.path("bad.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let err = edi_bridge::config::Config::load(&path).unwrap_err().to_string();
+    assert!(err.contains("bad.toml:2: server.listen"), "{err}");
+    assert!(err.contains("ingram.country_code"), "{err}");
+    let line = bad.lines().position(|l| l.starts_with("country_code")).unwrap() + 1;
+    assert!(err.contains(&format!("bad.toml:{line}: ingram.country_code")), "{err}");
+}
