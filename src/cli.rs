@@ -11,7 +11,11 @@ use crate::config::{Config, ConfigError};
 use crate::mapping::Mapping;
 
 #[derive(Debug, Parser)]
-#[command(name = "edi-bridge", version, about = "Ingram Micro vendor APIs <-> X12 files for a legacy ERP")]
+#[command(
+    name = "edi-bridge",
+    version,
+    about = "Ingram Micro vendor APIs <-> X12 files for a legacy ERP"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -37,6 +41,8 @@ pub enum Command {
         #[arg(long)]
         mapping: Option<PathBuf>,
     },
+    /// The local Ingram emulator (token, PO Response, PO Status), or `sim send-webhook FILE.json`.
+    Sim(crate::sim::cli::SimArgs),
 }
 
 /// How a command ended.
@@ -62,7 +68,10 @@ impl Exit {
 /// Loads a config or prints every problem to stderr.
 pub fn load_config(path: &Path) -> Result<crate::config::Loaded, Exit> {
     Config::load(path).map_err(|ConfigError(problems)| {
-        eprintln!("edi-bridge: configuration has {} problem(s):", problems.len());
+        eprintln!(
+            "edi-bridge: configuration has {} problem(s):",
+            problems.len()
+        );
         for p in problems {
             eprintln!("  {p}");
         }
@@ -78,7 +87,11 @@ pub fn check(config: &Path) -> Exit {
                 config.display(),
                 loaded.config.mapping_path().display(),
                 loaded.secrets.webhook.len(),
-                if loaded.secrets.client.is_some() { "set" } else { "not set" }
+                if loaded.secrets.client.is_some() {
+                    "set"
+                } else {
+                    "not set"
+                }
             );
             Exit::Ok
         }
@@ -98,6 +111,23 @@ pub async fn run(loaded: crate::config::Loaded) -> Exit {
         Ok(()) => Exit::Ok,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "edi-bridge failed.");
+            Exit::Failure
+        }
+    }
+}
+
+/// Runs the emulator until SIGTERM or SIGINT (or `sim send-webhook` once).
+pub async fn sim(args: crate::sim::cli::SimArgs) -> Exit {
+    let shutdown = CancellationToken::new();
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        signals.cancel();
+    });
+    match crate::sim::cli::run(args, shutdown).await {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("edi-bridge sim: {e:#}");
             Exit::Failure
         }
     }
@@ -148,7 +178,11 @@ pub fn translate(webhook: &Path, mapping: Option<&Path>) -> Exit {
     let now = time::OffsetDateTime::now_utc();
     for (n, po) in event.orders.iter().enumerate() {
         let n = n as u32 + 1;
-        let numbers = crate::outbound::to_850::ControlNumbers { isa13: n, gs06: n, st02: n };
+        let numbers = crate::outbound::to_850::ControlNumbers {
+            isa13: n,
+            gs06: n,
+            st02: n,
+        };
         match crate::outbound::to_850::render(po, &mapping, numbers, now) {
             Ok(bytes) => print!("{}", String::from_utf8_lossy(&bytes)),
             Err(e) => {

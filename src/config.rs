@@ -426,10 +426,7 @@ impl Config {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
-            self.source
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(p)
+            self.source.parent().unwrap_or(Path::new(".")).join(p)
         }
     }
 
@@ -455,7 +452,10 @@ impl Config {
             bad(
                 "server",
                 "listen",
-                format!("'{}' is not an address like 127.0.0.1:8080", self.server.listen),
+                format!(
+                    "'{}' is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
             );
         }
         if !self.server.webhook_path.starts_with('/') {
@@ -479,9 +479,17 @@ impl Config {
             bad("ingram", "partner_id", "must not be empty".into());
         }
         if self.ingram.country_code.len() != 2
-            || !self.ingram.country_code.chars().all(|c| c.is_ascii_alphabetic())
+            || !self
+                .ingram
+                .country_code
+                .chars()
+                .all(|c| c.is_ascii_alphabetic())
         {
-            bad("ingram", "country_code", "must be two letters, e.g. US".into());
+            bad(
+                "ingram",
+                "country_code",
+                "must be two letters, e.g. US".into(),
+            );
         }
         let sender = self.ingram.sender_id.trim();
         if sender.is_empty() || sender.len() > 32 {

@@ -48,7 +48,11 @@ pub async fn run(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<
 
 /// Starts everything and returns once the store is open and the listener bound.
 pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    let Loaded { config, mapping, secrets } = loaded;
+    let Loaded {
+        config,
+        mapping,
+        secrets,
+    } = loaded;
     for dir in [
         &config.paths.state,
         &config.paths.outbox,
@@ -61,7 +65,12 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let state_dir = config.paths.state.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&state_dir))
         .await?
-        .with_context(|| format!("cannot open the state store in {}", config.paths.state.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open the state store in {}",
+                config.paths.state.display()
+            )
+        })?;
     let mapping = SharedMapping::new(mapping);
     let metrics = Arc::new(Metrics::default());
     let outbox_wake = Arc::new(Notify::new());
@@ -86,18 +95,27 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         config.server.max_body_bytes,
     );
     let intake_stop = shutdown.clone();
-    spawn(&tracker, &shutdown, &failure, "webhook listener", async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { intake_stop.cancelled().await })
-            .await
-            .context("webhook listener failed")
-    });
+    spawn(
+        &tracker,
+        &shutdown,
+        &failure,
+        "webhook listener",
+        async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { intake_stop.cancelled().await })
+                .await
+                .context("webhook listener failed")
+        },
+    );
 
     let outbox = Outbox {
         store: store.clone(),
         mapping: mapping.clone(),
         outbox_dir: config.paths.outbox.clone(),
-        archive_dir: config.outbox.archive_copy.then(|| config.paths.archive.clone()),
+        archive_dir: config
+            .outbox
+            .archive_copy
+            .then(|| config.paths.archive.clone()),
         file_pattern: config.outbox.file_pattern.clone(),
         retry: Duration::from_secs(config.outbox.retry_secs.max(1)),
         wake: outbox_wake.clone(),
@@ -105,7 +123,13 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events: events.clone(),
     };
     let worker_stop = shutdown.clone();
-    spawn(&tracker, &shutdown, &failure, "outbox worker", outbox.run(worker_stop));
+    spawn(
+        &tracker,
+        &shutdown,
+        &failure,
+        "outbox worker",
+        outbox.run(worker_stop),
+    );
 
     crate::notify::ready(&tracker, &shutdown);
     tracing::info!(listen = %addr, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
@@ -154,10 +178,19 @@ impl Running {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
         crate::notify::stopping();
-        tracing::info!(grace_secs = self.grace.as_secs(), "Shutting down: intake stopped, draining workers.");
+        tracing::info!(
+            grace_secs = self.grace.as_secs(),
+            "Shutting down: intake stopped, draining workers."
+        );
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
-            tracing::warn!(still_running = self.tracker.len(), "Workers did not finish within the grace period.");
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                still_running = self.tracker.len(),
+                "Workers did not finish within the grace period."
+            );
         }
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.flush_blocking()).await??;

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, unreachable_pub)]
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod signature;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod x12;

@@ -15,12 +15,20 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { Exit::Config.code() } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Config.code()
+            } else {
+                0
+            });
         }
     };
     let exit = match cli.command {
         Command::Check { config } => cli::check(&config),
         Command::Translate { webhook, mapping } => cli::translate(&webhook, mapping.as_deref()),
+        Command::Sim(args) => {
+            edi_bridge::telemetry::init(LogFormat::Text, "info");
+            runtime().block_on(cli::sim(args))
+        }
         Command::Run { config } => match cli::load_config(&config) {
             Err(e) => e,
             Ok(loaded) => {
@@ -32,7 +40,6 @@ fn main() -> ExitCode {
             }
         },
     };
-    let _ = LogFormat::Text;
     ExitCode::from(exit.code())
 }
 

@@ -537,28 +537,48 @@ impl Mapping {
             ("receiver_qualifier", &i.receiver_qualifier),
         ] {
             if q.len() != 2 || !q.chars().all(|c| c.is_ascii_alphanumeric()) {
-                bad("interchange", key, format!("'{q}' must be 2 letters or digits"));
+                bad(
+                    "interchange",
+                    key,
+                    format!("'{q}' must be 2 letters or digits"),
+                );
             }
         }
         for (key, id) in [("sender_id", &i.sender_id), ("receiver_id", &i.receiver_id)] {
             if id.trim().is_empty() || id.len() > 15 || !id.is_ascii() {
-                bad("interchange", key, format!("'{id}' must be 1 to 15 ASCII characters"));
+                bad(
+                    "interchange",
+                    key,
+                    format!("'{id}' must be 1 to 15 ASCII characters"),
+                );
             }
         }
         for (key, id) in [("gs_sender", &i.gs_sender), ("gs_receiver", &i.gs_receiver)] {
             if let Some(id) = id {
                 if id.len() < 2 || id.len() > 15 || !id.is_ascii() {
-                    bad("interchange", key, format!("'{id}' must be 2 to 15 ASCII characters"));
+                    bad(
+                        "interchange",
+                        key,
+                        format!("'{id}' must be 2 to 15 ASCII characters"),
+                    );
                 }
             }
         }
         if let Some(v) = &i.gs_version {
             if v.is_empty() || v.len() > 12 {
-                bad("interchange", "gs_version", "must be 1 to 12 characters".into());
+                bad(
+                    "interchange",
+                    "gs_version",
+                    "must be 1 to 12 characters".into(),
+                );
             }
         }
         if !["P", "T", "I"].contains(&i.usage.as_str()) {
-            bad("interchange", "usage", format!("'{}' must be P, T or I", i.usage));
+            bad(
+                "interchange",
+                "usage",
+                format!("'{}' must be P, T or I", i.usage),
+            );
         }
         let dl = &self.delimiters;
         let mut chars = Vec::new();
@@ -581,7 +601,11 @@ impl Mapping {
         }
         for (n, (key, c)) in chars.iter().enumerate() {
             if chars[..n].iter().any(|(_, other)| other == c) {
-                bad("delimiters", key, "must differ from the other delimiters".into());
+                bad(
+                    "delimiters",
+                    key,
+                    "must differ from the other delimiters".into(),
+                );
             }
         }
         for (section, key, fmt) in [
@@ -595,7 +619,11 @@ impl Mapping {
         }
         for fmt in &self.inbound.x12_date_formats {
             if let Err(e) = time::format_description::parse_borrowed::<2>(fmt) {
-                bad("inbound", "x12_date_formats", format!("invalid date format '{fmt}': {e}"));
+                bad(
+                    "inbound",
+                    "x12_date_formats",
+                    format!("invalid date format '{fmt}': {e}"),
+                );
             }
         }
         for (section, path) in [
@@ -603,7 +631,11 @@ impl Mapping {
             ("po_status", &self.po_status.path),
         ] {
             if !path.starts_with('/') || !path.contains("{po}") {
-                bad(section, "path", format!("'{path}' must start with '/' and contain {{po}}"));
+                bad(
+                    section,
+                    "path",
+                    format!("'{path}' must start with '/' and contain {{po}}"),
+                );
             }
         }
         for src in self.inbound.tracking.iter().chain(&self.inbound.serial) {
@@ -611,14 +643,20 @@ impl Mapping {
                 Some(("REF" | "MAN", q)) if !q.is_empty() => {}
                 _ => bad(
                     "inbound",
-                    if self.inbound.tracking.contains(src) { "tracking" } else { "serial" },
+                    if self.inbound.tracking.contains(src) {
+                        "tracking"
+                    } else {
+                        "serial"
+                    },
                     format!("'{src}' must look like REF:CN or MAN:CP"),
                 ),
             }
         }
         for ml in &self.max_lengths {
             let ok = ml.element.len() >= 4
-                && ml.element[ml.element.len() - 2..].chars().all(|c| c.is_ascii_digit())
+                && ml.element[ml.element.len() - 2..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
                 && ml.length > 0;
             if !ok {
                 bad(
@@ -631,10 +669,18 @@ impl Mapping {
         let mut seen = Vec::new();
         for p in &self.po850.parties {
             if p.entity.is_empty() || p.entity.len() > 3 {
-                bad("po850.parties", "entity", format!("'{}' must be 1 to 3 characters", p.entity));
+                bad(
+                    "po850.parties",
+                    "entity",
+                    format!("'{}' must be 1 to 3 characters", p.entity),
+                );
             }
             if seen.contains(&p.source) {
-                bad("po850.parties", "source", format!("{:?} is mapped twice", p.source));
+                bad(
+                    "po850.parties",
+                    "source",
+                    format!("{:?} is mapped twice", p.source),
+                );
             }
             seen.push(p.source);
         }
@@ -654,7 +700,10 @@ impl Mapping {
 
     /// The wire name for a canonical PO Response / PO Status body field.
     pub fn wire_name<'a>(fields: &'a BTreeMap<String, String>, canonical: &'a str) -> &'a str {
-        fields.get(canonical).map(String::as_str).unwrap_or(canonical)
+        fields
+            .get(canonical)
+            .map(String::as_str)
+            .unwrap_or(canonical)
     }
 }
 
@@ -678,10 +727,16 @@ mod tests {
         let text = "[interchange]\nsender_qualifier = \"ZZZ\"\nsender_id = \"A-VERY-LONG-SENDER-ID\"\nreceiver_qualifier = \"ZZ\"\nreceiver_id = \"ERP\"\n[delimiters]\nelement = \"A\"\nsegment = \"~\"\ncomponent = \"~\"\n";
         let err = Mapping::from_str(text, Path::new("m.toml")).unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains("m.toml:2: interchange.sender_qualifier"), "{shown}");
+        assert!(
+            shown.contains("m.toml:2: interchange.sender_qualifier"),
+            "{shown}"
+        );
         assert!(shown.contains("m.toml:3: interchange.sender_id"), "{shown}");
         assert!(shown.contains("m.toml:7: delimiters.element"), "{shown}");
-        assert!(shown.contains("m.toml:8: delimiters.segment: must differ"), "{shown}");
+        assert!(
+            shown.contains("m.toml:8: delimiters.segment: must differ"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -699,7 +754,9 @@ pub struct SharedMapping(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Mapping
 
 impl SharedMapping {
     pub fn new(m: Mapping) -> Self {
-        SharedMapping(std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(m))))
+        SharedMapping(std::sync::Arc::new(std::sync::RwLock::new(
+            std::sync::Arc::new(m),
+        )))
     }
 
     /// The mapping in force now.

@@ -62,7 +62,10 @@ impl Metrics {
     /// The Prometheus exposition text.
     pub fn render(&self, store: &Store) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# HELP edi_bridge_webhooks_total Webhook requests by outcome.");
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_webhooks_total Webhook requests by outcome."
+        );
         let _ = writeln!(s, "# TYPE edi_bridge_webhooks_total counter");
         for (outcome, c) in [
             ("accepted", &self.webhooks_2xx),
@@ -73,21 +76,47 @@ impl Metrics {
             ("unavailable", &self.webhooks_5xx),
             ("other", &self.webhooks_other),
         ] {
-            let _ = writeln!(s, "edi_bridge_webhooks_total{{outcome=\"{outcome}\"}} {}", c.load(Relaxed));
+            let _ = writeln!(
+                s,
+                "edi_bridge_webhooks_total{{outcome=\"{outcome}\"}} {}",
+                c.load(Relaxed)
+            );
         }
-        let _ = writeln!(s, "# HELP edi_bridge_webhook_durable_seconds Time from request to durable 2xx.");
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_webhook_durable_seconds Time from request to durable 2xx."
+        );
         let _ = writeln!(s, "# TYPE edi_bridge_webhook_durable_seconds histogram");
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(s, "edi_bridge_webhook_durable_seconds_bucket{{le=\"{b}\"}} {}", self.latency_buckets[i].load(Relaxed));
+            let _ = writeln!(
+                s,
+                "edi_bridge_webhook_durable_seconds_bucket{{le=\"{b}\"}} {}",
+                self.latency_buckets[i].load(Relaxed)
+            );
         }
         let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(s, "edi_bridge_webhook_durable_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(s, "edi_bridge_webhook_durable_seconds_sum {}", self.latency_sum_us.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            s,
+            "edi_bridge_webhook_durable_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            s,
+            "edi_bridge_webhook_durable_seconds_sum {}",
+            self.latency_sum_us.load(Relaxed) as f64 / 1e6
+        );
         let _ = writeln!(s, "edi_bridge_webhook_durable_seconds_count {count}");
         let _ = writeln!(s, "# TYPE edi_bridge_850_written_total counter");
-        let _ = writeln!(s, "edi_bridge_850_written_total {}", self.files_850.load(Relaxed));
+        let _ = writeln!(
+            s,
+            "edi_bridge_850_written_total {}",
+            self.files_850.load(Relaxed)
+        );
         let _ = writeln!(s, "# TYPE edi_bridge_outbox_errors_total counter");
-        let _ = writeln!(s, "edi_bridge_outbox_errors_total {}", self.outbox_errors.load(Relaxed));
+        let _ = writeln!(
+            s,
+            "edi_bridge_outbox_errors_total {}",
+            self.outbox_errors.load(Relaxed)
+        );
         let _ = writeln!(s, "# TYPE edi_bridge_outbox_queue_depth gauge");
         let _ = writeln!(s, "edi_bridge_outbox_queue_depth {}", store.outbox_depth());
         let _ = writeln!(s, "# TYPE edi_bridge_review_held gauge");

@@ -80,7 +80,7 @@ impl Amount {
         self.units * 10i128.pow(scale - self.scale)
     }
 
-    pub fn add(self, other: Amount) -> Amount {
+    pub fn plus(self, other: Amount) -> Amount {
         let scale = self.scale.max(other.scale);
         Amount {
             units: self.rescale(scale) + other.rescale(scale),
@@ -178,7 +178,7 @@ impl PurchaseOrder {
         self.lines
             .iter()
             .filter_map(|l| l.unit_price.map(|p| p.times(l.quantity)))
-            .fold(Amount::zero(), Amount::add)
+            .fold(Amount::zero(), Amount::plus)
     }
 }
 
@@ -210,10 +210,7 @@ pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> 
     if let Some(ev) = obj.get("event") {
         let ev = scalar_string(ev).ok_or_else(|| err("event", "must be a string"))?;
         if !ev.eq_ignore_ascii_case(EVENT_PO_CREATE) {
-            return Err(err(
-                "event",
-                format!("'{ev}' is not {EVENT_PO_CREATE}"),
-            ));
+            return Err(err("event", format!("'{ev}' is not {EVENT_PO_CREATE}")));
         }
     }
     let event_time = opt_string(obj, "eventTimeStamp", "eventTimeStamp")?;
@@ -255,15 +252,32 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
     let p = |k: &str| format!("{path}.{k}");
     if let Some(et) = opt_string(o, "eventType", &p("eventType"))? {
         if !et.eq_ignore_ascii_case(EVENT_TYPE_NEW_PO) {
-            return Err(err(p("eventType"), format!("'{et}' is not {EVENT_TYPE_NEW_PO}")));
+            return Err(err(
+                p("eventType"),
+                format!("'{et}' is not {EVENT_TYPE_NEW_PO}"),
+            ));
         }
     }
-    let po_number = req_string(o, "ingramPurchaseOrderNumber", &p("ingramPurchaseOrderNumber"))?;
+    let po_number = req_string(
+        o,
+        "ingramPurchaseOrderNumber",
+        &p("ingramPurchaseOrderNumber"),
+    )?;
     if po_number.len() > 80 {
-        return Err(err(p("ingramPurchaseOrderNumber"), "longer than 80 characters"));
+        return Err(err(
+            p("ingramPurchaseOrderNumber"),
+            "longer than 80 characters",
+        ));
     }
     let po_date = opt_string(o, "ingramPurchaseOrderDate", &p("ingramPurchaseOrderDate"))?
-        .map(|s| iso_date(&s).ok_or_else(|| err(p("ingramPurchaseOrderDate"), format!("'{s}' is not a date or UTC timestamp"))))
+        .map(|s| {
+            iso_date(&s).ok_or_else(|| {
+                err(
+                    p("ingramPurchaseOrderDate"),
+                    format!("'{s}' is not a date or UTC timestamp"),
+                )
+            })
+        })
         .transpose()?;
     let reseller_order_number = req_string(o, "resellerOrderNumber", &p("resellerOrderNumber"))?;
     let order_type = opt_string(o, "orderType", &p("orderType"))?
@@ -276,7 +290,12 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
                 .parse::<u32>()
                 .ok()
                 .filter(|d| *d <= 999)
-                .ok_or_else(|| err(p("paymentTerms"), format!("'{s}' is not a number of net days")))
+                .ok_or_else(|| {
+                    err(
+                        p("paymentTerms"),
+                        format!("'{s}' is not a number of net days"),
+                    )
+                })
         })
         .transpose()?;
     let currency = opt_string(o, "currencyCode", &p("currencyCode"))?
@@ -285,7 +304,10 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
             if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
                 Ok(c)
             } else {
-                Err(err(p("currencyCode"), format!("'{s}' is not an ISO 4217 code")))
+                Err(err(
+                    p("currencyCode"),
+                    format!("'{s}' is not an ISO 4217 code"),
+                ))
             }
         })
         .transpose()?;
@@ -302,9 +324,7 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
             Some(_) => Err(err(p(key), "must be an object")),
         }
     };
-    let lines_v = o
-        .get(&n.lines)
-        .ok_or_else(|| err(p(&n.lines), "missing"))?;
+    let lines_v = o.get(&n.lines).ok_or_else(|| err(p(&n.lines), "missing"))?;
     let arr = lines_v
         .as_array()
         .ok_or_else(|| err(p(&n.lines), "must be an array"))?;
@@ -335,7 +355,11 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
     })
 }
 
-fn decode_address(o: &Map<String, Value>, path: &str, n: &WebhookFields) -> Result<Address, FieldError> {
+fn decode_address(
+    o: &Map<String, Value>,
+    path: &str,
+    n: &WebhookFields,
+) -> Result<Address, FieldError> {
     let f = |k: &str| opt_string(o, k, &format!("{path}.{k}"));
     let address_lines = [&n.address_line1, &n.address_line2, &n.address_line3]
         .into_iter()
@@ -357,8 +381,15 @@ fn decode_address(o: &Map<String, Value>, path: &str, n: &WebhookFields) -> Resu
     })
 }
 
-fn decode_line(v: &Value, path: &str, index: usize, n: &WebhookFields) -> Result<OrderLine, FieldError> {
-    let o = v.as_object().ok_or_else(|| err(path, "must be an object"))?;
+fn decode_line(
+    v: &Value,
+    path: &str,
+    index: usize,
+    n: &WebhookFields,
+) -> Result<OrderLine, FieldError> {
+    let o = v
+        .as_object()
+        .ok_or_else(|| err(path, "must be an object"))?;
     let p = |k: &str| format!("{path}.{k}");
     let f = |k: &str| opt_string(o, k, &p(k));
     let ingram_line_number = f(&n.ingram_line_number)?.unwrap_or_else(|| (index + 1).to_string());
@@ -372,7 +403,12 @@ fn decode_line(v: &Value, path: &str, index: usize, n: &WebhookFields) -> Result
         _ => None,
     }
     .filter(|q| *q > 0 && *q < 1_000_000_000)
-    .ok_or_else(|| err(p(&n.quantity), format!("{quantity_raw} is not a positive whole number")))?;
+    .ok_or_else(|| {
+        err(
+            p(&n.quantity),
+            format!("{quantity_raw} is not a positive whole number"),
+        )
+    })?;
     let unit_price = match o.get(&n.unit_price) {
         None | Some(Value::Null) => None,
         Some(v) => {
@@ -384,7 +420,10 @@ fn decode_line(v: &Value, path: &str, index: usize, n: &WebhookFields) -> Result
         }
     };
     let requested_ship_date = f(&n.requested_ship_date)?
-        .map(|s| iso_date(&s).ok_or_else(|| err(p(&n.requested_ship_date), format!("'{s}' is not a date"))))
+        .map(|s| {
+            iso_date(&s)
+                .ok_or_else(|| err(p(&n.requested_ship_date), format!("'{s}' is not a date")))
+        })
         .transpose()?;
     let line = OrderLine {
         ingram_line_number,
@@ -397,10 +436,14 @@ fn decode_line(v: &Value, path: &str, index: usize, n: &WebhookFields) -> Result
         unit_price,
         requested_ship_date,
     };
-    if line.ingram_part_number.is_none() && line.vendor_part_number.is_none() && line.upc.is_none() {
+    if line.ingram_part_number.is_none() && line.vendor_part_number.is_none() && line.upc.is_none()
+    {
         return Err(err(
             p(&n.vendor_part_number),
-            format!("a line needs {}, {} or {}", n.vendor_part_number, n.ingram_part_number, n.upc),
+            format!(
+                "a line needs {}, {} or {}",
+                n.vendor_part_number, n.ingram_part_number, n.upc
+            ),
         ));
     }
     Ok(line)
@@ -446,12 +489,14 @@ pub fn iso_date(s: &str) -> Option<String> {
     ) {
         ts.date()
     } else {
-        time::Date::parse(s.get(..10)?, time::macros::format_description!("[year]-[month]-[day]")).ok()?
+        time::Date::parse(
+            s.get(..10)?,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .ok()?
     };
-    Some(
-        date.format(time::macros::format_description!("[year]-[month]-[day]"))
-            .ok()?,
-    )
+    date.format(time::macros::format_description!("[year]-[month]-[day]"))
+        .ok()
 }
 
 #[cfg(test)]
@@ -480,7 +525,11 @@ mod tests {
         let e = decode(&minimal(), &names()).unwrap();
         assert_eq!(e.event_id, "E1");
         let po = &e.orders[0];
-        assert_eq!(po.po_date.as_deref(), Some("2026-11-21"), "converted to UTC");
+        assert_eq!(
+            po.po_date.as_deref(),
+            Some("2026-11-21"),
+            "converted to UTC"
+        );
         assert_eq!(po.payment_terms_days, Some(30));
         assert_eq!(po.order_type, "im::commercial");
         assert_eq!(po.lines[0].quantity, 5);
@@ -491,20 +540,95 @@ mod tests {
 
     #[test]
     fn names_the_failing_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
-            (Box::new(|v| { v["resource"][0]["lines"][0]["quantity"] = json!("x"); }), "resource[0].lines[0].quantity"),
-            (Box::new(|v| { v["resource"][0]["lines"][0]["quantity"] = json!(0); }), "resource[0].lines[0].quantity"),
-            (Box::new(|v| { v["resource"][0]["lines"][0].as_object_mut().unwrap().remove("quantity"); }), "resource[0].lines[0].quantity"),
-            (Box::new(|v| { v["resource"][0]["lines"] = json!([]); }), "resource[0].lines"),
-            (Box::new(|v| { v["resource"][0].as_object_mut().unwrap().remove("ingramPurchaseOrderNumber"); }), "resource[0].ingramPurchaseOrderNumber"),
-            (Box::new(|v| { v["resource"][0].as_object_mut().unwrap().remove("resellerOrderNumber"); }), "resource[0].resellerOrderNumber"),
-            (Box::new(|v| { v["resource"][0]["currencyCode"] = json!("DOLLARS"); }), "resource[0].currencyCode"),
-            (Box::new(|v| { v["resource"][0]["paymentTerms"] = json!("soon"); }), "resource[0].paymentTerms"),
-            (Box::new(|v| { v["resource"][0]["lines"][0]["unitPrice"] = json!("1.2.3"); }), "resource[0].lines[0].unitPrice"),
-            (Box::new(|v| { v["resource"] = json!("nope"); }), "resource"),
-            (Box::new(|v| { v.as_object_mut().unwrap().remove("eventId"); }), "eventid"),
-            (Box::new(|v| { v["event"] = json!("im::other"); }), "event"),
-            (Box::new(|v| { v["resource"][0]["shipToInfo"] = json!([1]); }), "resource[0].shipToInfo"),
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|v| {
+                    v["resource"][0]["lines"][0]["quantity"] = json!("x");
+                }),
+                "resource[0].lines[0].quantity",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["lines"][0]["quantity"] = json!(0);
+                }),
+                "resource[0].lines[0].quantity",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["lines"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("quantity");
+                }),
+                "resource[0].lines[0].quantity",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["lines"] = json!([]);
+                }),
+                "resource[0].lines",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("ingramPurchaseOrderNumber");
+                }),
+                "resource[0].ingramPurchaseOrderNumber",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("resellerOrderNumber");
+                }),
+                "resource[0].resellerOrderNumber",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["currencyCode"] = json!("DOLLARS");
+                }),
+                "resource[0].currencyCode",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["paymentTerms"] = json!("soon");
+                }),
+                "resource[0].paymentTerms",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["lines"][0]["unitPrice"] = json!("1.2.3");
+                }),
+                "resource[0].lines[0].unitPrice",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"] = json!("nope");
+                }),
+                "resource",
+            ),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("eventId");
+                }),
+                "eventid",
+            ),
+            (
+                Box::new(|v| {
+                    v["event"] = json!("im::other");
+                }),
+                "event",
+            ),
+            (
+                Box::new(|v| {
+                    v["resource"][0]["shipToInfo"] = json!([1]);
+                }),
+                "resource[0].shipToInfo",
+            ),
         ];
         for (mutate, field) in cases {
             let mut v = minimal();
@@ -516,8 +640,17 @@ mod tests {
 
     #[test]
     fn amounts_are_exact() {
-        assert_eq!(Amount::parse("123.45").unwrap().times(3).to_string(), "370.35");
-        assert_eq!(Amount::parse("0.1").unwrap().add(Amount::parse("0.2").unwrap()).to_string(), "0.30");
+        assert_eq!(
+            Amount::parse("123.45").unwrap().times(3).to_string(),
+            "370.35"
+        );
+        assert_eq!(
+            Amount::parse("0.1")
+                .unwrap()
+                .plus(Amount::parse("0.2").unwrap())
+                .to_string(),
+            "0.30"
+        );
         assert_eq!(Amount::parse("10").unwrap().to_string(), "10");
         assert_eq!(Amount::parse("1.23456").unwrap().to_string(), "1.23456");
         assert!(Amount::parse("").is_none());

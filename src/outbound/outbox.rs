@@ -65,7 +65,10 @@ impl Outbox {
                 Ok(Step::Written(name)) => {
                     self.metrics.file_850_written();
                     tracing::info!(po = %po, file = %name, "850 written to the outbox.");
-                    let _ = self.events.send(crate::daemon::Event::Written850 { po: po.clone(), file: name });
+                    let _ = self.events.send(crate::daemon::Event::Written850 {
+                        po: po.clone(),
+                        file: name,
+                    });
                 }
                 Ok(Step::AlreadyDone) => {}
                 Err(e) => {
@@ -184,13 +187,28 @@ pub fn pair_key(mapping: &Mapping) -> String {
 pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
     let safe_po: String = po
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect::<String>()
         .replace("..", "__");
     let safe_po = safe_po.trim_start_matches('.').to_string();
-    let safe_po = if safe_po.is_empty() { "PO".to_string() } else { safe_po };
-    let date: String = env.created_at.chars().filter(|c| c.is_ascii_digit()).take(8).collect();
+    let safe_po = if safe_po.is_empty() {
+        "PO".to_string()
+    } else {
+        safe_po
+    };
+    let date: String = env
+        .created_at
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(8)
+        .collect();
     pattern
         .replace("{po}", &safe_po)
         .replace("{isa13}", &format!("{:09}", env.isa13))
@@ -264,10 +282,22 @@ mod tests {
 
     #[test]
     fn file_names_are_safe() {
-        assert_eq!(file_name("{po}.{isa13}.850", "IM-1", &env()), "IM-1.000000042.850");
-        assert_eq!(file_name("{po}.{isa13}.850", "../../etc/passwd", &env()), "______etc_passwd.000000042.850");
-        assert_eq!(file_name("{po}.{isa13}.850", "a/b\nc\u{0}", &env()), "a_b_c_.000000042.850");
-        assert_eq!(file_name("{date}-{gs06}-{st02}-{isa13}", ".x", &env()), "20261123-7-0003-000000042");
+        assert_eq!(
+            file_name("{po}.{isa13}.850", "IM-1", &env()),
+            "IM-1.000000042.850"
+        );
+        assert_eq!(
+            file_name("{po}.{isa13}.850", "../../etc/passwd", &env()),
+            "______etc_passwd.000000042.850"
+        );
+        assert_eq!(
+            file_name("{po}.{isa13}.850", "a/b\nc\u{0}", &env()),
+            "a_b_c_.000000042.850"
+        );
+        assert_eq!(
+            file_name("{date}-{gs06}-{st02}-{isa13}", ".x", &env()),
+            "20261123-7-0003-000000042"
+        );
     }
 
     #[test]

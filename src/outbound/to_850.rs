@@ -36,7 +36,10 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
     if po.po_number.len() > 22 {
         refs.extend(some(&m.long_po_ref, &Some(po.po_number.clone())));
     }
-    refs.extend(some(&m.reseller_order_ref, &Some(po.reseller_order_number.clone())));
+    refs.extend(some(
+        &m.reseller_order_ref,
+        &Some(po.reseller_order_number.clone()),
+    ));
     refs.extend(some(&m.vendor_quote_ref, &po.vendor_quote_number));
     refs.extend(some(&m.special_bid_ref, &po.special_bid_number));
     let order_type = CodeLists::lookup(&lists.order_type, &po.order_type)
@@ -66,8 +69,10 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
         }),
         _ => None,
     };
-    let carrier = po.ship_via.as_ref().map(|via| {
-        match CodeLists::lookup(&lists.carrier, via) {
+    let carrier = po
+        .ship_via
+        .as_ref()
+        .map(|via| match CodeLists::lookup(&lists.carrier, via) {
             Some(scac) => x12::Td5 {
                 routing_sequence: non_empty(&m.carrier_routing_sequence),
                 id_qualifier: non_empty(&m.carrier_id_qualifier),
@@ -82,8 +87,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
                 method: None,
                 routing: Some(via.clone()),
             },
-        }
-    });
+        });
     let notes = match (&po.notes, m.notes_n9_qualifier.is_empty()) {
         (Some(text), false) => vec![x12::Note {
             qualifier: m.notes_n9_qualifier.clone(),
@@ -102,7 +106,8 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
                 PartySource::EndUser => &po.end_user,
                 PartySource::Reseller => &po.reseller,
             };
-            addr.as_ref().map(|a| party(&pm.entity, &pm.contact_function, a))
+            addr.as_ref()
+                .map(|a| party(&pm.entity, &pm.contact_function, a))
         })
         .collect();
     let lines = po
@@ -140,9 +145,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
                     .unwrap_or(&l.unit_of_measure)
                     .to_ascii_uppercase(),
                 unit_price: l.unit_price.map(|p| p.to_string()),
-                price_basis: l
-                    .unit_price
-                    .and_then(|_| non_empty(&m.price_basis)),
+                price_basis: l.unit_price.and_then(|_| non_empty(&m.price_basis)),
                 product_ids: ids,
                 description: if m.line_description {
                     l.description.clone()
@@ -161,11 +164,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
         po_type: m.po_type.clone(),
         po_number: po.po_number.clone(),
         release: None,
-        date: po
-            .po_date
-            .as_deref()
-            .and_then(fmt)
-            .unwrap_or_default(),
+        date: po.po_date.as_deref().and_then(fmt).unwrap_or_default(),
         contract: None,
         currency: match (&po.currency, m.currency_entity.is_empty()) {
             (Some(c), false) => Some((m.currency_entity.clone(), c.clone())),
@@ -209,7 +208,10 @@ pub fn render(
         sender_id: i.sender_id.clone(),
         receiver_qualifier: i.receiver_qualifier.clone(),
         receiver_id: i.receiver_id.clone(),
-        date: fmt_at(at, time::macros::format_description!("[year repr:last_two][month][day]")),
+        date: fmt_at(
+            at,
+            time::macros::format_description!("[year repr:last_two][month][day]"),
+        ),
         time: fmt_at(at, time::macros::format_description!("[hour][minute]")),
         standards_id: String::new(),
         version: String::new(),
@@ -264,7 +266,9 @@ pub fn write_options(mapping: &Mapping) -> x12::WriteOptions {
 }
 
 fn fmt_at(at: OffsetDateTime, f: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
-    at.to_offset(time::UtcOffset::UTC).format(f).unwrap_or_default()
+    at.to_offset(time::UtcOffset::UTC)
+        .format(f)
+        .unwrap_or_default()
 }
 
 fn party(entity: &str, contact_function: &str, a: &Address) -> x12::Party {
@@ -301,7 +305,11 @@ fn party(entity: &str, contact_function: &str, a: &Address) -> x12::Party {
 
 /// `YYYY-MM-DD` → the mapping's date format.
 fn x12_date(iso: &str, format: &str) -> Option<String> {
-    let date = time::Date::parse(iso, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let date = time::Date::parse(
+        iso,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
     let f = time::format_description::parse_borrowed::<2>(format).ok()?;
     date.format(&f).ok()
 }
@@ -349,8 +357,14 @@ mod tests {
 
     #[test]
     fn dates_follow_the_mapping_format() {
-        assert_eq!(x12_date("2026-11-20", "[year][month][day]").as_deref(), Some("20261120"));
-        assert_eq!(x12_date("2026-11-20", "[year repr:last_two][month][day]").as_deref(), Some("261120"));
+        assert_eq!(
+            x12_date("2026-11-20", "[year][month][day]").as_deref(),
+            Some("20261120")
+        );
+        assert_eq!(
+            x12_date("2026-11-20", "[year repr:last_two][month][day]").as_deref(),
+            Some("261120")
+        );
         assert_eq!(x12_date("nope", "[year][month][day]"), None);
     }
 }

@@ -57,11 +57,7 @@ async fn ready(State(s): State<WebhookState>) -> Response {
 
 async fn metrics(State(s): State<WebhookState>) -> Response {
     let body = s.metrics.render(&s.store);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Response {
@@ -73,11 +69,19 @@ fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Respon
 }
 
 async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    let response = match tokio::time::timeout(s.request_timeout, handle(&s, &headers, &body)).await {
+    let response = match tokio::time::timeout(s.request_timeout, handle(&s, &headers, &body)).await
+    {
         Ok(r) => r,
         Err(_) => {
-            tracing::warn!(timeout_secs = s.request_timeout.as_secs(), "Webhook request timed out before it was durable.");
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "", "timed out before the event was durable; retry")
+            tracing::warn!(
+                timeout_secs = s.request_timeout.as_secs(),
+                "Webhook request timed out before it was durable."
+            );
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "",
+                "timed out before the event was durable; retry",
+            )
         }
     };
     s.metrics.webhook(response.status().as_u16());
@@ -91,7 +95,9 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !(mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")) {
+    if !(mime.eq_ignore_ascii_case("application/json")
+        || mime.to_ascii_lowercase().ends_with("+json"))
+    {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content-type",
@@ -100,7 +106,11 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
     }
     let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
         tracing::warn!("Webhook refused: no signature header.");
-        return refuse(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "missing signature");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            SIGNATURE_HEADER,
+            "missing signature",
+        );
     };
     let root: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -111,12 +121,19 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.field, e.message),
     };
     if !crate::signature::verify(
-        &s.secrets.iter().map(|x| x.expose().as_bytes()).collect::<Vec<_>>(),
+        &s.secrets
+            .iter()
+            .map(|x| x.expose().as_bytes())
+            .collect::<Vec<_>>(),
         &event_id,
         signature,
     ) {
         tracing::warn!(event_id = %event_id, "Webhook refused: signature does not verify.");
-        return refuse(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "signature does not verify");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            SIGNATURE_HEADER,
+            "signature does not verify",
+        );
     }
     let mapping = s.mapping.current();
     let event = match order::decode(&root, &mapping.webhook) {
@@ -130,7 +147,12 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
     let kept_headers: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "authorization" | "cookie"))
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let received_at = crate::clock::now_rfc3339();
     let store = s.store.clone();
@@ -150,24 +172,44 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         Ok(Ok(i)) => i,
         Ok(Err(e)) => {
             tracing::error!(event_id = %event.event_id, error = %e, "Webhook not stored.");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "", "could not store the event; retry");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "",
+                "could not store the event; retry",
+            );
         }
         Err(e) => {
             tracing::error!(event_id = %event.event_id, error = %e, "Webhook store task failed.");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "", "could not store the event; retry");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "",
+                "could not store the event; retry",
+            );
         }
     };
     if let Err(e) = s.store.flush().await {
         tracing::error!(event_id = %event.event_id, error = %e, "Webhook stored but not flushed.");
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "", "could not make the event durable; retry");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "",
+            "could not make the event durable; retry",
+        );
     }
     s.metrics.webhook_latency(started.elapsed());
     match intake {
         Intake::DuplicateEvent => {
             tracing::info!(event_id = %event.event_id, "Duplicate webhook event acknowledged; nothing new stored.");
-            (StatusCode::OK, Json(json!({"status": "duplicate", "eventId": event.event_id}))).into_response()
+            (
+                StatusCode::OK,
+                Json(json!({"status": "duplicate", "eventId": event.event_id})),
+            )
+                .into_response()
         }
-        Intake::Stored { new, repeated, conflicting } => {
+        Intake::Stored {
+            new,
+            repeated,
+            conflicting,
+        } => {
             for po in &conflicting {
                 tracing::warn!(event_id = %event.event_id, po = %po, "Purchase order re-sent with a different payload; held for review, no second 850.");
             }

@@ -117,13 +117,13 @@ impl Store {
             .open()?;
         let (tx, rx) = std_mpsc::channel::<FlushReply>();
         let inner = Arc::new(Inner {
-                events: db.open_tree(keys::EVENTS)?,
-                orders: db.open_tree(keys::ORDERS)?,
-                review: db.open_tree(keys::REVIEW)?,
-                outbox_queue: db.open_tree(keys::OUTBOX_QUEUE)?,
-                counters: db.open_tree(keys::COUNTERS)?,
-                db,
-                flush_tx: std::sync::Mutex::new(Some(tx)),
+            events: db.open_tree(keys::EVENTS)?,
+            orders: db.open_tree(keys::ORDERS)?,
+            review: db.open_tree(keys::REVIEW)?,
+            outbox_queue: db.open_tree(keys::OUTBOX_QUEUE)?,
+            counters: db.open_tree(keys::COUNTERS)?,
+            db,
+            flush_tx: std::sync::Mutex::new(Some(tx)),
         });
         // The flusher holds only a weak reference: dropping the last Store closes the database
         // (and its file lock) at once, and the closed channel ends the thread.
@@ -328,7 +328,12 @@ impl Store {
     }
 
     /// Marks the PO's 850 written and removes its queue entry, in one transaction.
-    pub fn complete_850(&self, queue_id: u64, po: &str, written_at: &str) -> Result<(), StoreError> {
+    pub fn complete_850(
+        &self,
+        queue_id: u64,
+        po: &str,
+        written_at: &str,
+    ) -> Result<(), StoreError> {
         let i = &self.inner;
         (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
             if let Some(b) = orders.get(po.as_bytes())? {
@@ -468,7 +473,10 @@ mod tests {
                 conflicting: vec![]
             }
         );
-        assert_eq!(store.record_event(&event("E1", &a)).unwrap(), Intake::DuplicateEvent);
+        assert_eq!(
+            store.record_event(&event("E1", &a)).unwrap(),
+            Intake::DuplicateEvent
+        );
         let mut changed = po("A");
         changed.reseller_order_number = "OTHER".into();
         let b = [changed, po("B")];
@@ -491,18 +499,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = Store::open(dir.path()).unwrap();
-            store.record_event(&event("E1", &[po("A"), po("B"), po("C")])).unwrap();
-            let a = store.allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13)).unwrap();
-            let again = store.allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13)).unwrap();
+            store
+                .record_event(&event("E1", &[po("A"), po("B"), po("C")]))
+                .unwrap();
+            let a = store
+                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13))
+                .unwrap();
+            let again = store
+                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13))
+                .unwrap();
             assert_eq!(a.outbound, again.outbound, "allocation is idempotent");
-            let b = store.allocate_850("B", "ZZ:X/ZZ:Y", "t", |_| "B".into()).unwrap();
-            let c = store.allocate_850("C", "ZZ:X/ZZ:OTHER", "t", |_| "C".into()).unwrap();
+            let b = store
+                .allocate_850("B", "ZZ:X/ZZ:Y", "t", |_| "B".into())
+                .unwrap();
+            let c = store
+                .allocate_850("C", "ZZ:X/ZZ:OTHER", "t", |_| "C".into())
+                .unwrap();
             let isa = |r: &OrderRecord| match &r.outbound {
                 Outbound850::Allocated { envelope } => envelope.isa13,
                 other => panic!("{other:?}"),
             };
             assert_eq!((isa(&a), isa(&b), isa(&c)), (1, 2, 1));
-            store.inner.counters.insert(keys::counter_key("isa13", "W"), &u64::from(CONTROL_MAX).to_be_bytes()).unwrap();
+            store
+                .inner
+                .counters
+                .insert(
+                    keys::counter_key("isa13", "W"),
+                    &u64::from(CONTROL_MAX).to_be_bytes(),
+                )
+                .unwrap();
             store.record_event(&event("E2", &[po("D")])).unwrap();
             let d = store.allocate_850("D", "W", "t", |_| "D".into()).unwrap();
             assert_eq!(isa(&d), 1, "wraps after 999999999");
@@ -510,7 +535,11 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         store.record_event(&event("E3", &[po("E")])).unwrap();
-        let e = store.allocate_850("E", "ZZ:X/ZZ:Y", "t", |_| "E".into()).unwrap();
-        assert!(matches!(e.outbound, Outbound850::Allocated { ref envelope } if envelope.isa13 == 3));
+        let e = store
+            .allocate_850("E", "ZZ:X/ZZ:Y", "t", |_| "E".into())
+            .unwrap();
+        assert!(
+            matches!(e.outbound, Outbound850::Allocated { ref envelope } if envelope.isa13 == 3)
+        );
     }
 }

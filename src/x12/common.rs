@@ -201,7 +201,9 @@ pub(super) fn dtm_out(d: &Dtm) -> OutSegment {
 }
 
 pub(super) fn per_out(c: &Contact) -> OutSegment {
-    let mut s = OutSegment::new("PER").el(&c.function).opt(c.name.as_deref());
+    let mut s = OutSegment::new("PER")
+        .el(&c.function)
+        .opt(c.name.as_deref());
     for (q, v) in c.comms.iter().take(3) {
         s = s.el(q).el(v);
     }

@@ -153,10 +153,9 @@ impl DiagnosticCode {
             SeControlMismatch => Some("3"),
             SeCountMismatch => Some("4"),
             DuplicateControlNumber => Some("23"),
-            UnknownSegmentId | BadSegmentId | UnexpectedSegment | MissingSegment | MissingElement
-            | InvalidValue | TooLong | TrailingSeparator | HlOrphan | HlCycle | HlDuplicate => {
-                Some("5")
-            }
+            UnknownSegmentId | BadSegmentId | UnexpectedSegment | MissingSegment
+            | MissingElement | InvalidValue | TooLong | TrailingSeparator | HlOrphan | HlCycle
+            | HlDuplicate => Some("5"),
             _ => None,
         }
     }

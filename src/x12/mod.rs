@@ -17,13 +17,13 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use common::{Contact, Dtm, Party, ProductId, Ref};
 pub use envelope::{
-    Document, Event, GsHeader, Group, Interchange, IsaHeader, ReadOptions, Transaction,
+    Document, Event, Group, GsHeader, Interchange, IsaHeader, ReadOptions, Transaction,
 };
 pub use error::{Diagnostic, DiagnosticCode, Position, Severity};
 pub use reader::{read, Reader};
 pub use segment::{Delimiters, Segment};
-pub use common::{Contact, Dtm, Party, ProductId, Ref};
 pub use ts850::{Fob, Line, Note, PurchaseOrder, Td5, Terms};
 pub use ts855::{Ack855, AckDetail, AckLine};
 pub use ts856::{Asn856, HlNode, Lin, Man, Prf, Sn1, Td1};

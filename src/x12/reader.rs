@@ -4,7 +4,7 @@
 //! keeps at most one transaction set in memory. `read` collects the events into a `Document`.
 
 use super::envelope::{
-    Document, Event, GsHeader, Group, Interchange, IsaHeader, ReadOptions, Transaction,
+    Document, Event, Group, GsHeader, Interchange, IsaHeader, ReadOptions, Transaction,
 };
 use super::error::{Diagnostic, DiagnosticCode as C, Position};
 use super::segment::{Delimiters, Loc, Segment};
@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 
 /// Offsets of the 16 element separators in a fixed-width ISA.
-const ISA_SEPS: [usize; 16] = [3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103];
+const ISA_SEPS: [usize; 16] = [
+    3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
+];
 
 const KNOWN_IDS: &[&str] = &[
     "ISA", "IEA", "GS", "GE", "ST", "SE", "TA1", "BEG", "BAK", "BSN", "CUR", "REF", "PER", "FOB",
@@ -170,10 +172,15 @@ impl<'a> Reader<'a> {
                         && prefix.get(2) == Some(&e);
                     if !bare {
                         let off = self.pos;
-                        let shown: String = String::from_utf8_lossy(prefix).chars().take(40).collect();
+                        let shown: String =
+                            String::from_utf8_lossy(prefix).chars().take(40).collect();
                         self.diag(Diagnostic::warning(
                             C::JunkBeforeIsa,
-                            format!("skipped {} bytes before the first isa: {:?}", p - off, shown),
+                            format!(
+                                "skipped {} bytes before the first isa: {:?}",
+                                p - off,
+                                shown
+                            ),
                             Position {
                                 byte_offset: off,
                                 ..Position::default()
@@ -234,8 +241,8 @@ impl<'a> Reader<'a> {
             let c = at(i).ok_or_else(|| bad(C::BadIsa, "isa truncated before isa16".into()))?;
             (c, i + 1)
         };
-        let t0 = at(term_start)
-            .ok_or_else(|| bad(C::BadIsa, "isa has no segment terminator".into()))?;
+        let t0 =
+            at(term_start).ok_or_else(|| bad(C::BadIsa, "isa has no segment terminator".into()))?;
         let term: Vec<u8> = if t0 >= 0xC0 {
             let len = if t0 >= 0xF0 {
                 4
@@ -305,10 +312,7 @@ impl<'a> Reader<'a> {
             let mut i = start;
             while let Some(off) = input.get(i..).and_then(|s| s.iter().position(|&b| b == t0)) {
                 let j = i + off;
-                if input
-                    .get(j..)
-                    .is_some_and(|s| s.starts_with(&self.term))
-                {
+                if input.get(j..).is_some_and(|s| s.starts_with(&self.term)) {
                     end = Some(j);
                     break;
                 }
@@ -570,7 +574,10 @@ impl<'a> Reader<'a> {
                 C::BadSegmentId,
                 format!(
                     "bad segment id {:?}",
-                    String::from_utf8_lossy(id).chars().take(8).collect::<String>()
+                    String::from_utf8_lossy(id)
+                        .chars()
+                        .take(8)
+                        .collect::<String>()
                 ),
                 Self::seg_pos(seg, None),
             ));
@@ -663,10 +670,9 @@ impl<'a> Reader<'a> {
             }
             let id = t(&seg, 1);
             let control_number = t(&seg, 2);
-            let dup = self
-                .grp
-                .as_ref()
-                .is_some_and(|g| !control_number.is_empty() && g.seen_st02.contains(&control_number));
+            let dup = self.grp.as_ref().is_some_and(|g| {
+                !control_number.is_empty() && g.seen_st02.contains(&control_number)
+            });
             if let Some(g) = self.grp.as_mut() {
                 g.seen_st02.push(control_number.clone());
             }

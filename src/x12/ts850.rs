@@ -117,8 +117,16 @@ fn decimal_sum<'s>(values: impl Iterator<Item = &'s str>) -> Option<String> {
     let mut total: i128 = 0;
     for (neg, int, frac) in parsed {
         let digits = format!("{int}{frac:0<scale$}");
-        let n: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
-        total = if neg { total.checked_sub(n)? } else { total.checked_add(n)? };
+        let n: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
+        total = if neg {
+            total.checked_sub(n)?
+        } else {
+            total.checked_add(n)?
+        };
     }
     let neg = total < 0;
     let abs = total.unsigned_abs().to_string();
@@ -252,7 +260,10 @@ impl PurchaseOrder {
                 po.date = required(seg, 5, &mut d);
                 po.contract = txt(seg, 6);
             } else if seg.is("CUR") {
-                po.currency = Some((code(seg, 1).unwrap_or_default(), code(seg, 2).unwrap_or_default()));
+                po.currency = Some((
+                    code(seg, 1).unwrap_or_default(),
+                    code(seg, 2).unwrap_or_default(),
+                ));
             } else if seg.is("REF") {
                 let r = parse_ref(seg, &mut d);
                 match (&ctx, po.lines.last_mut()) {

@@ -274,7 +274,11 @@ impl Ack997 {
             .el(&self.group_control)
             .opt(self.version.as_deref())];
         for set in &self.sets {
-            s.push(OutSegment::new("AK2").el(&set.set_id).el(&set.control_number));
+            s.push(
+                OutSegment::new("AK2")
+                    .el(&set.set_id)
+                    .el(&set.control_number),
+            );
             for e in &set.segment_errors {
                 s.push(
                     OutSegment::new("AK3")

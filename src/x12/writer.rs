@@ -287,7 +287,13 @@ fn translit(c: char) -> Option<&'static str> {
 
 /// Sanitise one data value: transliterate to ASCII, replace delimiter and control characters
 /// by spaces, optionally uppercase, trim, truncate to `max` and trim again.
-pub fn sanitize(value: &str, delims: &Delimiters, extra: Option<u8>, uppercase: bool, max: Option<usize>) -> String {
+pub fn sanitize(
+    value: &str,
+    delims: &Delimiters,
+    extra: Option<u8>,
+    uppercase: bool,
+    max: Option<usize>,
+) -> String {
     let mut out = String::with_capacity(value.len());
     let push = |out: &mut String, b: u8| {
         let bad = b < 0x20
@@ -354,7 +360,10 @@ impl Ctx<'_> {
         let id = s.id.trim().to_ascii_uppercase();
         if !(2..=3).contains(&id.len())
             || !id.bytes().all(|b| b.is_ascii_alphanumeric())
-            || !id.as_bytes().first().is_some_and(|b| b.is_ascii_alphabetic())
+            || !id
+                .as_bytes()
+                .first()
+                .is_some_and(|b| b.is_ascii_alphabetic())
         {
             return Err(WriteError::BadSegmentId(s.id.clone()));
         }
@@ -365,8 +374,7 @@ impl Ctx<'_> {
             let bytes = match e {
                 OutElement::Simple(v) => self.clean(&id, n, v).into_bytes(),
                 OutElement::Composite(parts) => {
-                    let mut ps: Vec<String> =
-                        parts.iter().map(|p| self.clean(&id, n, p)).collect();
+                    let mut ps: Vec<String> = parts.iter().map(|p| self.clean(&id, n, p)).collect();
                     while ps.last().is_some_and(|p| p.is_empty()) {
                         ps.pop();
                     }
@@ -453,7 +461,11 @@ fn gs01_for(st01: &str) -> &'static str {
 }
 
 /// Render one interchange.
-pub fn write(isa: &IsaHeader, groups: &[OutGroup], opts: &WriteOptions) -> Result<Vec<u8>, WriteError> {
+pub fn write(
+    isa: &IsaHeader,
+    groups: &[OutGroup],
+    opts: &WriteOptions,
+) -> Result<Vec<u8>, WriteError> {
     let d = opts.delimiters;
     let rep = match opts.version {
         Version::V4010 => None,
@@ -573,9 +585,7 @@ pub fn write(isa: &IsaHeader, groups: &[OutGroup], opts: &WriteOptions) -> Resul
         ctx.segment(&gs)?;
         for t in &g.transactions {
             let st02 = t.control_number.trim();
-            if st02.is_empty()
-                || st02.len() > 9
-                || !st02.bytes().all(|b| b.is_ascii_alphanumeric())
+            if st02.is_empty() || st02.len() > 9 || !st02.bytes().all(|b| b.is_ascii_alphanumeric())
             {
                 return Err(WriteError::BadControlNumber {
                     field: "st02",

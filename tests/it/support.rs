@@ -23,7 +23,11 @@ impl Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("webhook.secret"), SECRET).unwrap();
         std::fs::write(dir.path().join("webhook.previous"), OLD_SECRET).unwrap();
-        std::fs::write(dir.path().join("mapping.toml"), edi_bridge::mapping::DEFAULT_MAPPING).unwrap();
+        std::fs::write(
+            dir.path().join("mapping.toml"),
+            edi_bridge::mapping::DEFAULT_MAPPING,
+        )
+        .unwrap();
         Workspace { dir }
     }
 
@@ -70,8 +74,13 @@ retry_secs = 1
         std::fs::write(&path, self.config_text(extra)).unwrap();
         let loaded = Config::load(&path).unwrap_or_else(|e| panic!("config: {e}"));
         let token = CancellationToken::new();
-        let running = daemon::start(loaded, token.clone()).await.expect("daemon starts");
-        TestDaemon { running: Some(running), token }
+        let running = daemon::start(loaded, token.clone())
+            .await
+            .expect("daemon starts");
+        TestDaemon {
+            running: Some(running),
+            token,
+        }
     }
 
     /// Regular (non-hidden) files in a directory, sorted.
@@ -102,7 +111,12 @@ impl TestDaemon {
     /// Stops the daemon and waits for it to drain.
     pub async fn stop(mut self) {
         self.token.cancel();
-        self.running.take().unwrap().wait().await.expect("clean shutdown");
+        self.running
+            .take()
+            .unwrap()
+            .wait()
+            .await
+            .expect("clean shutdown");
     }
 
     /// Waits (on daemon events, no sleeping) until `n` POs have their 850 written.
@@ -124,7 +138,12 @@ impl TestDaemon {
         self.r()
             .store
             .orders()
-            .filter(|o| matches!(o.as_ref().map(|o| &o.outbound), Ok(Outbound850::Written { .. })))
+            .filter(|o| {
+                matches!(
+                    o.as_ref().map(|o| &o.outbound),
+                    Ok(Outbound850::Written { .. })
+                )
+            })
             .count()
     }
 }
@@ -150,7 +169,10 @@ pub async fn post(url: &str, body: &str, signature: Option<&str>) -> (u16, serde
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
 }
 
 /// The sample webhook with another event id and PO number.

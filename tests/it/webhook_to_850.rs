@@ -33,49 +33,143 @@ async fn sample_webhook_becomes_one_850_field_by_field() {
     assert_eq!(isa[13], "000000001");
     assert_eq!(isa[15], "P");
     let gs = &find(&segs, "GS")[0];
-    assert_eq!((gs[1].as_str(), gs[2].as_str(), gs[3].as_str(), gs[6].as_str(), gs[8].as_str()), ("PO", "INGRAMMICRO", "VENDORERP", "1", "004010"));
+    assert_eq!(
+        (
+            gs[1].as_str(),
+            gs[2].as_str(),
+            gs[3].as_str(),
+            gs[6].as_str(),
+            gs[8].as_str()
+        ),
+        ("PO", "INGRAMMICRO", "VENDORERP", "1", "004010")
+    );
     let st = &find(&segs, "ST")[0];
     assert_eq!((st[1].as_str(), st[2].as_str()), ("850", "0001"));
-    assert_eq!(find(&segs, "BEG")[0][1..], ["00", "SA", "IM-PO-1001", "", "20261120"]);
+    assert_eq!(
+        find(&segs, "BEG")[0][1..],
+        ["00", "SA", "IM-PO-1001", "", "20261120"]
+    );
     assert_eq!(find(&segs, "CUR")[0][1..], ["BY", "USD"]);
-    let refs: Vec<(String, String)> = find(&segs, "REF").iter().map(|r| (r[1].clone(), r[2].clone())).collect();
-    for expected in [("CO", "RSL-77812"), ("PR", "Q-2026-0042"), ("CT", "SB-9001"), ("ZZ", "COMMERCIAL")] {
-        assert!(refs.contains(&(expected.0.into(), expected.1.into())), "{expected:?} in {refs:?}");
+    let refs: Vec<(String, String)> = find(&segs, "REF")
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone()))
+        .collect();
+    for expected in [
+        ("CO", "RSL-77812"),
+        ("PR", "Q-2026-0042"),
+        ("CT", "SB-9001"),
+        ("ZZ", "COMMERCIAL"),
+    ] {
+        assert!(
+            refs.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} in {refs:?}"
+        );
     }
     let itd = &find(&segs, "ITD")[0];
-    assert_eq!((itd[1].as_str(), itd[2].as_str(), itd[7].as_str(), itd[12].as_str()), ("01", "3", "30", "NET 30"));
-    let dtms: Vec<(String, String)> = find(&segs, "DTM").iter().map(|r| (r[1].clone(), r[2].clone())).collect();
-    assert!(dtms.contains(&("004".into(), "20261120".into())), "{dtms:?}");
-    assert!(dtms.contains(&("002".into(), "20261125".into())), "{dtms:?}");
-    assert!(dtms.contains(&("010".into(), "20261122".into())), "line ship date {dtms:?}");
+    assert_eq!(
+        (
+            itd[1].as_str(),
+            itd[2].as_str(),
+            itd[7].as_str(),
+            itd[12].as_str()
+        ),
+        ("01", "3", "30", "NET 30")
+    );
+    let dtms: Vec<(String, String)> = find(&segs, "DTM")
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone()))
+        .collect();
+    assert!(
+        dtms.contains(&("004".into(), "20261120".into())),
+        "{dtms:?}"
+    );
+    assert!(
+        dtms.contains(&("002".into(), "20261125".into())),
+        "{dtms:?}"
+    );
+    assert!(
+        dtms.contains(&("010".into(), "20261122".into())),
+        "line ship date {dtms:?}"
+    );
     let td5 = &find(&segs, "TD5")[0];
-    assert_eq!((td5[1].as_str(), td5[2].as_str(), td5[3].as_str()), ("B", "2", "UPSN"));
+    assert_eq!(
+        (td5[1].as_str(), td5[2].as_str(), td5[3].as_str()),
+        ("B", "2", "UPSN")
+    );
     assert_eq!(find(&segs, "N9")[0][1], "L1");
     assert!(find(&segs, "MSG")[0][1].starts_with("DELIVER TO LOADING DOCK B"));
-    let n1: Vec<(String, String)> = find(&segs, "N1").iter().map(|r| (r[1].clone(), r[2].clone())).collect();
-    assert_eq!(n1, vec![
-        ("ST".into(), "ACME CORP RECEIVING".into()),
-        ("BT".into(), "INGRAM MICRO INC.".into()),
-        ("EN".into(), "CAFE MUNSTER GMBH".into()),
-    ]);
+    let n1: Vec<(String, String)> = find(&segs, "N1")
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone()))
+        .collect();
+    assert_eq!(
+        n1,
+        vec![
+            ("ST".into(), "ACME CORP RECEIVING".into()),
+            ("BT".into(), "INGRAM MICRO INC.".into()),
+            ("EN".into(), "CAFE MUNSTER GMBH".into()),
+        ]
+    );
     assert_eq!(find(&segs, "N3")[0][1..], ["100 MAIN ST", "DOCK B"]);
-    assert_eq!(find(&segs, "N4")[0][1..], ["SANTA ANA", "CA", "92705", "US"]);
-    assert!(find(&segs, "N4").iter().any(|n4| n4[1] == "DUSSELDORF"), "transliterated city");
+    assert_eq!(
+        find(&segs, "N4")[0][1..],
+        ["SANTA ANA", "CA", "92705", "US"]
+    );
+    assert!(
+        find(&segs, "N4").iter().any(|n4| n4[1] == "DUSSELDORF"),
+        "transliterated city"
+    );
     let per = &find(&segs, "PER")[0];
-    assert_eq!(per[1..], ["IC", "DANA SMITH", "TE", "714-555-0100", "EM", "RECEIVING@ACME.EXAMPLE"]);
+    assert_eq!(
+        per[1..],
+        [
+            "IC",
+            "DANA SMITH",
+            "TE",
+            "714-555-0100",
+            "EM",
+            "RECEIVING@ACME.EXAMPLE"
+        ]
+    );
     let po1 = find(&segs, "PO1");
     assert_eq!(po1.len(), 2);
-    assert_eq!(po1[0][1..], ["1", "10", "EA", "123.45", "PE", "VP", "ABC-123", "BP", "7HW123", "UP", "012345678905"]);
+    assert_eq!(
+        po1[0][1..],
+        [
+            "1",
+            "10",
+            "EA",
+            "123.45",
+            "PE",
+            "VP",
+            "ABC-123",
+            "BP",
+            "7HW123",
+            "UP",
+            "012345678905"
+        ]
+    );
     assert_eq!(po1[1][1..4], ["2", "3", "EA"], "EACH mapped to EA");
     assert_eq!(po1[1][4], "19.90");
-    assert!(po1[1][7].starts_with("XYZ-9") && !po1[1][7].contains(['*', '~', '>']), "delimiters removed from data: {:?}", po1[1][7]);
-    assert_eq!(find(&segs, "PID")[0][1..], ["F", "", "", "", "WIDGET 24-PORT MANAGED SWITCH"]);
+    assert!(
+        po1[1][7].starts_with("XYZ-9") && !po1[1][7].contains(['*', '~', '>']),
+        "delimiters removed from data: {:?}",
+        po1[1][7]
+    );
+    assert_eq!(
+        find(&segs, "PID")[0][1..],
+        ["F", "", "", "", "WIDGET 24-PORT MANAGED SWITCH"]
+    );
     assert_eq!(find(&segs, "CTT")[0][1..], ["2", "13"]);
     assert_eq!(find(&segs, "AMT")[0][1..], ["TT", "1294.20"]);
     let se = &find(&segs, "SE")[0];
     let st_pos = segs.iter().position(|s| s[0] == "ST").unwrap();
     let se_pos = segs.iter().position(|s| s[0] == "SE").unwrap();
-    assert_eq!(se[1], (se_pos - st_pos + 1).to_string(), "SE01 counts ST..SE");
+    assert_eq!(
+        se[1],
+        (se_pos - st_pos + 1).to_string(),
+        "SE01 counts ST..SE"
+    );
     assert_eq!(se[2], "0001");
     assert_eq!(find(&segs, "GE")[0][1..], ["1", "1"]);
     assert_eq!(find(&segs, "IEA")[0][1..], ["1", "000000001"]);
@@ -113,7 +207,12 @@ async fn refusals_name_the_field_and_store_nothing() {
     let url = d.url();
     let ok_sig = sign("N01CIB9VVFYKR9J6ZW");
 
-    let (s, b) = post(&url, SAMPLE, Some(&edi_bridge::signature::sign(b"wrong", "N01CIB9VVFYKR9J6ZW"))).await;
+    let (s, b) = post(
+        &url,
+        SAMPLE,
+        Some(&edi_bridge::signature::sign(b"wrong", "N01CIB9VVFYKR9J6ZW")),
+    )
+    .await;
     assert_eq!((s, b["field"].as_str()), (401, Some("x-hub-signature")));
     let (s, _) = post(&url, SAMPLE, None).await;
     assert_eq!(s, 401);
@@ -123,14 +222,24 @@ async fn refusals_name_the_field_and_store_nothing() {
     assert_eq!((s, b["field"].as_str()), (400, Some("$")));
 
     let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
-    v["resource"][0]["lines"][1].as_object_mut().unwrap().remove("quantity");
+    v["resource"][0]["lines"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("quantity");
     let (s, b) = post(&url, &v.to_string(), Some(&ok_sig)).await;
-    assert_eq!((s, b["field"].as_str()), (400, Some("resource[0].lines[1].quantity")), "{b}");
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (400, Some("resource[0].lines[1].quantity")),
+        "{b}"
+    );
 
     let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
     v["resource"][0]["lines"][0]["unitPrice"] = "twelve".into();
     let (s, b) = post(&url, &v.to_string(), Some(&ok_sig)).await;
-    assert_eq!((s, b["field"].as_str()), (400, Some("resource[0].lines[0].unitPrice")));
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (400, Some("resource[0].lines[0].unitPrice"))
+    );
 
     let resp = client()
         .post(&url)
@@ -142,7 +251,10 @@ async fn refusals_name_the_field_and_store_nothing() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
 
-    let huge = format!("{{\"eventid\":\"N01CIB9VVFYKR9J6ZW\",\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let huge = format!(
+        "{{\"eventid\":\"N01CIB9VVFYKR9J6ZW\",\"pad\":\"{}\"}}",
+        "x".repeat(70_000)
+    );
     let (s, _) = post(&url, &huge, Some(&ok_sig)).await;
     assert_eq!(s, 413);
 
@@ -196,8 +308,15 @@ async fn multi_po_event_gives_one_850_each_and_old_secret_still_verifies() {
     assert_eq!(s, 200, "{b}");
     d.wait_written(2).await;
     d.stop().await;
-    let names: Vec<String> = ws.files("outbox").iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, vec!["IM-PO-1001.000000001.850", "IM-PO-1002.000000002.850"]);
+    let names: Vec<String> = ws
+        .files("outbox")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["IM-PO-1001.000000001.850", "IM-PO-1002.000000002.850"]
+    );
 }
 
 #[tokio::test]
@@ -209,8 +328,16 @@ async fn restart_mid_flight_writes_each_850_exactly_once() {
     std::fs::write(ws.path("outbox"), b"not a directory").unwrap();
     for i in 0..5 {
         let id = format!("R-{i}");
-        let (s, _) = post(&d.url(), &sample_with(&id, &format!("IM-R-{i}")), Some(&sign(&id))).await;
-        assert_eq!(s, 200, "acknowledged while the outbox is broken: durable in the store");
+        let (s, _) = post(
+            &d.url(),
+            &sample_with(&id, &format!("IM-R-{i}")),
+            Some(&sign(&id)),
+        )
+        .await;
+        assert_eq!(
+            s, 200,
+            "acknowledged while the outbox is broken: durable in the store"
+        );
     }
     assert_eq!(d.written_count(), 0);
     d.stop().await;
@@ -226,7 +353,10 @@ async fn restart_mid_flight_writes_each_850_exactly_once() {
     d.stop().await;
     let files = ws.files("outbox");
     assert_eq!(files.len(), 5, "{files:?}");
-    let mut isa13: Vec<String> = files.iter().map(|f| segments(&read(f))[0][13].clone()).collect();
+    let mut isa13: Vec<String> = files
+        .iter()
+        .map(|f| segments(&read(f))[0][13].clone())
+        .collect();
     isa13.sort();
     isa13.dedup();
     assert_eq!(isa13.len(), 5, "control numbers never reused");
@@ -235,12 +365,24 @@ async fn restart_mid_flight_writes_each_850_exactly_once() {
 #[tokio::test]
 async fn check_reports_every_problem_with_line_and_key() {
     let ws = Workspace::new();
-    let bad = ws.config_text("").replace("country_code = \"US\"", "country_code = \"USA\"").replace("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"");
+    let bad = ws
+        .config_text("")
+        .replace("country_code = \"US\"", "country_code = \"USA\"")
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"");
     let path = ws.path("bad.toml");
     std::fs::write(&path, &bad).unwrap();
-    let err = edi_bridge::config::Config::load(&path).unwrap_err().to_string();
+    let err = edi_bridge::config::Config::load(&path)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bad.toml:2: server.listen"), "{err}");
     assert!(err.contains("ingram.country_code"), "{err}");
-    let line = bad.lines().position(|l| l.starts_with("country_code")).unwrap() + 1;
-    assert!(err.contains(&format!("bad.toml:{line}: ingram.country_code")), "{err}");
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("country_code"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("bad.toml:{line}: ingram.country_code")),
+        "{err}"
+    );
 }
