@@ -42,7 +42,7 @@ pub enum Command {
         mapping: Option<PathBuf>,
     },
     /// The local Ingram emulator (token, PO Response, PO Status), or `sim send-webhook FILE.json`.
-    Sim(crate::sim::cli::SimArgs),
+    Sim(Box<crate::sim::cli::SimArgs>),
 }
 
 /// How a command ended.

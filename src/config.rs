@@ -598,6 +598,16 @@ impl Config {
                 ),
             });
         }
+        if client.is_none() && problems.is_empty() {
+            problems.push(Problem {
+                file: self.source.clone(),
+                line: None,
+                key: "ingram.client_secret_file".into(),
+                message: format!(
+                    "no OAuth2 client secret: set {ENV_CLIENT_SECRET}, ingram.client_secret_file, or the systemd credential client_secret"
+                ),
+            });
+        }
         if !problems.is_empty() {
             return Err(problems);
         }

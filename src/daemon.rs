@@ -13,7 +13,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::api::{ApiClient, ApiSettings};
 use crate::config::Loaded;
+use crate::inbound::deliver::Deliverer;
+use crate::inbound::inbox::Dirs;
+use crate::inbound::watcher::Inbox;
 use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
 use crate::outbound::outbox::Outbox;
@@ -25,6 +29,19 @@ use crate::store::Store;
 pub enum Event {
     /// A PO's 850 is in the outbox under `file`.
     Written850 { po: String, file: String },
+    /// A prepared file (a 997) is in the outbox.
+    WrittenFile { file: String },
+    /// An inbox file was processed (archived, rejected or a duplicate).
+    InboxFile {
+        file: String,
+        outcome: crate::inbound::inbox::Outcome,
+    },
+    /// One attempt at an Ingram API call ended.
+    Delivery {
+        po: String,
+        kind: crate::inbound::CallKind,
+        outcome: crate::inbound::deliver::Delivery,
+    },
 }
 
 /// A started daemon.
@@ -53,6 +70,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         mapping,
         secrets,
     } = loaded;
+    let client = api_client(&config, &secrets)?;
     for dir in [
         &config.paths.state,
         &config.paths.outbox,
@@ -131,6 +149,50 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         outbox.run(worker_stop),
     );
 
+    let deliver_wake = Arc::new(Notify::new());
+    let inbox = Inbox {
+        store: store.clone(),
+        mapping: mapping.clone(),
+        inbox: config.paths.inbox.clone(),
+        dirs: Dirs {
+            archive: config.paths.archive.clone(),
+            error: config.paths.error.clone(),
+        },
+        settle: Duration::from_millis(config.inbox.settle_ms),
+        rescan: Duration::from_secs(config.inbox.rescan_secs.max(1)),
+        incomplete_timeout: Duration::from_secs(config.inbox.incomplete_timeout_secs),
+        ignore: config.inbox.ignore.clone(),
+        deliver_wake: deliver_wake.clone(),
+        outbox_wake: outbox_wake.clone(),
+        events: events.clone(),
+    };
+    let inbox_stop = shutdown.clone();
+    spawn(
+        &tracker,
+        &shutdown,
+        &failure,
+        "inbox watcher",
+        inbox.run(inbox_stop),
+    );
+
+    let deliverer = Deliverer {
+        store: store.clone(),
+        client,
+        workers: config.delivery.workers,
+        backoff_base: Duration::from_millis(config.delivery.backoff_base_ms),
+        backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
+        wake: deliver_wake,
+        events: events.clone(),
+    };
+    let deliver_stop = shutdown.clone();
+    spawn(
+        &tracker,
+        &shutdown,
+        &failure,
+        "deliver worker",
+        deliverer.run(deliver_stop),
+    );
+
     crate::notify::ready(&tracker, &shutdown);
     tracing::info!(listen = %addr, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
     Ok(Running {
@@ -143,6 +205,31 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         failure,
         grace: Duration::from_secs(config.shutdown_grace_secs),
     })
+}
+
+/// The Ingram API client from config and secrets.
+pub fn api_client(
+    config: &crate::config::Config,
+    secrets: &crate::config::Secrets,
+) -> anyhow::Result<ApiClient> {
+    let secret = secrets
+        .client
+        .as_ref()
+        .context("no OAuth2 client secret (EDI_BRIDGE_CLIENT_SECRET, ingram.client_secret_file or the credential client_secret)")?;
+    let i = &config.ingram;
+    ApiClient::new(ApiSettings {
+        api_base_url: i.api_base_url.clone(),
+        token_url: i.token_url.clone(),
+        client_id: i.client_id.clone(),
+        client_secret: secret.expose().to_string(),
+        partner_id: i.partner_id.clone(),
+        country_code: i.country_code.clone(),
+        sender_id: i.sender_id.clone(),
+        connect_timeout: Duration::from_secs(i.connect_timeout_secs),
+        request_timeout: Duration::from_secs(i.request_timeout_secs),
+        token_refresh_margin: Duration::from_secs(i.token_refresh_margin_secs),
+    })
+    .context("invalid Ingram API settings")
 }
 
 /// Spawns a task on the tracker; an error (or an early end while not shutting down) records a

@@ -4,6 +4,8 @@
 //! - [`config`], [`mapping`]: validated data from TOML; every assumed Ingram name lives in the mapping.
 //! - [`x12`]: the sans-IO X12 codec (no I/O, no async, nothing from the rest of the crate).
 //! - [`outbound`]: webhook → [`store`] → pure `to_850` → outbox file, exactly once.
+//! - [`inbound`]: inbox → parse → pure `from_855`/`from_856` → store jobs → [`api`] → Ingram.
+//! - [`api`]: the Ingram client; [`sim`]: the Ingram emulator.
 //! - [`store`]: the only module that names sled; group-committed flushes.
 //! - [`daemon`]: starts and drains every task; [`notify`]: systemd protocol.
 //! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`]: edges and small helpers.
@@ -18,6 +20,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod inbound;
 pub mod mapping;
 pub mod metrics;
 pub mod notify;

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Command::Translate { webhook, mapping } => cli::translate(&webhook, mapping.as_deref()),
         Command::Sim(args) => {
             edi_bridge::telemetry::init(LogFormat::Text, "info");
-            runtime().block_on(cli::sim(args))
+            runtime().block_on(cli::sim(*args))
         }
         Command::Run { config } => match cli::load_config(&config) {
             Err(e) => e,

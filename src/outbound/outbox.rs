@@ -56,6 +56,9 @@ impl Outbox {
                 tokio::task::spawn_blocking(move || store.next_outbox()).await??
             };
             let Some((queue_id, po)) = next else {
+                if self.write_prepared_files(&shutdown).await {
+                    continue;
+                }
                 tokio::select! {
                     _ = self.wake.notified() => continue,
                     _ = shutdown.cancelled() => return Ok(()),
@@ -139,6 +142,47 @@ impl Outbox {
         Ok(Step::Written(envelope.file_name))
     }
 
+    /// Writes queued prepared files (997s); true when one was written (look again).
+    async fn write_prepared_files(&self, shutdown: &CancellationToken) -> bool {
+        let store = self.store.clone();
+        let dir = self.outbox_dir.clone();
+        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
+            let Some((id, file)) = store.next_file()? else {
+                return Ok(None);
+            };
+            deliver(&dir, &file.file_name, file.content.as_bytes())?;
+            store.complete_file(id)?;
+            store.flush_blocking()?;
+            let _ = std::fs::remove_file(temp_path(&dir, &file.file_name));
+            Ok(Some(file.file_name))
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(file))) => {
+                tracing::info!(file = %file, "997 written to the outbox.");
+                let _ = self.events.send(crate::daemon::Event::WrittenFile { file });
+                true
+            }
+            Ok(Ok(None)) => false,
+            Ok(Err(e)) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    retry_secs = self.retry.as_secs(),
+                    "Prepared file not written; will retry."
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(self.retry) => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Outbox file task failed.");
+                false
+            }
+        }
+    }
+
     async fn complete(&self, queue_id: u64, po: &str) -> anyhow::Result<()> {
         let store = self.store.clone();
         let po = po.to_string();
@@ -215,6 +259,29 @@ pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
         .replace("{gs06}", &env.gs06.to_string())
         .replace("{st02}", &format!("{:04}", env.st02))
         .replace("{date}", &date)
+}
+
+/// `s` made safe as part of a file name: only `A-Z a-z 0-9 . _ -`, no `..`, no leading dot, at
+/// most 80 characters, never empty.
+pub fn safe_name(s: &str) -> String {
+    let safe: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect::<String>()
+        .replace("..", "__");
+    let safe = safe.trim_start_matches('.').to_string();
+    if safe.is_empty() {
+        "PO".to_string()
+    } else {
+        safe
+    }
 }
 
 fn temp_path(dir: &Path, name: &str) -> PathBuf {

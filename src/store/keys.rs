@@ -6,6 +6,21 @@ pub const ORDERS: &str = "orders";
 pub const REVIEW: &str = "review";
 pub const OUTBOX_QUEUE: &str = "outbox_queue";
 pub const COUNTERS: &str = "counters";
+pub const INTERCHANGES: &str = "interchanges";
+pub const JOBS: &str = "jobs";
+pub const DEAD: &str = "dead";
+pub const FILE_QUEUE: &str = "file_queue";
+pub const GS06_INDEX: &str = "gs06_index";
+
+/// `ISA05 \0 ISA06 \0 ISA07 \0 ISA08 \0 ISA13` (ids trimmed, ISA13 as a number).
+pub fn interchange_key(parts: [&str; 5]) -> Vec<u8> {
+    join(&parts)
+}
+
+/// `pair \0 gs06`: which PO an 850 group number belongs to.
+pub fn gs06_key(pair: &str, gs06: u32) -> Vec<u8> {
+    join(&[pair, &gs06.to_string()])
+}
 
 /// `kind \0 pair`, e.g. `isa13 \0 ZZ:INGRAMMICRO/ZZ:VENDORERP`.
 pub fn counter_key(kind: &str, pair: &str) -> Vec<u8> {

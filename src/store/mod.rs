@@ -16,7 +16,8 @@ use sled::Transactional;
 use tokio::sync::oneshot;
 
 use records::{
-    Envelope850, EventRecord, HistoryEntry, OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
+    DeadRecord, Envelope850, EventRecord, FileRecord, HistoryEntry, InterchangeRecord, JobRecord,
+    OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
 };
 
 use crate::outbound::order::PurchaseOrder;
@@ -54,6 +55,11 @@ struct Inner {
     review: sled::Tree,
     outbox_queue: sled::Tree,
     counters: sled::Tree,
+    interchanges: sled::Tree,
+    jobs: sled::Tree,
+    dead: sled::Tree,
+    file_queue: sled::Tree,
+    gs06_index: sled::Tree,
     flush_tx: std::sync::Mutex<Option<std_mpsc::Sender<FlushReply>>>,
 }
 
@@ -122,6 +128,11 @@ impl Store {
             review: db.open_tree(keys::REVIEW)?,
             outbox_queue: db.open_tree(keys::OUTBOX_QUEUE)?,
             counters: db.open_tree(keys::COUNTERS)?,
+            interchanges: db.open_tree(keys::INTERCHANGES)?,
+            jobs: db.open_tree(keys::JOBS)?,
+            dead: db.open_tree(keys::DEAD)?,
+            file_queue: db.open_tree(keys::FILE_QUEUE)?,
+            gs06_index: db.open_tree(keys::GS06_INDEX)?,
             db,
             flush_tx: std::sync::Mutex::new(Some(tx)),
         });
@@ -220,6 +231,7 @@ impl Store {
                                     at: ev.received_at.to_string(),
                                     what: format!("webhook received (event {})", ev.event_id),
                                 }],
+                                inbound: Default::default(),
                             };
                             orders.insert(key, json(&rec))?;
                             queue.insert(&qid.to_be_bytes(), key)?;
@@ -297,33 +309,35 @@ impl Store {
         file_name: impl Fn(&Envelope850) -> String,
     ) -> Result<OrderRecord, StoreError> {
         let i = &self.inner;
-        let rec = (&i.orders, &i.counters).transaction(|(orders, counters)| {
-            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-            };
-            if !matches!(rec.outbound, Outbound850::Pending) {
-                return Ok(rec);
-            }
-            let mut envelope = Envelope850 {
-                isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
-                gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
-                st02: next_counter(counters, &keys::counter_key("st02", pair))?,
-                created_at: created_at.to_string(),
-                file_name: String::new(),
-            };
-            envelope.file_name = file_name(&envelope);
-            rec.history.push(HistoryEntry {
-                at: created_at.to_string(),
-                what: format!(
-                    "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
-                    envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
-                ),
-            });
-            rec.outbound = Outbound850::Allocated { envelope };
-            orders.insert(po.as_bytes(), json(&rec))?;
-            Ok(rec)
-        })?;
+        let rec =
+            (&i.orders, &i.counters, &i.gs06_index).transaction(|(orders, counters, index)| {
+                let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                    Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                    None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+                };
+                if !matches!(rec.outbound, Outbound850::Pending) {
+                    return Ok(rec);
+                }
+                let mut envelope = Envelope850 {
+                    isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
+                    gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
+                    st02: next_counter(counters, &keys::counter_key("st02", pair))?,
+                    created_at: created_at.to_string(),
+                    file_name: String::new(),
+                };
+                envelope.file_name = file_name(&envelope);
+                index.insert(keys::gs06_key(pair, envelope.gs06), po.as_bytes())?;
+                rec.history.push(HistoryEntry {
+                    at: created_at.to_string(),
+                    what: format!(
+                        "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
+                        envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
+                    ),
+                });
+                rec.outbound = Outbound850::Allocated { envelope };
+                orders.insert(po.as_bytes(), json(&rec))?;
+                Ok(rec)
+            })?;
         Ok(rec)
     }
 
@@ -374,6 +388,367 @@ impl Store {
             queue.insert(&qid.to_be_bytes(), po.as_bytes())?;
             Ok(())
         })?;
+        Ok(())
+    }
+}
+
+/// Everything one inbound file produced, committed in one transaction.
+#[derive(Debug, Default)]
+pub struct InboundBatch {
+    /// Interchange keys (see [`keys::interchange_key`]) this file carries.
+    pub interchanges: Vec<Vec<u8>>,
+    /// The claimed file name, recorded with each interchange key.
+    pub claimed_file: String,
+    pub received_at: String,
+    pub jobs: Vec<NewJob>,
+    /// Quantities shipped per PO and line by this file's 856s.
+    pub shipped: Vec<(String, std::collections::BTreeMap<String, u64>)>,
+    /// 997s from the ERP for our 850s: (outbound pair, GS06, outcome, detail).
+    pub erp_997: Vec<(String, u32, String, String)>,
+    /// 997s to write into the outbox.
+    pub files: Vec<FileRecord>,
+    /// Timeline entries: (PO, text).
+    pub history: Vec<(String, String)>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub po: String,
+    pub kind: crate::inbound::CallKind,
+    pub path: String,
+    pub body: String,
+    pub source: String,
+    pub unknown_po: bool,
+}
+
+/// What committing an inbound file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundCommit {
+    Committed {
+        jobs: usize,
+    },
+    /// Already committed from this same claimed file (a crash came before it was archived).
+    AlreadyCommitted,
+    /// An interchange of this file was processed before, from `previous_file`.
+    Duplicate {
+        previous_file: String,
+    },
+}
+
+/// The jobs ready to send now (at most one per PO: a PO's calls go in order, Responses first),
+/// and the earliest time a waiting job becomes due.
+#[derive(Debug, Default)]
+pub struct Due {
+    pub jobs: Vec<JobRecord>,
+    pub next_due_ms: Option<u64>,
+}
+
+impl Store {
+    /// Commits everything one inbound file produced; duplicate interchanges commit nothing.
+    pub fn commit_inbound(&self, b: &InboundBatch) -> Result<InboundCommit, StoreError> {
+        let i = &self.inner;
+        let job_ids: Vec<u64> = b
+            .jobs
+            .iter()
+            .map(|_| i.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let file_ids: Vec<u64> = b
+            .files
+            .iter()
+            .map(|_| i.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let correlation: Vec<String> = b
+            .jobs
+            .iter()
+            .map(|_| crate::api::new_correlation_id())
+            .collect();
+        let ic = json(&InterchangeRecord {
+            claimed_file: b.claimed_file.clone(),
+            received_at: b.received_at.clone(),
+        });
+        let out = (
+            &i.interchanges,
+            &i.jobs,
+            &i.orders,
+            &i.file_queue,
+            &i.gs06_index,
+        )
+            .transaction(|(interchanges, jobs, orders, files, index)| {
+                for key in &b.interchanges {
+                    if let Some(prev) = interchanges.get(key)? {
+                        let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
+                        return Ok(if prev.claimed_file == b.claimed_file {
+                            InboundCommit::AlreadyCommitted
+                        } else {
+                            InboundCommit::Duplicate {
+                                previous_file: prev.claimed_file,
+                            }
+                        });
+                    }
+                }
+                for key in &b.interchanges {
+                    interchanges.insert(key.as_slice(), ic.as_slice())?;
+                }
+                for ((job, id), corr) in b.jobs.iter().zip(&job_ids).zip(&correlation) {
+                    let rec = JobRecord {
+                        schema_version: SCHEMA_VERSION,
+                        id: *id,
+                        po: job.po.clone(),
+                        kind: job.kind,
+                        correlation_id: corr.clone(),
+                        path: job.path.clone(),
+                        body: job.body.clone(),
+                        created_at: b.received_at.clone(),
+                        source: job.source.clone(),
+                        unknown_po: job.unknown_po,
+                        attempts: 0,
+                        next_attempt_ms: 0,
+                        last_error: None,
+                    };
+                    jobs.insert(&id.to_be_bytes(), json(&rec))?;
+                }
+                for (file, id) in b.files.iter().zip(&file_ids) {
+                    files.insert(&id.to_be_bytes(), json(file))?;
+                }
+                let touch =
+                    |po: &str,
+                     f: &mut dyn FnMut(&mut OrderRecord)|
+                     -> Result<(), ConflictableTransactionError<StoreError>> {
+                        if let Some(bytes) = orders.get(po.as_bytes())? {
+                            let mut rec: OrderRecord =
+                                parse(po.as_bytes(), &bytes).map_err(abort)?;
+                            f(&mut rec);
+                            orders.insert(po.as_bytes(), json(&rec))?;
+                        }
+                        Ok(())
+                    };
+                for (po, shipped) in &b.shipped {
+                    touch(po, &mut |rec| {
+                        for (line, q) in shipped {
+                            *rec.inbound.shipped.entry(line.clone()).or_default() += q;
+                        }
+                    })?;
+                }
+                for (pair, gs06, outcome, detail) in &b.erp_997 {
+                    if let Some(po) = index.get(keys::gs06_key(pair, *gs06))? {
+                        let po = String::from_utf8_lossy(&po).into_owned();
+                        touch(&po, &mut |rec| {
+                            rec.inbound.erp_997 = Some(outcome.clone());
+                            rec.history.push(HistoryEntry {
+                                at: b.received_at.clone(),
+                                what: format!(
+                                    "997 from ERP for the 850 (GS06 {gs06}): {outcome}{detail}"
+                                ),
+                            });
+                        })?;
+                    }
+                }
+                for (po, what) in &b.history {
+                    touch(po, &mut |rec| {
+                        rec.history.push(HistoryEntry {
+                            at: b.received_at.clone(),
+                            what: what.clone(),
+                        })
+                    })?;
+                }
+                Ok(InboundCommit::Committed { jobs: b.jobs.len() })
+            })?;
+        Ok(out)
+    }
+
+    /// Which PO our 850 with this GS06 (for the pair) carried.
+    pub fn po_for_gs06(&self, pair: &str, gs06: u32) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .inner
+            .gs06_index
+            .get(keys::gs06_key(pair, gs06))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Allocates ISA13/GS06/ST02 for an outbound document that is not an 850 (a 997).
+    pub fn allocate_numbers(&self, pair: &str) -> Result<(u32, u32, u32), StoreError> {
+        let out = self.inner.counters.transaction(|counters| {
+            Ok((
+                next_counter(counters, &keys::counter_key("isa13", pair))?,
+                next_counter(counters, &keys::counter_key("gs06", pair))?,
+                next_counter(counters, &keys::counter_key("st02", pair))?,
+            ))
+        })?;
+        Ok(out)
+    }
+
+    /// Jobs due at `now_ms`, at most `limit`, one per PO, each PO's calls in order.
+    pub fn due_jobs(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
+        let mut first: std::collections::BTreeMap<String, JobRecord> = Default::default();
+        for r in self.inner.jobs.iter() {
+            let (k, v) = r?;
+            let job: JobRecord = parse(&k, &v)?;
+            match first.get(&job.po) {
+                Some(cur) if (cur.kind, cur.id) <= (job.kind, job.id) => {}
+                _ => {
+                    first.insert(job.po.clone(), job);
+                }
+            }
+        }
+        let mut due = Due::default();
+        let mut heads: Vec<JobRecord> = first.into_values().collect();
+        heads.sort_by_key(|j| j.id);
+        for job in heads {
+            if job.next_attempt_ms <= now_ms {
+                if due.jobs.len() < limit {
+                    due.jobs.push(job);
+                }
+            } else {
+                due.next_due_ms = Some(
+                    due.next_due_ms
+                        .map_or(job.next_attempt_ms, |n: u64| n.min(job.next_attempt_ms)),
+                );
+            }
+        }
+        Ok(due)
+    }
+
+    /// Ingram accepted the job: remove it and advance the PO's lifecycle.
+    pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
+        let i = &self.inner;
+        (&i.jobs, &i.orders).transaction(|(jobs, orders)| {
+            jobs.remove(&job.id.to_be_bytes())?;
+            if let Some(bytes) = orders.get(job.po.as_bytes())? {
+                let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
+                let what = match job.kind {
+                    crate::inbound::CallKind::PoResponse => {
+                        rec.inbound.response_sent_at = Some(at.to_string());
+                        "855 sent to Ingram (PO Response)"
+                    }
+                    crate::inbound::CallKind::PoStatus => {
+                        rec.inbound.statuses_sent += 1;
+                        "856 sent to Ingram (PO Status)"
+                    }
+                };
+                rec.history.push(HistoryEntry {
+                    at: at.to_string(),
+                    what: format!("{what} after {} attempt(s), correlation {}, from {}: Ingram answered {answer}", job.attempts + 1, job.correlation_id, job.source),
+                });
+                orders.insert(job.po.as_bytes(), json(&rec))?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// The job failed in a way worth retrying: count it and set when to try again.
+    pub fn reschedule_job(
+        &self,
+        job: &JobRecord,
+        next_attempt_ms: u64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let mut rec = job.clone();
+        rec.attempts += 1;
+        rec.next_attempt_ms = next_attempt_ms;
+        rec.last_error = Some(error.to_string());
+        let key = job.id.to_be_bytes();
+        // Only if the job is still queued (an operator may have acted on it).
+        let _ =
+            self.inner
+                .jobs
+                .compare_and_swap(key, self.inner.jobs.get(key)?, Some(json(&rec)))?;
+        Ok(())
+    }
+
+    /// Ingram refused the job for good: move it to the dead letters.
+    pub fn dead_letter(&self, job: &JobRecord, reason: &str, at: &str) -> Result<(), StoreError> {
+        let i = &self.inner;
+        let mut j = job.clone();
+        j.attempts += 1;
+        j.last_error = Some(reason.to_string());
+        let rec = json(&DeadRecord {
+            job: j,
+            reason: reason.to_string(),
+            at: at.to_string(),
+        });
+        (&i.jobs, &i.dead, &i.orders).transaction(|(jobs, dead, orders)| {
+            jobs.remove(&job.id.to_be_bytes())?;
+            dead.insert(&job.id.to_be_bytes(), rec.as_slice())?;
+            if let Some(bytes) = orders.get(job.po.as_bytes())? {
+                let mut o: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
+                o.history.push(HistoryEntry {
+                    at: at.to_string(),
+                    what: format!(
+                        "{:?} call refused by Ingram, dead-lettered (job {}): {reason}",
+                        job.kind, job.id
+                    ),
+                });
+                orders.insert(job.po.as_bytes(), json(&o))?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Puts dead-lettered jobs back in the queue (`None` = all); returns how many.
+    pub fn retry_dead(&self, id: Option<u64>) -> Result<usize, StoreError> {
+        let i = &self.inner;
+        let ids: Vec<u64> = match id {
+            Some(id) => vec![id],
+            None => i
+                .dead
+                .iter()
+                .keys()
+                .filter_map(|k| k.ok().and_then(|k| keys::decode_u64(&k)))
+                .collect(),
+        };
+        let mut n = 0;
+        for id in ids {
+            let moved = (&i.dead, &i.jobs).transaction(|(dead, jobs)| {
+                let Some(bytes) = dead.remove(&id.to_be_bytes())? else {
+                    return Ok(false);
+                };
+                let d: DeadRecord = parse(&id.to_be_bytes(), &bytes).map_err(abort)?;
+                let mut job = d.job;
+                job.next_attempt_ms = 0;
+                jobs.insert(&id.to_be_bytes(), json(&job))?;
+                Ok(true)
+            })?;
+            n += usize::from(moved);
+        }
+        Ok(n)
+    }
+
+    pub fn jobs(&self) -> impl Iterator<Item = Result<JobRecord, StoreError>> + '_ {
+        self.inner.jobs.iter().map(|r| {
+            let (k, v) = r?;
+            parse(&k, &v)
+        })
+    }
+
+    pub fn dead_letters(&self) -> impl Iterator<Item = Result<DeadRecord, StoreError>> + '_ {
+        self.inner.dead.iter().map(|r| {
+            let (k, v) = r?;
+            parse(&k, &v)
+        })
+    }
+
+    pub fn job_count(&self) -> usize {
+        self.inner.jobs.len()
+    }
+
+    pub fn dead_count(&self) -> usize {
+        self.inner.dead.len()
+    }
+
+    /// The oldest prepared file waiting for the outbox.
+    pub fn next_file(&self) -> Result<Option<(u64, FileRecord)>, StoreError> {
+        match self.inner.file_queue.first()? {
+            None => Ok(None),
+            Some((k, v)) => Ok(Some((keys::decode_u64(&k).unwrap_or(0), parse(&k, &v)?))),
+        }
+    }
+
+    /// The prepared file is in the outbox: dequeue it.
+    pub fn complete_file(&self, id: u64) -> Result<(), StoreError> {
+        self.inner.file_queue.remove(id.to_be_bytes())?;
         Ok(())
     }
 }

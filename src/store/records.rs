@@ -1,8 +1,11 @@
 //! Persisted record types. Each carries a `schema_version`; none of them reuses a wire DTO or an
 //! X12 type (serialization is a boundary). Stored as JSON so an operator can read a dump.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::inbound::CallKind;
 use crate::outbound::order::PurchaseOrder;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -66,6 +69,67 @@ pub struct OrderRecord {
     pub outbound: Outbound850,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    #[serde(default)]
+    pub inbound: InboundProgress,
+}
+
+/// What came back from the ERP for a PO.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundProgress {
+    /// The ERP's 997 for our 850: `accepted`, `accepted_with_errors` or `rejected`.
+    pub erp_997: Option<String>,
+    /// When Ingram accepted the PO Response (855).
+    pub response_sent_at: Option<String>,
+    /// PO Status calls (856) Ingram accepted.
+    pub statuses_sent: u32,
+    /// Quantity shipped so far per Ingram line number (all 856s parsed).
+    pub shipped: BTreeMap<String, u64>,
+}
+
+/// An API call waiting for Ingram to accept it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub schema_version: u32,
+    pub id: u64,
+    pub po: String,
+    pub kind: CallKind,
+    /// Sent as IM-CorrelationID on every attempt of this job.
+    pub correlation_id: String,
+    pub path: String,
+    /// JSON body.
+    pub body: String,
+    pub created_at: String,
+    /// Inbox file and control numbers it came from.
+    pub source: String,
+    /// The bridge never received this PO's webhook.
+    pub unknown_po: bool,
+    pub attempts: u32,
+    /// Unix milliseconds before which the job is not tried again.
+    pub next_attempt_ms: u64,
+    pub last_error: Option<String>,
+}
+
+/// A job Ingram refused for good (a 4xx other than 401/408/429), kept for an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadRecord {
+    pub job: JobRecord,
+    pub reason: String,
+    pub at: String,
+}
+
+/// An inbound interchange already processed (duplicate detection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterchangeRecord {
+    pub claimed_file: String,
+    pub received_at: String,
+}
+
+/// A prepared file for the outbox (a 997), written by the outbox worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub file_name: String,
+    pub content: String,
+    pub what: String,
 }
 
 /// A PO re-sent under a new event id with a different payload, kept for an operator to review.

@@ -16,14 +16,103 @@ const ISA_SEPS: [usize; 16] = [
     3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
 ];
 
-const KNOWN_IDS: &[&str] = &[
-    "ISA", "IEA", "GS", "GE", "ST", "SE", "TA1", "BEG", "BAK", "BSN", "CUR", "REF", "PER", "FOB",
-    "CSH", "ITD", "DTM", "TD1", "TD3", "TD4", "TD5", "N9", "MSG", "N1", "N2", "N3", "N4", "PO1",
-    "PO3", "PO4", "PID", "SLN", "ACK", "SCH", "CTT", "AMT", "HL", "LIN", "SN1", "PRF", "MAN",
-    "MEA", "PKG", "SAC", "TXI", "NTE", "AK1", "AK2", "AK3", "AK4", "AK5", "AK9", "IK3", "IK4",
-    "IK5", "CTX", "FOB", "PWK", "LDT", "QTY", "CTP", "TC2", "IT1", "BIG", "TDS", "CAD", "ISS",
-    "BCH", "POC", "PAM", "LM", "LQ", "SDQ", "MTX", "G62", "W27", "ENT", "NM1", "BHT", "CLM",
-];
+/// Whether an (uppercased, 2-3 byte) segment ID is one we know.
+fn known_id(id: &[u8]) -> bool {
+    matches!(
+        id,
+        b"ISA"
+            | b"IEA"
+            | b"GS"
+            | b"GE"
+            | b"ST"
+            | b"SE"
+            | b"TA1"
+            | b"BEG"
+            | b"BAK"
+            | b"BSN"
+            | b"CUR"
+            | b"REF"
+            | b"PER"
+            | b"FOB"
+            | b"CSH"
+            | b"ITD"
+            | b"DTM"
+            | b"TD1"
+            | b"TD3"
+            | b"TD4"
+            | b"TD5"
+            | b"N9"
+            | b"MSG"
+            | b"N1"
+            | b"N2"
+            | b"N3"
+            | b"N4"
+            | b"PO1"
+            | b"PO3"
+            | b"PO4"
+            | b"PID"
+            | b"SLN"
+            | b"ACK"
+            | b"SCH"
+            | b"CTT"
+            | b"AMT"
+            | b"HL"
+            | b"LIN"
+            | b"SN1"
+            | b"PRF"
+            | b"MAN"
+            | b"MEA"
+            | b"PKG"
+            | b"SAC"
+            | b"TXI"
+            | b"NTE"
+            | b"AK1"
+            | b"AK2"
+            | b"AK3"
+            | b"AK4"
+            | b"AK5"
+            | b"AK9"
+            | b"IK3"
+            | b"IK4"
+            | b"IK5"
+            | b"CTX"
+            | b"PWK"
+            | b"LDT"
+            | b"QTY"
+            | b"CTP"
+            | b"TC2"
+            | b"IT1"
+            | b"BIG"
+            | b"TDS"
+            | b"CAD"
+            | b"ISS"
+            | b"BCH"
+            | b"POC"
+            | b"PAM"
+            | b"LM"
+            | b"LQ"
+            | b"SDQ"
+            | b"MTX"
+            | b"G62"
+            | b"W27"
+            | b"ENT"
+            | b"NM1"
+            | b"BHT"
+            | b"CLM"
+    )
+}
+
+/// Uppercased segment ID padded with NUL to three bytes (longer IDs → all NUL).
+fn seg_key(seg: &Segment<'_>) -> [u8; 3] {
+    let id = seg.id().as_bytes();
+    let mut key = [0u8; 3];
+    if id.len() <= 3 {
+        for (k, b) in key.iter_mut().zip(id) {
+            *k = b.to_ascii_uppercase();
+        }
+    }
+    key
+}
 
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
@@ -53,8 +142,36 @@ fn find_isa(input: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// First index of `needle` in `hay`, eight bytes at a time (no unsafe, no dependency).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pat = LO.wrapping_mul(needle as u64);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for c in chunks.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let v = u64::from_le_bytes(w) ^ pat;
+        let z = v.wrapping_sub(LO) & !v & HI;
+        if z != 0 {
+            return Some(base + (z.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| base + i)
+}
+
+fn has_crlf(raw: &[u8]) -> bool {
+    find_byte(raw, b'\n').is_some() || find_byte(raw, b'\r').is_some()
+}
+
 fn strip_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+    if has_crlf(raw) {
         Cow::Owned(
             raw.iter()
                 .copied()
@@ -310,7 +427,7 @@ impl<'a> Reader<'a> {
             let t0 = self.term.first().copied().unwrap_or(b'~');
             let mut end = None;
             let mut i = start;
-            while let Some(off) = input.get(i..).and_then(|s| s.iter().position(|&b| b == t0)) {
+            while let Some(off) = input.get(i..).and_then(|s| find_byte(s, t0)) {
                 let j = i + off;
                 if input.get(j..).is_some_and(|s| s.starts_with(&self.term)) {
                     end = Some(j);
@@ -569,6 +686,10 @@ impl<'a> Reader<'a> {
         let valid = (2..=3).contains(&idb.len())
             && idb.iter().all(|b| b.is_ascii_alphanumeric())
             && idb.first().is_some_and(|b| b.is_ascii_alphabetic());
+        let mut key = [0u8; 3];
+        for (k, b) in key.iter_mut().zip(idb) {
+            *k = b.to_ascii_uppercase();
+        }
         if !valid {
             self.diag(Diagnostic::error(
                 C::BadSegmentId,
@@ -581,7 +702,7 @@ impl<'a> Reader<'a> {
                 ),
                 Self::seg_pos(seg, None),
             ));
-        } else if !KNOWN_IDS.iter().any(|k| seg.is(k)) {
+        } else if !known_id(key.get(..idb.len()).unwrap_or(&[])) {
             self.diag(Diagnostic::warning(
                 C::UnknownSegmentId,
                 format!("unknown segment id {}", seg.id()),
@@ -613,8 +734,9 @@ impl<'a> Reader<'a> {
         self.any_segment = true;
         let mut seg = Segment::new(raw, &self.delims, self.loc(offset));
         self.check_segment(&seg);
+        let key = seg_key(&seg);
         let t = |s: &Segment<'_>, n| s.text(n).unwrap_or_default();
-        if seg.is("GS") {
+        if key == *b"GS\0" {
             self.close_tx(Some(&seg), offset);
             if self.grp.is_some() {
                 self.close_group(offset);
@@ -633,7 +755,7 @@ impl<'a> Reader<'a> {
                 version: t(&seg, 8),
             };
             self.open_group(header, false);
-        } else if seg.is("ST") {
+        } else if key == *b"ST\0" {
             self.close_tx(Some(&seg), offset);
             if self.ic.is_none() {
                 let p = Self::seg_pos(&seg, None);
@@ -712,7 +834,7 @@ impl<'a> Reader<'a> {
             if let Some(tx) = self.tx.as_mut() {
                 tx.tx.segments.push(seg);
             }
-        } else if seg.is("SE") {
+        } else if key == *b"SE\0" {
             let Some(mut ts) = self.tx.take() else {
                 self.diag(Diagnostic::error(
                     C::UnexpectedTrailer,
@@ -760,7 +882,7 @@ impl<'a> Reader<'a> {
                 }
             }
             self.pending.push_back(Event::Transaction(ts.tx));
-        } else if seg.is("GE") {
+        } else if key == *b"GE\0" {
             self.close_tx(Some(&seg), offset);
             let Some(g) = self.grp.take() else {
                 self.diag(Diagnostic::error(
@@ -798,7 +920,7 @@ impl<'a> Reader<'a> {
                 index: g.index as usize,
                 closed: true,
             });
-        } else if seg.is("IEA") {
+        } else if key == *b"IEA" {
             self.close_tx(Some(&seg), offset);
             self.close_group(offset);
             let Some(ic) = self.ic.take() else {
@@ -840,7 +962,7 @@ impl<'a> Reader<'a> {
             });
         } else if let Some(tx) = self.tx.as_mut() {
             tx.tx.segments.push(seg);
-        } else if seg.is("TA1") && self.ic.is_some() {
+        } else if key == *b"TA1" && self.ic.is_some() {
             // interchange acknowledgment inside an interchange: legitimate, not kept
         } else if self.ic.is_none() && self.after_iea {
             self.diag(Diagnostic::error(

@@ -182,7 +182,7 @@ impl PurchaseOrder {
             s.push(seg.opt(t.description.as_deref()));
         }
         s.extend(self.dates.iter().map(dtm_out));
-        if let Some(t) = &self.carrier {
+        if let Some(t) = self.carrier.as_ref().filter(|t| **t != Td5::default()) {
             s.push(
                 OutSegment::new("TD5")
                     .opt(t.routing_sequence.as_deref())

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use edi_bridge::config::Config;
-use edi_bridge::daemon::{self, Event, Running};
+use edi_bridge::daemon::{self, Running};
+use edi_bridge::sim::{SimConfig, SimHandle};
 use edi_bridge::store::records::Outbound850;
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "test-webhook-secret";
 pub const OLD_SECRET: &str = "previous-webhook-secret";
+pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const SAMPLE: &str = include_str!("../../samples/ingram-po-webhook.json");
 
 /// A temporary workspace: config, mapping, ERP directories.
@@ -23,6 +25,7 @@ impl Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("webhook.secret"), SECRET).unwrap();
         std::fs::write(dir.path().join("webhook.previous"), OLD_SECRET).unwrap();
+        std::fs::write(dir.path().join("client.secret"), CLIENT_SECRET).unwrap();
         std::fs::write(
             dir.path().join("mapping.toml"),
             edi_bridge::mapping::DEFAULT_MAPPING,
@@ -36,6 +39,14 @@ impl Workspace {
     }
 
     pub fn config_text(&self, extra: &str) -> String {
+        self.config_text_for(
+            "http://127.0.0.1:9/vendors/v1",
+            "http://127.0.0.1:9/oauth/oauth30/token",
+            extra,
+        )
+    }
+
+    pub fn config_text_for(&self, base_url: &str, token_url: &str, extra: &str) -> String {
         let d = self.dir.path().display();
         format!(
             r#"[server]
@@ -50,9 +61,11 @@ inbox = "{d}/inbox"
 archive = "{d}/archive"
 error = "{d}/error"
 [ingram]
-api_base_url = "http://127.0.0.1:9/vendors/v1"
-token_url = "http://127.0.0.1:9/oauth/oauth30/token"
+api_base_url = "{base_url}"
+token_url = "{token_url}"
 client_id = "test-client"
+client_secret_file = "{d}/client.secret"
+request_timeout_secs = 2
 partner_id = "US123456"
 country_code = "US"
 sender_id = "ACME-EDI"
@@ -70,8 +83,18 @@ retry_secs = 1
     }
 
     pub async fn start_with(&self, extra: &str) -> TestDaemon {
+        self.start_text(&self.config_text(extra)).await
+    }
+
+    /// Starts against an emulator (its base and token URLs).
+    pub async fn start_against(&self, sim: &SimHandle, extra: &str) -> TestDaemon {
+        self.start_text(&self.config_text_for(&sim.base_url(), &sim.token_url(), extra))
+            .await
+    }
+
+    pub async fn start_text(&self, text: &str) -> TestDaemon {
         let path = self.path("edi-bridge.toml");
-        std::fs::write(&path, self.config_text(extra)).unwrap();
+        std::fs::write(&path, text).unwrap();
         let loaded = Config::load(&path).unwrap_or_else(|e| panic!("config: {e}"));
         let token = CancellationToken::new();
         let running = daemon::start(loaded, token.clone())
@@ -128,7 +151,7 @@ impl TestDaemon {
                 return;
             }
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Ok(Event::Written850 { .. })) | Ok(Err(_)) => {}
+                Ok(_) => {}
                 Err(_) => panic!("timed out: {} of {n} 850s written", self.written_count()),
             }
         }
@@ -200,4 +223,58 @@ pub fn find<'a>(segs: &'a [Vec<String>], id: &str) -> Vec<&'a Vec<String>> {
 
 pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
+}
+
+/// An emulator on 127.0.0.1:0 accepting the test client's credentials.
+pub async fn sim(configure: impl FnOnce(&mut SimConfig)) -> (SimHandle, CancellationToken) {
+    let mut cfg = SimConfig {
+        client_id: "test-client".into(),
+        client_secret: CLIENT_SECRET.into(),
+        partner_id: Some("US123456".into()),
+        ..SimConfig::default()
+    };
+    configure(&mut cfg);
+    let token = CancellationToken::new();
+    let handle = SimHandle::start(cfg, token.clone())
+        .await
+        .expect("sim starts");
+    (handle, token)
+}
+
+/// Writes `content` into the inbox the way an ERP should: a temporary name, then a rename.
+pub fn drop_inbox(ws: &Workspace, name: &str, content: &[u8]) {
+    let tmp = ws.path(&format!("inbox/.{name}.part"));
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, ws.path(&format!("inbox/{name}"))).unwrap();
+}
+
+impl TestDaemon {
+    /// Waits on daemon events (no sleeping) until `cond` holds.
+    pub async fn until(&self, what: &str, cond: impl Fn() -> bool) {
+        let mut rx = self.r().events.subscribe();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            if tokio::time::timeout_at(deadline, rx.recv()).await.is_err() {
+                panic!("timed out waiting for {what}");
+            }
+        }
+    }
+
+    /// Waits (on daemon events) for the next inbox file outcome for `name`.
+    pub async fn wait_inbox(
+        &self,
+        rx: &mut tokio::sync::broadcast::Receiver<edi_bridge::daemon::Event>,
+        name: &str,
+    ) -> edi_bridge::inbound::inbox::Outcome {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(edi_bridge::daemon::Event::InboxFile { file, outcome })) if file == name => {
+                    return outcome
+                }
+                Ok(_) => {}
+                Err(_) => panic!("timed out waiting for inbox file {name}"),
+            }
+        }
+    }
 }

@@ -1,0 +1,151 @@
+//! The delivery worker: sends queued API jobs to Ingram until Ingram accepts them. Each round
+//! takes the due jobs — at most one per PO, so a PO's calls go strictly in order (its PO Response
+//! before its PO Status calls) while different POs proceed in parallel — sends them
+//! concurrently, and records each outcome: 2xx removes the job (the only way a job leaves the
+//! queue, besides a dead letter); a retryable failure (timeout, 408, 429, 5xx) reschedules it
+//! with exponential backoff and jitter, never sooner than Ingram's `Retry-After` /
+//! `X-RateLimit-Reset`; a refusal (another 4xx) moves it to the dead letters. Ingram's nightly
+//! maintenance is just a long run of retries; the queue drains on its own afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiClient, RetryAction};
+use crate::store::records::JobRecord;
+use crate::store::Store;
+
+/// Longest idle wait before looking at the queue again.
+const IDLE: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct Deliverer {
+    pub store: Store,
+    pub client: ApiClient,
+    pub workers: usize,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub wake: Arc<Notify>,
+    pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered { status: u16 },
+    Retry { after: Duration, reason: String },
+    Rejected { reason: String },
+}
+
+impl Deliverer {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let store = self.store.clone();
+            let limit = self.workers;
+            let due =
+                tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await??;
+            if due.jobs.is_empty() {
+                let wait = due
+                    .next_due_ms
+                    .map(|t| {
+                        Duration::from_millis(t.saturating_sub(now_ms()))
+                            .max(Duration::from_millis(10))
+                    })
+                    .unwrap_or(IDLE)
+                    .min(IDLE);
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.cancelled() => return Ok(()),
+                }
+                continue;
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for job in due.jobs {
+                let me = self.clone();
+                set.spawn(async move { me.deliver(job).await });
+            }
+            while let Some(r) = set.join_next().await {
+                if let Err(e) = r? {
+                    // The store failed to record an outcome: the job stays queued and is retried.
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "Could not record a delivery outcome."
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.backoff_base) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt at one job, outcome recorded durably.
+    async fn deliver(&self, job: JobRecord) -> anyhow::Result<()> {
+        let body: serde_json::Value = serde_json::from_str(&job.body)?;
+        let outcome = match self
+            .client
+            .post_json(&job.path, &body, &job.correlation_id)
+            .await
+        {
+            Ok(d) => Delivery::Delivered { status: d.status },
+            Err(e) => match e.retry_action() {
+                RetryAction::Retry { after } => {
+                    let backoff = api::backoff(job.attempts, self.backoff_base, self.backoff_max);
+                    Delivery::Retry {
+                        after: after.map_or(backoff, |a| a.max(backoff)),
+                        reason: e.to_string(),
+                    }
+                }
+                RetryAction::Reject => Delivery::Rejected {
+                    reason: e.to_string(),
+                },
+            },
+        };
+        let store = self.store.clone();
+        let j = job.clone();
+        let o = outcome.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+            let at = crate::clock::now_rfc3339();
+            match &o {
+                Delivery::Delivered { status } => store.complete_job(&j, &status.to_string(), &at),
+                Delivery::Retry { after, reason } => {
+                    store.reschedule_job(&j, now_ms() + after.as_millis() as u64, reason)
+                }
+                Delivery::Rejected { reason } => store.dead_letter(&j, reason, &at),
+            }
+        })
+        .await??;
+        self.store.flush().await?;
+        match &outcome {
+            Delivery::Delivered { status } => {
+                tracing::info!(po = %job.po, kind = ?job.kind, status, attempts = job.attempts + 1, correlation_id = %job.correlation_id, "Delivered to Ingram.")
+            }
+            Delivery::Retry { after, reason } => {
+                tracing::warn!(po = %job.po, kind = ?job.kind, attempts = job.attempts + 1, retry_in_ms = after.as_millis() as u64, reason = %reason, "Ingram call failed; will retry.")
+            }
+            Delivery::Rejected { reason } => {
+                tracing::error!(po = %job.po, kind = ?job.kind, job = job.id, reason = %reason, "Ingram refused the call; dead-lettered.")
+            }
+        }
+        let _ = self.events.send(crate::daemon::Event::Delivery {
+            po: job.po.clone(),
+            kind: job.kind,
+            outcome,
+        });
+        Ok(())
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,282 @@
+//! The pure translator from a typed 855 to the body of Ingram's *Purchase Order Response* call.
+//! BAK02 and ACK01 codes are translated through the mapping's code lists; quantities are summed
+//! per line status; dates are converted from X12 to the API's format. An unknown code or an
+//! unreadable date is a [`TranslateError`] that names segment, element and position.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::inbound::{convert_date, rename_fields, ApiCall, CallKind, TranslateError};
+use crate::mapping::{CodeLists, Mapping};
+use crate::x12::{self, Ack855};
+
+/// The canonical line statuses (values of the `line_status` code list).
+const ACCEPTED: &str = "accepted";
+const BACKORDERED: &str = "backordered";
+const REJECTED: &str = "rejected";
+const CHANGED: &str = "changed";
+
+/// One PO Response call for the 855. `fallback_date` (X12 date, e.g. GS04) is used when BAK09
+/// is absent.
+pub fn from_855(
+    ack: &Ack855,
+    bak_position: &x12::Position,
+    mapping: &Mapping,
+    fallback_date: &str,
+) -> Result<ApiCall, TranslateError> {
+    let lists = &mapping.code_lists;
+    let fail = |pos: &x12::Position, element: usize, message: String| TranslateError {
+        position: Box::new(x12::Position {
+            element: Some(element),
+            ..pos.clone()
+        }),
+        message,
+    };
+    if ack.po_number.trim().is_empty() {
+        return Err(fail(
+            bak_position,
+            3,
+            "bak03 (purchase order number) is empty".into(),
+        ));
+    }
+    let ack_type = CodeLists::lookup(&lists.ack_type, &ack.ack_type).ok_or_else(|| {
+        fail(
+            bak_position,
+            2,
+            format!(
+                "bak02 '{}' is not in code_lists.ack_type of the mapping",
+                ack.ack_type
+            ),
+        )
+    })?;
+    let api_format = &mapping.po_response.date_format;
+    let x12_formats = &mapping.inbound.x12_date_formats;
+    let date_src = ack.ack_date.as_deref().unwrap_or(fallback_date);
+    let ack_date = convert_date(date_src, x12_formats, api_format)
+        .ok_or_else(|| fail(bak_position, 9, format!("bak09 '{date_src}' is not a date")))?;
+    let whole_rejected = ack_type == REJECTED;
+    let mut lines = Vec::new();
+    for (n, line) in ack.lines.iter().enumerate() {
+        let ordered = parse_qty(line.quantity.as_deref());
+        let (mut accepted, mut backordered, mut rejected, mut changed) = (0u64, 0u64, 0u64, false);
+        let mut statuses: Vec<&str> = Vec::new();
+        let mut ship_date = None;
+        for detail in &line.acks {
+            let status =
+                CodeLists::lookup(&lists.line_status, &detail.status).ok_or_else(|| {
+                    fail(
+                        &detail.position,
+                        1,
+                        format!(
+                            "ack01 '{}' is not in code_lists.line_status of the mapping",
+                            detail.status
+                        ),
+                    )
+                })?;
+            let qty = detail
+                .quantity
+                .as_deref()
+                .map(|q| {
+                    parse_qty(Some(q)).ok_or_else(|| {
+                        fail(
+                            &detail.position,
+                            2,
+                            format!("ack02 '{q}' is not a quantity"),
+                        )
+                    })
+                })
+                .transpose()?
+                .or(ordered)
+                .unwrap_or(0);
+            match status {
+                BACKORDERED => backordered += qty,
+                REJECTED => rejected += qty,
+                CHANGED => {
+                    changed = true;
+                    accepted += qty
+                }
+                _ => accepted += qty,
+            }
+            statuses.push(status);
+            if let (Some(q), Some(d)) = (&detail.date_qualifier, &detail.date) {
+                if mapping.inbound.estimated_ship_dtm.iter().any(|e| e == q) {
+                    ship_date =
+                        Some(convert_date(d, x12_formats, api_format).ok_or_else(|| {
+                            fail(&detail.position, 5, format!("ack05 '{d}' is not a date"))
+                        })?);
+                }
+            }
+        }
+        if line.acks.is_empty() {
+            // No ACK: the header decides for the whole line.
+            let q = ordered.unwrap_or(0);
+            if whole_rejected {
+                rejected = q;
+            } else {
+                accepted = q;
+            }
+        }
+        if ship_date.is_none() {
+            for d in &line.dates {
+                if mapping.inbound.estimated_ship_dtm.contains(&d.qualifier) {
+                    ship_date = convert_date(&d.date, x12_formats, api_format);
+                }
+            }
+        }
+        let line_status = if line.acks.is_empty() {
+            if whole_rejected {
+                REJECTED
+            } else {
+                ACCEPTED
+            }
+        } else if statuses.len() == 1 {
+            statuses[0]
+        } else if accepted == 0 && backordered == 0 {
+            REJECTED
+        } else if backordered > 0 {
+            BACKORDERED
+        } else if changed || rejected > 0 {
+            CHANGED
+        } else {
+            ACCEPTED
+        };
+        let mut obj = Map::new();
+        obj.insert(
+            "ingramLineNumber".into(),
+            json!(line
+                .line_number
+                .clone()
+                .unwrap_or_else(|| (n + 1).to_string())),
+        );
+        if let Some(v) = product_id(line, &mapping.inbound.vendor_part_qualifiers) {
+            obj.insert("vendorPartNumber".into(), json!(v));
+        }
+        if let Some(v) = product_id(line, &mapping.inbound.ingram_part_qualifiers) {
+            obj.insert("ingramPartNumber".into(), json!(v));
+        }
+        if let Some(q) = ordered {
+            obj.insert("quantityOrdered".into(), json!(q));
+        }
+        obj.insert("quantityAccepted".into(), json!(accepted));
+        obj.insert("quantityBackordered".into(), json!(backordered));
+        obj.insert("quantityRejected".into(), json!(rejected));
+        if let Some(p) = &line.unit_price {
+            obj.insert("unitPrice".into(), json!(p.trim()));
+        }
+        obj.insert("lineStatus".into(), json!(line_status));
+        if let Some(d) = ship_date {
+            obj.insert("estimatedShipDate".into(), json!(d));
+        }
+        lines.push(Value::Object(obj));
+    }
+    let mut body = Map::new();
+    body.insert(
+        "ingramPurchaseOrderNumber".into(),
+        json!(ack.po_number.trim()),
+    );
+    if let Some(so) = &ack.seller_order {
+        body.insert("vendorSalesOrderNumber".into(), json!(so.trim()));
+    }
+    body.insert("acknowledgementDate".into(), json!(ack_date));
+    body.insert("acknowledgementType".into(), json!(ack_type));
+    body.insert("lines".into(), Value::Array(lines));
+    let po = ack.po_number.trim().to_string();
+    Ok(ApiCall {
+        path: mapping
+            .po_response
+            .path
+            .replace("{po}", &crate::inbound::path_segment(&po)),
+        body: rename_fields(Value::Object(body), &mapping.po_response.fields),
+        po,
+        kind: CallKind::PoResponse,
+    })
+}
+
+fn parse_qty(s: Option<&str>) -> Option<u64> {
+    let s = s?.trim();
+    let whole = s
+        .split_once('.')
+        .map_or(s, |(i, f)| if f.chars().all(|c| c == '0') { i } else { "" });
+    whole.parse().ok()
+}
+
+fn product_id(line: &x12::AckLine, qualifiers: &[String]) -> Option<String> {
+    let by_q: BTreeMap<String, &str> = line
+        .product_ids
+        .iter()
+        .map(|p| (p.qualifier.to_ascii_uppercase(), p.value.as_str()))
+        .collect();
+    qualifiers.iter().find_map(|q| {
+        by_q.get(&q.to_ascii_uppercase())
+            .map(|v| v.trim().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACK: &str = "ISA*00*          *00*          *ZZ*VENDORERP      *ZZ*INGRAMMICRO    *261121*0900*U*00401*000000501*0*P*>~\nGS*PR*VENDORERP*INGRAMMICRO*20261121*0900*501*X*004010~\nST*855*0001~\nBAK*00*AC*IM-PO-1001*20261120****SO-77812*20261121~\nPO1*1*10*EA*123.45*PE*VP*ABC-123*BP*7HW123~\nACK*IA*8*EA*068*20261125~\nACK*IB*2*EA~\nPO1*2*3*EA*19.90**VP*XYZ-9~\nACK*IR*3*EA~\nCTT*2~\nSE*9*0001~\nGE*1*501~\nIEA*1*000000501~\n";
+
+    fn call(text: &str, mapping: &Mapping) -> Result<ApiCall, TranslateError> {
+        let doc = x12::read(text.as_bytes(), &x12::ReadOptions::default());
+        let tx = doc.transactions().next().expect("one set");
+        let (ack, diags) = Ack855::parse(tx);
+        assert!(diags.is_empty(), "{diags:?}");
+        let bak = tx
+            .segments
+            .iter()
+            .find(|s| s.is("BAK"))
+            .unwrap()
+            .position()
+            .clone();
+        from_855(&ack, &bak, mapping, "20261121")
+    }
+
+    #[test]
+    fn body_matches_the_contract() {
+        let c = call(ACK, &Mapping::builtin()).unwrap();
+        assert_eq!(c.path, "/purchaseorders/IM-PO-1001/response");
+        assert_eq!(
+            c.body,
+            json!({
+                "ingramPurchaseOrderNumber": "IM-PO-1001",
+                "vendorSalesOrderNumber": "SO-77812",
+                "acknowledgementDate": "2026-11-21",
+                "acknowledgementType": "accepted_with_changes",
+                "lines": [
+                    {"ingramLineNumber": "1", "vendorPartNumber": "ABC-123", "ingramPartNumber": "7HW123",
+                     "quantityOrdered": 10, "quantityAccepted": 8, "quantityBackordered": 2, "quantityRejected": 0,
+                     "unitPrice": "123.45", "lineStatus": "backordered", "estimatedShipDate": "2026-11-25"},
+                    {"ingramLineNumber": "2", "vendorPartNumber": "XYZ-9",
+                     "quantityOrdered": 3, "quantityAccepted": 0, "quantityBackordered": 0, "quantityRejected": 3,
+                     "unitPrice": "19.90", "lineStatus": "rejected"}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_code_names_segment_element_and_position() {
+        let e = call(&ACK.replace("ACK*IR", "ACK*ZQ"), &Mapping::builtin()).unwrap_err();
+        assert_eq!(e.position.segment_id.as_deref(), Some("ACK"));
+        assert_eq!(e.position.element, Some(1));
+        assert!(e.message.contains("'ZQ'"), "{e}");
+        let e = call(&ACK.replace("BAK*00*AC", "BAK*00*XX"), &Mapping::builtin()).unwrap_err();
+        assert_eq!(e.position.element, Some(2));
+    }
+
+    #[test]
+    fn field_names_follow_the_mapping() {
+        let mut m = Mapping::builtin();
+        m.po_response
+            .fields
+            .insert("lineStatus".into(), "status".into());
+        m.po_response.path = "/v2/po/{po}/ack".into();
+        let c = call(ACK, &m).unwrap();
+        assert_eq!(c.path, "/v2/po/IM-PO-1001/ack");
+        assert_eq!(c.body["lines"][0]["status"], "backordered");
+        assert!(c.body["lines"][0].get("lineStatus").is_none());
+    }
+}

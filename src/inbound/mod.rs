@@ -1,0 +1,172 @@
+//! Inbound: traffic *from* the ERP. The [`watcher`] finds settled files in the inbox and claims
+//! them; [`inbox`] parses each claimed file, turns its 855s and 856s into API jobs through the
+//! pure translators [`from_855`] and [`from_856`], records 997s, writes 997s back, and commits
+//! all of it to the store before archiving the file; [`deliver`] sends the jobs to Ingram until
+//! Ingram accepts them.
+
+pub mod deliver;
+pub mod from_855;
+pub mod from_856;
+pub mod inbox;
+pub mod watcher;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::x12;
+
+/// What a transaction set is, by ST01 (never by GS01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentKind {
+    Ack855,
+    Asn856,
+    Ack997,
+    Unknown(String),
+}
+
+impl DocumentKind {
+    pub fn of(st01: &str) -> DocumentKind {
+        match st01.trim() {
+            "855" => DocumentKind::Ack855,
+            "856" => DocumentKind::Asn856,
+            "997" => DocumentKind::Ack997,
+            other => DocumentKind::Unknown(other.to_string()),
+        }
+    }
+}
+
+/// Which Ingram API a job calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// Purchase Order Response (from an 855); delivered before a PO's Status calls.
+    PoResponse,
+    /// Purchase Order Status (from an 856).
+    PoStatus,
+}
+
+/// One API call to make: path under the base URL and JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiCall {
+    pub po: String,
+    pub kind: CallKind,
+    pub path: String,
+    pub body: Value,
+}
+
+/// Why a transaction set cannot be translated, with the X12 position it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranslateError {
+    pub position: Box<x12::Position>,
+    pub message: String,
+}
+
+impl fmt::Display for TranslateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, describe(&self.position))
+    }
+}
+
+/// A human description of an X12 position: segment, element, set, byte offset.
+pub fn describe(p: &x12::Position) -> String {
+    let mut parts = Vec::new();
+    if let Some(id) = &p.segment_id {
+        let mut s = format!("segment {id}");
+        if let Some(n) = p.segment_index {
+            s.push_str(&format!(" #{n} in file"));
+        }
+        if let Some(n) = p.segment_in_set {
+            s.push_str(&format!(", #{n} in set"));
+        }
+        parts.push(s);
+    }
+    if let Some(e) = p.element {
+        let mut s = format!("element {e:02}");
+        if let Some(c) = p.component {
+            s.push_str(&format!(" component {c}"));
+        }
+        parts.push(s);
+    }
+    for (name, v) in [
+        ("interchange", p.interchange),
+        ("group", p.group),
+        ("set", p.transaction),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{name} {v}"));
+        }
+    }
+    parts.push(format!("byte {}", p.byte_offset));
+    parts.join(", ")
+}
+
+/// Converts an X12 date (any of `x12_formats`) to `api_format`.
+pub fn convert_date(value: &str, x12_formats: &[String], api_format: &str) -> Option<String> {
+    let out = time::format_description::parse_borrowed::<2>(api_format).ok()?;
+    let value = value.trim();
+    x12_formats.iter().find_map(|f| {
+        let f = time::format_description::parse_borrowed::<2>(f).ok()?;
+        time::Date::parse(value, &f).ok()?.format(&out).ok()
+    })
+}
+
+/// Renames object keys everywhere in `v` by the mapping's canonical → wire table.
+pub fn rename_fields(v: Value, names: &BTreeMap<String, String>) -> Value {
+    if names.is_empty() {
+        return v;
+    }
+    match v {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let k = names.get(&k).cloned().unwrap_or(k);
+                    (k, rename_fields(v, names))
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| rename_fields(v, names)).collect()),
+        other => other,
+    }
+}
+
+/// A PO number made safe as one URL path segment (percent-encodes all but unreserved characters).
+pub fn path_segment(po: &str) -> String {
+    let mut out = String::new();
+    for b in po.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_convert_between_formats() {
+        let f = vec!["[year][month][day]".to_string()];
+        assert_eq!(
+            convert_date("20261121", &f, "[year]-[month]-[day]").as_deref(),
+            Some("2026-11-21")
+        );
+        assert_eq!(convert_date("20261341", &f, "[year]-[month]-[day]"), None);
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(path_segment("IM-PO/1 0"), "IM-PO%2F1%200");
+    }
+
+    #[test]
+    fn kinds_route_on_st01() {
+        assert_eq!(DocumentKind::of("855"), DocumentKind::Ack855);
+        assert_eq!(DocumentKind::of("810"), DocumentKind::Unknown("810".into()));
+    }
+}
