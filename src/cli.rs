@@ -41,6 +41,15 @@ pub enum Command {
         #[arg(long)]
         mapping: Option<PathBuf>,
     },
+    /// Parse any X12 file and print JSON: envelopes, segments, the typed 855/856/997 view and
+    /// positioned diagnostics. Exit 0 when readable, 1 with the first problem otherwise.
+    Inspect { file: PathBuf },
+    /// The whole flow in a temporary workspace against the built-in Ingram emulator.
+    Demo {
+        /// Use this directory as the workspace instead of a new temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The local Ingram emulator (token, PO Response, PO Status), or `sim send-webhook FILE.json`.
     Sim(Box<crate::sim::cli::SimArgs>),
 }
@@ -99,13 +108,21 @@ pub fn check(config: &Path) -> Exit {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT. The handlers are installed before anything starts,
+/// so a signal arriving right after READY=1 is never lost.
 pub async fn run(loaded: crate::config::Loaded) -> Exit {
     let shutdown = CancellationToken::new();
-    let signals = shutdown.clone();
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "Cannot install signal handlers.");
+            return Exit::Failure;
+        }
+    };
+    let token = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
-        signals.cancel();
+        signals.wait().await;
+        token.cancel();
     });
     match crate::daemon::run(loaded, shutdown).await {
         Ok(()) => Exit::Ok,
@@ -119,10 +136,17 @@ pub async fn run(loaded: crate::config::Loaded) -> Exit {
 /// Runs the emulator until SIGTERM or SIGINT (or `sim send-webhook` once).
 pub async fn sim(args: crate::sim::cli::SimArgs) -> Exit {
     let shutdown = CancellationToken::new();
-    let signals = shutdown.clone();
+    let signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("edi-bridge sim: cannot install signal handlers: {e}");
+            return Exit::Failure;
+        }
+    };
+    let token = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
-        signals.cancel();
+        signals.wait().await;
+        token.cancel();
     });
     match crate::sim::cli::run(args, shutdown).await {
         Ok(()) => Exit::Ok,
@@ -133,13 +157,26 @@ pub async fn sim(args: crate::sim::cli::SimArgs) -> Exit {
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received."),
-        _ = int.recv() => tracing::info!("SIGINT received."),
+/// SIGTERM and SIGINT streams, registered up front.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received."),
+            _ = self.int.recv() => tracing::info!("SIGINT received."),
+        }
     }
 }
 
@@ -192,4 +229,83 @@ pub fn translate(webhook: &Path, mapping: Option<&Path>) -> Exit {
         }
     }
     Exit::Ok
+}
+
+pub fn inspect(file: &Path) -> Exit {
+    use crate::inbound::DocumentKind;
+    use crate::x12;
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("edi-bridge: cannot read {}: {e}", file.display());
+            return Exit::Failure;
+        }
+    };
+    let doc = x12::read(&bytes, &x12::ReadOptions::default());
+    let mut typed = Vec::new();
+    let mut diagnostics: Vec<x12::Diagnostic> = doc.diagnostics.clone();
+    for ic in &doc.interchanges {
+        for g in &ic.groups {
+            for tx in &g.transactions {
+                let (kind, value) = match DocumentKind::of(&tx.id) {
+                    DocumentKind::Ack855 => {
+                        let (v, d) = x12::Ack855::parse(tx);
+                        diagnostics.extend(d);
+                        ("855", serde_json::to_value(v))
+                    }
+                    DocumentKind::Asn856 => {
+                        let (v, d) = x12::Asn856::parse(tx);
+                        diagnostics.extend(d);
+                        ("856", serde_json::to_value(v))
+                    }
+                    DocumentKind::Ack997 => {
+                        let (v, d) = x12::Ack997::parse(tx);
+                        diagnostics.extend(d);
+                        ("997", serde_json::to_value(v))
+                    }
+                    DocumentKind::Unknown(_) if tx.id.trim() == "850" => {
+                        let (v, d) = x12::PurchaseOrder::parse(tx);
+                        diagnostics.extend(d);
+                        ("850", serde_json::to_value(v))
+                    }
+                    DocumentKind::Unknown(_) => continue,
+                };
+                typed.push(serde_json::json!({
+                    "interchange": ic.index, "group": g.index, "set": tx.index,
+                    "kind": kind, "controlNumber": tx.control_number,
+                    "value": value.unwrap_or(serde_json::Value::Null),
+                }));
+            }
+        }
+    }
+    let complete = doc.is_complete();
+    let out = serde_json::json!({
+        "file": file.display().to_string(),
+        "complete": complete,
+        "interchanges": doc.interchanges,
+        "typed": typed,
+        "diagnostics": diagnostics.iter().map(|d| serde_json::json!({
+            "severity": format!("{:?}", d.severity).to_lowercase(),
+            "code": d.code.as_str(),
+            "message": d.message,
+            "position": d.position,
+            "text": d.to_string(),
+        })).collect::<Vec<_>>(),
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    let first_error = diagnostics.iter().find(|d| d.is_error());
+    match (complete, first_error) {
+        (true, None) => Exit::Ok,
+        (_, Some(d)) => {
+            eprintln!("edi-bridge: {}: {d}", file.display());
+            Exit::Failure
+        }
+        (false, None) => {
+            eprintln!(
+                "edi-bridge: {}: no complete interchange (no IEA closing the last ISA)",
+                file.display()
+            );
+            Exit::Failure
+        }
+    }
 }

@@ -25,6 +25,17 @@ fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Check { config } => cli::check(&config),
         Command::Translate { webhook, mapping } => cli::translate(&webhook, mapping.as_deref()),
+        Command::Inspect { file } => cli::inspect(&file),
+        Command::Demo { dir } => {
+            edi_bridge::telemetry::init(LogFormat::Text, "warn");
+            match runtime().block_on(edi_bridge::demo::run(dir)) {
+                Ok(()) => Exit::Ok,
+                Err(e) => {
+                    eprintln!("edi-bridge demo failed: {e:#}");
+                    Exit::Failure
+                }
+            }
+        }
         Command::Sim(args) => {
             edi_bridge::telemetry::init(LogFormat::Text, "info");
             runtime().block_on(cli::sim(*args))

@@ -1,6 +1,8 @@
-//! The single integration-test binary: every test drives the real daemon (`daemon::start`) with a
+//! The single integration-test binary: tests drive the real daemon (`daemon::start`, or the built
+//! binary for the systemd protocol and exit codes) with a
 //! real listener on 127.0.0.1:0, temporary directories, a real sled store and real files.
 
 mod inbox_to_api;
+mod notify;
 mod support;
 mod webhook_to_850;
