@@ -44,6 +44,45 @@ pub enum Command {
     /// Parse any X12 file and print JSON: envelopes, segments, the typed 855/856/997 view and
     /// positioned diagnostics. Exit 0 when readable, 1 with the first problem otherwise.
     Inspect { file: PathBuf },
+    /// One line per PO with its lifecycle, and queue / dead-letter counts.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only POs in this state: received, 850_written, 997_received, 855_sent, 856_sent,
+        /// 997_rejected, errors.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only POs received at or after this RFC 3339 instant or date (2026-11-20).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        po: Option<String>,
+    },
+    /// A PO's timeline: webhook, 850 and control numbers, 997, 855/856 files and API calls.
+    Show {
+        #[arg(long, short)]
+        config: PathBuf,
+        po: String,
+    },
+    /// Put dead-lettered API calls back in the queue: one JOB, or `--all-dead`.
+    Retry {
+        #[arg(long, short)]
+        config: PathBuf,
+        job: Option<u64>,
+        #[arg(long, conflicts_with = "job")]
+        all_dead: bool,
+    },
+    /// Write a PO's 850 again, with new control numbers (logged).
+    Replay {
+        #[arg(long, short)]
+        config: PathBuf,
+        po: String,
+    },
+    /// Make the running daemon reload its mapping (same as SIGHUP).
+    Reload {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// The whole flow in a temporary workspace against the built-in Ingram emulator.
     Demo {
         /// Use this directory as the workspace instead of a new temporary one.
@@ -307,5 +346,57 @@ pub fn inspect(file: &Path) -> Exit {
             );
             Exit::Failure
         }
+    }
+}
+
+/// An operator command: through the running daemon's admin socket, or on the store directly
+/// when no daemon answers.
+pub async fn operator(
+    config: &Path,
+    method: &str,
+    path: &str,
+    offline: impl FnOnce(&crate::store::Store) -> anyhow::Result<String>,
+) -> Exit {
+    let cfg = match Config::load_paths(config) {
+        Ok(c) => c,
+        Err(ConfigError(problems)) => {
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            return Exit::Config;
+        }
+    };
+    let result = match crate::admin::request(&cfg.paths.state, method, path).await {
+        Some(r) => r,
+        None if method == "POST" && path == "/reload" => Err(anyhow::anyhow!(
+            "no running daemon answers on {}",
+            cfg.paths.state.join(crate::admin::SOCKET).display()
+        )),
+        None => crate::store::Store::open(&cfg.paths.state)
+            .map_err(|e| anyhow::anyhow!("{e} (is a daemon running without its admin socket?)"))
+            .and_then(|store| offline(&store)),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("edi-bridge: {e:#}");
+            Exit::Failure
+        }
+    }
+}
+
+/// `?a=b&c=d` from optional pairs, percent-encoding the values.
+pub fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::inbound::path_segment(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
     }
 }

@@ -103,6 +103,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// Alert thresholds (metrics gauges and WARN logs).
+    #[serde(default)]
+    pub alerts: AlertConfig,
     /// How long a shutdown waits for workers to finish the item they are on.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
@@ -276,6 +279,30 @@ impl Default for Delivery {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Warn about 850s with no 997 from the ERP after this many hours.
+    #[serde(default = "defaults::missing_997_hours")]
+    pub missing_997_hours: u64,
+    /// Warn when no 855/856/997 arrived for this many hours.
+    #[serde(default = "defaults::no_inbound_hours")]
+    pub no_inbound_hours: u64,
+    /// How often the conditions are checked and logged.
+    #[serde(default = "defaults::check_interval_secs")]
+    pub check_interval_secs: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            missing_997_hours: defaults::missing_997_hours(),
+            no_inbound_hours: defaults::no_inbound_hours(),
+            check_interval_secs: defaults::check_interval_secs(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -350,6 +377,15 @@ mod defaults {
     pub(super) fn workers() -> usize {
         4
     }
+    pub(super) fn missing_997_hours() -> u64 {
+        24
+    }
+    pub(super) fn no_inbound_hours() -> u64 {
+        48
+    }
+    pub(super) fn check_interval_secs() -> u64 {
+        300
+    }
     pub(super) fn shutdown_grace_secs() -> u64 {
         20
     }
@@ -415,6 +451,22 @@ impl Config {
             }),
             _ => Err(ConfigError(problems)),
         }
+    }
+
+    /// Reads only the config file (no mapping, no secrets), for operator commands that need
+    /// nothing but the paths.
+    pub fn load_paths(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(vec![Problem {
+                file: path.to_path_buf(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let mut c: Config = parse_toml(&text, path).map_err(|p| ConfigError(vec![p]))?;
+        c.source = path.to_path_buf();
+        Ok(c)
     }
 
     /// The mapping file, resolved against the config file's directory.

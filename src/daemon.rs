@@ -41,6 +41,8 @@ pub enum Event {
         po: String,
         kind: crate::inbound::CallKind,
         outcome: crate::inbound::deliver::Delivery,
+        /// How long the call took.
+        elapsed: Duration,
     },
 }
 
@@ -71,6 +73,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         secrets,
     } = loaded;
     let client = api_client(&config, &secrets)?;
+    let mapping_path = config.mapping_path();
     for dir in [
         &config.paths.state,
         &config.paths.outbox,
@@ -90,7 +93,12 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             )
         })?;
     let mapping = SharedMapping::new(mapping);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(crate::metrics::Alerts {
+        error_dir: Some(config.paths.error.clone()),
+        missing_997_hours: config.alerts.missing_997_hours,
+        no_inbound_hours: config.alerts.no_inbound_hours,
+    }));
+    metrics.set_client(client.clone());
     let outbox_wake = Arc::new(Notify::new());
     let tracker = TaskTracker::new();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
@@ -150,6 +158,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     );
 
     let deliver_wake = Arc::new(Notify::new());
+    let admin_deliver_wake = deliver_wake.clone();
     let inbox = Inbox {
         store: store.clone(),
         mapping: mapping.clone(),
@@ -191,6 +200,56 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         &failure,
         "deliver worker",
         deliverer.run(deliver_stop),
+    );
+
+    // Metrics follow the event stream; alerts are checked on a timer.
+    let mut rx = events.subscribe();
+    let (m, stop, st) = (metrics.clone(), shutdown.clone(), store.clone());
+    let alert_every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
+    spawn(&tracker, &shutdown, &failure, "metrics", async move {
+        let mut tick = tokio::time::interval(alert_every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                e = rx.recv() => match e {
+                    Ok(e) => m.observe(&e),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "Metrics fell behind the event stream."),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = tick.tick() => {
+                    let (m, st) = (m.clone(), st.clone());
+                    tokio::task::spawn_blocking(move || m.check_alerts(&st)).await?;
+                }
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+    });
+
+    let admin_state = crate::admin::AdminState {
+        store: store.clone(),
+        mapping: mapping.clone(),
+        mapping_path: mapping_path.clone(),
+        outbox_wake: outbox_wake.clone(),
+        deliver_wake: admin_deliver_wake,
+    };
+    let admin_listener = crate::admin::bind(&config.paths.state).with_context(|| {
+        format!(
+            "cannot bind the admin socket in {}",
+            config.paths.state.display()
+        )
+    })?;
+    let socket = config.paths.state.join(crate::admin::SOCKET);
+    let stop = shutdown.clone();
+    spawn(&tracker, &shutdown, &failure, "admin socket", async move {
+        crate::admin::serve(admin_listener, socket, admin_state, stop).await
+    });
+    let (shared, stop) = (mapping.clone(), shutdown.clone());
+    spawn(
+        &tracker,
+        &shutdown,
+        &failure,
+        "mapping reload",
+        crate::reload::run(shared, mapping_path, stop),
     );
 
     crate::notify::ready(&tracker, &shutdown);

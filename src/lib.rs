@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, unreachable_pub)]
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;
+pub mod reload;
 pub mod signature;
 pub mod sim;
 pub mod store;

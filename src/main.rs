@@ -26,6 +26,60 @@ fn main() -> ExitCode {
         Command::Check { config } => cli::check(&config),
         Command::Translate { webhook, mapping } => cli::translate(&webhook, mapping.as_deref()),
         Command::Inspect { file } => cli::inspect(&file),
+        Command::Status {
+            config,
+            state,
+            since,
+            po,
+        } => {
+            let q = edi_bridge::admin::StatusQuery { state, since, po };
+            let path = format!(
+                "/status{}",
+                cli::query(&[
+                    ("state", q.state.as_deref()),
+                    ("since", q.since.as_deref()),
+                    ("po", q.po.as_deref())
+                ])
+            );
+            runtime().block_on(cli::operator(&config, "GET", &path, |st| {
+                edi_bridge::admin::ops::status(st, &q)
+            }))
+        }
+        Command::Show { config, po } => {
+            let path = format!("/show/{}", edi_bridge::inbound::path_segment(&po));
+            runtime().block_on(cli::operator(&config, "GET", &path, |st| {
+                edi_bridge::admin::ops::show(st, &po)
+            }))
+        }
+        Command::Retry {
+            config,
+            job,
+            all_dead,
+        } => {
+            if job.is_none() && !all_dead {
+                eprintln!("edi-bridge retry: name a JOB or --all-dead");
+                Exit::Config
+            } else {
+                let path = format!(
+                    "/retry{}",
+                    cli::query(&[("job", job.map(|j| j.to_string()).as_deref())])
+                );
+                runtime().block_on(cli::operator(&config, "POST", &path, |st| {
+                    edi_bridge::admin::ops::retry(st, job)
+                }))
+            }
+        }
+        Command::Replay { config, po } => {
+            let path = format!("/replay/{}", edi_bridge::inbound::path_segment(&po));
+            runtime().block_on(cli::operator(&config, "POST", &path, |st| {
+                edi_bridge::admin::ops::replay(st, &po)
+            }))
+        }
+        Command::Reload { config } => {
+            runtime().block_on(cli::operator(&config, "POST", "/reload", |_| {
+                unreachable_reload()
+            }))
+        }
         Command::Demo { dir } => {
             edi_bridge::telemetry::init(LogFormat::Text, "warn");
             match runtime().block_on(edi_bridge::demo::run(dir)) {
@@ -52,6 +106,10 @@ fn main() -> ExitCode {
         },
     };
     ExitCode::from(exit.code())
+}
+
+fn unreachable_reload() -> anyhow::Result<String> {
+    anyhow::bail!("reload needs a running daemon")
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -1,5 +1,8 @@
 //! Process metrics as plain atomics, rendered in the Prometheus text format on `/metrics`.
-//! No registry crate: the set is small and fixed, and rendering reads queue depths from the store.
+//! No registry crate: the set is small and fixed. Counters for the workers come from the
+//! daemon's event stream ([`Metrics::observe`]); queue depths and alert gauges (error-directory
+//! files, dead letters, 850s without a 997, time since the last inbound document) are read when
+//! rendered, and [`Alerts::check`] logs the same conditions as WARN.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -24,6 +27,75 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    files_997: AtomicU64,
+    inbox_archived: AtomicU64,
+    inbox_rejected: AtomicU64,
+    inbox_duplicate: AtomicU64,
+    api_delivered: AtomicU64,
+    api_retried: AtomicU64,
+    api_rejected: AtomicU64,
+    api_buckets: [AtomicU64; BUCKETS.len()],
+    api_count: AtomicU64,
+    api_sum_us: AtomicU64,
+    /// Unix seconds of the last inbound 855/856/997 file processed (0 = none since start).
+    last_inbound_unix: AtomicU64,
+    started_unix: AtomicU64,
+    token_refreshes: std::sync::OnceLock<crate::api::ApiClient>,
+    pub alerts: Alerts,
+}
+
+/// Thresholds for the alert gauges and WARN logs.
+#[derive(Debug, Clone, Default)]
+pub struct Alerts {
+    pub error_dir: Option<std::path::PathBuf>,
+    pub missing_997_hours: u64,
+    pub no_inbound_hours: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn observe_latency(
+    buckets: &[AtomicU64; BUCKETS.len()],
+    count: &AtomicU64,
+    sum_us: &AtomicU64,
+    d: Duration,
+) {
+    let secs = d.as_secs_f64();
+    for (i, b) in BUCKETS.iter().enumerate() {
+        if secs <= *b {
+            buckets[i].fetch_add(1, Relaxed);
+        }
+    }
+    count.fetch_add(1, Relaxed);
+    sum_us.fetch_add(d.as_micros() as u64, Relaxed);
+}
+
+fn histogram(
+    s: &mut String,
+    name: &str,
+    help: &str,
+    buckets: &[AtomicU64; BUCKETS.len()],
+    count: &AtomicU64,
+    sum_us: &AtomicU64,
+) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} histogram");
+    for (i, b) in BUCKETS.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "{name}_bucket{{le=\"{b}\"}} {}",
+            buckets[i].load(Relaxed)
+        );
+    }
+    let count = count.load(Relaxed);
+    let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(s, "{name}_sum {}", sum_us.load(Relaxed) as f64 / 1e6);
+    let _ = writeln!(s, "{name}_count {count}");
 }
 
 impl Metrics {
@@ -41,14 +113,136 @@ impl Metrics {
     }
 
     pub fn webhook_latency(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                self.latency_buckets[i].fetch_add(1, Relaxed);
+        observe_latency(
+            &self.latency_buckets,
+            &self.latency_count,
+            &self.latency_sum_us,
+            d,
+        );
+    }
+
+    pub fn new(alerts: Alerts) -> Metrics {
+        let m = Metrics {
+            alerts,
+            ..Metrics::default()
+        };
+        m.started_unix.store(unix_now(), Relaxed);
+        m
+    }
+
+    /// The client whose token refreshes `/metrics` reports.
+    pub fn set_client(&self, client: crate::api::ApiClient) {
+        let _ = self.token_refreshes.set(client);
+    }
+
+    /// Counts one daemon event.
+    pub fn observe(&self, e: &crate::daemon::Event) {
+        use crate::daemon::Event;
+        use crate::inbound::deliver::Delivery;
+        use crate::inbound::inbox::Outcome;
+        match e {
+            Event::Written850 { .. } => {}
+            Event::WrittenFile { .. } => {
+                self.files_997.fetch_add(1, Relaxed);
+            }
+            Event::InboxFile { outcome, .. } => {
+                let c = match outcome {
+                    Outcome::Archived { .. } => {
+                        self.last_inbound_unix.store(unix_now(), Relaxed);
+                        &self.inbox_archived
+                    }
+                    Outcome::Rejected { .. } => &self.inbox_rejected,
+                    Outcome::Duplicate { .. } => &self.inbox_duplicate,
+                };
+                c.fetch_add(1, Relaxed);
+            }
+            Event::Delivery {
+                outcome, elapsed, ..
+            } => {
+                observe_latency(
+                    &self.api_buckets,
+                    &self.api_count,
+                    &self.api_sum_us,
+                    *elapsed,
+                );
+                let c = match outcome {
+                    Delivery::Delivered { .. } => &self.api_delivered,
+                    Delivery::Retry { .. } => &self.api_retried,
+                    Delivery::Rejected { .. } => &self.api_rejected,
+                };
+                c.fetch_add(1, Relaxed);
             }
         }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_us.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    /// Alert conditions now: (error-directory files, dead letters, 850s without a 997 past the
+    /// threshold, seconds since the last inbound document).
+    pub fn alert_values(&self, store: &Store) -> (usize, usize, usize, u64) {
+        let error_files = self
+            .alerts
+            .error_dir
+            .as_ref()
+            .and_then(|d| std::fs::read_dir(d).ok())
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        !n.starts_with('.') && !n.ends_with(".reason.txt")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        let cutoff = time::OffsetDateTime::now_utc()
+            - time::Duration::hours(self.alerts.missing_997_hours as i64);
+        let no_997 = store
+            .orders()
+            .filter_map(Result::ok)
+            .filter(|o| o.inbound.erp_997.is_none())
+            .filter(|o| match &o.outbound {
+                crate::store::records::Outbound850::Written { written_at, .. } => {
+                    time::OffsetDateTime::parse(
+                        written_at,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .is_ok_and(|t| t < cutoff)
+                }
+                _ => false,
+            })
+            .count();
+        let last = self.last_inbound_unix.load(Relaxed);
+        let since = unix_now().saturating_sub(if last == 0 {
+            self.started_unix.load(Relaxed)
+        } else {
+            last
+        });
+        (error_files, store.dead_count(), no_997, since)
+    }
+
+    /// Logs a WARN for each alert condition that holds.
+    pub fn check_alerts(&self, store: &Store) {
+        let (error_files, dead, no_997, since) = self.alert_values(store);
+        if error_files > 0 {
+            tracing::warn!(files = error_files, dir = ?self.alerts.error_dir, "Inbox files are waiting in the error directory.");
+        }
+        if dead > 0 {
+            tracing::warn!(
+                dead_letters = dead,
+                "Ingram refused API calls; see `edi-bridge status --state errors`."
+            );
+        }
+        if no_997 > 0 {
+            tracing::warn!(
+                pos = no_997,
+                hours = self.alerts.missing_997_hours,
+                "850s without a 997 from the ERP."
+            );
+        }
+        if since > self.alerts.no_inbound_hours * 3600 {
+            tracing::warn!(
+                hours = since / 3600,
+                "No inbound 855/856/997 from the ERP for a long time."
+            );
+        }
     }
 
     pub fn file_850_written(&self) {
@@ -82,29 +276,14 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
-        let _ = writeln!(
-            s,
-            "# HELP edi_bridge_webhook_durable_seconds Time from request to durable 2xx."
+        histogram(
+            &mut s,
+            "edi_bridge_webhook_durable_seconds",
+            "Time from request to durable 2xx.",
+            &self.latency_buckets,
+            &self.latency_count,
+            &self.latency_sum_us,
         );
-        let _ = writeln!(s, "# TYPE edi_bridge_webhook_durable_seconds histogram");
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "edi_bridge_webhook_durable_seconds_bucket{{le=\"{b}\"}} {}",
-                self.latency_buckets[i].load(Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(
-            s,
-            "edi_bridge_webhook_durable_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            s,
-            "edi_bridge_webhook_durable_seconds_sum {}",
-            self.latency_sum_us.load(Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(s, "edi_bridge_webhook_durable_seconds_count {count}");
         let _ = writeln!(s, "# TYPE edi_bridge_850_written_total counter");
         let _ = writeln!(
             s,
@@ -121,6 +300,78 @@ impl Metrics {
         let _ = writeln!(s, "edi_bridge_outbox_queue_depth {}", store.outbox_depth());
         let _ = writeln!(s, "# TYPE edi_bridge_review_held gauge");
         let _ = writeln!(s, "edi_bridge_review_held {}", store.review_count());
+        let _ = writeln!(s, "# TYPE edi_bridge_997_written_total counter");
+        let _ = writeln!(
+            s,
+            "edi_bridge_997_written_total {}",
+            self.files_997.load(Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_inbox_files_total Inbox files by outcome."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_inbox_files_total counter");
+        for (o, c) in [
+            ("archived", &self.inbox_archived),
+            ("rejected", &self.inbox_rejected),
+            ("duplicate", &self.inbox_duplicate),
+        ] {
+            let _ = writeln!(
+                s,
+                "edi_bridge_inbox_files_total{{outcome=\"{o}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_api_calls_total Ingram API call attempts by outcome."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_api_calls_total counter");
+        for (o, c) in [
+            ("delivered", &self.api_delivered),
+            ("retry", &self.api_retried),
+            ("rejected", &self.api_rejected),
+        ] {
+            let _ = writeln!(
+                s,
+                "edi_bridge_api_calls_total{{outcome=\"{o}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+        histogram(
+            &mut s,
+            "edi_bridge_api_call_seconds",
+            "Duration of Ingram API call attempts.",
+            &self.api_buckets,
+            &self.api_count,
+            &self.api_sum_us,
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_api_queue_depth gauge");
+        let _ = writeln!(s, "edi_bridge_api_queue_depth {}", store.job_count());
+        let _ = writeln!(s, "# TYPE edi_bridge_token_refreshes_total counter");
+        let _ = writeln!(
+            s,
+            "edi_bridge_token_refreshes_total {}",
+            self.token_refreshes
+                .get()
+                .map_or(0, |c| c.token_refreshes())
+        );
+        let (error_files, dead, no_997, since) = self.alert_values(store);
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_dead_letters API calls Ingram refused (alert when > 0)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_dead_letters gauge");
+        let _ = writeln!(s, "edi_bridge_dead_letters {dead}");
+        let _ = writeln!(s, "# HELP edi_bridge_error_dir_files Inbox files in the error directory (alert when > 0).");
+        let _ = writeln!(s, "# TYPE edi_bridge_error_dir_files gauge");
+        let _ = writeln!(s, "edi_bridge_error_dir_files {error_files}");
+        let _ = writeln!(s, "# HELP edi_bridge_850_without_997 850s written more than alerts.missing_997_hours ago with no 997 from the ERP.");
+        let _ = writeln!(s, "# TYPE edi_bridge_850_without_997 gauge");
+        let _ = writeln!(s, "edi_bridge_850_without_997 {no_997}");
+        let _ = writeln!(s, "# HELP edi_bridge_seconds_since_inbound Seconds since the last inbound document (or since start).");
+        let _ = writeln!(s, "# TYPE edi_bridge_seconds_since_inbound gauge");
+        let _ = writeln!(s, "edi_bridge_seconds_since_inbound {since}");
         s
     }
 }

@@ -89,11 +89,13 @@ impl Deliverer {
     /// One attempt at one job, outcome recorded durably.
     async fn deliver(&self, job: JobRecord) -> anyhow::Result<()> {
         let body: serde_json::Value = serde_json::from_str(&job.body)?;
-        let outcome = match self
+        let started = std::time::Instant::now();
+        let result = self
             .client
             .post_json(&job.path, &body, &job.correlation_id)
-            .await
-        {
+            .await;
+        let elapsed = started.elapsed();
+        let outcome = match result {
             Ok(d) => Delivery::Delivered { status: d.status },
             Err(e) => match e.retry_action() {
                 RetryAction::Retry { after } => {
@@ -138,6 +140,7 @@ impl Deliverer {
             po: job.po.clone(),
             kind: job.kind,
             outcome,
+            elapsed,
         });
         Ok(())
     }

@@ -4,5 +4,6 @@
 
 mod inbox_to_api;
 mod notify;
+mod operate;
 mod support;
 mod webhook_to_850;

@@ -1,0 +1,357 @@
+//! Operator commands (`status`, `show`, `retry`, `replay`, `reload`). sled allows one process
+//! per database, so while the daemon runs these go through its admin endpoint: HTTP on the unix
+//! socket `STATE/admin.sock` (mode 0600, never on the webhook listener). When no daemon answers,
+//! the CLI opens the store itself and runs the same [`ops`].
+
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::mapping::SharedMapping;
+use crate::store::Store;
+
+/// The socket's file name inside the state directory.
+pub const SOCKET: &str = "admin.sock";
+
+/// What the admin endpoint can reach.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Store,
+    pub mapping: SharedMapping,
+    pub mapping_path: PathBuf,
+    pub outbox_wake: std::sync::Arc<tokio::sync::Notify>,
+    pub deliver_wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StatusQuery {
+    /// Only POs in this lifecycle state (`received`, `850_written`, `855_sent`, `856_sent`,
+    /// `997_rejected`, `errors`).
+    pub state: Option<String>,
+    /// Only POs received at or after this RFC 3339 instant (or date).
+    pub since: Option<String>,
+    pub po: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RetryQuery {
+    pub job: Option<u64>,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/show/{po}", get(show))
+        .route("/retry", post(retry))
+        .route("/replay/{po}", post(replay))
+        .route("/reload", post(reload))
+        .with_state(state)
+}
+
+type Reply = (StatusCode, String);
+
+fn reply(r: anyhow::Result<String>) -> Reply {
+    match r {
+        Ok(s) => (StatusCode::OK, s),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e:#}\n")),
+    }
+}
+
+async fn status(State(s): State<AdminState>, Query(q): Query<StatusQuery>) -> Reply {
+    reply(blocking(move || ops::status(&s.store, &q)).await)
+}
+
+async fn show(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Reply {
+    reply(blocking(move || ops::show(&s.store, &po)).await)
+}
+
+async fn retry(State(s): State<AdminState>, Query(q): Query<RetryQuery>) -> Reply {
+    let wake = s.deliver_wake.clone();
+    let r = blocking(move || ops::retry(&s.store, q.job)).await;
+    wake.notify_one();
+    reply(r)
+}
+
+async fn replay(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Reply {
+    let wake = s.outbox_wake.clone();
+    let r = blocking(move || ops::replay(&s.store, &po)).await;
+    wake.notify_one();
+    reply(r)
+}
+
+async fn reload(State(s): State<AdminState>) -> Reply {
+    reply(
+        crate::reload::reload(&s.mapping, &s.mapping_path)
+            .map(|()| "mapping reloaded\n".to_string()),
+    )
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// Binds `STATE/admin.sock` (mode 0600), replacing a stale socket from an earlier run.
+pub fn bind(state_dir: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = state_dir.join(SOCKET);
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the admin router on a bound socket until `shutdown`, then removes the socket file.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    socket: PathBuf,
+    state: AdminState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+/// Sends one request to a running daemon; `None` when no daemon answers on the socket.
+pub async fn request(
+    state_dir: &Path,
+    method: &str,
+    path_and_query: &str,
+) -> Option<anyhow::Result<String>> {
+    let mut stream = tokio::net::UnixStream::connect(state_dir.join(SOCKET))
+        .await
+        .ok()?;
+    let req = format!("{method} {path_and_query} HTTP/1.1\r\nHost: edi-bridge\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let io = async {
+        stream.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = match io.await {
+        Ok(b) => b,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let ok = head.starts_with("HTTP/1.1 200");
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Some(if ok {
+        Ok(body)
+    } else {
+        Err(anyhow::anyhow!("{}", body.trim()))
+    })
+}
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The operations, on a store handle (the daemon's, or one the CLI opened).
+pub mod ops {
+    use std::fmt::Write as _;
+
+    use anyhow::Context as _;
+
+    use super::StatusQuery;
+    use crate::store::records::{OrderRecord, Outbound850};
+    use crate::store::Store;
+
+    /// The PO's lifecycle as one word.
+    pub fn lifecycle(o: &OrderRecord) -> &'static str {
+        if o.inbound.erp_997.as_deref() == Some("rejected") {
+            "997_rejected"
+        } else if o.inbound.statuses_sent > 0 {
+            "856_sent"
+        } else if o.inbound.response_sent_at.is_some() {
+            "855_sent"
+        } else if o.inbound.erp_997.is_some() {
+            "997_received"
+        } else if matches!(o.outbound, Outbound850::Written { .. }) {
+            "850_written"
+        } else {
+            "received"
+        }
+    }
+
+    pub fn status(store: &Store, q: &StatusQuery) -> anyhow::Result<String> {
+        let mut out = String::new();
+        let dead: Vec<_> = store.dead_letters().collect::<Result<_, _>>()?;
+        let jobs: Vec<_> = store.jobs().collect::<Result<_, _>>()?;
+        let _ = writeln!(
+            out,
+            "{:<24} {:<13} {:<20} {:<28} {:>5} {:>5}  850 file",
+            "PO", "state", "received", "997 from ERP", "jobs", "dead"
+        );
+        let mut shown = 0;
+        for o in store.orders() {
+            let o = o?;
+            let errors = dead.iter().filter(|d| d.job.po == o.po_number).count();
+            let state = lifecycle(&o);
+            if let Some(want) = &q.state {
+                let hit = if want == "errors" {
+                    errors > 0 || state == "997_rejected"
+                } else {
+                    want == state
+                };
+                if !hit {
+                    continue;
+                }
+            }
+            if q.since
+                .as_deref()
+                .is_some_and(|since| o.received_at.as_str() < since)
+            {
+                continue;
+            }
+            if q.po.as_deref().is_some_and(|p| p != o.po_number) {
+                continue;
+            }
+            let file = match &o.outbound {
+                Outbound850::Written { envelope, .. } | Outbound850::Allocated { envelope } => {
+                    envelope.file_name.as_str()
+                }
+                Outbound850::Pending => "-",
+            };
+            let queued = jobs.iter().filter(|j| j.po == o.po_number).count();
+            let _ = writeln!(
+                out,
+                "{:<24} {:<13} {:<20} {:<28} {:>5} {:>5}  {}",
+                o.po_number,
+                state,
+                o.received_at,
+                o.inbound.erp_997.as_deref().unwrap_or("-"),
+                queued,
+                errors,
+                file
+            );
+            shown += 1;
+        }
+        let unknown: usize = jobs.iter().filter(|j| j.unknown_po).count();
+        let _ = writeln!(
+            out,
+            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received), dead letters {}, 850s waiting {}, held for review {}",
+            jobs.len(),
+            unknown,
+            dead.len(),
+            store.outbox_depth(),
+            store.review_count()
+        );
+        Ok(out)
+    }
+
+    pub fn show(store: &Store, po: &str) -> anyhow::Result<String> {
+        let o = store
+            .order(po)?
+            .with_context(|| format!("no purchase order {po}"))?;
+        let mut out = String::new();
+        let _ = writeln!(out, "PO {}  ({})", o.po_number, lifecycle(&o));
+        let _ = writeln!(
+            out,
+            "webhook event {} received {}",
+            o.event_id, o.received_at
+        );
+        if let Outbound850::Written {
+            envelope,
+            written_at,
+        } = &o.outbound
+        {
+            let _ = writeln!(
+                out,
+                "850 {} written {}: ISA13 {:09} GS06 {} ST02 {:04}",
+                envelope.file_name, written_at, envelope.isa13, envelope.gs06, envelope.st02
+            );
+        }
+        let _ = writeln!(
+            out,
+            "997 from ERP: {}",
+            o.inbound.erp_997.as_deref().unwrap_or("none yet")
+        );
+        let _ = writeln!(out, "shipped so far: {:?}", o.inbound.shipped);
+        let _ = writeln!(out, "\ntimeline:");
+        for h in &o.history {
+            let _ = writeln!(out, "  {}  {}", h.at, h.what);
+        }
+        let jobs: Vec<_> = store
+            .jobs()
+            .filter_map(Result::ok)
+            .filter(|j| j.po == po)
+            .collect();
+        if !jobs.is_empty() {
+            let _ = writeln!(out, "\nqueued API calls:");
+            for j in jobs {
+                let _ = writeln!(
+                    out,
+                    "  job {} {:?} {} attempts {} last error: {}",
+                    j.id,
+                    j.kind,
+                    j.path,
+                    j.attempts,
+                    j.last_error.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        let dead: Vec<_> = store
+            .dead_letters()
+            .filter_map(Result::ok)
+            .filter(|d| d.job.po == po)
+            .collect();
+        if !dead.is_empty() {
+            let _ = writeln!(out, "\ndead letters (retry with `edi-bridge retry JOB`):");
+            for d in dead {
+                let _ = writeln!(
+                    out,
+                    "  job {} {:?} at {}: {}",
+                    d.job.id, d.job.kind, d.at, d.reason
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn retry(store: &Store, job: Option<u64>) -> anyhow::Result<String> {
+        let n = store.retry_dead(job)?;
+        store.flush_blocking()?;
+        if job.is_some() && n == 0 {
+            anyhow::bail!("no dead-lettered job {}", job.unwrap_or_default());
+        }
+        Ok(format!("{n} job(s) put back in the queue\n"))
+    }
+
+    pub fn replay(store: &Store, po: &str) -> anyhow::Result<String> {
+        store.requeue_850(po, &crate::clock::now_rfc3339())?;
+        store.flush_blocking()?;
+        tracing::warn!(po = %po, "850 replay requested by an operator: a new 850 with new control numbers will be written.");
+        Ok(format!(
+            "PO {po}: 850 queued again; it gets new control numbers\n"
+        ))
+    }
+}
