@@ -9,109 +9,128 @@ use super::envelope::{
 use super::error::{Diagnostic, DiagnosticCode as C, Position};
 use super::segment::{Delimiters, Loc, Segment};
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+
+/// Cap on the capacity reserved up front for a transaction set's segments.
+const MAX_SEG_HINT: usize = 1 << 16;
 
 /// Offsets of the 16 element separators in a fixed-width ISA.
 const ISA_SEPS: [usize; 16] = [
     3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
 ];
 
-/// Whether an (uppercased, 2-3 byte) segment ID is one we know.
-fn known_id(id: &[u8]) -> bool {
-    matches!(
-        id,
-        b"ISA"
-            | b"IEA"
-            | b"GS"
-            | b"GE"
-            | b"ST"
-            | b"SE"
-            | b"TA1"
-            | b"BEG"
-            | b"BAK"
-            | b"BSN"
-            | b"CUR"
-            | b"REF"
-            | b"PER"
-            | b"FOB"
-            | b"CSH"
-            | b"ITD"
-            | b"DTM"
-            | b"TD1"
-            | b"TD3"
-            | b"TD4"
-            | b"TD5"
-            | b"N9"
-            | b"MSG"
-            | b"N1"
-            | b"N2"
-            | b"N3"
-            | b"N4"
-            | b"PO1"
-            | b"PO3"
-            | b"PO4"
-            | b"PID"
-            | b"SLN"
-            | b"ACK"
-            | b"SCH"
-            | b"CTT"
-            | b"AMT"
-            | b"HL"
-            | b"LIN"
-            | b"SN1"
-            | b"PRF"
-            | b"MAN"
-            | b"MEA"
-            | b"PKG"
-            | b"SAC"
-            | b"TXI"
-            | b"NTE"
-            | b"AK1"
-            | b"AK2"
-            | b"AK3"
-            | b"AK4"
-            | b"AK5"
-            | b"AK9"
-            | b"IK3"
-            | b"IK4"
-            | b"IK5"
-            | b"CTX"
-            | b"PWK"
-            | b"LDT"
-            | b"QTY"
-            | b"CTP"
-            | b"TC2"
-            | b"IT1"
-            | b"BIG"
-            | b"TDS"
-            | b"CAD"
-            | b"ISS"
-            | b"BCH"
-            | b"POC"
-            | b"PAM"
-            | b"LM"
-            | b"LQ"
-            | b"SDQ"
-            | b"MTX"
-            | b"G62"
-            | b"W27"
-            | b"ENT"
-            | b"NM1"
-            | b"BHT"
-            | b"CLM"
-    )
+/// The segment IDs we know (anything else valid gets an `UnknownSegmentId` warning).
+const KNOWN_IDS: [&[u8]; 79] = [
+    b"ISA", b"IEA", b"GS", b"GE", b"ST", b"SE", b"TA1", b"BEG", b"BAK", b"BSN", b"CUR", b"REF",
+    b"PER", b"FOB", b"CSH", b"ITD", b"DTM", b"TD1", b"TD3", b"TD4", b"TD5", b"N9", b"MSG", b"N1",
+    b"N2", b"N3", b"N4", b"PO1", b"PO3", b"PO4", b"PID", b"SLN", b"ACK", b"SCH", b"CTT", b"AMT",
+    b"HL", b"LIN", b"SN1", b"PRF", b"MAN", b"MEA", b"PKG", b"SAC", b"TXI", b"NTE", b"AK1", b"AK2",
+    b"AK3", b"AK4", b"AK5", b"AK9", b"IK3", b"IK4", b"IK5", b"CTX", b"PWK", b"LDT", b"QTY", b"CTP",
+    b"TC2", b"IT1", b"BIG", b"TDS", b"CAD", b"ISS", b"BCH", b"POC", b"PAM", b"LM", b"LQ", b"SDQ",
+    b"MTX", b"G62", b"W27", b"ENT", b"NM1", b"BHT", b"CLM",
+];
+
+/// Per byte: 0 for anything but an ASCII alphanumeric, 1..=10 for digits, 11..=36 for letters
+/// of either case.
+static CODE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8 + 1;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as u8 + 11;
+        t[b'a' as usize + i] = i as u8 + 11;
+        i += 1;
+    }
+    t
+};
+
+/// Index of a 2-3 byte alphanumeric ID (case-insensitive) in `KNOWN`: a missing third byte
+/// codes as 0. None for anything else.
+const fn id_index(id: &[u8]) -> Option<usize> {
+    let (a, b, c) = match id {
+        [a, b] => (CODE[*a as usize], CODE[*b as usize], 0),
+        [a, b, c] => match CODE[*c as usize] {
+            0 => return None,
+            c => (CODE[*a as usize], CODE[*b as usize], c),
+        },
+        _ => return None,
+    };
+    if a == 0 || b == 0 {
+        return None;
+    }
+    Some(idx3(a, b, c))
 }
 
-/// Uppercased segment ID padded with NUL to three bytes (longer IDs → all NUL).
-fn seg_key(seg: &Segment<'_>) -> [u8; 3] {
-    let id = seg.id().as_bytes();
-    let mut key = [0u8; 3];
-    if id.len() <= 3 {
-        for (k, b) in key.iter_mut().zip(id) {
-            *k = b.to_ascii_uppercase();
-        }
+const fn idx3(a: u8, b: u8, c: u8) -> usize {
+    (a as usize * 37 + b as usize) * 37 + c as usize
+}
+
+/// Dispatch key of a segment whose ID is none of the envelope IDs below.
+const K_OTHER: usize = usize::MAX;
+
+const fn key_of(id: &[u8]) -> usize {
+    match id_index(id) {
+        Some(k) => k,
+        None => K_OTHER,
     }
-    key
+}
+
+const K_GS: usize = key_of(b"GS");
+const K_ST: usize = key_of(b"ST");
+const K_SE: usize = key_of(b"SE");
+const K_GE: usize = key_of(b"GE");
+const K_IEA: usize = key_of(b"IEA");
+const K_TA1: usize = key_of(b"TA1");
+
+/// One bit per possible 2-3 byte alphanumeric ID (37³ bits, 6.3 KB), set for `KNOWN_IDS`.
+static KNOWN: [u64; 792] = {
+    let mut bits = [0u64; 792];
+    let mut i = 0;
+    while i < KNOWN_IDS.len() {
+        if let Some(k) = id_index(KNOWN_IDS[i]) {
+            bits[k / 64] |= 1 << (k % 64);
+        }
+        i += 1;
+    }
+    bits
+};
+
+/// Whether the ID with index `k` (see `id_index`) is one we know.
+fn known_index(k: usize) -> bool {
+    KNOWN.get(k / 64).is_some_and(|w| w & (1 << (k % 64)) != 0)
+}
+
+/// Fast path for the usual segment start: two or three ASCII alphanumerics, the first a letter,
+/// then the element separator or the end. Returns the ID's index (see `id_index`); None means
+/// "take the general path" (whitespace, odd IDs, ...).
+#[inline]
+fn quick_id(raw: &[u8], sep: u8) -> Option<usize> {
+    let code = |b: &u8| CODE.get(*b as usize).copied().unwrap_or(0);
+    let (a, b, c) = match raw {
+        [a, b] => (code(a), code(b), 0),
+        [a, b, s, ..] if *s == sep => (code(a), code(b), 0),
+        [a, b, c] => match code(c) {
+            0 => return None,
+            c => (code(a), code(b), c),
+        },
+        [a, b, c, s, ..] if *s == sep => match code(c) {
+            0 => return None,
+            c => (code(a), code(b), c),
+        },
+        _ => return None,
+    };
+    // A letter first, an alphanumeric second, and none of them the separator (possible only
+    // with alphanumeric default delimiters from the options).
+    let first = raw.first().copied().unwrap_or(sep);
+    let second = raw.get(1).copied().unwrap_or(sep);
+    if a < 11 || b == 0 || first == sep || second == sep {
+        return None;
+    }
+    Some(idx3(a, b, c))
 }
 
 fn is_ws(b: u8) -> bool {
@@ -133,41 +152,18 @@ fn is_isa_at(input: &[u8], p: usize) -> bool {
 
 fn find_isa(input: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while i + 4 <= input.len() {
-        if is_isa_at(input, i) {
-            return Some(i);
+    while let Some(off) = input.get(i..).and_then(|s| memchr::memchr2(b'I', b'i', s)) {
+        let j = i + off;
+        if is_isa_at(input, j) {
+            return Some(j);
         }
-        i += 1;
+        i = j + 1;
     }
     None
 }
 
-/// First index of `needle` in `hay`, eight bytes at a time (no unsafe, no dependency).
-fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pat = LO.wrapping_mul(needle as u64);
-    let mut chunks = hay.chunks_exact(8);
-    let mut base = 0;
-    for c in chunks.by_ref() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        let v = u64::from_le_bytes(w) ^ pat;
-        let z = v.wrapping_sub(LO) & !v & HI;
-        if z != 0 {
-            return Some(base + (z.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| base + i)
-}
-
 fn has_crlf(raw: &[u8]) -> bool {
-    find_byte(raw, b'\n').is_some() || find_byte(raw, b'\r').is_some()
+    memchr::memchr2(b'\n', b'\r', raw).is_some()
 }
 
 fn strip_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
@@ -202,7 +198,8 @@ struct GrpState {
     index: u32,
     txs: u32,
     synthetic: bool,
-    seen_st02: Vec<String>,
+    /// ST02 values seen in this group (a set: big groups hold thousands of sets).
+    seen_st02: HashSet<String>,
 }
 
 struct TxState<'a> {
@@ -233,6 +230,8 @@ pub struct Reader<'a> {
     grp: Option<GrpState>,
     tx: Option<TxState<'a>>,
     pending: VecDeque<Event<'a>>,
+    /// Segment count of the last transaction set, used as the capacity of the next one.
+    seg_hint: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -256,6 +255,7 @@ impl<'a> Reader<'a> {
             grp: None,
             tx: None,
             pending: VecDeque::new(),
+            seg_hint: 0,
         }
     }
 
@@ -405,11 +405,12 @@ impl<'a> Reader<'a> {
             while input.get(self.pos).is_some_and(|&b| is_ws(b)) {
                 self.pos += 1;
             }
-            if self.pos >= input.len() {
-                return None;
-            }
-            let rest = input.get(self.pos..).unwrap_or(&[]);
-            if rest.starts_with(&self.term) {
+            let rest = match input.get(self.pos..) {
+                Some(r) if !r.is_empty() => r,
+                _ => return None,
+            };
+            let t0 = self.term.first().copied().unwrap_or(b'~');
+            if rest.first() == Some(&t0) && rest.starts_with(&self.term) {
                 let mut p = self.base_pos(self.pos);
                 p.segment_index = Some(self.seg_index as usize + 1);
                 self.diag(Diagnostic::warning(
@@ -424,19 +425,38 @@ impl<'a> Reader<'a> {
                 return Some(Raw::Isa(self.pos));
             }
             let start = self.pos;
-            let t0 = self.term.first().copied().unwrap_or(b'~');
-            let mut end = None;
-            let mut i = start;
-            while let Some(off) = input.get(i..).and_then(|s| find_byte(s, t0)) {
-                let j = i + off;
-                if input.get(j..).is_some_and(|s| s.starts_with(&self.term)) {
-                    end = Some(j);
-                    break;
+            // Offset of the terminator in `rest`, and whether a CR/LF was seen before it.
+            let mut crlf = false;
+            let found = if self.term.len() == 1 {
+                if self.strip {
+                    // One pass finds the terminator or a CR/LF that has to be stripped.
+                    match memchr::memchr3(t0, b'\r', b'\n', rest) {
+                        Some(j) if rest.get(j) == Some(&t0) => Some(j),
+                        Some(j) => {
+                            crlf = true;
+                            memchr::memchr(t0, rest.get(j..).unwrap_or(&[])).map(|k| j + k)
+                        }
+                        None => None,
+                    }
+                } else {
+                    memchr::memchr(t0, rest)
                 }
-                i = j + 1;
-            }
-            let (end, next) = match end {
-                Some(j) => (j, j + self.term.len()),
+            } else {
+                let mut hit = None;
+                let mut i = 0;
+                while let Some(off) = rest.get(i..).and_then(|s| memchr::memchr(t0, s)) {
+                    let j = i + off;
+                    if rest.get(j..).is_some_and(|s| s.starts_with(&self.term)) {
+                        hit = Some(j);
+                        break;
+                    }
+                    i = j + 1;
+                }
+                crlf = self.strip;
+                hit
+            };
+            let (end, next) = match found {
+                Some(j) => (start + j, start + j + self.term.len()),
                 None => {
                     let mut p = self.base_pos(start);
                     p.segment_index = Some(self.seg_index as usize + 1);
@@ -445,6 +465,7 @@ impl<'a> Reader<'a> {
                         "last segment has no terminator",
                         p,
                     ));
+                    crlf = self.strip;
                     (input.len(), input.len())
                 }
             };
@@ -459,12 +480,17 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
-            let raw = if self.strip {
+            // `crlf` is false only when the scan proved there is no CR/LF in `raw`.
+            let raw = if crlf {
                 strip_crlf(raw)
             } else {
                 Cow::Borrowed(raw)
             };
-            if raw.trim_ascii().is_empty() {
+            let blank = match raw.first() {
+                None => true,
+                Some(b) => b.is_ascii_whitespace() && raw.trim_ascii().is_empty(),
+            };
+            if blank {
                 continue;
             }
             return Some(Raw::Seg(raw, start));
@@ -583,7 +609,7 @@ impl<'a> Reader<'a> {
             index,
             txs: 0,
             synthetic,
-            seen_st02: Vec::new(),
+            seen_st02: HashSet::new(),
         });
         self.pending.push_back(Event::GroupStart {
             header,
@@ -680,17 +706,39 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn check_segment(&mut self, seg: &Segment<'_>) {
-        let id = seg.raw().get(..seg.raw().len().min(8)).unwrap_or(&[]);
-        let idb = seg.id().as_bytes();
-        let valid = (2..=3).contains(&idb.len())
-            && idb.iter().all(|b| b.is_ascii_alphanumeric())
-            && idb.first().is_some_and(|b| b.is_ascii_alphabetic());
-        let mut key = [0u8; 3];
-        for (k, b) in key.iter_mut().zip(idb) {
-            *k = b.to_ascii_uppercase();
-        }
+    /// Checks the segment's ID, shape and length, and returns its dispatch key: `K_GS`, `K_ST`,
+    /// ... for the envelope IDs (any case), something else for the rest.
+    fn check_segment(&mut self, seg: &Segment<'_>) -> usize {
+        let (key, valid, known) = match quick_id(seg.raw(), self.delims.element) {
+            Some(k) => (k, true, known_index(k)),
+            None => {
+                // General path: the uppercased trimmed ID padded with NUL to three bytes (all NUL
+                // for longer IDs) picks the envelope segments, exactly as it always has.
+                let idb = seg.id_bytes();
+                let mut pad = [0u8; 3];
+                if idb.len() <= 3 {
+                    for (k, b) in pad.iter_mut().zip(idb) {
+                        *k = b.to_ascii_uppercase();
+                    }
+                }
+                let key = match &pad {
+                    b"GS\0" => K_GS,
+                    b"ST\0" => K_ST,
+                    b"SE\0" => K_SE,
+                    b"GE\0" => K_GE,
+                    b"IEA" => K_IEA,
+                    b"TA1" => K_TA1,
+                    _ => K_OTHER,
+                };
+                let valid = (2..=3).contains(&idb.len())
+                    && idb.iter().all(|b| b.is_ascii_alphanumeric())
+                    && idb.first().is_some_and(|b| b.is_ascii_alphabetic());
+                let known = valid && id_index(idb).is_some_and(known_index);
+                (key, valid, known)
+            }
+        };
         if !valid {
+            let id = seg.raw().get(..seg.raw().len().min(8)).unwrap_or(&[]);
             self.diag(Diagnostic::error(
                 C::BadSegmentId,
                 format!(
@@ -702,7 +750,7 @@ impl<'a> Reader<'a> {
                 ),
                 Self::seg_pos(seg, None),
             ));
-        } else if !known_id(key.get(..idb.len()).unwrap_or(&[])) {
+        } else if !known {
             self.diag(Diagnostic::warning(
                 C::UnknownSegmentId,
                 format!("unknown segment id {}", seg.id()),
@@ -727,16 +775,16 @@ impl<'a> Reader<'a> {
                 Self::seg_pos(seg, None),
             ));
         }
+        key
     }
 
     fn handle_segment(&mut self, raw: Cow<'a, [u8]>, offset: usize) {
         self.seg_index += 1;
         self.any_segment = true;
         let mut seg = Segment::new(raw, &self.delims, self.loc(offset));
-        self.check_segment(&seg);
-        let key = seg_key(&seg);
+        let key = self.check_segment(&seg);
         let t = |s: &Segment<'_>, n| s.text(n).unwrap_or_default();
-        if key == *b"GS\0" {
+        if key == K_GS {
             self.close_tx(Some(&seg), offset);
             if self.grp.is_some() {
                 self.close_group(offset);
@@ -755,7 +803,7 @@ impl<'a> Reader<'a> {
                 version: t(&seg, 8),
             };
             self.open_group(header, false);
-        } else if key == *b"ST\0" {
+        } else if key == K_ST {
             self.close_tx(Some(&seg), offset);
             if self.ic.is_none() {
                 let p = Self::seg_pos(&seg, None);
@@ -792,12 +840,12 @@ impl<'a> Reader<'a> {
             }
             let id = t(&seg, 1);
             let control_number = t(&seg, 2);
-            let dup = self.grp.as_ref().is_some_and(|g| {
-                !control_number.is_empty() && g.seen_st02.contains(&control_number)
-            });
-            if let Some(g) = self.grp.as_mut() {
-                g.seen_st02.push(control_number.clone());
-            }
+            let dup = match self.grp.as_mut() {
+                Some(g) => {
+                    !g.seen_st02.insert(control_number.clone()) && !control_number.is_empty()
+                }
+                None => false,
+            };
             if id.is_empty() {
                 self.diag(Diagnostic::error(
                     C::MissingElement,
@@ -818,7 +866,7 @@ impl<'a> Reader<'a> {
                     id,
                     control_number,
                     implementation_ref,
-                    segments: Vec::new(),
+                    segments: Vec::with_capacity(self.seg_hint),
                     index,
                     closed: false,
                 },
@@ -834,7 +882,7 @@ impl<'a> Reader<'a> {
             if let Some(tx) = self.tx.as_mut() {
                 tx.tx.segments.push(seg);
             }
-        } else if key == *b"SE\0" {
+        } else if key == K_SE {
             let Some(mut ts) = self.tx.take() else {
                 self.diag(Diagnostic::error(
                     C::UnexpectedTrailer,
@@ -846,6 +894,7 @@ impl<'a> Reader<'a> {
             ts.tx.segments.push(seg);
             ts.tx.closed = true;
             let count = ts.tx.segments.len();
+            self.seg_hint = count.min(MAX_SEG_HINT);
             if let Some(se) = ts.tx.segments.last() {
                 let mut ds = Vec::new();
                 match se.text(1).map(|v| v.parse::<usize>()) {
@@ -882,7 +931,7 @@ impl<'a> Reader<'a> {
                 }
             }
             self.pending.push_back(Event::Transaction(ts.tx));
-        } else if key == *b"GE\0" {
+        } else if key == K_GE {
             self.close_tx(Some(&seg), offset);
             let Some(g) = self.grp.take() else {
                 self.diag(Diagnostic::error(
@@ -920,7 +969,7 @@ impl<'a> Reader<'a> {
                 index: g.index as usize,
                 closed: true,
             });
-        } else if key == *b"IEA" {
+        } else if key == K_IEA {
             self.close_tx(Some(&seg), offset);
             self.close_group(offset);
             let Some(ic) = self.ic.take() else {
@@ -962,7 +1011,7 @@ impl<'a> Reader<'a> {
             });
         } else if let Some(tx) = self.tx.as_mut() {
             tx.tx.segments.push(seg);
-        } else if key == *b"TA1" && self.ic.is_some() {
+        } else if key == K_TA1 && self.ic.is_some() {
             // interchange acknowledgment inside an interchange: legitimate, not kept
         } else if self.ic.is_none() && self.after_iea {
             self.diag(Diagnostic::error(

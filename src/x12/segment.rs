@@ -38,7 +38,8 @@ pub(super) fn decode(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Compact location data stored per segment; the full `Position` is built on first request.
+/// Location data the reader hands to `Segment::new`; the full `Position` is built on first
+/// request.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Loc {
     pub(super) byte_offset: usize,
@@ -49,48 +50,90 @@ pub(super) struct Loc {
     pub(super) transaction: u32,
 }
 
+/// Segment bytes: a slice of the input, or (rarely, when CR/LF had to be removed) an owned copy
+/// behind a thin pointer, so that the whole thing is two words.
+#[derive(Debug, Clone)]
+enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Box<Box<[u8]>>),
+}
+
+impl Bytes<'_> {
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(b) => b,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 /// One segment (no terminator).
+///
+/// Kept to 64 bytes: the bytes (16), the lazily built `Position` (16), and the location and
+/// separators stored flat (32). The segment ID end is found again on access (IDs are 2-3 bytes).
 #[derive(Debug, Clone)]
 pub struct Segment<'a> {
-    raw: Cow<'a, [u8]>,
+    raw: Bytes<'a>,
+    position: OnceLock<Box<Position>>,
+    byte_offset: usize,
+    segment_index: u32,
+    segment_in_set: u32,
+    interchange: u32,
+    group: u32,
+    transaction: u32,
     element_sep: u8,
     component_sep: u8,
     repetition_sep: Option<u8>,
-    id_end: usize,
-    loc: Loc,
-    position: OnceLock<Box<Position>>,
 }
 
 impl<'a> Segment<'a> {
+    #[inline]
     pub(super) fn new(raw: Cow<'a, [u8]>, delims: &Delimiters, loc: Loc) -> Self {
-        let id_end = raw
-            .iter()
-            .position(|&b| b == delims.element)
-            .unwrap_or(raw.len());
+        let raw = match raw {
+            Cow::Borrowed(b) => Bytes::Borrowed(b),
+            Cow::Owned(v) => Bytes::Owned(Box::new(v.into_boxed_slice())),
+        };
         Segment {
             raw,
+            position: OnceLock::new(),
+            byte_offset: loc.byte_offset,
+            segment_index: loc.segment_index,
+            segment_in_set: loc.segment_in_set,
+            interchange: loc.interchange,
+            group: loc.group,
+            transaction: loc.transaction,
             element_sep: delims.element,
             component_sep: delims.component,
             repetition_sep: delims.repetition,
-            id_end,
-            loc,
-            position: OnceLock::new(),
         }
     }
 
     pub(super) fn set_loc(&mut self, loc: Loc) {
-        self.loc = loc;
+        self.byte_offset = loc.byte_offset;
+        self.segment_index = loc.segment_index;
+        self.segment_in_set = loc.segment_in_set;
+        self.interchange = loc.interchange;
+        self.group = loc.group;
+        self.transaction = loc.transaction;
         self.position = OnceLock::new();
     }
 
     /// Raw bytes of the segment without terminator.
+    #[inline]
     pub fn raw(&self) -> &[u8] {
-        &self.raw
+        self.raw.as_slice()
     }
 
-    fn id_bytes(&self) -> &[u8] {
-        let b = self.raw.get(..self.id_end).unwrap_or(&[]);
-        b.trim_ascii()
+    /// Segment ID bytes as sent (up to the first element separator), trimmed.
+    #[inline]
+    pub(super) fn id_bytes(&self) -> &[u8] {
+        let raw = self.raw();
+        let end = raw
+            .iter()
+            .position(|&b| b == self.element_sep)
+            .unwrap_or(raw.len());
+        raw.get(..end).unwrap_or(&[]).trim_ascii()
     }
 
     /// Segment ID as sent, trimmed. Non-UTF-8 IDs come back as "".
@@ -108,10 +151,8 @@ impl<'a> Segment<'a> {
         if n == 0 {
             return None;
         }
-        let rest = self.raw.get(self.id_end..)?;
-        let mut it = rest.split(|&b| b == self.element_sep);
-        it.next()?; // the empty piece before the first separator
-        let v = it.nth(n - 1)?;
+        // Piece 0 is the ID; piece n is element n.
+        let v = self.raw().split(|&b| b == self.element_sep).nth(n)?;
         if v.is_empty() {
             None
         } else {
@@ -163,11 +204,9 @@ impl<'a> Segment<'a> {
 
     /// Number of elements, not counting trailing empty ones.
     pub fn element_count(&self) -> usize {
-        let Some(rest) = self.raw.get(self.id_end..) else {
-            return 0;
-        };
         let mut count = 0;
-        for (i, piece) in rest.split(|&b| b == self.element_sep).enumerate() {
+        // Piece 0 is the ID and is never counted.
+        for (i, piece) in self.raw().split(|&b| b == self.element_sep).enumerate() {
             if i > 0 && !piece.is_empty() {
                 count = i;
             }
@@ -184,22 +223,22 @@ impl<'a> Segment<'a> {
 
     /// Whether the raw segment ends with an element separator.
     pub fn has_trailing_separator(&self) -> bool {
-        self.raw.len() > self.id_end && self.raw.last() == Some(&self.element_sep)
+        // A separator at the end means there is one, so the ID ends before it.
+        self.raw().last() == Some(&self.element_sep)
     }
 
     /// Where this segment is.
     pub fn position(&self) -> &Position {
         self.position.get_or_init(|| {
-            let l = self.loc;
             let nz = |v: u32| if v == 0 { None } else { Some(v as usize) };
             Box::new(Position {
-                byte_offset: l.byte_offset,
-                interchange: nz(l.interchange),
-                group: nz(l.group),
-                transaction: nz(l.transaction),
+                byte_offset: self.byte_offset,
+                interchange: nz(self.interchange),
+                group: nz(self.group),
+                transaction: nz(self.transaction),
                 segment_id: Some(self.id().to_string()),
-                segment_index: nz(l.segment_index),
-                segment_in_set: nz(l.segment_in_set),
+                segment_index: nz(self.segment_index),
+                segment_in_set: nz(self.segment_in_set),
                 element: None,
                 component: None,
             })

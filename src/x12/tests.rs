@@ -1005,3 +1005,27 @@ fn no_panic_random_and_mutated() {
         std::hint::black_box(exercise(&v));
     }
 }
+
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn segment_stays_one_cache_line() {
+    assert_eq!(std::mem::size_of::<Segment<'_>>(), 64);
+}
+
+#[test]
+fn lowercase_and_odd_ids_dispatch_like_uppercase() {
+    // Envelope IDs in any case still open and close sets; a NUL-padded "GS" keeps its old
+    // (general-path) handling.
+    let doc = read(
+        b"st*850*1~beg*00*SA*1**20250101~se*3*1~",
+        &ReadOptions::default(),
+    );
+    let t = doc.transactions().next().expect("one set");
+    assert!(t.closed);
+    assert_eq!(t.segments.len(), 3);
+    assert!(doc
+        .diagnostics
+        .iter()
+        .all(|d| d.code != DiagnosticCode::BadSegmentId
+            && d.code != DiagnosticCode::UnknownSegmentId));
+}
