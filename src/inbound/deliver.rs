@@ -65,6 +65,9 @@ impl Deliverer {
                 }
                 continue;
             }
+            // A job may have been committed but not yet flushed by the inbox: make it durable
+            // before Ingram sees it, so a crash cannot re-create it under a new correlation id.
+            self.store.flush().await?;
             let mut set = tokio::task::JoinSet::new();
             for job in due.jobs {
                 let me = self.clone();

@@ -82,7 +82,10 @@ pub fn from_855(
                         fail(
                             &detail.position,
                             2,
-                            format!("ack02 '{q}' is not a quantity"),
+                            format!(
+                                "ack02 '{q}' is not a quantity (0 to {})",
+                                crate::inbound::MAX_QUANTITY
+                            ),
                         )
                     })
                 })
@@ -90,13 +93,13 @@ pub fn from_855(
                 .or(ordered)
                 .unwrap_or(0);
             match status {
-                BACKORDERED => backordered += qty,
-                REJECTED => rejected += qty,
+                BACKORDERED => backordered = backordered.saturating_add(qty),
+                REJECTED => rejected = rejected.saturating_add(qty),
                 CHANGED => {
                     changed = true;
-                    accepted += qty
+                    accepted = accepted.saturating_add(qty)
                 }
-                _ => accepted += qty,
+                _ => accepted = accepted.saturating_add(qty),
             }
             statuses.push(status);
             if let (Some(q), Some(d)) = (&detail.date_qualifier, &detail.date) {
@@ -198,7 +201,10 @@ fn parse_qty(s: Option<&str>) -> Option<u64> {
     let whole = s
         .split_once('.')
         .map_or(s, |(i, f)| if f.chars().all(|c| c == '0') { i } else { "" });
-    whole.parse().ok()
+    whole
+        .parse()
+        .ok()
+        .filter(|q| *q <= crate::inbound::MAX_QUANTITY)
 }
 
 fn product_id(line: &x12::AckLine, qualifiers: &[String]) -> Option<String> {

@@ -238,11 +238,17 @@ pub fn from_856(
                         .split_once('.')
                         .map_or(qty_raw.trim(), |(i, _)| i)
                         .parse()
-                        .map_err(|_| TranslateError {
+                        .ok()
+                        .filter(|q| *q <= crate::inbound::MAX_QUANTITY)
+                        .ok_or_else(|| TranslateError {
                             position: Box::new(item.position.clone()),
-                            message: format!("sn102 '{qty_raw}' is not a quantity"),
+                            message: format!(
+                                "sn102 '{qty_raw}' is not a quantity (0 to {})",
+                                crate::inbound::MAX_QUANTITY
+                            ),
                         })?;
-                    *shipped_now.entry(line_no.clone()).or_default() += qty;
+                    let slot = shipped_now.entry(line_no.clone()).or_default();
+                    *slot = slot.saturating_add(qty);
                     let serials: Vec<String> = ib
                         .serial
                         .iter()
@@ -276,8 +282,11 @@ pub fn from_856(
         }
         let complete = match view {
             Some(v) if !v.ordered.is_empty() => v.ordered.iter().all(|(line, ordered)| {
-                v.shipped.get(line).copied().unwrap_or(0)
-                    + shipped_now.get(line).copied().unwrap_or(0)
+                v.shipped
+                    .get(line)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_add(shipped_now.get(line).copied().unwrap_or(0))
                     >= *ordered
             }),
             _ => false,

@@ -60,14 +60,18 @@ pub fn process(
     if !plan.problems.is_empty() {
         // Still answer the ERP with a 997 that rejects the group, then quarantine the file.
         let mut batch = plan.batch;
-        batch.interchanges.clear();
+        // The file's own key (name + content) makes answering it idempotent: processed again
+        // after a crash or a failed move, it gets no second 997.
+        batch.interchanges = vec![keys::file_key(&name, &content_hash(&bytes))];
         batch.jobs.clear();
         batch.shipped.clear();
         batch.erp_997.clear();
         batch.history.clear();
         if !batch.files.is_empty() {
-            store.commit_inbound(&batch)?;
-            store.flush_blocking()?;
+            match store.commit_inbound(&batch)? {
+                InboundCommit::Committed { .. } => store.flush_blocking()?,
+                InboundCommit::AlreadyCommitted | InboundCommit::Duplicate { .. } => {}
+            }
         }
         let reason = plan.problems.join("\n");
         let moved = quarantine(&dirs.error, path, &name, &reason)?;
@@ -253,7 +257,8 @@ fn route(
                     for (p, lines) in &batch.shipped {
                         if *p == po {
                             for (l, q) in lines {
-                                *shipped.entry(l.clone()).or_default() += q;
+                                let slot = shipped.entry(l.clone()).or_default();
+                                *slot = slot.saturating_add(*q);
                             }
                         }
                     }
@@ -430,6 +435,15 @@ fn reply_997(
             h.sender_id.trim()
         ),
     })
+}
+
+/// SHA-256 hex of a file's bytes.
+fn content_hash(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Moves `path` to `dir/name` (or `name.N` when taken) and writes `NAME.reason.txt` beside it.

@@ -18,6 +18,10 @@ use serde_json::Value;
 
 use crate::x12;
 
+/// The largest quantity accepted from an 855/856 (as for webhooks): larger values are refused
+/// with a positioned error instead of overflowing sums.
+pub const MAX_QUANTITY: u64 = 999_999_999;
+
 /// What a transaction set is, by ST01 (never by GS01).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentKind {

@@ -64,10 +64,7 @@ impl Inbox {
                 }
             }
         };
-        // Resume files claimed before a restart.
-        for path in list(&processing) {
-            self.handle(path).await;
-        }
+        // Files claimed before a restart are resumed by the first scan.
         let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
         loop {
             if shutdown.is_cancelled() {
@@ -89,6 +86,10 @@ impl Inbox {
 
     /// One pass over the inbox; true when some file is waiting to settle.
     async fn scan(&self, seen: &mut HashMap<PathBuf, Seen>, processing: &Path) -> bool {
+        // Files left claimed by a failed attempt (a move that failed, a store error) are retried.
+        for path in list(processing) {
+            self.handle(path).await;
+        }
         let now = Instant::now();
         let mut present = Vec::new();
         let mut pending = false;
@@ -123,10 +124,11 @@ impl Inbox {
                 pending = true;
                 continue;
             }
-            let complete = match std::fs::read(&path) {
-                Ok(bytes) => is_complete(&bytes),
+            let ready = match std::fs::read(&path) {
+                Ok(bytes) => readiness(&bytes),
                 Err(_) => continue,
             };
+            let complete = !matches!(ready, Readiness::Incomplete(_));
             let timed_out = now.duration_since(entry.first_seen) >= self.incomplete_timeout;
             if !complete && !timed_out {
                 pending = true;
@@ -139,10 +141,16 @@ impl Inbox {
             if complete {
                 self.handle(claimed).await;
             } else {
-                let reason = format!(
+                let mut reason = format!(
                     "incomplete: no IEA closes the last ISA after {} s (a file still being written, or truncated); write to a temporary name and rename into the inbox when complete",
                     self.incomplete_timeout.as_secs()
                 );
+                if let Readiness::Incomplete(seen) = &ready {
+                    for line in seen {
+                        reason.push_str("\nreader: ");
+                        reason.push_str(line);
+                    }
+                }
                 match inbox::quarantine(&self.dirs.error, &claimed, &name, &reason) {
                     Ok(moved) => self.report(&name, &Outcome::Rejected { reason, moved }),
                     Err(e) => {
@@ -178,7 +186,9 @@ impl Inbox {
                 self.outbox_wake.notify_one();
             }
             Ok(Err(e)) => {
-                tracing::error!(file = %name, error = format!("{e:#}"), "Inbox file not processed; it stays claimed and is retried at the next start.")
+                tracing::error!(file = %name, error = format!("{e:#}"), "Inbox file not processed; it stays claimed and is retried at the next scan.");
+                // A 997 may have been committed before the failure.
+                self.outbox_wake.notify_one();
             }
             Err(e) => tracing::error!(file = %name, error = %e, "Inbox task failed."),
         }
@@ -203,15 +213,56 @@ impl Inbox {
     }
 }
 
-/// True when the bytes hold at least one complete interchange and nothing is left open (or,
-/// for a bare file without ISA, when every transaction set is closed).
-pub fn is_complete(bytes: &[u8]) -> bool {
+/// Whether a settled file can be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// At least one complete interchange and nothing left open (or, for a bare file without
+    /// ISA, every transaction set closed).
+    Complete,
+    /// Its ISA is there but unusable (bad delimiters): waiting cannot help, take it now and let
+    /// processing reject it with the positioned diagnostic.
+    Unreadable,
+    /// Not (yet) complete; what the reader reported so far, for the reason file on timeout.
+    Incomplete(Vec<String>),
+}
+
+/// How ready `bytes` are to be processed.
+pub fn readiness(bytes: &[u8]) -> Readiness {
+    use crate::x12::DiagnosticCode;
     let doc = crate::x12::read(bytes, &crate::x12::ReadOptions::default());
-    if doc.interchanges.is_empty() {
+    let complete = if doc.interchanges.iter().all(|i| i.synthetic) {
         let mut sets = doc.transactions().peekable();
-        return sets.peek().is_some() && sets.all(|t| t.closed);
+        sets.peek().is_some() && sets.all(|t| t.closed)
+    } else {
+        doc.is_complete()
+    };
+    if complete {
+        return Readiness::Complete;
     }
-    doc.is_complete()
+    // 128 bytes hold a whole ISA even with generous padding: a writer cannot still be in it.
+    let broken_isa = bytes.len() >= 128
+        && doc.diagnostics.iter().any(|d| {
+            matches!(
+                d.code,
+                DiagnosticCode::BadDelimiters | DiagnosticCode::BadIsa
+            )
+        });
+    if broken_isa {
+        return Readiness::Unreadable;
+    }
+    Readiness::Incomplete(
+        doc.errors()
+            .take(5)
+            .map(|d| {
+                format!(
+                    "{}: {} ({})",
+                    d.code.as_str(),
+                    d.message,
+                    crate::inbound::describe(&d.position)
+                )
+            })
+            .collect(),
+    )
 }
 
 /// Claims a file by renaming it into the processing area (a unique name if taken).

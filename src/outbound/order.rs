@@ -489,11 +489,7 @@ pub fn iso_date(s: &str) -> Option<String> {
     ) {
         ts.date()
     } else {
-        time::Date::parse(
-            s.get(..10)?,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .ok()?
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?
     };
     date.format(time::macros::format_description!("[year]-[month]-[day]"))
         .ok()

@@ -150,6 +150,8 @@ impl Outbox {
             let Some((id, file)) = store.next_file()? else {
                 return Ok(None);
             };
+            // The record (and the control numbers in it) must be durable before the file exists.
+            store.flush_blocking()?;
             deliver(&dir, &file.file_name, file.content.as_bytes())?;
             store.complete_file(id)?;
             store.flush_blocking()?;

@@ -68,7 +68,24 @@ fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Respon
         .into_response()
 }
 
-async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(
+    State(s): State<WebhookState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            let response = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                refuse(status, "$", "body larger than server.max_body_bytes")
+            } else {
+                refuse(status, "$", rejection.body_text())
+            };
+            s.metrics.webhook(status.as_u16());
+            return response;
+        }
+    };
     let response = match tokio::time::timeout(s.request_timeout, handle(&s, &headers, &body)).await
     {
         Ok(r) => r,

@@ -17,6 +17,11 @@ pub fn interchange_key(parts: [&str; 5]) -> Vec<u8> {
     join(&parts)
 }
 
+/// `file \0 claimed name \0 content hash`: a rejected file already answered with a 997.
+pub fn file_key(claimed_name: &str, hash: &str) -> Vec<u8> {
+    join(&["file", claimed_name, hash])
+}
+
 /// `pair \0 gs06`: which PO an 850 group number belongs to.
 pub fn gs06_key(pair: &str, gs06: u32) -> Vec<u8> {
     join(&[pair, &gs06.to_string()])

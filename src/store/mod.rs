@@ -526,7 +526,8 @@ impl Store {
                 for (po, shipped) in &b.shipped {
                     touch(po, &mut |rec| {
                         for (line, q) in shipped {
-                            *rec.inbound.shipped.entry(line.clone()).or_default() += q;
+                            let slot = rec.inbound.shipped.entry(line.clone()).or_default();
+                            *slot = slot.saturating_add(*q);
                         }
                     })?;
                 }

@@ -2,8 +2,11 @@
 //! binary for the systemd protocol and exit codes) with a
 //! real listener on 127.0.0.1:0, temporary directories, a real sled store and real files.
 
+mod bad_input;
+mod crash;
 mod inbox_to_api;
 mod notify;
 mod operate;
+mod outage;
 mod support;
 mod webhook_to_850;

@@ -278,3 +278,24 @@ impl TestDaemon {
         }
     }
 }
+
+/// The sample 855 for another PO, its ISA13 and GS06 made unique by `n`.
+pub fn ack_855_for(po: &str, n: u32) -> Vec<u8> {
+    include_str!("../../samples/ingram-po-855.edi")
+        .replace("IM-PO-1001", po)
+        .replace("000000501", &format!("{n:09}"))
+        .replace("*501*X*", &format!("*{n}*X*"))
+        .replace("GE*1*501~", &format!("GE*1*{n}~"))
+        .into_bytes()
+}
+
+/// The sample 856 for another PO, its ISA13, GS06 and shipment id made unique by `n`.
+pub fn asn_856_for(po: &str, n: u32) -> Vec<u8> {
+    include_str!("../../samples/ingram-po-856.edi")
+        .replace("IM-PO-1001", po)
+        .replace("ASN-5501", &format!("ASN-{n}"))
+        .replace("000000601", &format!("{n:09}"))
+        .replace("*601*X*", &format!("*{n}*X*"))
+        .replace("GE*1*601~", &format!("GE*1*{n}~"))
+        .into_bytes()
+}
