@@ -407,3 +407,48 @@ async fn a_slow_writer_is_waited_for() {
     ));
     d.stop().await;
 }
+
+#[tokio::test]
+async fn one_856_for_two_pos_makes_one_status_call_each() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    for (id, po) in [("E-A", "IM-PO-1001"), ("E-B", "IM-PO-2002")] {
+        let (s, _) = post(&d.url(), &sample_with(id, po), Some(&sign(id))).await;
+        assert_eq!(s, 200);
+    }
+    d.wait_written(2).await;
+    // The sample's second pack becomes a second order: HL 7 (O, PO 2002) under the shipment,
+    // and the pack that held line 2 moves under it, listed after its item to prove the tree
+    // is built from HL parents, not from segment order.
+    let two = ASN
+        .replace("HL*5*2*P*1~", "HL*5*7*P*1~")
+        .replace("CTT*6~", "HL*7*1*O*1~\nPRF*IM-PO-2002~\nCTT*7~")
+        .replace("SE*28*0001", "SE*30*0001");
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "two.856", two.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "two.856").await,
+        Outcome::Archived { jobs: 2, .. }
+    ));
+    let calls = sim.wait_for_calls(2, Duration::from_secs(20)).await;
+    let mut paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec![
+            "/vendors/v1/purchaseorders/IM-PO-1001/status",
+            "/vendors/v1/purchaseorders/IM-PO-2002/status"
+        ]
+    );
+    let second = calls.iter().find(|c| c.path.contains("2002")).unwrap();
+    assert_eq!(
+        second.body["shipments"][0]["packages"][0]["lines"][0]["ingramLineNumber"],
+        "2"
+    );
+    assert_eq!(
+        second.body["shipments"][0]["carrierCode"], "UPSN",
+        "shipment context from the S level"
+    );
+    d.stop().await;
+}
