@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -682,27 +682,29 @@ async fn open_loop(url: &str, bodies: Arc<Vec<(Bytes, String)>>, rate: usize) ->
 }
 
 /// Samples `/proc/PID/status` VmRSS every 20 ms on a thread; `stop` returns the largest value.
+/// The stop signal is a channel, so the sampler ends at once instead of finishing a sleep.
 struct RssSampler {
-    stop: Arc<AtomicBool>,
+    stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<u64>,
 }
 
 impl RssSampler {
     fn start(pid: String) -> RssSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let mut max = 0;
-            while !s.load(Ordering::Relaxed) {
+            loop {
                 max = max.max(status_kb(&pid, "VmRSS").unwrap_or(0));
-                std::thread::sleep(Duration::from_millis(20));
+                match rx.recv_timeout(Duration::from_millis(20)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return max,
+                }
             }
-            max
         });
         RssSampler { stop, thread }
     }
     fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(());
         self.thread.join().unwrap_or(0)
     }
 }
