@@ -37,109 +37,145 @@ pub struct Outbox {
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
 }
 
-/// The outcome of one attempt at one PO.
-#[derive(Debug)]
-enum Step {
-    Written(String),
-    AlreadyDone,
+/// How many queued 850s one round takes.
+const BATCH: usize = 64;
+
+/// What one round did: 850s written (PO, file) and POs that could not be rendered.
+#[derive(Debug, Default)]
+struct Batch {
+    written: Vec<(String, String)>,
+    failed: usize,
 }
 
 impl Outbox {
-    /// Runs until `shutdown`; finishes the PO it is on first.
+    /// Runs until `shutdown`; finishes the batch it is on first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            let next = {
-                let store = self.store.clone();
-                tokio::task::spawn_blocking(move || store.next_outbox()).await??
-            };
-            let Some((queue_id, po)) = next else {
-                if self.write_prepared_files(&shutdown).await {
-                    continue;
-                }
-                tokio::select! {
-                    _ = self.wake.notified() => continue,
-                    _ = shutdown.cancelled() => return Ok(()),
-                }
-            };
-            match self.process(queue_id, &po).await {
-                Ok(Step::Written(name)) => {
-                    self.metrics.file_850_written();
-                    tracing::info!(po = %po, file = %name, "850 written to the outbox.");
-                    let _ = self.events.send(crate::daemon::Event::Written850 {
-                        po: po.clone(),
-                        file: name,
-                    });
-                }
-                Ok(Step::AlreadyDone) => {}
-                Err(e) => {
-                    self.metrics.outbox_error();
-                    tracing::error!(po = %po, error = format!("{e:#}"), retry_secs = self.retry.as_secs(), "850 not written; will retry.");
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.retry) => {}
-                        _ = shutdown.cancelled() => return Ok(()),
+            let me = self.clone();
+            let result = tokio::task::spawn_blocking(move || me.write_batch(BATCH)).await?;
+            let failed = match result {
+                Ok(Batch { written, failed }) => {
+                    for (po, file) in written.iter() {
+                        self.metrics.file_850_written();
+                        tracing::info!(po = %po, file = %file, "850 written to the outbox.");
+                        let _ = self.events.send(crate::daemon::Event::Written850 {
+                            po: po.clone(),
+                            file: file.clone(),
+                        });
                     }
+                    if written.is_empty() && failed == 0 {
+                        // Queue empty: 997s, then sleep until woken.
+                        if self.write_prepared_files(&shutdown).await {
+                            continue;
+                        }
+                        tokio::select! {
+                            _ = self.wake.notified() => continue,
+                            _ = shutdown.cancelled() => return Ok(()),
+                        }
+                    }
+                    failed > 0
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        retry_secs = self.retry.as_secs(),
+                        "850s not written; will retry."
+                    );
+                    true
+                }
+            };
+            if failed {
+                self.metrics.outbox_error();
+                tokio::select! {
+                    _ = tokio::time::sleep(self.retry) => {}
+                    _ = shutdown.cancelled() => return Ok(()),
                 }
             }
         }
     }
 
-    async fn process(&self, queue_id: u64, po: &str) -> anyhow::Result<Step> {
+    /// Writes up to `limit` queued 850s, sharing the syncs: allocate all and flush once; write,
+    /// fsync and link each file; fsync each directory once; mark all written and flush once;
+    /// then drop the receipts. The order of durable steps per PO is the one in the module docs.
+    fn write_batch(&self, limit: usize) -> anyhow::Result<Batch> {
+        let store = &self.store;
         let mapping = self.mapping.current();
-        let store = self.store.clone();
         let pair = pair_key(&mapping);
-        let pattern = self.file_pattern.clone();
-        let po_owned = po.to_string();
-        let rec = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let Some(rec) = store.order(&po_owned)? else {
-                return Ok(None);
+        let now = crate::clock::now_rfc3339();
+        let mut finished = Vec::new();
+        let mut work = Vec::new();
+        for (queue_id, po) in store.outbox_batch(limit)? {
+            match store.order(&po)? {
+                None => {
+                    tracing::warn!(po = %po, "Queued PO has no record; dropping the queue entry.");
+                    finished.push((queue_id, po));
+                }
+                Some(rec) if matches!(rec.outbound, Outbound850::Written { .. }) => {
+                    finished.push((queue_id, po))
+                }
+                Some(_) => {
+                    let rec = store.allocate_850(&po, &pair, &now, |env| {
+                        file_name(&self.file_pattern, &po, env)
+                    })?;
+                    work.push((queue_id, po, rec));
+                }
+            }
+        }
+        if work.is_empty() && finished.is_empty() {
+            return Ok(Batch::default());
+        }
+        store.flush_blocking()?;
+        let mut staged = Vec::new();
+        let mut archive_dirs = std::collections::BTreeSet::new();
+        let mut failed = 0;
+        for (queue_id, po, rec) in work {
+            let Outbound850::Allocated { envelope } = &rec.outbound else {
+                anyhow::bail!("allocation left PO {po} pending");
             };
-            if matches!(rec.outbound, Outbound850::Written { .. }) {
-                return Ok(Some(rec));
-            }
-            let now = crate::clock::now_rfc3339();
-            Ok(Some(store.allocate_850(&po_owned, &pair, &now, |env| {
-                file_name(&pattern, &po_owned, env)
-            })?))
-        })
-        .await??;
-        let Some(rec) = rec else {
-            tracing::warn!(po = %po, "Queued PO has no record; dropping the queue entry.");
-            self.complete(queue_id, po).await?;
-            return Ok(Step::AlreadyDone);
-        };
-        let envelope = match &rec.outbound {
-            Outbound850::Written { .. } => {
-                self.complete(queue_id, po).await?;
-                return Ok(Step::AlreadyDone);
-            }
-            Outbound850::Allocated { envelope } => envelope.clone(),
-            Outbound850::Pending => anyhow::bail!("allocation left the PO pending"),
-        };
-        self.store.flush().await?;
-        let bytes = render(&rec.order, &mapping, &envelope)?;
-        let dir = self.outbox_dir.clone();
-        let archive = self.archive_dir.clone();
-        let env2 = envelope.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-            deliver(&dir, &env2.file_name, &bytes)?;
-            if let Some(archive) = archive {
+            let bytes = match render(&rec.order, &mapping, envelope) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(po = %po, error = format!("{e:#}"), "850 cannot be rendered with the current mapping; it stays queued.");
+                    failed += 1;
+                    continue;
+                }
+            };
+            stage(&self.outbox_dir, &envelope.file_name, &bytes)?;
+            if let Some(archive) = &self.archive_dir {
                 let day = archive
                     .join("outbound")
-                    .join(crate::clock::date_path(&env2.created_at));
-                replace_file(&day, &env2.file_name, &bytes)?;
+                    .join(crate::clock::date_path(&envelope.created_at));
+                stage_replace(&day, &envelope.file_name, &bytes)?;
+                archive_dirs.insert(day);
             }
-            Ok(())
-        })
-        .await??;
-        self.complete(queue_id, po).await?;
-        let tmp = temp_path(&self.outbox_dir, &envelope.file_name);
-        if std::fs::remove_file(&tmp).is_ok() {
+            staged.push((queue_id, po, envelope.file_name.clone()));
+        }
+        sync_dir(&self.outbox_dir)?;
+        for d in &archive_dirs {
+            sync_dir(d)?;
+        }
+        let at = crate::clock::now_rfc3339();
+        for (queue_id, po) in &finished {
+            store.complete_850(*queue_id, po, &at)?;
+        }
+        for (queue_id, po, _) in &staged {
+            store.complete_850(*queue_id, po, &at)?;
+        }
+        store.flush_blocking()?;
+        let mut removed = false;
+        for (_, _, name) in &staged {
+            removed |= std::fs::remove_file(temp_path(&self.outbox_dir, name)).is_ok();
+        }
+        if removed {
             let _ = sync_dir(&self.outbox_dir);
         }
-        Ok(Step::Written(envelope.file_name))
+        Ok(Batch {
+            written: staged.into_iter().map(|(_, po, f)| (po, f)).collect(),
+            failed,
+        })
     }
 
     /// Writes queued prepared files (997s); true when one was written (look again).
@@ -183,17 +219,6 @@ impl Outbox {
                 false
             }
         }
-    }
-
-    async fn complete(&self, queue_id: u64, po: &str) -> anyhow::Result<()> {
-        let store = self.store.clone();
-        let po = po.to_string();
-        tokio::task::spawn_blocking(move || {
-            store.complete_850(queue_id, &po, &crate::clock::now_rfc3339())
-        })
-        .await??;
-        self.store.flush().await?;
-        Ok(())
     }
 }
 
@@ -292,6 +317,12 @@ fn temp_path(dir: &Path, name: &str) -> PathBuf {
 
 /// Puts `bytes` at `dir/name` exactly once (see the module docs for the protocol).
 pub fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    stage(dir, name, bytes)?;
+    sync_dir(dir)
+}
+
+/// `deliver` without the directory fsync, for callers that sync a directory once for a batch.
+fn stage(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let final_path = dir.join(name);
     let tmp = temp_path(dir, name);
@@ -306,19 +337,24 @@ pub fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         f.sync_all()?;
     }
     match std::fs::hard_link(&tmp, &final_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
             // EPERM / EXDEV / EOPNOTSUPP: no hard links here; rename is still atomic.
-            std::fs::rename(&tmp, &final_path)?;
+            std::fs::rename(&tmp, &final_path)
         }
-        Err(e) => return Err(e),
+        Err(e) => Err(e),
     }
-    sync_dir(dir)
 }
 
 /// Writes `dir/name` atomically, replacing any earlier copy (archive use).
 pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    stage_replace(dir, name, bytes)?;
+    sync_dir(dir)
+}
+
+/// `replace_file` without the directory fsync.
+fn stage_replace(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = temp_path(dir, name);
     {
@@ -326,8 +362,7 @@ pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)
+    std::fs::rename(&tmp, dir.join(name))
 }
 
 /// fsync a directory so a rename or link in it is durable.

@@ -294,6 +294,20 @@ impl Store {
         }
     }
 
+    /// Up to `limit` queued 850s, oldest first.
+    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.inner.outbox_queue.iter().take(limit) {
+            let (k, v) = r?;
+            let id = keys::decode_u64(&k).ok_or_else(|| StoreError::Corrupt {
+                key: format!("{k:?}"),
+                message: "outbox queue key is not 8 bytes".into(),
+            })?;
+            out.push((id, String::from_utf8_lossy(&v).into_owned()));
+        }
+        Ok(out)
+    }
+
     /// Number of 850s waiting to be written.
     pub fn outbox_depth(&self) -> usize {
         self.inner.outbox_queue.len()
