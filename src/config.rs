@@ -411,14 +411,7 @@ impl Config {
     /// Parses and validates a config file, then loads and validates its mapping and secrets.
     /// Every problem is reported, not only the first.
     pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                line: None,
-                key: String::new(),
-                message: format!("cannot read: {e}"),
-            }])
-        })?;
+        let text = read_source(path, "cannot read")?;
         Self::load_str(&text, path)
     }
 
@@ -456,14 +449,7 @@ impl Config {
     /// Reads only the config file (no mapping, no secrets), for operator commands that need
     /// nothing but the paths.
     pub fn load_paths(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                line: None,
-                key: String::new(),
-                message: format!("cannot read: {e}"),
-            }])
-        })?;
+        let text = read_source(path, "cannot read")?;
         let mut c: Config = parse_toml(&text, path).map_err(|p| ConfigError(vec![p]))?;
         c.source = path.to_path_buf();
         Ok(c)
@@ -668,6 +654,18 @@ impl Config {
             client,
         })
     }
+}
+
+/// Reads a config or mapping file; a failure is a [`ConfigError`] naming the file.
+pub fn read_source(path: &Path, what: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(vec![Problem {
+            file: path.to_path_buf(),
+            line: None,
+            key: String::new(),
+            message: format!("{what}: {e}"),
+        }])
+    })
 }
 
 /// Deserializes `text` as TOML into `T`, turning a parse or type error into a [`Problem`] with

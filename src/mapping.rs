@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{locate, parse_toml, ConfigError, Problem};
+use crate::config::{locate, parse_toml, read_source, ConfigError, Problem};
 
 /// The mapping shipped with the binary (also the default for `demo` and `translate`).
 pub const DEFAULT_MAPPING: &str = include_str!("../mappings/ingram.toml");
@@ -492,14 +492,7 @@ mod d {
 impl Mapping {
     /// Reads and validates a mapping file.
     pub fn load(path: &Path) -> Result<Mapping, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(vec![Problem {
-                file: path.to_path_buf(),
-                line: None,
-                key: String::new(),
-                message: format!("cannot read mapping: {e}"),
-            }])
-        })?;
+        let text = read_source(path, "cannot read mapping")?;
         Self::from_str(&text, path)
     }
 

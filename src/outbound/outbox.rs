@@ -331,11 +331,7 @@ fn stage(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
             return Ok(());
         }
     }
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
+    write_synced(&tmp, bytes)?;
     match std::fs::hard_link(&tmp, &final_path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -357,12 +353,15 @@ pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()>
 fn stage_replace(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = temp_path(dir, name);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
+    write_synced(&tmp, bytes)?;
     std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Creates (or truncates) `path`, writes `bytes` and fsyncs the file.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// fsync a directory so a rename or link in it is durable.

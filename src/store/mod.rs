@@ -280,20 +280,6 @@ impl Store {
         self.inner.review.len()
     }
 
-    /// The oldest queued 850, if any: its queue key and PO number.
-    pub fn next_outbox(&self) -> Result<Option<(u64, String)>, StoreError> {
-        match self.inner.outbox_queue.first()? {
-            None => Ok(None),
-            Some((k, v)) => {
-                let id = keys::decode_u64(&k).ok_or_else(|| StoreError::Corrupt {
-                    key: format!("{k:?}"),
-                    message: "outbox queue key is not 8 bytes".into(),
-                })?;
-                Ok(Some((id, String::from_utf8_lossy(&v).into_owned())))
-            }
-        }
-    }
-
     /// Up to `limit` queued 850s, oldest first.
     pub fn outbox_batch(&self, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
         let mut out = Vec::new();
