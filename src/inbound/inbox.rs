@@ -196,16 +196,11 @@ fn route(
     source: &str,
     batch: &mut InboundBatch,
 ) -> Result<(), String> {
-    let head = |id: &str| {
-        tx.segments
-            .iter()
-            .find(|s| s.is(id))
-            .map(|s| s.position().clone())
-    };
+    let head = |id: &str| tx.segments.iter().find(|s| s.is(id)).map(|s| s.position());
     let st_pos = tx
         .segments
         .first()
-        .map(|s| s.position().clone())
+        .map(|s| s.position())
         .unwrap_or_default();
     let errors = |diags: &[x12::Diagnostic]| -> Result<(), String> {
         match diags.iter().find(|d| d.severity == x12::Severity::Error) {

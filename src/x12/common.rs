@@ -86,7 +86,7 @@ pub(super) fn unexpected(seg: &Segment<'_>, why: &str) -> Diagnostic {
     Diagnostic::warning(
         DiagnosticCode::UnexpectedSegment,
         format!("{} {}", seg.id().to_ascii_lowercase(), why),
-        seg.position().clone(),
+        seg.position(),
     )
 }
 

@@ -85,6 +85,7 @@ const K_SE: usize = key_of(b"SE");
 const K_GE: usize = key_of(b"GE");
 const K_IEA: usize = key_of(b"IEA");
 const K_TA1: usize = key_of(b"TA1");
+const K_ISA: usize = key_of(b"ISA");
 
 /// One bit per possible 2-3 byte alphanumeric ID (37³ bits, 6.3 KB), set for `KNOWN_IDS`.
 static KNOWN: [u64; 792] = {
@@ -166,6 +167,29 @@ fn has_crlf(raw: &[u8]) -> bool {
     memchr::memchr2(b'\n', b'\r', raw).is_some()
 }
 
+/// `has_crlf` for the short slices of the hot loop: eight bytes at a time in a register (the
+/// classic "has zero byte" trick on the word xor'ed with the byte), no call, no byte loop.
+#[inline]
+fn has_crlf_short(raw: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has = |w: u64| {
+        let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+        zero(w ^ (LO * u64::from(b'\n'))) | zero(w ^ (LO * u64::from(b'\r'))) != 0
+    };
+    let word = |c: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        u64::from_le_bytes(w)
+    };
+    if raw.len() < 8 {
+        return raw.iter().any(|&b| b == b'\n' || b == b'\r');
+    }
+    // Whole words, then the last eight bytes (overlapping the last whole word: harmless).
+    raw.chunks_exact(8).any(|c| has(word(c)))
+        || raw.get(raw.len() - 8..).is_some_and(|c| has(word(c)))
+}
+
 fn strip_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
     if has_crlf(raw) {
         Cow::Owned(
@@ -232,6 +256,9 @@ pub struct Reader<'a> {
     pending: VecDeque<Event<'a>>,
     /// Segment count of the last transaction set, used as the capacity of the next one.
     seg_hint: usize,
+    /// Whether `fast_run` may take the bulk of the segments (off only in tests that prove it
+    /// changes nothing).
+    fast_path: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -256,7 +283,15 @@ impl<'a> Reader<'a> {
             tx: None,
             pending: VecDeque::new(),
             seg_hint: 0,
+            fast_path: true,
         }
+    }
+
+    /// The same reader with every segment taken by the general path.
+    #[cfg(test)]
+    pub(super) fn without_fast_path(mut self) -> Self {
+        self.fast_path = false;
+        self
     }
 
     fn base_pos(&self, byte_offset: usize) -> Position {
@@ -513,7 +548,7 @@ impl<'a> Reader<'a> {
     }
 
     fn seg_pos(seg: &Segment<'_>, element: Option<usize>) -> Position {
-        let mut p = seg.position().clone();
+        let mut p = seg.position();
         p.element = element;
         p
     }
@@ -1046,9 +1081,72 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The hot loop, for the bulk of every file: inside an open transaction set with a one-byte
+    /// terminator, push every segment that is known, well formed and not part of the envelope
+    /// (those for which `check_segment` reports nothing and `handle_segment` only pushes)
+    /// straight into the set, in one tight loop. It stops, leaving `pos` at the segment, at the
+    /// first thing the general path must see: an envelope segment, an ISA, a CR/LF inside a
+    /// segment, a stray terminator, an odd or unknown ID, a trailing separator, an oversized
+    /// segment or the end of input. Produces exactly what the general path would.
+    fn fast_run(&mut self) {
+        let input = self.input;
+        let [t0] = self.term[..] else { return };
+        if !self.strip || !self.pending.is_empty() {
+            return;
+        }
+        let delims = self.delims;
+        let sep = delims.element;
+        let max_len = self.opts.max_segment_len;
+        let interchange = self.ic.as_ref().map(|i| i.index).unwrap_or(0);
+        let group = self.grp.as_ref().map(|g| g.index).unwrap_or(0);
+        let Some(ts) = self.tx.as_mut() else { return };
+        let transaction = ts.tx.index as u32;
+        let segments = &mut ts.tx.segments;
+        let mut pos = self.pos;
+        let mut seg_index = self.seg_index;
+        loop {
+            while input.get(pos).is_some_and(|&b| b == b'\n' || b == b'\r') {
+                pos += 1;
+            }
+            let Some(rest) = input.get(pos..) else { break };
+            let Some(j) = memchr::memchr(t0, rest) else {
+                break;
+            };
+            let Some(raw) = rest.get(..j) else { break };
+            if raw.len() > max_len || has_crlf_short(raw) || raw.last() == Some(&sep) {
+                break;
+            }
+            match quick_id(raw, sep) {
+                Some(k)
+                    if known_index(k)
+                        && !matches!(k, K_GS | K_ST | K_SE | K_GE | K_IEA | K_ISA) => {}
+                _ => break,
+            }
+            seg_index += 1;
+            let loc = Loc {
+                byte_offset: pos,
+                segment_index: seg_index,
+                segment_in_set: segments.len() as u32 + 1,
+                interchange,
+                group,
+                transaction,
+            };
+            segments.push(Segment::new(Cow::Borrowed(raw), &delims, loc));
+            pos += j + 1;
+        }
+        if seg_index != self.seg_index {
+            self.any_segment = true;
+        }
+        self.seg_index = seg_index;
+        self.pos = pos;
+    }
+
     fn step(&mut self) {
         if !self.started {
             self.start();
+        }
+        if self.fast_path && self.tx.is_some() {
+            self.fast_run();
         }
         match self.next_raw() {
             None => self.finish(),
@@ -1142,4 +1240,24 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
         }
     }
     doc
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::{has_crlf, has_crlf_short};
+
+    #[test]
+    fn word_at_a_time_crlf_check_agrees_with_memchr() {
+        for len in 0..40usize {
+            for at in 0..=len {
+                for b in [b'\r', b'\n', b'\x0b', b'\x8d', b'\x0a' ^ 0x80, b'*'] {
+                    let mut v = vec![b'A'; len];
+                    if let Some(x) = v.get_mut(at) {
+                        *x = b;
+                    }
+                    assert_eq!(has_crlf_short(&v), has_crlf(&v), "{v:?}");
+                }
+            }
+        }
+    }
 }

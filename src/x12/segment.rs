@@ -7,7 +7,6 @@ use super::error::Position;
 use serde::ser::{SerializeStruct, Serializer};
 use serde::Serialize;
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 /// The separators of one interchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -38,7 +37,7 @@ pub(super) fn decode(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Location data the reader hands to `Segment::new`; the full `Position` is built on first
+/// Location data the reader hands to `Segment::new`; the full `Position` is built on
 /// request.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Loc {
@@ -70,12 +69,12 @@ impl Bytes<'_> {
 
 /// One segment (no terminator).
 ///
-/// Kept to 64 bytes: the bytes (16), the lazily built `Position` (16), and the location and
-/// separators stored flat (32). The segment ID end is found again on access (IDs are 2-3 bytes).
+/// Kept to 48 bytes: the bytes (16) and the location and separators stored flat (32); the
+/// `Position` is built on request (diagnostics only). The segment ID end is found again on access
+/// (IDs are 2-3 bytes).
 #[derive(Debug, Clone)]
 pub struct Segment<'a> {
     raw: Bytes<'a>,
-    position: OnceLock<Box<Position>>,
     byte_offset: usize,
     segment_index: u32,
     segment_in_set: u32,
@@ -96,7 +95,6 @@ impl<'a> Segment<'a> {
         };
         Segment {
             raw,
-            position: OnceLock::new(),
             byte_offset: loc.byte_offset,
             segment_index: loc.segment_index,
             segment_in_set: loc.segment_in_set,
@@ -116,7 +114,6 @@ impl<'a> Segment<'a> {
         self.interchange = loc.interchange;
         self.group = loc.group;
         self.transaction = loc.transaction;
-        self.position = OnceLock::new();
     }
 
     /// Raw bytes of the segment without terminator.
@@ -228,21 +225,19 @@ impl<'a> Segment<'a> {
     }
 
     /// Where this segment is.
-    pub fn position(&self) -> &Position {
-        self.position.get_or_init(|| {
-            let nz = |v: u32| if v == 0 { None } else { Some(v as usize) };
-            Box::new(Position {
-                byte_offset: self.byte_offset,
-                interchange: nz(self.interchange),
-                group: nz(self.group),
-                transaction: nz(self.transaction),
-                segment_id: Some(self.id().to_string()),
-                segment_index: nz(self.segment_index),
-                segment_in_set: nz(self.segment_in_set),
-                element: None,
-                component: None,
-            })
-        })
+    pub fn position(&self) -> Position {
+        let nz = |v: u32| if v == 0 { None } else { Some(v as usize) };
+        Position {
+            byte_offset: self.byte_offset,
+            interchange: nz(self.interchange),
+            group: nz(self.group),
+            transaction: nz(self.transaction),
+            segment_id: Some(self.id().to_string()),
+            segment_index: nz(self.segment_index),
+            segment_in_set: nz(self.segment_in_set),
+            element: None,
+            component: None,
+        }
     }
 }
 

@@ -346,7 +346,7 @@ impl PurchaseOrder {
             let at = tx
                 .segments
                 .first()
-                .map(|s| s.position().clone())
+                .map(|s| s.position())
                 .unwrap_or_default();
             d.push(missing_segment("beg", at));
         }

@@ -116,7 +116,7 @@ impl Ack855 {
                     unit_price: txt(seg, 4),
                     price_basis: code(seg, 5),
                     product_ids: product_ids(seg, 6, 10),
-                    position: seg.position().clone(),
+                    position: seg.position(),
                     ..AckLine::default()
                 });
             } else if seg.is("PID") {
@@ -137,7 +137,7 @@ impl Ack855 {
                     date_qualifier: code(seg, 4),
                     date: txt(seg, 5),
                     product_ids: product_ids(seg, 7, 11),
-                    position: seg.position().clone(),
+                    position: seg.position(),
                 };
                 match a.lines.last_mut() {
                     Some(l) => l.acks.push(detail),
@@ -149,7 +149,7 @@ impl Ack855 {
             let at = tx
                 .segments
                 .first()
-                .map(|s| s.position().clone())
+                .map(|s| s.position())
                 .unwrap_or_default();
             d.push(missing_segment("bak", at));
         }

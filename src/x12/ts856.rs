@@ -154,7 +154,7 @@ impl Asn856 {
                     id,
                     parent_id,
                     level,
-                    position: seg.position().clone(),
+                    position: seg.position(),
                     ..HlNode::default()
                 });
                 continue;
@@ -238,7 +238,7 @@ impl Asn856 {
             let at = tx
                 .segments
                 .first()
-                .map(|s| s.position().clone())
+                .map(|s| s.position())
                 .unwrap_or_default();
             d.push(missing_segment("bsn", at));
         }

@@ -142,7 +142,7 @@ impl Ack997 {
         let at = tx
             .segments
             .first()
-            .map(|s| s.position().clone())
+            .map(|s| s.position())
             .unwrap_or_default();
         if !seen_ak1 {
             d.push(missing_segment("ak1", at.clone()));
