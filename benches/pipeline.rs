@@ -56,6 +56,9 @@ struct Settings {
     python: Option<String>,
     /// Criterion results older than this Unix time are ignored (`BENCH_CRITERION_SINCE`).
     criterion_since: Option<u64>,
+    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory; all
+    /// when unset).
+    only: Option<Vec<String>>,
     /// Cargo's target directory (derived from this executable's path).
     target: PathBuf,
     /// Scratch space for workspaces and generated files (`target/bench-tmp`).
@@ -102,9 +105,20 @@ impl Settings {
             criterion_since: std::env::var("BENCH_CRITERION_SINCE")
                 .ok()
                 .and_then(|v| v.parse().ok()),
+            only: std::env::var("BENCH_ONLY")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.split(',').map(|x| x.trim().to_string()).collect()),
             target,
             root,
         })
+    }
+
+    /// Whether section `name` is to run (see `only`).
+    fn runs(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|x| x == name))
     }
 }
 
@@ -238,18 +252,29 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let started = Instant::now();
     rt.block_on(async {
-        step("1. webhook intake with durability (+ daemon memory)");
-        intake(&s, &mut rep).await?;
-        step("4. inbox file → Ingram API call");
-        inbox(&s, &mut rep).await
+        if s.runs("intake") {
+            step("1. webhook intake with durability (+ daemon memory)");
+            intake(&s, &mut rep).await?;
+        }
+        if s.runs("inbox") {
+            step("4. inbox file → Ingram API call");
+            inbox(&s, &mut rep).await?;
+        }
+        anyhow::Ok(())
     })?;
     drop(rt);
-    step("2/3. criterion results of benches/x12.rs");
-    criterion_rows(&s, &mut rep)?;
-    step("3. our reader against pyx12 on the same file");
-    parse_vs_pyx12(&s, &mut rep)?;
-    step("5. memory reading a big interchange");
-    memory_big(&s, &mut rep)?;
+    if s.runs("x12") {
+        step("2/3. criterion results of benches/x12.rs");
+        criterion_rows(&s, &mut rep)?;
+    }
+    if s.runs("pyx12") {
+        step("3. our reader against pyx12 on the same file");
+        parse_vs_pyx12(&s, &mut rep)?;
+    }
+    if s.runs("memory") {
+        step("5. memory reading a big interchange");
+        memory_big(&s, &mut rep)?;
+    }
     rep.notes.push(environment());
     rep.notes.push(format!(
         "pipeline bench wall time {:.0} s",
@@ -261,7 +286,9 @@ fn main() -> anyhow::Result<()> {
     let out = s.target.join("bench-results.md");
     std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
     eprintln!("written to {}", out.display());
-    let _ = std::fs::remove_dir_all(&s.root);
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&s.root);
+    }
     Ok(())
 }
 
@@ -485,7 +512,9 @@ fn start_ours(dir: &Path) -> anyhow::Result<Proc> {
         "http://127.0.0.1:9/oauth/oauth30/token",
         "",
     )?;
-    let log = std::fs::File::create(dir.join("daemon.log"))?;
+    // Beside the workspace, not in it: the daemon watches the mapping file's directory, and a log
+    // growing there would wake that watcher on every line (in production logs go to journald).
+    let log = std::fs::File::create(dir.with_extension("log"))?;
     let child = Command::new(DAEMON_BIN)
         .arg("run")
         .arg("--config")

@@ -106,7 +106,7 @@ impl Outbox {
         let pair = pair_key(&mapping);
         let now = crate::clock::now_rfc3339();
         let mut finished = Vec::new();
-        let mut work = Vec::new();
+        let mut pending = Vec::new();
         for (queue_id, po) in store.outbox_batch(limit)? {
             match store.order(&po)? {
                 None => {
@@ -116,14 +116,24 @@ impl Outbox {
                 Some(rec) if matches!(rec.outbound, Outbound850::Written { .. }) => {
                     finished.push((queue_id, po))
                 }
-                Some(_) => {
-                    let rec = store.allocate_850(&po, &pair, &now, |env| {
-                        file_name(&self.file_pattern, &po, env)
-                    })?;
-                    work.push((queue_id, po, rec));
-                }
+                Some(_) => pending.push((queue_id, po)),
             }
         }
+        // One transaction for the whole batch: sled serialises transactions against flushes, so
+        // fewer of them keep webhook intake from waiting.
+        let names: Vec<&str> = pending.iter().map(|(_, po)| po.as_str()).collect();
+        let recs = if names.is_empty() {
+            Vec::new()
+        } else {
+            store.allocate_850s(&names, &pair, &now, |po, env| {
+                file_name(&self.file_pattern, po, env)
+            })?
+        };
+        let work: Vec<(u64, String, _)> = pending
+            .into_iter()
+            .zip(recs)
+            .map(|((queue_id, po), rec)| (queue_id, po, rec))
+            .collect();
         if work.is_empty() && finished.is_empty() {
             return Ok(Batch::default());
         }
@@ -158,12 +168,12 @@ impl Outbox {
             sync_dir(d)?;
         }
         let at = crate::clock::now_rfc3339();
-        for (queue_id, po) in &finished {
-            store.complete_850(*queue_id, po, &at)?;
-        }
-        for (queue_id, po, _) in &staged {
-            store.complete_850(*queue_id, po, &at)?;
-        }
+        let done: Vec<(u64, &str)> = finished
+            .iter()
+            .map(|(q, po)| (*q, po.as_str()))
+            .chain(staged.iter().map(|(q, po, _)| (*q, po.as_str())))
+            .collect();
+        store.complete_850s(&done, &at)?;
         store.flush_blocking()?;
         let mut removed = false;
         for (_, _, name) in &staged {

@@ -171,47 +171,27 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             )
         })
         .collect();
-    let received_at = crate::clock::now_rfc3339();
-    let store = s.store.clone();
-    let orders = event.orders.clone();
-    let id = event.event_id.clone();
-    let intake = tokio::task::spawn_blocking(move || {
-        store.record_event(&NewEvent {
-            event_id: &id,
-            received_at: &received_at,
+    let intake = s
+        .store
+        .intake(NewEvent {
+            event_id: event.event_id.clone(),
+            received_at: crate::clock::now_rfc3339(),
             headers: kept_headers,
-            raw_body: &raw,
-            orders: &orders,
+            raw_body: raw,
+            orders: event.orders.clone(),
         })
-    })
-    .await;
+        .await;
     let intake = match intake {
-        Ok(Ok(i)) => i,
-        Ok(Err(e)) => {
+        Ok(i) => i,
+        Err(e) => {
             tracing::error!(event_id = %event.event_id, error = %e, "Webhook not stored.");
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "",
-                "could not store the event; retry",
-            );
-        }
-        Err(e) => {
-            tracing::error!(event_id = %event.event_id, error = %e, "Webhook store task failed.");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "",
-                "could not store the event; retry",
+                "could not store the event durably; retry",
             );
         }
     };
-    if let Err(e) = s.store.flush().await {
-        tracing::error!(event_id = %event.event_id, error = %e, "Webhook stored but not flushed.");
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "",
-            "could not make the event durable; retry",
-        );
-    }
     s.metrics.webhook_latency(started.elapsed());
     match intake {
         Intake::DuplicateEvent => {

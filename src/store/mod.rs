@@ -1,8 +1,12 @@
 //! The durable state: a [`Store`] handle over one sled database. This is the only module that
 //! names sled. Writes become durable only after [`Store::flush`], which is a group commit: a
-//! dedicated thread runs one `Db::flush` for every request waiting when it starts, so many
-//! concurrent webhooks share one sync. Multi-tree updates are sled transactions (no I/O inside;
-//! closures may re-run). Trees and key layout are in [`keys`]; record types in [`records`].
+//! dedicated committer thread runs one `Db::flush` for every request waiting when it starts.
+//! Webhook events go through the same thread ([`Store::intake`]): every event waiting is written
+//! in one transaction right before that flush. (sled holds a lock shared with plain writes during
+//! a flush, and a transaction needs it exclusively; transactions from request threads would each
+//! wait out a flush, so commits would alternate one transaction, one flush.) Multi-tree updates
+//! are sled transactions (no I/O inside; closures may re-run). Trees and key layout are in
+//! [`keys`]; record types in [`records`].
 
 pub mod keys;
 pub mod records;
@@ -46,7 +50,30 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
-type FlushReply = oneshot::Sender<Result<(), String>>;
+/// Where a flush's outcome goes: an async waiter or a blocking thread.
+enum FlushReply {
+    Async(oneshot::Sender<Result<(), String>>),
+    Blocking(std_mpsc::Sender<Result<(), String>>),
+}
+
+impl FlushReply {
+    fn send(self, r: Result<(), String>) {
+        // A waiter that went away (request cancelled) needs no answer.
+        let _ = match self {
+            FlushReply::Async(tx) => tx.send(r).map_err(drop),
+            FlushReply::Blocking(tx) => tx.send(r).map_err(drop),
+        };
+    }
+}
+type IntakeReply = oneshot::Sender<Result<Intake, StoreError>>;
+
+/// What the committer thread is asked to do.
+enum Commit {
+    /// Make every write so far durable.
+    Flush(FlushReply),
+    /// Write this event (batched with the others waiting), make it durable, answer.
+    Intake(Box<NewEvent>, IntakeReply),
+}
 
 struct Inner {
     db: sled::Db,
@@ -60,7 +87,7 @@ struct Inner {
     dead: sled::Tree,
     file_queue: sled::Tree,
     gs06_index: sled::Tree,
-    flush_tx: std::sync::Mutex<Option<std_mpsc::Sender<FlushReply>>>,
+    commit_tx: std::sync::Mutex<Option<std_mpsc::Sender<Commit>>>,
 }
 
 /// Cheap to clone; all clones share the database and the flusher.
@@ -70,12 +97,12 @@ pub struct Store {
 }
 
 /// A new webhook event, validated and ready to persist.
-pub struct NewEvent<'a> {
-    pub event_id: &'a str,
-    pub received_at: &'a str,
+pub struct NewEvent {
+    pub event_id: String,
+    pub received_at: String,
     pub headers: Vec<(String, String)>,
-    pub raw_body: &'a str,
-    pub orders: &'a [PurchaseOrder],
+    pub raw_body: String,
+    pub orders: Vec<PurchaseOrder>,
 }
 
 /// What persisting a webhook event did.
@@ -119,9 +146,11 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .flush_every_ms(Some(1000))
+            // No background flush: every durable point flushes through the committer, and
+            // sled's timer flush would hold the lock intake transactions wait for.
+            .flush_every_ms(None)
             .open()?;
-        let (tx, rx) = std_mpsc::channel::<FlushReply>();
+        let (tx, rx) = std_mpsc::channel::<Commit>();
         let inner = Arc::new(Inner {
             events: db.open_tree(keys::EVENTS)?,
             orders: db.open_tree(keys::ORDERS)?,
@@ -134,14 +163,14 @@ impl Store {
             file_queue: db.open_tree(keys::FILE_QUEUE)?,
             gs06_index: db.open_tree(keys::GS06_INDEX)?,
             db,
-            flush_tx: std::sync::Mutex::new(Some(tx)),
+            commit_tx: std::sync::Mutex::new(Some(tx)),
         });
-        // The flusher holds only a weak reference: dropping the last Store closes the database
+        // The committer holds only a weak reference: dropping the last Store closes the database
         // (and its file lock) at once, and the closed channel ends the thread.
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
-            .name("store-flush".into())
-            .spawn(move || flusher(weak, rx))
+            .name("store-commit".into())
+            .spawn(move || committer(weak, rx))
             .map_err(|e| StoreError::Corrupt {
                 key: "flusher".into(),
                 message: e.to_string(),
@@ -149,101 +178,89 @@ impl Store {
         Ok(Store { inner })
     }
 
+    fn send(&self, c: Commit) -> Result<(), StoreError> {
+        let guard = self.inner.commit_tx.lock().expect("commit sender lock");
+        let sender = guard.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(c).map_err(|_| StoreError::Closed)
+    }
+
     /// Makes every write completed before this call durable. Concurrent callers share one sync.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        {
-            let guard = self.inner.flush_tx.lock().expect("flush sender lock");
-            let sender = guard.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(tx).map_err(|_| StoreError::Closed)?;
-        }
+        self.send(Commit::Flush(FlushReply::Async(tx)))?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
-                message,
-            )))),
+            Ok(Err(message)) => Err(flush_failed(message)),
             Err(_) => Err(StoreError::Closed),
         }
     }
 
+    /// Persists a webhook event and its POs and makes them durable: the answer comes after the
+    /// flush. Events arriving together share one transaction and one flush.
+    pub async fn intake(&self, ev: NewEvent) -> Result<Intake, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Commit::Intake(Box::new(ev), tx))?;
+        rx.await.unwrap_or(Err(StoreError::Closed))
+    }
+
     /// A synchronous flush for callers outside the runtime (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
+        // Through the committer too: a flush on this thread would hold sled's lock against the
+        // committer's intake transaction (see the module doc).
+        let (tx, rx) = std_mpsc::channel();
+        self.send(Commit::Flush(FlushReply::Blocking(tx)))?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(flush_failed(message)),
+            Err(_) => Err(StoreError::Closed),
+        }
     }
 
     /// Persists a webhook event and its POs in one transaction (not yet flushed).
-    pub fn record_event(&self, ev: &NewEvent<'_>) -> Result<Intake, StoreError> {
+    pub fn record_event(&self, ev: &NewEvent) -> Result<Intake, StoreError> {
+        let mut out = self.record_events(&[ev])?;
+        out.pop().ok_or_else(|| StoreError::Corrupt {
+            key: ev.event_id.clone(),
+            message: "transaction returned no outcome".into(),
+        })
+    }
+
+    /// Persists several webhook events in one transaction, in order (a later event sees the
+    /// earlier ones: a repeated event id is a duplicate, a repeated PO is repeated or
+    /// conflicting). Not yet flushed. One outcome per event.
+    pub fn record_events(&self, evs: &[&NewEvent]) -> Result<Vec<Intake>, StoreError> {
         let i = &self.inner;
-        let queue_ids: Vec<u64> = ev
-            .orders
-            .iter()
-            .map(|_| i.db.generate_id())
-            .collect::<Result<_, _>>()?;
-        let hashes: Vec<String> = ev.orders.iter().map(payload_hash).collect();
-        let event_rec = json(&EventRecord {
-            schema_version: SCHEMA_VERSION,
-            event_id: ev.event_id.to_string(),
-            received_at: ev.received_at.to_string(),
-            headers: ev.headers.clone(),
-            raw_body: ev.raw_body.to_string(),
-            po_numbers: ev.orders.iter().map(|o| o.po_number.clone()).collect(),
-        });
+        let mut staged = Vec::with_capacity(evs.len());
+        for ev in evs {
+            let queue_ids: Vec<u64> = ev
+                .orders
+                .iter()
+                .map(|_| i.db.generate_id())
+                .collect::<Result<_, _>>()?;
+            let hashes: Vec<String> = ev.orders.iter().map(payload_hash).collect();
+            let event_rec = json(&EventRecord {
+                schema_version: SCHEMA_VERSION,
+                event_id: ev.event_id.clone(),
+                received_at: ev.received_at.clone(),
+                headers: ev.headers.clone(),
+                raw_body: ev.raw_body.clone(),
+                po_numbers: ev.orders.iter().map(|o| o.po_number.clone()).collect(),
+            });
+            staged.push((*ev, queue_ids, hashes, event_rec));
+        }
         let out = (&i.events, &i.orders, &i.review, &i.outbox_queue).transaction(
             |(events, orders, review, queue)| {
-                if events.get(ev.event_id.as_bytes())?.is_some() {
-                    return Ok(Intake::DuplicateEvent);
+                let mut out = Vec::with_capacity(staged.len());
+                for (ev, queue_ids, hashes, event_rec) in &staged {
+                    out.push(stage_event(
+                        (events, orders, review, queue),
+                        ev,
+                        queue_ids,
+                        hashes,
+                        event_rec,
+                    )?);
                 }
-                events.insert(ev.event_id.as_bytes(), event_rec.as_slice())?;
-                let (mut new, mut repeated, mut conflicting) = (vec![], vec![], vec![]);
-                for ((po, hash), qid) in ev.orders.iter().zip(&hashes).zip(&queue_ids) {
-                    let key = po.po_number.as_bytes();
-                    match orders.get(key)? {
-                        Some(bytes) => {
-                            let existing: OrderRecord = parse(key, &bytes).map_err(abort)?;
-                            if &existing.payload_hash == hash {
-                                repeated.push(po.po_number.clone());
-                            } else {
-                                review.insert(
-                                    keys::review_key(&po.po_number, ev.event_id),
-                                    json(&ReviewRecord {
-                                        schema_version: SCHEMA_VERSION,
-                                        po_number: po.po_number.clone(),
-                                        event_id: ev.event_id.to_string(),
-                                        received_at: ev.received_at.to_string(),
-                                        payload_hash: hash.clone(),
-                                        order: po.clone(),
-                                    }),
-                                )?;
-                                conflicting.push(po.po_number.clone());
-                            }
-                        }
-                        None => {
-                            let rec = OrderRecord {
-                                schema_version: SCHEMA_VERSION,
-                                po_number: po.po_number.clone(),
-                                event_id: ev.event_id.to_string(),
-                                received_at: ev.received_at.to_string(),
-                                payload_hash: hash.clone(),
-                                order: po.clone(),
-                                outbound: Outbound850::Pending,
-                                history: vec![HistoryEntry {
-                                    at: ev.received_at.to_string(),
-                                    what: format!("webhook received (event {})", ev.event_id),
-                                }],
-                                inbound: Default::default(),
-                            };
-                            orders.insert(key, json(&rec))?;
-                            queue.insert(&qid.to_be_bytes(), key)?;
-                            new.push(po.po_number.clone());
-                        }
-                    }
-                }
-                Ok(Intake::Stored {
-                    new,
-                    repeated,
-                    conflicting,
-                })
+                Ok(out)
             },
         )?;
         Ok(out)
@@ -306,65 +323,82 @@ impl Store {
         po: &str,
         pair: &str,
         created_at: &str,
-        file_name: impl Fn(&Envelope850) -> String,
+        file_name: impl Fn(&str, &Envelope850) -> String,
     ) -> Result<OrderRecord, StoreError> {
-        let i = &self.inner;
-        let rec =
-            (&i.orders, &i.counters, &i.gs06_index).transaction(|(orders, counters, index)| {
-                let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                    Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                    None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-                };
-                if !matches!(rec.outbound, Outbound850::Pending) {
-                    return Ok(rec);
-                }
-                let mut envelope = Envelope850 {
-                    isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
-                    gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
-                    st02: next_counter(counters, &keys::counter_key("st02", pair))?,
-                    created_at: created_at.to_string(),
-                    file_name: String::new(),
-                };
-                envelope.file_name = file_name(&envelope);
-                index.insert(keys::gs06_key(pair, envelope.gs06), po.as_bytes())?;
-                rec.history.push(HistoryEntry {
-                    at: created_at.to_string(),
-                    what: format!(
-                        "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
-                        envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
-                    ),
-                });
-                rec.outbound = Outbound850::Allocated { envelope };
-                orders.insert(po.as_bytes(), json(&rec))?;
-                Ok(rec)
-            })?;
-        Ok(rec)
+        let mut recs = self.allocate_850s(&[po], pair, created_at, file_name)?;
+        recs.pop()
+            .ok_or_else(|| StoreError::NoSuchOrder(po.to_string()))
     }
 
-    /// Marks the PO's 850 written and removes its queue entry, in one transaction.
-    pub fn complete_850(
+    /// [`Store::allocate_850`] for several POs in one transaction (in order: consecutive
+    /// control numbers). `file_name` gets the PO number and its envelope.
+    pub fn allocate_850s(
         &self,
-        queue_id: u64,
-        po: &str,
-        written_at: &str,
-    ) -> Result<(), StoreError> {
+        pos: &[&str],
+        pair: &str,
+        created_at: &str,
+        file_name: impl Fn(&str, &Envelope850) -> String,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let i = &self.inner;
+        let recs =
+            (&i.orders, &i.counters, &i.gs06_index).transaction(|(orders, counters, index)| {
+                let mut out = Vec::with_capacity(pos.len());
+                for po in pos {
+                    let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                        Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                        None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+                    };
+                    if !matches!(rec.outbound, Outbound850::Pending) {
+                        out.push(rec);
+                        continue;
+                    }
+                    let mut envelope = Envelope850 {
+                        isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
+                        gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
+                        st02: next_counter(counters, &keys::counter_key("st02", pair))?,
+                        created_at: created_at.to_string(),
+                        file_name: String::new(),
+                    };
+                    envelope.file_name = file_name(po, &envelope);
+                    index.insert(keys::gs06_key(pair, envelope.gs06), po.as_bytes())?;
+                    rec.history.push(HistoryEntry {
+                        at: created_at.to_string(),
+                        what: format!(
+                            "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
+                            envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
+                        ),
+                    });
+                    rec.outbound = Outbound850::Allocated { envelope };
+                    orders.insert(po.as_bytes(), json(&rec))?;
+                    out.push(rec);
+                }
+                Ok(out)
+            })?;
+        Ok(recs)
+    }
+
+    /// Marks the POs' 850s written and removes their queue entries, in one transaction. A PO
+    /// whose 850 is not allocated (no record, already written) only loses its queue entry.
+    pub fn complete_850s(&self, done: &[(u64, &str)], written_at: &str) -> Result<(), StoreError> {
         let i = &self.inner;
         (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
-            if let Some(b) = orders.get(po.as_bytes())? {
-                let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
-                if let Outbound850::Allocated { envelope } = &rec.outbound {
-                    rec.history.push(HistoryEntry {
-                        at: written_at.to_string(),
-                        what: format!("850 written: {}", envelope.file_name),
-                    });
-                    rec.outbound = Outbound850::Written {
-                        envelope: envelope.clone(),
-                        written_at: written_at.to_string(),
-                    };
-                    orders.insert(po.as_bytes(), json(&rec))?;
+            for (queue_id, po) in done {
+                if let Some(b) = orders.get(po.as_bytes())? {
+                    let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
+                    if let Outbound850::Allocated { envelope } = &rec.outbound {
+                        rec.history.push(HistoryEntry {
+                            at: written_at.to_string(),
+                            what: format!("850 written: {}", envelope.file_name),
+                        });
+                        rec.outbound = Outbound850::Written {
+                            envelope: envelope.clone(),
+                            written_at: written_at.to_string(),
+                        };
+                        orders.insert(po.as_bytes(), json(&rec))?;
+                    }
                 }
+                queue.remove(&queue_id.to_be_bytes())?;
             }
-            queue.remove(&queue_id.to_be_bytes())?;
             Ok(())
         })?;
         Ok(())
@@ -771,21 +805,139 @@ fn next_counter(
     Ok(next as u32)
 }
 
-/// The group-commit loop: waits for a request, takes every request queued behind it, runs one
-/// flush, answers them all. Ends when every [`Store`] clone is gone.
-fn flusher(inner: std::sync::Weak<Inner>, rx: std_mpsc::Receiver<FlushReply>) {
+/// The trees an intake transaction touches: events, orders, review, outbox queue.
+type IntakeTrees<'t> = (
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+);
+
+/// One event's part of an intake transaction (see [`Store::record_events`]).
+fn stage_event(
+    (events, orders, review, queue): IntakeTrees<'_>,
+    ev: &NewEvent,
+    queue_ids: &[u64],
+    hashes: &[String],
+    event_rec: &[u8],
+) -> Result<Intake, ConflictableTransactionError<StoreError>> {
+    if events.get(ev.event_id.as_bytes())?.is_some() {
+        return Ok(Intake::DuplicateEvent);
+    }
+    events.insert(ev.event_id.as_bytes(), event_rec)?;
+    let (mut new, mut repeated, mut conflicting) = (vec![], vec![], vec![]);
+    for ((po, hash), qid) in ev.orders.iter().zip(hashes).zip(queue_ids) {
+        let key = po.po_number.as_bytes();
+        match orders.get(key)? {
+            Some(bytes) => {
+                let existing: OrderRecord = parse(key, &bytes).map_err(abort)?;
+                if &existing.payload_hash == hash {
+                    repeated.push(po.po_number.clone());
+                } else {
+                    review.insert(
+                        keys::review_key(&po.po_number, &ev.event_id),
+                        json(&ReviewRecord {
+                            schema_version: SCHEMA_VERSION,
+                            po_number: po.po_number.clone(),
+                            event_id: ev.event_id.clone(),
+                            received_at: ev.received_at.clone(),
+                            payload_hash: hash.clone(),
+                            order: po.clone(),
+                        }),
+                    )?;
+                    conflicting.push(po.po_number.clone());
+                }
+            }
+            None => {
+                let rec = OrderRecord {
+                    schema_version: SCHEMA_VERSION,
+                    po_number: po.po_number.clone(),
+                    event_id: ev.event_id.clone(),
+                    received_at: ev.received_at.clone(),
+                    payload_hash: hash.clone(),
+                    order: po.clone(),
+                    outbound: Outbound850::Pending,
+                    history: vec![HistoryEntry {
+                        at: ev.received_at.clone(),
+                        what: format!("webhook received (event {})", &ev.event_id),
+                    }],
+                    inbound: Default::default(),
+                };
+                orders.insert(key, json(&rec))?;
+                queue.insert(&qid.to_be_bytes(), key)?;
+                new.push(po.po_number.clone());
+            }
+        }
+    }
+    Ok(Intake::Stored {
+        new,
+        repeated,
+        conflicting,
+    })
+}
+
+fn flush_failed(message: String) -> StoreError {
+    StoreError::Sled(sled::Error::Io(std::io::Error::other(message)))
+}
+
+/// The group-commit loop: waits for a request, takes every request queued behind it, writes the
+/// waiting webhook events in one transaction, runs one flush, answers them all. Ends when every
+/// [`Store`] clone is gone.
+fn committer(inner: std::sync::Weak<Inner>, rx: std_mpsc::Receiver<Commit>) {
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+        let mut flushes = Vec::new();
+        let mut intakes = Vec::new();
+        for c in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+            match c {
+                Commit::Flush(reply) => flushes.push(reply),
+                Commit::Intake(ev, reply) => intakes.push((ev, reply)),
+            }
         }
-        let result = match inner.upgrade() {
-            Some(inner) => inner.db.flush().map(|_| ()).map_err(|e| e.to_string()),
-            None => Err("state store is closed".to_string()),
+        let Some(inner) = inner.upgrade() else {
+            for reply in flushes {
+                reply.send(Err("state store is closed".into()));
+            }
+            for (_, reply) in intakes {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
+            break;
         };
-        for reply in batch {
-            let _ = reply.send(result.clone());
+        let store = Store { inner };
+        let outcomes = record_batch(&store, &intakes);
+        let flushed = store
+            .inner
+            .db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        // Let go of the database before answering: a caller that drops its last `Store` after
+        // the answer must find it closed (its file lock released).
+        drop(store);
+        for ((_, reply), outcome) in intakes.into_iter().zip(outcomes) {
+            let _ = reply.send(match (&flushed, outcome) {
+                (Ok(()), outcome) => outcome,
+                (Err(message), _) => Err(flush_failed(message.clone())),
+            });
         }
+        for reply in flushes {
+            reply.send(flushed.clone());
+        }
+    }
+}
+
+/// Writes a batch of events in one transaction; if that fails, each on its own, so one bad
+/// event cannot fail the others. One outcome per event, in order.
+fn record_batch(
+    store: &Store,
+    intakes: &[(Box<NewEvent>, IntakeReply)],
+) -> Vec<Result<Intake, StoreError>> {
+    if intakes.is_empty() {
+        return Vec::new();
+    }
+    let evs: Vec<&NewEvent> = intakes.iter().map(|(ev, _)| ev.as_ref()).collect();
+    match store.record_events(&evs) {
+        Ok(outcomes) if outcomes.len() == evs.len() => outcomes.into_iter().map(Ok).collect(),
+        _ => evs.iter().map(|ev| store.record_event(ev)).collect(),
     }
 }
 
@@ -825,13 +977,13 @@ mod tests {
         }
     }
 
-    fn event<'a>(id: &'a str, orders: &'a [PurchaseOrder]) -> NewEvent<'a> {
+    fn event(id: &str, orders: &[PurchaseOrder]) -> NewEvent {
         NewEvent {
-            event_id: id,
-            received_at: "2026-11-23T00:00:00Z",
+            event_id: id.into(),
+            received_at: "2026-11-23T00:00:00Z".into(),
             headers: vec![],
-            raw_body: "{}",
-            orders,
+            raw_body: "{}".into(),
+            orders: orders.to_vec(),
         }
     }
 
@@ -871,6 +1023,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn events_in_one_batch_see_each_other_and_intake_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut changed = po("A");
+            changed.reseller_order_number = "OTHER".into();
+            let (e1, e1_again, e2) = (
+                event("E1", &[po("A")]),
+                event("E1", &[po("A")]),
+                event("E2", &[changed, po("B")]),
+            );
+            let out = store.record_events(&[&e1, &e1_again, &e2]).unwrap();
+            assert_eq!(
+                out,
+                vec![
+                    Intake::Stored {
+                        new: vec!["A".into()],
+                        repeated: vec![],
+                        conflicting: vec![]
+                    },
+                    Intake::DuplicateEvent,
+                    Intake::Stored {
+                        new: vec!["B".into()],
+                        repeated: vec![],
+                        conflicting: vec!["A".into()]
+                    },
+                ]
+            );
+            // Concurrent intakes through the committer: each answered after its flush.
+            let (a, b) = tokio::join!(
+                store.intake(event("E3", &[po("C")])),
+                store.intake(event("E3", &[po("C")]))
+            );
+            let mut outcomes = [a.unwrap(), b.unwrap()];
+            outcomes.sort_by_key(|o| matches!(o, Intake::DuplicateEvent));
+            assert!(matches!(&outcomes[0], Intake::Stored { new, .. } if new == &["C"]));
+            assert_eq!(outcomes[1], Intake::DuplicateEvent);
+            assert_eq!(store.outbox_depth(), 3);
+        }
+        // Reopened: what intake answered for is there.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.event("E3").unwrap().is_some());
+        assert!(store.order("C").unwrap().is_some());
+    }
+
+    #[tokio::test]
     async fn control_numbers_are_per_pair_persisted_and_wrap() {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -879,17 +1077,17 @@ mod tests {
                 .record_event(&event("E1", &[po("A"), po("B"), po("C")]))
                 .unwrap();
             let a = store
-                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13))
+                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |_, e| format!("A.{}", e.isa13))
                 .unwrap();
             let again = store
-                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |e| format!("A.{}", e.isa13))
+                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |_, e| format!("A.{}", e.isa13))
                 .unwrap();
             assert_eq!(a.outbound, again.outbound, "allocation is idempotent");
             let b = store
-                .allocate_850("B", "ZZ:X/ZZ:Y", "t", |_| "B".into())
+                .allocate_850("B", "ZZ:X/ZZ:Y", "t", |_, _| "B".into())
                 .unwrap();
             let c = store
-                .allocate_850("C", "ZZ:X/ZZ:OTHER", "t", |_| "C".into())
+                .allocate_850("C", "ZZ:X/ZZ:OTHER", "t", |_, _| "C".into())
                 .unwrap();
             let isa = |r: &OrderRecord| match &r.outbound {
                 Outbound850::Allocated { envelope } => envelope.isa13,
@@ -905,14 +1103,16 @@ mod tests {
                 )
                 .unwrap();
             store.record_event(&event("E2", &[po("D")])).unwrap();
-            let d = store.allocate_850("D", "W", "t", |_| "D".into()).unwrap();
+            let d = store
+                .allocate_850("D", "W", "t", |_, _| "D".into())
+                .unwrap();
             assert_eq!(isa(&d), 1, "wraps after 999999999");
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         store.record_event(&event("E3", &[po("E")])).unwrap();
         let e = store
-            .allocate_850("E", "ZZ:X/ZZ:Y", "t", |_| "E".into())
+            .allocate_850("E", "ZZ:X/ZZ:Y", "t", |_, _| "E".into())
             .unwrap();
         assert!(
             matches!(e.outbound, Outbound850::Allocated { ref envelope } if envelope.isa13 == 3)
