@@ -1230,7 +1230,9 @@ fn criterion_results(s: &Settings) -> BTreeMap<String, (f64, Option<(String, f64
             let Some(id) = b["full_id"].as_str() else {
                 continue;
             };
-            let Some(mean) = est["mean"]["point_estimate"].as_f64() else {
+            // The median, not the mean: on a shared VM a few preempted samples drag the mean of
+            // the longer benchmarks down more than that of the short baseline.
+            let Some(median) = est["median"]["point_estimate"].as_f64() else {
                 continue;
             };
             let tp = b["throughput"].as_object().and_then(|o| {
@@ -1238,7 +1240,7 @@ fn criterion_results(s: &Settings) -> BTreeMap<String, (f64, Option<(String, f64
                     .next()
                     .and_then(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
             });
-            out.insert(id.to_string(), (mean, tp));
+            out.insert(id.to_string(), (median, tp));
         }
     }
     out
@@ -1246,9 +1248,9 @@ fn criterion_results(s: &Settings) -> BTreeMap<String, (f64, Option<(String, f64
 
 /// Throughput per second of one criterion result (bytes → MiB/s, elements → elements/s).
 fn per_sec(r: &(f64, Option<(String, f64)>)) -> Option<(f64, bool)> {
-    let (mean_ns, tp) = r;
+    let (median_ns, tp) = r;
     let (kind, amount) = tp.as_ref()?;
-    let per_sec = amount / (mean_ns * 1e-9);
+    let per_sec = amount / (median_ns * 1e-9);
     Some(if kind.starts_with("Bytes") {
         (per_sec / MIB, true)
     } else {
@@ -1326,7 +1328,7 @@ fn criterion_rows(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
         }
     }
     rep.notes.push(
-        "2/3: criterion mean times from `benches/x12.rs` (generated 856 with deep HL trees; 850s \
+        "2/3: criterion median times from `benches/x12.rs` (generated 856 with deep HL trees; 850s \
          with 20 lines), run by `scripts/bench` just before this bench"
             .into(),
     );
