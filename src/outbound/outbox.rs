@@ -266,24 +266,7 @@ pub fn pair_key(mapping: &Mapping) -> String {
 /// The file name for a PO's 850: the pattern with placeholders filled and the PO number made
 /// safe (only `A-Z a-z 0-9 . _ -`, no leading dot, at most 80 characters).
 pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
-    let safe_po: String = po
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect::<String>()
-        .replace("..", "__");
-    let safe_po = safe_po.trim_start_matches('.').to_string();
-    let safe_po = if safe_po.is_empty() {
-        "PO".to_string()
-    } else {
-        safe_po
-    };
+    let safe_po = safe_name(po);
     let date: String = env
         .created_at
         .chars()
