@@ -316,22 +316,9 @@ impl Store {
         self.inner.outbox_queue.len()
     }
 
-    /// Gives the PO its 850 envelope: allocates ISA13/GS06/ST02 for the (sender, receiver) pair
-    /// and fixes the file name, in one transaction. A PO that already has an envelope keeps it.
-    pub fn allocate_850(
-        &self,
-        po: &str,
-        pair: &str,
-        created_at: &str,
-        file_name: impl Fn(&str, &Envelope850) -> String,
-    ) -> Result<OrderRecord, StoreError> {
-        let mut recs = self.allocate_850s(&[po], pair, created_at, file_name)?;
-        recs.pop()
-            .ok_or_else(|| StoreError::NoSuchOrder(po.to_string()))
-    }
-
-    /// [`Store::allocate_850`] for several POs in one transaction (in order: consecutive
-    /// control numbers). `file_name` gets the PO number and its envelope.
+    /// Gives each PO its 850 envelope, in one transaction: allocates ISA13/GS06/ST02 for the
+    /// (sender, receiver) pair (in order: consecutive control numbers) and fixes the file name.
+    /// A PO that already has an envelope keeps it. `file_name` gets the PO number and envelope.
     pub fn allocate_850s(
         &self,
         pos: &[&str],
@@ -977,6 +964,18 @@ mod tests {
         }
     }
 
+    /// One PO's allocation, as the outbox makes it for a batch.
+    fn allocate(
+        store: &Store,
+        po: &str,
+        pair: &str,
+        file_name: impl Fn(&str, &Envelope850) -> String,
+    ) -> OrderRecord {
+        let mut recs = store.allocate_850s(&[po], pair, "t", file_name).unwrap();
+        assert_eq!(recs.len(), 1);
+        recs.remove(0)
+    }
+
     fn event(id: &str, orders: &[PurchaseOrder]) -> NewEvent {
         NewEvent {
             event_id: id.into(),
@@ -1076,19 +1075,11 @@ mod tests {
             store
                 .record_event(&event("E1", &[po("A"), po("B"), po("C")]))
                 .unwrap();
-            let a = store
-                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |_, e| format!("A.{}", e.isa13))
-                .unwrap();
-            let again = store
-                .allocate_850("A", "ZZ:X/ZZ:Y", "t", |_, e| format!("A.{}", e.isa13))
-                .unwrap();
+            let a = allocate(&store, "A", "ZZ:X/ZZ:Y", |_, e| format!("A.{}", e.isa13));
+            let again = allocate(&store, "A", "ZZ:X/ZZ:Y", |_, e| format!("A.{}", e.isa13));
             assert_eq!(a.outbound, again.outbound, "allocation is idempotent");
-            let b = store
-                .allocate_850("B", "ZZ:X/ZZ:Y", "t", |_, _| "B".into())
-                .unwrap();
-            let c = store
-                .allocate_850("C", "ZZ:X/ZZ:OTHER", "t", |_, _| "C".into())
-                .unwrap();
+            let b = allocate(&store, "B", "ZZ:X/ZZ:Y", |_, _| "B".into());
+            let c = allocate(&store, "C", "ZZ:X/ZZ:OTHER", |_, _| "C".into());
             let isa = |r: &OrderRecord| match &r.outbound {
                 Outbound850::Allocated { envelope } => envelope.isa13,
                 other => panic!("{other:?}"),
@@ -1103,17 +1094,13 @@ mod tests {
                 )
                 .unwrap();
             store.record_event(&event("E2", &[po("D")])).unwrap();
-            let d = store
-                .allocate_850("D", "W", "t", |_, _| "D".into())
-                .unwrap();
+            let d = allocate(&store, "D", "W", |_, _| "D".into());
             assert_eq!(isa(&d), 1, "wraps after 999999999");
             store.flush().await.unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         store.record_event(&event("E3", &[po("E")])).unwrap();
-        let e = store
-            .allocate_850("E", "ZZ:X/ZZ:Y", "t", |_, _| "E".into())
-            .unwrap();
+        let e = allocate(&store, "E", "ZZ:X/ZZ:Y", |_, _| "E".into());
         assert!(
             matches!(e.outbound, Outbound850::Allocated { ref envelope } if envelope.isa13 == 3)
         );
