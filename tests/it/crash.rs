@@ -428,20 +428,6 @@ fn plain_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Every non-hidden regular file under `dir`, recursively.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else if !e.file_name().to_string_lossy().starts_with('.') {
-            out.push(p);
-        }
-    }
-    out
-}
-
 fn name_of(p: &Path) -> String {
     p.file_name().unwrap().to_string_lossy().into_owned()
 }
@@ -572,7 +558,7 @@ fn check_inbox_files(ws: &Workspace, expected: &Expected, problems: &mut Vec<Str
     }
     let mut places: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for root in ["archive/inbound", "archive/duplicates", "error"] {
-        for p in walk(&ws.path(root)) {
+        for p in support::walk(&ws.path(root), false) {
             let name = name_of(&p);
             if name.ends_with(".reason.txt") {
                 continue;

@@ -93,7 +93,7 @@ async fn ack_then_ship_notice_reach_ingram_in_order_with_exact_bodies() {
     assert_eq!(sim.token_count(), 1, "one token for both calls");
 
     // Files archived unchanged; one 997 per inbound group in the outbox.
-    let archived: Vec<_> = walk(&ws.path("archive/inbound"));
+    let archived: Vec<_> = walk(&ws.path("archive/inbound"), true);
     assert_eq!(archived.len(), 2);
     assert!(archived
         .iter()
@@ -136,21 +136,6 @@ async fn wait_until(d: &TestDaemon, f: impl Fn(&edi_bridge::store::records::Orde
             .is_some_and(|o| f(&o))
     })
     .await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// The sample 855 rewritten with other delimiters / terminators / layout.

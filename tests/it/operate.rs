@@ -51,14 +51,7 @@ async fn status_show_replay_and_metrics_while_running_and_offline() {
         vec!["IM-PO-1001.000000001.850", "IM-PO-1001.000000002.850"]
     );
 
-    let metrics = client()
-        .get(format!("http://{}/metrics", d.r().addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&d).await;
     for needle in [
         "edi_bridge_webhooks_total{outcome=\"accepted\"} 1",
         "edi_bridge_850_written_total 2",
@@ -67,7 +60,7 @@ async fn status_show_replay_and_metrics_while_running_and_offline() {
         "edi_bridge_error_dir_files 0",
         "edi_bridge_api_queue_depth 0",
     ] {
-        assert!(metrics.contains(needle), "{needle} in\n{metrics}");
+        assert!(text.contains(needle), "{needle} in\n{text}");
     }
     assert_eq!(
         client()

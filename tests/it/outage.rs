@@ -371,14 +371,7 @@ async fn answers_slower_than_the_timeout_are_retried_under_the_same_correlation_
 
 /// `edi_bridge_outbox_errors_total` from `/metrics`.
 async fn outbox_errors(d: &TestDaemon) -> u64 {
-    let text = client()
-        .get(format!("http://{}/metrics", d.r().addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(d).await;
     text.lines()
         .find_map(|l| l.strip_prefix("edi_bridge_outbox_errors_total "))
         .and_then(|v| v.trim().parse().ok())

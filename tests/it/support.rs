@@ -225,6 +225,33 @@ pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
 
+/// Every regular file under `dir`, recursively; hidden ones (temp files, receipts) only when
+/// `hidden` is set.
+pub fn walk(dir: &Path, hidden: bool) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p, hidden));
+        } else if hidden || !e.file_name().to_string_lossy().starts_with('.') {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The daemon's `/metrics` text.
+pub async fn metrics(d: &TestDaemon) -> String {
+    client()
+        .get(format!("http://{}/metrics", d.r().addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// An emulator on 127.0.0.1:0 accepting the test client's credentials.
 pub async fn sim(configure: impl FnOnce(&mut SimConfig)) -> (SimHandle, CancellationToken) {
     let mut cfg = SimConfig {

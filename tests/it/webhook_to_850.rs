@@ -176,28 +176,13 @@ async fn sample_webhook_becomes_one_850_field_by_field() {
     assert!(text.ends_with("~\n"));
 
     // Archived copy, identical.
-    let archived: Vec<_> = walk(&ws.path("archive/outbound"));
+    let archived: Vec<_> = walk(&ws.path("archive/outbound"), false);
     assert_eq!(archived.len(), 1, "{archived:?}");
     assert_eq!(read(&archived[0]), bytes);
     // The raw event is kept for audit, unknown fields included.
     let ev = d.r().store.event("N01CIB9VVFYKR9J6ZW").unwrap().unwrap();
     assert!(ev.raw_body.contains("someFutureField"));
     d.stop().await;
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else if !e.file_name().to_string_lossy().starts_with('.') {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]
