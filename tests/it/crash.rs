@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use edi_bridge::config::{ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET, ENV_WEBHOOK_SECRET_PREVIOUS};
+use edi_bridge::config::{ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET};
 use edi_bridge::sim::{RecordedCall, SimHandle};
 use edi_bridge::store::records::Outbound850;
 use rand::rngs::StdRng;
@@ -24,7 +24,6 @@ use tokio::sync::oneshot;
 
 use crate::support::{self, Workspace, CLIENT_SECRET, SECRET};
 
-const BIN: &str = env!("CARGO_BIN_EXE_edi-bridge");
 /// New POs Ingram announces per round.
 const NEW_POS_PER_ROUND: usize = 2;
 /// The kill lands this long after the child said it started (uniformly from 0).
@@ -100,16 +99,7 @@ struct Bridge {
 
 impl Bridge {
     fn spawn(config: &Path, log: &Path, run: usize) -> Bridge {
-        let mut cmd = Command::new(BIN);
-        for var in [
-            "NOTIFY_SOCKET",
-            "WATCHDOG_USEC",
-            "WATCHDOG_PID",
-            "CREDENTIALS_DIRECTORY",
-            ENV_WEBHOOK_SECRET_PREVIOUS,
-        ] {
-            cmd.env_remove(var);
-        }
+        let mut cmd = support::edi_bridge_command();
         let mut child = cmd
             .arg("run")
             .arg("--config")
@@ -418,20 +408,6 @@ impl Expected {
     }
 }
 
-/// Non-hidden regular files directly in `dir`.
-fn plain_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'));
-    v.sort();
-    v
-}
-
-fn name_of(p: &Path) -> String {
-    p.file_name().unwrap().to_string_lossy().into_owned()
-}
-
 /// `(po, isa13)` from `{po}.{isa13}.850`.
 fn parse_850_name(name: &str) -> Option<(String, String)> {
     let stem = name.strip_suffix(".850")?;
@@ -450,17 +426,17 @@ async fn wait_quiescent(ws: &Workspace, sim: &SimHandle, expected: &Expected) ->
     let mut last_calls = usize::MAX;
     let mut quiet_since = Instant::now();
     loop {
-        let outbox = plain_files(&ws.path("outbox"));
+        let outbox = support::plain_files(&ws.path("outbox"));
         let pos_written: BTreeSet<String> = outbox
             .iter()
-            .filter_map(|p| parse_850_name(&name_of(p)).map(|(po, _)| po))
+            .filter_map(|p| parse_850_name(&support::name_of(p)).map(|(po, _)| po))
             .collect();
         let acks = outbox
             .iter()
-            .filter(|p| name_of(p).ends_with(".997"))
+            .filter(|p| support::name_of(p).ends_with(".997"))
             .count();
-        let waiting =
-            plain_files(&ws.path("inbox")).len() + plain_files(&ws.path("inbox/.processing")).len();
+        let waiting = support::plain_files(&ws.path("inbox")).len()
+            + support::plain_files(&ws.path("inbox/.processing")).len();
         let calls = sim.calls();
         let delivered: BTreeSet<&str> = calls
             .iter()
@@ -499,8 +475,8 @@ async fn wait_quiescent(ws: &Workspace, sim: &SimHandle, expected: &Expected) ->
 fn check_850s(ws: &Workspace, expected: &Expected, problems: &mut Vec<String>) {
     let mut by_po: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut isa13s: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for path in plain_files(&ws.path("outbox")) {
-        let name = name_of(&path);
+    for path in support::plain_files(&ws.path("outbox")) {
+        let name = support::name_of(&path);
         let bytes = std::fs::read(&path).unwrap();
         let doc = edi_bridge::x12::read(&bytes, &edi_bridge::x12::ReadOptions::default());
         let errors: Vec<String> = doc.errors().map(|d| d.message.clone()).collect();
@@ -552,14 +528,14 @@ fn check_850s(ws: &Workspace, expected: &Expected, problems: &mut Vec<String>) {
 /// Every inbox file in exactly one final place, unchanged, none left behind; one 997 each.
 fn check_inbox_files(ws: &Workspace, expected: &Expected, problems: &mut Vec<String>) {
     for dir in ["inbox", "inbox/.processing"] {
-        for p in plain_files(&ws.path(dir)) {
-            problems.push(format!("left in {dir}: {}", name_of(&p)));
+        for p in support::plain_files(&ws.path(dir)) {
+            problems.push(format!("left in {dir}: {}", support::name_of(&p)));
         }
     }
     let mut places: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     for root in ["archive/inbound", "archive/duplicates", "error"] {
         for p in support::walk(&ws.path(root), false) {
-            let name = name_of(&p);
+            let name = support::name_of(&p);
             if name.ends_with(".reason.txt") {
                 continue;
             }
@@ -586,9 +562,9 @@ fn check_inbox_files(ws: &Workspace, expected: &Expected, problems: &mut Vec<Str
         }
     }
     // One inbound group per file, so one 997 per file: a second one means a file was committed twice.
-    let acks: Vec<String> = plain_files(&ws.path("outbox"))
+    let acks: Vec<String> = support::plain_files(&ws.path("outbox"))
         .iter()
-        .map(|p| name_of(p))
+        .map(|p| support::name_of(p))
         .filter(|n| n.ends_with(".997"))
         .collect();
     let mut per_group: BTreeMap<String, usize> = BTreeMap::new();

@@ -245,11 +245,7 @@ async fn garbage_and_bad_codes_go_to_error_with_a_positioned_reason_and_the_daem
         1
     );
     d.stop().await;
-    let errors: Vec<String> = ws
-        .files("error")
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let errors: Vec<String> = ws.names("error");
     for n in [
         "bad-code.855",
         "bad-code.855.reason.txt",

@@ -10,31 +10,12 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use edi_bridge::config::{ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET, ENV_WEBHOOK_SECRET_PREVIOUS};
+use edi_bridge::config::ENV_WEBHOOK_SECRET;
 
-use crate::support::{Workspace, SECRET};
+use crate::support::{edi_bridge_command, Workspace, SECRET};
 
-const BIN: &str = env!("CARGO_BIN_EXE_edi-bridge");
 /// Upper bound for each awaited event; generous for a loaded CI machine.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `edi-bridge` with none of the secret or systemd variables the test runner might carry.
-fn edi_bridge() -> Command {
-    let mut cmd = Command::new(BIN);
-    for var in [
-        "NOTIFY_SOCKET",
-        "WATCHDOG_USEC",
-        "WATCHDOG_PID",
-        "CREDENTIALS_DIRECTORY",
-        ENV_WEBHOOK_SECRET,
-        ENV_WEBHOOK_SECRET_PREVIOUS,
-        ENV_CLIENT_SECRET,
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
 
 /// Writes the support workspace's config without its `webhook_secret*_file` keys, so the secret
 /// has to come from the environment or from systemd credentials.
@@ -172,7 +153,7 @@ fn run_notifies_ready_watchdog_and_stopping_then_exits_0_on_sigterm() {
     let mut notify = NotifySocket::bind(&socket_path);
     let log = ws.path("edi-bridge.log");
 
-    let child = edi_bridge()
+    let child = edi_bridge_command()
         .arg("run")
         .arg("--config")
         .arg(&config)
@@ -214,7 +195,7 @@ fn run_notifies_ready_watchdog_and_stopping_then_exits_0_on_sigterm() {
 }
 
 fn check(config: &Path, credentials: Option<&Path>) -> Output {
-    let mut cmd = edi_bridge();
+    let mut cmd = edi_bridge_command();
     cmd.arg("check").arg("--config").arg(config);
     if let Some(dir) = credentials {
         cmd.env("CREDENTIALS_DIRECTORY", dir);

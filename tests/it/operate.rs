@@ -41,11 +41,7 @@ async fn status_show_replay_and_metrics_while_running_and_offline() {
     assert!(replay.contains("new control numbers"), "{replay}");
     d.until("the replayed 850", || ws.files("outbox").len() == 2)
         .await;
-    let names: Vec<String> = ws
-        .files("outbox")
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = ws.names("outbox");
     assert_eq!(
         names,
         vec!["IM-PO-1001.000000001.850", "IM-PO-1001.000000002.850"]

@@ -418,10 +418,7 @@ async fn an_unwritable_outbox_acknowledges_webhooks_then_writes_each_850_once_re
     d.stop().await;
 
     let files = ws.files("outbox");
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = files.iter().map(|p| name_of(p)).collect();
     assert_eq!(files.len(), pos.len(), "{names:?}");
     let mut isa13 = BTreeSet::new();
     for (po, f) in pos.iter().zip(&files) {
@@ -435,10 +432,7 @@ async fn an_unwritable_outbox_acknowledges_webhooks_then_writes_each_850_once_re
 }
 
 fn processing(ws: &Workspace) -> Vec<String> {
-    ws.files("inbox/.processing")
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect()
+    ws.names("inbox/.processing")
 }
 
 /// The 997s in the outbox answering inbound group `gs06`.

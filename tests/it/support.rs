@@ -106,14 +106,14 @@ retry_secs = 1
         }
     }
 
-    /// Regular (non-hidden) files in a directory, sorted.
+    /// Regular (non-hidden) files in a directory of the workspace, sorted.
     pub fn files(&self, sub: &str) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.path(sub))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        v.retain(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'));
-        v.sort();
-        v
+        plain_files(&self.path(sub))
+    }
+
+    /// The names of `files(sub)`.
+    pub fn names(&self, sub: &str) -> Vec<String> {
+        self.files(sub).iter().map(|p| name_of(p)).collect()
     }
 }
 
@@ -238,6 +238,42 @@ pub fn walk(dir: &Path, hidden: bool) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Regular (non-hidden) files directly in `dir`, sorted.
+pub fn plain_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.is_file() && !name_of(p).starts_with('.'));
+    v.sort();
+    v
+}
+
+/// A file's name, as a string.
+pub fn name_of(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The release-under-test `edi-bridge` binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_edi-bridge");
+
+/// `edi-bridge` with none of the secret or systemd variables the test runner might carry.
+pub fn edi_bridge_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(BIN);
+    for var in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "CREDENTIALS_DIRECTORY",
+        edi_bridge::config::ENV_WEBHOOK_SECRET,
+        edi_bridge::config::ENV_WEBHOOK_SECRET_PREVIOUS,
+        edi_bridge::config::ENV_CLIENT_SECRET,
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(std::process::Stdio::null());
+    cmd
 }
 
 /// The daemon's `/metrics` text.

@@ -293,11 +293,7 @@ async fn multi_po_event_gives_one_850_each_and_old_secret_still_verifies() {
     assert_eq!(s, 200, "{b}");
     d.wait_written(2).await;
     d.stop().await;
-    let names: Vec<String> = ws
-        .files("outbox")
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> = ws.names("outbox");
     assert_eq!(
         names,
         vec!["IM-PO-1001.000000001.850", "IM-PO-1002.000000002.850"]
