@@ -174,6 +174,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         deliver_wake: deliver_wake.clone(),
         outbox_wake: outbox_wake.clone(),
         events: events.clone(),
+        metrics: metrics.clone(),
     };
     let inbox_stop = shutdown.clone();
     spawn(

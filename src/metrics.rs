@@ -31,6 +31,7 @@ pub struct Metrics {
     inbox_archived: AtomicU64,
     inbox_rejected: AtomicU64,
     inbox_duplicate: AtomicU64,
+    inbox_scans: AtomicU64,
     api_delivered: AtomicU64,
     api_retried: AtomicU64,
     api_rejected: AtomicU64,
@@ -253,6 +254,10 @@ impl Metrics {
         self.outbox_errors.fetch_add(1, Relaxed);
     }
 
+    pub fn inbox_scan(&self) {
+        self.inbox_scans.fetch_add(1, Relaxed);
+    }
+
     /// The Prometheus exposition text.
     pub fn render(&self, store: &Store) -> String {
         let mut s = String::new();
@@ -322,6 +327,16 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_inbox_scans_total Passes over the inbox directory (at start, on a change, every rescan_secs)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_inbox_scans_total counter");
+        let _ = writeln!(
+            s,
+            "edi_bridge_inbox_scans_total {}",
+            self.inbox_scans.load(Relaxed)
+        );
         let _ = writeln!(
             s,
             "# HELP edi_bridge_api_calls_total Ingram API call attempts by outcome."

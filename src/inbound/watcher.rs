@@ -35,6 +35,7 @@ pub struct Inbox {
     pub deliver_wake: Arc<Notify>,
     pub outbox_wake: Arc<Notify>,
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What the scanner remembers of a file between scans.
@@ -53,8 +54,10 @@ impl Inbox {
         let _watcher = {
             use notify::Watcher as _;
             let wake = wake.clone();
-            let mut w = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-                wake.notify_one()
+            let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if res.as_ref().map_or(true, |ev| worth_a_scan(&ev.kind)) {
+                    wake.notify_one()
+                }
             })?;
             match w.watch(&self.inbox, notify::RecursiveMode::NonRecursive) {
                 Ok(()) => Some(w),
@@ -86,6 +89,7 @@ impl Inbox {
 
     /// One pass over the inbox; true when some file is waiting to settle.
     async fn scan(&self, seen: &mut HashMap<PathBuf, Seen>, processing: &Path) -> bool {
+        self.metrics.inbox_scan();
         // Files left claimed by a failed attempt (a move that failed, a store error) are retried.
         for path in list(processing) {
             self.handle(path).await;
@@ -213,6 +217,19 @@ impl Inbox {
     }
 }
 
+/// Whether a watch event can mean that a file arrived or changed. inotify also reports the
+/// directory being opened and read, which is what every scan does: waking on those would make
+/// each scan cause the next, a busy loop. A file closed after writing still counts. A watch
+/// error (a queue overflow, say) wakes a scan too.
+fn worth_a_scan(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
 /// Whether a settled file can be taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -326,6 +343,30 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_changes_wake_a_scan() {
+        use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+        use notify::EventKind;
+        for quiet in [
+            AccessKind::Open(AccessMode::Any),
+            AccessKind::Read,
+            AccessKind::Close(AccessMode::Read),
+            AccessKind::Any,
+        ] {
+            assert!(!worth_a_scan(&EventKind::Access(quiet)), "{quiet:?}");
+        }
+        for change in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Remove(notify::event::RemoveKind::Any),
+            EventKind::Any,
+        ] {
+            assert!(worth_a_scan(&change), "{change:?}");
+        }
+    }
 
     #[test]
     fn glob_patterns() {

@@ -389,6 +389,35 @@ async fn a_slow_writer_is_waited_for() {
     d.stop().await;
 }
 
+/// The scanner reads the inbox, and inotify reports that read as an event on the inbox: a
+/// watcher that woke on every event would scan without end while nothing happens.
+#[tokio::test]
+async fn the_inbox_scanner_does_not_wake_itself() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(&sim, "[inbox]\nsettle_ms = 50\nrescan_secs = 3600\n")
+        .await;
+    with_order(&ws, &d).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ack.855", ACK.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ack.855").await,
+        Outcome::Archived { .. }
+    ));
+    let text = metrics(&d).await;
+    let scans: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("edi_bridge_inbox_scans_total "))
+        .expect("scan counter in /metrics")
+        .parse()
+        .unwrap();
+    // At start, on the new file, after it settled, after it was claimed: a handful. The
+    // self-waking loop made thousands in the same time.
+    assert!((2..=20).contains(&scans), "{scans} inbox scans");
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn one_856_for_two_pos_makes_one_status_call_each() {
     let (sim, _t) = sim(|_| {}).await;
