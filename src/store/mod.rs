@@ -1,6 +1,7 @@
 //! The durable state: a [`Store`] handle over one sled database. This is the only module that
 //! names sled. Writes become durable only after [`Store::flush`], which is a group commit: a
-//! dedicated committer thread runs one `Db::flush` for every request waiting when it starts.
+//! dedicated committer thread runs one `Db::flush` (completed by the fsyncs sled omits, see
+//! [`sync`]) for every request waiting when it starts.
 //! Webhook events go through the same thread ([`Store::intake`]): every event waiting is written
 //! in one transaction right before that flush. (sled holds a lock shared with plain writes during
 //! a flush, and a transaction needs it exclusively; transactions from request threads would each
@@ -10,6 +11,7 @@
 
 pub mod keys;
 pub mod records;
+mod sync;
 
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;
@@ -167,10 +169,11 @@ impl Store {
         });
         // The committer holds only a weak reference: dropping the last Store closes the database
         // (and its file lock) at once, and the closed channel ends the thread.
+        let syncer = sync::Syncer::open(&dir.join("db")).map_err(sled::Error::Io)?;
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
             .name("store-commit".into())
-            .spawn(move || committer(weak, rx))
+            .spawn(move || committer(weak, rx, syncer))
             .map_err(|e| StoreError::Corrupt {
                 key: "flusher".into(),
                 message: e.to_string(),
@@ -868,9 +871,14 @@ fn flush_failed(message: String) -> StoreError {
 }
 
 /// The group-commit loop: waits for a request, takes every request queued behind it, writes the
-/// waiting webhook events in one transaction, runs one flush, answers them all. Ends when every
+/// waiting webhook events in one transaction, runs one flush and the syncs sled's flush leaves
+/// out ([`sync`]), answers them all. Ends when every
 /// [`Store`] clone is gone.
-fn committer(inner: std::sync::Weak<Inner>, rx: std_mpsc::Receiver<Commit>) {
+fn committer(
+    inner: std::sync::Weak<Inner>,
+    rx: std_mpsc::Receiver<Commit>,
+    mut syncer: sync::Syncer,
+) {
     while let Ok(first) = rx.recv() {
         let mut flushes = Vec::new();
         let mut intakes = Vec::new();
@@ -891,12 +899,10 @@ fn committer(inner: std::sync::Weak<Inner>, rx: std_mpsc::Receiver<Commit>) {
         };
         let store = Store { inner };
         let outcomes = record_batch(&store, &intakes);
-        let flushed = store
-            .inner
-            .db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let flushed = match store.inner.db.flush() {
+            Ok(_) => syncer.after_flush().map(drop).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         // Let go of the database before answering: a caller that drops its last `Store` after
         // the answer must find it closed (its file lock released).
         drop(store);
