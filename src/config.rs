@@ -215,6 +215,10 @@ pub struct Outbox {
     /// Wait between attempts when writing to the outbox fails (disk full, permissions).
     #[serde(default = "defaults::outbox_retry_secs")]
     pub retry_secs: u64,
+    /// How much lower than the daemon's the CPU priority of the outbox's thread is (added to
+    /// its nice value, 0 to 19): 850s wait a little on a busy machine, webhooks do not.
+    #[serde(default = "defaults::outbox_nice")]
+    pub nice: i32,
 }
 
 impl Default for Outbox {
@@ -223,6 +227,7 @@ impl Default for Outbox {
             file_pattern: defaults::file_pattern(),
             archive_copy: true,
             retry_secs: defaults::outbox_retry_secs(),
+            nice: defaults::outbox_nice(),
         }
     }
 }
@@ -355,6 +360,9 @@ mod defaults {
     }
     pub(super) fn outbox_retry_secs() -> u64 {
         5
+    }
+    pub(super) fn outbox_nice() -> i32 {
+        10
     }
     pub(super) fn settle_ms() -> u64 {
         1000
@@ -542,6 +550,9 @@ impl Config {
         }
         if let Err(e) = check_pattern(&self.outbox.file_pattern) {
             bad("outbox", "file_pattern", e);
+        }
+        if !(0..=19).contains(&self.outbox.nice) {
+            bad("outbox", "nice", "must be 0 to 19".into());
         }
         if self.delivery.workers == 0 {
             bad("delivery", "workers", "must be at least 1".into());

@@ -147,6 +147,8 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         wake: outbox_wake.clone(),
         metrics: metrics.clone(),
         events: events.clone(),
+        background: crate::background::Background::spawn("outbox", config.outbox.nice)
+            .context("cannot start the outbox thread")?,
     };
     let worker_stop = shutdown.clone();
     spawn(

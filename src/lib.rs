@@ -8,7 +8,8 @@
 //! - [`api`]: the Ingram client; [`sim`]: the Ingram emulator.
 //! - [`store`]: the only module that names sled; group-committed flushes.
 //! - [`daemon`]: starts and drains every task; [`notify`]: systemd protocol.
-//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`]: edges and small helpers.
+//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`], [`background`]: edges and
+//!   small helpers.
 //!
 //! See ARCHITECTURE.md for the map and the invariants.
 
@@ -17,6 +18,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -35,6 +35,8 @@ pub struct Outbox {
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    /// Where the blocking work runs: a thread at lowered priority (`outbox.nice`).
+    pub background: crate::background::Background,
 }
 
 /// How many queued 850s one round takes.
@@ -55,7 +57,10 @@ impl Outbox {
                 return Ok(());
             }
             let me = self.clone();
-            let result = tokio::task::spawn_blocking(move || me.write_batch(BATCH)).await?;
+            let result = self
+                .background
+                .run("850 batch", move || me.write_batch(BATCH))
+                .await?;
             let failed = match result {
                 Ok(Batch { written, failed }) => {
                     for (po, file) in written.iter() {
@@ -192,19 +197,21 @@ impl Outbox {
     async fn write_prepared_files(&self, shutdown: &CancellationToken) -> bool {
         let store = self.store.clone();
         let dir = self.outbox_dir.clone();
-        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<String>> {
-            let Some((id, file)) = store.next_file()? else {
-                return Ok(None);
-            };
-            // The record (and the control numbers in it) must be durable before the file exists.
-            store.flush_blocking()?;
-            deliver(&dir, &file.file_name, file.content.as_bytes())?;
-            store.complete_file(id)?;
-            store.flush_blocking()?;
-            let _ = std::fs::remove_file(temp_path(&dir, &file.file_name));
-            Ok(Some(file.file_name))
-        })
-        .await;
+        let result = self
+            .background
+            .run("997 file", move || -> anyhow::Result<Option<String>> {
+                let Some((id, file)) = store.next_file()? else {
+                    return Ok(None);
+                };
+                // The record (and the control numbers in it) must be durable before the file exists.
+                store.flush_blocking()?;
+                deliver(&dir, &file.file_name, file.content.as_bytes())?;
+                store.complete_file(id)?;
+                store.flush_blocking()?;
+                let _ = std::fs::remove_file(temp_path(&dir, &file.file_name));
+                Ok(Some(file.file_name))
+            })
+            .await;
         match result {
             Ok(Ok(Some(file))) => {
                 tracing::info!(file = %file, "997 written to the outbox.");

@@ -245,6 +245,19 @@ fn check_exits_64_naming_file_line_key_and_0_on_a_good_config() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let expected = format!("{}:5: max_body_bytes:", broken.display());
     assert!(stderr.contains(&expected), "want {expected:?} in\n{stderr}");
+
+    // A value out of range, too.
+    let nice = ws.path("nice.toml");
+    let text = ws
+        .config_text("")
+        .replace("[outbox]\n", "[outbox]\nnice = 25\n");
+    let line = text.lines().position(|l| l == "nice = 25").unwrap() + 1;
+    std::fs::write(&nice, text).unwrap();
+    let out = check(&nice, None);
+    assert_eq!(out.status.code(), Some(64), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:{line}: outbox.nice: must be 0 to 19", nice.display());
+    assert!(stderr.contains(&expected), "want {expected:?} in\n{stderr}");
 }
 
 /// What the unit's `LoadCredential=` lines provide.
