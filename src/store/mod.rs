@@ -167,9 +167,9 @@ impl Store {
             db,
             commit_tx: std::sync::Mutex::new(Some(tx)),
         });
+        let syncer = sync::Syncer::open(&dir.join("db")).map_err(sled::Error::Io)?;
         // The committer holds only a weak reference: dropping the last Store closes the database
         // (and its file lock) at once, and the closed channel ends the thread.
-        let syncer = sync::Syncer::open(&dir.join("db")).map_err(sled::Error::Io)?;
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
             .name("store-commit".into())
@@ -872,8 +872,7 @@ fn flush_failed(message: String) -> StoreError {
 
 /// The group-commit loop: waits for a request, takes every request queued behind it, writes the
 /// waiting webhook events in one transaction, runs one flush and the syncs sled's flush leaves
-/// out ([`sync`]), answers them all. Ends when every
-/// [`Store`] clone is gone.
+/// out ([`sync`]), answers them all. Ends when every [`Store`] clone is gone.
 fn committer(
     inner: std::sync::Weak<Inner>,
     rx: std_mpsc::Receiver<Commit>,
