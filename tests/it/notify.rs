@@ -212,6 +212,19 @@ fn describe(out: &Output) -> String {
     )
 }
 
+/// Writes `text` to `name` in the workspace, runs `check` on it, and expects exit 64 with a line
+/// `FILE:LINE: WHAT` on stderr, where LINE is that of the first line of `text` equal to `at`.
+fn assert_check_names(ws: &Workspace, name: &str, text: &str, at: &str, what: &str) {
+    let line = text.lines().position(|l| l == at).expect("marker line") + 1;
+    let path = ws.path(name);
+    std::fs::write(&path, text).unwrap();
+    let out = check(&path, None);
+    assert_eq!(out.status.code(), Some(64), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("{}:{line}: {what}", path.display());
+    assert!(stderr.contains(&expected), "want {expected:?} in\n{stderr}");
+}
+
 #[test]
 fn check_exits_64_naming_file_line_key_and_0_on_a_good_config() {
     let ws = Workspace::new();
@@ -222,42 +235,29 @@ fn check_exits_64_naming_file_line_key_and_0_on_a_good_config() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 
     // `listen` is on line 2 of the support config.
-    let bad = ws.path("bad.toml");
+    let bad_listen = "listen = \"not-an-address\"";
     let text = ws
         .config_text("")
-        .replace("listen = \"127.0.0.1:0\"", "listen = \"not-an-address\"");
-    assert_eq!(text.lines().nth(1), Some("listen = \"not-an-address\""));
-    std::fs::write(&bad, text).unwrap();
-    let out = check(&bad, None);
-    assert_eq!(out.status.code(), Some(64), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("{}:2: server.listen:", bad.display());
-    assert!(stderr.contains(&expected), "want {expected:?} in\n{stderr}");
+        .replace("listen = \"127.0.0.1:0\"", bad_listen);
+    assert_eq!(text.lines().nth(1), Some(bad_listen));
+    assert_check_names(&ws, "bad.toml", &text, bad_listen, "server.listen:");
 
     // A TOML syntax error is also file:line: key.
-    let broken = ws.path("broken.toml");
-    let text = ws
-        .config_text("")
-        .replace("max_body_bytes = 65536", "max_body_bytes = \"big\"");
-    std::fs::write(&broken, text).unwrap();
-    let out = check(&broken, None);
-    assert_eq!(out.status.code(), Some(64), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("{}:5: max_body_bytes:", broken.display());
-    assert!(stderr.contains(&expected), "want {expected:?} in\n{stderr}");
+    let big = "max_body_bytes = \"big\"";
+    let text = ws.config_text("").replace("max_body_bytes = 65536", big);
+    assert_check_names(&ws, "broken.toml", &text, big, "max_body_bytes:");
 
     // A value out of range, too.
-    let nice = ws.path("nice.toml");
     let text = ws
         .config_text("")
         .replace("[outbox]\n", "[outbox]\nnice = 25\n");
-    let line = text.lines().position(|l| l == "nice = 25").unwrap() + 1;
-    std::fs::write(&nice, text).unwrap();
-    let out = check(&nice, None);
-    assert_eq!(out.status.code(), Some(64), "{}", describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("{}:{line}: outbox.nice: must be 0 to 19", nice.display());
-    assert!(stderr.contains(&expected), "want {expected:?} in\n{stderr}");
+    assert_check_names(
+        &ws,
+        "nice.toml",
+        &text,
+        "nice = 25",
+        "outbox.nice: must be 0 to 19",
+    );
 }
 
 /// What the unit's `LoadCredential=` lines provide.
