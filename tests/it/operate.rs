@@ -58,16 +58,7 @@ async fn status_show_replay_and_metrics_while_running_and_offline() {
     ] {
         assert!(text.contains(needle), "{needle} in\n{text}");
     }
-    assert_eq!(
-        client()
-            .get(format!("http://{}/readyz", d.r().addr))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    assert_eq!(get(&d, "/readyz").await.status().as_u16(), 200);
     d.stop().await;
 
     // Offline: the CLI opens the store itself.

@@ -276,16 +276,18 @@ pub fn edi_bridge_command() -> std::process::Command {
     cmd
 }
 
-/// The daemon's `/metrics` text.
-pub async fn metrics(d: &TestDaemon) -> String {
+/// A GET of `path` on the daemon's listener.
+pub async fn get(d: &TestDaemon, path: &str) -> reqwest::Response {
     client()
-        .get(format!("http://{}/metrics", d.r().addr))
+        .get(format!("http://{}{path}", d.r().addr))
         .send()
         .await
         .unwrap()
-        .text()
-        .await
-        .unwrap()
+}
+
+/// The daemon's `/metrics` text.
+pub async fn metrics(d: &TestDaemon) -> String {
+    get(d, "/metrics").await.text().await.unwrap()
 }
 
 /// An emulator on 127.0.0.1:0 accepting the test client's credentials.
