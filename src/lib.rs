@@ -8,8 +8,8 @@
 //! - [`api`]: the Ingram client; [`sim`]: the Ingram emulator.
 //! - [`store`]: the only module that names sled; group-committed flushes.
 //! - [`daemon`]: starts and drains every task; [`notify`]: systemd protocol.
-//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`], [`background`]: edges and
-//!   small helpers.
+//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`], [`background`], [`text`]:
+//!   edges and small helpers.
 //!
 //! See ARCHITECTURE.md for the map and the invariants.
 
@@ -34,4 +34,5 @@ pub mod signature;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod x12;
