@@ -24,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod files;
 pub mod inbound;
 pub mod mapping;
 pub mod metrics;

@@ -1,0 +1,564 @@
+//! Every operation on the ERP's directories (inbox, outbox, error, archive) and the state
+//! directory goes through here. Those directories are writable by other accounts, so nothing
+//! in them is trusted: a [`Dir`] is a directory handle opened once, and every name is resolved
+//! relative to it with `openat`/`renameat`/`linkat`, never following a symlink (`O_NOFOLLOW`,
+//! `AT_SYMLINK_NOFOLLOW`). Files are opened non-blocking and checked with `fstat` on the handle
+//! actually opened, so a symlink, FIFO or device is refused, never read or written through.
+//! New files are created with `O_CREAT|O_EXCL|O_NOFOLLOW` and an explicit mode (whatever the
+//! umask); moves never replace an existing name; a private subdirectory (the inbox's processing
+//! area) must be a real directory owned by the daemon with no access for others, checked each
+//! time it is opened.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, CWD};
+
+/// Mode of the files the daemon writes for the ERP (850s, 997s, archive copies, reason files).
+pub const FILE_MODE: u32 = 0o640;
+/// Mode of the directories the daemon creates for itself (state, processing area).
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of the directories it creates under the ERP's trees (archive days, error).
+pub const SHARED_DIR_MODE: u32 = 0o750;
+
+/// What a directory entry is, from `lstat` (a symlink is a symlink, never its target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    Device,
+    Unknown,
+}
+
+impl Kind {
+    fn of(t: FileType) -> Kind {
+        match t {
+            FileType::RegularFile => Kind::Regular,
+            FileType::Directory => Kind::Directory,
+            FileType::Symlink => Kind::Symlink,
+            FileType::Fifo => Kind::Fifo,
+            FileType::Socket => Kind::Socket,
+            FileType::CharacterDevice | FileType::BlockDevice => Kind::Device,
+            _ => Kind::Unknown,
+        }
+    }
+
+    /// For reason files and logs: "a symlink", "a FIFO", ….
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Regular => "a regular file",
+            Kind::Directory => "a directory",
+            Kind::Symlink => "a symlink",
+            Kind::Fifo => "a FIFO",
+            Kind::Socket => "a socket",
+            Kind::Device => "a device",
+            Kind::Unknown => "an unknown kind of file",
+        }
+    }
+}
+
+/// What `lstat` says of an entry: enough to tell whether it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: Kind,
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    /// Modification time in nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    pub uid: u32,
+    pub mode: u32,
+    pub nlink: u64,
+}
+
+impl Meta {
+    fn of(st: &rustix::fs::Stat) -> Meta {
+        Meta {
+            kind: Kind::of(FileType::from_raw_mode(st.st_mode)),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+            uid: st.st_uid,
+            mode: st.st_mode & 0o7777,
+            nlink: st.st_nlink,
+        }
+    }
+
+    /// Same file, same length, same mtime.
+    pub fn same_content(&self, other: &Meta) -> bool {
+        self.dev == other.dev
+            && self.ino == other.ino
+            && self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+    }
+}
+
+/// Why a name could not be opened as a regular file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A symlink, FIFO, socket, device or directory: refused, never followed or read.
+    #[error("not a regular file ({})", .0.describe())]
+    NotRegular(Kind),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// A directory handle; every operation is relative to it.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    /// For messages only: never used to reach a file.
+    path: PathBuf,
+}
+
+fn io_err(e: rustix::io::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e.raw_os_error())
+}
+
+fn name_ok(name: &OsStr) -> io::Result<()> {
+    let b = name.as_bytes();
+    if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') || b.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a plain file name",
+        ));
+    }
+    Ok(())
+}
+
+impl Dir {
+    /// Opens (creating it if absent, with `mode`) a configured directory. The configured path
+    /// is the admin's and is trusted; what is inside it is not.
+    pub fn open(path: &Path, mode: u32) -> io::Result<Dir> {
+        if !path.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(mode)
+                .create(path)?;
+        }
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io_err)?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path it was opened as, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `path/name`, for messages.
+    pub fn display(&self, name: &OsStr) -> String {
+        crate::text::escape(&self.path.join(name).to_string_lossy())
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// A subdirectory, created with `mode` when absent; a symlink in its place is refused.
+    pub fn sub(&self, name: &str, mode: u32) -> io::Result<Dir> {
+        name_ok(OsStr::new(name))?;
+        match rustix::fs::mkdirat(self.fd(), name, Mode::from_raw_mode(mode)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        let fd = rustix::fs::openat(
+            self.fd(),
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a directory", self.display(OsStr::new(name))),
+            ),
+            e => io_err(e),
+        })?;
+        Ok(Dir {
+            fd,
+            path: self.path.join(name),
+        })
+    }
+
+    /// A chain of subdirectories (`inbound/2026/11/29`), each created when absent.
+    pub fn sub_path(&self, parts: &[&str], mode: u32) -> io::Result<Dir> {
+        let mut d = self.sub(parts.first().copied().unwrap_or("."), mode)?;
+        for p in parts.iter().skip(1) {
+            d = d.sub(p, mode)?;
+        }
+        Ok(d)
+    }
+
+    /// A subdirectory only the daemon may use (the processing area): created 0700 when absent;
+    /// refused unless it is a real directory owned by the daemon's user with no access for
+    /// group or others. Checked every time it is opened.
+    pub fn private_sub(&self, name: &str) -> io::Result<Dir> {
+        let d = self.sub(name, PRIVATE_DIR_MODE)?;
+        let st = rustix::fs::fstat(d.fd()).map_err(io_err)?;
+        let me = rustix::process::geteuid().as_raw();
+        if st.st_uid != me || st.st_mode & 0o077 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is not the daemon's private directory (owner uid {}, mode {:o}; expected uid {me}, mode 0700)",
+                    d.display(OsStr::new("")),
+                    st.st_uid,
+                    st.st_mode & 0o7777
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// The directory's entries (without `.` and `..`), sorted by name.
+    pub fn names(&self) -> io::Result<Vec<OsString>> {
+        let mut dir = rustix::fs::Dir::read_from(self.fd()).map_err(io_err)?;
+        let mut out = Vec::new();
+        for entry in dir.by_ref() {
+            let entry = entry.map_err(io_err)?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            out.push(OsStr::from_bytes(name).to_os_string());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// `lstat` of an entry: a symlink is reported as one.
+    pub fn lstat(&self, name: &OsStr) -> io::Result<Meta> {
+        name_ok(name)?;
+        rustix::fs::statat(self.fd(), name, AtFlags::SYMLINK_NOFOLLOW)
+            .map(|st| Meta::of(&st))
+            .map_err(io_err)
+    }
+
+    /// Opens an entry for reading only if it is a regular file: never follows a symlink, never
+    /// blocks on a FIFO, and checks the handle it got (`fstat`), not the name.
+    pub fn open_regular(&self, name: &OsStr) -> Result<(File, Meta), OpenError> {
+        name_ok(name)?;
+        let fd = match rustix::fs::openat(
+            self.fd(),
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::LOOP) => return Err(OpenError::NotRegular(Kind::Symlink)),
+            Err(e) => return Err(OpenError::Io(io_err(e))),
+        };
+        let meta = Meta::of(&rustix::fs::fstat(&fd).map_err(io_err)?);
+        if meta.kind != Kind::Regular {
+            return Err(OpenError::NotRegular(meta.kind));
+        }
+        Ok((File::from(fd), meta))
+    }
+
+    /// Creates a new file (never an existing name, never through a symlink) with `mode`,
+    /// whatever the umask.
+    pub fn create_new(&self, name: &OsStr, mode: u32) -> io::Result<File> {
+        name_ok(name)?;
+        let fd = rustix::fs::openat(
+            self.fd(),
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(io_err)?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io_err)?;
+        Ok(File::from(fd))
+    }
+
+    /// Gives the open file `file` the name `name` here (a hard link to exactly that inode, so
+    /// a swapped temp name cannot redirect it). Fails with `AlreadyExists` if the name is taken.
+    pub fn link_file(&self, file: &File, tmp_name: &OsStr, name: &OsStr) -> io::Result<()> {
+        name_ok(name)?;
+        let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match rustix::fs::linkat(CWD, proc_path.as_str(), self.fd(), name, AtFlags::SYMLINK_FOLLOW)
+        {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
+                // No /proc: link by name, after checking the name is still our file.
+                let ours = Meta::of(&rustix::fs::fstat(file).map_err(io_err)?);
+                let now = self.lstat(tmp_name)?;
+                if now.kind != Kind::Regular || now.dev != ours.dev || now.ino != ours.ino {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} was replaced while being written", self.display(tmp_name)),
+                    ));
+                }
+                rustix::fs::linkat(self.fd(), tmp_name, self.fd(), name, AtFlags::empty())
+                    .map_err(io_err)
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// Renames `from` here to `to` in `dest` without replacing anything there; a symlink is
+    /// moved as the symlink itself.
+    pub fn rename_noreplace(&self, from: &OsStr, dest: &Dir, to: &OsStr) -> io::Result<()> {
+        name_ok(from)?;
+        name_ok(to)?;
+        match rustix::fs::renameat_with(self.fd(), from, dest.fd(), to, RenameFlags::NOREPLACE) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                // A filesystem without RENAME_NOREPLACE: check, then rename (the race is
+                // against the daemon itself only: nobody else writes under our unique names).
+                match dest.lstat(to) {
+                    Ok(_) => Err(io::Error::from(io::ErrorKind::AlreadyExists)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        rustix::fs::renameat(self.fd(), from, dest.fd(), to).map_err(io_err)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// Renames `from` to `to`, both here, replacing `to` (the daemon's own archive copies).
+    pub fn rename_replace(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+        name_ok(from)?;
+        name_ok(to)?;
+        rustix::fs::renameat(self.fd(), from, self.fd(), to).map_err(io_err)
+    }
+
+    /// Moves entry `name` into `dest` as `wanted`, or `wanted.1`, `wanted.2`, … when taken;
+    /// never replaces. Across filesystems a regular file is copied (synced) and removed; any
+    /// other kind of entry is never copied. Returns the name it got. `dest` is not synced.
+    pub fn move_unique(&self, name: &OsStr, dest: &Dir, wanted: &OsStr) -> io::Result<OsString> {
+        for n in 0..10_000u32 {
+            let candidate = if n == 0 {
+                wanted.to_os_string()
+            } else {
+                let mut c = wanted.to_os_string();
+                c.push(format!(".{n}"));
+                c
+            };
+            match self.rename_noreplace(name, dest, &candidate) {
+                Ok(()) => return Ok(candidate),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+                    let (mut src, _) = self.open_regular(name).map_err(|e| match e {
+                        OpenError::Io(e) => e,
+                        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+                    })?;
+                    let mut out = match dest.create_new(&candidate, FILE_MODE) {
+                        Ok(f) => f,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(e),
+                    };
+                    io::copy(&mut src, &mut out)?;
+                    out.sync_all()?;
+                    dest.sync()?;
+                    self.unlink(name)?;
+                    return Ok(candidate);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "no free name for {} in {}",
+            crate::text::escape(&wanted.to_string_lossy()),
+            crate::text::escape(&dest.path.to_string_lossy())
+        )))
+    }
+
+    /// Removes an entry (the entry itself, never a symlink's target).
+    pub fn unlink(&self, name: &OsStr) -> io::Result<()> {
+        name_ok(name)?;
+        rustix::fs::unlinkat(self.fd(), name, AtFlags::empty()).map_err(io_err)
+    }
+
+    /// fsync the directory, so renames and links in it are durable.
+    pub fn sync(&self) -> io::Result<()> {
+        rustix::fs::fsync(self.fd()).map_err(io_err)
+    }
+
+    /// Writes a new file `name` (never an existing one) with `mode` and fsyncs it.
+    pub fn write_new(&self, name: &OsStr, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let mut f = self.create_new(name, mode)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+
+    /// Writes `name` atomically through a fresh hidden temp name, replacing an earlier copy
+    /// (for the daemon's own archive). Not synced: the caller syncs the directory once.
+    pub fn replace_file(&self, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+        let tmp = random_temp_name(name);
+        let mut f = self.create_new(&tmp, FILE_MODE)?;
+        let written = f.write_all(bytes).and_then(|()| f.sync_all());
+        if let Err(e) = written.and_then(|()| self.rename_replace(&tmp, name)) {
+            let _ = self.unlink(&tmp);
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Reads at most `limit` bytes of `file`; `None` when it holds more (the caller refuses it).
+pub fn read_limited(file: &mut File, limit: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Ok(None);
+    }
+    Ok(Some(bytes))
+}
+
+/// `.NAME.<random>.tmp`: a temp name nobody can guess before it exists.
+pub fn random_temp_name(name: &OsStr) -> OsString {
+    let mut s = OsString::from(".");
+    s.push(name);
+    s.push(format!(".{:016x}.tmp", rand::random::<u64>()));
+    s
+}
+
+/// The metadata of an open file.
+pub fn meta_of(file: &File) -> io::Result<Meta> {
+    rustix::fs::fstat(file).map(|st| Meta::of(&st)).map_err(io_err)
+}
+
+/// The daemon's own user id (files it trusts as its own receipts must be owned by it).
+pub fn my_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn os(s: &str) -> &OsStr {
+        OsStr::new(s)
+    }
+
+    #[test]
+    fn a_symlink_is_never_opened_or_created_through() {
+        let t = tempfile::tempdir().unwrap();
+        let secret = t.path().join("secret");
+        std::fs::write(&secret, b"top secret").unwrap();
+        let d = Dir::open(&t.path().join("inbox"), SHARED_DIR_MODE).unwrap();
+        std::os::unix::fs::symlink(&secret, t.path().join("inbox/link")).unwrap();
+        assert!(matches!(
+            d.open_regular(os("link")),
+            Err(OpenError::NotRegular(Kind::Symlink))
+        ));
+        assert_eq!(d.lstat(os("link")).unwrap().kind, Kind::Symlink);
+        // Creating at a planted symlink fails instead of writing through it.
+        assert!(d.create_new(os("link"), FILE_MODE).is_err());
+        assert_eq!(std::fs::read(&secret).unwrap(), b"top secret");
+        // Moving it moves the symlink itself.
+        let err = Dir::open(&t.path().join("error"), SHARED_DIR_MODE).unwrap();
+        let got = d.move_unique(os("link"), &err, os("link")).unwrap();
+        assert_eq!(got, os("link"));
+        assert!(std::fs::symlink_metadata(t.path().join("error/link"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        rustix::fs::mkfifoat(d.fd(), "pipe", Mode::from_raw_mode(0o644)).unwrap();
+        assert!(matches!(
+            d.open_regular(os("pipe")),
+            Err(OpenError::NotRegular(Kind::Fifo))
+        ));
+    }
+
+    #[test]
+    fn new_files_get_their_mode_whatever_the_umask() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        d.write_new(os("a.850"), b"x", FILE_MODE).unwrap();
+        let mode = std::fs::metadata(t.path().join("a.850"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert!(d.write_new(os("a.850"), b"y", FILE_MODE).is_err(), "never replaces");
+    }
+
+    #[test]
+    fn a_private_directory_must_be_ours_and_closed() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        d.private_sub(".processing").unwrap();
+        std::fs::set_permissions(
+            t.path().join(".processing"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        assert!(d.private_sub(".processing").is_err());
+        std::fs::remove_dir(t.path().join(".processing")).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), t.path().join(".processing")).unwrap();
+        assert!(d.private_sub(".processing").is_err(), "a symlink is refused");
+    }
+
+    #[test]
+    fn link_file_links_the_open_inode_and_never_replaces() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        let tmp = random_temp_name(os("a.850"));
+        let mut f = d.create_new(&tmp, FILE_MODE).unwrap();
+        f.write_all(b"850").unwrap();
+        // Someone moves the temp file away and plants a symlink at its name: the link still
+        // names our bytes, never the symlink's target.
+        std::fs::rename(t.path().join(&tmp), t.path().join("stolen")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", t.path().join(&tmp)).unwrap();
+        d.link_file(&f, &tmp, os("a.850")).unwrap();
+        assert_eq!(std::fs::read(t.path().join("a.850")).unwrap(), b"850");
+        let e = d.link_file(&f, &tmp, os("a.850")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        // Removed outright: linking fails rather than naming anything else.
+        let tmp2 = random_temp_name(os("b.850"));
+        let f2 = d.create_new(&tmp2, FILE_MODE).unwrap();
+        d.unlink(&tmp2).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", t.path().join(&tmp2)).unwrap();
+        assert!(d.link_file(&f2, &tmp2, os("b.850")).is_err());
+        assert!(std::fs::symlink_metadata(t.path().join("b.850")).is_err());
+    }
+
+    #[test]
+    fn names_that_leave_the_directory_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        for bad in ["..", ".", "a/b", ""] {
+            assert!(d.lstat(os(bad)).is_err(), "{bad}");
+            assert!(d.create_new(os(bad), FILE_MODE).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn read_limited_refuses_what_is_too_big() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), vec![b'x'; 100]).unwrap();
+        let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        let (mut f, _) = d.open_regular(os("f")).unwrap();
+        assert!(read_limited(&mut f, 99).unwrap().is_none());
+        let (mut f, _) = d.open_regular(os("f")).unwrap();
+        assert_eq!(read_limited(&mut f, 100).unwrap().unwrap().len(), 100);
+    }
+}
