@@ -247,6 +247,10 @@ pub struct Inbox {
     /// File name patterns never taken (`*` wildcard); hidden files are always ignored.
     #[serde(default = "defaults::ignore")]
     pub ignore: Vec<String>,
+    /// The largest inbox file read; a bigger one goes to `error/` with the reason (memory stays
+    /// bounded whatever lands in the inbox).
+    #[serde(default = "defaults::max_file_bytes")]
+    pub max_file_bytes: u64,
 }
 
 impl Default for Inbox {
@@ -256,6 +260,7 @@ impl Default for Inbox {
             rescan_secs: defaults::rescan_secs(),
             incomplete_timeout_secs: defaults::incomplete_timeout_secs(),
             ignore: defaults::ignore(),
+            max_file_bytes: defaults::max_file_bytes(),
         }
     }
 }
@@ -372,6 +377,9 @@ mod defaults {
     }
     pub(super) fn incomplete_timeout_secs() -> u64 {
         600
+    }
+    pub(super) fn max_file_bytes() -> u64 {
+        256 * 1024 * 1024
     }
     pub(super) fn ignore() -> Vec<String> {
         vec!["*.tmp".into(), "*.part".into()]
@@ -550,6 +558,9 @@ impl Config {
         }
         if let Err(e) = check_pattern(&self.outbox.file_pattern) {
             bad("outbox", "file_pattern", e);
+        }
+        if self.inbox.max_file_bytes < 1024 {
+            bad("inbox", "max_file_bytes", "must be at least 1024".into());
         }
         if !(0..=19).contains(&self.outbox.nice) {
             bad("outbox", "nice", "must be 0 to 19".into());

@@ -74,15 +74,21 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     } = loaded;
     let client = api_client(&config, &secrets)?;
     let mapping_path = config.mapping_path();
-    for dir in [
-        &config.paths.state,
-        &config.paths.outbox,
-        &config.paths.inbox,
-        &config.paths.archive,
-        &config.paths.error,
-    ] {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    // The ERP's directories and the state directory are opened once, as handles: nothing
+    // inside them is reached by path again (see `files`).
+    let open = |dir: &std::path::Path, mode: u32| {
+        crate::files::Root::create(dir, mode)
+            .with_context(|| format!("cannot open {}", dir.display()))
+    };
+    let state_dir_handle =
+        crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
+            .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
+    let outbox_dir = open(&config.paths.outbox, crate::files::SHARED_DIR_MODE)?;
+    let inbox_dir = open(&config.paths.inbox, crate::files::SHARED_DIR_MODE)?;
+    let archive_dir = open(&config.paths.archive, crate::files::SHARED_DIR_MODE)?;
+    let error_dir = open(&config.paths.error, crate::files::SHARED_DIR_MODE)?;
+    let temp_key = crate::files::TempKey::load_or_create(&state_dir_handle)
+        .context("cannot read or create the outbox temp-name key in the state directory")?;
     let state_dir = config.paths.state.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&state_dir))
         .await?
@@ -137,11 +143,9 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let outbox = Outbox {
         store: store.clone(),
         mapping: mapping.clone(),
-        outbox_dir: config.paths.outbox.clone(),
-        archive_dir: config
-            .outbox
-            .archive_copy
-            .then(|| config.paths.archive.clone()),
+        outbox_dir: outbox_dir.clone(),
+        archive_dir: config.outbox.archive_copy.then(|| archive_dir.clone()),
+        temp_key,
         file_pattern: config.outbox.file_pattern.clone(),
         retry: Duration::from_secs(config.outbox.retry_secs.max(1)),
         wake: outbox_wake.clone(),
@@ -164,10 +168,11 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let inbox = Inbox {
         store: store.clone(),
         mapping: mapping.clone(),
-        inbox: config.paths.inbox.clone(),
+        inbox: inbox_dir,
         dirs: Dirs {
-            archive: config.paths.archive.clone(),
-            error: config.paths.error.clone(),
+            archive: archive_dir,
+            error: error_dir,
+            max_file_bytes: config.inbox.max_file_bytes,
         },
         settle: Duration::from_millis(config.inbox.settle_ms),
         rescan: Duration::from_secs(config.inbox.rescan_secs.max(1)),

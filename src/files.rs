@@ -111,6 +111,52 @@ pub enum OpenError {
     Io(#[from] io::Error),
 }
 
+/// A configured directory (inbox, outbox, error, archive, state): the admin's path, trusted as
+/// a whole (its parents must not be writable by others), opened afresh for each round of work
+/// so that a directory the admin replaces or restores is picked up without a restart. What is
+/// *inside* it is reached only through the [`Dir`] handle, never by path.
+#[derive(Debug, Clone)]
+pub struct Root {
+    path: PathBuf,
+}
+
+impl Root {
+    /// Creates the directory with `mode` if it is absent and checks that it opens.
+    pub fn create(path: &Path, mode: u32) -> io::Result<Root> {
+        Dir::open(path, mode)?;
+        Ok(Root {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// A handle on the directory as it is now (never created here).
+    pub fn open(&self) -> io::Result<Dir> {
+        let fd = rustix::fs::open(
+            &self.path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            io::Error::new(
+                io_err(e).kind(),
+                format!(
+                    "cannot open directory {}: {}",
+                    crate::text::escape(&self.path.to_string_lossy()),
+                    io_err(e)
+                ),
+            )
+        })?;
+        Ok(Dir {
+            fd,
+            path: self.path.clone(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// A directory handle; every operation is relative to it.
 #[derive(Debug)]
 pub struct Dir {
@@ -207,22 +253,26 @@ impl Dir {
     }
 
     /// A subdirectory only the daemon may use (the processing area): created 0700 when absent;
-    /// refused unless it is a real directory owned by the daemon's user with no access for
-    /// group or others. Checked every time it is opened.
+    /// refused unless it is a real directory owned by the daemon's user. One of ours that is
+    /// open to others (made by an older version under a loose umask) is closed to 0700.
+    /// Checked every time it is opened.
     pub fn private_sub(&self, name: &str) -> io::Result<Dir> {
         let d = self.sub(name, PRIVATE_DIR_MODE)?;
         let st = rustix::fs::fstat(d.fd()).map_err(io_err)?;
-        let me = rustix::process::geteuid().as_raw();
-        if st.st_uid != me || st.st_mode & 0o077 != 0 {
+        let me = my_uid();
+        if st.st_uid != me {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!(
-                    "{} is not the daemon's private directory (owner uid {}, mode {:o}; expected uid {me}, mode 0700)",
-                    d.display(OsStr::new("")),
+                    "{} belongs to uid {}, not to the daemon (uid {me})",
+                    crate::text::escape(&d.path.to_string_lossy()),
                     st.st_uid,
-                    st.st_mode & 0o7777
                 ),
             ));
+        }
+        if st.st_mode & 0o077 != 0 {
+            rustix::fs::fchmod(d.fd(), Mode::from_raw_mode(PRIVATE_DIR_MODE)).map_err(io_err)?;
+            tracing::warn!(dir = %crate::text::escape(&d.path.to_string_lossy()), mode = format!("{:o}", st.st_mode & 0o7777), "A private directory was open to others; now 0700.");
         }
         Ok(d)
     }
@@ -292,8 +342,13 @@ impl Dir {
     pub fn link_file(&self, file: &File, tmp_name: &OsStr, name: &OsStr) -> io::Result<()> {
         name_ok(name)?;
         let proc_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        match rustix::fs::linkat(CWD, proc_path.as_str(), self.fd(), name, AtFlags::SYMLINK_FOLLOW)
-        {
+        match rustix::fs::linkat(
+            CWD,
+            proc_path.as_str(),
+            self.fd(),
+            name,
+            AtFlags::SYMLINK_FOLLOW,
+        ) {
             Ok(()) => Ok(()),
             Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
                 // No /proc: link by name, after checking the name is still our file.
@@ -302,7 +357,10 @@ impl Dir {
                 if now.kind != Kind::Regular || now.dev != ours.dev || now.ino != ours.ino {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{} was replaced while being written", self.display(tmp_name)),
+                        format!(
+                            "{} was replaced while being written",
+                            self.display(tmp_name)
+                        ),
                     ));
                 }
                 rustix::fs::linkat(self.fd(), tmp_name, self.fd(), name, AtFlags::empty())
@@ -414,6 +472,73 @@ impl Dir {
     }
 }
 
+/// A secret kept in the state directory that makes the outbox's temp names unguessable but
+/// the same across restarts (the temp file's link count is the delivery receipt, so a retry
+/// must find it again).
+#[derive(Clone)]
+pub struct TempKey([u8; 32]);
+
+impl std::fmt::Debug for TempKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TempKey(…)")
+    }
+}
+
+impl TempKey {
+    const FILE: &'static str = "temp-names.key";
+
+    /// Reads the key from `state`, creating it (0600, synced) on first start.
+    pub fn load_or_create(state: &Dir) -> io::Result<TempKey> {
+        let name = OsStr::new(Self::FILE);
+        match state.open_regular(name) {
+            Ok((mut f, meta)) => {
+                let mut key = [0u8; 32];
+                if meta.uid != my_uid() || meta.size != 32 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} is not a 32-byte file owned by the daemon",
+                            state.display(name)
+                        ),
+                    ));
+                }
+                f.read_exact(&mut key)?;
+                Ok(TempKey(key))
+            }
+            Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                let key: [u8; 32] = rand::random();
+                state.write_new(name, &key, 0o600)?;
+                state.sync()?;
+                Ok(TempKey(key))
+            }
+            Err(OpenError::Io(e)) => Err(e),
+            Err(e) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", state.display(name)),
+            )),
+        }
+    }
+
+    /// A key for tests and tools that never look for receipts across runs.
+    pub fn random() -> TempKey {
+        TempKey(rand::random())
+    }
+
+    /// `.NAME.<16 hex>.tmp`, the same for the same name under the same key.
+    pub fn temp_name(&self, name: &str) -> OsString {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.0);
+        h.update([0u8]);
+        h.update(name.as_bytes());
+        let tag: String = h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        OsString::from(format!(".{name}.{tag}.tmp"))
+    }
+}
+
 /// Reads at most `limit` bytes of `file`; `None` when it holds more (the caller refuses it).
 pub fn read_limited(file: &mut File, limit: u64) -> io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
@@ -434,7 +559,9 @@ pub fn random_temp_name(name: &OsStr) -> OsString {
 
 /// The metadata of an open file.
 pub fn meta_of(file: &File) -> io::Result<Meta> {
-    rustix::fs::fstat(file).map(|st| Meta::of(&st)).map_err(io_err)
+    rustix::fs::fstat(file)
+        .map(|st| Meta::of(&st))
+        .map_err(io_err)
 }
 
 /// The daemon's own user id (files it trusts as its own receipts must be owned by it).
@@ -497,24 +624,35 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o640);
-        assert!(d.write_new(os("a.850"), b"y", FILE_MODE).is_err(), "never replaces");
+        assert!(
+            d.write_new(os("a.850"), b"y", FILE_MODE).is_err(),
+            "never replaces"
+        );
     }
 
     #[test]
     fn a_private_directory_must_be_ours_and_closed() {
         let t = tempfile::tempdir().unwrap();
         let d = Dir::open(t.path(), SHARED_DIR_MODE).unwrap();
+        let p = t.path().join(".processing");
         d.private_sub(".processing").unwrap();
-        std::fs::set_permissions(
-            t.path().join(".processing"),
-            std::fs::Permissions::from_mode(0o777),
-        )
-        .unwrap();
-        assert!(d.private_sub(".processing").is_err());
-        std::fs::remove_dir(t.path().join(".processing")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&p), 0o700);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        d.private_sub(".processing").unwrap();
+        assert_eq!(mode(&p), 0o700, "closed again");
+        if my_uid() == 0 {
+            // Someone else's directory (only root can make one here).
+            rustix::fs::chown(&p, Some(rustix::fs::Uid::from_raw(65534)), None).unwrap();
+            assert!(d.private_sub(".processing").is_err(), "not ours");
+        }
+        std::fs::remove_dir(&p).unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(elsewhere.path(), t.path().join(".processing")).unwrap();
-        assert!(d.private_sub(".processing").is_err(), "a symlink is refused");
+        std::os::unix::fs::symlink(elsewhere.path(), &p).unwrap();
+        assert!(
+            d.private_sub(".processing").is_err(),
+            "a symlink is refused"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Metrics {
     inbox_rejected: AtomicU64,
     inbox_duplicate: AtomicU64,
     inbox_scans: AtomicU64,
+    inbox_not_regular: AtomicU64,
+    inbox_unreadable: AtomicU64,
     api_delivered: AtomicU64,
     api_retried: AtomicU64,
     api_rejected: AtomicU64,
@@ -154,6 +156,7 @@ impl Metrics {
                     }
                     Outcome::Rejected { .. } => &self.inbox_rejected,
                     Outcome::Duplicate { .. } => &self.inbox_duplicate,
+                    Outcome::Changing { .. } => return,
                 };
                 c.fetch_add(1, Relaxed);
             }
@@ -258,6 +261,16 @@ impl Metrics {
         self.inbox_scans.fetch_add(1, Relaxed);
     }
 
+    /// A symlink, FIFO, socket or device found in the inbox (moved to `error/`).
+    pub fn inbox_not_regular(&self) {
+        self.inbox_not_regular.fetch_add(1, Relaxed);
+    }
+
+    /// An inbox file the daemon could not open or read (counted per failed attempt).
+    pub fn inbox_unreadable(&self) {
+        self.inbox_unreadable.fetch_add(1, Relaxed);
+    }
+
     /// The Prometheus exposition text.
     pub fn render(&self, store: &Store) -> String {
         let mut s = String::new();
@@ -337,6 +350,22 @@ impl Metrics {
             "edi_bridge_inbox_scans_total {}",
             self.inbox_scans.load(Relaxed)
         );
+        for (name, help, c) in [
+            (
+                "edi_bridge_inbox_not_regular_total",
+                "Symlinks, FIFOs, sockets and devices found in the inbox and moved to error/ (never followed or read).",
+                &self.inbox_not_regular,
+            ),
+            (
+                "edi_bridge_inbox_unreadable_total",
+                "Attempts to open or read an inbox file that failed (permissions, I/O errors).",
+                &self.inbox_unreadable,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} counter");
+            let _ = writeln!(s, "{name} {}", c.load(Relaxed));
+        }
         let _ = writeln!(
             s,
             "# HELP edi_bridge_api_calls_total Ingram API call attempts by outcome."

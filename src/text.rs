@@ -1,7 +1,7 @@
 //! Text that came from outside (the network, an inbox file, a file name) made safe to show: in a
-//! log line, a reason file, an error message. [`Escaped`] writes control characters, quotes and
-//! backslashes as Rust-style escapes (`\n`, `\x1b`, `\u{2028}`), so a value can never forge a
-//! log line or send terminal escapes; [`excerpt`] quotes at most a few bytes of a file around a
+//! log line, a reason file, an error message. [`Escaped`] writes control characters as
+//! Rust-style escapes (`\n`, `\x1b`, `\u{2028}`), so a value can never forge a log line or send
+//! terminal escapes (its output has none, so escaping twice changes nothing); [`excerpt`] quotes at most a few bytes of a file around a
 //! position, never the file. Nothing here allocates more than it prints.
 
 use std::fmt;
@@ -51,8 +51,6 @@ fn escape_into(f: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
                 '\n' => f.write_str("\\n")?,
                 '\r' => f.write_str("\\r")?,
                 '\t' => f.write_str("\\t")?,
-                '\\' => f.write_str("\\\\")?,
-                '"' => f.write_str("\\\"")?,
                 c if (c as u32) < 0x20 || c == '\u{7f}' => write!(f, "\\x{:02x}", c as u32)?,
                 // C1 controls, line/paragraph separators and bidi overrides: invisible or
                 // reordering in a terminal or an editor.
@@ -104,8 +102,12 @@ mod tests {
             shown,
             "evt-1\\n2026-11-29T00:00:00Z INFO 850 written po=FAKE\\x1b[2J"
         );
-        assert_eq!(escape("a\"b\\c\r\t\u{7f}"), "a\\\"b\\\\c\\r\\t\\x7f");
-        assert_eq!(escape("x\u{202e}y\u{2028}z\u{85}"), "x\\u{202e}y\\u{2028}z\\u{85}");
+        assert_eq!(escape("a\"b\\c\r\t\u{7f}"), "a\"b\\c\\r\\t\\x7f");
+        assert_eq!(escape(&shown), shown, "escaping twice changes nothing");
+        assert_eq!(
+            escape("x\u{202e}y\u{2028}z\u{85}"),
+            "x\\u{202e}y\\u{2028}z\\u{85}"
+        );
         assert_eq!(escape("PO-Ünïcode 42"), "PO-Ünïcode 42");
         assert_eq!(format!("{:?}", Escaped("a\nb")), "\"a\\nb\"");
     }

@@ -5,9 +5,18 @@
 //! processed goes to `error/` with `NAME.reason.txt` naming the problem and its position; a
 //! repeated interchange goes to `archive/duplicates/` with its reason. Nothing here panics on
 //! input.
+//!
+//! The file is opened through its directory handle without following a symlink, read through
+//! that one handle (never more than `inbox.max_file_bytes`), and checked again before the
+//! commit and before the move: a file that changed after it was taken is never archived with
+//! bytes nobody processed. Reason files quote at most a short escaped excerpt of a file.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+use crate::files::{self, Dir, Meta, OpenError, Root};
+use crate::text;
 
 use crate::inbound::from_855::from_855;
 use crate::inbound::from_856::{from_856, OrderView};
@@ -28,13 +37,19 @@ pub enum Outcome {
     Rejected { reason: String, moved: PathBuf },
     /// A repeated interchange: moved to `archive/duplicates/`.
     Duplicate { reason: String, moved: PathBuf },
+    /// Still changing after it was taken: nothing committed; it stays in the processing area
+    /// and is looked at again at the next scan.
+    Changing { reason: String },
 }
 
 /// Directories the inbox worker moves files to.
 #[derive(Debug, Clone)]
 pub struct Dirs {
-    pub archive: PathBuf,
-    pub error: PathBuf,
+    /// The archive root (`archive/`).
+    pub archive: Root,
+    pub error: Root,
+    /// The largest file read (`inbox.max_file_bytes`).
+    pub max_file_bytes: u64,
 }
 
 /// What reading a file gave, before anything is committed.
@@ -43,20 +58,39 @@ struct Plan {
     problems: Vec<String>,
 }
 
-/// Processes the claimed file at `path` (in the processing area) completely.
+/// Processes the claimed file `name` in the processing area completely.
 pub fn process(
     store: &Store,
     mapping: &Mapping,
     dirs: &Dirs,
-    path: &Path,
+    processing: &Dir,
+    claimed: &OsStr,
 ) -> anyhow::Result<Outcome> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "unnamed".into());
-    let bytes = std::fs::read(path)?;
+    let name = claimed.to_string_lossy().into_owned();
+    let (mut file, taken) = match processing.open_regular(claimed) {
+        Ok(f) => f,
+        Err(OpenError::NotRegular(kind)) => {
+            let reason = not_regular_reason(kind);
+            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+            return Ok(Outcome::Rejected { reason, moved });
+        }
+        Err(OpenError::Io(e)) => return Err(e.into()),
+    };
+    let Some(bytes) = files::read_limited(&mut file, dirs.max_file_bytes)? else {
+        let reason = too_big_reason(taken.size.max(dirs.max_file_bytes + 1), dirs.max_file_bytes);
+        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+        return Ok(Outcome::Rejected { reason, moved });
+    };
+    if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+        return Ok(Outcome::Changing { reason });
+    }
     let received_at = crate::clock::now_rfc3339();
     let plan = plan(store, mapping, &name, &bytes, &received_at)?;
+    // Looked at once more right before anything is committed: a writer still at work gets its
+    // file back untouched at the next scan.
+    if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+        return Ok(Outcome::Changing { reason });
+    }
     if !plan.problems.is_empty() {
         // Still answer the ERP with a 997 that rejects the group, then quarantine the file.
         let mut batch = plan.batch;
@@ -74,28 +108,85 @@ pub fn process(
             }
         }
         let reason = plan.problems.join("\n");
-        let moved = quarantine(&dirs.error, path, &name, &reason)?;
+        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
         return Ok(Outcome::Rejected { reason, moved });
     }
+    let jobs = plan.batch.jobs.len();
     match store.commit_inbound(&plan.batch)? {
         InboundCommit::Duplicate { previous_file } => {
             let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-            let moved = quarantine(&dirs.archive.join("duplicates"), path, &name, &reason)?;
+            let dup = dirs
+                .archive
+                .open()?
+                .sub("duplicates", files::SHARED_DIR_MODE)?;
+            let moved = quarantine(processing, claimed, &dup, &reason)?;
             Ok(Outcome::Duplicate { reason, moved })
         }
         InboundCommit::Committed { .. } | InboundCommit::AlreadyCommitted => {
             store.flush_blocking()?;
-            let day = dirs
+            if let Some(change) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+                // Committed already: what was read goes to Ingram; what came after it was never
+                // read, so the file is not archived as if it had been.
+                let reason = format!(
+                    "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
+                    bytes.len(),
+                    bytes.len()
+                );
+                let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+                return Ok(Outcome::Rejected { reason, moved });
+            }
+            let mut day = vec!["inbound".to_string()];
+            day.extend(
+                crate::clock::date_path(&received_at)
+                    .split('/')
+                    .map(String::from),
+            );
+            let day: Vec<&str> = day.iter().map(String::as_str).collect();
+            let dest = dirs
                 .archive
-                .join("inbound")
-                .join(crate::clock::date_path(&received_at));
-            let archived = move_unique(path, &day, &name)?;
+                .open()?
+                .sub_path(&day, files::SHARED_DIR_MODE)?;
+            let got = processing.move_unique(claimed, &dest, claimed)?;
+            dest.sync()?;
             Ok(Outcome::Archived {
-                jobs: plan.batch.jobs.len(),
-                archived,
+                jobs,
+                archived: dest.path().join(got),
             })
         }
     }
+}
+
+/// Why a file that was taken no longer looks the way it did, if it does not.
+fn changed(taken: &Meta, now: &Meta, read: usize) -> Option<String> {
+    if taken.same_content(now) && now.size == read as u64 {
+        return None;
+    }
+    Some(format!(
+        "the file changed after it was taken (size {} -> {} bytes, {} bytes read{})",
+        taken.size,
+        now.size,
+        read,
+        if taken.mtime_ns != now.mtime_ns {
+            ", modified again"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// The reason given for a symlink, FIFO, socket or device in the inbox.
+pub fn not_regular_reason(kind: files::Kind) -> String {
+    format!(
+        "not a regular file: it is {}; the entry itself was moved here, whatever it points to was never opened (the ERP must write plain files)",
+        kind.describe()
+    )
+}
+
+/// The reason given for a file over `inbox.max_file_bytes`.
+pub fn too_big_reason(size: u64, limit: u64) -> String {
+    format!(
+        "too big: {size} bytes, more than inbox.max_file_bytes = {limit}; split it into smaller files or raise the limit"
+    )
 }
 
 fn plan(
@@ -441,54 +532,55 @@ fn content_hash(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Moves `path` to `dir/name` (or `name.N` when taken) and writes `NAME.reason.txt` beside it.
-pub fn quarantine(dir: &Path, path: &Path, name: &str, reason: &str) -> std::io::Result<PathBuf> {
-    let moved = move_unique(path, dir, name)?;
-    let reason_path = PathBuf::from(format!("{}.reason.txt", moved.display()));
+/// Moves entry `name` from `from` into `to` (as `name`, or `name.N` when taken) and writes
+/// `NAME.reason.txt` beside it. The reason is escaped line by line and each line kept short,
+/// so a reason file never carries more than an excerpt of what was read.
+pub fn quarantine(from: &Dir, name: &OsStr, to: &Dir, reason: &str) -> std::io::Result<PathBuf> {
+    let moved = from.move_unique(name, to, name)?;
+    let shown = text::escape(&name.to_string_lossy());
     let text = format!(
-        "file: {name}\nat: {}\nreason:\n{}\n",
+        "file: {shown}\nat: {}\nreason:\n{}\n",
         crate::clock::now_rfc3339(),
         reason
             .lines()
-            .map(|l| format!("  {l}"))
+            .map(|l| format!("  {}", clip(&text::escape(l), MAX_REASON_LINE)))
             .collect::<Vec<_>>()
             .join("\n")
     );
-    std::fs::write(&reason_path, text)?;
-    crate::outbound::outbox::sync_dir(dir)?;
-    Ok(moved)
-}
-
-/// Renames `path` into `dir` as `name`, or `name.1`, `name.2`, … if taken. Never overwrites.
-pub fn move_unique(path: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    for n in 0..10_000u32 {
-        let candidate = if n == 0 {
-            dir.join(name)
-        } else {
-            dir.join(format!("{name}.{n}"))
-        };
-        if candidate.exists() {
-            continue;
+    let mut written = false;
+    for n in 0..100u32 {
+        let mut reason_name: OsString = moved.clone();
+        if n > 0 {
+            reason_name.push(format!(".{n}"));
         }
-        match std::fs::rename(path, &candidate) {
+        reason_name.push(".reason.txt");
+        match to.write_new(&reason_name, text.as_bytes(), files::FILE_MODE) {
             Ok(()) => {
-                crate::outbound::outbox::sync_dir(dir)?;
-                return Ok(candidate);
+                written = true;
+                break;
             }
-            Err(e) if e.raw_os_error() == Some(18) => {
-                // Another filesystem: copy, sync, then remove the original.
-                std::fs::copy(path, &candidate)?;
-                std::fs::File::open(&candidate)?.sync_all()?;
-                crate::outbound::outbox::sync_dir(dir)?;
-                std::fs::remove_file(path)?;
-                return Ok(candidate);
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(std::io::Error::other(format!(
-        "no free name for {name} in {}",
-        dir.display()
-    )))
+    if !written {
+        tracing::error!(file = %shown, "No free name for the reason file; the reason is only in this log.");
+    }
+    to.sync()?;
+    from.sync()?;
+    Ok(to.path().join(moved))
+}
+
+/// The longest line a reason file carries (after escaping); longer ones are cut with `…`.
+const MAX_REASON_LINE: usize = 400;
+
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }

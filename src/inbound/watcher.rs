@@ -1,31 +1,46 @@
 //! The inbox watcher and worker loop. A full directory scan is the source of truth (at start,
-//! every `rescan_secs`, and whenever a `notify` event wakes it); events carry no meaning beyond
-//! "look now". A file is taken only when its size and mtime have not changed for `settle_ms` and
-//! it holds a complete interchange (IEA closing the last ISA); one still incomplete after
-//! `incomplete_timeout_secs` goes to `error/`. Taking a file means renaming it into
-//! `inbox/.processing/` (same filesystem, atomic), so a restart resumes it and never takes it
-//! twice. Hidden files and the configured patterns (`*.tmp`, `*.part`) are never taken.
+//! every `rescan_secs`, and whenever a `notify` event wakes it); events otherwise only say which
+//! files a writer still has open. A file is taken only when its size and mtime have not changed
+//! for `settle_ms`, no writer is known to hold it open (inotify: modified and not closed since),
+//! and its *last* interchange is complete (an ISA cut at the end of the file means "still being
+//! written"); one still incomplete after `incomplete_timeout_secs` goes to `error/`. Taking a
+//! file means renaming it into `inbox/.processing/` (same filesystem, atomic, never replacing),
+//! so a restart resumes it and never takes it twice.
+//!
+//! The inbox is shared with other accounts: every name is looked at through directory handles
+//! ([`crate::files`]) without following symlinks. A symlink, FIFO, socket or device is moved to
+//! `error/` as it is (its target never opened); a file that cannot start X12 goes there at once;
+//! one bigger than `max_file_bytes` too; one that cannot be read is logged (at most once a
+//! minute per file), counted, and moved there after the incomplete timeout. Reading and parsing
+//! run on a blocking thread, and a file that has not changed (same inode, size and mtime) is not
+//! read again. Hidden files and the configured patterns (`*.tmp`, `*.part`) are never taken.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::files::{self, Dir, Kind, Meta, OpenError, Root};
 use crate::inbound::inbox::{self, Dirs, Outcome};
 use crate::mapping::SharedMapping;
 use crate::store::Store;
+use crate::text::Escaped;
 
 /// The processing area inside the inbox.
 pub const PROCESSING: &str = ".processing";
+
+/// How often one file's read failure is logged.
+const COMPLAIN_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 pub struct Inbox {
     pub store: Store,
     pub mapping: SharedMapping,
-    pub inbox: PathBuf,
+    pub inbox: Root,
     pub dirs: Dirs,
     pub settle: Duration,
     pub rescan: Duration,
@@ -40,40 +55,122 @@ pub struct Inbox {
 
 /// What the scanner remembers of a file between scans.
 struct Seen {
-    size: u64,
-    mtime: Option<SystemTime>,
+    meta: Meta,
     stable_since: Instant,
     first_seen: Instant,
+    /// The readiness of exactly this content (same inode, size, mtime), so it is read once.
+    ready: Option<Readiness>,
+    last_complaint: Option<Instant>,
+}
+
+impl Seen {
+    fn new(meta: Meta, now: Instant) -> Seen {
+        Seen {
+            meta,
+            stable_since: now,
+            first_seen: now,
+            ready: None,
+            last_complaint: None,
+        }
+    }
+
+    /// Records what `lstat` says now; true when the file changed since the last look.
+    fn update(&mut self, meta: Meta, now: Instant) -> bool {
+        if self.meta.same_content(&meta) {
+            return false;
+        }
+        self.meta = meta;
+        self.stable_since = now;
+        self.ready = None;
+        true
+    }
+}
+
+/// What the scanner remembers between scans.
+#[derive(Default)]
+struct State {
+    inbox: HashMap<OsString, Seen>,
+    processing: HashMap<OsString, Seen>,
+    /// When `.processing` was last found unusable (the complaint is rate-limited).
+    processing_complaint: Option<Instant>,
+}
+
+/// Names in the inbox that a writer has modified and not closed since, as inotify reports it.
+#[derive(Clone, Default)]
+pub struct Writers(Arc<Mutex<HashSet<OsString>>>);
+
+impl Writers {
+    /// Follows one watch event.
+    pub fn observe(&self, inbox: &Path, ev: &notify::Event) {
+        use notify::event::{AccessKind, AccessMode, ModifyKind};
+        use notify::EventKind;
+        let writing = match ev.kind {
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => true,
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Remove(_)
+            | EventKind::Modify(ModifyKind::Name(_)) => false,
+            _ => return,
+        };
+        let mut set = self.0.lock().expect("writers lock");
+        for p in &ev.paths {
+            if p.parent() != Some(inbox) {
+                continue;
+            }
+            if let Some(name) = p.file_name() {
+                if writing {
+                    set.insert(name.to_os_string());
+                } else {
+                    set.remove(name);
+                }
+            }
+        }
+    }
+
+    /// Whether a writer is known to hold `name` open.
+    pub fn open(&self, name: &OsStr) -> bool {
+        self.0.lock().expect("writers lock").contains(name)
+    }
 }
 
 impl Inbox {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let processing = self.inbox.join(PROCESSING);
-        std::fs::create_dir_all(&processing)?;
         let wake = Arc::new(Notify::new());
+        let writers = Writers::default();
         let _watcher = {
             use notify::Watcher as _;
             let wake = wake.clone();
+            let writers = writers.clone();
+            let inbox = self.inbox.path().to_path_buf();
             let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(ev) = &res {
+                    writers.observe(&inbox, ev);
+                }
                 if res.as_ref().map_or(true, |ev| worth_a_scan(&ev.kind)) {
                     wake.notify_one()
                 }
             })?;
-            match w.watch(&self.inbox, notify::RecursiveMode::NonRecursive) {
+            match w.watch(self.inbox.path(), notify::RecursiveMode::NonRecursive) {
                 Ok(()) => Some(w),
                 Err(e) => {
-                    tracing::warn!(error = %e, "Cannot watch the inbox; relying on the periodic rescan.");
+                    tracing::warn!(error = %e, "Cannot watch the inbox; relying on the periodic rescan (a writer that keeps a file open is then seen only through settle_ms).");
                     None
                 }
             }
         };
         // Files claimed before a restart are resumed by the first scan.
-        let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
+        let mut state = State::default();
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            let pending = self.scan(&mut seen, &processing).await;
+            let me = self.clone();
+            let w = writers.clone();
+            let (back, pending) = tokio::task::spawn_blocking(move || {
+                let pending = me.scan(&mut state, &w);
+                (state, pending)
+            })
+            .await?;
+            state = back;
             let wait = if pending {
                 self.settle.min(self.rescan)
             } else {
@@ -87,83 +184,224 @@ impl Inbox {
         }
     }
 
-    /// One pass over the inbox; true when some file is waiting to settle.
-    async fn scan(&self, seen: &mut HashMap<PathBuf, Seen>, processing: &Path) -> bool {
+    /// One pass over the processing area and the inbox (blocking); true when some file is
+    /// waiting to settle or to be completed.
+    fn scan(&self, state: &mut State, writers: &Writers) -> bool {
         self.metrics.inbox_scan();
-        // Files left claimed by a failed attempt (a move that failed, a store error) are retried.
-        for path in list(processing) {
-            self.handle(path).await;
-        }
         let now = Instant::now();
-        let mut present = Vec::new();
-        let mut pending = false;
-        for path in list(&self.inbox) {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if self.ignored(&name) {
+        let incoming = match self.inbox.open() {
+            Ok(d) => d,
+            Err(e) => {
+                if state
+                    .processing_complaint
+                    .is_none_or(|t| now.duration_since(t) >= COMPLAIN_EVERY)
+                {
+                    state.processing_complaint = Some(now);
+                    tracing::error!(error = %e, "Cannot open the inbox; looking again at the next scan.");
+                }
+                return true;
+            }
+        };
+        let Some(processing) = self.processing(&incoming, state, now) else {
+            return true;
+        };
+        // Files left claimed by a failed attempt (a move that failed, a store error, a file
+        // still changing) are retried once they have settled.
+        let mut pending = self.resume(&processing, &mut state.processing, now);
+        let names = match incoming.names() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(dir = %Escaped(&incoming.path().to_string_lossy()), error = %e, "Cannot list the inbox.");
+                return true;
+            }
+        };
+        let mut present = HashSet::new();
+        for name in names {
+            if self.ignored(&name.to_string_lossy()) {
                 continue;
             }
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
+            let meta = match incoming.lstat(&name) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    self.metrics.inbox_unreadable();
+                    tracing::debug!(file = %Escaped(&name.to_string_lossy()), error = %e, "Cannot stat an inbox entry.");
+                    continue;
+                }
             };
-            if !meta.is_file() {
-                continue;
+            match meta.kind {
+                Kind::Regular => {}
+                // Not a file anybody delivers; not ours to move either.
+                Kind::Directory => continue,
+                kind => {
+                    self.refuse_special(&incoming, &name, kind);
+                    continue;
+                }
             }
-            present.push(path.clone());
-            let (size, mtime) = (meta.len(), meta.modified().ok());
-            let entry = seen.entry(path.clone()).or_insert(Seen {
-                size,
-                mtime,
-                stable_since: now,
-                first_seen: now,
-            });
-            if entry.size != size || entry.mtime != mtime {
-                entry.size = size;
-                entry.mtime = mtime;
-                entry.stable_since = now;
-            }
-            if now.duration_since(entry.stable_since) < self.settle {
-                pending = true;
-                continue;
-            }
-            let ready = match std::fs::read(&path) {
-                Ok(bytes) => readiness(&bytes),
-                Err(_) => continue,
-            };
-            let complete = !matches!(ready, Readiness::Incomplete(_));
+            present.insert(name.clone());
+            let entry = state
+                .inbox
+                .entry(name.clone())
+                .or_insert_with(|| Seen::new(meta, now));
+            entry.update(meta, now);
             let timed_out = now.duration_since(entry.first_seen) >= self.incomplete_timeout;
-            if !complete && !timed_out {
+            if meta.size > self.dirs.max_file_bytes {
+                // It can only grow: refuse it now rather than read it.
+                let reason = inbox::too_big_reason(meta.size, self.dirs.max_file_bytes);
+                self.refuse(&incoming, &name, &reason);
+                state.inbox.remove(&name);
+                continue;
+            }
+            if now.duration_since(entry.stable_since) < self.settle
+                || (writers.open(&name) && !timed_out)
+            {
                 pending = true;
                 continue;
             }
-            let Some(claimed) = claim(&path, processing, &name) else {
-                continue;
+            let ready = match &entry.ready {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self.readiness_of(&incoming, &name, &meta);
+                    if !matches!(r, Readiness::CannotRead(_)) {
+                        entry.ready = Some(r.clone());
+                    }
+                    r
+                }
             };
-            seen.remove(&path);
-            if complete {
-                self.handle(claimed).await;
-            } else {
-                let mut reason = format!(
-                    "incomplete: no IEA closes the last ISA after {} s (a file still being written, or truncated); write to a temporary name and rename into the inbox when complete",
-                    self.incomplete_timeout.as_secs()
-                );
-                if let Readiness::Incomplete(seen) = &ready {
+            match ready {
+                Readiness::Complete | Readiness::Unreadable => {
+                    state.inbox.remove(&name);
+                    if let Some(claimed) = self.claim(&incoming, &name, &processing) {
+                        pending |= self.handle(&processing, &claimed);
+                    }
+                }
+                Readiness::NotX12 { found } => {
+                    state.inbox.remove(&name);
+                    let reason = format!(
+                        "not an X12 file: its first non-blank bytes cannot start an interchange (ISA) or a transaction set (ST); found `{found}`"
+                    );
+                    self.refuse(&incoming, &name, &reason);
+                }
+                Readiness::Incomplete(seen) if timed_out => {
+                    state.inbox.remove(&name);
+                    let mut reason = format!(
+                        "incomplete: no IEA closes the last ISA after {} s (a file still being written, or truncated); write to a temporary name and rename into the inbox when complete",
+                        self.incomplete_timeout.as_secs()
+                    );
                     for line in seen {
                         reason.push_str("\nreader: ");
-                        reason.push_str(line);
+                        reason.push_str(&line);
                     }
+                    self.refuse(&incoming, &name, &reason);
                 }
-                match inbox::quarantine(&self.dirs.error, &claimed, &name, &reason) {
-                    Ok(moved) => self.report(&name, &Outcome::Rejected { reason, moved }),
-                    Err(e) => {
-                        tracing::error!(file = %name, error = %e, "Cannot move an incomplete file to the error directory; it stays in the processing area.")
+                Readiness::Incomplete(_) => pending = true,
+                Readiness::NotRegular(kind) => {
+                    state.inbox.remove(&name);
+                    self.refuse_special(&incoming, &name, kind);
+                }
+                Readiness::CannotRead(error) => {
+                    self.metrics.inbox_unreadable();
+                    if entry
+                        .last_complaint
+                        .is_none_or(|t| now.duration_since(t) >= COMPLAIN_EVERY)
+                    {
+                        entry.last_complaint = Some(now);
+                        tracing::error!(file = %Escaped(&name.to_string_lossy()), error = %error, timeout_secs = self.incomplete_timeout.as_secs(), "Cannot read an inbox file; it goes to the error directory if it stays unreadable past the incomplete timeout.");
+                    }
+                    if timed_out {
+                        state.inbox.remove(&name);
+                        let reason = format!(
+                            "cannot be read by the daemon: {error} (for {} s); give the daemon's user read access and move it back into the inbox",
+                            self.incomplete_timeout.as_secs()
+                        );
+                        self.refuse(&incoming, &name, &reason);
+                    } else {
+                        pending = true;
                     }
                 }
             }
         }
-        seen.retain(|p, _| present.contains(p));
+        state.inbox.retain(|n, _| present.contains(n));
+        pending
+    }
+
+    /// The processing area, checked before each use: a real directory the daemon owns. An
+    /// impostor (a symlink, someone else's directory) is moved to `error/` as it is and a new
+    /// one made; until that works, nothing is taken.
+    fn processing(&self, incoming: &Dir, state: &mut State, now: Instant) -> Option<Dir> {
+        let e = match incoming.private_sub(PROCESSING) {
+            Ok(d) => return Some(d),
+            Err(e) => e,
+        };
+        let reason = format!(
+            "inbox/{PROCESSING} was not the daemon's own directory ({e}); it was moved here as it was and a new one made"
+        );
+        let moved =
+            self.dirs.error.open().and_then(|error| {
+                inbox::quarantine(incoming, OsStr::new(PROCESSING), &error, &reason)
+            });
+        match moved {
+            Ok(moved) => {
+                tracing::error!(moved = %moved.display(), reason = %Escaped(&reason), "Inbox processing area replaced.");
+                incoming.private_sub(PROCESSING).ok()
+            }
+            Err(e2) => {
+                if state
+                    .processing_complaint
+                    .is_none_or(|t| now.duration_since(t) >= COMPLAIN_EVERY)
+                {
+                    state.processing_complaint = Some(now);
+                    tracing::error!(error = %e, move_error = %e2, "The inbox processing area is unusable and cannot be moved aside; no inbox file is taken until it is fixed.");
+                }
+                None
+            }
+        }
+    }
+
+    /// Retries what is in the processing area once it has settled; true when some wait.
+    fn resume(&self, processing: &Dir, seen: &mut HashMap<OsString, Seen>, now: Instant) -> bool {
+        let names = processing.names().unwrap_or_default();
+        let mut pending = false;
+        let mut present = HashSet::new();
+        for name in names {
+            let Ok(meta) = processing.lstat(&name) else {
+                continue;
+            };
+            present.insert(name.clone());
+            let entry = seen
+                .entry(name.clone())
+                .or_insert_with(|| Seen::new(meta, now));
+            // A new entry is taken at once (a restart resumes it); one that changed waits.
+            let changed = entry.update(meta, now);
+            if changed && now.duration_since(entry.stable_since) < self.settle {
+                pending = true;
+                continue;
+            }
+            if now.duration_since(entry.first_seen) >= self.incomplete_timeout
+                && entry.last_complaint.is_some()
+            {
+                seen.remove(&name);
+                self.refuse(
+                    processing,
+                    &name,
+                    &format!(
+                        "it kept changing after it was taken, for {} s; write to a temporary name and rename into the inbox when complete",
+                        self.incomplete_timeout.as_secs()
+                    ),
+                );
+                continue;
+            }
+            if self.handle(processing, &name) {
+                pending = true;
+                if let Some(e) = seen.get_mut(&name) {
+                    e.last_complaint = Some(now);
+                    e.stable_since = now;
+                }
+            } else {
+                seen.remove(&name);
+            }
+        }
+        seen.retain(|n, _| present.contains(n));
         pending
     }
 
@@ -171,49 +409,109 @@ impl Inbox {
         name.starts_with('.') || self.ignore.iter().any(|p| glob(p, name))
     }
 
-    /// Processes one claimed file; errors leave it in the processing area for the next start.
-    async fn handle(&self, path: PathBuf) {
-        let store = self.store.clone();
+    /// How ready the settled file `name` is (reads it through one handle, off the runtime).
+    fn readiness_of(&self, incoming: &Dir, name: &OsStr, meta: &Meta) -> Readiness {
+        let (mut file, opened) = match incoming.open_regular(name) {
+            Ok(f) => f,
+            Err(OpenError::NotRegular(kind)) => return Readiness::NotRegular(kind),
+            Err(OpenError::Io(e)) => return Readiness::CannotRead(e.to_string()),
+        };
+        if !opened.same_content(meta) {
+            // Replaced or changed since the scan looked: look again next time.
+            return Readiness::Incomplete(Vec::new());
+        }
+        match files::read_limited(&mut file, self.dirs.max_file_bytes) {
+            Ok(Some(bytes)) => readiness(&bytes),
+            Ok(None) => Readiness::Incomplete(Vec::new()),
+            Err(e) => Readiness::CannotRead(e.to_string()),
+        }
+    }
+
+    /// Processes one claimed file; true when it is still changing and stays claimed. Errors
+    /// leave it in the processing area for the next scan.
+    fn handle(&self, processing: &Dir, name: &OsStr) -> bool {
         let mapping = self.mapping.current();
-        let dirs = self.dirs.clone();
-        let p = path.clone();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let result =
-            tokio::task::spawn_blocking(move || inbox::process(&store, &mapping, &dirs, &p)).await;
-        match result {
-            Ok(Ok(outcome)) => {
-                self.report(&name, &outcome);
+        let shown = name.to_string_lossy().into_owned();
+        match inbox::process(&self.store, &mapping, &self.dirs, processing, name) {
+            Ok(Outcome::Changing { reason }) => {
+                tracing::warn!(file = %Escaped(&shown), reason = %Escaped(&reason), "Inbox file changed after it was taken; nothing committed, looking again once it settles.");
+                true
+            }
+            Ok(outcome) => {
+                self.report(&shown, &outcome);
                 self.deliver_wake.notify_one();
                 self.outbox_wake.notify_one();
+                false
             }
-            Ok(Err(e)) => {
-                tracing::error!(file = %name, error = format!("{e:#}"), "Inbox file not processed; it stays claimed and is retried at the next scan.");
+            Err(e) => {
+                tracing::error!(file = %Escaped(&shown), error = %Escaped(&format!("{e:#}")), "Inbox file not processed; it stays claimed and is retried at the next scan.");
                 // A 997 may have been committed before the failure.
                 self.outbox_wake.notify_one();
+                false
             }
-            Err(e) => tracing::error!(file = %name, error = %e, "Inbox task failed."),
+        }
+    }
+
+    /// Moves a symlink, FIFO, socket or device (the entry itself) to `error/`.
+    fn refuse_special(&self, dir: &Dir, name: &OsStr, kind: Kind) {
+        self.metrics.inbox_not_regular();
+        self.refuse(dir, name, &inbox::not_regular_reason(kind));
+    }
+
+    /// Moves `name` to `error/` with `reason`, and reports it.
+    fn refuse(&self, dir: &Dir, name: &OsStr, reason: &str) {
+        let shown = name.to_string_lossy().into_owned();
+        let moved = self
+            .dirs
+            .error
+            .open()
+            .and_then(|error| inbox::quarantine(dir, name, &error, reason));
+        match moved {
+            Ok(moved) => self.report(
+                &shown,
+                &Outcome::Rejected {
+                    reason: reason.to_string(),
+                    moved,
+                },
+            ),
+            Err(e) => {
+                tracing::error!(file = %Escaped(&shown), error = %e, reason = %Escaped(reason), "Cannot move a refused inbox file to the error directory; will retry.")
+            }
         }
     }
 
     fn report(&self, name: &str, outcome: &Outcome) {
+        let file = Escaped(name);
         match outcome {
             Outcome::Archived { jobs, archived } => {
-                tracing::info!(file = %name, jobs, archived = %archived.display(), "Inbox file processed.")
+                tracing::info!(file = %file, jobs, archived = %Escaped(&archived.to_string_lossy()), "Inbox file processed.")
             }
             Outcome::Rejected { reason, moved } => {
-                tracing::error!(file = %name, moved = %moved.display(), reason = %reason.lines().next().unwrap_or(""), "Inbox file rejected.")
+                tracing::error!(file = %file, moved = %Escaped(&moved.to_string_lossy()), reason = %Escaped(reason.lines().next().unwrap_or("")), "Inbox file rejected.")
             }
             Outcome::Duplicate { moved, .. } => {
-                tracing::warn!(file = %name, moved = %moved.display(), "Duplicate interchange; no API call made.")
+                tracing::warn!(file = %file, moved = %Escaped(&moved.to_string_lossy()), "Duplicate interchange; no API call made.")
             }
+            Outcome::Changing { .. } => return,
         }
         let _ = self.events.send(crate::daemon::Event::InboxFile {
             file: name.to_string(),
             outcome: outcome.clone(),
         });
+    }
+
+    /// Claims a file by renaming it into the processing area (a unique name if taken).
+    fn claim(&self, incoming: &Dir, name: &OsStr, processing: &Dir) -> Option<OsString> {
+        match incoming.move_unique(name, processing, name) {
+            Ok(claimed) => {
+                let _ = processing.sync();
+                Some(claimed)
+            }
+            Err(e) => {
+                tracing::warn!(file = %Escaped(&name.to_string_lossy()), error = %e, "Cannot claim inbox file; will retry.");
+                None
+            }
+        }
     }
 }
 
@@ -236,83 +534,94 @@ pub enum Readiness {
     /// At least one complete interchange and nothing left open (or, for a bare file without
     /// ISA, every transaction set closed).
     Complete,
-    /// Its ISA is there but unusable (bad delimiters): waiting cannot help, take it now and let
-    /// processing reject it with the positioned diagnostic.
+    /// An ISA that is all there but unusable (bad delimiters): waiting cannot help, take it now
+    /// and let processing reject it with the positioned diagnostic.
     Unreadable,
+    /// Its first non-blank bytes cannot start X12: refused at once; `found` is a short escaped
+    /// excerpt.
+    NotX12 { found: String },
     /// Not (yet) complete; what the reader reported so far, for the reason file on timeout.
     Incomplete(Vec<String>),
+    /// Not a regular file when opened (swapped after the scan looked).
+    NotRegular(Kind),
+    /// Opening or reading failed.
+    CannotRead(String),
 }
 
-/// How ready `bytes` are to be processed.
+/// How ready `bytes` are to be processed. Streams through the reader: memory stays at one
+/// transaction set, whatever the file's size.
 pub fn readiness(bytes: &[u8]) -> Readiness {
-    use crate::x12::DiagnosticCode;
-    let doc = crate::x12::read(bytes, &crate::x12::ReadOptions::default());
-    let complete = if doc.interchanges.iter().all(|i| i.synthetic) {
-        let mut sets = doc.transactions().peekable();
-        sets.peek().is_some() && sets.all(|t| t.closed)
-    } else {
-        doc.is_complete()
-    };
+    use crate::x12::{DiagnosticCode, Event, Severity};
+    if let Some(found) = not_x12(bytes) {
+        return Readiness::NotX12 { found };
+    }
+    let (mut real, mut real_open, mut sets, mut sets_open) = (false, false, false, false);
+    let mut in_real = false;
+    let mut broken_isa: Option<usize> = None;
+    let mut errors = Vec::new();
+    for ev in crate::x12::Reader::new(bytes, &crate::x12::ReadOptions::default()) {
+        match ev {
+            Event::InterchangeStart { synthetic, .. } => {
+                in_real = !synthetic;
+                real |= !synthetic;
+            }
+            Event::InterchangeEnd { closed, .. } => real_open |= in_real && !closed,
+            Event::Transaction(t) => {
+                sets = true;
+                sets_open |= !t.closed;
+            }
+            Event::Diagnostic(d) => {
+                if matches!(
+                    d.code,
+                    DiagnosticCode::BadDelimiters | DiagnosticCode::BadIsa
+                ) {
+                    broken_isa = Some(d.position.byte_offset);
+                }
+                if d.severity == Severity::Error && errors.len() < 5 {
+                    errors.push(format!(
+                        "{}: {} ({})",
+                        d.code.as_str(),
+                        d.message,
+                        crate::inbound::describe(&d.position)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let complete = if real { !real_open } else { sets && !sets_open };
     if complete {
         return Readiness::Complete;
     }
-    // 128 bytes hold a whole ISA even with generous padding: a writer cannot still be in it.
-    let broken_isa = bytes.len() >= 128
-        && doc.diagnostics.iter().any(|d| {
-            matches!(
-                d.code,
-                DiagnosticCode::BadDelimiters | DiagnosticCode::BadIsa
-            )
-        });
-    if broken_isa {
+    // 128 bytes hold a whole ISA even with generous padding: an ISA that starts closer than
+    // that to the end of the file may still be being written, whatever it looks like now.
+    if broken_isa.is_some_and(|at| at.saturating_add(128) <= bytes.len()) {
         return Readiness::Unreadable;
     }
-    Readiness::Incomplete(
-        doc.errors()
-            .take(5)
-            .map(|d| {
-                format!(
-                    "{}: {} ({})",
-                    d.code.as_str(),
-                    d.message,
-                    crate::inbound::describe(&d.position)
-                )
-            })
-            .collect(),
-    )
+    Readiness::Incomplete(errors)
 }
 
-/// Claims a file by renaming it into the processing area (a unique name if taken).
-fn claim(path: &Path, processing: &Path, name: &str) -> Option<PathBuf> {
-    for n in 0..1000u32 {
-        let target = if n == 0 {
-            processing.join(name)
-        } else {
-            processing.join(format!("{name}.{n}"))
-        };
-        if target.exists() {
-            continue;
-        }
-        return match std::fs::rename(path, &target) {
-            Ok(()) => {
-                let _ = crate::outbound::outbox::sync_dir(processing);
-                Some(target)
-            }
-            Err(e) => {
-                tracing::warn!(file = %name, error = %e, "Cannot claim inbox file; will retry.");
-                None
-            }
-        };
+/// `Some(excerpt)` when the first non-blank bytes cannot begin X12: an interchange (`ISA`), a
+/// bare group (`GS`) or a bare transaction set (`ST`). A prefix of those (a file just begun)
+/// can. Junk followed by a real ISA is the reader's business (it warns and skips it).
+fn not_x12(bytes: &[u8]) -> Option<String> {
+    let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &body[start..body.len().min(start + 3)];
+    let can_start = |word: &[u8]| {
+        let n = head.len().min(word.len());
+        head[..n] == word[..n]
+    };
+    if can_start(b"ISA") || can_start(b"GS") || can_start(b"ST") {
+        return None;
     }
-    None
-}
-
-fn list(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
+    if memchr::memmem::find(&body[start..body.len().min(start + 65_536)], b"ISA").is_some() {
+        return None;
+    }
+    Some(crate::text::excerpt(
+        &body[start..body.len().min(start + 40)],
+        0,
+    ))
 }
 
 /// `*` matches any run of characters; everything else matches itself.

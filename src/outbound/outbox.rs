@@ -2,21 +2,26 @@
 //! outbox exactly once, crash or not.
 //!
 //! Per PO: (1) allocate ISA13/GS06/ST02 and the file name in sled and flush — a retry reuses
-//! them, so a re-render is byte-identical under the same name; (2) write a hidden temp file
-//! `.NAME.tmp` in the outbox and fsync it; (3) hard-link it to `NAME` (atomic, never replaces) and
-//! fsync the directory — the temp file's link count is the receipt that the link happened, even if
-//! the ERP has already moved the file away; (4) archive a copy; (5) mark the PO written and
-//! dequeue it, flush; (6) remove the temp file. Recovery is the same loop run at start. Where
-//! the filesystem has no hard links, (3) falls back to rename.
+//! them, so a re-render is byte-identical under the same name; (2) create a hidden temp file
+//! `.NAME.<tag>.tmp` in the outbox (`O_EXCL|O_NOFOLLOW`, mode 0640; the tag comes from a key in
+//! the state directory, so nobody can plant anything at the name beforehand) and fsync it;
+//! (3) hard-link the open file to `NAME` (atomic, never replaces) and fsync the directory — the
+//! temp file's link count is the receipt that the link happened, even if the ERP has already
+//! moved the file away; (4) archive a copy; (5) mark the PO written and dequeue it, flush;
+//! (6) remove the temp file. Recovery is the same loop run at start. Where the filesystem has
+//! no hard links, (3) falls back to a rename that never replaces. Every file operation goes
+//! through [`crate::files`]: nothing here follows a symlink.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::files::{self, Dir, OpenError, Root, TempKey};
 use crate::mapping::{Mapping, SharedMapping};
 use crate::metrics::Metrics;
 use crate::outbound::to_850::{self, ControlNumbers};
@@ -28,8 +33,11 @@ use crate::store::Store;
 pub struct Outbox {
     pub store: Store,
     pub mapping: SharedMapping,
-    pub outbox_dir: PathBuf,
-    pub archive_dir: Option<PathBuf>,
+    pub outbox_dir: Root,
+    /// The archive root (`archive/`), when 850 copies are kept.
+    pub archive_dir: Option<Root>,
+    /// Makes the temp names unguessable (see the module docs).
+    pub temp_key: TempKey,
     pub file_pattern: String,
     pub retry: Duration,
     pub wake: Arc<Notify>,
@@ -143,8 +151,13 @@ impl Outbox {
             return Ok(Batch::default());
         }
         store.flush_blocking()?;
+        let outbox = self.outbox_dir.open()?;
+        let archive = match &self.archive_dir {
+            Some(root) => Some(root.open()?),
+            None => None,
+        };
         let mut staged = Vec::new();
-        let mut archive_dirs = std::collections::BTreeSet::new();
+        let mut archive_dirs: BTreeMap<String, Dir> = BTreeMap::new();
         let mut failed = 0;
         for (queue_id, po, rec) in work {
             let Outbound850::Allocated { envelope } = &rec.outbound else {
@@ -158,19 +171,24 @@ impl Outbox {
                     continue;
                 }
             };
-            stage(&self.outbox_dir, &envelope.file_name, &bytes)?;
-            if let Some(archive) = &self.archive_dir {
-                let day = archive
-                    .join("outbound")
-                    .join(crate::clock::date_path(&envelope.created_at));
-                stage_replace(&day, &envelope.file_name, &bytes)?;
-                archive_dirs.insert(day);
+            stage(&outbox, &self.temp_key, &envelope.file_name, &bytes)?;
+            if let Some(archive) = &archive {
+                let day = crate::clock::date_path(&envelope.created_at);
+                let dir = match archive_dirs.entry(day.clone()) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        let mut parts = vec!["outbound"];
+                        parts.extend(day.split('/'));
+                        v.insert(archive.sub_path(&parts, files::SHARED_DIR_MODE)?)
+                    }
+                };
+                dir.replace_file(OsStr::new(&envelope.file_name), &bytes)?;
             }
             staged.push((queue_id, po, envelope.file_name.clone()));
         }
-        sync_dir(&self.outbox_dir)?;
-        for d in &archive_dirs {
-            sync_dir(d)?;
+        outbox.sync()?;
+        for d in archive_dirs.values() {
+            d.sync()?;
         }
         let at = crate::clock::now_rfc3339();
         let done: Vec<(u64, &str)> = finished
@@ -182,10 +200,10 @@ impl Outbox {
         store.flush_blocking()?;
         let mut removed = false;
         for (_, _, name) in &staged {
-            removed |= std::fs::remove_file(temp_path(&self.outbox_dir, name)).is_ok();
+            removed |= outbox.unlink(&self.temp_key.temp_name(name)).is_ok();
         }
         if removed {
-            let _ = sync_dir(&self.outbox_dir);
+            let _ = outbox.sync();
         }
         Ok(Batch {
             written: staged.into_iter().map(|(_, po, f)| (po, f)).collect(),
@@ -197,6 +215,7 @@ impl Outbox {
     async fn write_prepared_files(&self, shutdown: &CancellationToken) -> bool {
         let store = self.store.clone();
         let dir = self.outbox_dir.clone();
+        let key = self.temp_key.clone();
         let result = self
             .background
             .run("997 file", move || -> anyhow::Result<Option<String>> {
@@ -205,10 +224,11 @@ impl Outbox {
                 };
                 // The record (and the control numbers in it) must be durable before the file exists.
                 store.flush_blocking()?;
-                deliver(&dir, &file.file_name, file.content.as_bytes())?;
+                let dir = dir.open()?;
+                deliver(&dir, &key, &file.file_name, file.content.as_bytes())?;
                 store.complete_file(id)?;
                 store.flush_blocking()?;
-                let _ = std::fs::remove_file(temp_path(&dir, &file.file_name));
+                let _ = dir.unlink(&key.temp_name(&file.file_name));
                 Ok(Some(file.file_name))
             })
             .await;
@@ -311,62 +331,80 @@ pub fn safe_name(s: &str) -> String {
     }
 }
 
-fn temp_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.tmp"))
-}
-
 /// Puts `bytes` at `dir/name` exactly once (see the module docs for the protocol).
-pub fn deliver(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    stage(dir, name, bytes)?;
-    sync_dir(dir)
+pub fn deliver(dir: &Dir, key: &TempKey, name: &str, bytes: &[u8]) -> io::Result<()> {
+    stage(dir, key, name, bytes)?;
+    dir.sync()
 }
 
 /// `deliver` without the directory fsync, for callers that sync a directory once for a batch.
-fn stage(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let final_path = dir.join(name);
-    let tmp = temp_path(dir, name);
-    if let Ok(meta) = std::fs::metadata(&tmp) {
-        if meta.nlink() >= 2 {
-            return Ok(());
+fn stage(dir: &Dir, key: &TempKey, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = key.temp_name(name);
+    let final_name = OsStr::new(name);
+    match dir.open_regular(&tmp) {
+        // Our own temp file, linked already: the receipt that this file was delivered.
+        Ok((_, meta)) if meta.nlink >= 2 && meta.uid == files::my_uid() => return Ok(()),
+        // A temp file from an attempt that stopped before linking: start again.
+        Ok(_) => dir.unlink(&tmp)?,
+        Err(OpenError::NotRegular(kind)) => {
+            tracing::warn!(
+                file = %dir.display(&tmp),
+                found = kind.describe(),
+                "Something else was planted at the outbox temp name; removing it (never written through)."
+            );
+            dir.unlink(&tmp)?;
         }
+        Err(OpenError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(OpenError::Io(e)) => return Err(e),
     }
-    write_synced(&tmp, bytes)?;
-    match std::fs::hard_link(&tmp, &final_path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+    let mut file = dir.create_new(&tmp, files::FILE_MODE)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    let linked = match dir.link_file(&file, &tmp, final_name) {
         Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
-            // EPERM / EXDEV / EOPNOTSUPP: no hard links here; rename is still atomic.
-            std::fs::rename(&tmp, &final_path)
+            // EPERM / EXDEV / EOPNOTSUPP: no hard links here; a rename that never replaces.
+            dir.rename_noreplace(&tmp, dir, final_name)
         }
+        other => other,
+    };
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => already_there(dir, final_name, bytes),
         Err(e) => Err(e),
     }
 }
 
-/// Writes `dir/name` atomically, replacing any earlier copy (archive use).
-pub fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    stage_replace(dir, name, bytes)?;
-    sync_dir(dir)
-}
-
-/// `replace_file` without the directory fsync.
-fn stage_replace(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = temp_path(dir, name);
-    write_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, dir.join(name))
-}
-
-/// Creates (or truncates) `path`, writes `bytes` and fsyncs the file.
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-/// fsync a directory so a rename or link in it is durable.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+/// The final name exists: fine when it holds exactly these bytes (a retry after a crash on a
+/// filesystem without hard links), refused otherwise: the daemon never writes over, or
+/// through, what someone else put there.
+fn already_there(dir: &Dir, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
+    let found = match dir.open_regular(name) {
+        Ok((mut f, meta)) if meta.size == bytes.len() as u64 => {
+            files::read_limited(&mut f, meta.size)?.unwrap_or_default()
+        }
+        Ok(_) => Vec::new(),
+        Err(OpenError::NotRegular(kind)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} is {}, not this 850; it is left alone and the file is not written until it is removed",
+                    dir.display(name),
+                    kind.describe()
+                ),
+            ))
+        }
+        Err(OpenError::Io(e)) => return Err(e),
+    };
+    if found == bytes {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{} already exists with other content; it is left alone and the file is not written until it is removed",
+            dir.display(name)
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -403,25 +441,63 @@ mod tests {
         );
     }
 
+    fn outbox() -> (tempfile::TempDir, Dir, TempKey) {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), files::SHARED_DIR_MODE).unwrap();
+        (t, d, TempKey::random())
+    }
+
     #[test]
     fn deliver_is_idempotent_and_keeps_a_receipt() {
-        let dir = tempfile::tempdir().unwrap();
-        deliver(dir.path(), "a.850", b"one").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("a.850")).unwrap(), b"one");
+        let (t, dir, key) = outbox();
+        deliver(&dir, &key, "a.850", b"one").unwrap();
+        assert_eq!(std::fs::read(t.path().join("a.850")).unwrap(), b"one");
         // A retry after a crash before the temp file was removed: nothing changes.
-        deliver(dir.path(), "a.850", b"one").unwrap();
+        deliver(&dir, &key, "a.850", b"one").unwrap();
         // The ERP moved the file away: the receipt (link count 2) says it was delivered.
-        std::fs::create_dir(dir.path().join("taken")).unwrap();
-        std::fs::rename(dir.path().join("a.850"), dir.path().join("taken/a.850")).unwrap();
-        deliver(dir.path(), "a.850", b"one").unwrap();
-        assert!(!dir.path().join("a.850").exists(), "not delivered twice");
+        std::fs::create_dir(t.path().join("taken")).unwrap();
+        std::fs::rename(t.path().join("a.850"), t.path().join("taken/a.850")).unwrap();
+        deliver(&dir, &key, "a.850", b"one").unwrap();
+        assert!(!t.path().join("a.850").exists(), "not delivered twice");
     }
 
     #[test]
     fn deliver_never_replaces_an_existing_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.850"), b"first").unwrap();
-        deliver(dir.path(), "a.850", b"second").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("a.850")).unwrap(), b"first");
+        let (t, dir, key) = outbox();
+        std::fs::write(t.path().join("a.850"), b"first").unwrap();
+        let e = deliver(&dir, &key, "a.850", b"second").unwrap_err();
+        assert!(
+            e.to_string().contains("already exists with other content"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(t.path().join("a.850")).unwrap(), b"first");
+        // The same bytes already there (a retry where links are not supported): delivered.
+        std::fs::write(t.path().join("b.850"), b"same").unwrap();
+        deliver(&dir, &key, "b.850", b"same").unwrap();
+    }
+
+    #[test]
+    fn deliver_never_writes_through_a_planted_symlink() {
+        let (t, dir, key) = outbox();
+        let victim = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(victim.path(), b"root-owned config").unwrap();
+        // At the temp name (were it guessed) and at the final name.
+        std::os::unix::fs::symlink(victim.path(), t.path().join(key.temp_name("a.850"))).unwrap();
+        deliver(&dir, &key, "a.850", b"850 bytes").unwrap();
+        assert_eq!(std::fs::read(t.path().join("a.850")).unwrap(), b"850 bytes");
+        std::os::unix::fs::symlink(victim.path(), t.path().join("b.850")).unwrap();
+        let e = deliver(&dir, &key, "b.850", b"850 bytes").unwrap_err();
+        assert!(e.to_string().contains("is a symlink"), "{e}");
+        assert_eq!(std::fs::read(victim.path()).unwrap(), b"root-owned config");
+    }
+
+    #[test]
+    fn temp_names_cannot_be_guessed_from_the_file_name() {
+        let (a, b) = (TempKey::random(), TempKey::random());
+        assert_ne!(a.temp_name("x.850"), b.temp_name("x.850"));
+        assert_eq!(a.temp_name("x.850"), a.temp_name("x.850"));
+        let n = a.temp_name("x.850");
+        let n = n.to_string_lossy();
+        assert!(n.starts_with(".x.850.") && n.ends_with(".tmp"), "{n}");
     }
 }

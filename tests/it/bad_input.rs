@@ -1269,6 +1269,8 @@ enum Expect {
     Archived,
     /// No complete interchange: `error/` after `incomplete_timeout_secs`, reason "incomplete".
     Incomplete,
+    /// Cannot start X12 at all: `error/` at once, reason "not an X12 file".
+    NotX12,
     /// `error/` with a reason containing every needle and a byte offset.
     Rejected(Vec<String>),
 }
@@ -1669,12 +1671,18 @@ fn x12_cases() -> Vec<XCase> {
             &mut cases,
             format!("random bytes {len}"),
             bytes,
-            Expect::Incomplete,
+            Expect::NotX12,
         );
     }
+    // A file just created (empty or blank so far) may still become X12: it waits.
     for (name, bytes) in [
         ("empty file", Vec::new()),
         ("whitespace", b"  \r\n\t\n".to_vec()),
+    ] {
+        push(&mut cases, name.into(), bytes, Expect::Incomplete);
+    }
+    // Bytes that cannot begin an ISA, GS or ST are refused at once, not after the timeout.
+    for (name, bytes) in [
         ("nul bytes", vec![0u8; 2048]),
         ("0xff bytes", vec![0xFFu8; 300]),
         (
@@ -1684,8 +1692,12 @@ fn x12_cases() -> Vec<XCase> {
         ("json", SAMPLE.as_bytes().to_vec()),
         ("only terminators", b"~~~~~~~~".to_vec()),
         ("IEA alone", b"IEA*1*000000001~\n".to_vec()),
+        (
+            "mangled ISA",
+            b"SA*00*          *00*          *ZZ*SENDER~".to_vec(),
+        ),
     ] {
-        push(&mut cases, name.into(), bytes, Expect::Incomplete);
+        push(&mut cases, name.into(), bytes, Expect::NotX12);
     }
     // An enormous single segment (5 MB element), and a 5 MB file with no terminator.
     n += 1;
@@ -2125,6 +2137,7 @@ async fn inbox_bad_input_corpus() {
         let class = match &c.expect {
             Expect::Archived => "archived",
             Expect::Incomplete => "incomplete",
+            Expect::NotX12 => "not_x12",
             Expect::Rejected(_) => "rejected",
         };
         *per_class.entry(class).or_default() += 1;
@@ -2133,6 +2146,11 @@ async fn inbox_bad_input_corpus() {
             (Expect::Incomplete, Outcome::Rejected { reason, moved }) => {
                 check_quarantined(&ws, moved, reason).err().or_else(|| {
                     (!reason.starts_with("incomplete")).then(|| format!("reason {reason:?}"))
+                })
+            }
+            (Expect::NotX12, Outcome::Rejected { reason, moved }) => {
+                check_quarantined(&ws, moved, reason).err().or_else(|| {
+                    (!reason.starts_with("not an X12 file")).then(|| format!("reason {reason:?}"))
                 })
             }
             (Expect::Rejected(needles), Outcome::Rejected { reason, moved }) => {
@@ -2187,6 +2205,13 @@ fn check_quarantined(ws: &Workspace, moved: &Path, reason: &str) -> Result<(), S
     let first = reason.lines().next().unwrap_or("");
     if !text.contains(first) {
         return Err(format!("reason file {text:?} lacks {first:?}"));
+    }
+    // A reason quotes an excerpt, never the file: no line runs on, no control character.
+    if let Some(long) = text.lines().find(|l| l.len() > 600) {
+        return Err(format!("reason line of {} bytes", long.len()));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(format!("control character in reason file {text:?}"));
     }
     Ok(())
 }

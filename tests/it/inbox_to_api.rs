@@ -229,11 +229,11 @@ async fn garbage_and_bad_codes_go_to_error_with_a_positioned_reason_and_the_daem
     };
     assert!(reason.contains("SE") && reason.contains("byte"), "{reason}");
     drop_inbox(&ws, "noise.bin", &[0u8, 159, 146, 150, 7, 8, 255]);
-    // Garbage has no interchange: it waits for the incomplete timeout, then goes to error.
+    // Garbage cannot start X12: it goes to error at once, not after the incomplete timeout.
     let Outcome::Rejected { reason, .. } = d.wait_inbox(&mut rx, "noise.bin").await else {
         panic!("not rejected")
     };
-    assert!(reason.contains("incomplete"), "{reason}");
+    assert!(reason.contains("not an X12 file"), "{reason}");
     // The daemon still works.
     drop_inbox(&ws, "good.855", ACK.as_bytes());
     assert!(matches!(
