@@ -151,14 +151,15 @@ async fn sample_webhook_becomes_one_850_field_by_field() {
     );
     assert_eq!(po1[1][1..4], ["2", "3", "EA"], "EACH mapped to EA");
     assert_eq!(po1[1][4], "19.90");
-    assert!(
-        po1[1][7].starts_with("XYZ-9") && !po1[1][7].contains(['*', '~', '>']),
-        "delimiters removed from data: {:?}",
-        po1[1][7]
-    );
+    assert_eq!(po1[1][7], "XYZ-9", "identifiers are written exactly");
     assert_eq!(
         find(&segs, "PID")[0][1..],
         ["F", "", "", "", "WIDGET 24-PORT MANAGED SWITCH"]
+    );
+    assert_eq!(
+        find(&segs, "PID")[1][1..],
+        ["F", "", "", "", "RACK KIT    2U"],
+        "delimiters in free text become spaces"
     );
     assert_eq!(find(&segs, "CTT")[0][1..], ["2", "13"]);
     assert_eq!(find(&segs, "AMT")[0][1..], ["TT", "1294.20"]);
