@@ -40,6 +40,9 @@ pub fn from_855(
             "bak03 (purchase order number) is empty".into(),
         ));
     }
+    if let Some(problem) = crate::inbound::dot_segment(ack.po_number.trim()) {
+        return Err(fail(bak_position, 3, format!("bak03 {problem}")));
+    }
     let ack_type = CodeLists::lookup(&lists.ack_type, &ack.ack_type).ok_or_else(|| {
         fail(
             bak_position,

@@ -70,6 +70,15 @@ pub fn from_856(
         };
         &mut v[at].1
     }
+    for node in &asn.nodes {
+        let po = node.prf.as_ref().map(|p| p.po_number.trim());
+        if let Some(problem) = po.and_then(crate::inbound::dot_segment) {
+            return Err(TranslateError {
+                position: Box::new(node.position.clone()),
+                message: format!("prf01 of hl {}: {problem}", node.id),
+            });
+        }
+    }
     for (i, node) in asn.nodes.iter().enumerate() {
         if !node.level.eq_ignore_ascii_case("I") {
             continue;
