@@ -219,9 +219,14 @@ async fn refusals_name_the_field_and_store_nothing() {
         "{b}"
     );
 
-    let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    // The id refused for its body is refused again whatever the body (Ingram signs only the id).
+    let (s, b) = post(&url, SAMPLE, Some(&ok_sig)).await;
+    assert_eq!((s, b["field"].as_str()), (409, Some("eventid")), "{b}");
+
+    let mut v: serde_json::Value =
+        serde_json::from_str(&sample_with("N01CIB9VVFYKR9J6ZX", "IM-PO-1001")).unwrap();
     v["resource"][0]["lines"][0]["unitPrice"] = "twelve".into();
-    let (s, b) = post(&url, &v.to_string(), Some(&ok_sig)).await;
+    let (s, b) = post(&url, &v.to_string(), Some(&sign("N01CIB9VVFYKR9J6ZX"))).await;
     assert_eq!(
         (s, b["field"].as_str()),
         (400, Some("resource[0].lines[0].unitPrice"))
