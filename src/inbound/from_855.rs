@@ -277,6 +277,18 @@ mod tests {
     }
 
     #[test]
+    fn a_dot_segment_po_is_refused_naming_bak03() {
+        for po in [".", ".."] {
+            let e = call(
+                &ACK.replace("BAK*00*AC*IM-PO-1001", &format!("BAK*00*AC*{po}")),
+                &Mapping::builtin(),
+            )
+            .unwrap_err();
+            assert_eq!(e.position.element, Some(3), "{e}");
+        }
+    }
+
+    #[test]
     fn field_names_follow_the_mapping() {
         let mut m = Mapping::builtin();
         m.po_response

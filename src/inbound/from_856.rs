@@ -422,6 +422,17 @@ mod tests {
     }
 
     #[test]
+    fn a_dot_segment_po_is_refused_at_its_order_level() {
+        let e = calls(&ASN.replace("PRF*IM-PO-1001", "PRF*.."), &BTreeMap::new()).unwrap_err();
+        assert!(
+            e.message.contains("prf01") && e.message.contains("'..'"),
+            "{e}"
+        );
+        let c = calls(&ASN.replace("PRF*IM-PO-1001", "PRF*A/.."), &BTreeMap::new()).unwrap();
+        assert_eq!(c[0].call.path, "/purchaseorders/A%2F../status");
+    }
+
+    #[test]
     fn body_matches_the_contract() {
         let out = calls(ASN, &view(&[])).unwrap();
         assert_eq!(out.len(), 1);
