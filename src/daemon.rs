@@ -54,6 +54,8 @@ pub struct Running {
     pub mapping: SharedMapping,
     /// Progress events (850 written, …) for tests, the demo and operators' tooling.
     pub events: tokio::sync::broadcast::Sender<Event>,
+    /// The clock the daemon ages records by (tests move it forward).
+    pub clock: crate::clock::Clock,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     failure: Arc<Mutex<Option<String>>>,
@@ -106,6 +108,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     }));
     metrics.set_client(client.clone());
     let outbox_wake = Arc::new(Notify::new());
+    let clock = crate::clock::Clock::system();
     let tracker = TaskTracker::new();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let (events, _) = tokio::sync::broadcast::channel(4096);
@@ -122,6 +125,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             outbox_wake: outbox_wake.clone(),
             metrics: metrics.clone(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            clock: clock.clone(),
         },
         &config.server.webhook_path,
         config.server.max_body_bytes,
@@ -267,6 +271,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         store,
         mapping,
         events,
+        clock,
         tracker,
         shutdown,
         failure,

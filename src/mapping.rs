@@ -224,7 +224,8 @@ pub struct Po850 {
     pub date_format: String,
     /// CUR01 entity; empty = no CUR.
     pub currency_entity: String,
-    /// REF qualifier repeating the PO number when it exceeds BEG03's 22 characters.
+    /// REF qualifier repeating the PO number when it exceeds 22 characters (possible only with a
+    /// `max_lengths` override of BEG03: a PO number longer than BEG03 holds is refused).
     pub long_po_ref: String,
     pub reseller_order_ref: String,
     pub vendor_quote_ref: String,
@@ -260,7 +261,8 @@ pub struct Po850 {
     pub hash_total: bool,
     /// AMT*TT with the order total.
     pub total_amount: bool,
-    /// Upper-case all text data (many legacy ERPs require it).
+    /// Upper-case all free text (many legacy ERPs require it). Identifiers the ERP echoes back
+    /// (PO number, line numbers, part numbers) are written exactly as received.
     pub uppercase: bool,
     /// N1 loops, in order.
     pub parties: Vec<PartyMap>,

@@ -20,6 +20,7 @@ pub struct Metrics {
     webhooks_401: AtomicU64,
     webhooks_413: AtomicU64,
     webhooks_415: AtomicU64,
+    webhooks_409: AtomicU64,
     webhooks_5xx: AtomicU64,
     webhooks_other: AtomicU64,
     files_850: AtomicU64,
@@ -109,6 +110,7 @@ impl Metrics {
             401 => &self.webhooks_401,
             413 => &self.webhooks_413,
             415 => &self.webhooks_415,
+            409 => &self.webhooks_409,
             500..=599 => &self.webhooks_5xx,
             _ => &self.webhooks_other,
         };
@@ -285,6 +287,7 @@ impl Metrics {
             ("unauthorized", &self.webhooks_401),
             ("too_large", &self.webhooks_413),
             ("unsupported_media_type", &self.webhooks_415),
+            ("refused_event_id", &self.webhooks_409),
             ("unavailable", &self.webhooks_5xx),
             ("other", &self.webhooks_other),
         ] {
@@ -294,6 +297,12 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_refused_event_ids Signed webhook event ids refused for their body in the last day (refused again whatever the body)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_refused_event_ids gauge");
+        let _ = writeln!(s, "edi_bridge_refused_event_ids {}", store.refused_count());
         histogram(
             &mut s,
             "edi_bridge_webhook_durable_seconds",

@@ -186,6 +186,7 @@ impl ApiClient {
                 format!("/{path}")
             }
         );
+        exact_path(&self.settings.api_base_url, &url)?;
         let payload = serde_json::to_vec(body).map_err(|e| Error::Body(e.to_string()))?;
 
         let token = self.tokens.get(&self.http, &self.settings).await?;
@@ -193,7 +194,7 @@ impl ApiClient {
         let response = if first.status() == reqwest::StatusCode::UNAUTHORIZED {
             tracing::info!(
                 correlation_id,
-                path,
+                path = %crate::text::Escaped(path),
                 "Ingram rejected the access token, fetching a new one."
             );
             self.tokens.invalidate(&token).await;
@@ -245,6 +246,27 @@ impl ApiClient {
     pub fn token_refreshes(&self) -> u64 {
         self.tokens.refreshes()
     }
+}
+
+/// Refuses a URL that the URL parser (and so the request line) would not keep as written: a dot
+/// segment, even percent-encoded (`%2E%2E`), is resolved by the URL standard, which would send the
+/// call to another resource (`/purchaseorders/%2E%2E/response` → `/response`).
+fn exact_path(base_url: &str, url: &str) -> Result<(), Error> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Build(format!("bad url: {e}")))?;
+    let base = reqwest::Url::parse(base_url).map_err(|e| Error::Build(format!("bad url: {e}")))?;
+    let wanted = url
+        .get(base_url.trim_end_matches('/').len()..)
+        .unwrap_or_default();
+    let expected = format!("{}{wanted}", base.path().trim_end_matches('/'));
+    let expected = expected.split(['?', '#']).next().unwrap_or_default();
+    if parsed.path() != expected {
+        return Err(Error::Build(format!(
+            "path {:?} would be sent as {:?}: a dot segment or other part the url parser rewrites",
+            crate::text::escape(expected),
+            crate::text::escape(parsed.path())
+        )));
+    }
+    Ok(())
 }
 
 /// A fresh `IM-CorrelationID`: a UUID v4 without hyphens (32 hex characters).

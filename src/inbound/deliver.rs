@@ -5,7 +5,8 @@
 //! queue, besides a dead letter); a retryable failure (timeout, 408, 429, 5xx) reschedules it
 //! with exponential backoff and jitter, never sooner than Ingram's `Retry-After` /
 //! `X-RateLimit-Reset`; a refusal (another 4xx) moves it to the dead letters. Ingram's nightly
-//! maintenance is just a long run of retries; the queue drains on its own afterwards.
+//! maintenance is just a long run of retries; the queue drains on its own afterwards. PO numbers
+//! (from ERP files) and Ingram's error messages are logged escaped ([`Escaped`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiClient, RetryAction};
 use crate::store::records::JobRecord;
 use crate::store::Store;
+use crate::text::Escaped;
 
 /// Longest idle wait before looking at the queue again.
 const IDLE: Duration = Duration::from_secs(60);
@@ -77,7 +79,7 @@ impl Deliverer {
                 if let Err(e) = r? {
                     // The store failed to record an outcome: the job stays queued and is retried.
                     tracing::error!(
-                        error = format!("{e:#}"),
+                        error = %Escaped(&format!("{e:#}")),
                         "Could not record a delivery outcome."
                     );
                     tokio::select! {
@@ -130,13 +132,13 @@ impl Deliverer {
         self.store.flush().await?;
         match &outcome {
             Delivery::Delivered { status } => {
-                tracing::info!(po = %job.po, kind = ?job.kind, status, attempts = job.attempts + 1, correlation_id = %job.correlation_id, "Delivered to Ingram.")
+                tracing::info!(po = %Escaped(&job.po), kind = ?job.kind, status, attempts = job.attempts + 1, correlation_id = %job.correlation_id, "Delivered to Ingram.")
             }
             Delivery::Retry { after, reason } => {
-                tracing::warn!(po = %job.po, kind = ?job.kind, attempts = job.attempts + 1, retry_in_ms = after.as_millis() as u64, reason = %reason, "Ingram call failed; will retry.")
+                tracing::warn!(po = %Escaped(&job.po), kind = ?job.kind, attempts = job.attempts + 1, retry_in_ms = after.as_millis() as u64, reason = %Escaped(reason), "Ingram call failed; will retry.")
             }
             Delivery::Rejected { reason } => {
-                tracing::error!(po = %job.po, kind = ?job.kind, job = job.id, reason = %reason, "Ingram refused the call; dead-lettered.")
+                tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Ingram refused the call; dead-lettered.")
             }
         }
         let _ = self.events.send(crate::daemon::Event::Delivery {

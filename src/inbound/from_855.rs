@@ -40,6 +40,9 @@ pub fn from_855(
             "bak03 (purchase order number) is empty".into(),
         ));
     }
+    if let Some(problem) = crate::inbound::dot_segment(ack.po_number.trim()) {
+        return Err(fail(bak_position, 3, format!("bak03 {problem}")));
+    }
     let ack_type = CodeLists::lookup(&lists.ack_type, &ack.ack_type).ok_or_else(|| {
         fail(
             bak_position,
@@ -271,6 +274,18 @@ mod tests {
         assert!(e.message.contains("'ZQ'"), "{e}");
         let e = call(&ACK.replace("BAK*00*AC", "BAK*00*XX"), &Mapping::builtin()).unwrap_err();
         assert_eq!(e.position.element, Some(2));
+    }
+
+    #[test]
+    fn a_dot_segment_po_is_refused_naming_bak03() {
+        for po in [".", ".."] {
+            let e = call(
+                &ACK.replace("BAK*00*AC*IM-PO-1001", &format!("BAK*00*AC*{po}")),
+                &Mapping::builtin(),
+            )
+            .unwrap_err();
+            assert_eq!(e.position.element, Some(3), "{e}");
+        }
     }
 
     #[test]

@@ -70,6 +70,15 @@ pub fn from_856(
         };
         &mut v[at].1
     }
+    for node in &asn.nodes {
+        let po = node.prf.as_ref().map(|p| p.po_number.trim());
+        if let Some(problem) = po.and_then(crate::inbound::dot_segment) {
+            return Err(TranslateError {
+                position: Box::new(node.position.clone()),
+                message: format!("prf01 of hl {}: {problem}", node.id),
+            });
+        }
+    }
     for (i, node) in asn.nodes.iter().enumerate() {
         if !node.level.eq_ignore_ascii_case("I") {
             continue;
@@ -410,6 +419,17 @@ mod tests {
             },
         );
         m
+    }
+
+    #[test]
+    fn a_dot_segment_po_is_refused_at_its_order_level() {
+        let e = calls(&ASN.replace("PRF*IM-PO-1001", "PRF*.."), &BTreeMap::new()).unwrap_err();
+        assert!(
+            e.message.contains("prf01") && e.message.contains("'..'"),
+            "{e}"
+        );
+        let c = calls(&ASN.replace("PRF*IM-PO-1001", "PRF*A/.."), &BTreeMap::new()).unwrap();
+        assert_eq!(c[0].call.path, "/purchaseorders/A%2F../status");
     }
 
     #[test]

@@ -136,10 +136,20 @@ pub fn rename_fields(v: Value, names: &BTreeMap<String, String>) -> Value {
     }
 }
 
-/// A PO number made safe as one URL path segment (percent-encodes all but unreserved characters).
-pub fn path_segment(po: &str) -> String {
+/// A value made safe as one URL path segment: every byte but the RFC 3986 unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`) percent-encoded, and the dot segments `.` and `..` written `%2E` and
+/// `%2E%2E`. Encoding alone does not make a dot segment safe: the URL standard (and the `url`
+/// crate under reqwest) treats `%2E%2E` as `..`, and RFC 3986 makes `%2E` equivalent to `.`, so a
+/// gateway may resolve it too. The translators refuse such a PO number ([`dot_segment`]) and
+/// `api::ApiClient::post_json` refuses any path the URL parser would change.
+pub fn path_segment(value: &str) -> String {
+    match value {
+        "." => return "%2E".into(),
+        ".." => return "%2E%2E".into(),
+        _ => {}
+    }
     let mut out = String::new();
-    for b in po.bytes() {
+    for b in value.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
@@ -147,6 +157,16 @@ pub fn path_segment(po: &str) -> String {
         }
     }
     out
+}
+
+/// Why `po` cannot address its own resource as a URL path segment (`.` or `..`, which resolve to
+/// the parent path whether encoded or not), or `None`.
+pub fn dot_segment(po: &str) -> Option<String> {
+    matches!(po, "." | "..").then(|| {
+        format!(
+            "'{po}' cannot be sent as a URL path segment: '.' and '..' (even encoded) address another resource"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -166,6 +186,13 @@ mod tests {
     #[test]
     fn path_segments_are_escaped() {
         assert_eq!(path_segment("IM-PO/1 0"), "IM-PO%2F1%200");
+        assert_eq!(path_segment(".."), "%2E%2E");
+        assert_eq!(path_segment("."), "%2E");
+        assert_eq!(path_segment("..."), "...");
+        assert_eq!(path_segment("a/../b"), "a%2F..%2Fb");
+        assert_eq!(path_segment("?#%é\n"), "%3F%23%25%C3%A9%0A");
+        assert!(dot_segment("..").is_some() && dot_segment(".").is_some());
+        assert!(dot_segment("...").is_none() && dot_segment("IM-1").is_none());
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl Outbox {
                 Ok(Batch { written, failed }) => {
                     for (po, file) in written.iter() {
                         self.metrics.file_850_written();
-                        tracing::info!(po = %po, file = %file, "850 written to the outbox.");
+                        tracing::info!(po = %crate::text::Escaped(po), file = %crate::text::Escaped(file), "850 written to the outbox.");
                         let _ = self.events.send(crate::daemon::Event::Written850 {
                             po: po.clone(),
                             file: file.clone(),
@@ -93,7 +93,7 @@ impl Outbox {
                 }
                 Err(e) => {
                     tracing::error!(
-                        error = format!("{e:#}"),
+                        error = %crate::text::Escaped(&format!("{e:#}")),
                         retry_secs = self.retry.as_secs(),
                         "850s not written; will retry."
                     );
@@ -123,7 +123,7 @@ impl Outbox {
         for (queue_id, po) in store.outbox_batch(limit)? {
             match store.order(&po)? {
                 None => {
-                    tracing::warn!(po = %po, "Queued PO has no record; dropping the queue entry.");
+                    tracing::warn!(po = %crate::text::Escaped(&po), "Queued PO has no record; dropping the queue entry.");
                     finished.push((queue_id, po));
                 }
                 Some(rec) if matches!(rec.outbound, Outbound850::Written { .. }) => {
@@ -166,7 +166,7 @@ impl Outbox {
             let bytes = match render(&rec.order, &mapping, envelope) {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(po = %po, error = format!("{e:#}"), "850 cannot be rendered with the current mapping; it stays queued.");
+                    tracing::error!(po = %crate::text::Escaped(&po), error = %crate::text::Escaped(&format!("{e:#}")), "850 cannot be rendered with the current mapping; it stays queued.");
                     failed += 1;
                     continue;
                 }
@@ -234,14 +234,14 @@ impl Outbox {
             .await;
         match result {
             Ok(Ok(Some(file))) => {
-                tracing::info!(file = %file, "997 written to the outbox.");
+                tracing::info!(file = %crate::text::Escaped(&file), "997 written to the outbox.");
                 let _ = self.events.send(crate::daemon::Event::WrittenFile { file });
                 true
             }
             Ok(Ok(None)) => false,
             Ok(Err(e)) => {
                 tracing::error!(
-                    error = format!("{e:#}"),
+                    error = %crate::text::Escaped(&format!("{e:#}")),
                     retry_secs = self.retry.as_secs(),
                     "Prepared file not written; will retry."
                 );

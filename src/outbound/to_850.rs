@@ -2,12 +2,98 @@
 //! which webhook field lands in which segment and qualifier is read from [`Po850`], identities and
 //! delimiters from the mapping's envelope sections, control numbers from the caller. Data in,
 //! bytes out; no I/O, no clock (the envelope instant is a parameter).
+//!
+//! [`check`] runs before a PO is accepted: every value the 850 must carry exactly (numbers, and
+//! the identifiers the ERP echoes back in its 855/856: PO number, line numbers, part numbers)
+//! has to fit its element unchanged under the mapping, or the webhook is refused naming the
+//! field. Free text (names, addresses, descriptions, notes) is sanitised by the writer instead.
 
 use time::OffsetDateTime;
 
 use crate::mapping::{CodeLists, Mapping, PartySource, X12Version};
-use crate::outbound::order::{Address, PurchaseOrder};
+use crate::outbound::order::{Address, FieldError, PurchaseOrder};
 use crate::x12;
+
+/// Refuses `po` (the element at `index` of the webhook's `resource`) when the 850 written under
+/// `mapping` could not carry one of its numbers or round-trip identifiers exactly: the error names
+/// the webhook field by path, with the mapping's field names.
+pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), FieldError> {
+    let opts = write_options(mapping);
+    let m = &mapping.po850;
+    let n = &mapping.webhook;
+    let at = |field: &str| format!("resource[{index}].{field}");
+    let line_at = |i: usize, field: &str| format!("resource[{index}].{}[{i}].{field}", n.lines);
+    let fail = |field: String, element: &str, problem: String| FieldError {
+        field,
+        message: format!("cannot be carried exactly by the 850 ({element}): {problem}"),
+    };
+    let ident = |v: &str, seg: &str, el: usize| {
+        x12::identifier_problem(v, &opts, x12::max_len(&opts, seg, el))
+    };
+    let number =
+        |v: &str, seg: &str, el: usize| x12::number_problem(v, x12::max_len(&opts, seg, el));
+    let po_field = at("ingramPurchaseOrderNumber");
+    if let Some(p) = ident(&po.po_number, "BEG", 3) {
+        return Err(fail(po_field, "BEG03", p));
+    }
+    if po.po_number.len() > LONG_PO && !m.long_po_ref.is_empty() {
+        if let Some(p) = ident(&po.po_number, "REF", 2) {
+            return Err(fail(po_field, "REF02", p));
+        }
+    }
+    for (i, l) in po.lines.iter().enumerate() {
+        if let Some(p) = ident(&l.ingram_line_number, "PO1", 1) {
+            return Err(fail(line_at(i, &n.ingram_line_number), "PO101", p));
+        }
+        let mut position = 7;
+        for (q, v, name) in [
+            (
+                &m.vendor_part_qualifier,
+                &l.vendor_part_number,
+                &n.vendor_part_number,
+            ),
+            (
+                &m.ingram_part_qualifier,
+                &l.ingram_part_number,
+                &n.ingram_part_number,
+            ),
+            (&m.upc_qualifier, &l.upc, &n.upc),
+        ] {
+            if let (false, Some(v)) = (q.is_empty(), v) {
+                if let Some(p) = ident(v, "PO1", position) {
+                    return Err(fail(line_at(i, name), &format!("PO1{position:02}"), p));
+                }
+                position += 2;
+            }
+        }
+        if let Some(p) = number(&l.quantity.to_string(), "PO1", 2) {
+            return Err(fail(line_at(i, &n.quantity), "PO102", p));
+        }
+        if let Some(price) = l.unit_price {
+            if let Some(p) = number(&price.to_string(), "PO1", 4) {
+                return Err(fail(line_at(i, &n.unit_price), "PO104", p));
+            }
+        }
+    }
+    if let Some(p) = number(&po.lines.len().to_string(), "CTT", 1) {
+        return Err(fail(at(&n.lines), "CTT01, the number of lines", p));
+    }
+    if m.hash_total {
+        let sum: u128 = po.lines.iter().map(|l| u128::from(l.quantity)).sum();
+        if let Some(p) = number(&sum.to_string(), "CTT", 2) {
+            return Err(fail(at(&n.lines), "CTT02, the sum of the quantities", p));
+        }
+    }
+    if m.total_amount && po.lines.iter().any(|l| l.unit_price.is_some()) {
+        if let Some(p) = number(&po.total().to_string(), "AMT", 2) {
+            return Err(fail(at(&n.lines), "AMT02, the order total", p));
+        }
+    }
+    Ok(())
+}
+
+/// BEG03's length in the X12 dictionary: a longer PO number is repeated in `long_po_ref`.
+const LONG_PO: usize = 22;
 
 /// The envelope values of one 850 interchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +119,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
         }
     };
     let mut refs = Vec::new();
-    if po.po_number.len() > 22 {
+    if po.po_number.len() > LONG_PO {
         refs.extend(some(&m.long_po_ref, &Some(po.po_number.clone())));
     }
     refs.extend(some(
@@ -346,6 +432,109 @@ fn split_text(text: &str, max: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn po_with(mutate: impl Fn(&mut serde_json::Value)) -> PurchaseOrder {
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("../../samples/ingram-po-webhook.json")).unwrap();
+        mutate(&mut v["resource"][0]);
+        let mapping = Mapping::builtin();
+        crate::outbound::order::decode(&v, &mapping.webhook)
+            .unwrap()
+            .orders
+            .remove(0)
+    }
+
+    fn checked(po: &PurchaseOrder) -> Result<(), FieldError> {
+        check(po, 0, &Mapping::builtin())
+    }
+
+    #[test]
+    fn the_sample_fits_and_renders() {
+        let po = po_with(|_| {});
+        checked(&po).unwrap();
+        let numbers = ControlNumbers {
+            isa13: 1,
+            gs06: 1,
+            st02: 1,
+        };
+        render(
+            &po,
+            &Mapping::builtin(),
+            numbers,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn what_the_850_cannot_carry_exactly_is_named_by_field() {
+        type Case = (
+            Box<dyn Fn(&mut serde_json::Value)>,
+            &'static str,
+            &'static str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                Box::new(|p| p["lines"][0]["unitPrice"] = "999999999999999999.999999".into()),
+                "resource[0].lines[0].unitPrice",
+                "PO104",
+            ),
+            (
+                Box::new(|p| p["ingramPurchaseOrderNumber"] = "IM~PO*1".into()),
+                "resource[0].ingramPurchaseOrderNumber",
+                "BEG03",
+            ),
+            (
+                Box::new(|p| p["ingramPurchaseOrderNumber"] = "P".repeat(23).into()),
+                "resource[0].ingramPurchaseOrderNumber",
+                "at most 22",
+            ),
+            (
+                Box::new(|p| p["lines"][1]["ingramLineNumber"] = "2>1".into()),
+                "resource[0].lines[1].ingramLineNumber",
+                "PO101",
+            ),
+            (
+                Box::new(|p| p["lines"][1]["vendorPartNumber"] = "XYZ-9*~>".into()),
+                "resource[0].lines[1].vendorPartNumber",
+                "PO107",
+            ),
+            (
+                Box::new(|p| p["lines"][0]["ingramPartNumber"] = "7HW\u{1b}[2J".into()),
+                "resource[0].lines[0].ingramPartNumber",
+                "PO109",
+            ),
+            (
+                Box::new(|p| p["lines"][0]["upcCode"] = "0123 4567~".into()),
+                "resource[0].lines[0].upcCode",
+                "PO111",
+            ),
+            (
+                // Each price fits PO104; their total does not fit AMT02's 18 digits.
+                Box::new(|p| {
+                    p["lines"][0]["unitPrice"] = "99999999999999.999".into();
+                    p["lines"][0]["quantity"] = 999_999_999.into();
+                }),
+                "resource[0].lines",
+                "AMT02",
+            ),
+        ];
+        for (mutate, field, needle) in cases {
+            let e = checked(&po_with(mutate)).unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.message.contains(needle), "{e}");
+        }
+        // Free text with delimiters is still accepted (and sanitised by the writer).
+        checked(&po_with(|p| {
+            p["lines"][0]["description"] = "a*b~c>d\n".into()
+        }))
+        .unwrap();
+        // Lower case identifiers are carried as they are.
+        checked(&po_with(|p| {
+            p["ingramPurchaseOrderNumber"] = "im-po-1".into()
+        }))
+        .unwrap();
+    }
 
     #[test]
     fn split_text_respects_max() {

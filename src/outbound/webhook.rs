@@ -3,6 +3,12 @@
 //! valid (constant time, any configured secret) → typed decode → one sled transaction → group
 //! commit flush → 2xx. Nothing is stored before the signature verifies, and nothing is
 //! acknowledged before it is durable. Every refusal is a 4xx whose JSON body names the field.
+//!
+//! The typed decode includes [`to_850::check`]: a number or a round-trip identifier the 850
+//! cannot carry exactly is a 400 naming the field. A signed event refused for its body is
+//! remembered in the store for a day ([`crate::store::REFUSED_TTL_MS`]) and answered 409
+//! whatever body comes with that id later (Ingram signs the id only, so its signature fits any
+//! body). Every value from the request that reaches a log line goes through [`text::Escaped`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +22,13 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::config::Secret;
 use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
-use crate::outbound::order;
+use crate::outbound::{order, to_850};
 use crate::store::{Intake, NewEvent, Store};
+use crate::text::{self, Escaped};
 
 /// Header carrying the Base64 HMAC-SHA512 of the event id.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
@@ -35,6 +43,8 @@ pub struct WebhookState {
     pub outbox_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub request_timeout: Duration,
+    /// Ages remembered refusals (tests move it forward).
+    pub clock: Clock,
 }
 
 /// The router: the webhook path plus `/healthz`, `/readyz` and `/metrics`.
@@ -145,18 +155,35 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         &event_id,
         signature,
     ) {
-        tracing::warn!(event_id = %event_id, "Webhook refused: signature does not verify.");
+        tracing::warn!(event_id = %Escaped(&event_id), "Webhook refused: signature does not verify.");
         return refuse(
             StatusCode::UNAUTHORIZED,
             SIGNATURE_HEADER,
             "signature does not verify",
         );
     }
+    // The signature verified: this id is Ingram's (or a replay of Ingram's signature).
+    let now_ms = s.clock.now_ms();
+    if let Some(refused) = refused_before(s, &event_id, now_ms) {
+        return refused;
+    }
     let mapping = s.mapping.current();
-    let event = match order::decode(&root, &mapping.webhook) {
+    let decoded = order::decode(&root, &mapping.webhook).and_then(|event| {
+        for (i, po) in event.orders.iter().enumerate() {
+            to_850::check(po, i, &mapping)?;
+        }
+        Ok(event)
+    });
+    let event = match decoded {
         Ok(e) => e,
         Err(e) => {
-            tracing::warn!(event_id = %event_id, field = %e.field, "Webhook refused: {}.", e.message);
+            tracing::warn!(
+                event_id = %Escaped(&event_id),
+                field = %Escaped(&e.field),
+                reason = %Escaped(&e.message),
+                "Webhook refused: the body cannot be accepted."
+            );
+            remember_refusal(s, &event_id, &e, now_ms).await;
             return refuse(StatusCode::BAD_REQUEST, &e.field, e.message);
         }
     };
@@ -184,7 +211,7 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
     let intake = match intake {
         Ok(i) => i,
         Err(e) => {
-            tracing::error!(event_id = %event.event_id, error = %e, "Webhook not stored.");
+            tracing::error!(event_id = %Escaped(&event.event_id), error = %e, "Webhook not stored.");
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "",
@@ -195,7 +222,7 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
     s.metrics.webhook_latency(started.elapsed());
     match intake {
         Intake::DuplicateEvent => {
-            tracing::info!(event_id = %event.event_id, "Duplicate webhook event acknowledged; nothing new stored.");
+            tracing::info!(event_id = %Escaped(&event.event_id), "Duplicate webhook event acknowledged; nothing new stored.");
             (
                 StatusCode::OK,
                 Json(json!({"status": "duplicate", "eventId": event.event_id})),
@@ -208,12 +235,17 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             conflicting,
         } => {
             for po in &conflicting {
-                tracing::warn!(event_id = %event.event_id, po = %po, "Purchase order re-sent with a different payload; held for review, no second 850.");
+                tracing::warn!(event_id = %Escaped(&event.event_id), po = %Escaped(po), "Purchase order re-sent with a different payload; held for review, no second 850.");
             }
             if !new.is_empty() {
                 s.outbox_wake.notify_one();
             }
-            tracing::info!(event_id = %event.event_id, new = ?new, repeated = ?repeated, "Webhook event stored.");
+            tracing::info!(
+                event_id = %Escaped(&event.event_id),
+                new = %text::escape(&new.join(",")),
+                repeated = %text::escape(&repeated.join(",")),
+                "Webhook event stored."
+            );
             (
                 StatusCode::OK,
                 Json(json!({
@@ -224,5 +256,62 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             )
                 .into_response()
         }
+    }
+}
+
+/// The 409 for a signed event id refused for its body within the last day, unless that id was
+/// accepted meanwhile (then intake answers it as a duplicate). Prunes a batch of expired refusals.
+fn refused_before(s: &WebhookState, event_id: &str, now_ms: u64) -> Option<Response> {
+    if let Err(e) = s.store.prune_refused(now_ms, crate::store::PRUNE_BATCH) {
+        tracing::warn!(error = %e, "Could not prune expired webhook refusals.");
+    }
+    let refused = match s.store.refused_event(event_id, now_ms) {
+        Ok(r) => r?,
+        Err(e) => {
+            tracing::error!(event_id = %Escaped(event_id), error = %e, "Could not read webhook refusals.");
+            return Some(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "",
+                "could not read the state store; retry",
+            ));
+        }
+    };
+    if matches!(s.store.event(event_id), Ok(Some(_))) {
+        return None;
+    }
+    let at = crate::clock::rfc3339_ms(refused.refused_at_ms);
+    tracing::warn!(
+        event_id = %Escaped(event_id),
+        refused_at = %at,
+        field = %Escaped(&refused.field),
+        "Webhook refused: this event id was refused for its body before; refused again whatever the body."
+    );
+    Some(refuse(
+        StatusCode::CONFLICT,
+        "eventid",
+        format!(
+            "event id was refused at {at} ({}: {}); a refused event id is refused again for {} hours whatever the body",
+            refused.field,
+            refused.reason,
+            crate::store::REFUSED_TTL_MS / 3_600_000
+        ),
+    ))
+}
+
+/// Remembers durably that the signed `event_id` was refused for its body, unless the id was
+/// accepted before (a later bad body must not turn Ingram's retries of a stored event into 409s).
+async fn remember_refusal(s: &WebhookState, event_id: &str, e: &order::FieldError, now_ms: u64) {
+    if matches!(s.store.event(event_id), Ok(Some(_))) {
+        return;
+    }
+    let stored = match s
+        .store
+        .remember_refused(event_id, &e.field, &e.message, now_ms)
+    {
+        Ok(()) => s.store.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(err) = stored {
+        tracing::error!(event_id = %Escaped(event_id), error = %err, "Could not remember a refused webhook event id.");
     }
 }

@@ -11,7 +11,10 @@
 
 pub mod keys;
 pub mod records;
+mod refused;
 mod sync;
+
+pub use refused::{RefusedEvent, PRUNE_BATCH, REFUSED_TTL_MS};
 
 use std::path::Path;
 use std::sync::mpsc as std_mpsc;

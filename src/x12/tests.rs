@@ -266,8 +266,8 @@ fn writer_errors() {
         implementation_ref: None,
         segments: vec![OutSegment::new("BEG")
             .el("00")
-            .el("SA")
             .el("~*~")
+            .el("PO-1")
             .el("")
             .el("20250101")],
     };
@@ -280,7 +280,7 @@ fn writer_errors() {
         &WriteOptions::default(),
     );
     assert!(
-        matches!(r, Err(WriteError::MissingElement { element: 3, .. })),
+        matches!(r, Err(WriteError::MissingElement { element: 2, .. })),
         "{r:?}"
     );
     let e = WriteError::MissingElement {
@@ -291,6 +291,168 @@ fn writer_errors() {
         e.to_string(),
         "mandatory element BEG03 empty after sanitising"
     );
+}
+
+/// Writes one 850 body segment list; the error, if any.
+fn write_850(segments: Vec<OutSegment>, opts: &WriteOptions) -> Result<Vec<u8>, WriteError> {
+    let tx = OutTransaction {
+        id: "850".into(),
+        control_number: "1".into(),
+        implementation_ref: None,
+        segments,
+    };
+    write(
+        &sample_isa(),
+        &[OutGroup {
+            header: sample_gs(),
+            transactions: vec![tx],
+        }],
+        opts,
+    )
+}
+
+fn beg(po: &str) -> OutSegment {
+    OutSegment::new("BEG")
+        .el("00")
+        .el("SA")
+        .el(po)
+        .el("")
+        .el("20250101")
+}
+
+fn po1(number: &str, qty: &str, price: &str, vp: &str) -> OutSegment {
+    OutSegment::new("PO1")
+        .el(number)
+        .el(qty)
+        .el("EA")
+        .el(price)
+        .el("PE")
+        .el("VP")
+        .el(vp)
+}
+
+#[test]
+fn numbers_are_written_exactly_or_refused_never_cut() {
+    let o = WriteOptions::default();
+    // The finding: a price of 18 integer digits was cut to PO104's 17 characters.
+    let r = write_850(
+        vec![beg("PO-1"), po1("1", "1", "999999999999999999.999999", "A")],
+        &o,
+    );
+    match r {
+        Err(WriteError::Inexact {
+            segment,
+            element: 4,
+            problem,
+            ..
+        }) => {
+            assert_eq!(segment, "PO1");
+            assert!(
+                problem.contains("24 digits") && problem.contains("17"),
+                "{problem}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // 17 digits fit (X12 counts neither the sign nor the decimal point), written as given.
+    let out = write_850(
+        vec![
+            beg("PO-1"),
+            po1("1", "123456789012345", "123456789012345.67", "A"),
+        ],
+        &o,
+    )
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("PO1*1*123456789012345*EA*123456789012345.67*PE*VP*A~"),
+        "{text}"
+    );
+    for (seg, value, element) in [
+        (po1("1", "1234567890123456", "1", "A"), "quantity", 2),
+        (
+            OutSegment::new("CTT").el("1").el("12345678901"),
+            "hash total",
+            2,
+        ),
+        (
+            OutSegment::new("AMT").el("TT").el("1234567890123456789"),
+            "total",
+            2,
+        ),
+        (OutSegment::new("CTT").el("1").el("1,5"), "not a number", 2),
+    ] {
+        let r = write_850(vec![beg("PO-1"), seg], &o);
+        assert!(
+            matches!(r, Err(WriteError::Inexact { element: e, .. }) if e == element),
+            "{value}: {r:?}"
+        );
+    }
+    // A mapping override shortens a numeric element: refused, not cut.
+    let short = WriteOptions {
+        max_lengths: vec![("PO1".into(), 4, 5)],
+        ..WriteOptions::default()
+    };
+    assert!(write_850(vec![beg("PO-1"), po1("1", "1", "1234.56", "A")], &short).is_err());
+    assert!(write_850(vec![beg("PO-1"), po1("1", "1", "123.45", "A")], &short).is_ok());
+}
+
+#[test]
+fn identifiers_are_written_exactly_or_refused_never_altered() {
+    let o = WriteOptions::default();
+    // Not upper-cased (the ERP echoes them back), unlike free text.
+    let out = write_850(vec![beg("im-po-1"), po1("ln-1", "1", "1", "abc-9")], &o).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("BEG*00*SA*im-po-1**20250101~"), "{text}");
+    assert!(text.contains("PO1*ln-1*1*EA*1*PE*VP*abc-9~"), "{text}");
+    let v5 = WriteOptions {
+        version: Version::V5010,
+        ..WriteOptions::default()
+    };
+    for (po, line, vp, opts, element, needle) in [
+        ("IM*1", "1", "A", &o, 3, "element separator"),
+        ("IM~1", "1", "A", &o, 3, "segment terminator"),
+        ("IM>1", "1", "A", &o, 3, "component separator"),
+        ("IM^1", "1", "A", &v5, 3, "repetition separator"),
+        (
+            "IM
+1",
+            "1",
+            "A",
+            &o,
+            3,
+            "control character",
+        ),
+        ("IMÉ1", "1", "A", &o, 3, "non-ASCII"),
+        (&"P".repeat(23), "1", "A", &o, 3, "at most 22"),
+        ("IM-1", "1*", "A", &o, 1, "element separator"),
+        ("IM-1", "1", "XYZ-9*~>", &o, 7, "element separator"),
+        ("IM-1", "1", &"V".repeat(49), &o, 7, "at most 48"),
+    ] {
+        let r = write_850(vec![beg(po), po1(line, "1", "1", vp)], opts);
+        match r {
+            Err(WriteError::Inexact {
+                element: e,
+                problem,
+                ..
+            }) if e == element => assert!(problem.contains(needle), "{po} {line} {vp}: {problem}"),
+            other => panic!("{po} {line} {vp}: {other:?}"),
+        }
+    }
+    // `^` is data in 004010 (no repetition separator there).
+    assert!(write_850(vec![beg("IM^1"), po1("1", "1", "1", "A")], &o).is_ok());
+    // Free text keeps being sanitised: delimiters become spaces, text is upper-cased and cut.
+    let pid = OutSegment::new("PID")
+        .el("F")
+        .el("")
+        .el("")
+        .el("")
+        .el(format!("rack *kit~ {}", "x".repeat(100)));
+    let out = write_850(vec![beg("IM-1"), po1("1", "1", "1", "A"), pid], &o).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let line = text.split('~').find(|l| l.starts_with("PID")).unwrap();
+    assert_eq!(line.len(), "PID*F****".len() + 80, "{line}");
+    assert!(line.starts_with("PID*F****RACK  KIT  XXX"), "{line}");
 }
 
 #[test]
@@ -526,6 +688,10 @@ mod prop {
     fn text() -> impl Strategy<Value = String> {
         proptest::string::string_regex(TEXT).expect("regex")
     }
+    /// An identifier the writer carries exactly (PO number, line number, product id).
+    fn ident() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9]([a-zA-Z0-9 ./#-]{0,18}[a-zA-Z0-9])?"
+    }
     fn otext() -> impl Strategy<Value = Option<String>> {
         proptest::option::of(text())
     }
@@ -611,7 +777,7 @@ mod prop {
                 ocode(),
             ),
             proptest::collection::vec(
-                (code(), text()).prop_map(|(qualifier, value)| ProductId { qualifier, value }),
+                (code(), ident()).prop_map(|(qualifier, value)| ProductId { qualifier, value }),
                 0..4,
             ),
             otext(),
@@ -646,7 +812,7 @@ mod prop {
             (
                 code(),
                 code(),
-                text(),
+                ident(),
                 otext(),
                 "[0-9]{8}",
                 otext(),
@@ -771,7 +937,8 @@ mod prop {
         PurchaseOrder {
             purpose: s(&po.purpose, "BEG", 1),
             po_type: s(&po.po_type, "BEG", 2),
-            po_number: s(&po.po_number, "BEG", 3),
+            // Identifiers are written exactly (not upper-cased).
+            po_number: po.po_number.clone(),
             release: os(&po.release, "BEG", 4),
             date: s(&po.date, "BEG", 5),
             contract: os(&po.contract, "BEG", 6),
@@ -844,7 +1011,7 @@ mod prop {
                 .lines
                 .iter()
                 .map(|l| Line {
-                    number: s(&l.number, "PO1", 1),
+                    number: l.number.clone(),
                     quantity: s(&l.quantity, "PO1", 2),
                     uom: s(&l.uom, "PO1", 3),
                     unit_price: os(&l.unit_price, "PO1", 4),
@@ -855,7 +1022,7 @@ mod prop {
                         .enumerate()
                         .map(|(i, p)| ProductId {
                             qualifier: s(&p.qualifier, "PO1", 6 + 2 * i),
-                            value: s(&p.value, "PO1", 7 + 2 * i),
+                            value: p.value.clone(),
                         })
                         .collect(),
                     description: os(&l.description, "PID", 5),

@@ -2,6 +2,15 @@
 //! fixed-width ISA, exact SE/GE/IEA counts and control numbers, and element data sanitised for
 //! X12 (delimiters and control characters removed, non-ASCII transliterated, truncated to the
 //! per-version maximum lengths, trailing empty elements dropped).
+//!
+//! Sanitising is for free text only (names, addresses, descriptions, notes). Two kinds of element
+//! are never altered, only written exactly or refused with a [`WriteError`]: numbers (X12 types R
+//! and N0, [`NUMERIC`]: a quantity or price with more digits than the element holds is an error,
+//! never cut) and identifiers the partner echoes back (the PO number in BEG03, the line number in
+//! PO101 and the product ids in PO107…PO125, [`IDENTIFIERS`]: written as given, not upper-cased,
+//! and refused when they hold a delimiter, a control or non-ASCII character, or are too long).
+//! [`number_problem`] and [`identifier_problem`] are the same rules for callers that check input
+//! before it reaches the writer.
 
 use super::envelope::{GsHeader, IsaHeader};
 use super::segment::Delimiters;
@@ -141,6 +150,14 @@ pub enum WriteError {
     BadSegmentId(String),
     #[error("mandatory element {segment}{element:02} empty after sanitising")]
     MissingElement { segment: String, element: usize },
+    /// A number or an identifier that cannot be written exactly (never cut or altered).
+    #[error("{segment}{element:02} {value:?} cannot be written exactly: {problem}")]
+    Inexact {
+        segment: String,
+        element: usize,
+        value: String,
+        problem: String,
+    },
 }
 
 /// Built-in maximum lengths (segment, element, 4010 len, 5010 len).
@@ -178,6 +195,7 @@ const MAX_LENGTHS: &[(&str, usize, usize, usize)] = &[
     ("PO1", 2, 15, 15),
     ("PO1", 4, 17, 17),
     ("PID", 5, 80, 80),
+    ("ITD", 7, 3, 3),
     ("CTT", 1, 6, 6),
     ("CTT", 2, 10, 10),
     ("AMT", 2, 18, 18),
@@ -186,8 +204,9 @@ const MAX_LENGTHS: &[(&str, usize, usize, usize)] = &[
     ("AK4", 4, 99, 99),
 ];
 
-/// Maximum length of `seg`/`element` under `opts` (overrides first), if any.
-pub(super) fn max_len(opts: &WriteOptions, seg: &str, element: usize) -> Option<usize> {
+/// Maximum length of `seg`/`element` under `opts` (the mapping's overrides first), if any: what
+/// free text is truncated to, and what numbers (in digits) and identifiers must fit.
+pub fn max_len(opts: &WriteOptions, seg: &str, element: usize) -> Option<usize> {
     if let Some((_, _, m)) = opts
         .max_lengths
         .iter()
@@ -205,6 +224,85 @@ pub(super) fn max_len(opts: &WriteOptions, seg: &str, element: usize) -> Option<
             Version::V4010 => *a,
             Version::V5010 => *b,
         })
+}
+
+/// Numeric elements (X12 types R and N0) of the documents written; their maximum length (from
+/// the table above or the mapping's overrides) counts digits only, as X12 does for these types
+/// (sign and decimal point are not counted).
+pub const NUMERIC: &[(&str, usize)] = &[
+    ("PO1", 2),
+    ("PO1", 4),
+    ("ITD", 7),
+    ("CTT", 1),
+    ("CTT", 2),
+    ("AMT", 2),
+];
+
+/// Identifier elements the partner echoes back (855 BAK03 / PO1, 856 PRF01 / LIN): written
+/// exactly as given or not at all. PO1 product ids are the values of PO106/07 … PO124/25.
+pub const IDENTIFIERS: &[(&str, usize)] = &[("BEG", 3), ("PO1", 1)];
+
+fn is_numeric(seg: &str, element: usize) -> bool {
+    NUMERIC
+        .iter()
+        .any(|(s, e)| s.eq_ignore_ascii_case(seg) && *e == element)
+}
+
+fn is_identifier(seg: &str, element: usize) -> bool {
+    IDENTIFIERS
+        .iter()
+        .any(|(s, e)| s.eq_ignore_ascii_case(seg) && *e == element)
+        || (seg.eq_ignore_ascii_case("PO1") && (7..=25).contains(&element) && element % 2 == 1)
+}
+
+/// Why `value` cannot be written exactly as an X12 number (R / N0) of at most `max` digits, or
+/// `None` when it can: `-?digits[.digits]`, at least one digit.
+pub fn number_problem(value: &str, max: Option<usize>) -> Option<String> {
+    let body = value.strip_prefix('-').unwrap_or(value);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = int.len() + frac.len();
+    if digits == 0 || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return Some("not a decimal number".into());
+    }
+    match max {
+        Some(m) if digits > m => Some(format!("{digits} digits, the element holds at most {m}")),
+        _ => None,
+    }
+}
+
+/// Why `value` cannot be written unchanged as one element under `opts` (an identifier that must
+/// come back as it went out), or `None` when it can. `max` is the element's maximum length.
+pub fn identifier_problem(value: &str, opts: &WriteOptions, max: Option<usize>) -> Option<String> {
+    let d = &opts.delimiters;
+    let rep = match opts.version {
+        Version::V4010 => None,
+        Version::V5010 => Some(d.repetition.unwrap_or(b'^')),
+    };
+    if value.trim().is_empty() {
+        return Some("empty".into());
+    }
+    if value.trim() != value {
+        return Some("leading or trailing spaces".into());
+    }
+    for c in value.chars() {
+        let name = match c {
+            c if !c.is_ascii() => "a non-ASCII character",
+            c if (c as u32) < 0x20 || c == '\u{7f}' => "a control character",
+            c if c as u32 == u32::from(d.element) => "the element separator",
+            c if c as u32 == u32::from(d.component) => "the component separator",
+            c if c as u32 == u32::from(d.segment) => "the segment terminator",
+            c if Some(c as u32) == rep.map(u32::from) => "the repetition separator",
+            _ => continue,
+        };
+        return Some(format!("contains {c:?}, {name} of the 850"));
+    }
+    match max {
+        Some(m) if value.len() > m => Some(format!(
+            "{} characters, the element holds at most {m}",
+            value.len()
+        )),
+        _ => None,
+    }
 }
 
 /// Elements that must not be empty (after sanitising) when the segment is written.
@@ -346,6 +444,28 @@ impl Ctx<'_> {
         }
     }
 
+    /// One simple element: numbers and identifiers exactly or an error, free text sanitised.
+    fn simple(&self, seg: &str, n: usize, v: &str) -> Result<String, WriteError> {
+        let problem = if v.is_empty() {
+            None
+        } else if is_numeric(seg, n) {
+            number_problem(v, max_len(self.opts, seg, n))
+        } else if is_identifier(seg, n) {
+            identifier_problem(v, self.opts, max_len(self.opts, seg, n))
+        } else {
+            return Ok(self.clean(seg, n, v));
+        };
+        match problem {
+            None => Ok(v.to_string()),
+            Some(problem) => Err(WriteError::Inexact {
+                segment: seg.to_string(),
+                element: n,
+                value: v.to_string(),
+                problem,
+            }),
+        }
+    }
+
     fn clean(&self, seg: &str, n: usize, v: &str) -> String {
         sanitize(
             v,
@@ -372,7 +492,7 @@ impl Ctx<'_> {
         for (i, e) in s.elements.iter().enumerate() {
             let n = i + 1;
             let bytes = match e {
-                OutElement::Simple(v) => self.clean(&id, n, v).into_bytes(),
+                OutElement::Simple(v) => self.simple(&id, n, v)?.into_bytes(),
                 OutElement::Composite(parts) => {
                     let mut ps: Vec<String> = parts.iter().map(|p| self.clean(&id, n, p)).collect();
                     while ps.last().is_some_and(|p| p.is_empty()) {

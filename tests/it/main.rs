@@ -5,6 +5,7 @@
 mod bad_input;
 mod crash;
 mod inbox_to_api;
+mod integrity;
 mod notify;
 mod operate;
 mod outage;

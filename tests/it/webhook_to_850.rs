@@ -151,14 +151,15 @@ async fn sample_webhook_becomes_one_850_field_by_field() {
     );
     assert_eq!(po1[1][1..4], ["2", "3", "EA"], "EACH mapped to EA");
     assert_eq!(po1[1][4], "19.90");
-    assert!(
-        po1[1][7].starts_with("XYZ-9") && !po1[1][7].contains(['*', '~', '>']),
-        "delimiters removed from data: {:?}",
-        po1[1][7]
-    );
+    assert_eq!(po1[1][7], "XYZ-9", "identifiers are written exactly");
     assert_eq!(
         find(&segs, "PID")[0][1..],
         ["F", "", "", "", "WIDGET 24-PORT MANAGED SWITCH"]
+    );
+    assert_eq!(
+        find(&segs, "PID")[1][1..],
+        ["F", "", "", "", "RACK KIT    2U"],
+        "delimiters in free text become spaces"
     );
     assert_eq!(find(&segs, "CTT")[0][1..], ["2", "13"]);
     assert_eq!(find(&segs, "AMT")[0][1..], ["TT", "1294.20"]);
@@ -218,9 +219,14 @@ async fn refusals_name_the_field_and_store_nothing() {
         "{b}"
     );
 
-    let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    // The id refused for its body is refused again whatever the body (Ingram signs only the id).
+    let (s, b) = post(&url, SAMPLE, Some(&ok_sig)).await;
+    assert_eq!((s, b["field"].as_str()), (409, Some("eventid")), "{b}");
+
+    let mut v: serde_json::Value =
+        serde_json::from_str(&sample_with("N01CIB9VVFYKR9J6ZX", "IM-PO-1001")).unwrap();
     v["resource"][0]["lines"][0]["unitPrice"] = "twelve".into();
-    let (s, b) = post(&url, &v.to_string(), Some(&ok_sig)).await;
+    let (s, b) = post(&url, &v.to_string(), Some(&sign("N01CIB9VVFYKR9J6ZX"))).await;
     assert_eq!(
         (s, b["field"].as_str()),
         (400, Some("resource[0].lines[0].unitPrice"))
