@@ -188,12 +188,13 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         metrics: metrics.clone(),
     };
     let inbox_stop = shutdown.clone();
+    let inbox_watch = inbox.watch()?;
     spawn(
         &tracker,
         &shutdown,
         &failure,
         "inbox watcher",
-        inbox.run(inbox_stop),
+        inbox.run(inbox_watch, inbox_stop),
     );
 
     let deliverer = Deliverer {

@@ -536,7 +536,18 @@ fn content_hash(bytes: &[u8]) -> String {
 /// `NAME.reason.txt` beside it. The reason is escaped line by line and each line kept short,
 /// so a reason file never carries more than an excerpt of what was read.
 pub fn quarantine(from: &Dir, name: &OsStr, to: &Dir, reason: &str) -> std::io::Result<PathBuf> {
-    let moved = from.move_unique(name, to, name)?;
+    quarantine_as(from, name, to, name, reason)
+}
+
+/// [`quarantine`] under another name in `to` (for a hidden entry that should be seen there).
+pub fn quarantine_as(
+    from: &Dir,
+    name: &OsStr,
+    to: &Dir,
+    wanted: &OsStr,
+    reason: &str,
+) -> std::io::Result<PathBuf> {
+    let moved = from.move_unique(name, to, wanted)?;
     let shown = text::escape(&name.to_string_lossy());
     let text = format!(
         "file: {shown}\nat: {}\nreason:\n{}\n",

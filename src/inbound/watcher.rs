@@ -95,6 +95,13 @@ struct State {
     processing_complaint: Option<Instant>,
 }
 
+/// A running watch on the inbox: wakes the scanner and follows writers.
+pub struct Watch {
+    _watcher: Option<notify::RecommendedWatcher>,
+    wake: Arc<Notify>,
+    writers: Writers,
+}
+
 /// Names in the inbox that a writer has modified and not closed since, as inotify reports it.
 #[derive(Clone, Default)]
 pub struct Writers(Arc<Mutex<HashSet<OsString>>>);
@@ -133,30 +140,44 @@ impl Writers {
 }
 
 impl Inbox {
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    /// Starts watching the inbox (before the daemon says it is ready, so that no writer's
+    /// events are missed). A watch that cannot be set up leaves the periodic rescan.
+    pub fn watch(&self) -> anyhow::Result<Watch> {
+        use notify::Watcher as _;
         let wake = Arc::new(Notify::new());
         let writers = Writers::default();
-        let _watcher = {
-            use notify::Watcher as _;
+        let w = {
             let wake = wake.clone();
             let writers = writers.clone();
             let inbox = self.inbox.path().to_path_buf();
-            let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 if let Ok(ev) = &res {
                     writers.observe(&inbox, ev);
                 }
                 if res.as_ref().map_or(true, |ev| worth_a_scan(&ev.kind)) {
                     wake.notify_one()
                 }
-            })?;
-            match w.watch(self.inbox.path(), notify::RecursiveMode::NonRecursive) {
-                Ok(()) => Some(w),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Cannot watch the inbox; relying on the periodic rescan (a writer that keeps a file open is then seen only through settle_ms).");
-                    None
-                }
+            })
+        };
+        let watcher = match w.and_then(|mut w| {
+            w.watch(self.inbox.path(), notify::RecursiveMode::NonRecursive)
+                .map(|()| w)
+        }) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot watch the inbox; relying on the periodic rescan (a writer that keeps a file open is then seen only through settle_ms).");
+                None
             }
         };
+        Ok(Watch {
+            _watcher: watcher,
+            wake,
+            writers,
+        })
+    }
+
+    pub async fn run(self, watch: Watch, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Watch { wake, writers, .. } = &watch;
         // Files claimed before a restart are resumed by the first scan.
         let mut state = State::default();
         loop {
@@ -164,7 +185,7 @@ impl Inbox {
                 return Ok(());
             }
             let me = self.clone();
-            let w = writers.clone();
+            let w = (*writers).clone();
             let (back, pending) = tokio::task::spawn_blocking(move || {
                 let pending = me.scan(&mut state, &w);
                 (state, pending)
@@ -336,10 +357,15 @@ impl Inbox {
         let reason = format!(
             "inbox/{PROCESSING} was not the daemon's own directory ({e}); it was moved here as it was and a new one made"
         );
-        let moved =
-            self.dirs.error.open().and_then(|error| {
-                inbox::quarantine(incoming, OsStr::new(PROCESSING), &error, &reason)
-            });
+        let moved = self.dirs.error.open().and_then(|error| {
+            inbox::quarantine_as(
+                incoming,
+                OsStr::new(PROCESSING),
+                &error,
+                OsStr::new("inbox.processing.refused"),
+                &reason,
+            )
+        });
         match moved {
             Ok(moved) => {
                 tracing::error!(moved = %moved.display(), reason = %Escaped(&reason), "Inbox processing area replaced.");
@@ -589,16 +615,42 @@ pub fn readiness(bytes: &[u8]) -> Readiness {
             _ => {}
         }
     }
-    let complete = if real { !real_open } else { sets && !sets_open };
+    // 128 bytes hold a whole ISA even with generous padding: an ISA that starts closer than
+    // that to the end of the file may still be being written, whatever it looks like now.
+    let cut_at_end = broken_isa.is_some_and(|at| at.saturating_add(128) > bytes.len())
+        || isa_begun_at_end(bytes);
+    let complete = if real {
+        !real_open
+    } else {
+        sets && !sets_open
+    };
+    if cut_at_end {
+        return Readiness::Incomplete(errors);
+    }
     if complete {
         return Readiness::Complete;
     }
-    // 128 bytes hold a whole ISA even with generous padding: an ISA that starts closer than
-    // that to the end of the file may still be being written, whatever it looks like now.
-    if broken_isa.is_some_and(|at| at.saturating_add(128) <= bytes.len()) {
+    if broken_isa.is_some() {
         return Readiness::Unreadable;
     }
     Readiness::Incomplete(errors)
+}
+
+/// Whether the file ends inside an ISA that has only begun (`I`, `IS`, or an `ISA` less than
+/// 128 bytes from the end with no IEA after it): a writer that has not finished.
+fn isa_begun_at_end(bytes: &[u8]) -> bool {
+    let at_boundary = |p: usize| p == 0 || !bytes[p - 1].is_ascii_alphanumeric();
+    let end = bytes.trim_ascii_end();
+    for k in 1..=2 {
+        if end.ends_with(&b"ISA"[..k]) && at_boundary(end.len() - k) {
+            return true;
+        }
+    }
+    let tail_from = bytes.len().saturating_sub(128);
+    memchr::memmem::rfind(&bytes[tail_from..], b"ISA").is_some_and(|i| {
+        let p = tail_from + i;
+        at_boundary(p) && memchr::memmem::find(&bytes[p..], b"IEA").is_none()
+    })
 }
 
 /// `Some(excerpt)` when the first non-blank bytes cannot begin X12: an interchange (`ISA`), a
@@ -674,6 +726,56 @@ mod tests {
             EventKind::Any,
         ] {
             assert!(worth_a_scan(&change), "{change:?}");
+        }
+    }
+
+    #[test]
+    fn a_last_isa_cut_at_the_end_is_still_being_written() {
+        let one = include_bytes!("../../samples/ingram-po-855.edi");
+        assert_eq!(readiness(one), Readiness::Complete);
+        for cut in [3usize, 40, 105] {
+            let mut v = one.to_vec();
+            v.extend_from_slice(&one[..cut]);
+            assert!(
+                matches!(readiness(&v), Readiness::Incomplete(_)),
+                "cut at {cut}: {:?}",
+                readiness(&v)
+            );
+        }
+        // A whole ISA with unusable delimiters cannot get better by waiting.
+        let bad = String::from_utf8_lossy(one).replace('~', "*");
+        assert_eq!(readiness(bad.as_bytes()), Readiness::Unreadable);
+    }
+
+    #[test]
+    fn what_cannot_start_x12_is_refused_at_once() {
+        for text in [
+            &b"SA*00*"[..],
+            b"%PDF-1.7",
+            b"\0\0\0",
+            b"{\"topic\":1}",
+            b"  \r\nIEA*1*1~",
+        ] {
+            assert!(
+                matches!(readiness(text), Readiness::NotX12 { .. }),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        for text in [
+            &b""[..],
+            b"  \n",
+            b"I",
+            b"IS",
+            b"\xEF\xBB\xBFISA",
+            b"ST*855*0001~",
+            b"GS*PR",
+        ] {
+            assert!(
+                matches!(readiness(text), Readiness::Incomplete(_)),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod hostile_files;
 mod inbox_to_api;
 mod integrity;
 mod notify;
