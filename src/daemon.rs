@@ -54,6 +54,8 @@ pub struct Running {
     pub mapping: SharedMapping,
     /// Progress events (850 written, …) for tests, the demo and operators' tooling.
     pub events: tokio::sync::broadcast::Sender<Event>,
+    /// The workers' liveness stamps; with the store's health they decide the watchdog.
+    pub liveness: Arc<crate::notify::Liveness>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     failure: Arc<Mutex<Option<String>>>,
@@ -103,6 +105,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let tracker = TaskTracker::new();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let (events, _) = tokio::sync::broadcast::channel(4096);
+    let liveness = Arc::new(crate::notify::Liveness::default());
 
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
@@ -149,6 +152,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events: events.clone(),
         background: crate::background::Background::spawn("outbox", config.outbox.nice)
             .context("cannot start the outbox thread")?,
+        live: liveness.stamp("outbox worker"),
     };
     let worker_stop = shutdown.clone();
     spawn(
@@ -177,6 +181,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         outbox_wake: outbox_wake.clone(),
         events: events.clone(),
         metrics: metrics.clone(),
+        live: liveness.stamp("inbox watcher"),
     };
     let inbox_stop = shutdown.clone();
     spawn(
@@ -195,6 +200,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
         wake: deliver_wake,
         events: events.clone(),
+        live: liveness.stamp("deliver worker"),
     };
     let deliver_stop = shutdown.clone();
     spawn(
@@ -255,13 +261,14 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         crate::reload::run(shared, mapping_path, stop),
     );
 
-    crate::notify::ready(&tracker, &shutdown);
+    crate::notify::ready(&tracker, &shutdown, store.clone(), liveness.clone());
     tracing::info!(listen = %addr, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
     Ok(Running {
         addr,
         store,
         mapping,
         events,
+        liveness,
         tracker,
         shutdown,
         failure,
@@ -323,16 +330,19 @@ fn spawn<F>(
 }
 
 impl Running {
-    /// Waits for shutdown, drains within the grace period, flushes the store.
+    /// Waits for shutdown, drains within the grace period, flushes the store. Everything after
+    /// the cancellation, the final flush included, ends within the grace period: nothing waits
+    /// for a failing store or a hung committer beyond it.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
+        let deadline = tokio::time::Instant::now() + self.grace;
         crate::notify::stopping();
         tracing::info!(
             grace_secs = self.grace.as_secs(),
             "Shutting down: intake stopped, draining workers."
         );
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait())
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
             .await
             .is_err()
         {
@@ -341,8 +351,18 @@ impl Running {
                 "Workers did not finish within the grace period."
             );
         }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush_blocking()).await??;
+        // At least a moment for the final flush, even when draining used up the grace period.
+        let flush_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(500));
+        let final_flush = match tokio::time::timeout_at(flush_by, self.store.flush()).await {
+            Ok(r) => r.context("final flush of the state store"),
+            Err(_) => Err(anyhow::anyhow!(
+                "final flush of the state store did not finish within the grace period"
+            )),
+        };
+        if let Err(e) = final_flush {
+            let mut failure = self.failure.lock().expect("failure lock");
+            failure.get_or_insert(format!("{e:#}"));
+        }
         match self.failure.lock().expect("failure lock").take() {
             Some(reason) => anyhow::bail!(reason),
             None => {

@@ -36,6 +36,8 @@ pub struct Inbox {
     pub outbox_wake: Arc<Notify>,
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Busy during a scan (the watchdog's view of this worker).
+    pub live: crate::notify::Stamp,
 }
 
 /// What the scanner remembers of a file between scans.
@@ -73,7 +75,10 @@ impl Inbox {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            let pending = self.scan(&mut seen, &processing).await;
+            let pending = {
+                let _busy = self.live.busy();
+                self.scan(&mut seen, &processing).await
+            };
             let wait = if pending {
                 self.settle.min(self.rescan)
             } else {
