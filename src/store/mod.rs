@@ -366,7 +366,8 @@ impl Store {
 
     /// One PO's record.
     pub fn order(&self, po: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.inner()?.orders
+        self.inner()?
+            .orders
             .get(po.as_bytes())?
             .map(|b| parse(po.as_bytes(), &b))
             .transpose()
@@ -382,7 +383,8 @@ impl Store {
 
     /// The stored event record.
     pub fn event(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
-        self.inner()?.events
+        self.inner()?
+            .events
             .get(event_id.as_bytes())?
             .map(|b| parse(event_id.as_bytes(), &b))
             .transpose()
@@ -677,7 +679,9 @@ impl Store {
 
     /// Which PO our 850 with this GS06 (for the pair) carried.
     pub fn po_for_gs06(&self, pair: &str, gs06: u32) -> Result<Option<String>, StoreError> {
-        Ok(self.inner()?.gs06_index
+        Ok(self
+            .inner()?
+            .gs06_index
             .get(keys::gs06_key(pair, gs06))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
@@ -766,9 +770,11 @@ impl Store {
         rec.last_error = Some(error.to_string());
         let key = job.id.to_be_bytes();
         // Only if the job is still queued (an operator may have acted on it).
-        let _ =
-            self.inner()?.jobs
-                .compare_and_swap(key, self.inner()?.jobs.get(key)?, Some(json(&rec)))?;
+        let _ = self.inner()?.jobs.compare_and_swap(
+            key,
+            self.inner()?.jobs.get(key)?,
+            Some(json(&rec)),
+        )?;
         Ok(())
     }
 
@@ -990,7 +996,10 @@ fn committer(
         }
         let mut flushes = Vec::new();
         let mut intakes = Vec::new();
-        for c in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+        for c in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
             match c {
                 Commit::Flush(reply) => flushes.push(reply),
                 Commit::Intake(ev, reply) => intakes.push((ev, reply)),

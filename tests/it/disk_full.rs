@@ -32,7 +32,13 @@ impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         std::fs::create_dir_all(dir).unwrap();
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir)
             .stderr(Stdio::null())
             .status()
@@ -147,7 +153,10 @@ fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String) {
             let Ok(line) = line else { break };
             let _ = writeln!(out, "{line}");
             if line.contains("edi-bridge started.") {
-                if let Some(a) = line.split_whitespace().find_map(|w| w.strip_prefix("listen=")) {
+                if let Some(a) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("listen="))
+                {
                     let _ = tx.send(a.to_string());
                 }
             }
@@ -182,7 +191,11 @@ async fn get_within(base: &str, path: &str, within: Duration) -> (u16, String) {
         .unwrap_or_else(|e| panic!("GET {path} not answered within {within:?}: {e}"));
     let status = resp.status().as_u16();
     let body = resp.text().await.unwrap_or_default();
-    assert!(started.elapsed() <= within, "GET {path} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() <= within,
+        "GET {path} took {:?}",
+        started.elapsed()
+    );
     (status, body)
 }
 
@@ -252,7 +265,10 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     for n in 2..60 {
         let (ev, po) = (format!("EV-D{n}"), format!("PO-D{n}"));
         let (status, took) = post(&base, &ev, &po).await;
-        assert!(took < REFUSE_WITHIN, "webhook answered {status} after {took:?}");
+        assert!(
+            took < REFUSE_WITHIN,
+            "webhook answered {status} after {took:?}"
+        );
         match status {
             200 => acked.push(po),
             503 => {
@@ -266,10 +282,15 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
 
     let (status, body) = get_within(&base, "/readyz", READYZ_WITHIN).await;
     assert_eq!(status, 503, "/readyz: {body}");
-    assert!(body.contains("cannot write"), "/readyz gives the reason: {body}");
+    assert!(
+        body.contains("No space left"),
+        "/readyz gives the reason: {body}"
+    );
     let (status, body) = get_within(&base, "/healthz", READYZ_WITHIN).await;
     assert_eq!(status, 503, "/healthz: {body}");
-    let metrics = get_within(&base, "/metrics", Duration::from_secs(5)).await.1;
+    let metrics = get_within(&base, "/metrics", Duration::from_secs(5))
+        .await
+        .1;
     assert!(metrics.contains("edi_bridge_store_healthy 0"), "{metrics}");
     // While failing, refusals come at once.
     let (status, took) = post(&base, "EV-DX", "PO-DX").await;
@@ -291,7 +312,11 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     // Full again, then SIGTERM: the daemon ends within the grace period.
     let filler = fill(&state);
     for n in 200..260 {
-        if post(&base, &format!("EV-D{n}"), &format!("PO-D{n}")).await.0 == 503 {
+        if post(&base, &format!("EV-D{n}"), &format!("PO-D{n}"))
+            .await
+            .0
+            == 503
+        {
             break;
         }
     }
@@ -299,7 +324,11 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     let pid = child.id().to_string();
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let waiter = std::thread::spawn(move || {
         let mut child = child;
         let status = child.wait();
@@ -341,7 +370,10 @@ async fn fault_hook_failing_store_refuses_fast_says_why_and_recovers() {
     let interval = Duration::from_millis(100);
     let failing_since = Instant::now();
     while d.r().liveness.verdict(&store, interval).is_none() {
-        assert!(failing_since.elapsed() < EVENT_TIMEOUT, "watchdog still fed");
+        assert!(
+            failing_since.elapsed() < EVENT_TIMEOUT,
+            "watchdog still fed"
+        );
         tokio::task::yield_now().await;
     }
 
@@ -355,7 +387,10 @@ async fn fault_hook_failing_store_refuses_fast_says_why_and_recovers() {
             rx.recv(),
         )
         .await;
-        assert!(tokio::time::Instant::now() < deadline, "store never recovered");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "store never recovered"
+        );
     }
     assert!(d.r().liveness.verdict(&store, interval).is_none());
     assert_eq!(get_within(&base, "/readyz", READYZ_WITHIN).await.0, 200);
