@@ -86,7 +86,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let state_dir = config.paths.state.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&state_dir))
+    let store = tokio::task::spawn_blocking(move || Store::open_or_wait(&state_dir))
         .await?
         .with_context(|| {
             format!(

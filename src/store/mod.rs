@@ -117,6 +117,7 @@ struct Inner {
 
 impl Inner {
     fn open(dir: &Path) -> Result<Inner, StoreError> {
+        remove_unfinished_snapshots(&dir.join("db"))?;
         let db = sled::Config::new()
             .path(dir.join("db"))
             // No background flush: every durable point flushes through the committer, and
@@ -137,6 +138,29 @@ impl Inner {
             db,
         })
     }
+}
+
+/// Removes the `snap.*.generating` files an interrupted snapshot left in `sled_dir`. sled 0.34
+/// writes a snapshot while opening, to `snap.N.generating`, and renames it to `snap.N` only once
+/// complete; but it also counts the unfinished name as a snapshot, and sorts it after `snap.N`.
+/// An open that failed on a full disk (or was killed mid-snapshot) therefore leaves a database
+/// that never opens again ("Read corrupted data") until that file is removed. It never holds
+/// anything the log does not: sled rebuilds the snapshot from the log.
+fn remove_unfinished_snapshots(sled_dir: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(sled_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::Sled(sled::Error::Io(e))),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %crate::text::Escaped(&name), "Removing an unfinished sled snapshot left by an interrupted open.");
+            std::fs::remove_file(entry.path()).map_err(sled::Error::Io)?;
+        }
+    }
+    Ok(())
 }
 
 /// What every clone of a [`Store`] shares.
@@ -205,11 +229,33 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let inner = Inner::open(dir)?;
         let syncer = sync::Syncer::open(&dir.join("db")).map_err(sled::Error::Io)?;
+        Store::start(dir, Some((inner, syncer)))
+    }
+
+    /// Like [`Store::open`] for the daemon: a store that cannot be opened for an I/O reason (sled
+    /// needs to write to open, so a full disk is one) starts closed and failing, and its
+    /// committer opens it once a probe write succeeds. Intake answers 503 until then, and the
+    /// daemon stays up to say why instead of exiting into a restart loop.
+    pub fn open_or_wait(dir: &Path) -> Result<Store, StoreError> {
+        match Store::open(dir) {
+            Err(StoreError::Sled(sled::Error::Io(e))) => {
+                let store = Store::start(dir, None)?;
+                let reason = format!("open: {e}");
+                tracing::error!(reason = %reason, "State store cannot be opened; intake refused until it can.");
+                store.shared.health.fail(&reason);
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn start(dir: &Path, opened: Option<(Inner, sync::Syncer)>) -> Result<Store, StoreError> {
+        let (inner, syncer) = opened.unzip();
         let (tx, rx) = std_mpsc::channel::<Commit>();
         let health = Arc::new(health::Health::new());
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
-            slot: RwLock::new(Some(Arc::new(inner))),
+            slot: RwLock::new(inner.map(Arc::new)),
             commit_tx: Mutex::new(Some(tx)),
             health: health.clone(),
         });
@@ -976,12 +1022,12 @@ fn stage_event(
 fn committer(
     weak: std::sync::Weak<Shared>,
     rx: std_mpsc::Receiver<Commit>,
-    syncer: sync::Syncer,
+    syncer: Option<sync::Syncer>,
     health: Arc<health::Health>,
 ) {
     let _alive = health.alive_guard();
     let mut state = CommitterState {
-        syncer: Some(syncer),
+        syncer,
         retired: None,
     };
     loop {

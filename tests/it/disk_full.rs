@@ -3,7 +3,8 @@
 //! the volume is filled, then a signed webhook must get 503 quickly, `/readyz` and `/healthz`
 //! must say why within a second, the watchdog must stop being fed; once the filler is deleted
 //! intake resumes by itself and every acknowledged PO gets exactly one 850; SIGTERM while the
-//! volume is full again ends within `shutdown_grace_secs`. Where no tmpfs can be mounted, the
+//! volume is full again ends within `shutdown_grace_secs`, and a restart on the full volume comes
+//! up, says why, and resumes intake once space returns. Where no tmpfs can be mounted, the
 //! store's test-only fault hook drives the same assertions in process. Waits are socket reads,
 //! channel timeouts and inotify events, never sleeps.
 
@@ -110,6 +111,13 @@ fn wait_watchdog_silent(rx: &mpsc::Receiver<String>, gap: Duration, log: &Path) 
     }
 }
 
+/// Waits for the daemon's `intake resumed` log line.
+fn wait_resumed(rx: &mpsc::Receiver<()>, log: &Path) {
+    if rx.recv_timeout(EVENT_TIMEOUT).is_err() {
+        panic!("intake did not resume by itself\nlog:\n{}", read(log));
+    }
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
@@ -128,9 +136,10 @@ impl Drop for Bridge {
     }
 }
 
-/// Starts `edi-bridge run` with the notify socket and a 1 s watchdog; returns it and the
-/// listener's base URL (from the `edi-bridge started.` line).
-fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String) {
+/// Starts `edi-bridge run` with the notify socket and a 1 s watchdog; returns it, the
+/// listener's base URL (from the `edi-bridge started.` line) and a channel that gets one message
+/// per `intake resumed` log line.
+fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String, mpsc::Receiver<()>) {
     let config = ws.path("edi-bridge.toml");
     let text = format!("shutdown_grace_secs = {GRACE_SECS}\n{}", ws.config_text(""));
     std::fs::write(&config, text).unwrap();
@@ -148,10 +157,14 @@ fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String) {
     let stderr = child.stderr.take().unwrap();
     let mut out = std::fs::File::create(log).unwrap();
     let (tx, rx) = mpsc::channel();
+    let (resumed_tx, resumed) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let _ = writeln!(out, "{line}");
+            if line.contains("intake resumed") {
+                let _ = resumed_tx.send(());
+            }
             if line.contains("edi-bridge started.") {
                 if let Some(a) = line
                     .split_whitespace()
@@ -165,7 +178,11 @@ fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String) {
     let addr = rx
         .recv_timeout(EVENT_TIMEOUT)
         .unwrap_or_else(|_| panic!("edi-bridge did not start\nlog:\n{}", read(log)));
-    (Bridge { child: Some(child) }, format!("http://{addr}"))
+    (
+        Bridge { child: Some(child) },
+        format!("http://{addr}"),
+        resumed,
+    )
 }
 
 /// POSTs the sample for (event, PO), signed; status and how long the answer took.
@@ -250,7 +267,7 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     };
     let log = ws.path("edi-bridge.log");
     let notify = notify_socket(&ws.path("notify.sock"));
-    let (mut bridge, base) = spawn(&ws, &ws.path("notify.sock"), &log);
+    let (mut bridge, base, resumed) = spawn(&ws, &ws.path("notify.sock"), &log);
     wait_notify(&notify, "READY=1", &log);
     wait_notify(&notify, "WATCHDOG=1", &log);
 
@@ -300,6 +317,7 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
 
     // Space returns: the watchdog is fed again once the store writes, with no restart.
     std::fs::remove_file(&filler).unwrap();
+    wait_resumed(&resumed, &log);
     wait_notify(&notify, "WATCHDOG=1", &log);
     assert_eq!(get_within(&base, "/readyz", READYZ_WITHIN).await.0, 200);
     assert_eq!(post(&base, "EV-D100", "PO-D100").await.0, 200);
@@ -342,7 +360,26 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     }
     let status = waiter.join().unwrap().unwrap();
     eprintln!("exit {status} after {:?}", started.elapsed());
+
+    // A restart (what systemd does after the watchdog) on the still full volume: the daemon
+    // comes up and says why, rather than exiting into a restart loop; then recovers by itself.
+    let notify_path = ws.path("notify2.sock");
+    let notify = notify_socket(&notify_path);
+    let (_bridge, base, resumed) = spawn(&ws, &notify_path, &log);
+    wait_notify(&notify, "READY=1", &log);
+    let (status, body) = get_within(&base, "/readyz", READYZ_WITHIN).await;
+    assert_eq!(status, 503, "/readyz: {body}");
+    assert!(
+        body.contains("No space left"),
+        "/readyz gives the reason: {body}"
+    );
+    assert_eq!(post(&base, "EV-D300", "PO-D300").await.0, 503);
     std::fs::remove_file(&filler).unwrap();
+    wait_resumed(&resumed, &log);
+    wait_notify(&notify, "WATCHDOG=1", &log);
+    assert_eq!(post(&base, "EV-D301", "PO-D301").await.0, 200);
+    acked.push("PO-D301".into());
+    assert_one_850_each(&ws, &acked, &log);
 }
 
 #[tokio::test]
