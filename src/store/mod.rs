@@ -8,6 +8,9 @@
 //! wait out a flush, so commits would alternate one transaction, one flush.) Multi-tree updates
 //! are sled transactions (no I/O inside; closures may re-run). Trees and key layout are in
 //! [`keys`]; record types in [`records`].
+//! A failed write or flush takes the database out of service until the committer has reopened
+//! it (sled poisons itself after one failed write); meanwhile intake is refused at once and
+//! [`health`] says why (see [`committer`]).
 
 pub mod health;
 pub mod keys;
