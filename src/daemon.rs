@@ -56,6 +56,8 @@ pub struct Running {
     pub events: tokio::sync::broadcast::Sender<Event>,
     /// The clock the daemon ages records by (tests move it forward).
     pub clock: crate::clock::Clock,
+    /// The workers' liveness stamps; with the store's health they decide the watchdog.
+    pub liveness: Arc<crate::notify::Liveness>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     failure: Arc<Mutex<Option<String>>>,
@@ -92,7 +94,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let temp_key = crate::files::TempKey::load_or_create(&state_dir_handle)
         .context("cannot read or create the outbox temp-name key in the state directory")?;
     let state_dir = config.paths.state.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&state_dir))
+    let store = tokio::task::spawn_blocking(move || Store::open_or_wait(&state_dir))
         .await?
         .with_context(|| {
             format!(
@@ -112,6 +114,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let tracker = TaskTracker::new();
     let failure: Arc<Mutex<Option<String>>> = Arc::default();
     let (events, _) = tokio::sync::broadcast::channel(4096);
+    let liveness = Arc::new(crate::notify::Liveness::default());
 
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
@@ -157,6 +160,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events: events.clone(),
         background: crate::background::Background::spawn("outbox", config.outbox.nice)
             .context("cannot start the outbox thread")?,
+        live: liveness.stamp("outbox worker"),
     };
     let worker_stop = shutdown.clone();
     spawn(
@@ -186,6 +190,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         outbox_wake: outbox_wake.clone(),
         events: events.clone(),
         metrics: metrics.clone(),
+        live: liveness.stamp("inbox watcher"),
     };
     let inbox_stop = shutdown.clone();
     let inbox_watch = inbox.watch()?;
@@ -205,6 +210,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
         wake: deliver_wake,
         events: events.clone(),
+        live: liveness.stamp("deliver worker"),
     };
     let deliver_stop = shutdown.clone();
     spawn(
@@ -265,7 +271,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         crate::reload::run(shared, mapping_path, stop),
     );
 
-    crate::notify::ready(&tracker, &shutdown);
+    crate::notify::ready(&tracker, &shutdown, store.clone(), liveness.clone());
     tracing::info!(listen = %addr, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
     Ok(Running {
         addr,
@@ -273,6 +279,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         mapping,
         events,
         clock,
+        liveness,
         tracker,
         shutdown,
         failure,
@@ -334,16 +341,19 @@ fn spawn<F>(
 }
 
 impl Running {
-    /// Waits for shutdown, drains within the grace period, flushes the store.
+    /// Waits for shutdown, drains within the grace period, flushes the store. Everything after
+    /// the cancellation, the final flush included, ends within the grace period: nothing waits
+    /// for a failing store or a hung committer beyond it.
     pub async fn wait(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
+        let deadline = tokio::time::Instant::now() + self.grace;
         crate::notify::stopping();
         tracing::info!(
             grace_secs = self.grace.as_secs(),
             "Shutting down: intake stopped, draining workers."
         );
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait())
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
             .await
             .is_err()
         {
@@ -352,8 +362,18 @@ impl Running {
                 "Workers did not finish within the grace period."
             );
         }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush_blocking()).await??;
+        // At least a moment for the final flush, even when draining used up the grace period.
+        let flush_by = deadline.max(tokio::time::Instant::now() + Duration::from_millis(500));
+        let final_flush = match tokio::time::timeout_at(flush_by, self.store.flush()).await {
+            Ok(r) => r.context("final flush of the state store"),
+            Err(_) => Err(anyhow::anyhow!(
+                "final flush of the state store did not finish within the grace period"
+            )),
+        };
+        if let Err(e) = final_flush {
+            let mut failure = self.failure.lock().expect("failure lock");
+            failure.get_or_insert(format!("{e:#}"));
+        }
         match self.failure.lock().expect("failure lock").take() {
             Some(reason) => anyhow::bail!(reason),
             None => {

@@ -101,7 +101,12 @@ fn main() -> ExitCode {
                     loaded.config.log.format,
                     loaded.config.log.filter.as_deref().unwrap_or("info"),
                 );
-                runtime().block_on(cli::run(loaded))
+                // Not the runtime's drop: it would wait for every blocking task, and one stuck
+                // on a failing disk must not hold the exit past the grace period.
+                let rt = runtime();
+                let exit = rt.block_on(cli::run(loaded));
+                rt.shutdown_timeout(std::time::Duration::from_secs(1));
+                exit
             }
         },
     };

@@ -409,6 +409,37 @@ impl Metrics {
                 .get()
                 .map_or(0, |c| c.token_refreshes())
         );
+        let health = store.health();
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_store_healthy 1 while the state store can write, 0 while writes fail (intake answers 503)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_store_healthy gauge");
+        let _ = writeln!(
+            s,
+            "edi_bridge_store_healthy {}",
+            u8::from(health.failing.is_none() && health.committer_alive)
+        );
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_store_failing_seconds How long the state store has been unable to write (0 while it can)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_store_failing_seconds gauge");
+        let _ = writeln!(
+            s,
+            "edi_bridge_store_failing_seconds {}",
+            health.failing.as_ref().map_or(0, |(_, d)| d.as_secs())
+        );
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_store_failures_total Times the state store started failing to write (each is recovered by reopening it)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_store_failures_total counter");
+        let _ = writeln!(
+            s,
+            "edi_bridge_store_failures_total {}",
+            health.failures_total
+        );
         let (error_files, dead, no_997, since) = self.alert_values(store);
         let _ = writeln!(
             s,

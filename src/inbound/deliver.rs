@@ -31,6 +31,9 @@ pub struct Deliverer {
     pub backoff_max: Duration,
     pub wake: Arc<Notify>,
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    /// Busy while it works with the store (the watchdog's view of this worker; API calls have
+    /// their own timeouts).
+    pub live: crate::notify::Stamp,
 }
 
 /// How one attempt ended.
@@ -49,8 +52,17 @@ impl Deliverer {
             }
             let store = self.store.clone();
             let limit = self.workers;
-            let due =
-                tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await??;
+            let busy = self.live.busy();
+            let due = tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?;
+            drop(busy);
+            // A store that cannot be read or written (a full disk) is waited out, not fatal.
+            let due = match due {
+                Ok(due) => due,
+                Err(e) => {
+                    self.store_wait(&e, &shutdown).await;
+                    continue;
+                }
+            };
             if due.jobs.is_empty() {
                 let wait = due
                     .next_due_ms
@@ -69,7 +81,14 @@ impl Deliverer {
             }
             // A job may have been committed but not yet flushed by the inbox: make it durable
             // before Ingram sees it, so a crash cannot re-create it under a new correlation id.
-            self.store.flush().await?;
+            let flushed = {
+                let _busy = self.live.busy();
+                self.store.flush().await
+            };
+            if let Err(e) = flushed {
+                self.store_wait(&e, &shutdown).await;
+                continue;
+            }
             let mut set = tokio::task::JoinSet::new();
             for job in due.jobs {
                 let me = self.clone();
@@ -88,6 +107,15 @@ impl Deliverer {
                     }
                 }
             }
+        }
+    }
+
+    /// Logs a store error and waits a backoff (or until shutdown).
+    async fn store_wait(&self, e: &crate::store::StoreError, shutdown: &CancellationToken) {
+        tracing::warn!(error = %e, "Deliveries wait for the state store.");
+        tokio::select! {
+            _ = tokio::time::sleep(self.backoff_base.max(Duration::from_secs(1))) => {}
+            _ = shutdown.cancelled() => {}
         }
     }
 
@@ -118,6 +146,7 @@ impl Deliverer {
         let store = self.store.clone();
         let j = job.clone();
         let o = outcome.clone();
+        let _busy = self.live.busy();
         tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
             let at = crate::clock::now_rfc3339();
             match &o {

@@ -51,6 +51,8 @@ pub struct Inbox {
     pub outbox_wake: Arc<Notify>,
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Busy during a scan (the watchdog's view of this worker).
+    pub live: crate::notify::Stamp,
 }
 
 /// What the scanner remembers of a file between scans.
@@ -187,6 +189,7 @@ impl Inbox {
             let me = self.clone();
             let w = (*writers).clone();
             let (back, pending) = tokio::task::spawn_blocking(move || {
+                let _busy = me.live.busy();
                 let pending = me.scan(&mut state, &w);
                 (state, pending)
             })
@@ -619,11 +622,7 @@ pub fn readiness(bytes: &[u8]) -> Readiness {
     // that to the end of the file may still be being written, whatever it looks like now.
     let cut_at_end = broken_isa.is_some_and(|at| at.saturating_add(128) > bytes.len())
         || isa_begun_at_end(bytes);
-    let complete = if real {
-        !real_open
-    } else {
-        sets && !sets_open
-    };
+    let complete = if real { !real_open } else { sets && !sets_open };
     if cut_at_end {
         return Readiness::Incomplete(errors);
     }

@@ -45,6 +45,8 @@ pub struct Outbox {
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
     /// Where the blocking work runs: a thread at lowered priority (`outbox.nice`).
     pub background: crate::background::Background,
+    /// Busy while a batch is being written (the watchdog's view of this worker).
+    pub live: crate::notify::Stamp,
 }
 
 /// How many queued 850s one round takes.
@@ -65,10 +67,12 @@ impl Outbox {
                 return Ok(());
             }
             let me = self.clone();
-            let result = self
-                .background
-                .run("850 batch", move || me.write_batch(BATCH))
-                .await?;
+            let result = {
+                let _busy = self.live.busy();
+                self.background
+                    .run("850 batch", move || me.write_batch(BATCH))
+                    .await?
+            };
             let failed = match result {
                 Ok(Batch { written, failed }) => {
                     for (po, file) in written.iter() {
@@ -81,7 +85,11 @@ impl Outbox {
                     }
                     if written.is_empty() && failed == 0 {
                         // Queue empty: 997s, then sleep until woken.
-                        if self.write_prepared_files(&shutdown).await {
+                        let wrote = {
+                            let _busy = self.live.busy();
+                            self.write_prepared_files(&shutdown).await
+                        };
+                        if wrote {
                             continue;
                         }
                         tokio::select! {

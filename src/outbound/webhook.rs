@@ -51,18 +51,42 @@ pub struct WebhookState {
 pub fn router(state: WebhookState, path: &str, max_body_bytes: usize) -> Router {
     Router::new()
         .route(path, post(receive))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
 
+/// A committer round running longer than this makes `/readyz` and `/healthz` fail.
+const COMMITTER_STUCK: Duration = Duration::from_secs(10);
+
+/// Seconds a client is asked to wait before retrying a webhook the store could not take.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// Ready when the store can write: answered from what the committer published, never by
+/// waiting on it.
 async fn ready(State(s): State<WebhookState>) -> Response {
-    match s.store.flush().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}\n")).into_response(),
+    match s.store.health().problem(COMMITTER_STUCK) {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(p) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {p}\n")).into_response(),
     }
+}
+
+/// Healthy unless the store cannot write or its committer is stuck or gone (same source).
+async fn health(State(s): State<WebhookState>) -> Response {
+    match s.store.health().problem(COMMITTER_STUCK) {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(p) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {p}\n")).into_response(),
+    }
+}
+
+/// A 503 for an event that is not durable: the client retries (Ingram does).
+fn unavailable(message: &str) -> Response {
+    let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, "", message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    r
 }
 
 async fn metrics(State(s): State<WebhookState>) -> Response {
@@ -104,11 +128,7 @@ async fn receive(
                 timeout_secs = s.request_timeout.as_secs(),
                 "Webhook request timed out before it was durable."
             );
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "",
-                "timed out before the event was durable; retry",
-            )
+            unavailable("timed out before the event was durable; retry")
         }
     };
     s.metrics.webhook(response.status().as_u16());
@@ -211,12 +231,9 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
     let intake = match intake {
         Ok(i) => i,
         Err(e) => {
-            tracing::error!(event_id = %Escaped(&event.event_id), error = %e, "Webhook not stored.");
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "",
-                "could not store the event durably; retry",
-            );
+            // The store's own failure is logged once by its committer; this is per request.
+            tracing::warn!(event_id = %Escaped(&event.event_id), error = %e, "Webhook not stored; answered 503.");
+            return unavailable("could not store the event durably; retry");
         }
     };
     s.metrics.webhook_latency(started.elapsed());

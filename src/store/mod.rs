@@ -8,17 +8,23 @@
 //! wait out a flush, so commits would alternate one transaction, one flush.) Multi-tree updates
 //! are sled transactions (no I/O inside; closures may re-run). Trees and key layout are in
 //! [`keys`]; record types in [`records`].
+//! A failed write or flush takes the database out of service until the committer has reopened
+//! it (sled poisons itself after one failed write); meanwhile intake is refused at once and
+//! [`health`] says why (see [`committer`]).
 
+pub mod health;
 pub mod keys;
 pub mod records;
 mod refused;
 mod sync;
 
+pub use health::StoreHealth;
 pub use refused::{RefusedEvent, PRUNE_BATCH, REFUSED_TTL_MS};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
@@ -31,6 +37,20 @@ use records::{
 
 use crate::outbound::order::PurchaseOrder;
 
+/// The longest anyone waits for the committer's answer before calling the store unavailable.
+pub const COMMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// How often the idle committer wakes: to stamp its heartbeat and, while the store cannot
+/// write, to try to recover it.
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
+
+fn committer_late() -> String {
+    format!(
+        "the committer did not answer within {} s",
+        COMMIT_WAIT.as_secs()
+    )
+}
+
 /// Control numbers wrap back to 1 after this value (ISA13 is 9 digits).
 pub const CONTROL_MAX: u32 = 999_999_999;
 
@@ -42,6 +62,10 @@ pub enum StoreError {
     Corrupt { key: String, message: String },
     #[error("state store is closed")]
     Closed,
+    /// A write or flush failed (or failed before and the database is not reopened yet): the
+    /// caller answers 503 / retries later.
+    #[error("state store cannot write: {0}")]
+    Unavailable(String),
     #[error("no purchase order {0}")]
     NoSuchOrder(String),
 }
@@ -57,12 +81,12 @@ impl From<TransactionError<StoreError>> for StoreError {
 
 /// Where a flush's outcome goes: an async waiter or a blocking thread.
 enum FlushReply {
-    Async(oneshot::Sender<Result<(), String>>),
-    Blocking(std_mpsc::Sender<Result<(), String>>),
+    Async(oneshot::Sender<Result<(), StoreError>>),
+    Blocking(std_mpsc::Sender<Result<(), StoreError>>),
 }
 
 impl FlushReply {
-    fn send(self, r: Result<(), String>) {
+    fn send(self, r: Result<(), StoreError>) {
         // A waiter that went away (request cancelled) needs no answer.
         let _ = match self {
             FlushReply::Async(tx) => tx.send(r).map_err(drop),
@@ -80,6 +104,8 @@ enum Commit {
     Intake(Box<NewEvent>, IntakeReply),
 }
 
+/// One open sled database and its trees. Replaced as a whole when the committer reopens the
+/// database after a failed write (see [`health`]).
 struct Inner {
     db: sled::Db,
     events: sled::Tree,
@@ -92,13 +118,70 @@ struct Inner {
     dead: sled::Tree,
     file_queue: sled::Tree,
     gs06_index: sled::Tree,
-    commit_tx: std::sync::Mutex<Option<std_mpsc::Sender<Commit>>>,
 }
 
-/// Cheap to clone; all clones share the database and the flusher.
+impl Inner {
+    fn open(dir: &Path) -> Result<Inner, StoreError> {
+        remove_unfinished_snapshots(&dir.join("db"))?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            // No background flush: every durable point flushes through the committer, and
+            // sled's timer flush would hold the lock intake transactions wait for.
+            .flush_every_ms(None)
+            .open()?;
+        Ok(Inner {
+            events: db.open_tree(keys::EVENTS)?,
+            orders: db.open_tree(keys::ORDERS)?,
+            review: db.open_tree(keys::REVIEW)?,
+            outbox_queue: db.open_tree(keys::OUTBOX_QUEUE)?,
+            counters: db.open_tree(keys::COUNTERS)?,
+            interchanges: db.open_tree(keys::INTERCHANGES)?,
+            jobs: db.open_tree(keys::JOBS)?,
+            dead: db.open_tree(keys::DEAD)?,
+            file_queue: db.open_tree(keys::FILE_QUEUE)?,
+            gs06_index: db.open_tree(keys::GS06_INDEX)?,
+            db,
+        })
+    }
+}
+
+/// Removes the `snap.*.generating` files an interrupted snapshot left in `sled_dir`. sled 0.34
+/// writes a snapshot while opening, to `snap.N.generating`, and renames it to `snap.N` only once
+/// complete; but it also counts the unfinished name as a snapshot, and sorts it after `snap.N`.
+/// An open that failed on a full disk (or was killed mid-snapshot) therefore leaves a database
+/// that never opens again ("Read corrupted data") until that file is removed. It never holds
+/// anything the log does not: sled rebuilds the snapshot from the log.
+fn remove_unfinished_snapshots(sled_dir: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(sled_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::Sled(sled::Error::Io(e))),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            tracing::warn!(file = %crate::text::Escaped(&name), "Removing an unfinished sled snapshot left by an interrupted open.");
+            std::fs::remove_file(entry.path()).map_err(sled::Error::Io)?;
+        }
+    }
+    Ok(())
+}
+
+/// What every clone of a [`Store`] shares.
+struct Shared {
+    /// The state directory (sled lives in `db/` under it).
+    dir: PathBuf,
+    /// The open database; `None` while the committer has closed it after a failed write.
+    slot: RwLock<Option<Arc<Inner>>>,
+    commit_tx: Mutex<Option<std_mpsc::Sender<Commit>>>,
+    health: Arc<health::Health>,
+}
+
+/// Cheap to clone; all clones share the database and the committer.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 /// A new webhook event, validated and ready to persist.
@@ -147,78 +230,138 @@ pub fn payload_hash(po: &PurchaseOrder) -> String {
 }
 
 impl Store {
-    /// Opens (or creates) the store under `dir` and starts its flusher thread.
+    /// Opens (or creates) the store under `dir` and starts its committer thread.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            // No background flush: every durable point flushes through the committer, and
-            // sled's timer flush would hold the lock intake transactions wait for.
-            .flush_every_ms(None)
-            .open()?;
-        let (tx, rx) = std_mpsc::channel::<Commit>();
-        let inner = Arc::new(Inner {
-            events: db.open_tree(keys::EVENTS)?,
-            orders: db.open_tree(keys::ORDERS)?,
-            review: db.open_tree(keys::REVIEW)?,
-            outbox_queue: db.open_tree(keys::OUTBOX_QUEUE)?,
-            counters: db.open_tree(keys::COUNTERS)?,
-            interchanges: db.open_tree(keys::INTERCHANGES)?,
-            jobs: db.open_tree(keys::JOBS)?,
-            dead: db.open_tree(keys::DEAD)?,
-            file_queue: db.open_tree(keys::FILE_QUEUE)?,
-            gs06_index: db.open_tree(keys::GS06_INDEX)?,
-            db,
-            commit_tx: std::sync::Mutex::new(Some(tx)),
-        });
+        let inner = Inner::open(dir)?;
         let syncer = sync::Syncer::open(&dir.join("db")).map_err(sled::Error::Io)?;
+        Store::start(dir, Some((inner, syncer)))
+    }
+
+    /// Like [`Store::open`] for the daemon: a store that cannot be opened for an I/O reason (sled
+    /// needs to write to open, so a full disk is one) starts closed and failing, and its
+    /// committer opens it once a probe write succeeds. Intake answers 503 until then, and the
+    /// daemon stays up to say why instead of exiting into a restart loop.
+    pub fn open_or_wait(dir: &Path) -> Result<Store, StoreError> {
+        match Store::open(dir) {
+            Err(StoreError::Sled(sled::Error::Io(e))) => {
+                let store = Store::start(dir, None)?;
+                let reason = format!("open: {e}");
+                tracing::error!(reason = %reason, "State store cannot be opened; intake refused until it can.");
+                store.shared.health.fail(&reason);
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn start(dir: &Path, opened: Option<(Inner, sync::Syncer)>) -> Result<Store, StoreError> {
+        let (inner, syncer) = opened.unzip();
+        let (tx, rx) = std_mpsc::channel::<Commit>();
+        let health = Arc::new(health::Health::new());
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            slot: RwLock::new(inner.map(Arc::new)),
+            commit_tx: Mutex::new(Some(tx)),
+            health: health.clone(),
+        });
         // The committer holds only a weak reference: dropping the last Store closes the database
         // (and its file lock) at once, and the closed channel ends the thread.
-        let weak = Arc::downgrade(&inner);
+        let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("store-commit".into())
-            .spawn(move || committer(weak, rx, syncer))
+            .spawn(move || committer(weak, rx, syncer, health))
             .map_err(|e| StoreError::Corrupt {
-                key: "flusher".into(),
+                key: "committer".into(),
                 message: e.to_string(),
             })?;
-        Ok(Store { inner })
+        Ok(Store { shared })
+    }
+
+    /// The open database, or why there is none (the committer closed it after a failed write
+    /// and has not reopened it yet).
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        let slot = self.shared.slot.read().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some(inner) => Ok(inner.clone()),
+            None => Err(StoreError::Unavailable(self.shared.health.reason())),
+        }
+    }
+
+    /// Every entry of one tree; one error instead when the database is closed.
+    fn tree_iter(
+        &self,
+        pick: fn(&Inner) -> &sled::Tree,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> {
+        let (tree, closed) = match self.inner() {
+            Ok(i) => (Some(pick(&i).clone()), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        closed.into_iter().chain(
+            tree.into_iter()
+                .flat_map(|t| t.iter().map(|r| r.map_err(StoreError::from))),
+        )
+    }
+
+    /// What the committer last published: whether the store can write, and since when not.
+    /// Never waits on the committer.
+    pub fn health(&self) -> StoreHealth {
+        self.shared.health.snapshot()
+    }
+
+    /// Test-only fault injection (see [`health::Faults`]). Reachable only from code that links
+    /// the library: no configuration key or environment variable sets it.
+    #[doc(hidden)]
+    pub fn faults(&self) -> &health::Faults {
+        &self.shared.health.faults
     }
 
     fn send(&self, c: Commit) -> Result<(), StoreError> {
-        let guard = self.inner.commit_tx.lock().expect("commit sender lock");
+        let guard = self.shared.commit_tx.lock().expect("commit sender lock");
         let sender = guard.as_ref().ok_or(StoreError::Closed)?;
         sender.send(c).map_err(|_| StoreError::Closed)
     }
 
     /// Makes every write completed before this call durable. Concurrent callers share one sync.
+    /// Waits at most [`COMMIT_WAIT`] for the committer.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
         self.send(Commit::Flush(FlushReply::Async(tx)))?;
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(flush_failed(message)),
-            Err(_) => Err(StoreError::Closed),
+        match tokio::time::timeout(COMMIT_WAIT, rx).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::Unavailable(committer_late())),
         }
     }
 
     /// Persists a webhook event and its POs and makes them durable: the answer comes after the
-    /// flush. Events arriving together share one transaction and one flush.
+    /// flush. Events arriving together share one transaction and one flush. While the store
+    /// cannot write, refuses at once (nothing is queued behind a failing disk).
     pub async fn intake(&self, ev: NewEvent) -> Result<Intake, StoreError> {
+        if let Some(reason) = self.shared.health.failing_reason() {
+            return Err(StoreError::Unavailable(reason));
+        }
         let (tx, rx) = oneshot::channel();
         self.send(Commit::Intake(Box::new(ev), tx))?;
-        rx.await.unwrap_or(Err(StoreError::Closed))
+        match tokio::time::timeout(COMMIT_WAIT, rx).await {
+            Ok(r) => r.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Unavailable(committer_late())),
+        }
     }
 
-    /// A synchronous flush for callers outside the runtime (CLI, shutdown).
+    /// A synchronous flush for callers outside the runtime (CLI, workers' blocking threads).
+    /// Waits at most [`COMMIT_WAIT`] for the committer.
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         // Through the committer too: a flush on this thread would hold sled's lock against the
         // committer's intake transaction (see the module doc).
         let (tx, rx) = std_mpsc::channel();
         self.send(Commit::Flush(FlushReply::Blocking(tx)))?;
-        match rx.recv() {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(flush_failed(message)),
-            Err(_) => Err(StoreError::Closed),
+        match rx.recv_timeout(COMMIT_WAIT) {
+            Ok(r) => r,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                Err(StoreError::Unavailable(committer_late()))
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(StoreError::Closed),
         }
     }
 
@@ -235,7 +378,7 @@ impl Store {
     /// earlier ones: a repeated event id is a duplicate, a repeated PO is repeated or
     /// conflicting). Not yet flushed. One outcome per event.
     pub fn record_events(&self, evs: &[&NewEvent]) -> Result<Vec<Intake>, StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         let mut staged = Vec::with_capacity(evs.len());
         for ev in evs {
             let queue_ids: Vec<u64> = ev
@@ -274,7 +417,7 @@ impl Store {
 
     /// One PO's record.
     pub fn order(&self, po: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.inner
+        self.inner()?
             .orders
             .get(po.as_bytes())?
             .map(|b| parse(po.as_bytes(), &b))
@@ -283,7 +426,7 @@ impl Store {
 
     /// Every PO, in PO-number order.
     pub fn orders(&self) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
-        self.inner.orders.iter().map(|r| {
+        self.tree_iter(|i| &i.orders).map(|r| {
             let (k, v) = r?;
             parse(&k, &v)
         })
@@ -291,7 +434,7 @@ impl Store {
 
     /// The stored event record.
     pub fn event(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
-        self.inner
+        self.inner()?
             .events
             .get(event_id.as_bytes())?
             .map(|b| parse(event_id.as_bytes(), &b))
@@ -300,13 +443,13 @@ impl Store {
 
     /// Number of POs held for review.
     pub fn review_count(&self) -> usize {
-        self.inner.review.len()
+        self.inner().map_or(0, |i| i.review.len())
     }
 
     /// Up to `limit` queued 850s, oldest first.
     pub fn outbox_batch(&self, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
         let mut out = Vec::new();
-        for r in self.inner.outbox_queue.iter().take(limit) {
+        for r in self.inner()?.outbox_queue.iter().take(limit) {
             let (k, v) = r?;
             let id = keys::decode_u64(&k).ok_or_else(|| StoreError::Corrupt {
                 key: format!("{k:?}"),
@@ -319,7 +462,7 @@ impl Store {
 
     /// Number of 850s waiting to be written.
     pub fn outbox_depth(&self) -> usize {
-        self.inner.outbox_queue.len()
+        self.inner().map_or(0, |i| i.outbox_queue.len())
     }
 
     /// Gives each PO its 850 envelope, in one transaction: allocates ISA13/GS06/ST02 for the
@@ -332,7 +475,7 @@ impl Store {
         created_at: &str,
         file_name: impl Fn(&str, &Envelope850) -> String,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         let recs =
             (&i.orders, &i.counters, &i.gs06_index).transaction(|(orders, counters, index)| {
                 let mut out = Vec::with_capacity(pos.len());
@@ -373,7 +516,7 @@ impl Store {
     /// Marks the POs' 850s written and removes their queue entries, in one transaction. A PO
     /// whose 850 is not allocated (no record, already written) only loses its queue entry.
     pub fn complete_850s(&self, done: &[(u64, &str)], written_at: &str) -> Result<(), StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
             for (queue_id, po) in done {
                 if let Some(b) = orders.get(po.as_bytes())? {
@@ -399,7 +542,7 @@ impl Store {
 
     /// Puts a PO back in the 850 queue with fresh control numbers (operator `replay`).
     pub fn requeue_850(&self, po: &str, at: &str) -> Result<(), StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         let qid = i.db.generate_id()?;
         (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
             let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
@@ -474,7 +617,7 @@ pub struct Due {
 impl Store {
     /// Commits everything one inbound file produced; duplicate interchanges commit nothing.
     pub fn commit_inbound(&self, b: &InboundBatch) -> Result<InboundCommit, StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         let job_ids: Vec<u64> = b
             .jobs
             .iter()
@@ -588,7 +731,7 @@ impl Store {
     /// Which PO our 850 with this GS06 (for the pair) carried.
     pub fn po_for_gs06(&self, pair: &str, gs06: u32) -> Result<Option<String>, StoreError> {
         Ok(self
-            .inner
+            .inner()?
             .gs06_index
             .get(keys::gs06_key(pair, gs06))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
@@ -596,7 +739,7 @@ impl Store {
 
     /// Allocates ISA13/GS06/ST02 for an outbound document that is not an 850 (a 997).
     pub fn allocate_numbers(&self, pair: &str) -> Result<(u32, u32, u32), StoreError> {
-        let out = self.inner.counters.transaction(|counters| {
+        let out = self.inner()?.counters.transaction(|counters| {
             Ok((
                 next_counter(counters, &keys::counter_key("isa13", pair))?,
                 next_counter(counters, &keys::counter_key("gs06", pair))?,
@@ -609,7 +752,7 @@ impl Store {
     /// Jobs due at `now_ms`, at most `limit`, one per PO, each PO's calls in order.
     pub fn due_jobs(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
         let mut first: std::collections::BTreeMap<String, JobRecord> = Default::default();
-        for r in self.inner.jobs.iter() {
+        for r in self.inner()?.jobs.iter() {
             let (k, v) = r?;
             let job: JobRecord = parse(&k, &v)?;
             match first.get(&job.po) {
@@ -639,7 +782,7 @@ impl Store {
 
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
     pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         (&i.jobs, &i.orders).transaction(|(jobs, orders)| {
             jobs.remove(&job.id.to_be_bytes())?;
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
@@ -678,16 +821,17 @@ impl Store {
         rec.last_error = Some(error.to_string());
         let key = job.id.to_be_bytes();
         // Only if the job is still queued (an operator may have acted on it).
-        let _ =
-            self.inner
-                .jobs
-                .compare_and_swap(key, self.inner.jobs.get(key)?, Some(json(&rec)))?;
+        let _ = self.inner()?.jobs.compare_and_swap(
+            key,
+            self.inner()?.jobs.get(key)?,
+            Some(json(&rec)),
+        )?;
         Ok(())
     }
 
     /// Ingram refused the job for good: move it to the dead letters.
     pub fn dead_letter(&self, job: &JobRecord, reason: &str, at: &str) -> Result<(), StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         let mut j = job.clone();
         j.attempts += 1;
         j.last_error = Some(reason.to_string());
@@ -717,7 +861,7 @@ impl Store {
 
     /// Puts dead-lettered jobs back in the queue (`None` = all); returns how many.
     pub fn retry_dead(&self, id: Option<u64>) -> Result<usize, StoreError> {
-        let i = &self.inner;
+        let i = self.inner()?;
         let ids: Vec<u64> = match id {
             Some(id) => vec![id],
             None => i
@@ -745,30 +889,30 @@ impl Store {
     }
 
     pub fn jobs(&self) -> impl Iterator<Item = Result<JobRecord, StoreError>> + '_ {
-        self.inner.jobs.iter().map(|r| {
+        self.tree_iter(|i| &i.jobs).map(|r| {
             let (k, v) = r?;
             parse(&k, &v)
         })
     }
 
     pub fn dead_letters(&self) -> impl Iterator<Item = Result<DeadRecord, StoreError>> + '_ {
-        self.inner.dead.iter().map(|r| {
+        self.tree_iter(|i| &i.dead).map(|r| {
             let (k, v) = r?;
             parse(&k, &v)
         })
     }
 
     pub fn job_count(&self) -> usize {
-        self.inner.jobs.len()
+        self.inner().map_or(0, |i| i.jobs.len())
     }
 
     pub fn dead_count(&self) -> usize {
-        self.inner.dead.len()
+        self.inner().map_or(0, |i| i.dead.len())
     }
 
     /// The oldest prepared file waiting for the outbox.
     pub fn next_file(&self) -> Result<Option<(u64, FileRecord)>, StoreError> {
-        match self.inner.file_queue.first()? {
+        match self.inner()?.file_queue.first()? {
             None => Ok(None),
             Some((k, v)) => Ok(Some((keys::decode_u64(&k).unwrap_or(0), parse(&k, &v)?))),
         }
@@ -776,7 +920,7 @@ impl Store {
 
     /// The prepared file is in the outbox: dequeue it.
     pub fn complete_file(&self, id: u64) -> Result<(), StoreError> {
-        self.inner.file_queue.remove(id.to_be_bytes())?;
+        self.inner()?.file_queue.remove(id.to_be_bytes())?;
         Ok(())
     }
 }
@@ -869,53 +1013,230 @@ fn stage_event(
     })
 }
 
-fn flush_failed(message: String) -> StoreError {
-    StoreError::Sled(sled::Error::Io(std::io::Error::other(message)))
-}
-
 /// The group-commit loop: waits for a request, takes every request queued behind it, writes the
 /// waiting webhook events in one transaction, runs one flush and the syncs sled's flush leaves
 /// out ([`sync`]), answers them all. Ends when every [`Store`] clone is gone.
+///
+/// A failed write or flush closes the database (sled poisons itself after a failed write and
+/// fails every later one, even once space returns; a failed fsync may have dropped dirty pages)
+/// and marks the store failing. From then on it wakes every [`HEARTBEAT`] to recover: a probe
+/// write in the state directory, then a reopen from what is on disk, then a flush. Requests
+/// meanwhile are answered at once with the reason. A panic in a round is caught: the thread
+/// never dies; the round's waiters see the store closed and the store is recovered the same
+/// way.
 fn committer(
-    inner: std::sync::Weak<Inner>,
+    weak: std::sync::Weak<Shared>,
     rx: std_mpsc::Receiver<Commit>,
-    mut syncer: sync::Syncer,
+    syncer: Option<sync::Syncer>,
+    health: Arc<health::Health>,
 ) {
-    while let Ok(first) = rx.recv() {
+    let _alive = health.alive_guard();
+    let mut state = CommitterState {
+        syncer,
+        retired: None,
+    };
+    loop {
+        health.beat();
+        let first = match rx.recv_timeout(HEARTBEAT) {
+            Ok(c) => Some(c),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        if first.is_none() && health.failing_reason().is_none() {
+            continue;
+        }
         let mut flushes = Vec::new();
         let mut intakes = Vec::new();
-        for c in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+        for c in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
             match c {
                 Commit::Flush(reply) => flushes.push(reply),
                 Commit::Intake(ev, reply) => intakes.push((ev, reply)),
             }
         }
-        let Some(inner) = inner.upgrade() else {
+        let Some(shared) = weak.upgrade() else {
             for reply in flushes {
-                reply.send(Err("state store is closed".into()));
+                reply.send(Err(StoreError::Closed));
             }
             for (_, reply) in intakes {
                 let _ = reply.send(Err(StoreError::Closed));
             }
             break;
         };
-        let store = Store { inner };
-        let outcomes = record_batch(&store, &intakes);
-        let flushed = match store.inner.db.flush() {
-            Ok(_) => syncer.after_flush().map(drop).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        let busy = health.busy_guard();
+        let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            state.round(&shared, flushes, intakes)
+        }));
+        let answers = match round {
+            Ok(answers) => answers,
+            Err(_) => {
+                state.fail(&shared, "internal error: the committer panicked".into());
+                Answers::default()
+            }
         };
+        drop(busy);
         // Let go of the database before answering: a caller that drops its last `Store` after
         // the answer must find it closed (its file lock released).
-        drop(store);
-        for ((_, reply), outcome) in intakes.into_iter().zip(outcomes) {
-            let _ = reply.send(match (&flushed, outcome) {
-                (Ok(()), outcome) => outcome,
-                (Err(message), _) => Err(flush_failed(message.clone())),
-            });
+        drop(shared);
+        answers.send();
+    }
+}
+
+/// A round's answers, sent once the committer has let go of the database.
+#[derive(Default)]
+struct Answers {
+    intakes: Vec<(IntakeReply, Result<Intake, StoreError>)>,
+    flushes: Vec<(FlushReply, Result<(), StoreError>)>,
+}
+
+impl Answers {
+    fn send(self) {
+        for (reply, outcome) in self.intakes {
+            let _ = reply.send(outcome);
         }
-        for reply in flushes {
-            reply.send(flushed.clone());
+        for (reply, outcome) in self.flushes {
+            reply.send(outcome);
+        }
+    }
+}
+
+/// What the committer keeps between rounds.
+struct CommitterState {
+    /// `None` while the database is closed after a failure.
+    syncer: Option<sync::Syncer>,
+    /// The database taken out of service after a failure, kept until every other holder has
+    /// let go so that its last drop (where sled may still try I/O, or panic) happens here.
+    retired: Option<Arc<Inner>>,
+}
+
+impl CommitterState {
+    /// One round: recover if needed, then write and flush; returns the answers.
+    fn round(
+        &mut self,
+        shared: &Arc<Shared>,
+        flushes: Vec<FlushReply>,
+        intakes: Vec<(Box<NewEvent>, IntakeReply)>,
+    ) -> Answers {
+        if shared.health.failing_reason().is_some() {
+            self.recover(shared);
+        }
+        let refuse = |reason: String, flushes: Vec<FlushReply>, intakes: Vec<_>| Answers {
+            intakes: intakes
+                .into_iter()
+                .map(|(_, reply)| (reply, Err(StoreError::Unavailable(reason.clone()))))
+                .collect(),
+            flushes: flushes
+                .into_iter()
+                .map(|reply| (reply, Err(StoreError::Unavailable(reason.clone()))))
+                .collect(),
+        };
+        if let Some(reason) = shared.health.failing_reason() {
+            return refuse(reason, flushes, intakes);
+        }
+        let store = Store {
+            shared: shared.clone(),
+        };
+        let outcomes = record_batch(&store, &intakes);
+        drop(store);
+        let flushed = self.flush(shared);
+        match flushed {
+            Ok(()) => {
+                shared.health.flushed();
+                Answers {
+                    intakes: intakes
+                        .into_iter()
+                        .zip(outcomes)
+                        .map(|((_, reply), outcome)| (reply, outcome))
+                        .collect(),
+                    flushes: flushes.into_iter().map(|reply| (reply, Ok(()))).collect(),
+                }
+            }
+            Err(reason) => {
+                self.fail(shared, reason.clone());
+                refuse(reason, flushes, intakes)
+            }
+        }
+    }
+
+    /// sled's flush, then the syncs it leaves out; the failure as text.
+    fn flush(&mut self, shared: &Shared) -> Result<(), String> {
+        shared.health.faults.check("flush")?;
+        let inner = {
+            let slot = shared.slot.read().unwrap_or_else(|e| e.into_inner());
+            slot.clone().ok_or("the database is closed")?
+        };
+        inner.db.flush().map_err(|e| format!("flush: {e}"))?;
+        drop(inner);
+        let syncer = self.syncer.as_mut().ok_or("the database is closed")?;
+        syncer
+            .after_flush()
+            .map(drop)
+            .map_err(|e| format!("sync after flush: {e}"))
+    }
+
+    /// Takes the database out of service: every later request is refused with `reason` until
+    /// [`CommitterState::recover`] reopens it.
+    fn fail(&mut self, shared: &Shared, reason: String) {
+        if shared.health.fail(&reason) {
+            tracing::error!(reason = %reason, "State store cannot write; intake refused until it recovers.");
+        }
+        let taken = shared
+            .slot
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(old) = taken {
+            self.retired = Some(old);
+        }
+        self.syncer = None;
+    }
+
+    /// While failing: closes the old database once nobody else holds it, probes the state
+    /// directory with a real write, reopens the database and flushes it. Leaves the store
+    /// failing (with the latest reason) when a step fails; the next heartbeat tries again.
+    fn recover(&mut self, shared: &Shared) {
+        if let Some(old) = self.retired.take() {
+            if Arc::strong_count(&old) > 1 {
+                self.retired = Some(old);
+                shared
+                    .health
+                    .retry("waiting for readers of the old database to finish");
+                return;
+            }
+            // The last reference: sled's drop may try a last flush (or panic on a failed
+            // fsync); it happens here, where a panic is caught.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(old))).is_err() {
+                tracing::warn!("Closing the failed state store panicked; reopening anyway.");
+            }
+        }
+        if let Err(e) = health::probe(&shared.dir, &shared.health.faults) {
+            shared.health.retry(&format!("probe write: {e}"));
+            return;
+        }
+        let reopened = Inner::open(&shared.dir).and_then(|inner| {
+            let syncer = sync::Syncer::open(&shared.dir.join("db")).map_err(sled::Error::Io)?;
+            Ok((inner, syncer))
+        });
+        let (inner, syncer) = match reopened {
+            Ok(x) => x,
+            Err(e) => {
+                shared.health.retry(&format!("reopen: {e}"));
+                return;
+            }
+        };
+        *shared.slot.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(inner));
+        self.syncer = Some(syncer);
+        match self.flush(shared) {
+            Ok(()) => {
+                let failed_for = shared.health.flushed();
+                tracing::info!(
+                    failed_secs = failed_for.map_or(0, |d| d.as_secs()),
+                    "State store writes again; intake resumed."
+                );
+            }
+            Err(reason) => self.fail(shared, reason),
         }
     }
 }
@@ -1094,7 +1415,8 @@ mod tests {
             };
             assert_eq!((isa(&a), isa(&b), isa(&c)), (1, 2, 1));
             store
-                .inner
+                .inner()
+                .unwrap()
                 .counters
                 .insert(
                     keys::counter_key("isa13", "W"),

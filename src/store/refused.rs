@@ -50,8 +50,11 @@ fn time_key(at_ms: u64, event_id: &str) -> Vec<u8> {
 
 impl Store {
     fn refused_trees(&self) -> Result<(sled::Tree, sled::Tree), StoreError> {
-        let db = &self.inner.db;
-        Ok((db.open_tree(REFUSED)?, db.open_tree(REFUSED_BY_TIME)?))
+        let inner = self.inner()?;
+        Ok((
+            inner.db.open_tree(REFUSED)?,
+            inner.db.open_tree(REFUSED_BY_TIME)?,
+        ))
     }
 
     /// Remembers that the signed event `event_id` was refused at `now_ms` (a repeated refusal

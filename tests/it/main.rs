@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod disk_full;
 mod hostile_files;
 mod inbox_to_api;
 mod integrity;
