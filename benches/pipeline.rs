@@ -60,7 +60,7 @@ struct Settings {
     python: Option<String>,
     /// Criterion results older than this Unix time are ignored (`BENCH_CRITERION_SINCE`).
     criterion_since: Option<u64>,
-    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory; all
+    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory, bigfile; all
     /// when unset).
     only: Option<Vec<String>>,
     /// Cargo's target directory (derived from this executable's path).
@@ -263,6 +263,10 @@ fn main() -> anyhow::Result<()> {
         if s.runs("inbox") {
             step("4. inbox file → Ingram API call");
             inbox(&s, &mut rep).await?;
+        }
+        if s.runs("bigfile") {
+            step("6. webhook intake while a 100 MB file is still being written into the inbox");
+            big_inbox_file(&s, &mut rep).await?;
         }
         anyhow::Ok(())
     })?;
@@ -740,6 +744,79 @@ impl RssSampler {
         let _ = self.stop.send(());
         self.thread.join().unwrap_or(0)
     }
+}
+
+/// 6. The same daemon, the same open loop, once idle and once while another process writes a
+/// 100 MB interchange into the inbox in place (appending 1 MiB every 30 ms, never finishing
+/// it): webhook p99 and peak RSS, the busy run against the idle one.
+async fn big_inbox_file(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
+    let dir = s.root.join("bigfile");
+    let p = start_server(Kind::Ours, &dir).await?;
+    let warm = closed_loop(&p.url(), webhooks("GW", 200)?, s.connections).await;
+    if warm.failed > 0 {
+        bail!("{} warm-up requests failed", warm.failed);
+    }
+    let rate = s.rate / 2;
+    let run = |tag: &'static str| async move {
+        let bodies = webhooks(tag, rate * s.rate_secs)?;
+        anyhow::Ok(bodies)
+    };
+    let sampler = RssSampler::start(p.pid());
+    let idle = open_loop(&p.url(), run("GI").await?, rate).await;
+    let idle_kb = sampler.stop();
+    // The writer: an ISA, then segment after segment, and no IEA.
+    let path = dir.join("inbox").join("huge.856");
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || -> std::io::Result<u64> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(b"ISA*00*          *00*          *ZZ*VENDORERP      *ZZ*INGRAMMICRO    *261129*1200*U*00401*000000001*0*P*>~GS*SH*VENDORERP*INGRAMMICRO*20261129*1200*1*X*004010~ST*856*0001~")?;
+        let chunk = "LIN**VP*PART-0001*UP*012345678905~SN1**1*EA~".repeat(1 << 20 >> 6);
+        let mut written = 0u64;
+        while written < 100 << 20 {
+            f.write_all(chunk.as_bytes())?;
+            written += chunk.len() as u64;
+            if stop_rx.recv_timeout(Duration::from_millis(30)).is_ok() {
+                break;
+            }
+        }
+        // Held open, unfinished, until the measurement ends.
+        let _ = stop_rx.recv();
+        Ok(written)
+    });
+    let sampler = RssSampler::start(p.pid());
+    let busy = open_loop(&p.url(), run("GB").await?, rate).await;
+    let busy_kb = sampler.stop();
+    let _ = stop_tx.send(());
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    drop(p);
+    eprintln!(
+        "   open loop at {rate}/s: idle p99 {:.2} ms, RSS {} KiB; with {} MiB being written p99 {:.2} ms, RSS {} KiB",
+        idle.p(0.99),
+        idle_kb,
+        written >> 20,
+        busy.p(0.99),
+        busy_kb
+    );
+    rep.compare(
+        6,
+        &format!(
+            "webhook p99 at {rate} req/s, a 100 MB file being written into the inbox vs idle ↓"
+        ),
+        busy.p(0.99),
+        idle.p(0.99),
+        Unit::Ms,
+    );
+    rep.compare(
+        6,
+        "… daemon peak RSS ↓",
+        busy_kb as f64 / 1024.0,
+        idle_kb as f64 / 1024.0,
+        Unit::MiB,
+    );
+    Ok(())
 }
 
 /// What one server did in the closed-loop and open-loop runs.
