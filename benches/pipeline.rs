@@ -746,9 +746,9 @@ impl RssSampler {
     }
 }
 
-/// 6. The same daemon, the same open loop, once idle and once while another process writes a
-/// 100 MB interchange into the inbox in place (appending 1 MiB every 30 ms, never finishing
-/// it): webhook p99 and peak RSS, the busy run against the idle one.
+/// Section 6: the same daemon and the same open loop, once idle and once while another thread
+/// writes a 100 MB interchange into the inbox in place (1 MiB every 30 ms, never finished): the
+/// webhook p99 and peak RSS of the busy run against the idle one.
 async fn big_inbox_file(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
     let dir = s.root.join("bigfile");
     let p = start_server(Kind::Ours, &dir).await?;
