@@ -135,6 +135,29 @@ pub struct Server {
     /// Time allowed for one webhook request before 503.
     #[serde(default = "defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's whole head (request line and headers), counted
+    /// from the connection's accept, or from the first byte of a later request on a kept-alive
+    /// connection; then the connection is closed without an answer.
+    #[serde(default = "defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Time a webhook's whole body has to arrive once its head is complete (including the wait
+    /// for one of the `max_concurrent_bodies` slots); then 408 (or 503 while every slot stayed
+    /// busy) and the connection is closed. Nothing is stored.
+    #[serde(default = "defaults::body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+    /// Time a kept-alive connection may wait for its next request (or take to read a response)
+    /// before the server closes it.
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once. Lowered at start so that it plus the descriptors kept in
+    /// reserve for the store, inbox and outbox fit the soft `RLIMIT_NOFILE` (a warning says so).
+    /// At the cap the listener stops accepting; new clients wait in the kernel's backlog.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Most webhook bodies being read at once: body memory stays under this times
+    /// `max_body_bytes`.
+    #[serde(default = "defaults::max_concurrent_bodies")]
+    pub max_concurrent_bodies: usize,
 }
 
 impl Default for Server {
@@ -146,6 +169,11 @@ impl Default for Server {
             webhook_secret_file: None,
             webhook_secret_previous_file: None,
             request_timeout_secs: defaults::request_timeout_secs(),
+            header_read_timeout_secs: defaults::header_read_timeout_secs(),
+            body_read_timeout_secs: defaults::body_read_timeout_secs(),
+            idle_timeout_secs: defaults::idle_timeout_secs(),
+            max_connections: defaults::max_connections(),
+            max_concurrent_bodies: defaults::max_concurrent_bodies(),
         }
     }
 }
@@ -340,6 +368,21 @@ mod defaults {
     pub(super) fn request_timeout_secs() -> u64 {
         30
     }
+    pub(super) fn header_read_timeout_secs() -> u64 {
+        10
+    }
+    pub(super) fn body_read_timeout_secs() -> u64 {
+        30
+    }
+    pub(super) fn idle_timeout_secs() -> u64 {
+        60
+    }
+    pub(super) fn max_connections() -> usize {
+        512
+    }
+    pub(super) fn max_concurrent_bodies() -> usize {
+        64
+    }
     pub(super) fn connect_timeout_secs() -> u64 {
         10
     }
@@ -509,6 +552,26 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bad("server", "max_body_bytes", "must be at least 1024".into());
+        }
+        for (key, value) in [
+            (
+                "header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            ("body_read_timeout_secs", self.server.body_read_timeout_secs),
+            ("idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                bad("server", key, "must be at least 1".into());
+            }
+        }
+        for (key, value) in [
+            ("max_connections", self.server.max_connections),
+            ("max_concurrent_bodies", self.server.max_concurrent_bodies),
+        ] {
+            if value == 0 {
+                bad("server", key, "must be at least 1".into());
+            }
         }
         for (key, value) in [
             ("api_base_url", &self.ingram.api_base_url),

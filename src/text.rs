@@ -105,7 +105,10 @@ mod tests {
             "evt-1\\n2026-11-29T00:00:00Z INFO 850 written po=FAKE\\x1b[2J"
         );
         assert_eq!(escape("a\"b\\c\r\t\u{7f}"), "a\\\"b\\\\c\\r\\t\\x7f");
-        assert_eq!(escape("x\u{202e}y\u{2028}z\u{85}"), "x\\u{202e}y\\u{2028}z\\u{85}");
+        assert_eq!(
+            escape("x\u{202e}y\u{2028}z\u{85}"),
+            "x\\u{202e}y\\u{2028}z\\u{85}"
+        );
         assert_eq!(escape("PO-Ünïcode 42"), "PO-Ünïcode 42");
         assert_eq!(format!("{:?}", Escaped("a\nb")), "\"a\\nb\"");
     }

@@ -3,22 +3,27 @@
 //! valid (constant time, any configured secret) → typed decode → one sled transaction → group
 //! commit flush → 2xx. Nothing is stored before the signature verifies, and nothing is
 //! acknowledged before it is durable. Every refusal is a 4xx whose JSON body names the field.
+//! The body is read into memory only while holding one of `max_concurrent_bodies` slots and
+//! only until `body_read_timeout` after the head: body memory stays under slots ×
+//! `max_body_bytes`, and a client that stalls inside its body gets 408 (503 if no slot came
+//! free in time), the connection closed, and nothing stored.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt as _;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::Secret;
 use crate::mapping::SharedMapping;
-use crate::metrics::Metrics;
+use crate::metrics::{ListenerTimeout, Metrics};
 use crate::outbound::order;
 use crate::store::{Intake, NewEvent, Store};
 
@@ -35,6 +40,29 @@ pub struct WebhookState {
     pub outbox_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub request_timeout: Duration,
+    pub bodies: BodyLimits,
+}
+
+/// How webhook bodies are read.
+#[derive(Clone)]
+pub struct BodyLimits {
+    /// One permit per body being read (`server.max_concurrent_bodies`).
+    pub slots: Arc<Semaphore>,
+    /// From the end of the head to the last body byte, slot wait included.
+    pub read_timeout: Duration,
+    /// `server.max_body_bytes`.
+    pub max_bytes: usize,
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    /// No slot came free before the deadline.
+    NoSlot,
+    /// The body did not arrive before the deadline.
+    Timeout,
+    /// The client broke the body off (reset, bad chunk encoding).
+    Broken(String),
 }
 
 /// The router: the webhook path plus `/healthz`, `/readyz` and `/metrics`.
@@ -68,21 +96,96 @@ fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Respon
         .into_response()
 }
 
-async fn receive(
-    State(s): State<WebhookState>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            let status = rejection.status();
-            let response = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                refuse(status, "$", "body larger than server.max_body_bytes")
-            } else {
-                refuse(status, "$", rejection.body_text())
+/// Reads the whole body within the deadline, holding a body slot while reading.
+async fn read_body(
+    limits: &BodyLimits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, BodyError> {
+    let deadline = tokio::time::Instant::now() + limits.read_timeout;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let _slot = tokio::time::timeout_at(deadline, limits.slots.acquire())
+        .await
+        .map_err(|_| BodyError::NoSlot)?
+        .expect("the body semaphore is never closed");
+    let read = async {
+        let mut body = body;
+        let first = declared
+            .map_or(16 * 1024, |n| n as usize)
+            .min(limits.max_bytes);
+        let mut buf: Vec<u8> = Vec::with_capacity(first);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
             };
-            s.metrics.webhook(status.as_u16());
+            let needed = buf.len() + data.len();
+            if needed > limits.max_bytes {
+                return Err(BodyError::TooLarge);
+            }
+            if needed > buf.capacity() {
+                // Grow without overshooting max_bytes (Vec would double past it).
+                let target = (buf.capacity() * 2).clamp(needed, limits.max_bytes);
+                buf.reserve_exact(target - buf.len());
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout_at(deadline, read)
+        .await
+        .map_err(|_| BodyError::Timeout)?
+}
+
+async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&s.bodies, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut response = match e {
+                BodyError::TooLarge => refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "$",
+                    "body larger than server.max_body_bytes",
+                ),
+                BodyError::NoSlot => {
+                    s.metrics.listener_timeout(ListenerTimeout::BodySlot);
+                    tracing::debug!("Webhook body refused: every body slot stayed busy.");
+                    let mut r = refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "$",
+                        "too many request bodies being received; retry",
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                    r
+                }
+                BodyError::Timeout => {
+                    s.metrics.listener_timeout(ListenerTimeout::Body);
+                    tracing::debug!("Webhook body not received within the body deadline.");
+                    refuse(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "$",
+                        "body not received within server.body_read_timeout_secs",
+                    )
+                }
+                BodyError::Broken(e) => refuse(
+                    StatusCode::BAD_REQUEST,
+                    "$",
+                    format!("failed to read the request body: {e}"),
+                ),
+            };
+            // The rest of the body is not wanted: close instead of draining it.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            s.metrics.webhook(response.status().as_u16());
             return response;
         }
     };
