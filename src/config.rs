@@ -140,9 +140,9 @@ pub struct Server {
     /// connection; then the connection is closed without an answer.
     #[serde(default = "defaults::header_read_timeout_secs")]
     pub header_read_timeout_secs: u64,
-    /// Time a webhook's whole body has to arrive once its head is complete (including the wait
-    /// for one of the `max_concurrent_bodies` slots); then 408 (or 503 while every slot stayed
-    /// busy) and the connection is closed. Nothing is stored.
+    /// Time a webhook's whole body has to arrive once it holds one of the
+    /// `max_concurrent_bodies` slots (then 408), and the longest wait for a slot (then 503 with
+    /// `Retry-After`). Either way the connection is closed and nothing is stored.
     #[serde(default = "defaults::body_read_timeout_secs")]
     pub body_read_timeout_secs: u64,
     /// Time a kept-alive connection may wait for its next request (or take to read a response)

@@ -105,8 +105,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let (events, _) = tokio::sync::broadcast::channel(4096);
 
     let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
-    let listener = tokio::net::TcpListener::bind(config.listen_addr())
-        .await
+    let listener = crate::outbound::listener::bind(config.listen_addr())
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let app = webhook::router(

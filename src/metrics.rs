@@ -55,7 +55,7 @@ pub enum ListenerTimeout {
     Idle,
     /// The webhook body did not arrive within `server.body_read_timeout_secs`.
     Body,
-    /// Every body slot (`server.max_concurrent_bodies`) stayed busy for the body deadline.
+    /// Every body slot (`server.max_concurrent_bodies`) stayed busy for `body_read_timeout_secs`.
     BodySlot,
 }
 
@@ -68,12 +68,21 @@ struct ListenerCounts {
     cap_reached: AtomicU64,
     accept_errors: AtomicU64,
     timeouts: [AtomicU64; 4],
+    bodies_waiting: AtomicU64,
+    bodies_reading: AtomicU64,
 }
 
-/// Counts a connection as open until dropped.
-pub struct OpenConnection<'a>(&'a AtomicU64);
+/// Holds a gauge up by one until dropped (an open connection, a body being read).
+pub struct GaugeGuard<'a>(&'a AtomicU64);
 
-impl Drop for OpenConnection<'_> {
+impl GaugeGuard<'_> {
+    fn up(gauge: &AtomicU64) -> GaugeGuard<'_> {
+        gauge.fetch_add(1, Relaxed);
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Relaxed);
     }
@@ -286,10 +295,19 @@ impl Metrics {
     }
 
     /// One accepted connection, open until the guard drops.
-    pub fn listener_open(&self) -> OpenConnection<'_> {
+    pub fn listener_open(&self) -> GaugeGuard<'_> {
         self.listener.accepted.fetch_add(1, Relaxed);
-        self.listener.open.fetch_add(1, Relaxed);
-        OpenConnection(&self.listener.open)
+        GaugeGuard::up(&self.listener.open)
+    }
+
+    /// A webhook waiting for a body slot, until the guard drops.
+    pub fn listener_body_waiting(&self) -> GaugeGuard<'_> {
+        GaugeGuard::up(&self.listener.bodies_waiting)
+    }
+
+    /// A webhook body being read (holding a slot), until the guard drops.
+    pub fn listener_body_reading(&self) -> GaugeGuard<'_> {
+        GaugeGuard::up(&self.listener.bodies_reading)
     }
 
     /// The listener found every connection slot taken and stopped accepting for a while.
@@ -313,6 +331,18 @@ impl Metrics {
             ("edi_bridge_http_connections_total", "counter", "Connections accepted.", &l.accepted),
             ("edi_bridge_http_connection_cap_reached_total", "counter", "Times every connection slot was taken and the listener stopped accepting.", &l.cap_reached),
             ("edi_bridge_http_accept_errors_total", "counter", "Accept errors (EMFILE, ENFILE, ...) other than a reset connection.", &l.accept_errors),
+            (
+                "edi_bridge_http_bodies_reading",
+                "gauge",
+                "Webhook bodies being read (each holds one of server.max_concurrent_bodies slots).",
+                &l.bodies_reading,
+            ),
+            (
+                "edi_bridge_http_bodies_waiting",
+                "gauge",
+                "Webhook requests waiting for a body slot.",
+                &l.bodies_waiting,
+            ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}");
             let _ = writeln!(s, "# TYPE {name} {kind}");

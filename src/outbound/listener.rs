@@ -51,6 +51,12 @@ const NOFILE_CEILING: u64 = 1 << 20;
 /// fit, body chunks are read in pieces of at most this size.
 const MAX_BUF_BYTES: usize = 64 * 1024;
 
+/// The listen backlog: clients wait here while every connection slot is taken. std and mio
+/// use 128, which a few hundred stalled clients overflow; then new SYNs are dropped and an
+/// honest client's connect backs off for seconds to minutes. The kernel caps the value at
+/// `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
 /// Pause after an accept error other than a connection reset (EMFILE, ENFILE, ENOBUFS, …).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
@@ -123,6 +129,17 @@ pub fn descriptor_budget(max_connections: usize) -> DescriptorBudget {
         );
     }
     budget
+}
+
+/// Binds the listener with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then stops accepting, lets requests
@@ -263,6 +280,8 @@ enum Phase {
 /// the watchdog.
 struct Clock {
     phase: Mutex<Phase>,
+    /// Wakes the watchdog when the phase changes (the deadline may move earlier).
+    changed: tokio::sync::Notify,
     limits: Limits,
 }
 
@@ -272,12 +291,14 @@ impl Clock {
             phase: Mutex::new(Phase::Head {
                 since: Instant::now(),
             }),
+            changed: tokio::sync::Notify::new(),
             limits,
         }
     }
 
     fn set(&self, phase: Phase) {
         *self.phase.lock().expect("phase lock") = phase;
+        self.changed.notify_one();
     }
 
     fn busy(&self) -> bool {
@@ -291,31 +312,33 @@ impl Clock {
             *phase = Phase::Head {
                 since: Instant::now(),
             };
+            self.changed.notify_one();
         }
     }
 
-    /// The current deadline and what passing it means (`None` while busy: look again later).
-    fn deadline(&self) -> (Instant, Option<ListenerTimeout>) {
+    /// The current deadline and what passing it means (`None` while busy).
+    fn deadline(&self) -> Option<(Instant, ListenerTimeout)> {
         let l = self.limits;
         match *self.phase.lock().expect("phase lock") {
-            Phase::Head { since } => (since + l.header_read_timeout, Some(ListenerTimeout::Header)),
-            Phase::Idle { since } => (since + l.idle_timeout, Some(ListenerTimeout::Idle)),
-            Phase::Busy => (
-                Instant::now() + l.header_read_timeout.min(l.idle_timeout),
-                None,
-            ),
+            Phase::Head { since } => Some((since + l.header_read_timeout, ListenerTimeout::Header)),
+            Phase::Idle { since } => Some((since + l.idle_timeout, ListenerTimeout::Idle)),
+            Phase::Busy => None,
         }
     }
 
-    /// Resolves once the deadline of the phase the connection is in has passed.
+    /// Resolves once the deadline of the phase the connection is in has passed. A phase change
+    /// wakes it (`notify_one` keeps the wake-up if it lands between the look and the wait).
     async fn expired(&self) -> ListenerTimeout {
         loop {
-            let (at, _) = self.deadline();
-            tokio::time::sleep_until(at).await;
-            if let (at, Some(timeout)) = self.deadline() {
-                if at <= Instant::now() {
-                    return timeout;
+            match self.deadline() {
+                Some((at, timeout)) if at <= Instant::now() => return timeout,
+                Some((at, _)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = self.changed.notified() => {}
+                    }
                 }
+                None => self.changed.notified().await,
             }
         }
     }
@@ -486,5 +509,28 @@ mod tests {
         clock.set(Phase::Busy);
         let busy = tokio::time::timeout(Duration::from_secs(3600), clock.expired()).await;
         assert!(busy.is_err(), "a busy connection has no listener deadline");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_phase_change_moves_a_pending_deadline_earlier() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(1),
+            max_connections: 1,
+        };
+        let clock = Arc::new(Clock::new(limits));
+        let start = Instant::now();
+        let watchdog = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.expired().await }
+        });
+        // The watchdog is asleep on the 60 s head deadline when the request is served.
+        tokio::task::yield_now().await;
+        clock.set(Phase::Busy);
+        clock.set(Phase::Idle {
+            since: Instant::now(),
+        });
+        assert_eq!(watchdog.await.unwrap(), ListenerTimeout::Idle);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 }

@@ -3,10 +3,11 @@
 //! valid (constant time, any configured secret) → typed decode → one sled transaction → group
 //! commit flush → 2xx. Nothing is stored before the signature verifies, and nothing is
 //! acknowledged before it is durable. Every refusal is a 4xx whose JSON body names the field.
-//! The body is read into memory only while holding one of `max_concurrent_bodies` slots and
-//! only until `body_read_timeout` after the head: body memory stays under slots ×
-//! `max_body_bytes`, and a client that stalls inside its body gets 408 (503 if no slot came
-//! free in time), the connection closed, and nothing stored.
+//! The body is read into memory only while holding one of `max_concurrent_bodies` slots, and
+//! must arrive within `body_read_timeout` of taking the slot: body memory stays under slots ×
+//! `max_body_bytes`, and a client that stalls inside its body gets 408, the connection closed,
+//! and nothing stored. A request that waits longer than `body_read_timeout` for a slot gets 503
+//! with `Retry-After`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +49,8 @@ pub struct WebhookState {
 pub struct BodyLimits {
     /// One permit per body being read (`server.max_concurrent_bodies`).
     pub slots: Arc<Semaphore>,
-    /// From the end of the head to the last body byte, slot wait included.
+    /// The longest wait for a slot (then 503), and the time the body then has to arrive
+    /// (then 408).
     pub read_timeout: Duration,
     /// `server.max_body_bytes`.
     pub max_bytes: usize,
@@ -96,13 +98,14 @@ fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Respon
         .into_response()
 }
 
-/// Reads the whole body within the deadline, holding a body slot while reading.
+/// Waits (bounded) for a body slot, then reads the whole body within the read deadline while
+/// holding the slot.
 async fn read_body(
     limits: &BodyLimits,
+    metrics: &Metrics,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Bytes, BodyError> {
-    let deadline = tokio::time::Instant::now() + limits.read_timeout;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -110,10 +113,14 @@ async fn read_body(
     if declared.is_some_and(|n| n > limits.max_bytes as u64) {
         return Err(BodyError::TooLarge);
     }
-    let _slot = tokio::time::timeout_at(deadline, limits.slots.acquire())
+    let waiting = metrics.listener_body_waiting();
+    let _slot = tokio::time::timeout(limits.read_timeout, limits.slots.acquire())
         .await
         .map_err(|_| BodyError::NoSlot)?
         .expect("the body semaphore is never closed");
+    drop(waiting);
+    let _reading = metrics.listener_body_reading();
+    let deadline = tokio::time::Instant::now() + limits.read_timeout;
     let read = async {
         let mut body = body;
         let first = declared
@@ -144,7 +151,7 @@ async fn read_body(
 }
 
 async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
-    let body = match read_body(&s.bodies, &headers, body).await {
+    let body = match read_body(&s.bodies, &s.metrics, &headers, body).await {
         Ok(b) => b,
         Err(e) => {
             let mut response = match e {

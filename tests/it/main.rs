@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod crash;
+mod hostile_listener;
 mod inbox_to_api;
 mod notify;
 mod operate;
