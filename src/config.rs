@@ -835,6 +835,41 @@ mod tests {
     }
 
     #[test]
+    fn listener_limits_must_be_positive_and_are_reported_at_their_line() {
+        let t = "[server]\nheader_read_timeout_secs = 0\nmax_connections = 0\n\
+                 max_concurrent_bodies = 0\nbody_read_timeout_secs = 0\nidle_timeout_secs = 0\n\
+                 [paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                 [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                 partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let c: Config = parse_toml(t, Path::new("c.toml")).unwrap();
+        let problems: Vec<(Option<usize>, String)> =
+            c.validate(t).into_iter().map(|p| (p.line, p.key)).collect();
+        for (line, key) in [
+            (2, "server.header_read_timeout_secs"),
+            (3, "server.max_connections"),
+            (4, "server.max_concurrent_bodies"),
+            (5, "server.body_read_timeout_secs"),
+            (6, "server.idle_timeout_secs"),
+        ] {
+            assert!(
+                problems.contains(&(Some(line), key.to_string())),
+                "{key} at line {line} in {problems:?}"
+            );
+        }
+        let d = Server::default();
+        assert_eq!(
+            (
+                d.header_read_timeout_secs,
+                d.body_read_timeout_secs,
+                d.idle_timeout_secs,
+                d.max_connections,
+                d.max_concurrent_bodies
+            ),
+            (10, 30, 60, 512, 64)
+        );
+    }
+
+    #[test]
     fn parse_error_names_line_and_key() {
         let t = "[server]\nlisten = 5\n";
         let p = parse_toml::<Config>(t, Path::new("c.toml")).unwrap_err();

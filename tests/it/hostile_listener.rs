@@ -151,11 +151,7 @@ impl Bridge {
 
     /// The daemon's `/metrics` text (the scrape waits its turn like any client).
     async fn metrics(&self) -> String {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
-        client
+        slow_client()
             .get(self.url("/metrics"))
             .send()
             .await
@@ -171,6 +167,16 @@ impl Drop for Bridge {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client with a 60 s timeout (the acceptance bound), new connection per request.
+fn slow_client() -> reqwest::Client {
+    let _ = support::client(); // installs the rustls provider
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
 }
 
 /// The value of one sample line in Prometheus text.
@@ -238,10 +244,30 @@ async fn half_header_client(
                 }
             }
             Ok(Ok(_)) => seen.answered += 1,
-            Err(_) => seen.not_closed += 1,
+            Err(_) => {
+                // Never closed: keep holding it, as an attacker would.
+                seen.not_closed += 1;
+                stop.cancelled().await;
+                break;
+            }
         }
     }
     seen
+}
+
+/// How many established connections wait in the accept queue of the listener on
+/// 127.0.0.1:`port` (`rx_queue` of a LISTEN socket in `/proc/net/tcp`).
+fn accept_queue(port: u16) -> u64 {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let local = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() > 4 && f[1] == local && f[3] == "0A")
+        .and_then(|f| f[4].split_once(':').map(|(_, rx)| rx.to_string()))
+        .and_then(|rx| u64::from_str_radix(&rx, 16).ok())
+        .expect("the daemon's listening socket in /proc/net/tcp")
 }
 
 /// Waits (bounded) until `counter` reaches `n`, looking every 50 ms.
@@ -290,14 +316,23 @@ async fn half_headers_from_1100_clients_starve_neither_webhooks_nor_the_inbox_at
         .collect();
     wait_count(&first, CLIENTS, Duration::from_secs(60), "half heads sent").await;
 
+    // The attack is in place once the daemon takes no more connections and clients queue in
+    // its accept backlog (a client's connect can complete before the daemon accepts it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    while accept_queue(bridge.addr.port()) < 64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never stopped accepting: accept queue {}",
+            accept_queue(bridge.addr.port())
+        );
+        tick.tick().await;
+    }
+
     // A signed webhook, sent while all 1,100 hold (and keep re-sending) half heads.
     let (ev, po) = ("HOSTILE-EV-1", "HOSTILE-PO-1");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
     let sent = Instant::now();
-    let resp = client
+    let resp = slow_client()
         .post(bridge.url(WEBHOOK_PATH))
         .header("content-type", "application/json")
         .header("x-hub-signature", support::sign(ev))
