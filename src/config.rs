@@ -135,6 +135,29 @@ pub struct Server {
     /// Time allowed for one webhook request before 503.
     #[serde(default = "defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's whole head (request line and headers), counted
+    /// from the connection's accept, or from the first byte of a later request on a kept-alive
+    /// connection; then the connection is closed without an answer.
+    #[serde(default = "defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Time a webhook's whole body has to arrive once it holds one of the
+    /// `max_concurrent_bodies` slots (then 408), and the longest wait for a slot (then 503 with
+    /// `Retry-After`). Either way the connection is closed and nothing is stored.
+    #[serde(default = "defaults::body_read_timeout_secs")]
+    pub body_read_timeout_secs: u64,
+    /// Time a kept-alive connection may wait for its next request (or take to read a response)
+    /// before the server closes it.
+    #[serde(default = "defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once. Lowered at start so that it plus the descriptors kept in
+    /// reserve for the store, inbox and outbox fit the soft `RLIMIT_NOFILE` (a warning says so).
+    /// At the cap the listener stops accepting; new clients wait in the kernel's backlog.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Most webhook bodies being read at once: body memory stays under this times
+    /// `max_body_bytes`.
+    #[serde(default = "defaults::max_concurrent_bodies")]
+    pub max_concurrent_bodies: usize,
 }
 
 impl Default for Server {
@@ -146,6 +169,11 @@ impl Default for Server {
             webhook_secret_file: None,
             webhook_secret_previous_file: None,
             request_timeout_secs: defaults::request_timeout_secs(),
+            header_read_timeout_secs: defaults::header_read_timeout_secs(),
+            body_read_timeout_secs: defaults::body_read_timeout_secs(),
+            idle_timeout_secs: defaults::idle_timeout_secs(),
+            max_connections: defaults::max_connections(),
+            max_concurrent_bodies: defaults::max_concurrent_bodies(),
         }
     }
 }
@@ -345,6 +373,21 @@ mod defaults {
     pub(super) fn request_timeout_secs() -> u64 {
         30
     }
+    pub(super) fn header_read_timeout_secs() -> u64 {
+        10
+    }
+    pub(super) fn body_read_timeout_secs() -> u64 {
+        30
+    }
+    pub(super) fn idle_timeout_secs() -> u64 {
+        60
+    }
+    pub(super) fn max_connections() -> usize {
+        512
+    }
+    pub(super) fn max_concurrent_bodies() -> usize {
+        64
+    }
     pub(super) fn connect_timeout_secs() -> u64 {
         10
     }
@@ -517,6 +560,26 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bad("server", "max_body_bytes", "must be at least 1024".into());
+        }
+        for (key, value) in [
+            (
+                "header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            ("body_read_timeout_secs", self.server.body_read_timeout_secs),
+            ("idle_timeout_secs", self.server.idle_timeout_secs),
+        ] {
+            if value == 0 {
+                bad("server", key, "must be at least 1".into());
+            }
+        }
+        for (key, value) in [
+            ("max_connections", self.server.max_connections),
+            ("max_concurrent_bodies", self.server.max_concurrent_bodies),
+        ] {
+            if value == 0 {
+                bad("server", key, "must be at least 1".into());
+            }
         }
         for (key, value) in [
             ("api_base_url", &self.ingram.api_base_url),
@@ -780,6 +843,41 @@ mod tests {
     fn secret_debug_is_redacted() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn listener_limits_must_be_positive_and_are_reported_at_their_line() {
+        let t = "[server]\nheader_read_timeout_secs = 0\nmax_connections = 0\n\
+                 max_concurrent_bodies = 0\nbody_read_timeout_secs = 0\nidle_timeout_secs = 0\n\
+                 [paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                 [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                 partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let c: Config = parse_toml(t, Path::new("c.toml")).unwrap();
+        let problems: Vec<(Option<usize>, String)> =
+            c.validate(t).into_iter().map(|p| (p.line, p.key)).collect();
+        for (line, key) in [
+            (2, "server.header_read_timeout_secs"),
+            (3, "server.max_connections"),
+            (4, "server.max_concurrent_bodies"),
+            (5, "server.body_read_timeout_secs"),
+            (6, "server.idle_timeout_secs"),
+        ] {
+            assert!(
+                problems.contains(&(Some(line), key.to_string())),
+                "{key} at line {line} in {problems:?}"
+            );
+        }
+        let d = Server::default();
+        assert_eq!(
+            (
+                d.header_read_timeout_secs,
+                d.body_read_timeout_secs,
+                d.idle_timeout_secs,
+                d.max_connections,
+                d.max_concurrent_bodies
+            ),
+            (10, 30, 60, 512, 64)
+        );
     }
 
     #[test]

@@ -116,8 +116,8 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let (events, _) = tokio::sync::broadcast::channel(4096);
     let liveness = Arc::new(crate::notify::Liveness::default());
 
-    let listener = tokio::net::TcpListener::bind(config.listen_addr())
-        .await
+    let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
+    let listener = crate::outbound::listener::bind(config.listen_addr())
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let app = webhook::router(
@@ -129,22 +129,28 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             metrics: metrics.clone(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             clock: clock.clone(),
+            bodies: webhook::BodyLimits {
+                slots: Arc::new(tokio::sync::Semaphore::new(
+                    config.server.max_concurrent_bodies,
+                )),
+                read_timeout: Duration::from_secs(config.server.body_read_timeout_secs),
+                max_bytes: config.server.max_body_bytes,
+            },
         },
         &config.server.webhook_path,
         config.server.max_body_bytes,
     );
-    let intake_stop = shutdown.clone();
+    let limits = crate::outbound::listener::Limits {
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
+        max_connections: budget.connections,
+    };
     spawn(
         &tracker,
         &shutdown,
         &failure,
         "webhook listener",
-        async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { intake_stop.cancelled().await })
-                .await
-                .context("webhook listener failed")
-        },
+        crate::outbound::listener::serve(listener, app, limits, metrics.clone(), shutdown.clone()),
     );
 
     let outbox = Outbox {
@@ -272,7 +278,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     );
 
     crate::notify::ready(&tracker, &shutdown, store.clone(), liveness.clone());
-    tracing::info!(listen = %addr, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
+    tracing::info!(listen = %addr, max_connections = budget.connections, descriptor_limit = ?budget.soft, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
     Ok(Running {
         addr,
         store,

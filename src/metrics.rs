@@ -46,6 +46,49 @@ pub struct Metrics {
     started_unix: AtomicU64,
     token_refreshes: std::sync::OnceLock<crate::api::ApiClient>,
     pub alerts: Alerts,
+    listener: ListenerCounts,
+}
+
+/// Why the public listener closed a connection (or refused a body) on a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerTimeout {
+    /// The request head did not arrive within `server.header_read_timeout_secs`.
+    Header,
+    /// No next request on a kept-alive connection within `server.idle_timeout_secs`.
+    Idle,
+    /// The webhook body did not arrive within `server.body_read_timeout_secs`.
+    Body,
+    /// Every body slot (`server.max_concurrent_bodies`) stayed busy for `body_read_timeout_secs`.
+    BodySlot,
+}
+
+/// The public listener's gauges and counters.
+#[derive(Default)]
+struct ListenerCounts {
+    open: AtomicU64,
+    cap: AtomicU64,
+    accepted: AtomicU64,
+    cap_reached: AtomicU64,
+    accept_errors: AtomicU64,
+    timeouts: [AtomicU64; 4],
+    bodies_waiting: AtomicU64,
+    bodies_reading: AtomicU64,
+}
+
+/// Holds a gauge up by one until dropped (an open connection, a body being read).
+pub struct GaugeGuard<'a>(&'a AtomicU64);
+
+impl GaugeGuard<'_> {
+    fn up(gauge: &AtomicU64) -> GaugeGuard<'_> {
+        gauge.fetch_add(1, Relaxed);
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Thresholds for the alert gauges and WARN logs.
@@ -251,6 +294,91 @@ impl Metrics {
         }
     }
 
+    /// The listener's effective connection cap.
+    pub fn listener_cap(&self, cap: usize) {
+        self.listener.cap.store(cap as u64, Relaxed);
+    }
+
+    /// One accepted connection, open until the guard drops.
+    pub fn listener_open(&self) -> GaugeGuard<'_> {
+        self.listener.accepted.fetch_add(1, Relaxed);
+        GaugeGuard::up(&self.listener.open)
+    }
+
+    /// A webhook waiting for a body slot, until the guard drops.
+    pub fn listener_body_waiting(&self) -> GaugeGuard<'_> {
+        GaugeGuard::up(&self.listener.bodies_waiting)
+    }
+
+    /// A webhook body being read (holding a slot), until the guard drops.
+    pub fn listener_body_reading(&self) -> GaugeGuard<'_> {
+        GaugeGuard::up(&self.listener.bodies_reading)
+    }
+
+    /// The listener found every connection slot taken and stopped accepting for a while.
+    pub fn listener_cap_reached(&self) {
+        self.listener.cap_reached.fetch_add(1, Relaxed);
+    }
+
+    pub fn listener_accept_error(&self) {
+        self.listener.accept_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn listener_timeout(&self, t: ListenerTimeout) {
+        self.listener.timeouts[t as usize].fetch_add(1, Relaxed);
+    }
+
+    fn render_listener(&self, s: &mut String) {
+        let l = &self.listener;
+        for (name, kind, help, value) in [
+            ("edi_bridge_http_connections_open", "gauge", "Connections open on the public listener.", &l.open),
+            ("edi_bridge_http_connections_max", "gauge", "The listener's connection cap (server.max_connections, lowered to fit the descriptor limit).", &l.cap),
+            ("edi_bridge_http_connections_total", "counter", "Connections accepted.", &l.accepted),
+            ("edi_bridge_http_connection_cap_reached_total", "counter", "Times every connection slot was taken and the listener stopped accepting.", &l.cap_reached),
+            ("edi_bridge_http_accept_errors_total", "counter", "Accept errors (EMFILE, ENFILE, ...) other than a reset connection.", &l.accept_errors),
+            (
+                "edi_bridge_http_bodies_reading",
+                "gauge",
+                "Webhook bodies being read (each holds one of server.max_concurrent_bodies slots).",
+                &l.bodies_reading,
+            ),
+            (
+                "edi_bridge_http_bodies_waiting",
+                "gauge",
+                "Webhook requests waiting for a body slot.",
+                &l.bodies_waiting,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} {kind}");
+            let _ = writeln!(s, "{name} {}", value.load(Relaxed));
+        }
+        let name = "edi_bridge_http_timeouts_total";
+        let _ = writeln!(
+            s,
+            "# HELP {name} Connections closed or bodies refused on a listener deadline, by phase."
+        );
+        let _ = writeln!(s, "# TYPE {name} counter");
+        for t in [
+            ListenerTimeout::Header,
+            ListenerTimeout::Idle,
+            ListenerTimeout::Body,
+            ListenerTimeout::BodySlot,
+        ] {
+            let phase = match t {
+                ListenerTimeout::Header => "header",
+                ListenerTimeout::Idle => "idle",
+                ListenerTimeout::Body => "body",
+                ListenerTimeout::BodySlot => "body_slot",
+            };
+            let _ = writeln!(
+                s,
+                "{name}{{phase=\"{phase}\"}} {}",
+                l.timeouts[t as usize].load(Relaxed)
+            );
+        }
+    }
+
     pub fn file_850_written(&self) {
         self.files_850.fetch_add(1, Relaxed);
     }
@@ -303,6 +431,7 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE edi_bridge_refused_event_ids gauge");
         let _ = writeln!(s, "edi_bridge_refused_event_ids {}", store.refused_count());
+        self.render_listener(&mut s);
         histogram(
             &mut s,
             "edi_bridge_webhook_durable_seconds",

@@ -9,23 +9,30 @@
 //! remembered in the store for a day ([`crate::store::REFUSED_TTL_MS`]) and answered 409
 //! whatever body comes with that id later (Ingram signs the id only, so its signature fits any
 //! body). Every value from the request that reaches a log line goes through [`text::Escaped`].
+//!
+//! The body is read into memory only while holding one of `max_concurrent_bodies` slots, and
+//! must arrive within `body_read_timeout` of taking the slot: body memory stays under slots ×
+//! `max_body_bytes`, and a client that stalls inside its body gets 408, the connection closed,
+//! and nothing stored. A request that waits longer than `body_read_timeout` for a slot gets 503
+//! with `Retry-After`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt as _;
 use serde_json::{json, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::mapping::SharedMapping;
-use crate::metrics::Metrics;
+use crate::metrics::{ListenerTimeout, Metrics};
 use crate::outbound::{order, to_850};
 use crate::store::{Intake, NewEvent, Store};
 use crate::text::{self, Escaped};
@@ -45,6 +52,30 @@ pub struct WebhookState {
     pub request_timeout: Duration,
     /// Ages remembered refusals (tests move it forward).
     pub clock: Clock,
+    pub bodies: BodyLimits,
+}
+
+/// How webhook bodies are read.
+#[derive(Clone)]
+pub struct BodyLimits {
+    /// One permit per body being read (`server.max_concurrent_bodies`).
+    pub slots: Arc<Semaphore>,
+    /// The longest wait for a slot (then 503), and the time the body then has to arrive
+    /// (then 408).
+    pub read_timeout: Duration,
+    /// `server.max_body_bytes`.
+    pub max_bytes: usize,
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    TooLarge,
+    /// No slot came free before the deadline.
+    NoSlot,
+    /// The body did not arrive before the deadline.
+    Timeout,
+    /// The client broke the body off (reset, bad chunk encoding).
+    Broken(String),
 }
 
 /// The router: the webhook path plus `/healthz`, `/readyz` and `/metrics`.
@@ -102,21 +133,101 @@ fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Respon
         .into_response()
 }
 
-async fn receive(
-    State(s): State<WebhookState>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            let status = rejection.status();
-            let response = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                refuse(status, "$", "body larger than server.max_body_bytes")
-            } else {
-                refuse(status, "$", rejection.body_text())
+/// Waits (bounded) for a body slot, then reads the whole body within the read deadline while
+/// holding the slot.
+async fn read_body(
+    limits: &BodyLimits,
+    metrics: &Metrics,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let waiting = metrics.listener_body_waiting();
+    let _slot = tokio::time::timeout(limits.read_timeout, limits.slots.acquire())
+        .await
+        .map_err(|_| BodyError::NoSlot)?
+        .expect("the body semaphore is never closed");
+    drop(waiting);
+    let _reading = metrics.listener_body_reading();
+    let deadline = tokio::time::Instant::now() + limits.read_timeout;
+    let read = async {
+        let mut body = body;
+        let first = declared
+            .map_or(16 * 1024, |n| n as usize)
+            .min(limits.max_bytes);
+        let mut buf: Vec<u8> = Vec::with_capacity(first);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
             };
-            s.metrics.webhook(status.as_u16());
+            let needed = buf.len() + data.len();
+            if needed > limits.max_bytes {
+                return Err(BodyError::TooLarge);
+            }
+            if needed > buf.capacity() {
+                // Grow without overshooting max_bytes (Vec would double past it).
+                let target = (buf.capacity() * 2).clamp(needed, limits.max_bytes);
+                buf.reserve_exact(target - buf.len());
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout_at(deadline, read)
+        .await
+        .map_err(|_| BodyError::Timeout)?
+}
+
+async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&s.bodies, &s.metrics, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => {
+            let mut response = match e {
+                BodyError::TooLarge => refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "$",
+                    "body larger than server.max_body_bytes",
+                ),
+                BodyError::NoSlot => {
+                    s.metrics.listener_timeout(ListenerTimeout::BodySlot);
+                    tracing::debug!("Webhook body refused: every body slot stayed busy.");
+                    let mut r = refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "$",
+                        "too many request bodies being received; retry",
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                    r
+                }
+                BodyError::Timeout => {
+                    s.metrics.listener_timeout(ListenerTimeout::Body);
+                    tracing::debug!("Webhook body not received within the body deadline.");
+                    refuse(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "$",
+                        "body not received within server.body_read_timeout_secs",
+                    )
+                }
+                BodyError::Broken(e) => refuse(
+                    StatusCode::BAD_REQUEST,
+                    "$",
+                    format!("failed to read the request body: {e}"),
+                ),
+            };
+            // The rest of the body is not wanted: close instead of draining it.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            s.metrics.webhook(response.status().as_u16());
             return response;
         }
     };

@@ -6,6 +6,7 @@ mod bad_input;
 mod crash;
 mod disk_full;
 mod hostile_files;
+mod hostile_listener;
 mod inbox_to_api;
 mod integrity;
 mod notify;
