@@ -9,7 +9,6 @@
 //! soak) and `EDI_BRIDGE_CRASH_SEED` choose the length and the seed of a run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -112,32 +111,12 @@ impl Bridge {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn edi-bridge");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut out = std::fs::OpenOptions::new()
+        let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .expect("open the log");
-        let (tx, rx) = oneshot::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(out, "[run {run}] {line}");
-                if line.contains("edi-bridge started.") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("listen="))
-                        .map(str::to_string);
-                    if let (Some(tx), Some(addr)) = (tx.take(), addr) {
-                        let _ = tx.send(Some(addr));
-                    }
-                }
-            }
-            if let Some(tx) = tx {
-                let _ = tx.send(None);
-            }
-        });
+        let rx = support::tee_stderr(&mut child, out, format!("[run {run}] "), |_| {});
         Bridge {
             child,
             run,

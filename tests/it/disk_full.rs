@@ -9,7 +9,7 @@
 //! channel timeouts and inotify events, never sleeps.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -139,7 +139,7 @@ impl Drop for Bridge {
 /// Starts `edi-bridge run` with the notify socket and a 1 s watchdog; returns it, the
 /// listener's base URL (from the `edi-bridge started.` line) and a channel that gets one message
 /// per `intake resumed` log line.
-fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String, mpsc::Receiver<()>) {
+async fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String, mpsc::Receiver<()>) {
     let config = ws.path("edi-bridge.toml");
     let text = format!("shutdown_grace_secs = {GRACE_SECS}\n{}", ws.config_text(""));
     std::fs::write(&config, text).unwrap();
@@ -154,30 +154,17 @@ fn spawn(ws: &Workspace, notify: &Path, log: &Path) -> (Bridge, String, mpsc::Re
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn edi-bridge");
-    let stderr = child.stderr.take().unwrap();
-    let mut out = std::fs::File::create(log).unwrap();
-    let (tx, rx) = mpsc::channel();
+    let out = std::fs::File::create(log).unwrap();
     let (resumed_tx, resumed) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = writeln!(out, "{line}");
-            if line.contains("intake resumed") {
-                let _ = resumed_tx.send(());
-            }
-            if line.contains("edi-bridge started.") {
-                if let Some(a) = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("listen="))
-                {
-                    let _ = tx.send(a.to_string());
-                }
-            }
+    let started = support::tee_stderr(&mut child, out, String::new(), move |line| {
+        if String::from_utf8_lossy(line).contains("intake resumed") {
+            let _ = resumed_tx.send(());
         }
     });
-    let addr = rx
-        .recv_timeout(EVENT_TIMEOUT)
-        .unwrap_or_else(|_| panic!("edi-bridge did not start\nlog:\n{}", read(log)));
+    let addr = match tokio::time::timeout(EVENT_TIMEOUT, started).await {
+        Ok(Ok(Some(addr))) => addr,
+        _ => panic!("edi-bridge did not start\nlog:\n{}", read(log)),
+    };
     (
         Bridge { child: Some(child) },
         format!("http://{addr}"),
@@ -267,7 +254,7 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     };
     let log = ws.path("edi-bridge.log");
     let notify = notify_socket(&ws.path("notify.sock"));
-    let (mut bridge, base, resumed) = spawn(&ws, &ws.path("notify.sock"), &log);
+    let (mut bridge, base, resumed) = spawn(&ws, &ws.path("notify.sock"), &log).await;
     wait_notify(&notify, "READY=1", &log);
     wait_notify(&notify, "WATCHDOG=1", &log);
 
@@ -365,7 +352,7 @@ async fn full_state_volume_refuses_fast_says_why_stops_the_watchdog_and_recovers
     // comes up and says why, rather than exiting into a restart loop; then recovers by itself.
     let notify_path = ws.path("notify2.sock");
     let notify = notify_socket(&notify_path);
-    let (_bridge, base, resumed) = spawn(&ws, &notify_path, &log);
+    let (_bridge, base, resumed) = spawn(&ws, &notify_path, &log).await;
     wait_notify(&notify, "READY=1", &log);
     let (status, body) = get_within(&base, "/readyz", READYZ_WITHIN).await;
     assert_eq!(status, 503, "/readyz: {body}");

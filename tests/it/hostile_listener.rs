@@ -5,7 +5,6 @@
 //! daemon's RSS over 300 MiB. In-process tests pin each limit on its own: the header, body and
 //! idle deadlines, the connection cap and the body slots.
 
-use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,7 +15,7 @@ use std::time::{Duration, Instant};
 use edi_bridge::config::{ENV_CLIENT_SECRET, ENV_WEBHOOK_SECRET};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{self, Workspace, CLIENT_SECRET, SECRET};
@@ -98,27 +97,10 @@ impl Bridge {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn prlimit edi-bridge");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut out = std::fs::File::create(&log).expect("create the log");
-        let (tx, rx) = oneshot::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(out, "{line}");
-                if line.contains("edi-bridge started.") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("listen="))
-                        .and_then(|a| a.parse::<SocketAddr>().ok());
-                    if let (Some(tx), Some(addr)) = (tx.take(), addr) {
-                        let _ = tx.send(addr);
-                    }
-                }
-            }
-        });
+        let out = std::fs::File::create(&log).expect("create the log");
+        let rx = support::tee_stderr(&mut child, out, String::new(), |_| {});
         let addr = match tokio::time::timeout(Duration::from_secs(30), rx).await {
-            Ok(Ok(addr)) => addr,
+            Ok(Ok(Some(addr))) => addr.parse::<SocketAddr>().expect("listen= is an address"),
             other => panic!(
                 "edi-bridge did not start ({other:?}, exit {:?})\nlog:\n{}",
                 child.try_wait(),

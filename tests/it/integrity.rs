@@ -6,7 +6,6 @@
 //! (moved forward, not slept), across a restart, without unsigned requests being able to poison
 //! an id.
 
-use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -311,10 +310,14 @@ async fn a_dot_segment_po_number_never_reaches_another_api_path() {
 // Log lines
 // ---------------------------------------------------------------------------------------------
 
-/// The real binary's stderr, line by line (raw bytes), over a channel.
-fn spawn_binary(
+/// The real binary; its stderr line by line (raw bytes) over a channel, and its listen address.
+async fn spawn_binary(
     config: &std::path::Path,
-) -> (std::process::Child, std::sync::mpsc::Receiver<Vec<u8>>) {
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<Vec<u8>>,
+    String,
+) {
     let mut child = edi_bridge_command()
         .arg("run")
         .arg("--config")
@@ -324,23 +327,15 @@ fn spawn_binary(
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn edi-bridge");
-    let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stderr);
-        loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    if tx.send(line).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+    let started = tee_stderr(&mut child, std::io::sink(), String::new(), move |line| {
+        let _ = tx.send(line.to_vec());
     });
-    (child, rx)
+    let addr = match tokio::time::timeout(Duration::from_secs(30), started).await {
+        Ok(Ok(Some(addr))) => addr,
+        other => panic!("edi-bridge did not start: {other:?}"),
+    };
+    (child, rx, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,23 +343,8 @@ async fn a_forged_log_line_in_an_event_id_stays_one_escaped_line() {
     let ws = Workspace::new();
     let config = ws.path("edi-bridge.toml");
     std::fs::write(&config, ws.config_text("")).unwrap();
-    let (mut child, rx) = spawn_binary(&config);
+    let (mut child, rx, addr) = spawn_binary(&config).await;
     let mut log: Vec<Vec<u8>> = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            .expect("edi-bridge started");
-        let text = String::from_utf8_lossy(&line).into_owned();
-        log.push(line);
-        if text.contains("edi-bridge started.") {
-            break text
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("listen="))
-                .expect("listen=")
-                .to_string();
-        }
-    };
     let url = format!("http://{addr}/webhooks/ingram/purchase-orders");
     let forged = "evt-1\n2026-11-29T00:00:00.000000Z  INFO edi_bridge::outbound::outbox: 850 written to the outbox. po=FAKE\x1b[2J";
     // The finding: an unsigned request (a signature that does not verify).

@@ -276,6 +276,53 @@ pub fn edi_bridge_command() -> std::process::Command {
     cmd
 }
 
+/// Reads a child's stderr on a thread: every line (raw bytes, so a test can look for control
+/// characters) is written to `log` behind `prefix` and handed to `on_line`. The returned channel
+/// gets the listen address from the daemon's `edi-bridge started.` line, or `None` when stderr
+/// closes without one.
+pub fn tee_stderr(
+    child: &mut std::process::Child,
+    mut log: impl std::io::Write + Send + 'static,
+    prefix: String,
+    mut on_line: impl FnMut(&[u8]) + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<Option<String>> {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let _ = log.write_all(prefix.as_bytes());
+            let _ = log.write_all(&line);
+            if !line.ends_with(b"\n") {
+                let _ = log.write_all(b"\n");
+            }
+            on_line(&line);
+            let text = String::from_utf8_lossy(&line);
+            if text.contains("edi-bridge started.") {
+                let addr = text
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("listen="))
+                    .map(str::to_string);
+                if let (Some(addr), Some(tx)) = (addr, tx.take()) {
+                    let _ = tx.send(Some(addr));
+                }
+            }
+        }
+        if let Some(tx) = tx {
+            let _ = tx.send(None);
+        }
+    });
+    rx
+}
+
 /// A GET of `path` on the daemon's listener.
 pub async fn get(d: &TestDaemon, path: &str) -> reqwest::Response {
     client()
