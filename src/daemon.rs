@@ -78,8 +78,8 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     } = loaded;
     let client = api_client(&config, &secrets)?;
     let mapping_path = config.mapping_path();
-    // The ERP's directories and the state directory are opened once, as handles: nothing
-    // inside them is reached by path again (see `files`).
+    // The ERP's directories are created when absent and checked here; the workers reopen each
+    // one (`files::Root`) for every round and reach what is inside only through that handle.
     let open = |dir: &std::path::Path, mode: u32| {
         crate::files::Root::create(dir, mode)
             .with_context(|| format!("cannot open {}", dir.display()))

@@ -539,6 +539,29 @@ impl TempKey {
     }
 }
 
+/// `s` made safe as part of a file name: only `A-Z a-z 0-9 . _ -`, no `..`, no leading dot, at
+/// most 80 characters, never empty.
+pub fn safe_name(s: &str) -> String {
+    let safe: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect::<String>()
+        .replace("..", "__");
+    let safe = safe.trim_start_matches('.').to_string();
+    if safe.is_empty() {
+        "PO".to_string()
+    } else {
+        safe
+    }
+}
+
 /// Reads at most `limit` bytes of `file`; `None` when it holds more (the caller refuses it).
 pub fn read_limited(file: &mut File, limit: u64) -> io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();

@@ -76,6 +76,14 @@ pub struct Interchange {
 }
 
 impl Interchange {
+    /// The (sender, receiver) pair as the store keys its control-number counters and the
+    /// GS06 → PO index: `ISA05:ISA06/ISA07:ISA08`.
+    pub fn pair_key(&self) -> String {
+        format!(
+            "{}:{}/{}:{}",
+            self.sender_qualifier, self.sender_id, self.receiver_qualifier, self.receiver_id
+        )
+    }
     pub fn gs_sender(&self) -> &str {
         self.gs_sender.as_deref().unwrap_or(&self.sender_id)
     }

@@ -22,7 +22,6 @@ use crate::inbound::from_855::from_855;
 use crate::inbound::from_856::{from_856, OrderView};
 use crate::inbound::{describe, DocumentKind};
 use crate::mapping::{Mapping, UnknownPo};
-use crate::outbound::outbox::pair_key;
 use crate::outbound::to_850::write_options;
 use crate::store::records::FileRecord;
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
@@ -211,7 +210,7 @@ fn plan(
     if doc.interchanges.is_empty() && doc.transactions().next().is_none() {
         problems.push("no X12 interchange found (no ISA segment, no transaction set)".into());
     }
-    let pair = pair_key(mapping);
+    let pair = mapping.interchange.pair_key();
     let mut batch = InboundBatch {
         claimed_file: name.to_string(),
         received_at: received_at.to_string(),
@@ -511,7 +510,7 @@ fn reply_997(
     Ok(FileRecord {
         file_name: format!(
             "997.{}.{isa13:09}.997",
-            crate::outbound::outbox::safe_name(group.header.control_number.trim())
+            files::safe_name(group.header.control_number.trim())
         ),
         content: String::from_utf8_lossy(&bytes).into_owned(),
         what: format!(

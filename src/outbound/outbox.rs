@@ -124,7 +124,7 @@ impl Outbox {
     fn write_batch(&self, limit: usize) -> anyhow::Result<Batch> {
         let store = &self.store;
         let mapping = self.mapping.current();
-        let pair = pair_key(&mapping);
+        let pair = mapping.interchange.pair_key();
         let now = crate::clock::now_rfc3339();
         let mut finished = Vec::new();
         let mut pending = Vec::new();
@@ -289,19 +289,10 @@ pub fn render(
     )?)
 }
 
-/// The counter key of the mapping's (sender, receiver) pair.
-pub fn pair_key(mapping: &Mapping) -> String {
-    let i = &mapping.interchange;
-    format!(
-        "{}:{}/{}:{}",
-        i.sender_qualifier, i.sender_id, i.receiver_qualifier, i.receiver_id
-    )
-}
-
 /// The file name for a PO's 850: the pattern with placeholders filled and the PO number made
 /// safe (only `A-Z a-z 0-9 . _ -`, no leading dot, at most 80 characters).
 pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
-    let safe_po = safe_name(po);
+    let safe_po = files::safe_name(po);
     let date: String = env
         .created_at
         .chars()
@@ -314,29 +305,6 @@ pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
         .replace("{gs06}", &env.gs06.to_string())
         .replace("{st02}", &format!("{:04}", env.st02))
         .replace("{date}", &date)
-}
-
-/// `s` made safe as part of a file name: only `A-Z a-z 0-9 . _ -`, no `..`, no leading dot, at
-/// most 80 characters, never empty.
-pub fn safe_name(s: &str) -> String {
-    let safe: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect::<String>()
-        .replace("..", "__");
-    let safe = safe.trim_start_matches('.').to_string();
-    if safe.is_empty() {
-        "PO".to_string()
-    } else {
-        safe
-    }
 }
 
 /// Puts `bytes` at `dir/name` exactly once (see the module docs for the protocol).

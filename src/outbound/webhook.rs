@@ -112,9 +112,10 @@ async fn health(State(s): State<WebhookState>) -> Response {
     }
 }
 
-/// A 503 for an event that is not durable: the client retries (Ingram does).
-fn unavailable(message: &str) -> Response {
-    let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, "", message);
+/// A 503 with `Retry-After` for an event that is not durable (or not read yet): the client
+/// retries (Ingram does).
+fn unavailable(field: &str, message: &str) -> Response {
+    let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, field, message);
     r.headers_mut()
         .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
     r
@@ -198,14 +199,7 @@ async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) 
                 BodyError::NoSlot => {
                     s.metrics.listener_timeout(ListenerTimeout::BodySlot);
                     tracing::debug!("Webhook body refused: every body slot stayed busy.");
-                    let mut r = refuse(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "$",
-                        "too many request bodies being received; retry",
-                    );
-                    r.headers_mut()
-                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-                    r
+                    unavailable("$", "too many request bodies being received; retry")
                 }
                 BodyError::Timeout => {
                     s.metrics.listener_timeout(ListenerTimeout::Body);
@@ -239,7 +233,7 @@ async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) 
                 timeout_secs = s.request_timeout.as_secs(),
                 "Webhook request timed out before it was durable."
             );
-            unavailable("timed out before the event was durable; retry")
+            unavailable("", "timed out before the event was durable; retry")
         }
     };
     s.metrics.webhook(response.status().as_u16());
@@ -344,7 +338,7 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         Err(e) => {
             // The store's own failure is logged once by its committer; this is per request.
             tracing::warn!(event_id = %Escaped(&event.event_id), error = %e, "Webhook not stored; answered 503.");
-            return unavailable("could not store the event durably; retry");
+            return unavailable("", "could not store the event durably; retry");
         }
     };
     s.metrics.webhook_latency(started.elapsed());

@@ -821,11 +821,8 @@ impl Store {
         rec.last_error = Some(error.to_string());
         let key = job.id.to_be_bytes();
         // Only if the job is still queued (an operator may have acted on it).
-        let _ = self.inner()?.jobs.compare_and_swap(
-            key,
-            self.inner()?.jobs.get(key)?,
-            Some(json(&rec)),
-        )?;
+        let jobs = &self.inner()?.jobs;
+        let _ = jobs.compare_and_swap(key, jobs.get(key)?, Some(json(&rec)))?;
         Ok(())
     }
 
