@@ -122,6 +122,13 @@ fn observe_latency(
     sum_us.fetch_add(d.as_micros() as u64, Relaxed);
 }
 
+/// One unlabelled sample with its `# HELP` and `# TYPE` lines.
+fn single(s: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(s, "# HELP {name} {help}");
+    let _ = writeln!(s, "# TYPE {name} {kind}");
+    let _ = writeln!(s, "{name} {value}");
+}
+
 fn histogram(
     s: &mut String,
     name: &str,
@@ -349,9 +356,7 @@ impl Metrics {
                 &l.bodies_waiting,
             ),
         ] {
-            let _ = writeln!(s, "# HELP {name} {help}");
-            let _ = writeln!(s, "# TYPE {name} {kind}");
-            let _ = writeln!(s, "{name} {}", value.load(Relaxed));
+            single(s, name, kind, help, value.load(Relaxed));
         }
         let name = "edi_bridge_http_timeouts_total";
         let _ = writeln!(
@@ -425,12 +430,13 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
-        let _ = writeln!(
-            s,
-            "# HELP edi_bridge_refused_event_ids Signed webhook event ids refused for their body in the last day (refused again whatever the body)."
+        single(
+            &mut s,
+            "edi_bridge_refused_event_ids",
+            "gauge",
+            "Signed webhook event ids refused for their body in the last day (refused again whatever the body).",
+            store.refused_count(),
         );
-        let _ = writeln!(s, "# TYPE edi_bridge_refused_event_ids gauge");
-        let _ = writeln!(s, "edi_bridge_refused_event_ids {}", store.refused_count());
         self.render_listener(&mut s);
         histogram(
             &mut s,
@@ -500,9 +506,7 @@ impl Metrics {
                 &self.inbox_unreadable,
             ),
         ] {
-            let _ = writeln!(s, "# HELP {name} {help}");
-            let _ = writeln!(s, "# TYPE {name} counter");
-            let _ = writeln!(s, "{name} {}", c.load(Relaxed));
+            single(&mut s, name, "counter", help, c.load(Relaxed));
         }
         let _ = writeln!(
             s,
@@ -539,35 +543,26 @@ impl Metrics {
                 .map_or(0, |c| c.token_refreshes())
         );
         let health = store.health();
-        let _ = writeln!(
-            s,
-            "# HELP edi_bridge_store_healthy 1 while the state store can write, 0 while writes fail (intake answers 503)."
+        single(
+            &mut s,
+            "edi_bridge_store_healthy",
+            "gauge",
+            "1 while the state store can write, 0 while writes fail (intake answers 503).",
+            u8::from(health.failing.is_none() && health.committer_alive),
         );
-        let _ = writeln!(s, "# TYPE edi_bridge_store_healthy gauge");
-        let _ = writeln!(
-            s,
-            "edi_bridge_store_healthy {}",
-            u8::from(health.failing.is_none() && health.committer_alive)
+        single(
+            &mut s,
+            "edi_bridge_store_failing_seconds",
+            "gauge",
+            "How long the state store has been unable to write (0 while it can).",
+            health.failing.as_ref().map_or(0, |(_, d)| d.as_secs()),
         );
-        let _ = writeln!(
-            s,
-            "# HELP edi_bridge_store_failing_seconds How long the state store has been unable to write (0 while it can)."
-        );
-        let _ = writeln!(s, "# TYPE edi_bridge_store_failing_seconds gauge");
-        let _ = writeln!(
-            s,
-            "edi_bridge_store_failing_seconds {}",
-            health.failing.as_ref().map_or(0, |(_, d)| d.as_secs())
-        );
-        let _ = writeln!(
-            s,
-            "# HELP edi_bridge_store_failures_total Times the state store started failing to write (each is recovered by reopening it)."
-        );
-        let _ = writeln!(s, "# TYPE edi_bridge_store_failures_total counter");
-        let _ = writeln!(
-            s,
-            "edi_bridge_store_failures_total {}",
-            health.failures_total
+        single(
+            &mut s,
+            "edi_bridge_store_failures_total",
+            "counter",
+            "Times the state store started failing to write (each is recovered by reopening it).",
+            health.failures_total,
         );
         let (error_files, dead, no_997, since) = self.alert_values(store);
         let _ = writeln!(
