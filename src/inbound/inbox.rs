@@ -57,13 +57,22 @@ struct Plan {
     problems: Vec<String>,
 }
 
-/// Processes the claimed file `name` in the processing area completely.
+/// A file's bytes as read before it was claimed, with what `fstat` said of it then.
+pub struct Read {
+    pub meta: Meta,
+    pub bytes: Vec<u8>,
+}
+
+/// Processes the claimed file `name` in the processing area completely. `read` is what the
+/// watcher already read of it; used only when the claimed file is still that file unchanged
+/// (same inode, size and mtime), otherwise the file is read again.
 pub fn process(
     store: &Store,
     mapping: &Mapping,
     dirs: &Dirs,
     processing: &Dir,
     claimed: &OsStr,
+    read: Option<Read>,
 ) -> anyhow::Result<Outcome> {
     let name = claimed.to_string_lossy().into_owned();
     let (mut file, taken) = match processing.open_regular(claimed) {
@@ -75,7 +84,13 @@ pub fn process(
         }
         Err(OpenError::Io(e)) => return Err(e.into()),
     };
-    let Some(bytes) = files::read_limited(&mut file, dirs.max_file_bytes)? else {
+    let earlier =
+        read.filter(|r| r.meta.same_content(&taken) && r.bytes.len() as u64 == taken.size);
+    let bytes = match earlier {
+        Some(r) => Some(r.bytes),
+        None => files::read_limited(&mut file, dirs.max_file_bytes)?,
+    };
+    let Some(bytes) = bytes else {
         let reason = too_big_reason(taken.size.max(dirs.max_file_bytes + 1), dirs.max_file_bytes);
         let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
         return Ok(Outcome::Rejected { reason, moved });

@@ -282,21 +282,22 @@ impl Inbox {
                 pending = true;
                 continue;
             }
-            let ready = match &entry.ready {
-                Some(r) => r.clone(),
+            // The bytes read to judge readiness go on to processing, so a file is read once.
+            let (ready, read) = match &entry.ready {
+                Some(r) => (r.clone(), None),
                 None => {
-                    let r = self.readiness_of(&incoming, &name, &meta);
+                    let (r, read) = self.readiness_of(&incoming, &name, &meta);
                     if !matches!(r, Readiness::CannotRead(_)) {
                         entry.ready = Some(r.clone());
                     }
-                    r
+                    (r, read)
                 }
             };
             match ready {
                 Readiness::Complete | Readiness::Unreadable => {
                     state.inbox.remove(&name);
                     if let Some(claimed) = self.claim(&incoming, &name, &processing) {
-                        pending |= self.handle(&processing, &claimed);
+                        pending |= self.handle(&processing, &claimed, read);
                     }
                 }
                 Readiness::NotX12 { found } => {
@@ -420,7 +421,7 @@ impl Inbox {
                 );
                 continue;
             }
-            if self.handle(processing, &name) {
+            if self.handle(processing, &name, None) {
                 pending = true;
                 if let Some(e) = seen.get_mut(&name) {
                     e.last_complaint = Some(now);
@@ -439,29 +440,44 @@ impl Inbox {
     }
 
     /// How ready the settled file `name` is (reads it through one handle, off the runtime).
-    fn readiness_of(&self, incoming: &Dir, name: &OsStr, meta: &Meta) -> Readiness {
+    /// With a file that can be taken, what was read of it (for [`inbox::process`]).
+    fn readiness_of(
+        &self,
+        incoming: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+    ) -> (Readiness, Option<inbox::Read>) {
         let (mut file, opened) = match incoming.open_regular(name) {
             Ok(f) => f,
-            Err(OpenError::NotRegular(kind)) => return Readiness::NotRegular(kind),
-            Err(OpenError::Io(e)) => return Readiness::CannotRead(e.to_string()),
+            Err(OpenError::NotRegular(kind)) => return (Readiness::NotRegular(kind), None),
+            Err(OpenError::Io(e)) => return (Readiness::CannotRead(e.to_string()), None),
         };
         if !opened.same_content(meta) {
             // Replaced or changed since the scan looked: look again next time.
-            return Readiness::Incomplete(Vec::new());
+            return (Readiness::Incomplete(Vec::new()), None);
         }
         match files::read_limited(&mut file, self.dirs.max_file_bytes) {
-            Ok(Some(bytes)) => readiness(&bytes),
-            Ok(None) => Readiness::Incomplete(Vec::new()),
-            Err(e) => Readiness::CannotRead(e.to_string()),
+            Ok(Some(bytes)) => match readiness(&bytes) {
+                r @ (Readiness::Complete | Readiness::Unreadable) => (
+                    r,
+                    Some(inbox::Read {
+                        meta: opened,
+                        bytes,
+                    }),
+                ),
+                r => (r, None),
+            },
+            Ok(None) => (Readiness::Incomplete(Vec::new()), None),
+            Err(e) => (Readiness::CannotRead(e.to_string()), None),
         }
     }
 
     /// Processes one claimed file; true when it is still changing and stays claimed. Errors
     /// leave it in the processing area for the next scan.
-    fn handle(&self, processing: &Dir, name: &OsStr) -> bool {
+    fn handle(&self, processing: &Dir, name: &OsStr, read: Option<inbox::Read>) -> bool {
         let mapping = self.mapping.current();
         let shown = name.to_string_lossy().into_owned();
-        match inbox::process(&self.store, &mapping, &self.dirs, processing, name) {
+        match inbox::process(&self.store, &mapping, &self.dirs, processing, name, read) {
             Ok(Outcome::Changing { reason }) => {
                 tracing::warn!(file = %Escaped(&shown), reason = %Escaped(&reason), "Inbox file changed after it was taken; nothing committed, looking again once it settles.");
                 true
