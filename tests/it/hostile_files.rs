@@ -1,7 +1,7 @@
 //! The ERP's directories are writable by other accounts: what such an account can plant there
-//! (symlinks at the outbox's names and in the inbox, a FIFO, a replaced processing area), and
-//! what a writer can do to a file (keep it open and append, cut its last ISA, send something
-//! that is not X12, send too much). Each test drives the real daemon against the emulator and
+//! (symlinks at the outbox's names and in the inbox, a FIFO, a replaced processing area, a file
+//! the daemon may not read), and what a writer can do to a file (keep it open and append, cut
+//! its last ISA, send something that is not X12, send too much). Each test drives the real daemon against the emulator and
 //! checks that nothing is written or read through a planted name and nothing is lost.
 
 use std::os::unix::fs::PermissionsExt;
@@ -296,4 +296,116 @@ async fn not_x12_and_too_big_files_go_to_error_at_once() {
     );
     d.stop().await;
     assert!(sim.calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_daemon_cannot_read_is_reported_once_then_moved_to_error() {
+    use std::process::{Command, Stdio};
+    let ws = Workspace::new();
+    for d in ["inbox", "outbox", "archive", "error", "state"] {
+        std::fs::create_dir_all(ws.path(d)).unwrap();
+    }
+    let config = ws.path("edi-bridge.toml");
+    std::fs::write(
+        &config,
+        ws.config_text("[inbox]\nsettle_ms = 50\nrescan_secs = 1\nincomplete_timeout_secs = 3\n"),
+    )
+    .unwrap();
+    // Root reads every file, so as root the daemon runs as nobody, who then owns the workspace;
+    // the locked file stays root's own.
+    let as_root = rustix::process::geteuid().is_root();
+    let mut cmd = if as_root {
+        let chown = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(ws.dir.path())
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(BIN);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    for var in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "CREDENTIALS_DIRECTORY",
+    ] {
+        cmd.env_remove(var);
+    }
+    let locked = ws.path("inbox/locked.855");
+    std::fs::write(&locked, ack_855_for("IM-LOCK-1", 7601)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut child = cmd
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn edi-bridge");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let log = ws.path("daemon.log");
+    let started = tee_stderr(
+        &mut child,
+        std::fs::File::create(&log).unwrap(),
+        String::new(),
+        move |l| {
+            let _ = lines_tx.send(String::from_utf8_lossy(l).into_owned());
+        },
+    );
+    let addr = match tokio::time::timeout(Duration::from_secs(30), started).await {
+        Ok(Ok(Some(addr))) => addr,
+        other => panic!(
+            "edi-bridge did not start ({other:?})\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        ),
+    };
+    let moved = ws.path("error/locked.855");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut complaints = 0;
+    let mut rejected = false;
+    while !rejected {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("never moved to error/\n{}", read_log(&log)));
+        complaints += usize::from(line.contains("Cannot read an inbox file"));
+        rejected = line.contains("Inbox file rejected.") && line.contains("locked.855");
+    }
+    let metrics = client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        complaints,
+        1,
+        "logged once, not per scan:\n{}",
+        read_log(&log)
+    );
+    let unreadable: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("edi_bridge_inbox_unreadable_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no unreadable counter:\n{metrics}"));
+    assert!(unreadable >= 1, "{metrics}");
+    assert!(std::fs::symlink_metadata(&moved).is_ok(), "in error/");
+    let reason = std::fs::read_to_string(ws.path("error/locked.855.reason.txt")).unwrap();
+    assert!(reason.contains("cannot be read by the daemon"), "{reason}");
+    assert!(reason.contains("ermission denied"), "{reason}");
+}
+
+fn read_log(p: &std::path::Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
 }
