@@ -131,25 +131,7 @@ impl Root {
 
     /// A handle on the directory as it is now (never created here).
     pub fn open(&self) -> io::Result<Dir> {
-        let fd = rustix::fs::open(
-            &self.path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| {
-            io::Error::new(
-                io_err(e).kind(),
-                format!(
-                    "cannot open directory {}: {}",
-                    crate::text::escape(&self.path.to_string_lossy()),
-                    io_err(e)
-                ),
-            )
-        })?;
-        Ok(Dir {
-            fd,
-            path: self.path.clone(),
-        })
+        Dir::open_existing(&self.path)
     }
 
     pub fn path(&self) -> &Path {
@@ -191,12 +173,26 @@ impl Dir {
                 .mode(mode)
                 .create(path)?;
         }
+        Dir::open_existing(path)
+    }
+
+    /// Opens a configured directory as it is now (never creating it).
+    fn open_existing(path: &Path) -> io::Result<Dir> {
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(io_err)?;
+        .map_err(|e| {
+            io::Error::new(
+                io_err(e).kind(),
+                format!(
+                    "cannot open directory {}: {}",
+                    crate::text::escape(&path.to_string_lossy()),
+                    io_err(e)
+                ),
+            )
+        })?;
         Ok(Dir {
             fd,
             path: path.to_path_buf(),
