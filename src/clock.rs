@@ -54,6 +54,53 @@ impl Clock {
     }
 }
 
+/// Since when a loop has been busy with its current item (monotonic), readable from any thread:
+/// the systemd watchdog and the store's health tell a stuck loop from an idle one by it. Clones
+/// share the stamp.
+#[derive(Debug, Clone)]
+pub struct BusySince {
+    epoch: std::time::Instant,
+    /// Milliseconds since `epoch` (+1) when the current item began; 0 while idle.
+    since_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for BusySince {
+    fn default() -> BusySince {
+        BusySince {
+            epoch: std::time::Instant::now(),
+            since_ms: Default::default(),
+        }
+    }
+}
+
+impl BusySince {
+    /// Marks the loop busy until the guard drops.
+    pub fn busy(&self) -> BusyGuard<'_> {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.since_ms
+            .store(now + 1, std::sync::atomic::Ordering::Relaxed);
+        BusyGuard(self)
+    }
+
+    /// How long the current item has taken so far; `None` while idle.
+    pub fn busy_for(&self) -> Option<std::time::Duration> {
+        let since = self.since_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        (since != 0).then(|| std::time::Duration::from_millis(now.saturating_sub(since - 1)))
+    }
+}
+
+/// See [`BusySince::busy`].
+pub struct BusyGuard<'a>(&'a BusySince);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0
+            .since_ms
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// RFC 3339 UTC (seconds) of a [`Clock::now_ms`] value.
 pub fn rfc3339_ms(ms: u64) -> String {
     let at = OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
@@ -72,6 +119,17 @@ mod tests {
         c.advance(std::time::Duration::from_secs(86_400));
         assert!(twin.now_ms() >= before + 86_400_000);
         assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn busy_since_is_none_while_idle_and_shared_by_clones() {
+        let b = super::BusySince::default();
+        let twin = b.clone();
+        assert_eq!(twin.busy_for(), None);
+        let guard = b.busy();
+        assert!(twin.busy_for().is_some());
+        drop(guard);
+        assert_eq!(twin.busy_for(), None);
     }
 
     #[test]

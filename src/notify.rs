@@ -8,84 +8,35 @@
 //! for longer than that interval (at least [`MIN_STUCK`]). Otherwise the pings stop, with one
 //! log line giving the reason, and systemd restarts the daemon after `WatchdogSec`.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::BusySince;
 use crate::store::Store;
 
 /// A worker or the committer busy this long with one item never counts as stuck, whatever the
 /// watchdog interval (short intervals are for tests; real work can take seconds).
 pub const MIN_STUCK: Duration = Duration::from_secs(5);
 
-/// Liveness stamps of the workers' loops.
+/// Liveness stamps of the workers' loops: idle (waiting for work) is never stuck.
+#[derive(Default)]
 pub struct Liveness {
-    epoch: Instant,
-    workers: Mutex<Vec<(&'static str, Arc<AtomicU64>)>>,
-}
-
-/// One worker's stamp: [`Stamp::busy`] while it works on an item; idle (waiting for work) is
-/// never stuck.
-#[derive(Clone)]
-pub struct Stamp {
-    epoch: Instant,
-    /// Milliseconds since `epoch` (+1) when the current item began; 0 while idle.
-    busy_since: Arc<AtomicU64>,
-}
-
-impl Default for Stamp {
-    /// A stamp nobody watches.
-    fn default() -> Stamp {
-        Stamp {
-            epoch: Instant::now(),
-            busy_since: Arc::default(),
-        }
-    }
-}
-
-impl Stamp {
-    /// Marks the worker busy until the guard drops.
-    pub fn busy(&self) -> Busy<'_> {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        self.busy_since.store(now + 1, Relaxed);
-        Busy(self)
-    }
-}
-
-/// See [`Stamp::busy`].
-pub struct Busy<'a>(&'a Stamp);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.busy_since.store(0, Relaxed);
-    }
-}
-
-impl Default for Liveness {
-    fn default() -> Liveness {
-        Liveness {
-            epoch: Instant::now(),
-            workers: Mutex::default(),
-        }
-    }
+    workers: Mutex<Vec<(&'static str, BusySince)>>,
 }
 
 impl Liveness {
     /// A new stamp for the worker `name`, watched from now on.
-    pub fn stamp(&self, name: &'static str) -> Stamp {
-        let busy_since = Arc::new(AtomicU64::new(0));
+    pub fn stamp(&self, name: &'static str) -> BusySince {
+        let stamp = BusySince::default();
         self.workers
             .lock()
             .expect("liveness lock")
-            .push((name, busy_since.clone()));
-        Stamp {
-            epoch: self.epoch,
-            busy_since,
-        }
+            .push((name, stamp.clone()));
+        stamp
     }
 
     /// Why the daemon is not making progress (so the watchdog must not be fed), or `None`.
@@ -101,17 +52,12 @@ impl Liveness {
                 }
             }
         }
-        let now = self.epoch.elapsed().as_millis() as u64;
-        for (name, since) in self.workers.lock().expect("liveness lock").iter() {
-            let since = since.load(Relaxed);
-            if since != 0 {
-                let busy = Duration::from_millis(now.saturating_sub(since - 1));
-                if busy > stuck {
-                    return Some(format!(
-                        "{name} has been busy with one item for {} s",
-                        busy.as_secs()
-                    ));
-                }
+        for (name, stamp) in self.workers.lock().expect("liveness lock").iter() {
+            if let Some(busy) = stamp.busy_for().filter(|b| *b > stuck) {
+                return Some(format!(
+                    "{name} has been busy with one item for {} s",
+                    busy.as_secs()
+                ));
             }
         }
         None

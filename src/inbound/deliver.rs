@@ -33,7 +33,7 @@ pub struct Deliverer {
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
     /// Busy while it works with the store (the watchdog's view of this worker; API calls have
     /// their own timeouts).
-    pub live: crate::notify::Stamp,
+    pub live: crate::clock::BusySince,
 }
 
 /// How one attempt ended.

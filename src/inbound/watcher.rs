@@ -52,7 +52,7 @@ pub struct Inbox {
     pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Busy during a scan (the watchdog's view of this worker).
-    pub live: crate::notify::Stamp,
+    pub live: crate::clock::BusySince,
 }
 
 /// What the scanner remembers of a file between scans.

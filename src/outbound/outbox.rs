@@ -46,7 +46,7 @@ pub struct Outbox {
     /// Where the blocking work runs: a thread at lowered priority (`outbox.nice`).
     pub background: crate::background::Background,
     /// Busy while a batch is being written (the watchdog's view of this worker).
-    pub live: crate::notify::Stamp,
+    pub live: crate::clock::BusySince,
 }
 
 /// How many queued 850s one round takes.

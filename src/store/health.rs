@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::clock::{BusyGuard, BusySince};
+
 /// Bytes the probe writes (and syncs, and removes) before a failed database is reopened: two of
 /// sled's 512 KiB log segments, so a reopened database can at least roll to a new one.
 pub const PROBE_BYTES: usize = 1024 * 1024;
@@ -22,8 +24,8 @@ pub struct Health {
     epoch: Instant,
     /// Milliseconds since `epoch` of the committer's last loop turn.
     beat_ms: AtomicU64,
-    /// Milliseconds since `epoch` (+1) when the current round began; 0 while idle.
-    busy_since_ms: AtomicU64,
+    /// Since when the current round has been running.
+    busy: BusySince,
     alive: AtomicBool,
     failures: AtomicU64,
     failing: Mutex<Option<Failing>>,
@@ -78,7 +80,7 @@ impl Health {
         Health {
             epoch: Instant::now(),
             beat_ms: AtomicU64::new(0),
-            busy_since_ms: AtomicU64::new(0),
+            busy: BusySince::default(),
             alive: AtomicBool::new(true),
             failures: AtomicU64::new(0),
             failing: Mutex::new(None),
@@ -96,15 +98,13 @@ impl Health {
 
     pub fn snapshot(&self) -> StoreHealth {
         let now = self.now_ms();
-        let busy = self.busy_since_ms.load(Relaxed);
         StoreHealth {
             failing: self
                 .lock()
                 .as_ref()
                 .map(|f| (f.reason.clone(), f.since.elapsed())),
             committer_alive: self.alive.load(Relaxed),
-            committer_busy_for: (busy != 0)
-                .then(|| Duration::from_millis(now.saturating_sub(busy - 1))),
+            committer_busy_for: self.busy.busy_for(),
             since_beat: Duration::from_millis(now.saturating_sub(self.beat_ms.load(Relaxed))),
             failures_total: self.failures.load(Relaxed),
         }
@@ -156,30 +156,21 @@ impl Health {
     }
 
     /// Marks a round running until the guard drops.
-    pub(super) fn busy_guard(&self) -> Guard<'_> {
-        self.busy_since_ms.store(self.now_ms() + 1, Relaxed);
-        Guard(self, GuardKind::Busy)
+    pub(super) fn busy_guard(&self) -> BusyGuard<'_> {
+        self.busy.busy()
     }
 
     /// Marks the committer dead when the guard drops (the thread ends, by return or panic).
-    pub(super) fn alive_guard(&self) -> Guard<'_> {
-        Guard(self, GuardKind::Alive)
+    pub(super) fn alive_guard(&self) -> AliveGuard<'_> {
+        AliveGuard(self)
     }
 }
 
-enum GuardKind {
-    Busy,
-    Alive,
-}
+pub(super) struct AliveGuard<'a>(&'a Health);
 
-pub(super) struct Guard<'a>(&'a Health, GuardKind);
-
-impl Drop for Guard<'_> {
+impl Drop for AliveGuard<'_> {
     fn drop(&mut self) {
-        match self.1 {
-            GuardKind::Busy => self.0.busy_since_ms.store(0, Relaxed),
-            GuardKind::Alive => self.0.alive.store(false, Relaxed),
-        }
+        self.0.alive.store(false, Relaxed);
     }
 }
 
