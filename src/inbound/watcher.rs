@@ -33,8 +33,27 @@ use crate::text::Escaped;
 /// The processing area inside the inbox.
 pub const PROCESSING: &str = ".processing";
 
-/// How often one file's read failure is logged.
+/// How often one and the same problem (a file that cannot be read, an inbox that cannot be
+/// opened) is logged.
 const COMPLAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// When a problem was last logged: at most once every [`COMPLAIN_EVERY`].
+#[derive(Default)]
+struct Throttle(Option<Instant>);
+
+impl Throttle {
+    /// Whether to log now (and if so, counts this as logged).
+    fn due(&mut self, now: Instant) -> bool {
+        if self
+            .0
+            .is_some_and(|t| now.duration_since(t) < COMPLAIN_EVERY)
+        {
+            return false;
+        }
+        self.0 = Some(now);
+        true
+    }
+}
 
 #[derive(Clone)]
 pub struct Inbox {
@@ -62,7 +81,10 @@ struct Seen {
     first_seen: Instant,
     /// The readiness of exactly this content (same inode, size, mtime), so it is read once.
     ready: Option<Readiness>,
-    last_complaint: Option<Instant>,
+    /// Its read failures, logged at most once a minute.
+    complaint: Throttle,
+    /// In the processing area: it changed after it was taken, and has not settled since.
+    changing: bool,
 }
 
 impl Seen {
@@ -72,7 +94,8 @@ impl Seen {
             stable_since: now,
             first_seen: now,
             ready: None,
-            last_complaint: None,
+            complaint: Throttle::default(),
+            changing: false,
         }
     }
 
@@ -93,8 +116,8 @@ impl Seen {
 struct State {
     inbox: HashMap<OsString, Seen>,
     processing: HashMap<OsString, Seen>,
-    /// When `.processing` was last found unusable (the complaint is rate-limited).
-    processing_complaint: Option<Instant>,
+    /// The inbox or its processing area could not be opened, listed or used.
+    dir_complaint: Throttle,
 }
 
 /// A running watch on the inbox: wakes the scanner and follows writers.
@@ -216,11 +239,7 @@ impl Inbox {
         let incoming = match self.inbox.open() {
             Ok(d) => d,
             Err(e) => {
-                if state
-                    .processing_complaint
-                    .is_none_or(|t| now.duration_since(t) >= COMPLAIN_EVERY)
-                {
-                    state.processing_complaint = Some(now);
+                if state.dir_complaint.due(now) {
                     tracing::error!(error = %e, "Cannot open the inbox; looking again at the next scan.");
                 }
                 return true;
@@ -235,7 +254,9 @@ impl Inbox {
         let names = match incoming.names() {
             Ok(n) => n,
             Err(e) => {
-                tracing::error!(dir = %Escaped(&incoming.path().to_string_lossy()), error = %e, "Cannot list the inbox.");
+                if state.dir_complaint.due(now) {
+                    tracing::error!(dir = %Escaped(&incoming.path().to_string_lossy()), error = %e, "Cannot list the inbox.");
+                }
                 return true;
             }
         };
@@ -326,11 +347,7 @@ impl Inbox {
                 }
                 Readiness::CannotRead(error) => {
                     self.metrics.inbox_unreadable();
-                    if entry
-                        .last_complaint
-                        .is_none_or(|t| now.duration_since(t) >= COMPLAIN_EVERY)
-                    {
-                        entry.last_complaint = Some(now);
+                    if entry.complaint.due(now) {
                         tracing::error!(file = %Escaped(&name.to_string_lossy()), error = %error, timeout_secs = self.incomplete_timeout.as_secs(), "Cannot read an inbox file; it goes to the error directory if it stays unreadable past the incomplete timeout.");
                     }
                     if timed_out {
@@ -376,11 +393,7 @@ impl Inbox {
                 incoming.private_sub(PROCESSING).ok()
             }
             Err(e2) => {
-                if state
-                    .processing_complaint
-                    .is_none_or(|t| now.duration_since(t) >= COMPLAIN_EVERY)
-                {
-                    state.processing_complaint = Some(now);
+                if state.dir_complaint.due(now) {
                     tracing::error!(error = %e, move_error = %e2, "The inbox processing area is unusable and cannot be moved aside; no inbox file is taken until it is fixed.");
                 }
                 None
@@ -407,9 +420,7 @@ impl Inbox {
                 pending = true;
                 continue;
             }
-            if now.duration_since(entry.first_seen) >= self.incomplete_timeout
-                && entry.last_complaint.is_some()
-            {
+            if now.duration_since(entry.first_seen) >= self.incomplete_timeout && entry.changing {
                 seen.remove(&name);
                 self.refuse(
                     processing,
@@ -424,7 +435,7 @@ impl Inbox {
             if self.handle(processing, &name, None) {
                 pending = true;
                 if let Some(e) = seen.get_mut(&name) {
-                    e.last_complaint = Some(now);
+                    e.changing = true;
                     e.stable_since = now;
                 }
             } else {
