@@ -239,10 +239,12 @@ impl Dir {
         })
     }
 
-    /// A chain of subdirectories (`inbound/2026/11/29`), each created when absent.
-    pub fn sub_path(&self, parts: &[&str], mode: u32) -> io::Result<Dir> {
-        let mut d = self.sub(parts.first().copied().unwrap_or("."), mode)?;
-        for p in parts.iter().skip(1) {
+    /// A chain of subdirectories written `inbound/2026/11/29`, each created when absent and
+    /// opened like [`Dir::sub`] (a symlink or `..` anywhere in the chain is refused).
+    pub fn sub_path(&self, rel: &str, mode: u32) -> io::Result<Dir> {
+        let mut parts = rel.split('/');
+        let mut d = self.sub(parts.next().unwrap_or_default(), mode)?;
+        for p in parts {
             d = d.sub(p, mode)?;
         }
         Ok(d)
@@ -706,6 +708,12 @@ mod tests {
             assert!(d.lstat(os(bad)).is_err(), "{bad}");
             assert!(d.create_new(os(bad), FILE_MODE).is_err(), "{bad}");
         }
+        // A chain of subdirectories: made when absent, never through `..` or a symlink.
+        let day = d.sub_path("inbound/2026/11/29", SHARED_DIR_MODE).unwrap();
+        assert_eq!(day.path(), t.path().join("inbound/2026/11/29"));
+        assert!(d.sub_path("inbound/../../etc", SHARED_DIR_MODE).is_err());
+        std::os::unix::fs::symlink("/etc", t.path().join("inbound/2027")).unwrap();
+        assert!(d.sub_path("inbound/2027/01", SHARED_DIR_MODE).is_err());
     }
 
     #[test]

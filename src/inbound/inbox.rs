@@ -149,13 +149,7 @@ pub fn process(
                 let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
                 return Ok(Outcome::Rejected { reason, moved });
             }
-            let mut day = vec!["inbound".to_string()];
-            day.extend(
-                crate::clock::date_path(&received_at)
-                    .split('/')
-                    .map(String::from),
-            );
-            let day: Vec<&str> = day.iter().map(String::as_str).collect();
+            let day = format!("inbound/{}", crate::clock::date_path(&received_at));
             let dest = dirs
                 .archive
                 .open()?

@@ -181,13 +181,12 @@ impl Outbox {
             };
             stage(&outbox, &self.temp_key, &envelope.file_name, &bytes)?;
             if let Some(archive) = &archive {
-                let day = crate::clock::date_path(&envelope.created_at);
-                let dir = match archive_dirs.entry(day.clone()) {
+                let day = format!("outbound/{}", crate::clock::date_path(&envelope.created_at));
+                let dir = match archive_dirs.entry(day) {
                     std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                     std::collections::btree_map::Entry::Vacant(v) => {
-                        let mut parts = vec!["outbound"];
-                        parts.extend(day.split('/'));
-                        v.insert(archive.sub_path(&parts, files::SHARED_DIR_MODE)?)
+                        let dir = archive.sub_path(v.key(), files::SHARED_DIR_MODE)?;
+                        v.insert(dir)
                     }
                 };
                 dir.replace_file(OsStr::new(&envelope.file_name), &bytes)?;
