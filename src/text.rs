@@ -71,6 +71,18 @@ fn escape_into(f: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
     Ok(())
 }
 
+/// `s` cut to at most `max` bytes (on a character boundary) with `…` added where cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// At most [`MAX_EXCERPT`] bytes of `bytes` around `at`, escaped, with `…` where cut:
 /// `…ST*855*0001~BAK*00*AD*` — what a reason file quotes of an inbox file.
 pub fn excerpt(bytes: &[u8], at: usize) -> String {
@@ -110,6 +122,13 @@ mod tests {
         );
         assert_eq!(escape("PO-Ünïcode 42"), "PO-Ünïcode 42");
         assert_eq!(format!("{:?}", Escaped("a\nb")), "\"a\\nb\"");
+    }
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc…");
+        assert_eq!(clip("ééé", 3), "é…");
     }
 
     #[test]

@@ -562,7 +562,7 @@ pub fn quarantine_as(
         crate::clock::now_rfc3339(),
         reason
             .lines()
-            .map(|l| format!("  {}", clip(&text::escape(l), MAX_REASON_LINE)))
+            .map(|l| format!("  {}", text::clip(&text::escape(l), MAX_REASON_LINE)))
             .collect::<Vec<_>>()
             .join("\n")
     );
@@ -592,14 +592,3 @@ pub fn quarantine_as(
 
 /// The longest line a reason file carries (after escaping); longer ones are cut with `…`.
 const MAX_REASON_LINE: usize = 400;
-
-fn clip(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}

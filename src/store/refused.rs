@@ -67,15 +67,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         let (records, by_time) = self.refused_trees()?;
-        let mut reason = reason.to_string();
-        if reason.len() > MAX_REASON {
-            let mut cut = MAX_REASON;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-            reason.push('…');
-        }
+        let reason = crate::text::clip(reason, MAX_REASON);
         let rec = RefusedEvent {
             schema_version: SCHEMA_VERSION,
             event_id: event_id.to_string(),
