@@ -568,14 +568,11 @@ impl Config {
             ),
             ("body_read_timeout_secs", self.server.body_read_timeout_secs),
             ("idle_timeout_secs", self.server.idle_timeout_secs),
-        ] {
-            if value == 0 {
-                bad("server", key, "must be at least 1".into());
-            }
-        }
-        for (key, value) in [
-            ("max_connections", self.server.max_connections),
-            ("max_concurrent_bodies", self.server.max_concurrent_bodies),
+            ("max_connections", self.server.max_connections as u64),
+            (
+                "max_concurrent_bodies",
+                self.server.max_concurrent_bodies as u64,
+            ),
         ] {
             if value == 0 {
                 bad("server", key, "must be at least 1".into());
