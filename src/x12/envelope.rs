@@ -4,6 +4,7 @@
 
 use super::error::{Diagnostic, Severity};
 use super::segment::{Delimiters, Segment};
+use super::ta1::Ta1;
 use serde::Serialize;
 
 /// Reader settings.
@@ -13,6 +14,9 @@ pub struct ReadOptions {
     pub default_delimiters: Delimiters,
     /// Segments longer than this (bytes) get a `TooLong` error.
     pub max_segment_len: usize,
+    /// Count and control-number mismatches between headers and trailers (SE01, GE01, IEA01;
+    /// SE02/ST02, GE02/GS06, IEA02/ISA13) are errors instead of warnings.
+    pub strict_envelope: bool,
 }
 
 impl Default for ReadOptions {
@@ -20,6 +24,7 @@ impl Default for ReadOptions {
         ReadOptions {
             default_delimiters: Delimiters::default(),
             max_segment_len: 65_536,
+            strict_envelope: false,
         }
     }
 }
@@ -70,10 +75,15 @@ pub struct Document<'a> {
 }
 
 impl Document<'_> {
-    /// At least one real ISA, and every real ISA closed by its IEA.
+    /// At least one real ISA, and every real ISA closed by its IEA; or, for input without any
+    /// ISA (bare ST..SE sets), at least one transaction set and every set closed by its SE.
     pub fn is_complete(&self) -> bool {
         let mut real = self.interchanges.iter().filter(|i| !i.synthetic).peekable();
-        real.peek().is_some() && real.all(|i| i.closed)
+        if real.peek().is_some() {
+            return real.all(|i| i.closed);
+        }
+        let mut sets = self.transactions().peekable();
+        sets.peek().is_some() && sets.all(|t| t.closed)
     }
 
     /// Diagnostics with `Severity::Error`.
@@ -100,6 +110,8 @@ pub struct Interchange<'a> {
     /// Full segment terminator (may be several bytes, e.g. U+2026).
     pub terminator: Vec<u8>,
     pub groups: Vec<Group<'a>>,
+    /// TA1 interchange acknowledgments carried directly in this interchange.
+    pub ta1: Vec<Ta1>,
     /// 1-based in file.
     pub index: usize,
     pub byte_offset: usize,
@@ -164,6 +176,8 @@ pub enum Event<'a> {
         synthetic: bool,
     },
     Transaction(Transaction<'a>),
+    /// A TA1 segment inside the current interchange.
+    Ta1(Ta1),
     GroupEnd {
         index: usize,
         closed: bool,

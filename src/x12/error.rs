@@ -68,6 +68,14 @@ pub enum DiagnosticCode {
     InvalidValue,
     /// ST02 repeated inside one group.
     DuplicateControlNumber,
+    /// ISA13 repeated inside one file.
+    DuplicateInterchange,
+    /// GS06 repeated inside one interchange.
+    DuplicateGroup,
+    /// The segment terminator in use changes inside the file (`$` then `~`).
+    TerminatorChange,
+    /// HL02 blank on a level below the shipment: the parent was inferred from the level order.
+    HlInferredParent,
     /// HL02 names a parent that does not exist.
     HlOrphan,
     /// HL parent chain loops.
@@ -112,6 +120,10 @@ impl DiagnosticCode {
             MissingElement => "missing_element",
             InvalidValue => "invalid_value",
             DuplicateControlNumber => "duplicate_control_number",
+            DuplicateInterchange => "duplicate_interchange",
+            DuplicateGroup => "duplicate_group",
+            TerminatorChange => "terminator_change",
+            HlInferredParent => "hl_inferred_parent",
             HlOrphan => "hl_orphan",
             HlCycle => "hl_cycle",
             HlDuplicate => "hl_duplicate",
@@ -167,6 +179,7 @@ impl DiagnosticCode {
             MissingGe => Some("3"),
             GeControlMismatch => Some("4"),
             GeCountMismatch => Some("5"),
+            DuplicateGroup => Some("19"),
             _ => None,
         }
     }

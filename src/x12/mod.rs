@@ -1,13 +1,16 @@
 //! Sans-IO X12 codec: a tolerant streaming reader with envelope validation and positioned
-//! diagnostics, a strict writer, and typed views of the 850, 855, 856 and 997 transaction sets.
+//! diagnostics, a strict writer, typed views of the 850, 855, 856 and 997 transaction sets and
+//! of the TA1 segment, and the segment dictionary that decides which IDs are "unknown".
 //!
 //! Invariants: no IO, no async, no imports from the rest of the crate, never panics on input.
 
 mod common;
+mod dictionary;
 mod envelope;
 mod error;
 mod reader;
 mod segment;
+mod ta1;
 mod ts850;
 mod ts855;
 mod ts856;
@@ -24,6 +27,7 @@ pub use envelope::{
 pub use error::{Diagnostic, DiagnosticCode, Position, Severity};
 pub use reader::{read, Reader};
 pub use segment::{Delimiters, Segment};
+pub use ta1::Ta1;
 pub use ts850::{Fob, Line, Note, PurchaseOrder, Td5, Terms};
 pub use ts855::{Ack855, AckDetail, AckLine};
 pub use ts856::{Asn856, HlNode, Lin, Man, Prf, Sn1, Td1};

@@ -3,11 +3,13 @@
 //! yields one `Event` per envelope boundary, per complete transaction set and per diagnostic, and
 //! keeps at most one transaction set in memory. `read` collects the events into a `Document`.
 
+use super::dictionary::SEGMENT_IDS;
 use super::envelope::{
     Document, Event, Group, GsHeader, Interchange, IsaHeader, ReadOptions, Transaction,
 };
 use super::error::{Diagnostic, DiagnosticCode as C, Position};
 use super::segment::{Delimiters, Loc, Segment};
+use super::ta1::Ta1;
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
@@ -17,17 +19,6 @@ const MAX_SEG_HINT: usize = 1 << 16;
 /// Offsets of the 16 element separators in a fixed-width ISA.
 const ISA_SEPS: [usize; 16] = [
     3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103,
-];
-
-/// The segment IDs we know (anything else valid gets an `UnknownSegmentId` warning).
-const KNOWN_IDS: [&[u8]; 79] = [
-    b"ISA", b"IEA", b"GS", b"GE", b"ST", b"SE", b"TA1", b"BEG", b"BAK", b"BSN", b"CUR", b"REF",
-    b"PER", b"FOB", b"CSH", b"ITD", b"DTM", b"TD1", b"TD3", b"TD4", b"TD5", b"N9", b"MSG", b"N1",
-    b"N2", b"N3", b"N4", b"PO1", b"PO3", b"PO4", b"PID", b"SLN", b"ACK", b"SCH", b"CTT", b"AMT",
-    b"HL", b"LIN", b"SN1", b"PRF", b"MAN", b"MEA", b"PKG", b"SAC", b"TXI", b"NTE", b"AK1", b"AK2",
-    b"AK3", b"AK4", b"AK5", b"AK9", b"IK3", b"IK4", b"IK5", b"CTX", b"PWK", b"LDT", b"QTY", b"CTP",
-    b"TC2", b"IT1", b"BIG", b"TDS", b"CAD", b"ISS", b"BCH", b"POC", b"PAM", b"LM", b"LQ", b"SDQ",
-    b"MTX", b"G62", b"W27", b"ENT", b"NM1", b"BHT", b"CLM",
 ];
 
 /// Per byte: 0 for anything but an ASCII alphanumeric, 1..=10 for digits, 11..=36 for letters
@@ -87,12 +78,13 @@ const K_IEA: usize = key_of(b"IEA");
 const K_TA1: usize = key_of(b"TA1");
 const K_ISA: usize = key_of(b"ISA");
 
-/// One bit per possible 2-3 byte alphanumeric ID (37³ bits, 6.3 KB), set for `KNOWN_IDS`.
+/// One bit per possible 2-3 byte alphanumeric ID (37³ bits, 6.3 KB), set for the IDs of the
+/// segment dictionary (`SEGMENT_IDS`).
 static KNOWN: [u64; 792] = {
     let mut bits = [0u64; 792];
     let mut i = 0;
-    while i < KNOWN_IDS.len() {
-        if let Some(k) = id_index(KNOWN_IDS[i]) {
+    while i < SEGMENT_IDS.len() {
+        if let Some(k) = id_index(SEGMENT_IDS[i]) {
             bits[k / 64] |= 1 << (k % 64);
         }
         i += 1;
@@ -203,6 +195,94 @@ fn strip_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
+/// A control number as compared for duplicates: its numeric value when it is a number.
+fn control_key(v: &str) -> String {
+    let v = v.trim();
+    v.parse::<u64>()
+        .map_or_else(|_| v.to_string(), |n| n.to_string())
+}
+
+/// A short excerpt of `bytes` for a message: at most 12 characters, control characters
+/// escaped, `…` when cut.
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(12).flat_map(char::escape_debug).collect();
+    if text.chars().nth(12).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Whether `b` could be a segment terminator (not data, not whitespace).
+fn terminator_like(b: u8) -> bool {
+    !b.is_ascii_alphanumeric() && !is_ws(b) && b != b'-' && b != b'.' && b != b'/'
+}
+
+/// For input starting with a bare `ST` or `GS` segment: its element separator and, when the
+/// segment shows it, its terminator (the first byte after the last element that cannot be data
+/// of ST01-ST03, or of GS08).
+fn bare_start(first: &[u8]) -> Option<(u8, Option<u8>)> {
+    let head = first.get(..2)?;
+    let rest = first.get(2..)?;
+    let is_st = head.eq_ignore_ascii_case(b"ST");
+    if !is_st && !head.eq_ignore_ascii_case(b"GS") {
+        return None;
+    }
+    let e = *rest.first()?;
+    if e.is_ascii_alphanumeric() || is_ws(e) {
+        return None;
+    }
+    // GS02/GS03 may hold any character: the terminator is looked for after GS08 only.
+    let before_last = if is_st { 1 } else { 8 };
+    let mut seps = 0;
+    for &b in rest {
+        if b == e {
+            seps += 1;
+        } else if seps >= before_last && !b.is_ascii_alphanumeric() && b != b' ' {
+            return Some((e, Some(b)));
+        }
+    }
+    Some((e, None))
+}
+
+/// Whether `bytes` begin like a segment: two or three alphanumerics, then a separator byte that
+/// recurs at least twice more in the next 40 bytes.
+fn looks_like_segment(bytes: &[u8]) -> bool {
+    let n = bytes
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let Some(&sep) = bytes.get(n) else {
+        return false;
+    };
+    (2..=3).contains(&n)
+        && !is_ws(sep)
+        && !sep.is_ascii_alphanumeric()
+        && bytes.iter().take(40).filter(|&&b| b == sep).count() >= 3
+}
+
+/// Whether `bytes` begin with a segment ID (2-3 alphanumerics, a letter first) and `sep`.
+fn starts_segment(bytes: &[u8], sep: u8) -> bool {
+    let n = bytes
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    (2..=3).contains(&n)
+        && bytes.first().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.get(n) == Some(&sep)
+}
+
+/// A delimiter byte as shown in a message.
+fn shown(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        (b as char).to_string()
+    } else {
+        (b as char).escape_debug().to_string()
+    }
+}
+
 fn numeric_eq(a: &str, b: &str) -> bool {
     match (a.trim().parse::<u64>(), b.trim().parse::<u64>()) {
         (Ok(x), Ok(y)) => x == y,
@@ -215,6 +295,8 @@ struct IcState {
     index: u32,
     groups: u32,
     synthetic: bool,
+    /// GS06 values seen in this interchange (as numbers where they are numbers).
+    seen_gs06: HashSet<String>,
 }
 
 struct GrpState {
@@ -259,6 +341,14 @@ pub struct Reader<'a> {
     /// Whether `fast_run` may take the bulk of the segments (off only in tests that prove it
     /// changes nothing).
     fast_path: bool,
+    /// ISA13 values seen in this input (as numbers where they are numbers).
+    seen_isa13: HashSet<String>,
+    /// The line width of a file wrapped at a fixed column (its ISA is broken across lines): a
+    /// line break at that column inside a segment is a wrap and is deleted; any other line
+    /// break inside element data becomes a space.
+    wrap: Option<usize>,
+    /// A change of segment terminator was reported (once per input).
+    term_change_reported: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -284,6 +374,9 @@ impl<'a> Reader<'a> {
             pending: VecDeque::new(),
             seg_hint: 0,
             fast_path: true,
+            seen_isa13: HashSet::new(),
+            wrap: None,
+            term_change_reported: false,
         }
     }
 
@@ -308,6 +401,16 @@ impl<'a> Reader<'a> {
         self.pending.push_back(Event::Diagnostic(d));
     }
 
+    /// A count or control-number mismatch between a header and its trailer: a warning, or an
+    /// error with `ReadOptions::strict_envelope`.
+    fn mismatch(&mut self, code: C, message: String, position: Position) {
+        self.diag(if self.opts.strict_envelope {
+            Diagnostic::error(code, message, position)
+        } else {
+            Diagnostic::warning(code, message, position)
+        });
+    }
+
     fn start(&mut self) {
         self.started = true;
         if self.input.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -319,10 +422,13 @@ impl<'a> Reader<'a> {
                 if prefix.is_empty() {
                     self.pos = p;
                 } else {
-                    let e = self.delims.element;
-                    let bare = (prefix.starts_with(b"ST") || prefix.starts_with(b"GS"))
-                        && prefix.get(2) == Some(&e);
-                    if !bare {
+                    let bare = bare_start(prefix).is_some();
+                    if !bare && looks_like_segment(prefix) {
+                        // A mangled ISA (`SA*…`, `IS*…`) or another segment where the
+                        // interchange must begin: nothing before the ISA is skipped silently.
+                        self.not_isa_start(prefix);
+                        self.pos = p;
+                    } else if !bare {
                         let off = self.pos;
                         let shown: String =
                             String::from_utf8_lossy(prefix).chars().take(40).collect();
@@ -343,9 +449,52 @@ impl<'a> Reader<'a> {
                 }
             }
             None => {
-                // Bare ST..SE (or garbage): default delimiters from the options.
+                let rest = self.input.get(self.pos..).unwrap_or(&[]);
+                let first = rest.trim_ascii_start();
+                match bare_start(first) {
+                    Some(found) => self.bare_delimiters(found),
+                    None if !first.is_empty() => self.not_isa_start(first),
+                    None => {}
+                }
             }
         }
+    }
+
+    /// The error for input that does not begin with an ISA (nor with a bare ST or GS).
+    fn not_isa_start(&mut self, first: &[u8]) {
+        // `first` is a slice of the input: its offset is the distance between the two starts.
+        let offset = (first.as_ptr() as usize).saturating_sub(self.input.as_ptr() as usize);
+        self.diag(Diagnostic::error(
+            C::NoInterchange,
+            format!(
+                "the file does not start with an ISA interchange header (found `{}`)",
+                excerpt(first)
+            ),
+            Position {
+                byte_offset: offset,
+                ..Position::default()
+            },
+        ));
+    }
+
+    /// Bare ST..SE / GS..GE input: the element separator and segment terminator are taken from
+    /// the first segment when it shows them; otherwise the options' defaults stay.
+    fn bare_delimiters(&mut self, found: (u8, Option<u8>)) {
+        let (element, terminator) = found;
+        let Some(t) = terminator else { return };
+        let mut d = self.delims;
+        d.element = element;
+        d.segment = t;
+        d.repetition = d.repetition.filter(|r| *r != element && *r != t);
+        if d.component == element || d.component == t {
+            d.component = [b'>', b':', b'^', b'|', b'\\']
+                .into_iter()
+                .find(|c| *c != element && *c != t)
+                .unwrap_or(b'>');
+        }
+        self.delims = d;
+        self.term = vec![t];
+        self.strip = t != b'\r' && t != b'\n';
     }
 
     /// Detect delimiters at an ISA at `p`. On success sets the reader's delimiters and returns
@@ -517,7 +666,7 @@ impl<'a> Reader<'a> {
             }
             // `crlf` is false only when the scan proved there is no CR/LF in `raw`.
             let raw = if crlf {
-                strip_crlf(raw)
+                self.unbreak(start, raw)
             } else {
                 Cow::Borrowed(raw)
             };
@@ -530,6 +679,65 @@ impl<'a> Reader<'a> {
             }
             return Some(Raw::Seg(raw, start));
         }
+    }
+
+    /// Removes the line breaks inside one segment (`raw` starts at byte `start`): a break at
+    /// the wrap column of a file wrapped at a fixed width is deleted, a break between two data
+    /// characters becomes one space, any other (next to a separator or a blank) is deleted. A
+    /// break right after a byte that could be a terminator and before what looks like the next
+    /// segment means the file changes its terminator: reported once per input, as an error.
+    fn unbreak(&mut self, start: usize, raw: &'a [u8]) -> Cow<'a, [u8]> {
+        if !has_crlf(raw) {
+            return Cow::Borrowed(raw);
+        }
+        let d = self.delims;
+        let is_delim =
+            |b: u8| b == d.element || b == d.component || Some(b) == d.repetition || b == d.segment;
+        let data = |b: Option<u8>| b.is_some_and(|b| !is_delim(b) && !is_ws(b));
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while let Some(&b) = raw.get(i) {
+            if b != b'\r' && b != b'\n' {
+                out.push(b);
+                i += 1;
+                continue;
+            }
+            let run = i;
+            while raw.get(i).is_some_and(|&b| b == b'\r' || b == b'\n') {
+                i += 1;
+            }
+            let prev = run.checked_sub(1).and_then(|k| raw.get(k)).copied();
+            let next = raw.get(i).copied();
+            let rest = raw.get(i..).unwrap_or(&[]);
+            if let Some(p) = prev.filter(|&p| terminator_like(p) && !is_delim(p)) {
+                if !self.term_change_reported && starts_segment(rest, d.element) {
+                    self.term_change_reported = true;
+                    let mut pos = self.base_pos(start + run - 1);
+                    pos.segment_index = Some(self.seg_index as usize + 1);
+                    let declared: String = String::from_utf8_lossy(&self.term)
+                        .chars()
+                        .flat_map(char::escape_debug)
+                        .collect();
+                    self.diag(Diagnostic::error(
+                        C::TerminatorChange,
+                        format!(
+                            "the segment terminator changes from `{declared}` to `{}` at byte {}",
+                            shown(p),
+                            start + run - 1
+                        ),
+                        pos,
+                    ));
+                }
+            }
+            let abs = start + run;
+            let before = self.input.get(..abs).unwrap_or(&[]);
+            let line_start = memchr::memrchr(b'\n', before).map_or(0, |k| k + 1);
+            let wrapped = self.wrap == Some(abs - line_start.min(abs));
+            if !wrapped && data(prev) && data(next) {
+                out.push(b' ');
+            }
+        }
+        Cow::Owned(out)
     }
 
     fn loc(&self, byte_offset: usize) -> Loc {
@@ -620,6 +828,7 @@ impl<'a> Reader<'a> {
             index: self.ic_count,
             groups: 0,
             synthetic: true,
+            seen_gs06: HashSet::new(),
         });
         self.pending.push_back(Event::InterchangeStart {
             header: IsaHeader::default(),
@@ -660,6 +869,13 @@ impl<'a> Reader<'a> {
                 self.pos = find_isa(self.input, p + 3).unwrap_or(self.input.len());
             }
             Ok((raw, end, tolerant)) => {
+                // An ISA broken across lines means a file wrapped at a fixed width: the
+                // width of its first line.
+                let isa = self
+                    .input
+                    .get(p..end.saturating_sub(self.term.len()))
+                    .unwrap_or(&[]);
+                self.wrap = memchr::memchr2(b'\r', b'\n', isa).filter(|&w| w > 0);
                 self.pos = end;
                 self.close_tx(None, p);
                 self.close_group(p);
@@ -723,11 +939,24 @@ impl<'a> Reader<'a> {
                         Self::seg_pos(&seg, Some(13)),
                     ));
                 }
+                if !self.seen_isa13.insert(control_key(&header.control_number))
+                    && !header.control_number.is_empty()
+                {
+                    self.diag(Diagnostic::warning(
+                        C::DuplicateInterchange,
+                        format!(
+                            "isa13 {:?} repeats the control number of an earlier interchange in this file",
+                            header.control_number
+                        ),
+                        Self::seg_pos(&seg, Some(13)),
+                    ));
+                }
                 self.ic = Some(IcState {
                     header: header.clone(),
                     index: self.ic_count,
                     groups: 0,
                     synthetic: false,
+                    seen_gs06: HashSet::new(),
                 });
                 self.pending.push_back(Event::InterchangeStart {
                     header,
@@ -837,15 +1066,39 @@ impl<'a> Reader<'a> {
                 agency: t(&seg, 7),
                 version: t(&seg, 8),
             };
+            let gs06 = header.control_number.clone();
+            let repeated = self
+                .ic
+                .as_mut()
+                .is_some_and(|i| !i.synthetic && !i.seen_gs06.insert(control_key(&gs06)));
             self.open_group(header, false);
+            if repeated && !gs06.is_empty() {
+                let mut p = Self::seg_pos(&seg, Some(6));
+                p.group = self.grp.as_ref().map(|g| g.index as usize);
+                self.diag(Diagnostic::warning(
+                    C::DuplicateGroup,
+                    format!(
+                        "gs06 {gs06:?} repeats the control number of an earlier group in this interchange"
+                    ),
+                    p,
+                ));
+            }
         } else if key == K_ST {
             self.close_tx(Some(&seg), offset);
             if self.ic.is_none() {
                 let p = Self::seg_pos(&seg, None);
                 if !self.real_isa_seen {
+                    let d = self.delims;
+                    let term: String = String::from_utf8_lossy(&self.term)
+                        .chars()
+                        .flat_map(char::escape_debug)
+                        .collect();
                     self.diag(Diagnostic::warning(
                         C::NoInterchange,
-                        "transaction set without isa/gs envelope, default delimiters used",
+                        format!(
+                            "transaction set without isa/gs envelope (no 997 answers it), read with element separator `{}` and segment terminator `{term}`",
+                            shown(d.element)
+                        ),
                         p,
                     ));
                 } else {
@@ -875,11 +1128,13 @@ impl<'a> Reader<'a> {
             }
             let id = t(&seg, 1);
             let control_number = t(&seg, 2);
+            // A group the reader invented (bare sets, ST without GS) has no control number of
+            // its own to keep unique within: its sets are not checked against each other.
             let dup = match self.grp.as_mut() {
-                Some(g) => {
+                Some(g) if !g.synthetic => {
                     !g.seen_st02.insert(control_number.clone()) && !control_number.is_empty()
                 }
-                None => false,
+                _ => false,
             };
             if id.is_empty() {
                 self.diag(Diagnostic::error(
@@ -932,9 +1187,10 @@ impl<'a> Reader<'a> {
             self.seg_hint = count.min(MAX_SEG_HINT);
             if let Some(se) = ts.tx.segments.last() {
                 let mut ds = Vec::new();
+                let mut mismatches = Vec::new();
                 match se.text(1).map(|v| v.parse::<usize>()) {
                     Some(Ok(n)) if n == count => {}
-                    Some(Ok(n)) => ds.push(Diagnostic::error(
+                    Some(Ok(n)) => mismatches.push((
                         C::SeCountMismatch,
                         format!("se01 says {n} segments, counted {count}"),
                         Self::seg_pos(se, Some(1)),
@@ -952,7 +1208,7 @@ impl<'a> Reader<'a> {
                 }
                 let se02 = se.text(2).unwrap_or_default();
                 if !numeric_eq(&se02, &ts.tx.control_number) {
-                    ds.push(Diagnostic::error(
+                    mismatches.push((
                         C::SeControlMismatch,
                         format!(
                             "se02 {:?} does not match st02 {:?}",
@@ -963,6 +1219,9 @@ impl<'a> Reader<'a> {
                 }
                 for d in ds {
                     self.diag(d);
+                }
+                for (code, message, position) in mismatches {
+                    self.mismatch(code, message, position);
                 }
             }
             self.pending.push_back(Event::Transaction(ts.tx));
@@ -978,11 +1237,11 @@ impl<'a> Reader<'a> {
             };
             match seg.text(1).map(|v| v.parse::<u32>()) {
                 Some(Ok(n)) if n == g.txs => {}
-                Some(Ok(n)) => self.diag(Diagnostic::error(
+                Some(Ok(n)) => self.mismatch(
                     C::GeCountMismatch,
                     format!("ge01 says {n} transaction sets, counted {}", g.txs),
                     Self::seg_pos(&seg, Some(1)),
-                )),
+                ),
                 _ => self.diag(Diagnostic::error(
                     C::GeCountMismatch,
                     "ge01 missing or not a number",
@@ -991,14 +1250,14 @@ impl<'a> Reader<'a> {
             }
             let ge02 = seg.text(2).unwrap_or_default();
             if !numeric_eq(&ge02, &g.header.control_number) {
-                self.diag(Diagnostic::error(
+                self.mismatch(
                     C::GeControlMismatch,
                     format!(
                         "ge02 {:?} does not match gs06 {:?}",
                         ge02, g.header.control_number
                     ),
                     Self::seg_pos(&seg, Some(2)),
-                ));
+                );
             }
             self.pending.push_back(Event::GroupEnd {
                 index: g.index as usize,
@@ -1017,11 +1276,11 @@ impl<'a> Reader<'a> {
             };
             match seg.text(1).map(|v| v.parse::<u32>()) {
                 Some(Ok(n)) if n == ic.groups => {}
-                Some(Ok(n)) => self.diag(Diagnostic::error(
+                Some(Ok(n)) => self.mismatch(
                     C::IeaCountMismatch,
                     format!("iea01 says {n} groups, counted {}", ic.groups),
                     Self::seg_pos(&seg, Some(1)),
-                )),
+                ),
                 _ => self.diag(Diagnostic::error(
                     C::IeaCountMismatch,
                     "iea01 missing or not a number",
@@ -1030,14 +1289,14 @@ impl<'a> Reader<'a> {
             }
             let iea02 = seg.text(2).unwrap_or_default();
             if !numeric_eq(&iea02, &ic.header.control_number) {
-                self.diag(Diagnostic::error(
+                self.mismatch(
                     C::IeaControlMismatch,
                     format!(
                         "iea02 {:?} does not match isa13 {:?}",
                         iea02, ic.header.control_number
                     ),
                     Self::seg_pos(&seg, Some(2)),
-                ));
+                );
             }
             self.after_iea = true;
             self.pending.push_back(Event::InterchangeEnd {
@@ -1046,8 +1305,13 @@ impl<'a> Reader<'a> {
             });
         } else if let Some(tx) = self.tx.as_mut() {
             tx.tx.segments.push(seg);
-        } else if key == K_TA1 && self.ic.is_some() {
-            // interchange acknowledgment inside an interchange: legitimate, not kept
+        } else if key == K_TA1 && self.ic.as_ref().is_some_and(|i| !i.synthetic) {
+            // An interchange acknowledgment: it sits directly in the interchange.
+            let (ta1, ds) = Ta1::parse(&seg);
+            for d in ds {
+                self.diag(d);
+            }
+            self.pending.push_back(Event::Ta1(ta1));
         } else if self.ic.is_none() && self.after_iea {
             self.diag(Diagnostic::error(
                 C::SegmentAfterIea,
@@ -1192,11 +1456,17 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                 delimiters,
                 terminator,
                 groups: Vec::new(),
+                ta1: Vec::new(),
                 index,
                 byte_offset,
                 closed: false,
                 synthetic,
             }),
+            Event::Ta1(t) => {
+                if let Some(ic) = doc.interchanges.last_mut() {
+                    ic.ta1.push(t);
+                }
+            }
             Event::GroupStart {
                 header,
                 index,

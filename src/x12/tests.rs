@@ -69,7 +69,7 @@ fn dump(input: &[u8]) -> (Value, usize, usize) {
                     ack.sets.iter().map(|s| s.status.clone()).collect::<Vec<_>>().join(",")),
             }));
         }
-        ics.push(json!({
+        let mut ic_json = json!({
             "header": ic.header,
             "delimiters": {
                 "element": (ic.delimiters.element as char).to_string(),
@@ -79,13 +79,29 @@ fn dump(input: &[u8]) -> (Value, usize, usize) {
             },
             "index": ic.index, "byte_offset": ic.byte_offset, "closed": ic.closed,
             "synthetic": ic.synthetic, "groups": groups,
-        }));
+        });
+        if !ic.ta1.is_empty() {
+            ic_json["ta1"] = json!(ic.ta1);
+        }
+        ics.push(ic_json);
     }
-    let v = json!({
+    let mut v = json!({
         "complete": doc.is_complete(),
         "diagnostics": doc.diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
         "interchanges": ics,
     });
+    // What `strict_envelope` turns into errors, for the cases where it changes anything.
+    let strict = ReadOptions {
+        strict_envelope: true,
+        ..ReadOptions::default()
+    };
+    let strict_errors: Vec<String> = read(input, &strict)
+        .errors()
+        .map(|d| d.to_string())
+        .collect();
+    if strict_errors.len() != doc.errors().count() {
+        v["strict_errors"] = json!(strict_errors);
+    }
     (v, errors, total)
 }
 
@@ -491,17 +507,23 @@ fn writer_max(seg: &str, el: usize, o: &WriteOptions) -> Option<usize> {
 fn diagnostic_display() {
     let input =
         std::fs::read(Path::new(DATA).join("err/0008_se_count_mismatch.edi")).expect("case");
-    let doc = read(&input, &ReadOptions::default());
-    let d = doc
-        .diagnostics
-        .iter()
-        .find(|d| d.code == DiagnosticCode::SeCountMismatch)
-        .expect("diag");
-    let s = d.to_string();
-    assert!(
-        s.starts_with("error: se01 says 7 segments, counted 13 (interchange 1, group 1, set 1, segment SE #15 in file, #13 in set, element 01, byte "),
-        "{s}"
-    );
+    for (strict, severity) in [(true, "error"), (false, "warning")] {
+        let opts = ReadOptions {
+            strict_envelope: strict,
+            ..ReadOptions::default()
+        };
+        let doc = read(&input, &opts);
+        let d = doc
+            .diagnostics
+            .iter()
+            .find(|d| d.code == DiagnosticCode::SeCountMismatch)
+            .expect("diag");
+        let s = d.to_string();
+        assert!(
+            s.starts_with(&format!("{severity}: se01 says 7 segments, counted 13 (interchange 1, group 1, set 1, segment SE #15 in file, #13 in set, element 01, byte ")),
+            "{s}"
+        );
+    }
 }
 
 #[test]
@@ -524,7 +546,27 @@ fn streaming_reader_events() {
 fn ack997_for_group_and_back() {
     let input =
         std::fs::read(Path::new(DATA).join("err/0008_se_count_mismatch.edi")).expect("case");
-    let doc = read(&input, &ReadOptions::default());
+    // By default a wrong SE01 is accepted with errors noted: AK5*E*4, AK9*E.
+    let lenient = read(&input, &ReadOptions::default());
+    let g = lenient
+        .interchanges
+        .first()
+        .and_then(|i| i.groups.first())
+        .expect("group");
+    let ack = Ack997::for_group(g, &lenient.diagnostics, Version::V4010);
+    assert_eq!(ack.group_status, "E");
+    assert_eq!(
+        ack.sets
+            .first()
+            .map(|s| (s.status.clone(), s.errors.clone())),
+        Some(("E".to_string(), vec!["4".to_string()]))
+    );
+    // `strict_envelope` restores the rejection.
+    let strict = ReadOptions {
+        strict_envelope: true,
+        ..ReadOptions::default()
+    };
+    let doc = read(&input, &strict);
     let g = doc
         .interchanges
         .first()
@@ -647,7 +689,11 @@ fn oracle_loose_parse_agrees() {
             ),
             (
                 "0018_linebreak_in_data.edi",
-                "edi keeps line breaks inside data (we strip them)",
+                "edi keeps line breaks inside data (we make them a space)",
+            ),
+            (
+                "0052_linebreak_inside_note.edi",
+                "edi keeps line breaks inside data (we make them a space)",
             ),
             (
                 "0043_three_interchanges_newline_star.edi",

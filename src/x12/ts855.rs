@@ -1,12 +1,15 @@
-//! Typed 855 Purchase Order Acknowledgment reader: BAK heading, N1 loops, and PO1 loops with
-//! their ACK line-status details (reference §4).
+//! Typed 855 Purchase Order Acknowledgment reader: BAK heading (with PER, TD5, N9/MSG, AMT,
+//! CTT), N1 loops, and PO1 loops with their ACK line-status details, SCH schedules and N1
+//! parties (reference §4). Fields added after the first release are left out of the serialized
+//! form when the file does not carry them.
 
 use super::common::{
-    code, missing_element, missing_segment, parse_dtm, parse_n1, parse_ref, party_detail,
-    product_ids, txt, Dtm, Party, ProductId, Ref,
+    code, missing_element, missing_segment, parse_dtm, parse_n1, parse_per, parse_ref,
+    party_detail, product_ids, txt, Contact, Dtm, Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
 use super::error::{Diagnostic, Position};
+use super::ts850::{Note, Td5};
 use serde::Serialize;
 
 /// One ACK segment.
@@ -20,7 +23,45 @@ pub struct AckDetail {
     pub date: Option<String>,
     /// ACK07..ACK28
     pub product_ids: Vec<ProductId>,
+    /// ACK06 (326) request reference number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_reference: Option<String>,
+    /// ACK29 (1271) industry (reason) code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub position: Position,
+}
+
+/// One SCH line item schedule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Schedule {
+    /// SCH01
+    pub quantity: Option<String>,
+    /// SCH02
+    pub uom: Option<String>,
+    /// SCH03, SCH04: entity and name (e.g. a ship-to).
+    pub entity: Option<String>,
+    pub name: Option<String>,
+    /// SCH05 (374) and SCH06/SCH07.
+    pub date_qualifier: Option<String>,
+    pub date: Option<String>,
+    pub time: Option<String>,
+    /// SCH08 (374) and SCH09/SCH10: a second date (the end of a range).
+    pub date_qualifier2: Option<String>,
+    pub date2: Option<String>,
+    pub time2: Option<String>,
+    /// SCH11 request reference, SCH12 assigned identification.
+    pub request_reference: Option<String>,
+    pub assigned_id: Option<String>,
+    pub position: Position,
+}
+
+/// AMT: qualifier, amount, credit/debit flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Amount {
+    pub qualifier: String,
+    pub amount: String,
+    pub credit_debit: Option<String>,
 }
 
 /// One PO1 loop of an 855.
@@ -36,6 +77,12 @@ pub struct AckLine {
     pub refs: Vec<Ref>,
     pub dates: Vec<Dtm>,
     pub acks: Vec<AckDetail>,
+    /// SCH segments of the line.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
+    /// N1 loops inside the PO1 loop.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parties: Vec<Party>,
     pub position: Position,
 }
 
@@ -58,6 +105,32 @@ pub struct Ack855 {
     pub dates: Vec<Dtm>,
     pub parties: Vec<Party>,
     pub lines: Vec<AckLine>,
+    /// BAK06 request reference number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_reference: Option<String>,
+    /// BAK07 contract number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
+    /// BAK10 transaction type code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_type: Option<String>,
+    /// Heading PER contacts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+    /// Heading TD5 carrier details.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub carriers: Vec<Td5>,
+    /// Heading N9 notes with their MSG texts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+    /// AMT amounts (summary or heading).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub amounts: Vec<Amount>,
+    /// CTT01 number of line items, CTT02 hash total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_count: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_total: Option<String>,
 }
 
 impl Ack855 {
@@ -78,8 +151,11 @@ impl Ack855 {
                 }
                 a.po_date = txt(seg, 4);
                 a.release = txt(seg, 5);
+                a.request_reference = txt(seg, 6);
+                a.contract = txt(seg, 7);
                 a.seller_order = txt(seg, 8);
                 a.ack_date = txt(seg, 9);
+                a.transaction_type = code(seg, 10);
                 if a.purpose.is_empty() {
                     d.push(missing_element(seg, 1));
                 }
@@ -100,13 +176,70 @@ impl Ack855 {
                     Some(l) => l.dates.push(x),
                     None => a.dates.push(x),
                 }
-            } else if seg.is("N1") && a.lines.is_empty() {
+            } else if seg.is("N1") {
                 in_party = true;
-                a.parties.push(parse_n1(seg, &mut d));
+                let party = parse_n1(seg, &mut d);
+                match a.lines.last_mut() {
+                    Some(l) => l.parties.push(party),
+                    None => a.parties.push(party),
+                }
             } else if in_party
-                && a.lines.is_empty()
-                && a.parties.last_mut().is_some_and(|p| party_detail(p, seg))
+                && match a.lines.last_mut() {
+                    Some(l) => l.parties.last_mut(),
+                    None => a.parties.last_mut(),
+                }
+                .is_some_and(|p| party_detail(p, seg))
             {
+            } else if seg.is("PER") && a.lines.is_empty() {
+                a.contacts.push(parse_per(seg));
+            } else if seg.is("TD5") && a.lines.is_empty() {
+                a.carriers.push(Td5 {
+                    routing_sequence: code(seg, 1),
+                    id_qualifier: code(seg, 2),
+                    scac: txt(seg, 3),
+                    method: code(seg, 4),
+                    routing: txt(seg, 5),
+                });
+            } else if seg.is("N9") && a.lines.is_empty() {
+                a.notes.push(Note {
+                    qualifier: code(seg, 1).unwrap_or_default(),
+                    reference: txt(seg, 2),
+                    messages: Vec::new(),
+                });
+            } else if seg.is("MSG") && a.lines.is_empty() {
+                if let Some(n) = a.notes.last_mut() {
+                    n.messages
+                        .extend(seg.element(1).map(|m| m.trim_end().to_string()));
+                }
+            } else if seg.is("AMT") {
+                a.amounts.push(Amount {
+                    qualifier: code(seg, 1).unwrap_or_default(),
+                    amount: txt(seg, 2).unwrap_or_default(),
+                    credit_debit: code(seg, 3),
+                });
+            } else if seg.is("CTT") {
+                a.line_count = txt(seg, 1);
+                a.hash_total = txt(seg, 2);
+            } else if seg.is("SCH") {
+                let schedule = Schedule {
+                    quantity: txt(seg, 1),
+                    uom: code(seg, 2),
+                    entity: code(seg, 3),
+                    name: txt(seg, 4),
+                    date_qualifier: code(seg, 5),
+                    date: txt(seg, 6),
+                    time: txt(seg, 7),
+                    date_qualifier2: code(seg, 8),
+                    date2: txt(seg, 9),
+                    time2: txt(seg, 10),
+                    request_reference: txt(seg, 11),
+                    assigned_id: txt(seg, 12),
+                    position: seg.position(),
+                };
+                match a.lines.last_mut() {
+                    Some(l) => l.schedules.push(schedule),
+                    None => d.push(super::common::unexpected(seg, "before any po1")),
+                }
             } else if seg.is("PO1") {
                 in_party = false;
                 a.lines.push(AckLine {
@@ -137,6 +270,8 @@ impl Ack855 {
                     date_qualifier: code(seg, 4),
                     date: txt(seg, 5),
                     product_ids: product_ids(seg, 7, 11),
+                    request_reference: txt(seg, 6),
+                    reason: code(seg, 29),
                     position: seg.position(),
                 };
                 match a.lines.last_mut() {

@@ -1,6 +1,10 @@
 //! Typed 856 Ship Notice reader. The HL tree is built from HL01/HL02, not from segment order:
-//! HL02 empty or "0" is a root, an unknown parent attaches to the last S level (warning),
-//! duplicate IDs and parent cycles are errors (reference §5).
+//! HL02 empty or "0" on a shipment (S) level is a root; on a lower level the parent is inferred
+//! from the level order S → O → T/P → I (the nearest earlier level above it, warning); an
+//! unknown parent attaches to the last S level (warning); a level left without a parent is
+//! reported as an orphan; duplicate IDs and parent cycles are errors (reference §5). Each level
+//! keeps its TD1/TD3/TD5, MEA, CLD, PO4, FOB, PID, REF, DTM, MAN and N1 loops; fields added
+//! after the first release are left out of the serialized form when the file lacks them.
 
 use super::common::{
     code, missing_element, missing_segment, parse_dtm, parse_n1, parse_ref, party_detail,
@@ -8,7 +12,7 @@ use super::common::{
 };
 use super::envelope::Transaction;
 use super::error::{Diagnostic, DiagnosticCode, Position};
-use super::ts850::Td5;
+use super::ts850::{Fob, Td5};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -20,6 +24,95 @@ pub struct Td1 {
     pub weight_qualifier: Option<String>,
     pub weight: Option<String>,
     pub weight_uom: Option<String>,
+    /// TD109 volume and TD110 its unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_uom: Option<String>,
+}
+
+/// TD506..TD515 of the TD5 at the same index in `HlNode::td5`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Td5Extra {
+    /// Index of the TD5 in `HlNode::td5`.
+    pub td5: usize,
+    /// TD506 shipment/order status code.
+    pub status: Option<String>,
+    /// TD507/TD508 location qualifier and identifier.
+    pub location_qualifier: Option<String>,
+    pub location: Option<String>,
+    /// TD509 transit direction.
+    pub transit_direction: Option<String>,
+    /// TD510/TD511 transit time qualifier and value.
+    pub transit_time_qualifier: Option<String>,
+    pub transit_time: Option<String>,
+    /// TD512..TD514 service level codes.
+    pub service_levels: Vec<String>,
+    /// TD515 country code.
+    pub country: Option<String>,
+}
+
+/// TD3 equipment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Td3 {
+    /// TD301 equipment description code.
+    pub equipment: Option<String>,
+    /// TD302 initial, TD303 number.
+    pub initial: Option<String>,
+    pub number: Option<String>,
+    /// TD304..TD306 weight qualifier, weight, unit.
+    pub weight_qualifier: Option<String>,
+    pub weight: Option<String>,
+    pub weight_uom: Option<String>,
+    /// TD309 seal number.
+    pub seal: Option<String>,
+}
+
+/// MEA measurement.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Mea {
+    /// MEA01 reference, MEA02 qualifier, MEA03 value, MEA04-1 unit.
+    pub reference: Option<String>,
+    pub qualifier: Option<String>,
+    pub value: Option<String>,
+    pub uom: Option<String>,
+}
+
+/// CLD load detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cld {
+    /// CLD01 number of loads, CLD02 units shipped, CLD03 packaging, CLD04 size, CLD05 unit.
+    pub loads: Option<String>,
+    pub units: Option<String>,
+    pub packaging: Option<String>,
+    pub size: Option<String>,
+    pub uom: Option<String>,
+}
+
+/// PO4 item physical details.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Po4 {
+    /// PO401 pack, PO402 size, PO403 unit, PO404 packaging code.
+    pub pack: Option<String>,
+    pub size: Option<String>,
+    pub uom: Option<String>,
+    pub packaging: Option<String>,
+    /// PO405..PO407 weight qualifier, gross weight per pack, unit.
+    pub weight_qualifier: Option<String>,
+    pub weight: Option<String>,
+    pub weight_uom: Option<String>,
+}
+
+/// PID description.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pid {
+    /// PID01 type (`F` free-form, `S` structured, `X` semi-structured).
+    pub kind: Option<String>,
+    /// PID02 characteristic, PID03 agency, PID04 description code, PID05 description.
+    pub characteristic: Option<String>,
+    pub agency: Option<String>,
+    pub code: Option<String>,
+    pub description: Option<String>,
 }
 
 /// PRF01..PRF05.
@@ -57,6 +150,9 @@ pub struct Sn1 {
     pub quantity_to_date: Option<String>,
     pub quantity_ordered: Option<String>,
     pub status: Option<String>,
+    /// SN106 unit of the quantity ordered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordered_uom: Option<String>,
 }
 
 /// One HL level and the segments that follow it.
@@ -81,6 +177,24 @@ pub struct HlNode {
     pub descriptions: Vec<String>,
     pub parties: Vec<Party>,
     pub position: Position,
+    /// HL04 hierarchical child code (`1` has children, `0` none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_code: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub td5_extra: Vec<Td5Extra>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub td3: Vec<Td3>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mea: Vec<Mea>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cld: Vec<Cld>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub po4: Vec<Po4>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fob: Vec<Fob>,
+    /// Every PID (its PID05 is also in `descriptions`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pid: Vec<Pid>,
 }
 
 /// The 856.
@@ -95,6 +209,9 @@ pub struct Asn856 {
     pub dates: Vec<Dtm>,
     /// File order.
     pub nodes: Vec<HlNode>,
+    /// N1 loops of the heading (before the first HL).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parties: Vec<Party>,
 }
 
 impl Asn856 {
@@ -155,6 +272,7 @@ impl Asn856 {
                     parent_id,
                     level,
                     position: seg.position(),
+                    child_code: txt(seg, 4),
                     ..HlNode::default()
                 });
                 continue;
@@ -162,6 +280,11 @@ impl Asn856 {
             let Some(n) = a.nodes.last_mut() else {
                 if seg.is("DTM") {
                     a.dates.push(parse_dtm(seg, &mut d));
+                } else if seg.is("N1") {
+                    in_party = true;
+                    a.parties.push(parse_n1(seg, &mut d));
+                } else if in_party {
+                    a.parties.last_mut().map(|p| party_detail(p, seg));
                 }
                 continue;
             };
@@ -184,6 +307,8 @@ impl Asn856 {
                     weight_qualifier: code(seg, 6),
                     weight: txt(seg, 7),
                     weight_uom: code(seg, 8),
+                    volume: txt(seg, 9),
+                    volume_uom: code(seg, 10),
                 });
             } else if seg.is("TD5") {
                 n.td5.push(Td5 {
@@ -192,6 +317,63 @@ impl Asn856 {
                     scac: txt(seg, 3),
                     method: code(seg, 4),
                     routing: txt(seg, 5),
+                });
+                if (6..=15).any(|k| txt(seg, k).is_some()) {
+                    n.td5_extra.push(Td5Extra {
+                        td5: n.td5.len() - 1,
+                        status: code(seg, 6),
+                        location_qualifier: code(seg, 7),
+                        location: txt(seg, 8),
+                        transit_direction: code(seg, 9),
+                        transit_time_qualifier: code(seg, 10),
+                        transit_time: txt(seg, 11),
+                        service_levels: (12..=14).filter_map(|k| code(seg, k)).collect(),
+                        country: code(seg, 15),
+                    });
+                }
+            } else if seg.is("TD3") {
+                n.td3.push(Td3 {
+                    equipment: code(seg, 1),
+                    initial: txt(seg, 2),
+                    number: txt(seg, 3),
+                    weight_qualifier: code(seg, 4),
+                    weight: txt(seg, 5),
+                    weight_uom: code(seg, 6),
+                    seal: txt(seg, 9),
+                });
+            } else if seg.is("MEA") {
+                n.mea.push(Mea {
+                    reference: code(seg, 1),
+                    qualifier: code(seg, 2),
+                    value: txt(seg, 3),
+                    uom: seg
+                        .component(4, 1)
+                        .map(|c| c.trim().to_ascii_uppercase())
+                        .filter(|c| !c.is_empty()),
+                });
+            } else if seg.is("CLD") {
+                n.cld.push(Cld {
+                    loads: txt(seg, 1),
+                    units: txt(seg, 2),
+                    packaging: code(seg, 3),
+                    size: txt(seg, 4),
+                    uom: code(seg, 5),
+                });
+            } else if seg.is("PO4") {
+                n.po4.push(Po4 {
+                    pack: txt(seg, 1),
+                    size: txt(seg, 2),
+                    uom: code(seg, 3),
+                    packaging: code(seg, 4),
+                    weight_qualifier: code(seg, 5),
+                    weight: txt(seg, 6),
+                    weight_uom: code(seg, 7),
+                });
+            } else if seg.is("FOB") {
+                n.fob.push(Fob {
+                    payment_method: code(seg, 1).unwrap_or_default(),
+                    location_qualifier: code(seg, 2),
+                    description: txt(seg, 3),
                 });
             } else if seg.is("PRF") {
                 let po_number = txt(seg, 1).unwrap_or_else(|| {
@@ -225,9 +407,17 @@ impl Asn856 {
                     quantity_to_date: txt(seg, 4),
                     quantity_ordered: txt(seg, 5),
                     status: code(seg, 8),
+                    ordered_uom: code(seg, 6),
                 });
             } else if seg.is("PID") {
                 n.descriptions.extend(txt(seg, 5));
+                n.pid.push(Pid {
+                    kind: code(seg, 1),
+                    characteristic: code(seg, 2),
+                    agency: code(seg, 3),
+                    code: txt(seg, 4),
+                    description: txt(seg, 5),
+                });
             } else if seg.is("CTT") {
                 // summary; counts are senders' business (warn-only per reference)
             } else if seg.is("BSN") {
@@ -244,6 +434,56 @@ impl Asn856 {
         }
         link(&mut a, &mut d);
         (a, d)
+    }
+}
+
+/// Place of a level in the order S → O → T → P → I; None for other levels.
+fn rank(level: &str) -> Option<u8> {
+    match level {
+        "S" => Some(0),
+        "O" => Some(1),
+        "T" => Some(2),
+        "P" => Some(3),
+        "I" => Some(4),
+        _ => None,
+    }
+}
+
+/// The parent of node `i`, whose HL02 is blank (or `0`): none for a shipment level (a root);
+/// for a lower level the nearest earlier node of a level above it, with a warning; none, with an
+/// orphan warning, when there is no such node.
+fn infer_parent(nodes: &[HlNode], i: usize, d: &mut Vec<Diagnostic>) -> Option<usize> {
+    let n = nodes.get(i)?;
+    let r = rank(&n.level).filter(|&r| r > 0)?;
+    let found = (0..i).rev().find(|&j| {
+        nodes
+            .get(j)
+            .and_then(|p| rank(&p.level))
+            .is_some_and(|pr| pr < r)
+    });
+    match found.and_then(|j| nodes.get(j).map(|p| (j, p))) {
+        Some((j, p)) => {
+            d.push(Diagnostic::warning(
+                DiagnosticCode::HlInferredParent,
+                format!(
+                    "hl02 of hl {:?} (level {}) is blank; parent inferred from the level order: hl {:?} (level {})",
+                    n.id, n.level, p.id, p.level
+                ),
+                n.position.with_element(2),
+            ));
+            Some(j)
+        }
+        None => {
+            d.push(Diagnostic::warning(
+                DiagnosticCode::HlOrphan,
+                format!(
+                    "hl {:?} (level {}) has no parent: hl02 is blank and no earlier level is above it",
+                    n.id, n.level
+                ),
+                n.position.with_element(2),
+            ));
+            None
+        }
     }
 }
 
@@ -264,7 +504,7 @@ fn link(a: &mut Asn856, d: &mut Vec<Diagnostic>) {
     let mut parents: Vec<Option<usize>> = Vec::with_capacity(a.nodes.len());
     for (i, n) in a.nodes.iter().enumerate() {
         let p = match &n.parent_id {
-            None => None,
+            None => infer_parent(&a.nodes, i, d),
             Some(pid) => match by_id.get(pid) {
                 Some(&p) if p != i => Some(p),
                 Some(_) => {

@@ -260,6 +260,7 @@ def ok_cases():
     w("ok", "0041_composites", env([["BEG*00*SA*1**20250101", "PO1*1*5*EA", "SLN*1**I*2*EA>1>2", "CTT*1"]]))
     w("ok", "0042_spaces_in_values", env([["BEG*00*SA* 4512 **20250101", "N1*ST*  ACME  ", "N3*5555 161TH AVE ", "PO1*1*5*EA", "CTT*1"]]))
     w("ok", "0043_three_interchanges_newline_star", env([FA997], gs01="FA", ctrl=1) + env([FA997], gs01="FA", ctrl=2, t="\n", nl="") + env([FA997], gs01="FA", ctrl=3, e="|", c=">", t="'"))
+    real_world_ok_cases()
 
 
 def err_cases():
@@ -296,6 +297,105 @@ def err_cases():
     w("err", "0026_ge_without_gs", env([PO850]).replace("GE*1*101~\n", "GE*1*101~\nGE*1*101~\n"))
     w("err", "0027_se01_not_numeric", env([PO850]).replace("SE*13*0001", "SE*X*0001"))
     w("err", "0028_bare_segments_garbage_id", st_se(["BEG*00*SA*1**20250101", "B@D*1", "CTT*0"], "0001"))
+    real_world_err_cases()
+
+
+# Issue 13, "what real partners send": one case per class, written here (no partner's file).
+ACK855_RICH = [
+    "BAK*00*AC*IM-7001*20260110*R1*REQ-44*CT-900*SO-5501*20260111*CJ",
+    "CUR*SE*USD",
+    "PER*OC*PAT SELLER*TE*5550102030*EM*PAT@VENDOR.EXAMPLE",
+    "TD5*O*2*UPSN*U*UPS GROUND",
+    "N9*ZZ*TERMS",
+    "MSG*NET 30 FROM INVOICE",
+    "N1*ST*RESELLER DOCK*92*RS-1",
+    "N4*AUSTIN*TX*78701*US",
+    "PO1*1*10*EA*19.50*PE*VP*VX-100*BP*IMSKU1",
+    "N1*ST*DROP SHIP SITE*92*DS-9",
+    "N4*DENVER*CO*80202*US",
+    "ACK*IA*6*EA*068*20260115*REQ-44-1",
+    "ACK*IB*4*EA*068*20260201",
+    "SCH*6*EA***068*20260115",
+    "SCH*4*EA***068*20260201*1200*069*20260203",
+    "PO1*2*3*EA*5.00*PE*VP*VX-200*BP*IMSKU2",
+    "ACK*IR*3*EA**********************************CW",
+    "CTT*2*13",
+    "AMT*TT*210.00",
+]
+
+ASN856_RICH = [
+    "BSN*00*SHIP-9001*20260120*1015*0001",
+    "DTM*011*20260120",
+    "HL*1**S*1",
+    "TD1*CTN25*2****G*30.5*LB*4.2*CF",
+    "TD5*B*2*FDEG*U*FEDEX GROUND*CC*ZZ*DOCK7*O*AD*2*G2*SD*ND*US",
+    "TD3*TL*ABCD*123456****SEAL778",
+    "FOB*PP*OR*ORIGIN",
+    "REF*BM*BOL-5",
+    "N1*SF*VENDOR DC*92*DC-1",
+    "N4*RENO*NV*89501*US",
+    "N1*ST*RESELLER DOCK*92*RS-1",
+    "N4*AUSTIN*TX*78701*US",
+    "HL*2*1*O*1",
+    "PRF*IM-7002***20260110",
+    "N1*BY*INGRAM MICRO*92*IM-40",
+    "N4*MISSISSAUGA*ON*L5T 2J3*CA",
+    "HL*3*2*P*1",
+    "MEA*PD*WT*12.5*LB",
+    "MAN*GM*00012345600000000018",
+    "HL*4*3*I*0",
+    "LIN*1*VP*VX-100*BP*IMSKU1",
+    "SN1*1*2*EA**2*EA**AC",
+    "PO4*1*1*EA*CTN*G*6.25*LB",
+    "PID*F*08***WIDGET SWITCH",
+    "CLD*1*2*CTN",
+    "CTT*4*2",
+]
+
+ASN856_BLANK_HL02 = [
+    "BSN*00*SHIP-9002*20260121*0900*0004",
+    "HL*1**S",
+    "TD5*B*2*UPSN",
+    "HL*2**O",
+    "PRF*IM-7003",
+    "HL*3**I",
+    "LIN*1*VP*VX-100",
+    "SN1*1*5*EA",
+    "HL*4**O",
+    "PRF*IM-7004",
+    "HL*5**I",
+    "LIN*2*VP*VX-200",
+    "SN1*2*1*EA",
+]
+
+
+def real_world_ok_cases():
+    w("ok", "0044_855_rich", env([ACK855_RICH], gs01="PR"))
+    w("ok", "0045_856_rich", env([ASN856_RICH], gs01="SH"))
+    w("ok", "0046_856_blank_hl02_inferred", env([ASN856_BLANK_HL02], gs01="SH"))
+    ta1 = isa(ctrl=502) + "\nTA1*000000101*260105*1200*R*022~\nIEA*0*000000502~\n"
+    w("ok", "0047_ta1_rejected", ta1)
+    two = st_se(ACK855_RICH, "0001", ident="855") + st_se(ASN856_BLANK_HL02, "0001", ident="856")
+    w("ok", "0048_bare_two_sets_same_st02", two)
+    w("ok", "0049_bare_pipe_newline", st_se(["BAK*00*AC*IM-7005*20260110", "PO1*1*2*EA", "ACK*IA*2*EA"], "0007", e="|", t="\n", nl="", ident="855"))
+    w("ok", "0050_duplicate_isa13", env([ACK855_RICH], gs01="PR", ctrl=77) + env([ACK855_RICH], gs01="PR", ctrl=77, gsctl=78))
+    x = env([ACK855_RICH], gs01="PR", ctrl=80)
+    gs = "GS*PR*INGRAMMICRO*VENDORERP*20250101*1200*80*X*004010~\n"
+    second = gs + st_se(ACK855_RICH, "0002", ident="855") + "GE*1*80~\n"
+    x = x.replace("IEA*1*000000080", second + "IEA*2*000000080")
+    w("ok", "0051_duplicate_gs06", x)
+    w("ok", "0052_linebreak_inside_note", env([["BEG*00*SA*1**20250101", "N9*ZZ*TERMS", "MSG*TERMS &\nCONDITIONS APPLY", "PO1*1*5*EA", "CTT*1"]]))
+    w("ok", "0053_standard_segments_known", env([["BEG*00*SA*1**20250101", "TAX*EX-1", "PO1*1*5*EA", "SI*ZZ*AB*XYZ", "IT8*N", "CLD*1*5*CTN", "CTT*1"]]))
+    w("ok", "0054_997_answers_5010_group", env([ACK855_RICH], gs01="PR", ver="00501", rep="^", gs08="005010"))
+
+
+def real_world_err_cases():
+    w("err", "0029_856_wrong_se01", env([ASN856_RICH], gs01="SH").replace("SE*28*0001", "SE*31*0001"))
+    w("err", "0030_wrong_ge01_iea01", env([ACK855_RICH], gs01="PR").replace("GE*1*101", "GE*2*101").replace("IEA*1*", "IEA*3*"))
+    w("err", "0031_mangled_isa_sa", env([ACK855_RICH], gs01="PR")[1:])
+    w("err", "0032_terminator_changes", env([ACK855_RICH], gs01="PR", t="$").replace("REF", "REF").replace("PO1*2*3*EA*5.00*PE*VP*VX-200*BP*IMSKU2$", "PO1*2*3*EA*5.00*PE*VP*VX-200*BP*IMSKU2~"))
+    w("err", "0033_856_orphan_blank_hl02", env([["BSN*00*SHIP-9003*20260121", "HL*1**O", "PRF*IM-7006", "HL*2*1*I", "SN1*1*1*EA"]], gs01="SH"))
+    w("err", "0034_bare_wrong_se01", st_se(["BAK*00*AC*IM-7007*20260110", "PO1*1*2*EA", "ACK*IA*2*EA"], "0001", ident="855", count=9))
 
 
 if __name__ == "__main__":
