@@ -182,12 +182,14 @@ pub mod ops {
     use anyhow::Context as _;
 
     use super::StatusQuery;
-    use crate::store::records::{OrderRecord, Outbound850};
+    use crate::store::records::{ErpAck, OrderRecord, Outbound850};
     use crate::store::Store;
 
     /// The PO's lifecycle as one word.
     pub fn lifecycle(o: &OrderRecord) -> &'static str {
-        if o.inbound.erp_997.as_deref() == Some("rejected") {
+        if o.inbound.erp_997 == Some(ErpAck::InterchangeRejected) {
+            "ta1_rejected"
+        } else if o.inbound.erp_997.is_some_and(ErpAck::is_rejection) {
             "997_rejected"
         } else if o.inbound.statuses_sent > 0 {
             "856_sent"
@@ -248,7 +250,7 @@ pub mod ops {
                 o.po_number,
                 state,
                 o.received_at,
-                o.inbound.erp_997.as_deref().unwrap_or("-"),
+                o.inbound.erp_997.map_or("-", ErpAck::as_str),
                 queued,
                 errors,
                 file
@@ -293,7 +295,7 @@ pub mod ops {
         let _ = writeln!(
             out,
             "997 from ERP: {}",
-            o.inbound.erp_997.as_deref().unwrap_or("none yet")
+            o.inbound.erp_997.map_or("none yet", ErpAck::as_str)
         );
         let _ = writeln!(out, "shipped so far: {:?}", o.inbound.shipped);
         let _ = writeln!(out, "\ntimeline:");

@@ -284,6 +284,12 @@ pub fn inspect(file: &Path) -> Exit {
     let mut typed = Vec::new();
     let mut diagnostics: Vec<x12::Diagnostic> = doc.diagnostics.clone();
     for ic in &doc.interchanges {
+        for ta1 in &ic.ta1 {
+            typed.push(serde_json::json!({
+                "interchange": ic.index, "kind": "TA1", "controlNumber": ta1.control_number,
+                "value": ta1,
+            }));
+        }
         for g in &ic.groups {
             for tx in &g.transactions {
                 let (kind, value) = match DocumentKind::of(&tx.id) {
@@ -341,7 +347,7 @@ pub fn inspect(file: &Path) -> Exit {
         }
         (false, None) => {
             eprintln!(
-                "edi-bridge: {}: no complete interchange (no IEA closing the last ISA)",
+                "edi-bridge: {}: no complete interchange (no IEA closing the last ISA, or a bare transaction set without its SE)",
                 file.display()
             );
             Exit::Failure

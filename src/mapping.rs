@@ -417,6 +417,10 @@ pub enum UnknownPo {
 #[serde(deny_unknown_fields, default)]
 pub struct Inbound {
     pub unknown_po: UnknownPo,
+    /// Reject files whose envelope counts or control numbers disagree (SE01, GE01, IEA01;
+    /// SE02/ST02, GE02/GS06, IEA02/ISA13). Off: they are warnings, the file is processed and the
+    /// group's 997 says `E` (accepted with errors).
+    pub strict_envelope: bool,
     /// Tracking number sources: `REF:CN`, `MAN:CP`, `REF:2I`, `MAN:SM`.
     pub tracking: Vec<String>,
     /// Serial number sources: `REF:SE`, `REF:LS`.
@@ -442,6 +446,7 @@ impl Default for Inbound {
         let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         Inbound {
             unknown_po: UnknownPo::Send,
+            strict_envelope: false,
             tracking: v(&["REF:CN"]),
             serial: v(&["REF:SE"]),
             sscc: v(&["MAN:GM"]),

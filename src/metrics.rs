@@ -274,8 +274,24 @@ impl Metrics {
         (error_files, store.dead_count(), no_997, since)
     }
 
+    /// POs whose 850 the ERP refused, by its 997 (`R`) or its TA1 (TA104 `R`): an alert.
+    pub fn erp_rejections(&self, store: &Store) -> usize {
+        store
+            .orders()
+            .filter_map(Result::ok)
+            .filter(|o| o.inbound.erp_997.is_some_and(|a| a.is_rejection()))
+            .count()
+    }
+
     /// Logs a WARN for each alert condition that holds.
     pub fn check_alerts(&self, store: &Store) {
+        let refused = self.erp_rejections(store);
+        if refused > 0 {
+            tracing::warn!(
+                pos = refused,
+                "The ERP rejected 850s (997 or TA1); see `edi-bridge status`."
+            );
+        }
         let (error_files, dead, no_997, since) = self.alert_values(store);
         if error_files > 0 {
             tracing::warn!(files = error_files, dir = ?self.alerts.error_dir, "Inbox files are waiting in the error directory.");
@@ -577,6 +593,10 @@ impl Metrics {
         let _ = writeln!(s, "# HELP edi_bridge_850_without_997 850s written more than alerts.missing_997_hours ago with no 997 from the ERP.");
         let _ = writeln!(s, "# TYPE edi_bridge_850_without_997 gauge");
         let _ = writeln!(s, "edi_bridge_850_without_997 {no_997}");
+        let refused = self.erp_rejections(store);
+        let _ = writeln!(s, "# HELP edi_bridge_850_rejected_by_erp POs whose 850 the ERP rejected by 997 or TA1 (alert when > 0).");
+        let _ = writeln!(s, "# TYPE edi_bridge_850_rejected_by_erp gauge");
+        let _ = writeln!(s, "edi_bridge_850_rejected_by_erp {refused}");
         let _ = writeln!(s, "# HELP edi_bridge_seconds_since_inbound Seconds since the last inbound document (or since start).");
         let _ = writeln!(s, "# TYPE edi_bridge_seconds_since_inbound gauge");
         let _ = writeln!(s, "edi_bridge_seconds_since_inbound {since}");

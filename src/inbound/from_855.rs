@@ -1,7 +1,9 @@
 //! The pure translator from a typed 855 to the body of Ingram's *Purchase Order Response* call.
 //! BAK02 and ACK01 codes are translated through the mapping's code lists; quantities are summed
-//! per line status; dates are converted from X12 to the API's format. An unknown code or an
-//! unreadable date is a [`TranslateError`] that names segment, element and position.
+//! per line status; dates are converted from X12 to the API's format (the estimated ship date
+//! from ACK04/05, else from the line's SCH schedule, else from its DTM); a rejected line carries
+//! its ACK29 reason code as `rejectReason`. An unknown code or an unreadable date is a
+//! [`TranslateError`] that names segment, element and position.
 
 use std::collections::BTreeMap;
 
@@ -65,6 +67,7 @@ pub fn from_855(
         let (mut accepted, mut backordered, mut rejected, mut changed) = (0u64, 0u64, 0u64, false);
         let mut statuses: Vec<&str> = Vec::new();
         let mut ship_date = None;
+        let mut reject_reason = None;
         for detail in &line.acks {
             let status =
                 CodeLists::lookup(&lists.line_status, &detail.status).ok_or_else(|| {
@@ -105,6 +108,9 @@ pub fn from_855(
                 _ => accepted = accepted.saturating_add(qty),
             }
             statuses.push(status);
+            if status == REJECTED && reject_reason.is_none() {
+                reject_reason = detail.reason.clone();
+            }
             if let (Some(q), Some(d)) = (&detail.date_qualifier, &detail.date) {
                 if mapping.inbound.estimated_ship_dtm.iter().any(|e| e == q) {
                     ship_date =
@@ -121,6 +127,24 @@ pub fn from_855(
                 rejected = q;
             } else {
                 accepted = q;
+            }
+        }
+        if ship_date.is_none() {
+            // SCH: the scheduled date of the line's first schedule with a ship-date qualifier.
+            let sch = line.schedules.iter().find_map(|s| {
+                let q = s.date_qualifier.as_ref()?;
+                let d = s.date.as_ref()?;
+                mapping
+                    .inbound
+                    .estimated_ship_dtm
+                    .contains(q)
+                    .then_some((s, d))
+            });
+            if let Some((s, d)) = sch {
+                ship_date =
+                    Some(convert_date(d, x12_formats, api_format).ok_or_else(|| {
+                        fail(&s.position, 6, format!("sch06 '{d}' is not a date"))
+                    })?);
             }
         }
         if ship_date.is_none() {
@@ -173,6 +197,9 @@ pub fn from_855(
         obj.insert("lineStatus".into(), json!(line_status));
         if let Some(d) = ship_date {
             obj.insert("estimatedShipDate".into(), json!(d));
+        }
+        if let Some(r) = reject_reason {
+            obj.insert("rejectReason".into(), json!(r));
         }
         lines.push(Value::Object(obj));
     }
@@ -286,6 +313,25 @@ mod tests {
             .unwrap_err();
             assert_eq!(e.position.element, Some(3), "{e}");
         }
+    }
+
+    #[test]
+    fn sch_gives_the_estimated_ship_date_and_ack29_the_reject_reason() {
+        let text = ACK
+            .replace(
+                "ACK*IA*8*EA*068*20261125~\nACK*IB*2*EA~\n",
+                "ACK*IA*8*EA~\nACK*IB*2*EA~\nSCH*8*EA***068*20261127~\n",
+            )
+            .replace("ACK*IR*3*EA~", "ACK*IR*3*EA**************************CW~")
+            .replace("SE*9*0001", "SE*10*0001");
+        let c = call(&text, &Mapping::builtin()).unwrap();
+        assert_eq!(c.body["lines"][0]["estimatedShipDate"], "2026-11-27");
+        assert_eq!(c.body["lines"][1]["rejectReason"], "CW");
+        assert!(c.body["lines"][0].get("rejectReason").is_none());
+        // Without SCH and ACK29 the body has neither field (see body_matches_the_contract).
+        let plain = call(&ACK.replace("*068*20261125", ""), &Mapping::builtin()).unwrap();
+        assert!(plain.body["lines"][0].get("estimatedShipDate").is_none());
+        assert!(plain.body["lines"][1].get("rejectReason").is_none());
     }
 
     #[test]

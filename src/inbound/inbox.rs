@@ -23,7 +23,7 @@ use crate::inbound::from_856::{from_856, OrderView};
 use crate::inbound::{describe, DocumentKind};
 use crate::mapping::{Mapping, UnknownPo};
 use crate::outbound::to_850::write_options;
-use crate::store::records::FileRecord;
+use crate::store::records::{ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
 use crate::x12;
 
@@ -197,6 +197,20 @@ pub fn too_big_reason(size: u64, limit: u64) -> String {
     )
 }
 
+/// The reader settings the mapping asks for: its delimiters for bare transaction sets (when
+/// their first segment does not show others) and `inbound.strict_envelope`.
+pub fn read_options(mapping: &Mapping) -> x12::ReadOptions {
+    let d = write_options(mapping).delimiters;
+    x12::ReadOptions {
+        default_delimiters: x12::Delimiters {
+            repetition: None,
+            ..d
+        },
+        strict_envelope: mapping.inbound.strict_envelope,
+        ..x12::ReadOptions::default()
+    }
+}
+
 fn plan(
     store: &Store,
     mapping: &Mapping,
@@ -204,7 +218,7 @@ fn plan(
     bytes: &[u8],
     received_at: &str,
 ) -> anyhow::Result<Plan> {
-    let doc = x12::read(bytes, &x12::ReadOptions::default());
+    let doc = x12::read(bytes, &read_options(mapping));
     let mut problems: Vec<String> = doc
         .errors()
         .map(|d| {
@@ -219,6 +233,10 @@ fn plan(
     if doc.interchanges.is_empty() && doc.transactions().next().is_none() {
         problems.push("no X12 interchange found (no ISA segment, no transaction set)".into());
     }
+    // Tolerated quirks (a wrong count, an inferred delimiter) are processed, and said so.
+    for d in doc.diagnostics.iter().filter(|d| !d.is_error()).take(10) {
+        tracing::warn!(file = %text::escape(name), code = d.code.as_str(), position = %describe(&d.position), message = %text::escape(&d.message), "Inbox file read with a warning.");
+    }
     let pair = mapping.interchange.pair_key();
     let mut batch = InboundBatch {
         claimed_file: name.to_string(),
@@ -227,19 +245,28 @@ fn plan(
     };
     for ic in &doc.interchanges {
         let h = &ic.header;
-        let isa13 = h
-            .control_number
-            .trim()
-            .parse::<u64>()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| h.control_number.trim().to_string());
-        batch.interchanges.push(keys::interchange_key([
-            h.sender_qualifier.trim(),
-            h.sender_id.trim(),
-            h.receiver_qualifier.trim(),
-            h.receiver_id.trim(),
-            &isa13,
-        ]));
+        batch.interchanges.push(if ic.synthetic {
+            // Bare sets have no ISA to key them: the file itself (name and content) is the key,
+            // which keeps processing it again after a crash from queueing its calls twice.
+            keys::file_key(name, &content_hash(bytes))
+        } else {
+            let isa13 = h
+                .control_number
+                .trim()
+                .parse::<u64>()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| h.control_number.trim().to_string());
+            keys::interchange_key([
+                h.sender_qualifier.trim(),
+                h.sender_id.trim(),
+                h.receiver_qualifier.trim(),
+                h.receiver_id.trim(),
+                &isa13,
+            ])
+        });
+        for ta1 in &ic.ta1 {
+            record_ta1(store, &pair, ta1, name, &mut batch);
+        }
         for group in &ic.groups {
             let group_diags: Vec<x12::Diagnostic> = doc
                 .diagnostics
@@ -250,7 +277,10 @@ fn plan(
                 })
                 .cloned()
                 .collect();
+            // No 997 for a group the reader invented (bare sets): no envelope to answer.
             if mapping.ack997.generate
+                && !ic.synthetic
+                && !group.synthetic
                 && !group.header.functional_id.trim().eq_ignore_ascii_case("FA")
             {
                 match reply_997(store, mapping, &pair, ic, group, &group_diags) {
@@ -262,22 +292,31 @@ fn plan(
                 }
             }
             for tx in &group.transactions {
-                let source = format!(
-                    "{name} ISA13 {} GS06 {} ST02 {}",
-                    h.control_number.trim(),
-                    group.header.control_number.trim(),
-                    tx.control_number.trim()
-                );
-                if let Err(p) = route(
+                let source = if ic.synthetic {
+                    format!("{name} (bare set) ST02 {}", tx.control_number.trim())
+                } else {
+                    format!(
+                        "{name} ISA13 {} GS06 {} ST02 {}",
+                        h.control_number.trim(),
+                        group.header.control_number.trim(),
+                        tx.control_number.trim()
+                    )
+                };
+                let ctx = Route {
                     store,
                     mapping,
-                    &pair,
-                    tx,
-                    &group.header,
-                    &source,
-                    &mut batch,
-                ) {
-                    problems.push(p);
+                    pair: &pair,
+                    gs: &group.header,
+                    source: &source,
+                };
+                match route(&ctx, tx, &mut batch) {
+                    Ok(Routed::Jobs(n)) => {
+                        tracing::debug!(source = %source, jobs = n, "Transaction set routed.")
+                    }
+                    Ok(Routed::ErpAck(a)) => {
+                        tracing::debug!(source = %source, outcome = %a, "997 from the ERP recorded.")
+                    }
+                    Err(refusal) => problems.push(refusal.to_string()),
                 }
             }
         }
@@ -285,182 +324,340 @@ fn plan(
     Ok(Plan { batch, problems })
 }
 
+/// Records a TA1 from the ERP against the 850 interchange it names (TA101 = the ISA13 we
+/// wrote), as the ERP's answer to that PO's 850. A rejection is logged as an error.
+fn record_ta1(store: &Store, pair: &str, ta1: &x12::Ta1, name: &str, batch: &mut InboundBatch) {
+    let outcome = match ta1.ack_code.as_str() {
+        "A" => ErpAck::InterchangeAccepted,
+        "E" => ErpAck::InterchangeAcceptedWithErrors,
+        _ => ErpAck::InterchangeRejected,
+    };
+    let note = ta1.note_code.as_deref().unwrap_or("-");
+    let Some((po, gs06)) = ta1
+        .control_number
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .and_then(|isa13| po_for_isa13(store, isa13))
+    else {
+        tracing::warn!(file = %text::escape(name), isa13 = %text::escape(&ta1.control_number), ack = %text::escape(&ta1.ack_code), note = %text::escape(note), "TA1 from the ERP for an interchange the bridge did not write; nothing recorded.");
+        return;
+    };
+    if outcome.is_rejection() {
+        tracing::error!(po = %po, isa13 = %text::escape(&ta1.control_number), note = %text::escape(note), "The ERP rejected our 850 interchange (TA1).");
+    }
+    batch.erp_997.push((
+        pair.to_string(),
+        gs06,
+        outcome,
+        format!(
+            "; ISA13 {} TA104 {} TA105 {note} ({name})",
+            ta1.control_number.trim(),
+            ta1.ack_code
+        ),
+    ));
+}
+
+/// The PO (and GS06) of the 850 we wrote with this ISA13. TA1s are rare: a scan of the orders.
+fn po_for_isa13(store: &Store, isa13: u32) -> Option<(String, u32)> {
+    store
+        .orders()
+        .filter_map(Result::ok)
+        .find_map(|o| match o.outbound {
+            Outbound850::Allocated { envelope } | Outbound850::Written { envelope, .. }
+                if envelope.isa13 == isa13 =>
+            {
+                Some((o.po_number, envelope.gs06))
+            }
+            _ => None,
+        })
+}
+
+/// What routing needs besides the transaction set: where it came from and where it goes.
+struct Route<'a> {
+    store: &'a Store,
+    mapping: &'a Mapping,
+    /// The outbound pair key (control-number counters, GS06 index).
+    pair: &'a str,
+    gs: &'a x12::GsHeader,
+    /// File and control numbers, for history and job sources.
+    source: &'a str,
+}
+
+/// What routing one transaction set added to the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Routed {
+    /// This many API calls queued (855, 856).
+    Jobs(usize),
+    /// The ERP's 997 for one of our 850s recorded.
+    ErpAck(ErpAck),
+}
+
+/// Why a transaction set is not processed; the file then goes to `error/` with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refusal {
+    /// The typed reader found an error (code, message, position).
+    #[error("{0}")]
+    Invalid(String),
+    /// The translator could not build the API call.
+    #[error("{0}")]
+    Untranslatable(String),
+    /// A PO the bridge never received, held by `inbound.unknown_po = "hold"`.
+    #[error("{kind} for purchase order {po} which the bridge never received; held by inbound.unknown_po = \"hold\" ({at})")]
+    UnknownPoHeld {
+        kind: &'static str,
+        po: String,
+        at: String,
+    },
+    /// A 997 whose AK102 is not a group control number.
+    #[error("997 ak102 '{ak102}' is not a group control number ({at})")]
+    BadAk102 { ak102: String, at: String },
+    /// ST01 is not one the bridge handles.
+    #[error("transaction set {id} is not handled by edi-bridge (855, 856 and 997 are) ({at})")]
+    Unsupported { id: String, at: String },
+    /// The store could not be read.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// The first error among a typed reader's diagnostics, as a refusal.
+fn first_error(diags: &[x12::Diagnostic]) -> Result<(), Refusal> {
+    match diags.iter().find(|d| d.is_error()) {
+        Some(d) => Err(Refusal::Invalid(format!(
+            "{}: {} ({})",
+            d.code.as_str(),
+            d.message,
+            describe(&d.position)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Routes one transaction set by ST01 and adds what it produces to the batch.
 fn route(
-    store: &Store,
-    mapping: &Mapping,
-    pair: &str,
+    ctx: &Route<'_>,
     tx: &x12::Transaction<'_>,
-    gs: &x12::GsHeader,
-    source: &str,
     batch: &mut InboundBatch,
-) -> Result<(), String> {
-    let head = |id: &str| tx.segments.iter().find(|s| s.is(id)).map(|s| s.position());
+) -> Result<Routed, Refusal> {
     let st_pos = tx
         .segments
         .first()
         .map(|s| s.position())
         .unwrap_or_default();
-    let errors = |diags: &[x12::Diagnostic]| -> Result<(), String> {
-        match diags.iter().find(|d| d.severity == x12::Severity::Error) {
-            Some(d) => Err(format!(
-                "{}: {} ({})",
-                d.code.as_str(),
-                d.message,
-                describe(&d.position)
-            )),
-            None => Ok(()),
-        }
+    let head = |id: &str| {
+        tx.segments
+            .iter()
+            .find(|s| s.is(id))
+            .map(|s| s.position())
+            .unwrap_or_else(|| st_pos.clone())
     };
     match DocumentKind::of(&tx.id) {
-        DocumentKind::Ack855 => {
-            let (ack, diags) = x12::Ack855::parse(tx);
-            errors(&diags)?;
-            let bak = head("BAK").unwrap_or(st_pos);
-            let call = from_855(&ack, &bak, mapping, gs.date.trim()).map_err(|e| e.to_string())?;
-            let unknown = store.order(&call.po).map_err(|e| e.to_string())?.is_none();
-            if unknown && mapping.inbound.unknown_po == UnknownPo::Hold {
-                return Err(format!("855 for purchase order {} which the bridge never received; held by inbound.unknown_po = \"hold\" ({})", call.po, describe(&bak)));
-            }
-            if unknown {
-                tracing::warn!(po = %call.po, source = %source, "855 for a PO the bridge never received; sending it anyway (flagged).");
-            }
-            batch
-                .history
-                .push((call.po.clone(), format!("855 received: {source}")));
-            batch.jobs.push(NewJob {
-                po: call.po,
-                kind: call.kind,
-                path: call.path,
-                body: call.body.to_string(),
-                source: source.to_string(),
-                unknown_po: unknown,
+        DocumentKind::Ack855 => route_855(ctx, tx, &head("BAK"), batch),
+        DocumentKind::Asn856 => route_856(ctx, tx, &head("BSN"), batch),
+        DocumentKind::Ack997 => route_997(ctx, tx, &st_pos, batch),
+        DocumentKind::Unknown(id) => Err(Refusal::Unsupported {
+            id,
+            at: describe(&st_pos),
+        }),
+    }
+}
+
+/// An 855: one PO Response call.
+fn route_855(
+    ctx: &Route<'_>,
+    tx: &x12::Transaction<'_>,
+    bak: &x12::Position,
+    batch: &mut InboundBatch,
+) -> Result<Routed, Refusal> {
+    let (ack, diags) = x12::Ack855::parse(tx);
+    first_error(&diags)?;
+    let call = from_855(&ack, bak, ctx.mapping, ctx.gs.date.trim())
+        .map_err(|e| Refusal::Untranslatable(e.to_string()))?;
+    let unknown = ctx
+        .store
+        .order(&call.po)
+        .map_err(|e| Refusal::Store(e.to_string()))?
+        .is_none();
+    if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
+        return Err(Refusal::UnknownPoHeld {
+            kind: "855",
+            po: call.po,
+            at: describe(bak),
+        });
+    }
+    if unknown {
+        tracing::warn!(po = %call.po, source = %ctx.source, "855 for a PO the bridge never received; sending it anyway (flagged).");
+    }
+    batch
+        .history
+        .push((call.po.clone(), format!("855 received: {}", ctx.source)));
+    batch.jobs.push(NewJob {
+        po: call.po,
+        kind: call.kind,
+        path: call.path,
+        body: call.body.to_string(),
+        source: ctx.source.to_string(),
+        unknown_po: unknown,
+    });
+    Ok(Routed::Jobs(1))
+}
+
+/// An 856: one PO Status call per PO it names.
+fn route_856(
+    ctx: &Route<'_>,
+    tx: &x12::Transaction<'_>,
+    bsn: &x12::Position,
+    batch: &mut InboundBatch,
+) -> Result<Routed, Refusal> {
+    let (asn, diags) = x12::Asn856::parse(tx);
+    first_error(&diags)?;
+    let views = order_views(ctx.store, &asn, batch)?;
+    let calls = from_856(&asn, bsn, ctx.mapping, &views)
+        .map_err(|e| Refusal::Untranslatable(e.to_string()))?;
+    let n = calls.len();
+    for c in calls {
+        let unknown = !views.contains_key(&c.call.po);
+        if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
+            return Err(Refusal::UnknownPoHeld {
+                kind: "856",
+                po: c.call.po,
+                at: describe(bsn),
             });
         }
-        DocumentKind::Asn856 => {
-            let (asn, diags) = x12::Asn856::parse(tx);
-            errors(&diags)?;
-            let bsn = head("BSN").unwrap_or(st_pos);
-            let mut views = BTreeMap::new();
-            for node in &asn.nodes {
-                let Some(prf) = &node.prf else { continue };
-                let po = prf.po_number.trim().to_string();
-                if let Some(rec) = store.order(&po).map_err(|e| e.to_string())? {
-                    let mut shipped = rec.inbound.shipped.clone();
-                    // Earlier 856s in this same file count too.
-                    for (p, lines) in &batch.shipped {
-                        if *p == po {
-                            for (l, q) in lines {
-                                let slot = shipped.entry(l.clone()).or_default();
-                                *slot = slot.saturating_add(*q);
-                            }
-                        }
-                    }
-                    views.insert(
-                        po,
-                        OrderView {
-                            ordered: rec
-                                .order
-                                .lines
-                                .iter()
-                                .map(|l| (l.ingram_line_number.clone(), l.quantity))
-                                .collect(),
-                            line_by_vendor_part: rec
-                                .order
-                                .lines
-                                .iter()
-                                .filter_map(|l| {
-                                    Some((
-                                        l.vendor_part_number.clone()?,
-                                        l.ingram_line_number.clone(),
-                                    ))
-                                })
-                                .collect(),
-                            shipped,
-                        },
-                    );
-                }
-            }
-            let calls = from_856(&asn, &bsn, mapping, &views).map_err(|e| e.to_string())?;
-            for c in calls {
-                let unknown = !views.contains_key(&c.call.po);
-                if unknown && mapping.inbound.unknown_po == UnknownPo::Hold {
-                    return Err(format!("856 for purchase order {} which the bridge never received; held by inbound.unknown_po = \"hold\" ({})", c.call.po, describe(&bsn)));
-                }
-                if unknown {
-                    tracing::warn!(po = %c.call.po, source = %source, "856 for a PO the bridge never received; sending it anyway (flagged).");
-                }
-                batch.history.push((
-                    c.call.po.clone(),
-                    format!(
-                        "856 received (shipment {}): {source}",
-                        asn.shipment_id.trim()
-                    ),
-                ));
-                batch.shipped.push((c.call.po.clone(), c.shipped_now));
-                batch.jobs.push(NewJob {
-                    po: c.call.po,
-                    kind: c.call.kind,
-                    path: c.call.path,
-                    body: c.call.body.to_string(),
-                    source: source.to_string(),
-                    unknown_po: unknown,
-                });
-            }
+        if unknown {
+            tracing::warn!(po = %c.call.po, source = %ctx.source, "856 for a PO the bridge never received; sending it anyway (flagged).");
         }
-        DocumentKind::Ack997 => {
-            let (ack, diags) = x12::Ack997::parse(tx);
-            errors(&diags)?;
-            let Ok(gs06) = ack.group_control.trim().parse::<u32>() else {
-                return Err(format!(
-                    "997 ak102 '{}' is not a group control number ({})",
-                    ack.group_control,
-                    describe(&st_pos)
-                ));
-            };
-            let set_status = ack
-                .sets
-                .first()
-                .map(|s| s.status.as_str())
-                .unwrap_or(ack.group_status.as_str());
-            let outcome = match set_status.trim() {
-                "A" => "accepted",
-                "E" => "accepted_with_errors",
-                _ => "rejected",
-            };
-            let detail: String = ack
-                .sets
-                .iter()
-                .flat_map(|s| s.segment_errors.iter())
-                .map(|e| {
-                    format!(
-                        "; {} at segment {} (code {})",
-                        e.segment_id,
-                        e.position,
-                        e.code.as_deref().unwrap_or("?")
-                    )
-                })
-                .collect();
-            if outcome == "rejected" {
-                let po = store
-                    .po_for_gs06(pair, gs06)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| "unknown".into());
-                tracing::error!(po = %po, gs06, detail = %detail, "The ERP rejected our 850.");
-            }
-            batch
-                .erp_997
-                .push((pair.to_string(), gs06, outcome.to_string(), detail));
-        }
-        DocumentKind::Unknown(id) => {
-            return Err(format!(
-                "transaction set {id} is not handled by edi-bridge (855, 856 and 997 are) ({})",
-                describe(&st_pos)
-            ));
-        }
+        batch.history.push((
+            c.call.po.clone(),
+            format!(
+                "856 received (shipment {}): {}",
+                asn.shipment_id.trim(),
+                ctx.source
+            ),
+        ));
+        batch.shipped.push((c.call.po.clone(), c.shipped_now));
+        batch.jobs.push(NewJob {
+            po: c.call.po,
+            kind: c.call.kind,
+            path: c.call.path,
+            body: c.call.body.to_string(),
+            source: ctx.source.to_string(),
+            unknown_po: unknown,
+        });
     }
-    Ok(())
+    Ok(Routed::Jobs(n))
+}
+
+/// What the store knows of each PO the 856 names: ordered quantities, vendor parts and what
+/// has shipped so far (earlier 856s, in the store and earlier in this same file).
+fn order_views(
+    store: &Store,
+    asn: &x12::Asn856,
+    batch: &InboundBatch,
+) -> Result<BTreeMap<String, OrderView>, Refusal> {
+    let mut views = BTreeMap::new();
+    for node in &asn.nodes {
+        let Some(prf) = &node.prf else { continue };
+        let po = prf.po_number.trim().to_string();
+        let Some(rec) = store
+            .order(&po)
+            .map_err(|e| Refusal::Store(e.to_string()))?
+        else {
+            continue;
+        };
+        let mut shipped = rec.inbound.shipped.clone();
+        for (p, lines) in &batch.shipped {
+            if *p == po {
+                for (l, q) in lines {
+                    let slot = shipped.entry(l.clone()).or_default();
+                    *slot = slot.saturating_add(*q);
+                }
+            }
+        }
+        let lines = &rec.order.lines;
+        views.insert(
+            po,
+            OrderView {
+                ordered: lines
+                    .iter()
+                    .map(|l| (l.ingram_line_number.clone(), l.quantity))
+                    .collect(),
+                line_by_vendor_part: lines
+                    .iter()
+                    .filter_map(|l| {
+                        Some((l.vendor_part_number.clone()?, l.ingram_line_number.clone()))
+                    })
+                    .collect(),
+                shipped,
+            },
+        );
+    }
+    Ok(views)
+}
+
+/// A 997 from the ERP: its outcome for the 850 whose GS06 it names.
+fn route_997(
+    ctx: &Route<'_>,
+    tx: &x12::Transaction<'_>,
+    st_pos: &x12::Position,
+    batch: &mut InboundBatch,
+) -> Result<Routed, Refusal> {
+    let (ack, diags) = x12::Ack997::parse(tx);
+    first_error(&diags)?;
+    let Ok(gs06) = ack.group_control.trim().parse::<u32>() else {
+        return Err(Refusal::BadAk102 {
+            ak102: ack.group_control,
+            at: describe(st_pos),
+        });
+    };
+    let set_status = ack
+        .sets
+        .first()
+        .map(|s| s.status.as_str())
+        .unwrap_or(ack.group_status.as_str());
+    let outcome = match set_status.trim() {
+        "A" => ErpAck::Accepted,
+        "E" => ErpAck::AcceptedWithErrors,
+        _ => ErpAck::Rejected,
+    };
+    let detail: String = ack
+        .sets
+        .iter()
+        .flat_map(|s| s.segment_errors.iter())
+        .map(|e| {
+            format!(
+                "; {} at segment {} (code {})",
+                e.segment_id,
+                e.position,
+                e.code.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    if outcome.is_rejection() {
+        let po = ctx
+            .store
+            .po_for_gs06(ctx.pair, gs06)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "unknown".into());
+        tracing::error!(po = %po, gs06, detail = %detail, "The ERP rejected our 850.");
+    }
+    batch
+        .erp_997
+        .push((ctx.pair.to_string(), gs06, outcome, detail));
+    Ok(Routed::ErpAck(outcome))
+}
+
+/// The release a 997 answers in: the inbound group's GS08 (ISA12 00501 for 005xxx and later,
+/// 00401 otherwise), or the mapping's when the group names none.
+fn reply_version(gs08: &str, mapping_version: x12::Version) -> (x12::Version, Option<String>) {
+    let v = gs08.trim();
+    let release: Option<u32> = v.get(..6).and_then(|r| r.parse().ok());
+    match release {
+        Some(r) if r >= 5000 => (x12::Version::V5010, Some(v.to_string())),
+        Some(_) => (x12::Version::V4010, Some(v.to_string())),
+        None => (mapping_version, None),
+    }
 }
 
 /// A 997 answering one inbound group, addressed back to its sender.
@@ -472,7 +669,9 @@ fn reply_997(
     group: &x12::Group<'_>,
     diags: &[x12::Diagnostic],
 ) -> anyhow::Result<FileRecord> {
-    let opts = write_options(mapping);
+    let mut opts = write_options(mapping);
+    let (version, gs08) = reply_version(&group.header.version, opts.version);
+    opts.version = version;
     let ack = x12::Ack997::for_group(group, diags, opts.version);
     let (isa13, gs06, st02) = store.allocate_numbers(pair)?;
     let now = time::OffsetDateTime::now_utc();
@@ -506,7 +705,7 @@ fn reply_997(
         time: f(time::macros::format_description!("[hour][minute]")),
         control_number: gs06.to_string(),
         agency: "X".into(),
-        version: mapping.interchange.gs_version().to_string(),
+        version: gs08.unwrap_or_else(|| mapping.interchange.gs_version().to_string()),
     };
     let bytes = x12::write(
         &isa,

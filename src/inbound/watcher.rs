@@ -324,7 +324,7 @@ impl Inbox {
                 Readiness::NotX12 { found } => {
                     state.inbox.remove(&name);
                     let reason = format!(
-                        "not an X12 file: its first non-blank bytes cannot start an interchange (ISA) or a transaction set (ST); found `{found}`"
+                        "not an X12 file: the file does not start with an ISA interchange header (found `{found}`), and its first non-blank bytes cannot start a bare transaction set (ST) either"
                     );
                     self.refuse(&incoming, &name, &reason);
                 }

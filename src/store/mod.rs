@@ -573,8 +573,9 @@ pub struct InboundBatch {
     pub jobs: Vec<NewJob>,
     /// Quantities shipped per PO and line by this file's 856s.
     pub shipped: Vec<(String, std::collections::BTreeMap<String, u64>)>,
-    /// 997s from the ERP for our 850s: (outbound pair, GS06, outcome, detail).
-    pub erp_997: Vec<(String, u32, String, String)>,
+    /// 997s (and TA1s, by the GS06 of the 850 they name) from the ERP for our 850s:
+    /// (outbound pair, GS06, outcome, detail).
+    pub erp_997: Vec<(String, u32, records::ErpAck, String)>,
     /// 997s to write into the outbox.
     pub files: Vec<FileRecord>,
     /// Timeline entries: (PO, text).
@@ -705,12 +706,21 @@ impl Store {
                     if let Some(po) = index.get(keys::gs06_key(pair, *gs06))? {
                         let po = String::from_utf8_lossy(&po).into_owned();
                         touch(&po, &mut |rec| {
-                            rec.inbound.erp_997 = Some(outcome.clone());
+                            // A TA1 that does not refuse the interchange says less than a 997.
+                            let keep = outcome.is_interchange()
+                                && !outcome.is_rejection()
+                                && rec.inbound.erp_997.is_some();
+                            if !keep {
+                                rec.inbound.erp_997 = Some(*outcome);
+                            }
+                            let what = if outcome.is_interchange() {
+                                format!("TA1 from ERP for the 850 interchange (GS06 {gs06}): {outcome}{detail}")
+                            } else {
+                                format!("997 from ERP for the 850 (GS06 {gs06}): {outcome}{detail}")
+                            };
                             rec.history.push(HistoryEntry {
                                 at: b.received_at.clone(),
-                                what: format!(
-                                    "997 from ERP for the 850 (GS06 {gs06}): {outcome}{detail}"
-                                ),
+                                what,
                             });
                         })?;
                     }

@@ -73,11 +73,66 @@ pub struct OrderRecord {
     pub inbound: InboundProgress,
 }
 
+/// What the ERP answered to our 850: its 997 for the 850's group, or its TA1 for the 850's
+/// interchange. Stored as the snake_case names (`accepted`, `accepted_with_errors` and
+/// `rejected` are the strings stores written before the enum hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErpAck {
+    /// 997 AK5 (or AK9) `A`.
+    Accepted,
+    /// 997 `E`: accepted, errors noted.
+    AcceptedWithErrors,
+    /// 997 `R` or any other rejection code.
+    Rejected,
+    /// TA1 TA104 `A`.
+    InterchangeAccepted,
+    /// TA1 TA104 `E`.
+    InterchangeAcceptedWithErrors,
+    /// TA1 TA104 `R`: the ERP refused the whole interchange.
+    InterchangeRejected,
+}
+
+impl ErpAck {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErpAck::Accepted => "accepted",
+            ErpAck::AcceptedWithErrors => "accepted_with_errors",
+            ErpAck::Rejected => "rejected",
+            ErpAck::InterchangeAccepted => "interchange_accepted",
+            ErpAck::InterchangeAcceptedWithErrors => "interchange_accepted_with_errors",
+            ErpAck::InterchangeRejected => "interchange_rejected",
+        }
+    }
+
+    /// The ERP refused our 850 (by 997 or TA1).
+    pub fn is_rejection(self) -> bool {
+        matches!(self, ErpAck::Rejected | ErpAck::InterchangeRejected)
+    }
+
+    /// From a TA1 rather than a 997.
+    pub fn is_interchange(self) -> bool {
+        matches!(
+            self,
+            ErpAck::InterchangeAccepted
+                | ErpAck::InterchangeAcceptedWithErrors
+                | ErpAck::InterchangeRejected
+        )
+    }
+}
+
+impl std::fmt::Display for ErpAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What came back from the ERP for a PO.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundProgress {
-    /// The ERP's 997 for our 850: `accepted`, `accepted_with_errors` or `rejected`.
-    pub erp_997: Option<String>,
+    /// The ERP's 997 (or TA1) for our 850.
+    pub erp_997: Option<ErpAck>,
     /// When Ingram accepted the PO Response (855).
     pub response_sent_at: Option<String>,
     /// PO Status calls (856) Ingram accepted.

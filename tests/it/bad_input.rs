@@ -2105,6 +2105,15 @@ fn x12_cases() -> Vec<XCase> {
 async fn inbox_bad_input_corpus() {
     let (sim, _t) = sim(|_| {}).await;
     let ws = Workspace::new();
+    // The corpus states the strict rules: envelope count and control-number mismatches are
+    // rejections only with `strict_envelope = true` (by default they are warnings, see
+    // `real_world`).
+    std::fs::write(
+        ws.path("mapping.toml"),
+        edi_bridge::mapping::DEFAULT_MAPPING
+            .replace("strict_envelope = false", "strict_envelope = true"),
+    )
+    .unwrap();
     let d = ws
         .start_against(
             &sim,

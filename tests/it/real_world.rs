@@ -1,0 +1,342 @@
+//! What real partners send (issue 13), end to end through the daemon against the emulator:
+//! wrong envelope counts processed and answered with a 997 "E" (and rejected again with
+//! `strict_envelope = true`), bare ST..SE files processed without a 997, duplicate control
+//! numbers inside one file tolerated while the cross-file duplicate check holds, a TA1 from the
+//! ERP recorded against our 850, blank HL02 levels tied to their PO, causes named in reasons,
+//! a 997 in the inbound group's version, and the extra 855 fields in the PO Response body.
+
+use std::time::Duration;
+
+use edi_bridge::inbound::inbox::Outcome;
+use edi_bridge::store::records::{ErpAck, Outbound850};
+use serde_json::json;
+
+use crate::support::*;
+
+const ACK: &str = include_str!("../../samples/ingram-po-855.edi");
+const ASN: &str = include_str!("../../samples/ingram-po-856.edi");
+const FAST: &str = "[inbox]\nsettle_ms = 50\nrescan_secs = 1\nincomplete_timeout_secs = 3\n[delivery]\nbackoff_base_ms = 20\nbackoff_max_secs = 1\n";
+
+/// Posts the sample webhook (PO IM-PO-1001) and waits for its 850.
+async fn with_order(d: &TestDaemon) {
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+}
+
+/// The 997 files in the outbox, oldest name first.
+fn acks_997(ws: &Workspace) -> Vec<String> {
+    let mut v: Vec<_> = ws
+        .files("outbox")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "997"))
+        .collect();
+    v.sort();
+    v.iter()
+        .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
+/// Only the ST..SE lines of an enveloped sample.
+fn bare(enveloped: &str) -> String {
+    enveloped
+        .lines()
+        .filter(|l| {
+            !["ISA*", "GS*", "GE*", "IEA*"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_856_with_a_wrong_se01_is_processed_and_answered_with_997_e() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(
+        &ws,
+        "asn.856",
+        ASN.replace("SE*28*0001", "SE*27*0001").as_bytes(),
+    );
+    assert!(
+        matches!(
+            d.wait_inbox(&mut rx, "asn.856").await,
+            Outcome::Archived { jobs: 1, .. }
+        ),
+        "a wrong count is a warning: the file is processed"
+    );
+    let calls = sim.wait_for_calls(1, Duration::from_secs(20)).await;
+    assert_eq!(
+        calls[0].path,
+        "/vendors/v1/purchaseorders/IM-PO-1001/status"
+    );
+    assert_eq!(
+        calls[0].body["shipments"][0]["packages"][0]["lines"][0]["serialNumbers"],
+        json!(["SN001", "SN002"])
+    );
+    d.until("a 997", || !acks_997(&ws).is_empty()).await;
+    let ack = acks_997(&ws).remove(0);
+    assert!(ack.contains("AK2*856*0001~"), "{ack}");
+    assert!(
+        ack.contains("AK5*E*4~"),
+        "AK5: accepted with errors, 4 = segment count: {ack}"
+    );
+    assert!(ack.contains("AK9*E*1*1*1~"), "{ack}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn strict_envelope_restores_the_rejection() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    std::fs::write(
+        ws.path("mapping.toml"),
+        edi_bridge::mapping::DEFAULT_MAPPING
+            .replace("strict_envelope = false", "strict_envelope = true"),
+    )
+    .unwrap();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(
+        &ws,
+        "asn.856",
+        ASN.replace("SE*28*0001", "SE*27*0001").as_bytes(),
+    );
+    match d.wait_inbox(&mut rx, "asn.856").await {
+        Outcome::Rejected { reason, .. } => {
+            assert!(reason.contains("se_count_mismatch"), "{reason}");
+            assert!(
+                reason.contains("se01 says 27 segments, counted 28"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    d.until("a 997", || !acks_997(&ws).is_empty()).await;
+    let ack = acks_997(&ws).remove(0);
+    assert!(
+        ack.contains("AK5*R*4~") && ack.contains("AK9*R*1*1*0~"),
+        "{ack}"
+    );
+    assert!(sim.calls().is_empty(), "no call to Ingram");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn bare_855s_reach_ingram_without_a_997_or_a_duplicate() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    // SCH dates the first line, ACK29 says why the second is rejected.
+    let text = bare(ACK)
+        .replace(
+            "ACK*IA*8*EA*068*20261125~",
+            "ACK*IA*8*EA~\nSCH*8*EA***068*20261127~",
+        )
+        .replace(
+            "ACK*IA*3*EA*068*20261125~",
+            &format!("ACK*IR*3*EA{}CW~", "*".repeat(26)),
+        )
+        .replace("SE*9*0001", "SE*10*0001");
+    drop_inbox(&ws, "bare-1.855", text.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "bare-1.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    // The same sets again in another file: bare sets have no interchange number, so this is
+    // no duplicate interchange (and two sets with the same ST02 are no duplicate either).
+    let twice = format!("{text}{text}");
+    drop_inbox(&ws, "bare-2.855", twice.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "bare-2.855").await,
+        Outcome::Archived { jobs: 2, .. }
+    ));
+    let calls = sim.wait_for_calls(3, Duration::from_secs(20)).await;
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        calls[0].path,
+        "/vendors/v1/purchaseorders/IM-PO-1001/response"
+    );
+    let lines = &calls[0].body["lines"];
+    assert_eq!(lines[0]["estimatedShipDate"], "2026-11-27", "from SCH");
+    assert_eq!(lines[1]["lineStatus"], "rejected");
+    assert_eq!(lines[1]["rejectReason"], "CW", "from ACK29");
+    // An enveloped file after them: its 997 is the only one (the queue is in order).
+    drop_inbox(&ws, "enveloped.855", ACK.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "enveloped.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    d.until("a 997", || !acks_997(&ws).is_empty()).await;
+    let acks = acks_997(&ws);
+    assert_eq!(acks.len(), 1, "no 997 for bare sets: {acks:?}");
+    assert!(acks[0].contains("AK1*PR*501~"), "{}", acks[0]);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_control_numbers_in_one_file_are_warnings_and_duplicates_across_files_still_caught(
+) {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    // Two interchanges with one ISA13; the second holds two groups with one GS06.
+    let second_group: String = ACK
+        .lines()
+        .filter(|l| !l.starts_with("ISA*") && !l.starts_with("IEA*"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let doubled = ACK.replace(
+        "IEA*1*000000501~",
+        &format!("{second_group}IEA*2*000000501~"),
+    );
+    let file = format!("{ACK}{doubled}");
+    drop_inbox(&ws, "twice.855", file.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "twice.855").await,
+        Outcome::Archived { jobs: 3, .. }
+    ));
+    drop_inbox(&ws, "again.855", ACK.as_bytes());
+    match d.wait_inbox(&mut rx, "again.855").await {
+        Outcome::Duplicate { reason, .. } => assert!(reason.contains("twice.855"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    d.until("three 997s", || acks_997(&ws).len() >= 3).await;
+    let acks = acks_997(&ws);
+    assert!(
+        acks.iter().any(|a| a.contains("AK9*E*1*1*1*19~")),
+        "the repeated GS06 is noted (716 code 19): {acks:?}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_ta1_rejecting_our_850_is_an_error_on_the_po_and_an_alert() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let isa13 = match d.r().store.order("IM-PO-1001").unwrap().unwrap().outbound {
+        Outbound850::Written { envelope, .. } => envelope.isa13,
+        other => panic!("{other:?}"),
+    };
+    let mut rx = d.r().events.subscribe();
+    let isa = ACK
+        .lines()
+        .next()
+        .unwrap()
+        .replace("000000501", "000000777");
+    let ta1 = format!("{isa}\nTA1*{isa13:09}*261121*0900*R*024~\nIEA*0*000000777~\n");
+    drop_inbox(&ws, "ta1.edi", ta1.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ta1.edi").await,
+        Outcome::Archived { jobs: 0, .. }
+    ));
+    let o = d.r().store.order("IM-PO-1001").unwrap().unwrap();
+    assert_eq!(o.inbound.erp_997, Some(ErpAck::InterchangeRejected));
+    assert!(
+        o.history
+            .iter()
+            .any(|h| h.what.contains("TA1 from ERP") && h.what.contains("TA105 024")),
+        "{:?}",
+        o.history
+    );
+    let m = metrics(&d).await;
+    assert!(m.contains("edi_bridge_850_rejected_by_erp 1"), "{m}");
+    assert!(sim.calls().is_empty());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn blank_hl02_levels_are_tied_to_their_po() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    let mut text = ASN.to_string();
+    for (from, to) in [
+        ("HL*2*1*O", "HL*2**O"),
+        ("HL*3*2*P", "HL*3**P"),
+        ("HL*4*3*I", "HL*4**I"),
+        ("HL*5*2*P", "HL*5**P"),
+        ("HL*6*5*I", "HL*6**I"),
+    ] {
+        text = text.replace(from, to);
+    }
+    drop_inbox(&ws, "blank.856", text.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "blank.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    let calls = sim.wait_for_calls(1, Duration::from_secs(20)).await;
+    let packages = &calls[0].body["shipments"][0]["packages"];
+    assert_eq!(packages[1]["trackingNumber"], "1Z999AA10123456791");
+    assert_eq!(packages[0]["lines"][0]["quantityShipped"], 8);
+    assert_eq!(packages[1]["lines"][0]["ingramLineNumber"], "2");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn reasons_name_the_cause_and_997s_answer_in_the_groups_version() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    // A mangled ISA.
+    drop_inbox(&ws, "mangled.855", &ACK.as_bytes()[1..]);
+    match d.wait_inbox(&mut rx, "mangled.855").await {
+        Outcome::Rejected { reason, .. } => assert!(
+            reason
+                .contains("the file does not start with an ISA interchange header (found `SA*00*"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // `$` declared, `~` used from the PO1 on.
+    let mut mixed = ACK.replace('~', "$");
+    let at = mixed.find("PO1*2").unwrap();
+    let tail = mixed[at..].replace('$', "~");
+    mixed.replace_range(at.., &tail);
+    drop_inbox(&ws, "mixed.855", mixed.as_bytes());
+    match d.wait_inbox(&mut rx, "mixed.855").await {
+        Outcome::Rejected { reason, .. } => assert!(
+            reason.contains("the segment terminator changes from `$` to `~` at byte"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A 005010 group, with a line break inside BAK08: answered in 005010.
+    let v5 = ACK
+        .replace("*U*00401*", "*^*00501*")
+        .replace("*X*004010~", "*X*005010~")
+        .replace("SO-77812", "SO\n77812");
+    drop_inbox(&ws, "v5.855", v5.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "v5.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    let calls = sim.wait_for_calls(1, Duration::from_secs(20)).await;
+    assert_eq!(calls[0].body["vendorSalesOrderNumber"], "SO 77812");
+    let v5 = || {
+        acks_997(&ws)
+            .into_iter()
+            .find(|a| a.contains("AK1*PR*501*005010~"))
+    };
+    d.until("the 997 of the 005010 group", || v5().is_some())
+        .await;
+    let v5_ack = v5().unwrap();
+    assert!(v5_ack.contains("*00501*"), "{v5_ack}");
+    assert!(v5_ack.contains("*X*005010~"), "{v5_ack}");
+    d.stop().await;
+}
