@@ -220,7 +220,7 @@ pub mod ops {
             let state = lifecycle(&o);
             if let Some(want) = &q.state {
                 let hit = if want == "errors" {
-                    errors > 0 || state == "997_rejected"
+                    errors > 0 || state == "997_rejected" || state == "ta1_rejected"
                 } else {
                     want == state
                 };

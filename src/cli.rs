@@ -42,14 +42,15 @@ pub enum Command {
         mapping: Option<PathBuf>,
     },
     /// Parse any X12 file and print JSON: envelopes, segments, the typed 855/856/997 view and
-    /// positioned diagnostics. Exit 0 when readable, 1 with the first problem otherwise.
+    /// positioned diagnostics. Exit 0 when readable (warnings only), 1 with the first error
+    /// otherwise.
     Inspect { file: PathBuf },
     /// One line per PO with its lifecycle, and queue / dead-letter counts.
     Status {
         #[arg(long, short)]
         config: PathBuf,
         /// Only POs in this state: received, 850_written, 997_received, 855_sent, 856_sent,
-        /// 997_rejected, errors.
+        /// 997_rejected, ta1_rejected, errors.
         #[arg(long)]
         state: Option<String>,
         /// Only POs received at or after this RFC 3339 instant or date (2026-11-20).

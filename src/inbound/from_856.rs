@@ -31,6 +31,11 @@ pub struct StatusCall {
     pub shipped_now: BTreeMap<String, u64>,
 }
 
+/// Items grouped PO → shipment node → package node → item nodes; shipments and packages keep
+/// the order they first appear in the file.
+type Packages = Vec<(Option<usize>, Vec<usize>)>;
+type PerPo = BTreeMap<String, Vec<(Option<usize>, Packages)>>;
+
 /// Translates one 856 transaction set. `orders` holds what is known of each PO it names (POs the
 /// bridge never received are absent).
 pub fn from_856(
@@ -39,14 +44,6 @@ pub fn from_856(
     mapping: &Mapping,
     orders: &BTreeMap<String, OrderView>,
 ) -> Result<Vec<StatusCall>, TranslateError> {
-    let ib = &mapping.inbound;
-    let api_format = &mapping.po_status.date_format;
-    let date = |d: &str, node: &HlNode| {
-        convert_date(d, &ib.x12_date_formats, api_format).ok_or_else(|| TranslateError {
-            position: Box::new(node.position.clone()),
-            message: format!("dtm date '{d}' is not a date"),
-        })
-    };
     if asn.shipment_id.trim().is_empty() {
         return Err(TranslateError {
             position: Box::new(x12::Position {
@@ -56,20 +53,53 @@ pub fn from_856(
             message: "bsn02 (shipment identification) is empty".into(),
         });
     }
-    // Group items: PO → shipment node → package key → items.
-    // Shipments and packages keep the order they first appear in the file.
-    type Packages = Vec<(Option<usize>, Vec<usize>)>;
-    let mut per_po: BTreeMap<String, Vec<(Option<usize>, Packages)>> = BTreeMap::new();
-    fn slot<K: PartialEq, V: Default>(v: &mut Vec<(K, V)>, k: K) -> &mut V {
-        let at = match v.iter().position(|(x, _)| *x == k) {
-            Some(at) => at,
-            None => {
-                v.push((k, V::default()));
-                v.len() - 1
-            }
+    check_po_numbers(asn)?;
+    let per_po = group_items(asn, bsn_position)?;
+    let mut out = Vec::new();
+    for (po, shipments) in per_po {
+        let view = orders.get(&po);
+        let mut shipped_now: BTreeMap<String, u64> = BTreeMap::new();
+        let mut shipment_values = Vec::new();
+        for (s_node, packages) in &shipments {
+            shipment_values.push(shipment(
+                asn,
+                *s_node,
+                packages,
+                mapping,
+                view,
+                &mut shipped_now,
+            )?);
+        }
+        let status = if complete(view, &shipped_now) {
+            &mapping.po_status.shipped
+        } else {
+            &mapping.po_status.partially_shipped
         };
-        &mut v[at].1
+        let mut body = Map::new();
+        body.insert("ingramPurchaseOrderNumber".into(), json!(po));
+        if let Some(v) = vendor_sales_order(asn, &po) {
+            body.insert("vendorSalesOrderNumber".into(), json!(v));
+        }
+        body.insert("orderStatus".into(), json!(status));
+        body.insert("shipments".into(), Value::Array(shipment_values));
+        out.push(StatusCall {
+            call: ApiCall {
+                path: mapping
+                    .po_status
+                    .path
+                    .replace("{po}", &crate::inbound::path_segment(&po)),
+                body: rename_fields(Value::Object(body), &mapping.po_status.fields),
+                po,
+                kind: CallKind::PoStatus,
+            },
+            shipped_now,
+        });
     }
+    Ok(out)
+}
+
+/// Step 1: every PRF01 must be usable as a URL path segment.
+fn check_po_numbers(asn: &Asn856) -> Result<(), TranslateError> {
     for node in &asn.nodes {
         let po = node.prf.as_ref().map(|p| p.po_number.trim());
         if let Some(problem) = po.and_then(crate::inbound::dot_segment) {
@@ -79,6 +109,26 @@ pub fn from_856(
             });
         }
     }
+    Ok(())
+}
+
+/// The entry for `k` in a small ordered map kept as a vector (first-seen order).
+fn slot<K: PartialEq, V: Default>(v: &mut Vec<(K, V)>, k: K) -> &mut V {
+    let at = match v.iter().position(|(x, _)| *x == k) {
+        Some(at) => at,
+        None => {
+            v.push((k, V::default()));
+            v.len() - 1
+        }
+    };
+    &mut v[at].1
+}
+
+/// Step 2: each item (I) under its PO (nearest O), shipment (nearest S) and package (nearest
+/// P/T, or a P child in S/O/I/P files); POs named by an O level that ships no item get an entry
+/// too (a status without packages).
+fn group_items(asn: &Asn856, bsn_position: &x12::Position) -> Result<PerPo, TranslateError> {
+    let mut per_po = PerPo::new();
     for (i, node) in asn.nodes.iter().enumerate() {
         if !node.level.eq_ignore_ascii_case("I") {
             continue;
@@ -114,7 +164,6 @@ pub fn from_856(
         let shipments = per_po.entry(po).or_default();
         slot(slot(shipments, shipment), package).push(i);
     }
-    // POs named by an O level that ships no item still get a call (status without packages).
     for (i, node) in asn.nodes.iter().enumerate() {
         if node.level.eq_ignore_ascii_case("O") {
             if let Some(prf) = &node.prf {
@@ -131,209 +180,240 @@ pub fn from_856(
             message: "856 names no purchase order (no O level with prf01)".into(),
         });
     }
+    Ok(per_po)
+}
 
-    let mut out = Vec::new();
-    for (po, shipments) in per_po {
-        let view = orders.get(&po);
-        let mut shipped_now: BTreeMap<String, u64> = BTreeMap::new();
-        let mut shipment_values = Vec::new();
-        for (s_node, packages) in &shipments {
-            let s = s_node.map(|i| &asn.nodes[i]);
-            let mut sh = Map::new();
-            sh.insert("shipmentId".into(), json!(asn.shipment_id.trim()));
-            let heading_or_s = |quals: &[String]| -> Option<(String, &HlNode)> {
-                s.into_iter()
-                    .flat_map(|n| n.dates.iter().map(move |d| (d, n)))
-                    .find(|(d, _)| quals.contains(&d.qualifier))
-                    .map(|(d, n)| (d.date.clone(), n))
-                    .or_else(|| {
-                        let first = asn.nodes.first()?;
-                        asn.dates
-                            .iter()
-                            .find(|d| quals.contains(&d.qualifier))
-                            .map(|d| (d.date.clone(), s.unwrap_or(first)))
-                    })
-            };
-            let ship = heading_or_s(&ib.ship_date_dtm);
-            let ship_date = match ship {
-                Some((d, n)) => Some(date(&d, n)?),
-                None => asn
-                    .date
-                    .as_deref()
-                    .and_then(|d| convert_date(d, &ib.x12_date_formats, api_format)),
-            };
-            if let Some(d) = ship_date {
-                sh.insert("shipDate".into(), json!(d));
-            }
-            if let Some((d, n)) = heading_or_s(&ib.delivery_date_dtm) {
-                sh.insert("estimatedDeliveryDate".into(), json!(date(&d, n)?));
-            }
-            if let Some(td5) = s.and_then(|n| n.td5.first()) {
-                if let Some(scac) = td5.scac.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-                    sh.insert("carrierCode".into(), json!(scac));
-                    let name = CodeLists::lookup(&mapping.code_lists.carrier_name, scac)
-                        .map(str::to_string)
-                        .or_else(|| td5.routing.clone());
-                    if let Some(name) = name {
-                        sh.insert("carrierName".into(), json!(name.trim()));
-                    }
-                } else if let Some(r) = &td5.routing {
-                    sh.insert("carrierName".into(), json!(r.trim()));
-                }
-            }
-            if let Some(bol) = s.and_then(|n| find_ref(n, &ib.bill_of_lading)) {
-                sh.insert("billOfLading".into(), json!(bol));
-            }
-            let mut package_values = Vec::new();
-            for (p_node, items) in packages {
-                let p = p_node.map(|i| &asn.nodes[i]);
-                let mut pk = Map::new();
-                let tracking = p
-                    .and_then(|n| find_source(n, &ib.tracking))
-                    .or_else(|| s.and_then(|n| find_source(n, &ib.tracking)));
-                if let Some(t) = tracking {
-                    pk.insert("trackingNumber".into(), json!(t));
-                }
-                if let Some(sscc) = p.and_then(|n| {
-                    ib.sscc.iter().find_map(|src| {
-                        let q = src.split_once(':').map_or(src.as_str(), |(_, q)| q);
-                        n.man
-                            .iter()
-                            .find(|m| m.qualifier.eq_ignore_ascii_case(q))
-                            .map(|m| m.value.trim().to_string())
-                    })
-                }) {
-                    pk.insert("sscc".into(), json!(sscc));
-                }
-                if let Some(w) = p.and_then(|n| n.td1.iter().find_map(|t| t.weight.clone())) {
-                    pk.insert("weight".into(), json!(w.trim()));
-                }
-                let mut lines = Vec::new();
-                for &i in items {
-                    let item = &asn.nodes[i];
-                    let vendor_part = item.lin.as_ref().and_then(|l| {
-                        ib.vendor_part_qualifiers.iter().find_map(|q| {
-                            l.product_ids
-                                .iter()
-                                .find(|p| p.qualifier.eq_ignore_ascii_case(q))
-                                .map(|p| p.value.trim().to_string())
-                        })
-                    });
-                    let line_no = item
-                        .lin
-                        .as_ref()
-                        .and_then(|l| l.assigned_id.clone())
-                        .or_else(|| item.sn1.as_ref().and_then(|s| s.assigned_id.clone()))
-                        .map(|l| l.trim().trim_start_matches('0').to_string())
-                        .filter(|l| !l.is_empty())
-                        .or_else(|| {
-                            let vp = vendor_part.as_ref()?;
-                            view?.line_by_vendor_part.get(vp).cloned()
-                        })
-                        .ok_or_else(|| TranslateError {
-                            position: Box::new(item.position.clone()),
-                            message: format!("item hl {} has no line number (lin01/sn101) and no known vendor part", item.id),
-                        })?;
-                    let qty_raw = item
-                        .sn1
-                        .as_ref()
-                        .and_then(|s| s.quantity.clone())
-                        .ok_or_else(|| TranslateError {
-                            position: Box::new(item.position.clone()),
-                            message: format!("item hl {} has no sn102 quantity shipped", item.id),
-                        })?;
-                    let qty: u64 = qty_raw
-                        .trim()
-                        .split_once('.')
-                        .map_or(qty_raw.trim(), |(i, _)| i)
-                        .parse()
-                        .ok()
-                        .filter(|q| *q <= crate::inbound::MAX_QUANTITY)
-                        .ok_or_else(|| TranslateError {
-                            position: Box::new(item.position.clone()),
-                            message: format!(
-                                "sn102 '{qty_raw}' is not a quantity (0 to {})",
-                                crate::inbound::MAX_QUANTITY
-                            ),
-                        })?;
-                    let slot = shipped_now.entry(line_no.clone()).or_default();
-                    *slot = slot.saturating_add(qty);
-                    let serials: Vec<String> = ib
-                        .serial
-                        .iter()
-                        .flat_map(|src| sources(item, src))
-                        .chain(item.children.iter().flat_map(|c| {
-                            let child = &asn.nodes[*c];
-                            ib.serial
-                                .iter()
-                                .flat_map(move |src| sources(child, src))
-                                .collect::<Vec<_>>()
-                        }))
-                        .collect();
-                    let mut l = Map::new();
-                    l.insert("ingramLineNumber".into(), json!(line_no));
-                    if let Some(vp) = vendor_part {
-                        l.insert("vendorPartNumber".into(), json!(vp));
-                    }
-                    l.insert("quantityShipped".into(), json!(qty));
-                    if !serials.is_empty() {
-                        l.insert("serialNumbers".into(), json!(serials));
-                    }
-                    lines.push(Value::Object(l));
-                }
-                pk.insert("lines".into(), Value::Array(lines));
-                if !items.is_empty() {
-                    package_values.push(Value::Object(pk));
-                }
-            }
-            sh.insert("packages".into(), Value::Array(package_values));
-            shipment_values.push(Value::Object(sh));
-        }
-        let complete = match view {
-            Some(v) if !v.ordered.is_empty() => v.ordered.iter().all(|(line, ordered)| {
-                v.shipped
-                    .get(line)
-                    .copied()
-                    .unwrap_or(0)
-                    .saturating_add(shipped_now.get(line).copied().unwrap_or(0))
-                    >= *ordered
-            }),
-            _ => false,
-        };
-        let status = if complete {
-            &mapping.po_status.shipped
-        } else {
-            &mapping.po_status.partially_shipped
-        };
-        let mut body = Map::new();
-        body.insert("ingramPurchaseOrderNumber".into(), json!(po));
-        let vso = shipments.iter().find_map(|(s, _)| {
-            let o = asn.nodes.iter().find(|n| {
-                n.level.eq_ignore_ascii_case("O")
-                    && n.prf.as_ref().is_some_and(|p| p.po_number.trim() == po)
-            })?;
-            let _ = s;
-            find_ref(o, "VN").or_else(|| find_ref(o, "CO"))
-        });
-        if let Some(v) = vso {
-            body.insert("vendorSalesOrderNumber".into(), json!(v));
-        }
-        body.insert("orderStatus".into(), json!(status));
-        body.insert("shipments".into(), Value::Array(shipment_values));
-        out.push(StatusCall {
-            call: ApiCall {
-                path: mapping
-                    .po_status
-                    .path
-                    .replace("{po}", &crate::inbound::path_segment(&po)),
-                body: rename_fields(Value::Object(body), &mapping.po_status.fields),
-                po,
-                kind: CallKind::PoStatus,
-            },
-            shipped_now,
-        });
+/// Step 3: one shipment of a PO: its dates, carrier and bill of lading (from the S level or the
+/// heading) and its packages.
+fn shipment(
+    asn: &Asn856,
+    s_node: Option<usize>,
+    packages: &Packages,
+    mapping: &Mapping,
+    view: Option<&OrderView>,
+    shipped_now: &mut BTreeMap<String, u64>,
+) -> Result<Value, TranslateError> {
+    let ib = &mapping.inbound;
+    let api_format = &mapping.po_status.date_format;
+    let s = s_node.map(|i| &asn.nodes[i]);
+    let mut sh = Map::new();
+    sh.insert("shipmentId".into(), json!(asn.shipment_id.trim()));
+    let heading_or_s = |quals: &[String]| -> Option<(String, &HlNode)> {
+        s.into_iter()
+            .flat_map(|n| n.dates.iter().map(move |d| (d, n)))
+            .find(|(d, _)| quals.contains(&d.qualifier))
+            .map(|(d, n)| (d.date.clone(), n))
+            .or_else(|| {
+                let first = asn.nodes.first()?;
+                asn.dates
+                    .iter()
+                    .find(|d| quals.contains(&d.qualifier))
+                    .map(|d| (d.date.clone(), s.unwrap_or(first)))
+            })
+    };
+    let ship_date = match heading_or_s(&ib.ship_date_dtm) {
+        Some((d, n)) => Some(api_date(&d, n, mapping)?),
+        None => asn
+            .date
+            .as_deref()
+            .and_then(|d| convert_date(d, &ib.x12_date_formats, api_format)),
+    };
+    if let Some(d) = ship_date {
+        sh.insert("shipDate".into(), json!(d));
     }
-    Ok(out)
+    if let Some((d, n)) = heading_or_s(&ib.delivery_date_dtm) {
+        sh.insert(
+            "estimatedDeliveryDate".into(),
+            json!(api_date(&d, n, mapping)?),
+        );
+    }
+    if let Some(td5) = s.and_then(|n| n.td5.first()) {
+        if let Some(scac) = td5.scac.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            sh.insert("carrierCode".into(), json!(scac));
+            let name = CodeLists::lookup(&mapping.code_lists.carrier_name, scac)
+                .map(str::to_string)
+                .or_else(|| td5.routing.clone());
+            if let Some(name) = name {
+                sh.insert("carrierName".into(), json!(name.trim()));
+            }
+        } else if let Some(r) = &td5.routing {
+            sh.insert("carrierName".into(), json!(r.trim()));
+        }
+    }
+    if let Some(bol) = s.and_then(|n| find_ref(n, &ib.bill_of_lading)) {
+        sh.insert("billOfLading".into(), json!(bol));
+    }
+    let mut package_values = Vec::new();
+    for (p_node, items) in packages {
+        if items.is_empty() {
+            continue;
+        }
+        let p = p_node.map(|i| &asn.nodes[i]);
+        package_values.push(package(asn, s, p, items, mapping, view, shipped_now)?);
+    }
+    sh.insert("packages".into(), Value::Array(package_values));
+    Ok(Value::Object(sh))
+}
+
+/// An X12 date at `node` in the API's format, or the error naming it.
+fn api_date(d: &str, node: &HlNode, mapping: &Mapping) -> Result<String, TranslateError> {
+    convert_date(
+        d,
+        &mapping.inbound.x12_date_formats,
+        &mapping.po_status.date_format,
+    )
+    .ok_or_else(|| TranslateError {
+        position: Box::new(node.position.clone()),
+        message: format!("dtm date '{d}' is not a date"),
+    })
+}
+
+/// Step 4: one package: tracking (package, else shipment), SSCC, weight, and its item lines.
+fn package(
+    asn: &Asn856,
+    s: Option<&HlNode>,
+    p: Option<&HlNode>,
+    items: &[usize],
+    mapping: &Mapping,
+    view: Option<&OrderView>,
+    shipped_now: &mut BTreeMap<String, u64>,
+) -> Result<Value, TranslateError> {
+    let ib = &mapping.inbound;
+    let mut pk = Map::new();
+    let tracking = p
+        .and_then(|n| find_source(n, &ib.tracking))
+        .or_else(|| s.and_then(|n| find_source(n, &ib.tracking)));
+    if let Some(t) = tracking {
+        pk.insert("trackingNumber".into(), json!(t));
+    }
+    if let Some(sscc) = p.and_then(|n| {
+        ib.sscc.iter().find_map(|src| {
+            let q = src.split_once(':').map_or(src.as_str(), |(_, q)| q);
+            n.man
+                .iter()
+                .find(|m| m.qualifier.eq_ignore_ascii_case(q))
+                .map(|m| m.value.trim().to_string())
+        })
+    }) {
+        pk.insert("sscc".into(), json!(sscc));
+    }
+    if let Some(w) = p.and_then(|n| n.td1.iter().find_map(|t| t.weight.clone())) {
+        pk.insert("weight".into(), json!(w.trim()));
+    }
+    let mut lines = Vec::new();
+    for &i in items {
+        lines.push(item_line(asn, &asn.nodes[i], mapping, view, shipped_now)?);
+    }
+    pk.insert("lines".into(), Value::Array(lines));
+    Ok(Value::Object(pk))
+}
+
+/// Step 5: one item line: line number (LIN01, SN101, else by vendor part), quantity shipped
+/// (SN102, added to `shipped_now`), vendor part and serial numbers.
+fn item_line(
+    asn: &Asn856,
+    item: &HlNode,
+    mapping: &Mapping,
+    view: Option<&OrderView>,
+    shipped_now: &mut BTreeMap<String, u64>,
+) -> Result<Value, TranslateError> {
+    let ib = &mapping.inbound;
+    let vendor_part = item.lin.as_ref().and_then(|l| {
+        ib.vendor_part_qualifiers.iter().find_map(|q| {
+            l.product_ids
+                .iter()
+                .find(|p| p.qualifier.eq_ignore_ascii_case(q))
+                .map(|p| p.value.trim().to_string())
+        })
+    });
+    let line_no = item
+        .lin
+        .as_ref()
+        .and_then(|l| l.assigned_id.clone())
+        .or_else(|| item.sn1.as_ref().and_then(|s| s.assigned_id.clone()))
+        .map(|l| l.trim().trim_start_matches('0').to_string())
+        .filter(|l| !l.is_empty())
+        .or_else(|| {
+            let vp = vendor_part.as_ref()?;
+            view?.line_by_vendor_part.get(vp).cloned()
+        })
+        .ok_or_else(|| TranslateError {
+            position: Box::new(item.position.clone()),
+            message: format!(
+                "item hl {} has no line number (lin01/sn101) and no known vendor part",
+                item.id
+            ),
+        })?;
+    let qty_raw = item
+        .sn1
+        .as_ref()
+        .and_then(|s| s.quantity.clone())
+        .ok_or_else(|| TranslateError {
+            position: Box::new(item.position.clone()),
+            message: format!("item hl {} has no sn102 quantity shipped", item.id),
+        })?;
+    let qty: u64 = qty_raw
+        .trim()
+        .split_once('.')
+        .map_or(qty_raw.trim(), |(i, _)| i)
+        .parse()
+        .ok()
+        .filter(|q| *q <= crate::inbound::MAX_QUANTITY)
+        .ok_or_else(|| TranslateError {
+            position: Box::new(item.position.clone()),
+            message: format!(
+                "sn102 '{qty_raw}' is not a quantity (0 to {})",
+                crate::inbound::MAX_QUANTITY
+            ),
+        })?;
+    let slot = shipped_now.entry(line_no.clone()).or_default();
+    *slot = slot.saturating_add(qty);
+    let serials: Vec<String> = ib
+        .serial
+        .iter()
+        .flat_map(|src| sources(item, src))
+        .chain(item.children.iter().flat_map(|c| {
+            let child = &asn.nodes[*c];
+            ib.serial
+                .iter()
+                .flat_map(move |src| sources(child, src))
+                .collect::<Vec<_>>()
+        }))
+        .collect();
+    let mut l = Map::new();
+    l.insert("ingramLineNumber".into(), json!(line_no));
+    if let Some(vp) = vendor_part {
+        l.insert("vendorPartNumber".into(), json!(vp));
+    }
+    l.insert("quantityShipped".into(), json!(qty));
+    if !serials.is_empty() {
+        l.insert("serialNumbers".into(), json!(serials));
+    }
+    Ok(Value::Object(l))
+}
+
+/// Step 6: whether every ordered line has shipped in full (earlier 856s plus this one).
+fn complete(view: Option<&OrderView>, shipped_now: &BTreeMap<String, u64>) -> bool {
+    match view {
+        Some(v) if !v.ordered.is_empty() => v.ordered.iter().all(|(line, ordered)| {
+            v.shipped
+                .get(line)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(shipped_now.get(line).copied().unwrap_or(0))
+                >= *ordered
+        }),
+        _ => false,
+    }
+}
+
+/// The vendor's sales order of `po`: REF*VN (else REF*CO) at its O level.
+fn vendor_sales_order(asn: &Asn856, po: &str) -> Option<String> {
+    let o = asn.nodes.iter().find(|n| {
+        n.level.eq_ignore_ascii_case("O")
+            && n.prf.as_ref().is_some_and(|p| p.po_number.trim() == po)
+    })?;
+    find_ref(o, "VN").or_else(|| find_ref(o, "CO"))
 }
 
 fn find_ref(n: &HlNode, qualifier: &str) -> Option<String> {

@@ -197,3 +197,28 @@ pub struct ReviewRecord {
     pub payload_hash: String,
     pub order: PurchaseOrder,
 }
+
+#[cfg(test)]
+mod erp_ack_tests {
+    use super::{ErpAck, InboundProgress};
+
+    #[test]
+    fn stores_written_with_the_old_strings_still_load() {
+        for (old, want) in [
+            ("accepted", ErpAck::Accepted),
+            ("accepted_with_errors", ErpAck::AcceptedWithErrors),
+            ("rejected", ErpAck::Rejected),
+        ] {
+            let json = format!(
+                r#"{{"erp_997":"{old}","response_sent_at":null,"statuses_sent":0,"shipped":{{}}}}"#
+            );
+            let p: InboundProgress = serde_json::from_str(&json).expect(old);
+            assert_eq!(p.erp_997, Some(want));
+            assert_eq!(serde_json::to_string(&want).unwrap(), format!("\"{old}\""));
+            assert_eq!(want.as_str(), old);
+        }
+        let ta1: ErpAck = serde_json::from_str("\"interchange_rejected\"").unwrap();
+        assert!(ta1.is_rejection() && ta1.is_interchange());
+        assert_eq!(ta1.as_str(), "interchange_rejected");
+    }
+}

@@ -340,3 +340,43 @@ async fn reasons_name_the_cause_and_997s_answer_in_the_groups_version() {
     assert!(v5_ack.contains("*X*005010~"), "{v5_ack}");
     d.stop().await;
 }
+
+#[test]
+fn inspect_exits_0_on_warnings_shows_ta1_and_names_a_missing_isa() {
+    let ws = Workspace::new();
+    let run = |name: &str, content: &[u8]| {
+        let path = ws.path(name);
+        std::fs::write(&path, content).unwrap();
+        let out = edi_bridge_command()
+            .arg("inspect")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (
+            out.status.code(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, json, stderr) = run("wrong-se01.856", ASN.replace("SE*28*", "SE*27*").as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["diagnostics"][0]["severity"], "warning", "{json}");
+    let (code, json, stderr) = run("bare.855", bare(ACK).as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["typed"][0]["kind"], "855");
+    let isa = ACK.lines().next().unwrap();
+    let ta1 = format!("{isa}\nTA1*000000042*261121*0900*R*024~\nIEA*0*000000501~\n");
+    let (code, json, stderr) = run("ta1.edi", ta1.as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json["typed"][0]["kind"], "TA1");
+    assert_eq!(json["typed"][0]["value"]["ack_code"], "R");
+    assert_eq!(json["typed"][0]["value"]["note_code"], "024");
+    let (code, _, stderr) = run("mangled.855", &ACK.as_bytes()[1..]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("the file does not start with an ISA interchange header (found `SA*00*"),
+        "{stderr}"
+    );
+}
