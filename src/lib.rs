@@ -30,6 +30,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;
+pub mod program;
 pub mod reload;
 pub mod signature;
 pub mod sim;
