@@ -37,4 +37,5 @@ pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod tomlfile;
 pub mod x12;

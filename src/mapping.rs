@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{locate, parse_toml, read_source, ConfigError, Problem};
+use crate::tomlfile::{locate, parse_toml, read_source, ConfigError, Problem};
 
 /// The mapping shipped with the binary (also the default for `demo` and `translate`).
 pub const DEFAULT_MAPPING: &str = include_str!("../mappings/ingram.toml");

@@ -180,12 +180,12 @@ fn funs() -> impl Iterator<Item = Fun<Data>> {
     jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .map(|(name, args, native)| {
-            match FORBIDDEN.iter().position(|(n, _)| *n == name) {
+        .map(
+            |(name, args, native)| match FORBIDDEN.iter().position(|(n, _)| *n == name) {
                 Some(i) => (name, args, forbidden(i)),
                 None => (name, args, native),
-            }
-        })
+            },
+        )
 }
 
 /// A native filter that fails with the reason `FORBIDDEN[i]` gives.
@@ -342,8 +342,8 @@ mod tests {
 
     #[test]
     fn globals_are_visible() {
-        let p = Program::compile(".x = $po.n + ($segments | length)", &["$segments", "$po"])
-            .unwrap();
+        let p =
+            Program::compile(".x = $po.n + ($segments | length)", &["$segments", "$po"]).unwrap();
         let out = p
             .run_object(&json!({}), &[json!([["ST"], ["SE"]]), json!({"n": 40})])
             .unwrap();
