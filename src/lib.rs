@@ -24,6 +24,8 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod domain;
+pub mod events;
 pub mod files;
 pub mod inbound;
 pub mod mapping;

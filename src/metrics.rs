@@ -191,10 +191,10 @@ impl Metrics {
     }
 
     /// Counts one daemon event.
-    pub fn observe(&self, e: &crate::daemon::Event) {
-        use crate::daemon::Event;
-        use crate::inbound::deliver::Delivery;
-        use crate::inbound::inbox::Outcome;
+    pub fn observe(&self, e: &crate::events::Event) {
+        use crate::events::Delivery;
+        use crate::events::Event;
+        use crate::events::Outcome;
         match e {
             Event::Written850 { .. } => {}
             Event::WrittenFile { .. } => {

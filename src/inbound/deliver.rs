@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiClient, RetryAction};
+use crate::events::Delivery;
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -30,18 +31,10 @@ pub struct Deliverer {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub wake: Arc<Notify>,
-    pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Busy while it works with the store (the watchdog's view of this worker; API calls have
     /// their own timeouts).
     pub live: crate::clock::BusySince,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Delivered { status: u16 },
-    Retry { after: Duration, reason: String },
-    Rejected { reason: String },
 }
 
 impl Deliverer {
@@ -170,7 +163,7 @@ impl Deliverer {
                 tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Ingram refused the call; dead-lettered.")
             }
         }
-        let _ = self.events.send(crate::daemon::Event::Delivery {
+        let _ = self.events.send(crate::events::Event::Delivery {
             po: job.po.clone(),
             kind: job.kind,
             outcome,

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
+use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
 
@@ -26,20 +27,6 @@ use crate::outbound::to_850::write_options;
 use crate::store::records::FileRecord;
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
 use crate::x12;
-
-/// How processing one file ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Committed and archived; `jobs` API calls queued.
-    Archived { jobs: usize, archived: PathBuf },
-    /// Moved to `error/` with a reason file.
-    Rejected { reason: String, moved: PathBuf },
-    /// A repeated interchange: moved to `archive/duplicates/`.
-    Duplicate { reason: String, moved: PathBuf },
-    /// Still changing after it was taken: nothing committed; it stays in the processing area
-    /// and is looked at again at the next scan.
-    Changing { reason: String },
-}
 
 /// Directories the inbox worker moves files to.
 #[derive(Debug, Clone)]

@@ -13,9 +13,9 @@ pub mod watcher;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::CallKind;
 use crate::x12;
 
 /// The largest quantity accepted from an 855/856 (as for webhooks): larger values are refused
@@ -40,16 +40,6 @@ impl DocumentKind {
             other => DocumentKind::Unknown(other.to_string()),
         }
     }
-}
-
-/// Which Ingram API a job calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallKind {
-    /// Purchase Order Response (from an 855); delivered before a PO's Status calls.
-    PoResponse,
-    /// Purchase Order Status (from an 856).
-    PoStatus,
 }
 
 /// One API call to make: path under the base URL and JSON body.

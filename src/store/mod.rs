@@ -35,7 +35,7 @@ use records::{
     OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
 };
 
-use crate::outbound::order::PurchaseOrder;
+use crate::domain::PurchaseOrder;
 
 /// The longest anyone waits for the committer's answer before calling the store unavailable.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(60);
@@ -585,7 +585,7 @@ pub struct InboundBatch {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub po: String,
-    pub kind: crate::inbound::CallKind,
+    pub kind: crate::domain::CallKind,
     pub path: String,
     pub body: String,
     pub source: String,
@@ -788,11 +788,11 @@ impl Store {
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
                 let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
                 let what = match job.kind {
-                    crate::inbound::CallKind::PoResponse => {
+                    crate::domain::CallKind::PoResponse => {
                         rec.inbound.response_sent_at = Some(at.to_string());
                         "855 sent to Ingram (PO Response)"
                     }
-                    crate::inbound::CallKind::PoStatus => {
+                    crate::domain::CallKind::PoStatus => {
                         rec.inbound.statuses_sent += 1;
                         "856 sent to Ingram (PO Status)"
                     }
@@ -1257,7 +1257,7 @@ fn record_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::order::{OrderLine, PurchaseOrder};
+    use crate::domain::{OrderLine, PurchaseOrder};
 
     pub(crate) fn po(n: &str) -> PurchaseOrder {
         PurchaseOrder {

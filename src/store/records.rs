@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::inbound::CallKind;
-use crate::outbound::order::PurchaseOrder;
+use crate::domain::CallKind;
+use crate::domain::PurchaseOrder;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
