@@ -194,6 +194,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         backoff_base: Duration::from_millis(config.delivery.backoff_base_ms),
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
         wake: deliver_wake,
+        mapping: mapping.clone(),
         events: events.clone(),
         live: liveness.stamp("deliver worker"),
     };

@@ -44,7 +44,18 @@ pub enum Outcome {
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    Delivered { status: u16 },
-    Retry { after: Duration, reason: String },
-    Rejected { reason: String },
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        after: Duration,
+        reason: String,
+    },
+    Rejected {
+        reason: String,
+    },
+    /// Nothing was sent: the mapping's body program failed on this job (dead-lettered).
+    ProgramFailed {
+        reason: String,
+    },
 }

@@ -320,6 +320,7 @@ fn route(
                 kind: call.kind,
                 path: call.path,
                 body: call.body.to_string(),
+                segments: segments_of(tx),
                 source: source.to_string(),
                 unknown_po: unknown,
             });
@@ -390,6 +391,7 @@ fn route(
                     kind: c.call.kind,
                     path: c.call.path,
                     body: c.call.body.to_string(),
+                    segments: segments_of(tx),
                     source: source.to_string(),
                     unknown_po: unknown,
                 });
@@ -579,3 +581,15 @@ pub fn quarantine_as(
 
 /// The longest line a reason file carries (after escaping); longer ones are cut with `…`.
 const MAX_REASON_LINE: usize = 400;
+
+/// A transaction set's segments as arrays of strings, ID first (the programs' `$segments`).
+pub fn segments_of(tx: &x12::Transaction<'_>) -> Vec<Vec<String>> {
+    tx.segments
+        .iter()
+        .map(|s| {
+            std::iter::once(s.id().to_string())
+                .chain(s.elements().into_iter().map(|e| e.into_owned()))
+                .collect()
+        })
+        .collect()
+}

@@ -8,6 +8,7 @@ pub mod deliver;
 pub mod from_855;
 pub mod from_856;
 pub mod inbox;
+pub mod preview;
 pub mod watcher;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::domain::CallKind;
+use crate::mapping::Mapping;
 use crate::x12;
 
 /// The largest quantity accepted from an 855/856 (as for webhooks): larger values are refused
@@ -157,6 +159,33 @@ pub fn dot_segment(po: &str) -> Option<String> {
             "'{po}' cannot be sent as a URL path segment: '.' and '..' (even encoded) address another resource"
         )
     })
+}
+
+/// The request body for a canonical body: the mapping's body program for `kind`, run with
+/// `$segments` and `$po`. Used by the deliver worker at each attempt and by the preview.
+pub fn render_body(
+    mapping: &Mapping,
+    kind: CallKind,
+    canonical: &Value,
+    segments: &[Vec<String>],
+    po: &Value,
+) -> Result<Value, String> {
+    let (program, key) = match kind {
+        CallKind::PoResponse => (&mapping.programs.po_response, "[po_response] body"),
+        CallKind::PoStatus => (&mapping.programs.po_status, "[po_status] body"),
+    };
+    if program.is_identity() {
+        return Ok(canonical.clone());
+    }
+    let segments = Value::Array(
+        segments
+            .iter()
+            .map(|s| Value::Array(s.iter().cloned().map(Value::String).collect()))
+            .collect(),
+    );
+    program
+        .run_object(canonical, &[segments, po.clone()])
+        .map_err(|e| format!("the mapping's {key} program failed: {e}"))
 }
 
 #[cfg(test)]

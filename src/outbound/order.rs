@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Address, Amount, OrderLine, PurchaseOrder};
 use crate::mapping::WebhookFields;
+use crate::program::{Program, RunError};
 
 /// The only event this endpoint accepts.
 pub const EVENT_PO_CREATE: &str = "im::vendorpocreate";
@@ -58,14 +59,41 @@ pub fn event_id(root: &Value) -> Result<String, FieldError> {
     Ok(id)
 }
 
-/// Decodes a whole webhook event.
+/// Why a webhook event could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The body (or what the mapping's program made of it) is missing or malforms a field:
+    /// Ingram's to fix (400).
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// The mapping's `[webhook] program` failed on `resource[index]`: ours to fix (500, so
+    /// Ingram redelivers once the mapping is corrected).
+    #[error("resource[{index}]: the mapping's [webhook] program: {error}")]
+    Program { index: usize, error: RunError },
+}
+
+/// Decodes a whole webhook event with the shipped names and no program.
 pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> {
+    match decode_with(root, names, None) {
+        Ok(e) => Ok(e),
+        Err(DecodeError::Field(e)) => Err(e),
+        Err(DecodeError::Program { .. }) => unreachable!("no program was run"),
+    }
+}
+
+/// Decodes a whole webhook event: each element of `resource` goes through `program` (when it is
+/// not the identity) and the result is decoded as a canonical PO.
+pub fn decode_with(
+    root: &Value,
+    names: &WebhookFields,
+    program: Option<&Program>,
+) -> Result<Event, DecodeError> {
     let event_id = event_id(root)?;
     let obj = root.as_object().expect("event_id checked it is an object");
     if let Some(ev) = obj.get("event") {
         let ev = scalar_string(ev).ok_or_else(|| err("event", "must be a string"))?;
         if !ev.eq_ignore_ascii_case(EVENT_PO_CREATE) {
-            return Err(err("event", format!("'{ev}' is not {EVENT_PO_CREATE}")));
+            return Err(err("event", format!("'{ev}' is not {EVENT_PO_CREATE}")).into());
         }
     }
     let event_time = opt_string(obj, "eventTimeStamp", "eventTimeStamp")?;
@@ -75,14 +103,25 @@ pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> 
     let items: Vec<&Value> = match resource {
         Value::Array(a) => a.iter().collect(),
         Value::Object(_) => vec![resource],
-        _ => return Err(err("resource", "must be an array of purchase orders")),
+        _ => return Err(err("resource", "must be an array of purchase orders").into()),
     };
     if items.is_empty() {
-        return Err(err("resource", "must hold at least one purchase order"));
+        return Err(err("resource", "must hold at least one purchase order").into());
     }
     let mut orders = Vec::with_capacity(items.len());
+    let program = program.filter(|p| !p.is_identity());
     for (i, item) in items.into_iter().enumerate() {
-        orders.push(decode_po(item, &format!("resource[{i}]"), names)?);
+        let path = format!("resource[{i}]");
+        let po = match program {
+            None => decode_po(item, &path, names)?,
+            Some(p) => {
+                let mapped = p
+                    .run_object(item, &[])
+                    .map_err(|error| DecodeError::Program { index: i, error })?;
+                decode_po(&mapped, &path, names)?
+            }
+        };
+        orders.push(po);
     }
     let mut seen = std::collections::HashSet::new();
     for (i, o) in orders.iter().enumerate() {
@@ -90,7 +129,8 @@ pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> 
             return Err(err(
                 format!("resource[{i}].ingramPurchaseOrderNumber"),
                 format!("'{}' appears twice in this event", o.po_number),
-            ));
+            )
+            .into());
         }
     }
     Ok(Event {

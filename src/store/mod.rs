@@ -587,7 +587,10 @@ pub struct NewJob {
     pub po: String,
     pub kind: crate::domain::CallKind,
     pub path: String,
+    /// The canonical body (JSON); the mapping's program renders the request body at delivery.
     pub body: String,
+    /// The transaction set's segments (`$segments` of the mapping's body program).
+    pub segments: Vec<Vec<String>>,
     pub source: String,
     pub unknown_po: bool,
 }
@@ -669,6 +672,7 @@ impl Store {
                         correlation_id: corr.clone(),
                         path: job.path.clone(),
                         body: job.body.clone(),
+                        segments: job.segments.clone(),
                         created_at: b.received_at.clone(),
                         source: job.source.clone(),
                         unknown_po: job.unknown_po,
