@@ -40,4 +40,5 @@ pub mod store;
 pub mod telemetry;
 pub mod text;
 pub mod tomlfile;
+pub mod translate;
 pub mod x12;
