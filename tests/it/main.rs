@@ -12,5 +12,6 @@ mod integrity;
 mod notify;
 mod operate;
 mod outage;
+mod programs;
 mod support;
 mod webhook_to_850;
