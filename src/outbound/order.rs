@@ -548,4 +548,58 @@ mod tests {
         assert!(Amount::parse("1e5").is_none());
         assert!(Amount::parse(".").is_none());
     }
+
+    #[test]
+    fn the_canonical_po_decodes_back_to_the_same_po() {
+        let sample: Value =
+            serde_json::from_str(include_str!("../../samples/ingram-po-webhook.json")).unwrap();
+        for root in [sample, minimal()] {
+            let event = decode(&root, &names()).unwrap();
+            for po in &event.orders {
+                let canonical = crate::domain::canonical::po_json(po);
+                let again = decode(
+                    &json!({"eventId": "X", "resource": [canonical.clone()]}),
+                    &names(),
+                )
+                .unwrap();
+                // Amounts may come back at another scale (19.9 → "19.90"): same value, same JSON.
+                assert_eq!(
+                    crate::domain::canonical::po_json(&again.orders[0]),
+                    canonical
+                );
+                assert_eq!(again.orders[0].total().to_string(), po.total().to_string());
+                assert_eq!(again.orders[0].lines.len(), po.lines.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_webhook_program_reshapes_each_po_and_its_failure_is_not_a_field_error() {
+        let program = Program::compile(
+            ".lines = (.items | map({ingramLineNumber: .lineNumber, vendorPartNumber: .sku, quantity: .qty})) | del(.items)",
+            &[],
+        )
+        .unwrap();
+        let root = json!({"eventId": "E", "resource": [{
+            "ingramPurchaseOrderNumber": "P", "resellerOrderNumber": "R",
+            "items": [{"lineNumber": "7", "sku": "S-1", "qty": 3}]
+        }]});
+        let e = decode_with(&root, &names(), Some(&program)).unwrap();
+        assert_eq!(e.orders[0].lines[0].ingram_line_number, "7");
+        assert_eq!(e.orders[0].lines[0].quantity, 3);
+        let failing = json!({"eventId": "E", "resource": [{"ingramPurchaseOrderNumber": "P"}]});
+        match decode_with(&failing, &names(), Some(&program)) {
+            Err(DecodeError::Program { index: 0, error }) => {
+                assert!(error.to_string().contains("cannot"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // What the program yields is decoded as before: a missing field is still a 400.
+        let no_reseller =
+            json!({"eventId": "E", "resource": [{"ingramPurchaseOrderNumber": "P", "items": []}]});
+        match decode_with(&no_reseller, &names(), Some(&program)) {
+            Err(DecodeError::Field(f)) => assert_eq!(f.field, "resource[0].resellerOrderNumber"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
