@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::mapping::Mapping;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,14 +32,26 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Translate an Ingram webhook payload to an 850 on stdout (control numbers 1, dated now).
+    /// Preview a mapping: a webhook JSON file → its 850s on stdout (control numbers 1, dated
+    /// now); an 855 or 856 → the Ingram calls as a JSON array of {method, path, body}.
     Translate {
-        /// The webhook JSON file.
-        webhook: PathBuf,
+        /// A webhook JSON file, or an X12 855/856 file.
+        file: PathBuf,
         /// Mapping TOML (default: the shipped mappings/ingram.toml).
         #[arg(long)]
         mapping: Option<PathBuf>,
+        /// Print what the mapping's programs see instead: the canonical PO(s) of a webhook, or
+        /// each call's canonical body with `$segments` and `$po`.
+        #[arg(long)]
+        canonical: bool,
+        /// A webhook JSON file whose POs stand in for the store (`$po`, the 856's ordered
+        /// quantities). Repeatable.
+        #[arg(long = "po")]
+        pos: Vec<PathBuf>,
     },
+    /// Mapping tools for admins.
+    #[command(subcommand)]
+    Mapping(MappingCommand),
     /// Parse any X12 file and print JSON: envelopes, segments, the typed 855/856/997 view and
     /// positioned diagnostics. Exit 0 when readable (warnings only), 1 with the first error
     /// otherwise.
@@ -92,6 +103,22 @@ pub enum Command {
     },
     /// The local Ingram emulator (token, PO Response, PO Status), or `sim send-webhook FILE.json`.
     Sim(Box<crate::sim::cli::SimArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingCommand {
+    /// Golden tests of a mapping: each NAME.json (webhook), NAME.855 or NAME.856 in DIR is
+    /// translated and compared with NAME.expected.json (a NAME.po.json webhook beside an
+    /// 855/856 stands in for the stored PO). Exit 0 when all match, 1 with a diff otherwise.
+    Test {
+        dir: PathBuf,
+        /// Mapping TOML (default: the shipped mappings/ingram.toml).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Write the actual output as the expected files instead of comparing.
+        #[arg(long)]
+        update: bool,
+    },
 }
 
 /// How a command ended.
@@ -218,57 +245,6 @@ impl Signals {
             _ = self.int.recv() => tracing::info!("SIGINT received."),
         }
     }
-}
-
-pub fn translate(webhook: &Path, mapping: Option<&Path>) -> Exit {
-    let mapping = match mapping {
-        Some(p) => match Mapping::load(p) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("{e}");
-                return Exit::Config;
-            }
-        },
-        None => Mapping::builtin(),
-    };
-    let body = match std::fs::read(webhook) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("edi-bridge: cannot read {}: {e}", webhook.display());
-            return Exit::Failure;
-        }
-    };
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("edi-bridge: {}: malformed json: {e}", webhook.display());
-            return Exit::Failure;
-        }
-    };
-    let event = match crate::outbound::order::decode(&value, &mapping.webhook) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("edi-bridge: {}: {e}", webhook.display());
-            return Exit::Failure;
-        }
-    };
-    let now = time::OffsetDateTime::now_utc();
-    for (n, po) in event.orders.iter().enumerate() {
-        let n = n as u32 + 1;
-        let numbers = crate::outbound::to_850::ControlNumbers {
-            isa13: n,
-            gs06: n,
-            st02: n,
-        };
-        match crate::outbound::to_850::render(po, &mapping, numbers, now) {
-            Ok(bytes) => print!("{}", String::from_utf8_lossy(&bytes)),
-            Err(e) => {
-                eprintln!("edi-bridge: PO {}: {e}", po.po_number);
-                return Exit::Failure;
-            }
-        }
-    }
-    Exit::Ok
 }
 
 pub fn inspect(file: &Path) -> Exit {

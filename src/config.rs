@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::mapping::Mapping;
+use crate::tomlfile::{locate, parse_toml, read_source};
+pub use crate::tomlfile::{ConfigError, Problem};
 
 /// Environment variable holding the webhook secret.
 pub const ENV_WEBHOOK_SECRET: &str = "EDI_BRIDGE_WEBHOOK_SECRET";
@@ -18,45 +20,6 @@ pub const ENV_WEBHOOK_SECRET: &str = "EDI_BRIDGE_WEBHOOK_SECRET";
 pub const ENV_WEBHOOK_SECRET_PREVIOUS: &str = "EDI_BRIDGE_WEBHOOK_SECRET_PREVIOUS";
 /// Environment variable holding the OAuth2 client secret.
 pub const ENV_CLIENT_SECRET: &str = "EDI_BRIDGE_CLIENT_SECRET";
-
-/// One problem found while loading configuration or mapping: where, which key, what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: ", self.file.display())?,
-            None => write!(f, "{}: ", self.file.display())?,
-        }
-        if self.key.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.key, self.message)
-        }
-    }
-}
-
-/// Every problem found in a configuration; `Display` lists one per line.
-#[derive(Debug, thiserror::Error)]
-pub struct ConfigError(pub Vec<Problem>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{p}")?;
-        }
-        Ok(())
-    }
-}
 
 /// A secret value. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -738,64 +701,6 @@ impl Config {
     }
 }
 
-/// Reads a config or mapping file; a failure is a [`ConfigError`] naming the file.
-pub fn read_source(path: &Path, what: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(vec![Problem {
-            file: path.to_path_buf(),
-            line: None,
-            key: String::new(),
-            message: format!("{what}: {e}"),
-        }])
-    })
-}
-
-/// Deserializes `text` as TOML into `T`, turning a parse or type error into a [`Problem`] with
-/// the line it points at and, where the message names one, the key.
-pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, Problem> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-        let key = line
-            .and_then(|l| text.lines().nth(l - 1))
-            .and_then(|l| l.split_once('='))
-            .map(|(k, _)| k.trim().to_string())
-            .unwrap_or_default();
-        Problem {
-            file: path.to_path_buf(),
-            line,
-            key,
-            message: e.message().trim().to_string(),
-        }
-    })
-}
-
-/// The 1-based line where `key` is set inside `[section]` (a dotted section like
-/// `po850.refs` works too), if it is written out in the file.
-pub fn locate(text: &str, section: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(rest) = line.strip_prefix('[') {
-            current = rest
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .trim()
-                .to_string();
-            continue;
-        }
-        if current == section {
-            if let Some((k, _)) = line.split_once('=') {
-                if k.trim().trim_matches('"') == key {
-                    return Some(i + 1);
-                }
-            }
-        }
-    }
-    None
-}
-
 fn check_pattern(p: &str) -> Result<(), String> {
     let mut rest = p;
     while let Some(start) = rest.find('{') {
@@ -819,14 +724,6 @@ fn check_pattern(p: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locate_finds_key_in_section() {
-        let t = "[server]\nlisten = \"x\"\n[paths]\nstate = \"/a\"\n";
-        assert_eq!(locate(t, "server", "listen"), Some(2));
-        assert_eq!(locate(t, "paths", "state"), Some(4));
-        assert_eq!(locate(t, "paths", "listen"), None);
-    }
 
     #[test]
     fn pattern_rules() {
@@ -875,13 +772,5 @@ mod tests {
             ),
             (10, 30, 60, 512, 64)
         );
-    }
-
-    #[test]
-    fn parse_error_names_line_and_key() {
-        let t = "[server]\nlisten = 5\n";
-        let p = parse_toml::<Config>(t, Path::new("c.toml")).unwrap_err();
-        assert_eq!(p.line, Some(2));
-        assert_eq!(p.key, "listen");
     }
 }

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{ApiClient, ApiSettings};
 use crate::config::Loaded;
+use crate::events::Event;
 use crate::inbound::deliver::Deliverer;
 use crate::inbound::inbox::Dirs;
 use crate::inbound::watcher::Inbox;
@@ -23,28 +24,6 @@ use crate::metrics::Metrics;
 use crate::outbound::outbox::Outbox;
 use crate::outbound::webhook::{self, WebhookState};
 use crate::store::Store;
-
-/// Something the daemon finished, published on [`Running::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A PO's 850 is in the outbox under `file`.
-    Written850 { po: String, file: String },
-    /// A prepared file (a 997) is in the outbox.
-    WrittenFile { file: String },
-    /// An inbox file was processed (archived, rejected or a duplicate).
-    InboxFile {
-        file: String,
-        outcome: crate::inbound::inbox::Outcome,
-    },
-    /// One attempt at an Ingram API call ended.
-    Delivery {
-        po: String,
-        kind: crate::inbound::CallKind,
-        outcome: crate::inbound::deliver::Delivery,
-        /// How long the call took.
-        elapsed: Duration,
-    },
-}
 
 /// A started daemon.
 pub struct Running {
@@ -215,6 +194,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         backoff_base: Duration::from_millis(config.delivery.backoff_base_ms),
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
         wake: deliver_wake,
+        mapping: mapping.clone(),
         events: events.clone(),
         live: liveness.stamp("deliver worker"),
     };

@@ -11,7 +11,8 @@ use anyhow::{bail, Context as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::daemon::{self, Event};
+use crate::daemon;
+use crate::events::Event;
 use crate::sim::{SimConfig, SimHandle};
 
 const WEBHOOK: &str = include_str!("../samples/ingram-po-webhook.json");

@@ -24,7 +24,17 @@ fn main() -> ExitCode {
     };
     let exit = match cli.command {
         Command::Check { config } => cli::check(&config),
-        Command::Translate { webhook, mapping } => cli::translate(&webhook, mapping.as_deref()),
+        Command::Translate {
+            file,
+            mapping,
+            canonical,
+            pos,
+        } => edi_bridge::translate::translate(&file, mapping.as_deref(), canonical, &pos),
+        Command::Mapping(cli::MappingCommand::Test {
+            dir,
+            mapping,
+            update,
+        }) => edi_bridge::translate::mapping_test(&dir, mapping.as_deref(), update),
         Command::Inspect { file } => cli::inspect(&file),
         Command::Status {
             config,

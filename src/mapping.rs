@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{locate, parse_toml, read_source, ConfigError, Problem};
+use crate::program::Program;
+use crate::tomlfile::{locate, parse_toml, read_source, value_line, ConfigError, Problem};
 
 /// The mapping shipped with the binary (also the default for `demo` and `translate`).
 pub const DEFAULT_MAPPING: &str = include_str!("../mappings/ingram.toml");
@@ -40,6 +41,33 @@ pub struct Mapping {
     pub ack997: Ack997,
     #[serde(skip)]
     pub source: PathBuf,
+    /// The jq programs above, compiled when the mapping loads.
+    #[serde(skip)]
+    pub programs: Programs,
+}
+
+/// The mapping's jq programs, compiled once (identity where the mapping sets none).
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// `[webhook] program`: each element of the event's `resource` → a canonical PO.
+    pub webhook: Program,
+    /// `[po_response] body`: canonical PO Response body (+ `$segments`, `$po`) → request body.
+    pub po_response: Program,
+    /// `[po_status] body`: canonical PO Status body (+ `$segments`, `$po`) → request body.
+    pub po_status: Program,
+}
+
+/// The global variables of the PO Response and PO Status programs, in the order they are given.
+pub const BODY_GLOBALS: [&str; 2] = ["$segments", "$po"];
+
+impl Default for Programs {
+    fn default() -> Self {
+        Programs {
+            webhook: Program::identity(&[]),
+            po_response: Program::identity(&BODY_GLOBALS),
+            po_status: Program::identity(&BODY_GLOBALS),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -160,6 +188,8 @@ pub struct WebhookFields {
     pub unit_of_measure: String,
     pub unit_price: String,
     pub requested_ship_date: String,
+    /// A jq program run on each element of the event's `resource`; it yields a canonical PO.
+    pub program: Option<String>,
 }
 
 impl Default for WebhookFields {
@@ -195,6 +225,7 @@ impl Default for WebhookFields {
             unit_of_measure: s("unitOfMeasure"),
             unit_price: s("unitPrice"),
             requested_ship_date: s("requestedShipDate"),
+            program: None,
         }
     }
 }
@@ -366,6 +397,8 @@ pub struct PoResponse {
     pub date_format: String,
     /// Canonical body field name → name sent on the wire (unlisted names are sent as is).
     pub fields: BTreeMap<String, String>,
+    /// A jq program from the canonical body to the request body (`$segments`, `$po`).
+    pub body: Option<String>,
 }
 
 impl Default for PoResponse {
@@ -374,6 +407,7 @@ impl Default for PoResponse {
             path: "/purchaseorders/{po}/response".into(),
             date_format: d::api_date(),
             fields: BTreeMap::new(),
+            body: None,
         }
     }
 }
@@ -384,6 +418,8 @@ pub struct PoStatus {
     pub path: String,
     pub date_format: String,
     pub fields: BTreeMap<String, String>,
+    /// A jq program from the canonical body to the request body (`$segments`, `$po`).
+    pub body: Option<String>,
     /// `orderStatus` values.
     pub shipped: String,
     pub partially_shipped: String,
@@ -395,6 +431,7 @@ impl Default for PoStatus {
             path: "/purchaseorders/{po}/status".into(),
             date_format: d::api_date(),
             fields: BTreeMap::new(),
+            body: None,
             shipped: "shipped".into(),
             partially_shipped: "partially_shipped".into(),
         }
@@ -515,7 +552,11 @@ impl Mapping {
     pub fn from_str(text: &str, path: &Path) -> Result<Mapping, ConfigError> {
         let mut m: Mapping = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
         m.source = path.to_path_buf();
-        let problems = m.validate(text);
+        let mut problems = m.validate(text);
+        match m.compile_programs(text) {
+            Ok(p) => m.programs = p,
+            Err(mut more) => problems.append(&mut more),
+        }
         if problems.is_empty() {
             Ok(m)
         } else {
@@ -527,6 +568,45 @@ impl Mapping {
     pub fn builtin() -> Mapping {
         Self::from_str(DEFAULT_MAPPING, Path::new("mappings/ingram.toml"))
             .expect("the shipped mapping is valid (tested)")
+    }
+
+    /// Compiles the mapping's jq programs; a problem names the line in the file.
+    fn compile_programs(&self, text: &str) -> Result<Programs, Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut compile = |section: &str, key: &str, code: Option<&String>, globals: &[&str]| {
+            let Some(code) = code else {
+                return Program::identity(globals);
+            };
+            Program::compile(code, globals).unwrap_or_else(|e| {
+                problems.push(Problem {
+                    file: self.source.clone(),
+                    line: value_line(text, section, key, e.line.unwrap_or(1)),
+                    key: format!("{section}.{key}"),
+                    message: e.message,
+                });
+                Program::identity(globals)
+            })
+        };
+        let programs = Programs {
+            webhook: compile("webhook", "program", self.webhook.program.as_ref(), &[]),
+            po_response: compile(
+                "po_response",
+                "body",
+                self.po_response.body.as_ref(),
+                &BODY_GLOBALS,
+            ),
+            po_status: compile(
+                "po_status",
+                "body",
+                self.po_status.body.as_ref(),
+                &BODY_GLOBALS,
+            ),
+        };
+        if problems.is_empty() {
+            Ok(programs)
+        } else {
+            Err(problems)
+        }
     }
 
     fn validate(&self, text: &str) -> Vec<Problem> {

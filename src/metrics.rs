@@ -8,7 +8,16 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use crate::domain::CallKind;
 use crate::store::Store;
+
+/// Which mapping program a failure is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramKind {
+    Webhook = 0,
+    PoResponse = 1,
+    PoStatus = 2,
+}
 
 /// Upper bounds (seconds) of the latency histogram buckets.
 const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -34,6 +43,8 @@ pub struct Metrics {
     inbox_duplicate: AtomicU64,
     inbox_scans: AtomicU64,
     inbox_not_regular: AtomicU64,
+    /// Mapping program failures: webhook, PO Response, PO Status.
+    program_errors: [AtomicU64; 3],
     inbox_unreadable: AtomicU64,
     api_delivered: AtomicU64,
     api_retried: AtomicU64,
@@ -191,10 +202,10 @@ impl Metrics {
     }
 
     /// Counts one daemon event.
-    pub fn observe(&self, e: &crate::daemon::Event) {
-        use crate::daemon::Event;
-        use crate::inbound::deliver::Delivery;
-        use crate::inbound::inbox::Outcome;
+    pub fn observe(&self, e: &crate::events::Event) {
+        use crate::events::Delivery;
+        use crate::events::Event;
+        use crate::events::Outcome;
         match e {
             Event::Written850 { .. } => {}
             Event::WrittenFile { .. } => {
@@ -213,7 +224,10 @@ impl Metrics {
                 c.fetch_add(1, Relaxed);
             }
             Event::Delivery {
-                outcome, elapsed, ..
+                outcome,
+                elapsed,
+                kind,
+                ..
             } => {
                 observe_latency(
                     &self.api_buckets,
@@ -225,6 +239,12 @@ impl Metrics {
                     Delivery::Delivered { .. } => &self.api_delivered,
                     Delivery::Retry { .. } => &self.api_retried,
                     Delivery::Rejected { .. } => &self.api_rejected,
+                    Delivery::ProgramFailed { .. } => {
+                        &self.program_errors[match kind {
+                            CallKind::PoResponse => ProgramKind::PoResponse,
+                            CallKind::PoStatus => ProgramKind::PoStatus,
+                        } as usize]
+                    }
                 };
                 c.fetch_add(1, Relaxed);
             }
@@ -412,6 +432,11 @@ impl Metrics {
         self.inbox_scans.fetch_add(1, Relaxed);
     }
 
+    /// A mapping program failed at run time (`which`: 0 webhook, 1 PO Response, 2 PO Status).
+    pub fn program_error(&self, which: ProgramKind) {
+        self.program_errors[which as usize].fetch_add(1, Relaxed);
+    }
+
     /// A symlink, FIFO, socket or device found in the inbox (moved to `error/`).
     pub fn inbox_not_regular(&self) {
         self.inbox_not_regular.fetch_add(1, Relaxed);
@@ -454,6 +479,21 @@ impl Metrics {
             store.refused_count(),
         );
         self.render_listener(&mut s);
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_program_errors_total Mapping jq programs that failed at run time (nothing was sent or stored for them)."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_program_errors_total counter");
+        for (kind, c) in ["webhook", "po_response", "po_status"]
+            .iter()
+            .zip(&self.program_errors)
+        {
+            let _ = writeln!(
+                s,
+                "edi_bridge_program_errors_total{{program=\"{kind}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
         histogram(
             &mut s,
             "edi_bridge_webhook_durable_seconds",

@@ -15,6 +15,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiClient, RetryAction};
+use crate::domain::{canonical, CallKind};
+use crate::events::Delivery;
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -30,18 +32,12 @@ pub struct Deliverer {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub wake: Arc<Notify>,
-    pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    /// The mapping whose body programs render each request.
+    pub mapping: crate::mapping::SharedMapping,
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Busy while it works with the store (the watchdog's view of this worker; API calls have
     /// their own timeouts).
     pub live: crate::clock::BusySince,
-}
-
-/// How one attempt ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Delivered { status: u16 },
-    Retry { after: Duration, reason: String },
-    Rejected { reason: String },
 }
 
 impl Deliverer {
@@ -119,30 +115,41 @@ impl Deliverer {
         }
     }
 
+    /// The request body: the job's canonical body through the mapping's body program (with
+    /// `$segments` and `$po`, the stored canonical PO or null). Rendered at every attempt, so a
+    /// corrected mapping applies to jobs already queued.
+    async fn render(&self, job: &JobRecord) -> anyhow::Result<Result<serde_json::Value, String>> {
+        let canonical: serde_json::Value = serde_json::from_str(&job.body)?;
+        let mapping = self.mapping.current();
+        let program = match job.kind {
+            CallKind::PoResponse => &mapping.programs.po_response,
+            CallKind::PoStatus => &mapping.programs.po_status,
+        };
+        let po = if program.is_identity() {
+            serde_json::Value::Null
+        } else {
+            let store = self.store.clone();
+            let po_number = job.po.clone();
+            let order = tokio::task::spawn_blocking(move || store.order(&po_number)).await??;
+            order.map_or(serde_json::Value::Null, |o| canonical::po_json(&o.order))
+        };
+        Ok(crate::inbound::render_body(
+            &mapping,
+            job.kind,
+            &canonical,
+            &job.segments,
+            &po,
+        ))
+    }
+
     /// One attempt at one job, outcome recorded durably.
     async fn deliver(&self, job: JobRecord) -> anyhow::Result<()> {
-        let body: serde_json::Value = serde_json::from_str(&job.body)?;
         let started = std::time::Instant::now();
-        let result = self
-            .client
-            .post_json(&job.path, &body, &job.correlation_id)
-            .await;
-        let elapsed = started.elapsed();
-        let outcome = match result {
-            Ok(d) => Delivery::Delivered { status: d.status },
-            Err(e) => match e.retry_action() {
-                RetryAction::Retry { after } => {
-                    let backoff = api::backoff(job.attempts, self.backoff_base, self.backoff_max);
-                    Delivery::Retry {
-                        after: after.map_or(backoff, |a| a.max(backoff)),
-                        reason: e.to_string(),
-                    }
-                }
-                RetryAction::Reject => Delivery::Rejected {
-                    reason: e.to_string(),
-                },
-            },
+        let outcome = match self.render(&job).await? {
+            Ok(body) => self.send(&job, &body).await,
+            Err(reason) => Delivery::ProgramFailed { reason },
         };
+        let elapsed = started.elapsed();
         let store = self.store.clone();
         let j = job.clone();
         let o = outcome.clone();
@@ -154,7 +161,9 @@ impl Deliverer {
                 Delivery::Retry { after, reason } => {
                     store.reschedule_job(&j, now_ms() + after.as_millis() as u64, reason)
                 }
-                Delivery::Rejected { reason } => store.dead_letter(&j, reason, &at),
+                Delivery::Rejected { reason } | Delivery::ProgramFailed { reason } => {
+                    store.dead_letter(&j, reason, &at)
+                }
             }
         })
         .await??;
@@ -169,14 +178,40 @@ impl Deliverer {
             Delivery::Rejected { reason } => {
                 tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Ingram refused the call; dead-lettered.")
             }
+            Delivery::ProgramFailed { reason } => {
+                tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Nothing sent: the mapping's program failed; dead-lettered (fix the mapping, then retry).")
+            }
         }
-        let _ = self.events.send(crate::daemon::Event::Delivery {
+        let _ = self.events.send(crate::events::Event::Delivery {
             po: job.po.clone(),
             kind: job.kind,
             outcome,
             elapsed,
         });
         Ok(())
+    }
+
+    /// Sends the rendered body once and classifies the answer.
+    async fn send(&self, job: &JobRecord, body: &serde_json::Value) -> Delivery {
+        let result = self
+            .client
+            .post_json(&job.path, body, &job.correlation_id)
+            .await;
+        match result {
+            Ok(d) => Delivery::Delivered { status: d.status },
+            Err(e) => match e.retry_action() {
+                RetryAction::Retry { after } => {
+                    let backoff = api::backoff(job.attempts, self.backoff_base, self.backoff_max);
+                    Delivery::Retry {
+                        after: after.map_or(backoff, |a| a.max(backoff)),
+                        reason: e.to_string(),
+                    }
+                }
+                RetryAction::Reject => Delivery::Rejected {
+                    reason: e.to_string(),
+                },
+            },
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::inbound::{convert_date, rename_fields, ApiCall, CallKind, TranslateError};
+use crate::domain::CallKind;
+use crate::inbound::{convert_date, rename_fields, ApiCall, TranslateError};
 use crate::mapping::{CodeLists, Mapping};
 use crate::x12::{self, Asn856, HlNode};
 

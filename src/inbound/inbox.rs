@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
+use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
 
@@ -26,20 +27,6 @@ use crate::outbound::to_850::write_options;
 use crate::store::records::{ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
 use crate::x12;
-
-/// How processing one file ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Committed and archived; `jobs` API calls queued.
-    Archived { jobs: usize, archived: PathBuf },
-    /// Moved to `error/` with a reason file.
-    Rejected { reason: String, moved: PathBuf },
-    /// A repeated interchange: moved to `archive/duplicates/`.
-    Duplicate { reason: String, moved: PathBuf },
-    /// Still changing after it was taken: nothing committed; it stays in the processing area
-    /// and is looked at again at the next scan.
-    Changing { reason: String },
-}
 
 /// Directories the inbox worker moves files to.
 #[derive(Debug, Clone)]
@@ -496,6 +483,7 @@ fn route_855(
         kind: call.kind,
         path: call.path,
         body: call.body.to_string(),
+        segments: segments_of(tx),
         source: ctx.source.to_string(),
         unknown_po: unknown,
     });
@@ -541,6 +529,7 @@ fn route_856(
             kind: c.call.kind,
             path: c.call.path,
             body: c.call.body.to_string(),
+            segments: segments_of(tx),
             source: ctx.source.to_string(),
             unknown_po: unknown,
         });
@@ -791,3 +780,15 @@ pub fn quarantine_as(
 
 /// The longest line a reason file carries (after escaping); longer ones are cut with `…`.
 const MAX_REASON_LINE: usize = 400;
+
+/// A transaction set's segments as arrays of strings, ID first (the programs' `$segments`).
+pub fn segments_of(tx: &x12::Transaction<'_>) -> Vec<Vec<String>> {
+    tx.segments
+        .iter()
+        .map(|s| {
+            std::iter::once(s.id().to_string())
+                .chain(s.elements().into_iter().map(|e| e.into_owned()))
+                .collect()
+        })
+        .collect()
+}

@@ -8,14 +8,16 @@ pub mod deliver;
 pub mod from_855;
 pub mod from_856;
 pub mod inbox;
+pub mod preview;
 pub mod watcher;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::CallKind;
+use crate::mapping::Mapping;
 use crate::x12;
 
 /// The largest quantity accepted from an 855/856 (as for webhooks): larger values are refused
@@ -40,16 +42,6 @@ impl DocumentKind {
             other => DocumentKind::Unknown(other.to_string()),
         }
     }
-}
-
-/// Which Ingram API a job calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallKind {
-    /// Purchase Order Response (from an 855); delivered before a PO's Status calls.
-    PoResponse,
-    /// Purchase Order Status (from an 856).
-    PoStatus,
 }
 
 /// One API call to make: path under the base URL and JSON body.
@@ -167,6 +159,33 @@ pub fn dot_segment(po: &str) -> Option<String> {
             "'{po}' cannot be sent as a URL path segment: '.' and '..' (even encoded) address another resource"
         )
     })
+}
+
+/// The request body for a canonical body: the mapping's body program for `kind`, run with
+/// `$segments` and `$po`. Used by the deliver worker at each attempt and by the preview.
+pub fn render_body(
+    mapping: &Mapping,
+    kind: CallKind,
+    canonical: &Value,
+    segments: &[Vec<String>],
+    po: &Value,
+) -> Result<Value, String> {
+    let (program, key) = match kind {
+        CallKind::PoResponse => (&mapping.programs.po_response, "[po_response] body"),
+        CallKind::PoStatus => (&mapping.programs.po_status, "[po_status] body"),
+    };
+    if program.is_identity() {
+        return Ok(canonical.clone());
+    }
+    let segments = Value::Array(
+        segments
+            .iter()
+            .map(|s| Value::Array(s.iter().cloned().map(Value::String).collect()))
+            .collect(),
+    );
+    program
+        .run_object(canonical, &[segments, po.clone()])
+        .map_err(|e| format!("the mapping's {key} program failed: {e}"))
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::Outcome;
 use crate::files::{self, Dir, Kind, Meta, OpenError, Root};
-use crate::inbound::inbox::{self, Dirs, Outcome};
+use crate::inbound::inbox::{self, Dirs};
 use crate::mapping::SharedMapping;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -68,7 +69,7 @@ pub struct Inbox {
     /// Woken after each commit: the deliver worker (jobs) and the outbox worker (997s).
     pub deliver_wake: Arc<Notify>,
     pub outbox_wake: Arc<Notify>,
-    pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Busy during a scan (the watchdog's view of this worker).
     pub live: crate::clock::BusySince,
@@ -550,7 +551,7 @@ impl Inbox {
             }
             Outcome::Changing { .. } => return,
         }
-        let _ = self.events.send(crate::daemon::Event::InboxFile {
+        let _ = self.events.send(crate::events::Event::InboxFile {
             file: name.to_string(),
             outcome: outcome.clone(),
         });

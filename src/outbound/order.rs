@@ -1,15 +1,14 @@
-//! The domain purchase order and the decoder from Ingram's *Purchase Order Create Webhook v1*
-//! JSON. Decoding is tolerant of the documented variations (`eventid`/`eventId`, numbers sent as
+//! The decoder from Ingram's *Purchase Order Create Webhook v1*
+//! JSON into the domain [`PurchaseOrder`]. Decoding is tolerant of the documented variations (`eventid`/`eventId`, numbers sent as
 //! strings, enum values in any case, unknown fields) and strict about what the 850 needs: a
 //! missing or malformed field is a [`FieldError`] naming it by path (`resource[0].lines[1].quantity`).
 //! Names of undocumented fields come from the mapping. No I/O.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::{Address, Amount, OrderLine, PurchaseOrder};
 use crate::mapping::WebhookFields;
+use crate::program::{Program, RunError};
 
 /// The only event this endpoint accepts.
 pub const EVENT_PO_CREATE: &str = "im::vendorpocreate";
@@ -39,149 +38,6 @@ pub struct Event {
     pub orders: Vec<PurchaseOrder>,
 }
 
-/// A decimal amount kept exactly as `units / 10^scale` (prices, totals).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Amount {
-    pub units: i128,
-    pub scale: u32,
-}
-
-impl Amount {
-    /// Parses `123`, `123.45`, `-0.5`; at most 6 decimals and 18 integer digits.
-    pub fn parse(s: &str) -> Option<Amount> {
-        let s = s.trim();
-        let (neg, digits) = match s.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, s),
-        };
-        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        if int.is_empty() && frac.is_empty()
-            || int.len() > 18
-            || frac.len() > 6
-            || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
-        {
-            return None;
-        }
-        let mut units: i128 = 0;
-        for c in int.chars().chain(frac.chars()) {
-            units = units * 10 + i128::from(c as u8 - b'0');
-        }
-        Some(Amount {
-            units: if neg { -units } else { units },
-            scale: frac.len() as u32,
-        })
-    }
-
-    pub fn zero() -> Amount {
-        Amount { units: 0, scale: 0 }
-    }
-
-    fn rescale(self, scale: u32) -> i128 {
-        self.units * 10i128.pow(scale - self.scale)
-    }
-
-    pub fn plus(self, other: Amount) -> Amount {
-        let scale = self.scale.max(other.scale);
-        Amount {
-            units: self.rescale(scale) + other.rescale(scale),
-            scale,
-        }
-    }
-
-    pub fn times(self, n: u64) -> Amount {
-        Amount {
-            units: self.units.saturating_mul(i128::from(n)),
-            scale: self.scale,
-        }
-    }
-}
-
-impl fmt::Display for Amount {
-    /// Plain decimal with at least two decimals when fractional (`617.25`, `12`, `0.5` → `0.50`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let neg = self.units < 0;
-        let abs = self.units.unsigned_abs();
-        let pow = 10u128.pow(self.scale);
-        let (int, mut frac) = (abs / pow, abs % pow);
-        let mut scale = self.scale;
-        while scale > 2 && frac % 10 == 0 {
-            frac /= 10;
-            scale -= 1;
-        }
-        if neg {
-            f.write_str("-")?;
-        }
-        if scale == 0 {
-            write!(f, "{int}")
-        } else if scale == 1 {
-            write!(f, "{int}.{frac}0")
-        } else {
-            write!(f, "{int}.{frac:0width$}", width = scale as usize)
-        }
-    }
-}
-
-/// A postal party from the webhook (`shipToInfo`, `billToInfo`, ...). All optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Address {
-    pub company_name: Option<String>,
-    pub contact: Option<String>,
-    pub address_lines: Vec<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub postal_code: Option<String>,
-    pub country_code: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderLine {
-    pub ingram_line_number: String,
-    pub ingram_part_number: Option<String>,
-    pub vendor_part_number: Option<String>,
-    pub upc: Option<String>,
-    pub description: Option<String>,
-    pub quantity: u64,
-    pub unit_of_measure: String,
-    pub unit_price: Option<Amount>,
-    /// `YYYY-MM-DD`.
-    pub requested_ship_date: Option<String>,
-}
-
-/// One Ingram purchase order, validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PurchaseOrder {
-    pub po_number: String,
-    /// `YYYY-MM-DD` (UTC date of `ingramPurchaseOrderDate`).
-    pub po_date: Option<String>,
-    pub reseller_order_number: String,
-    /// Lower-cased, e.g. `im::commercial`.
-    pub order_type: String,
-    pub vendor_quote_number: Option<String>,
-    pub payment_terms_days: Option<u32>,
-    pub currency: Option<String>,
-    pub special_bid_number: Option<String>,
-    pub ship_via: Option<String>,
-    pub requested_delivery_date: Option<String>,
-    pub notes: Option<String>,
-    pub ship_to: Option<Address>,
-    pub bill_to: Option<Address>,
-    pub end_user: Option<Address>,
-    pub reseller: Option<Address>,
-    pub lines: Vec<OrderLine>,
-}
-
-impl PurchaseOrder {
-    /// Sum of quantity × unit price over lines that have a price.
-    pub fn total(&self) -> Amount {
-        self.lines
-            .iter()
-            .filter_map(|l| l.unit_price.map(|p| p.times(l.quantity)))
-            .fold(Amount::zero(), Amount::plus)
-    }
-}
-
 /// The event id, read from `eventid` or `eventId`, if the body is a JSON object that has one.
 pub fn event_id(root: &Value) -> Result<String, FieldError> {
     let obj = root
@@ -203,14 +59,41 @@ pub fn event_id(root: &Value) -> Result<String, FieldError> {
     Ok(id)
 }
 
-/// Decodes a whole webhook event.
+/// Why a webhook event could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The body (or what the mapping's program made of it) is missing or malforms a field:
+    /// Ingram's to fix (400).
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// The mapping's `[webhook] program` failed on `resource[index]`: ours to fix (500, so
+    /// Ingram redelivers once the mapping is corrected).
+    #[error("resource[{index}]: the mapping's [webhook] program: {error}")]
+    Program { index: usize, error: RunError },
+}
+
+/// Decodes a whole webhook event with the shipped names and no program.
 pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> {
+    match decode_with(root, names, None) {
+        Ok(e) => Ok(e),
+        Err(DecodeError::Field(e)) => Err(e),
+        Err(DecodeError::Program { .. }) => unreachable!("no program was run"),
+    }
+}
+
+/// Decodes a whole webhook event: each element of `resource` goes through `program` (when it is
+/// not the identity) and the result is decoded as a canonical PO.
+pub fn decode_with(
+    root: &Value,
+    names: &WebhookFields,
+    program: Option<&Program>,
+) -> Result<Event, DecodeError> {
     let event_id = event_id(root)?;
     let obj = root.as_object().expect("event_id checked it is an object");
     if let Some(ev) = obj.get("event") {
         let ev = scalar_string(ev).ok_or_else(|| err("event", "must be a string"))?;
         if !ev.eq_ignore_ascii_case(EVENT_PO_CREATE) {
-            return Err(err("event", format!("'{ev}' is not {EVENT_PO_CREATE}")));
+            return Err(err("event", format!("'{ev}' is not {EVENT_PO_CREATE}")).into());
         }
     }
     let event_time = opt_string(obj, "eventTimeStamp", "eventTimeStamp")?;
@@ -220,14 +103,25 @@ pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> 
     let items: Vec<&Value> = match resource {
         Value::Array(a) => a.iter().collect(),
         Value::Object(_) => vec![resource],
-        _ => return Err(err("resource", "must be an array of purchase orders")),
+        _ => return Err(err("resource", "must be an array of purchase orders").into()),
     };
     if items.is_empty() {
-        return Err(err("resource", "must hold at least one purchase order"));
+        return Err(err("resource", "must hold at least one purchase order").into());
     }
     let mut orders = Vec::with_capacity(items.len());
+    let program = program.filter(|p| !p.is_identity());
     for (i, item) in items.into_iter().enumerate() {
-        orders.push(decode_po(item, &format!("resource[{i}]"), names)?);
+        let path = format!("resource[{i}]");
+        let po = match program {
+            None => decode_po(item, &path, names)?,
+            Some(p) => {
+                let mapped = p
+                    .run_object(item, &[])
+                    .map_err(|error| DecodeError::Program { index: i, error })?;
+                decode_po(&mapped, &path, names)?
+            }
+        };
+        orders.push(po);
     }
     let mut seen = std::collections::HashSet::new();
     for (i, o) in orders.iter().enumerate() {
@@ -235,7 +129,8 @@ pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> 
             return Err(err(
                 format!("resource[{i}].ingramPurchaseOrderNumber"),
                 format!("'{}' appears twice in this event", o.po_number),
-            ));
+            )
+            .into());
         }
     }
     Ok(Event {
@@ -652,5 +547,59 @@ mod tests {
         assert!(Amount::parse("").is_none());
         assert!(Amount::parse("1e5").is_none());
         assert!(Amount::parse(".").is_none());
+    }
+
+    #[test]
+    fn the_canonical_po_decodes_back_to_the_same_po() {
+        let sample: Value =
+            serde_json::from_str(include_str!("../../samples/ingram-po-webhook.json")).unwrap();
+        for root in [sample, minimal()] {
+            let event = decode(&root, &names()).unwrap();
+            for po in &event.orders {
+                let canonical = crate::domain::canonical::po_json(po);
+                let again = decode(
+                    &json!({"eventId": "X", "resource": [canonical.clone()]}),
+                    &names(),
+                )
+                .unwrap();
+                // Amounts may come back at another scale (19.9 → "19.90"): same value, same JSON.
+                assert_eq!(
+                    crate::domain::canonical::po_json(&again.orders[0]),
+                    canonical
+                );
+                assert_eq!(again.orders[0].total().to_string(), po.total().to_string());
+                assert_eq!(again.orders[0].lines.len(), po.lines.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_webhook_program_reshapes_each_po_and_its_failure_is_not_a_field_error() {
+        let program = Program::compile(
+            ".lines = (.items | map({ingramLineNumber: .lineNumber, vendorPartNumber: .sku, quantity: .qty})) | del(.items)",
+            &[],
+        )
+        .unwrap();
+        let root = json!({"eventId": "E", "resource": [{
+            "ingramPurchaseOrderNumber": "P", "resellerOrderNumber": "R",
+            "items": [{"lineNumber": "7", "sku": "S-1", "qty": 3}]
+        }]});
+        let e = decode_with(&root, &names(), Some(&program)).unwrap();
+        assert_eq!(e.orders[0].lines[0].ingram_line_number, "7");
+        assert_eq!(e.orders[0].lines[0].quantity, 3);
+        let failing = json!({"eventId": "E", "resource": [{"ingramPurchaseOrderNumber": "P"}]});
+        match decode_with(&failing, &names(), Some(&program)) {
+            Err(DecodeError::Program { index: 0, error }) => {
+                assert!(error.to_string().contains("cannot"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // What the program yields is decoded as before: a missing field is still a 400.
+        let no_reseller =
+            json!({"eventId": "E", "resource": [{"ingramPurchaseOrderNumber": "P", "items": []}]});
+        match decode_with(&no_reseller, &names(), Some(&program)) {
+            Err(DecodeError::Field(f)) => assert_eq!(f.field, "resource[0].resellerOrderNumber"),
+            other => panic!("{other:?}"),
+        }
     }
 }

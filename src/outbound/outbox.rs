@@ -42,7 +42,7 @@ pub struct Outbox {
     pub retry: Duration,
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
-    pub events: tokio::sync::broadcast::Sender<crate::daemon::Event>,
+    pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Where the blocking work runs: a thread at lowered priority (`outbox.nice`).
     pub background: crate::background::Background,
     /// Busy while a batch is being written (the watchdog's view of this worker).
@@ -78,7 +78,7 @@ impl Outbox {
                     for (po, file) in written.iter() {
                         self.metrics.file_850_written();
                         tracing::info!(po = %crate::text::Escaped(po), file = %crate::text::Escaped(file), "850 written to the outbox.");
-                        let _ = self.events.send(crate::daemon::Event::Written850 {
+                        let _ = self.events.send(crate::events::Event::Written850 {
                             po: po.clone(),
                             file: file.clone(),
                         });
@@ -242,7 +242,7 @@ impl Outbox {
         match result {
             Ok(Ok(Some(file))) => {
                 tracing::info!(file = %crate::text::Escaped(&file), "997 written to the outbox.");
-                let _ = self.events.send(crate::daemon::Event::WrittenFile { file });
+                let _ = self.events.send(crate::events::Event::WrittenFile { file });
                 true
             }
             Ok(Ok(None)) => false,
@@ -268,7 +268,7 @@ impl Outbox {
 
 /// The 850 bytes for a stored PO and its envelope.
 pub fn render(
-    order: &crate::outbound::order::PurchaseOrder,
+    order: &crate::domain::PurchaseOrder,
     mapping: &Mapping,
     envelope: &Envelope850,
 ) -> anyhow::Result<Vec<u8>> {

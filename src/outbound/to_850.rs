@@ -10,8 +10,9 @@
 
 use time::OffsetDateTime;
 
+use crate::domain::{Address, PurchaseOrder};
 use crate::mapping::{CodeLists, Mapping, PartySource, X12Version};
-use crate::outbound::order::{Address, FieldError, PurchaseOrder};
+use crate::outbound::order::FieldError;
 use crate::x12;
 
 /// Refuses `po` (the element at `index` of the webhook's `resource`) when the 850 written under

@@ -32,8 +32,9 @@ use tokio::sync::{Notify, Semaphore};
 use crate::clock::Clock;
 use crate::config::Secret;
 use crate::mapping::SharedMapping;
-use crate::metrics::{ListenerTimeout, Metrics};
-use crate::outbound::{order, to_850};
+use crate::metrics::{ListenerTimeout, Metrics, ProgramKind};
+use crate::outbound::order::{self, DecodeError};
+use crate::outbound::to_850;
 use crate::store::{Intake, NewEvent, Store};
 use crate::text::{self, Escaped};
 
@@ -293,15 +294,16 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         return refused;
     }
     let mapping = s.mapping.current();
-    let decoded = order::decode(&root, &mapping.webhook).and_then(|event| {
-        for (i, po) in event.orders.iter().enumerate() {
-            to_850::check(po, i, &mapping)?;
-        }
-        Ok(event)
-    });
+    let decoded = order::decode_with(&root, &mapping.webhook, Some(&mapping.programs.webhook))
+        .and_then(|event| {
+            for (i, po) in event.orders.iter().enumerate() {
+                to_850::check(po, i, &mapping)?;
+            }
+            Ok(event)
+        });
     let event = match decoded {
         Ok(e) => e,
-        Err(e) => {
+        Err(DecodeError::Field(e)) => {
             tracing::warn!(
                 event_id = %Escaped(&event_id),
                 field = %Escaped(&e.field),
@@ -310,6 +312,24 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             );
             remember_refusal(s, &event_id, &e, now_ms).await;
             return refuse(StatusCode::BAD_REQUEST, &e.field, e.message);
+        }
+        Err(DecodeError::Program { index, error }) => {
+            // The mapping is at fault, not Ingram: nothing is stored, and a 5xx makes Ingram
+            // deliver the event again once the mapping is corrected.
+            s.metrics.program_error(ProgramKind::Webhook);
+            let field = format!("resource[{index}]");
+            tracing::error!(
+                event_id = %Escaped(&event_id),
+                field = %field,
+                reason = %Escaped(&error.to_string()),
+                mapping = %mapping.source.display(),
+                "Webhook not accepted: the mapping's [webhook] program failed; nothing stored, answered 500."
+            );
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &field,
+                format!("the mapping's [webhook] program failed: {error}"),
+            );
         }
     };
     let raw = String::from_utf8_lossy(body).into_owned();

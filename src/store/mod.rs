@@ -35,7 +35,7 @@ use records::{
     OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
 };
 
-use crate::outbound::order::PurchaseOrder;
+use crate::domain::PurchaseOrder;
 
 /// The longest anyone waits for the committer's answer before calling the store unavailable.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(60);
@@ -586,9 +586,12 @@ pub struct InboundBatch {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub po: String,
-    pub kind: crate::inbound::CallKind,
+    pub kind: crate::domain::CallKind,
     pub path: String,
+    /// The canonical body (JSON); the mapping's program renders the request body at delivery.
     pub body: String,
+    /// The transaction set's segments (`$segments` of the mapping's body program).
+    pub segments: Vec<Vec<String>>,
     pub source: String,
     pub unknown_po: bool,
 }
@@ -670,6 +673,7 @@ impl Store {
                         correlation_id: corr.clone(),
                         path: job.path.clone(),
                         body: job.body.clone(),
+                        segments: job.segments.clone(),
                         created_at: b.received_at.clone(),
                         source: job.source.clone(),
                         unknown_po: job.unknown_po,
@@ -798,11 +802,11 @@ impl Store {
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
                 let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
                 let what = match job.kind {
-                    crate::inbound::CallKind::PoResponse => {
+                    crate::domain::CallKind::PoResponse => {
                         rec.inbound.response_sent_at = Some(at.to_string());
                         "855 sent to Ingram (PO Response)"
                     }
-                    crate::inbound::CallKind::PoStatus => {
+                    crate::domain::CallKind::PoStatus => {
                         rec.inbound.statuses_sent += 1;
                         "856 sent to Ingram (PO Status)"
                     }
@@ -1267,7 +1271,7 @@ fn record_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::order::{OrderLine, PurchaseOrder};
+    use crate::domain::{OrderLine, PurchaseOrder};
 
     pub(crate) fn po(n: &str) -> PurchaseOrder {
         PurchaseOrder {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::inbound::CallKind;
-use crate::outbound::order::PurchaseOrder;
+use crate::domain::CallKind;
+use crate::domain::PurchaseOrder;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -151,8 +151,13 @@ pub struct JobRecord {
     /// Sent as IM-CorrelationID on every attempt of this job.
     pub correlation_id: String,
     pub path: String,
-    /// JSON body.
+    /// The canonical body (JSON). What is sent is rendered from it at each attempt by the
+    /// mapping's body program, so a corrected program applies to a `retry`.
     pub body: String,
+    /// The segments of the transaction set the job came from, as arrays of elements (ID
+    /// first): the program's `$segments`. Empty for jobs stored before programs existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<Vec<String>>,
     pub created_at: String,
     /// Inbox file and control numbers it came from.
     pub source: String,

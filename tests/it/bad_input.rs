@@ -13,9 +13,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Duration;
 
+use edi_bridge::events::Outcome;
 use edi_bridge::inbound::from_855::from_855;
 use edi_bridge::inbound::from_856::{from_856, OrderView};
-use edi_bridge::inbound::inbox::Outcome;
 use edi_bridge::mapping::{Mapping, WebhookFields};
 use edi_bridge::outbound::order;
 use edi_bridge::x12;
@@ -2137,7 +2137,7 @@ async fn inbox_bad_input_corpus() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while !waiting.is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Ok(edi_bridge::daemon::Event::InboxFile { file, outcome })) => {
+                Ok(Ok(edi_bridge::events::Event::InboxFile { file, outcome })) => {
                     if waiting.remove(&file) {
                         outcomes.insert(file, outcome);
                     }

@@ -7,7 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use edi_bridge::inbound::inbox::Outcome;
+use edi_bridge::events::Outcome;
 
 use crate::support::*;
 
@@ -101,7 +101,7 @@ async fn an_inbox_symlink_is_moved_as_it_is_and_never_read() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while outcomes.len() < 2 {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Ok(edi_bridge::daemon::Event::InboxFile { file, outcome })) => {
+            Ok(Ok(edi_bridge::events::Event::InboxFile { file, outcome })) => {
                 outcomes.insert(file, outcome);
             }
             Ok(_) => {}

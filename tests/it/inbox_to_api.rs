@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use edi_bridge::inbound::inbox::Outcome;
+use edi_bridge::events::Outcome;
 use edi_bridge::sim::Fault;
 use serde_json::json;
 

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edi_bridge::api::{ApiClient, ApiSettings, Error as ApiError};
-use edi_bridge::daemon::Event;
-use edi_bridge::inbound::deliver::Delivery;
-use edi_bridge::inbound::inbox::Outcome;
+use edi_bridge::events::Delivery;
+use edi_bridge::events::Event;
+use edi_bridge::events::Outcome;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

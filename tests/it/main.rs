@@ -12,6 +12,7 @@ mod integrity;
 mod notify;
 mod operate;
 mod outage;
+mod programs;
 mod real_world;
 mod support;
 mod webhook_to_850;

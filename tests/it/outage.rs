@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use edi_bridge::daemon::Event;
-use edi_bridge::inbound::inbox::Outcome;
+use edi_bridge::events::Event;
+use edi_bridge::events::Outcome;
 use edi_bridge::sim::{Fault, RecordedCall, SimHandle};
 
 use crate::support::*;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use edi_bridge::inbound::inbox::Outcome;
+use edi_bridge::events::Outcome;
 use edi_bridge::store::records::{ErpAck, Outbound850};
 use serde_json::json;
 

@@ -375,13 +375,13 @@ impl TestDaemon {
     /// Waits (on daemon events) for the next inbox file outcome for `name`.
     pub async fn wait_inbox(
         &self,
-        rx: &mut tokio::sync::broadcast::Receiver<edi_bridge::daemon::Event>,
+        rx: &mut tokio::sync::broadcast::Receiver<edi_bridge::events::Event>,
         name: &str,
-    ) -> edi_bridge::inbound::inbox::Outcome {
+    ) -> edi_bridge::events::Outcome {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Ok(edi_bridge::daemon::Event::InboxFile { file, outcome })) if file == name => {
+                Ok(Ok(edi_bridge::events::Event::InboxFile { file, outcome })) if file == name => {
                     return outcome
                 }
                 Ok(_) => {}

@@ -1,0 +1,61 @@
+//! What the workers tell the rest of the daemon: each finished piece of work is an [`Event`] on a
+//! broadcast channel (metrics, tests and the demo listen instead of polling), with the closed
+//! outcome enums it carries. A bottom layer: it imports only `domain`, so the workers and
+//! `metrics` share it without importing `daemon` (or each other).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::domain::CallKind;
+
+/// Something the daemon finished, published on [`Running::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A PO's 850 is in the outbox under `file`.
+    Written850 { po: String, file: String },
+    /// A prepared file (a 997) is in the outbox.
+    WrittenFile { file: String },
+    /// An inbox file was processed (archived, rejected or a duplicate).
+    InboxFile { file: String, outcome: Outcome },
+    /// One attempt at an Ingram API call ended.
+    Delivery {
+        po: String,
+        kind: CallKind,
+        outcome: Delivery,
+        /// How long the call took.
+        elapsed: Duration,
+    },
+}
+
+/// How processing one file ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Committed and archived; `jobs` API calls queued.
+    Archived { jobs: usize, archived: PathBuf },
+    /// Moved to `error/` with a reason file.
+    Rejected { reason: String, moved: PathBuf },
+    /// A repeated interchange: moved to `archive/duplicates/`.
+    Duplicate { reason: String, moved: PathBuf },
+    /// Still changing after it was taken: nothing committed; it stays in the processing area
+    /// and is looked at again at the next scan.
+    Changing { reason: String },
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        after: Duration,
+        reason: String,
+    },
+    Rejected {
+        reason: String,
+    },
+    /// Nothing was sent: the mapping's body program failed on this job (dead-lettered).
+    ProgramFailed {
+        reason: String,
+    },
+}

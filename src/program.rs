@@ -1,0 +1,417 @@
+//! jq programs from the mapping, run with jaq: the admin's way to change the *structure* of what
+//! Ingram sends and receives without a release. A [`Program`] is compiled once, when the mapping
+//! loads (a syntax error or an undefined name is a [`CompileError`] with its line), and runs on
+//! canonical JSON documents with named global variables (`$segments`, `$po`, `$line`, …).
+//!
+//! Programs are pure: `env` and `now` are replaced by errors (no secret from the environment can
+//! reach a body, no clock makes a body differ between a run and its retry), `halt` is an error
+//! instead of an exit, and there is no `input` and no module import. A run yields every output,
+//! and a caller that needs exactly one object says so ([`Program::run_object`]); the error names
+//! what went wrong in the admin's terms (the program's own `error(…)` message, a type error,
+//! "no output", "2 outputs").
+
+use std::fmt;
+use std::sync::Arc;
+
+use jaq_core::box_iter::box_once;
+use jaq_core::compile::Undefined;
+use jaq_core::data::JustLut;
+use jaq_core::load::{self, Arena, File, Loader};
+use jaq_core::native::Fun;
+use jaq_core::{Ctx, Error as JaqError, Exn, Native, Vars};
+use jaq_json::Val;
+use serde_json::Value;
+
+type Data = JustLut<Val>;
+type Filter = jaq_core::Filter<Data>;
+
+/// A compiled jq program and the global variables it was compiled with.
+#[derive(Clone)]
+pub struct Program {
+    filter: Arc<Filter>,
+    globals: Arc<[String]>,
+    code: Arc<str>,
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Program")
+            .field("code", &self.code)
+            .field("globals", &self.globals)
+            .finish()
+    }
+}
+
+impl PartialEq for Program {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.globals == other.globals
+    }
+}
+
+/// Why a program does not compile: the 1-based line within the program text, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CompileError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Why a run produced no usable result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The program raised an error: its `error(…)` value or a type error.
+    #[error("the program failed: {0}")]
+    Failed(String),
+    /// The program yielded nothing where one value is needed.
+    #[error("the program gave no output (one object is needed)")]
+    NoOutput,
+    /// The program yielded several values where one is needed.
+    #[error("the program gave {0} outputs (one object is needed)")]
+    SeveralOutputs(usize),
+    /// The single output is not a JSON object.
+    #[error("the program's output is {0}, not an object")]
+    NotAnObject(&'static str),
+    /// An output cannot be represented as JSON (NaN or an infinite number, say).
+    #[error("the program's output is not JSON: {0}")]
+    NotJson(String),
+}
+
+/// Names of the standard filters a program may not use, and why.
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("env", "env is not available in a mapping program"),
+    (
+        "now",
+        "now is not available in a mapping program (a retry must give the same body)",
+    ),
+    ("halt", "halt is not available in a mapping program"),
+];
+
+impl Program {
+    /// The program `.`: returns its input unchanged.
+    pub fn identity(globals: &[&str]) -> Program {
+        Program::compile(".", globals).expect("the identity program compiles")
+    }
+
+    /// Compiles `code`; `globals` are the variable names (with `$`) the program may read.
+    pub fn compile(code: &str, globals: &[&str]) -> Result<Program, CompileError> {
+        let globals_owned: Vec<String> = globals.iter().map(|g| g.to_string()).collect();
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let modules = loader
+            .load(&arena, File { code, path: () })
+            .map_err(|errs| load_error(code, errs))?;
+        let filter = jaq_core::Compiler::default()
+            .with_funs(funs())
+            .with_global_vars(globals.iter().copied())
+            .compile(modules)
+            .map_err(|errs| {
+                let first = errs.into_iter().flat_map(|(_, e)| e).next();
+                match first {
+                    Some((name, undefined)) => CompileError {
+                        line: line_of(code, name),
+                        message: format!("undefined {} `{name}`", undefined_kind(&undefined)),
+                    },
+                    None => CompileError {
+                        line: None,
+                        message: "the program does not compile".into(),
+                    },
+                }
+            })?;
+        Ok(Program {
+            filter: Arc::new(filter),
+            globals: globals_owned.into(),
+            code: code.into(),
+        })
+    }
+
+    /// The program text as written.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Whether this is the identity program (`.`), which callers may skip.
+    pub fn is_identity(&self) -> bool {
+        self.code.trim() == "."
+    }
+
+    /// Runs the program on `input` with `globals` (in the order given at compile time) and
+    /// returns every output.
+    pub fn run_all(&self, input: &Value, globals: &[Value]) -> Result<Vec<Value>, RunError> {
+        assert_eq!(
+            globals.len(),
+            self.globals.len(),
+            "program run with the wrong number of globals"
+        );
+        let input = to_val(input);
+        let vars = Vars::new(globals.iter().map(to_val));
+        let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
+        let mut out = Vec::new();
+        for item in self.filter.id.run((ctx, input)) {
+            match item {
+                Ok(v) => out.push(from_val(&v)?),
+                Err(exn) => return Err(exn_message(exn)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the program and requires exactly one output, a JSON object.
+    pub fn run_object(&self, input: &Value, globals: &[Value]) -> Result<Value, RunError> {
+        let mut out = self.run_all(input, globals)?;
+        match out.len() {
+            0 => Err(RunError::NoOutput),
+            1 => {
+                let v = out.pop().expect("one output");
+                if v.is_object() {
+                    Ok(v)
+                } else {
+                    Err(RunError::NotAnObject(type_name(&v)))
+                }
+            }
+            n => Err(RunError::SeveralOutputs(n)),
+        }
+    }
+}
+
+fn funs() -> impl Iterator<Item = Fun<Data>> {
+    jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs())
+        .map(
+            |(name, args, native)| match FORBIDDEN.iter().position(|(n, _)| *n == name) {
+                Some(i) => (name, args, forbidden(i)),
+                None => (name, args, native),
+            },
+        )
+}
+
+/// A native filter that fails with the reason `FORBIDDEN[i]` gives.
+fn forbidden(i: usize) -> Native<Data> {
+    // Function pointers cannot capture `i`, so there is one per entry.
+    match i {
+        0 => Native::new(|_| box_once(Err(Exn::from(JaqError::str(FORBIDDEN[0].1))))),
+        1 => Native::new(|_| box_once(Err(Exn::from(JaqError::str(FORBIDDEN[1].1))))),
+        _ => Native::new(|_| box_once(Err(Exn::from(JaqError::str(FORBIDDEN[2].1))))),
+    }
+}
+
+fn exn_message(exn: Exn<'_, Val>) -> RunError {
+    match exn.get_err() {
+        Ok(err) => {
+            // `error("text")` carries the text; anything else is shown as jq shows it.
+            let v = err.into_val();
+            let text = match &v {
+                Val::TStr(_) => from_val(&v)
+                    .ok()
+                    .and_then(|j| j.as_str().map(str::to_string))
+                    .unwrap_or_else(|| v.to_string()),
+                _ => v.to_string(),
+            };
+            RunError::Failed(text)
+        }
+        Err(_) => RunError::Failed("the program stopped without a result".into()),
+    }
+}
+
+fn load_error(code: &str, errs: load::Errors<&str, ()>) -> CompileError {
+    for (_, err) in errs {
+        match err {
+            load::Error::Lex(list) => {
+                if let Some((expect, found)) = list.into_iter().next() {
+                    let what = match expect {
+                        load::lex::Expect::Digit => "a digit",
+                        load::lex::Expect::Ident => "an identifier",
+                        load::lex::Expect::Delim(d) => match d {
+                            "(" => "a closing parenthesis",
+                            "[" => "a closing bracket",
+                            "{" => "a closing brace",
+                            _ => "a closing quote",
+                        },
+                        load::lex::Expect::Escape => "a string escape sequence",
+                        load::lex::Expect::Unicode => "a 4-digit hexadecimal code point",
+                        _ => "a token",
+                    };
+                    return CompileError {
+                        line: line_of(code, found),
+                        message: format!("syntax error: expected {what} {}", near(found)),
+                    };
+                }
+            }
+            load::Error::Parse(list) => {
+                if let Some((expect, found)) = list.into_iter().next() {
+                    return CompileError {
+                        line: line_of(code, found),
+                        message: format!(
+                            "syntax error: expected {} {}",
+                            expect.as_str(),
+                            near(found)
+                        ),
+                    };
+                }
+            }
+            load::Error::Io(list) => {
+                let what = list
+                    .into_iter()
+                    .next()
+                    .map(|(path, _)| path.to_string())
+                    .unwrap_or_default();
+                return CompileError {
+                    line: None,
+                    message: format!("modules cannot be imported in a mapping program ({what})"),
+                };
+            }
+        }
+    }
+    CompileError {
+        line: None,
+        message: "the program does not parse".into(),
+    }
+}
+
+fn near(found: &str) -> String {
+    let snippet: String = found.chars().take(20).collect();
+    if snippet.trim().is_empty() {
+        "at the end of the program".into()
+    } else {
+        format!("near `{}`", crate::text::escape(snippet.trim_end()))
+    }
+}
+
+/// The 1-based line of `part` inside `code`, when `part` is a slice of `code`.
+fn line_of(code: &str, part: &str) -> Option<usize> {
+    let start = code.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    if at < start || at > start + code.len() {
+        return None;
+    }
+    Some(code[..at - start].matches('\n').count() + 1)
+}
+
+fn undefined_kind(u: &Undefined) -> &'static str {
+    u.as_str()
+}
+
+fn to_val(v: &Value) -> Val {
+    match v {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::from(*b),
+        Value::Number(n) => {
+            jaq_json::read::parse_single(n.to_string().as_bytes()).unwrap_or(Val::Null)
+        }
+        Value::String(s) => Val::from(s.clone()),
+        Value::Array(items) => items.iter().map(to_val).collect(),
+        Value::Object(map) => Val::obj(
+            map.iter()
+                .map(|(k, v)| (Val::from(k.clone()), to_val(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn from_val(v: &Val) -> Result<Value, RunError> {
+    let text = v.to_string();
+    serde_json::from_str(&text).map_err(|e| RunError::NotJson(e.to_string()))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn identity_returns_the_input() {
+        let p = Program::identity(&[]);
+        let doc = json!({"a": [1, 2.5, "x", null, true], "b": {"c": 10}});
+        assert_eq!(p.run_object(&doc, &[]).unwrap(), doc);
+        assert!(p.is_identity());
+    }
+
+    #[test]
+    fn globals_are_visible() {
+        let p =
+            Program::compile(".x = $po.n + ($segments | length)", &["$segments", "$po"]).unwrap();
+        let out = p
+            .run_object(&json!({}), &[json!([["ST"], ["SE"]]), json!({"n": 40})])
+            .unwrap();
+        assert_eq!(out, json!({"x": 42}));
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let e = Program::compile(".a |\n.b |\n{x: }", &[]).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e:?}");
+        assert!(e.message.starts_with("syntax error"), "{e:?}");
+        let e = Program::compile(".a\n| $nope", &[]).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e:?}");
+        assert!(e.message.contains("undefined variable"), "{e:?}");
+        let e = Program::compile("\n\nfoo(1)", &[]).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e:?}");
+        assert!(e.message.contains("undefined filter `foo`"), "{e:?}");
+        let e = Program::compile("import \"x\" as x; .", &[]).unwrap_err();
+        assert!(e.message.contains("cannot be imported"), "{e:?}");
+    }
+
+    #[test]
+    fn run_errors_say_what_went_wrong() {
+        let p = |c: &str| Program::compile(c, &[]).unwrap();
+        let doc = json!({"a": 1});
+        assert_eq!(
+            p("error(\"no ship date\")").run_object(&doc, &[]),
+            Err(RunError::Failed("no ship date".into()))
+        );
+        assert!(matches!(
+            p(".a | keys").run_object(&doc, &[]),
+            Err(RunError::Failed(_))
+        ));
+        assert_eq!(p("empty").run_object(&doc, &[]), Err(RunError::NoOutput));
+        assert_eq!(
+            p(".,.").run_object(&doc, &[]),
+            Err(RunError::SeveralOutputs(2))
+        );
+        assert_eq!(
+            p(".a").run_object(&doc, &[]),
+            Err(RunError::NotAnObject("a number"))
+        );
+    }
+
+    #[test]
+    fn impure_filters_are_refused_at_run_time() {
+        for code in ["{e: env}", "{t: now}", "halt", "halt_error"] {
+            let p = Program::compile(code, &[]).unwrap();
+            let e = p.run_object(&json!({}), &[]).unwrap_err();
+            assert!(matches!(e, RunError::Failed(_)), "{code}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_and_strings_survive_exactly() {
+        let p = Program::identity(&[]);
+        let doc = json!({"price": 1234.5, "big": 12345678901234u64, "s": "tab\there \"q\" é"});
+        assert_eq!(p.run_object(&doc, &[]).unwrap(), doc);
+        let p = Program::compile(".lines = (.items | map(. + {n: .lineNumber}))", &[]).unwrap();
+        let out = p
+            .run_object(&json!({"items": [{"lineNumber": "001"}]}), &[])
+            .unwrap();
+        assert_eq!(out["lines"][0]["n"], "001");
+    }
+
+    #[test]
+    fn a_program_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Program>();
+    }
+}
