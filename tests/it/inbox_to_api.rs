@@ -201,6 +201,13 @@ async fn quirky_files_are_all_delivered() {
 async fn garbage_and_bad_codes_go_to_error_with_a_positioned_reason_and_the_daemon_carries_on() {
     let (sim, _t) = sim(|_| {}).await;
     let ws = Workspace::new();
+    // A wrong SE01 is a rejection only with `strict_envelope` (a warning by default).
+    std::fs::write(
+        ws.path("mapping.toml"),
+        edi_bridge::mapping::DEFAULT_MAPPING
+            .replace("strict_envelope = false", "strict_envelope = true"),
+    )
+    .unwrap();
     let d = ws.start_against(&sim, FAST).await;
     let mut rx = d.r().events.subscribe();
     drop_inbox(

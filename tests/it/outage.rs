@@ -456,6 +456,13 @@ fn acks_for_group(ws: &Workspace, gs06: u32) -> Vec<PathBuf> {
 async fn an_unwritable_error_directory_keeps_the_daemon_running_and_loses_no_file() {
     let (sim, _t) = sim(|_| {}).await;
     let ws = Workspace::new();
+    // A wrong SE01 is a rejection only with `strict_envelope` (a warning by default).
+    std::fs::write(
+        ws.path("mapping.toml"),
+        edi_bridge::mapping::DEFAULT_MAPPING
+            .replace("strict_envelope = false", "strict_envelope = true"),
+    )
+    .unwrap();
     let d = ws.start_against(&sim, FAST).await;
     announce(&d, "IM-ERR-1").await;
     std::fs::remove_dir(ws.path("error")).unwrap();
