@@ -234,8 +234,10 @@ fn plan(
         let h = &ic.header;
         batch.interchanges.push(if ic.synthetic {
             // Bare sets have no ISA to key them: the file itself (name and content) is the key,
-            // which keeps processing it again after a crash from queueing its calls twice.
-            keys::file_key(name, &content_hash(bytes))
+            // which keeps processing it again after a crash from queueing its calls twice. It
+            // differs from the key a rejected file's 997 is recorded under, so a rejected file
+            // sent again unchanged (say, once its PO has arrived) is processed, not skipped.
+            keys::file_key(name, &format!("bare:{}", content_hash(bytes)))
         } else {
             let isa13 = h
                 .control_number

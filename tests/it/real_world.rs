@@ -380,3 +380,43 @@ fn inspect_exits_0_on_warnings_shows_ta1_and_names_a_missing_isa() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn standard_segments_are_known_and_only_unknown_ones_are_noted_in_the_997() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    // CLD and TAX are X12 segments (dictionary): no note. ZQX is none: AK3 code 1, AK5 "E".
+    let known = ASN
+        .replace("SN1*1*8*EA~", "SN1*1*8*EA~\nCLD*1*8*CTN~\nTAX*EX-1~")
+        .replace("SE*28*0001", "SE*30*0001");
+    drop_inbox(&ws, "known.856", known.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "known.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    let unknown = ASN
+        .replace("SN1*1*8*EA~", "SN1*1*8*EA~\nZQX*1~")
+        .replace("SE*28*0001", "SE*29*0001")
+        .replace("000000601", "000000602");
+    drop_inbox(&ws, "unknown.856", unknown.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "unknown.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    d.until("two 997s", || acks_997(&ws).len() >= 2).await;
+    let acks = acks_997(&ws);
+    assert!(
+        acks.iter()
+            .any(|a| a.contains("AK5*A~") && a.contains("AK9*A*1*1*1~")),
+        "{acks:?}"
+    );
+    assert!(
+        acks.iter()
+            .any(|a| a.contains("AK3*ZQX*18**1~") && a.contains("AK5*E*5~")),
+        "{acks:?}"
+    );
+    d.stop().await;
+}
