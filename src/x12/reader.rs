@@ -709,8 +709,10 @@ impl<'a> Reader<'a> {
             let prev = run.checked_sub(1).and_then(|k| raw.get(k)).copied();
             let next = raw.get(i).copied();
             let rest = raw.get(i..).unwrap_or(&[]);
-            if let Some(p) = prev.filter(|&p| terminator_like(p) && !is_delim(p)) {
-                if !self.term_change_reported && starts_segment(rest, d.element) {
+            let new_terminator = prev
+                .filter(|&p| terminator_like(p) && !is_delim(p) && starts_segment(rest, d.element));
+            if let Some(p) = new_terminator {
+                if !self.term_change_reported {
                     self.term_change_reported = true;
                     let mut pos = self.base_pos(start + run - 1);
                     pos.segment_index = Some(self.seg_index as usize + 1);
@@ -733,7 +735,7 @@ impl<'a> Reader<'a> {
             let before = self.input.get(..abs).unwrap_or(&[]);
             let line_start = memchr::memrchr(b'\n', before).map_or(0, |k| k + 1);
             let wrapped = self.wrap == Some(abs - line_start.min(abs));
-            if !wrapped && data(prev) && data(next) {
+            if !wrapped && new_terminator.is_none() && data(prev) && data(next) {
                 out.push(b' ');
             }
         }
