@@ -125,7 +125,7 @@ impl Deliverer {
             CallKind::PoResponse => &mapping.programs.po_response,
             CallKind::PoStatus => &mapping.programs.po_status,
         };
-        let po = if program.is_identity() {
+        let po = if program.is_identity() || !program.uses("$po") {
             serde_json::Value::Null
         } else {
             let store = self.store.clone();
