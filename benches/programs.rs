@@ -47,7 +47,7 @@ fn bench_programs(c: &mut Criterion) {
     let (asn, _) = x12::Asn856::parse(tx);
     let bsn = tx.segments[1].position();
     let event: Value = serde_json::from_str(WEBHOOK).unwrap();
-    let po = edi_bridge::outbound::order::decode(&event, &mapping.webhook)
+    let po = edi_bridge::ingram::order::decode(&event, &mapping.webhook)
         .unwrap()
         .orders
         .remove(0);

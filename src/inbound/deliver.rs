@@ -14,9 +14,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, ApiClient, RetryAction};
 use crate::domain::{canonical, CallKind};
 use crate::events::Delivery;
+use crate::ingram::api::{self, ApiClient, RetryAction};
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
