@@ -594,7 +594,7 @@ fn webhooks(tag: &str, n: usize) -> anyhow::Result<Arc<Vec<(Bytes, String)>>> {
                 v["resource"][0]["ingramPurchaseOrderNumber"] = format!("{tag}-{i:06}").into();
                 (
                     Bytes::from(v.to_string()),
-                    edi_bridge::signature::sign(SECRET.as_bytes(), &event),
+                    edi_bridge::ingram::signature::sign(SECRET.as_bytes(), &event),
                 )
             })
             .collect(),
@@ -1185,7 +1185,7 @@ async fn inbox(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
     for i in 0..5 + s.inbox_seq {
         let t = Instant::now();
         client
-            .post_json(&path, &body, &edi_bridge::api::new_correlation_id())
+            .post_json(&path, &body, &edi_bridge::ingram::api::new_correlation_id())
             .await?;
         if i >= 5 {
             direct.push(t.elapsed());
@@ -1202,10 +1202,10 @@ async fn inbox(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
         set.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 client
-                    .post_json(&path, &body, &edi_bridge::api::new_correlation_id())
+                    .post_json(&path, &body, &edi_bridge::ingram::api::new_correlation_id())
                     .await?;
             }
-            Ok::<_, edi_bridge::api::Error>(())
+            Ok::<_, edi_bridge::ingram::api::Error>(())
         });
     }
     while let Some(r) = set.join_next().await {

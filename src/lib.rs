@@ -17,7 +17,6 @@
 #![deny(rust_2018_idioms, unreachable_pub)]
 
 pub mod admin;
-pub mod api;
 pub mod background;
 pub mod cli;
 pub mod clock;
@@ -28,13 +27,13 @@ pub mod domain;
 pub mod events;
 pub mod files;
 pub mod inbound;
+pub mod ingram;
 pub mod mapping;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;
 pub mod program;
 pub mod reload;
-pub mod signature;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -55,7 +55,7 @@ pub struct Metrics {
     /// Unix seconds of the last inbound 855/856/997 file processed (0 = none since start).
     last_inbound_unix: AtomicU64,
     started_unix: AtomicU64,
-    token_refreshes: std::sync::OnceLock<crate::api::ApiClient>,
+    token_refreshes: std::sync::OnceLock<crate::ingram::api::ApiClient>,
     pub alerts: Alerts,
     listener: ListenerCounts,
 }
@@ -197,7 +197,7 @@ impl Metrics {
     }
 
     /// The client whose token refreshes `/metrics` reports.
-    pub fn set_client(&self, client: crate::api::ApiClient) {
+    pub fn set_client(&self, client: crate::ingram::api::ApiClient) {
         let _ = self.token_refreshes.set(client);
     }
 

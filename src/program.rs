@@ -19,7 +19,7 @@ use jaq_core::data::JustLut;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::native::Fun;
 use jaq_core::{Ctx, Error as JaqError, Exn, Native, Vars};
-use jaq_json::Val;
+use jaq_json::{Num, Val};
 use serde_json::Value;
 
 type Data = JustLut<Val>;
@@ -30,6 +30,9 @@ type Filter = jaq_core::Filter<Data>;
 pub struct Program {
     filter: Arc<Filter>,
     globals: Arc<[String]>,
+    /// Per global: whether the program text names it (an unnamed one is passed as null
+    /// instead of being converted, which is most of a small program's cost).
+    named: Arc<[bool]>,
     code: Arc<str>,
 }
 
@@ -120,8 +123,10 @@ impl Program {
                     },
                 }
             })?;
+        let named: Vec<bool> = globals.iter().map(|g| names_variable(code, g)).collect();
         Ok(Program {
             filter: Arc::new(filter),
+            named: named.into(),
             globals: globals_owned.into(),
             code: code.into(),
         })
@@ -130,6 +135,15 @@ impl Program {
     /// The program text as written.
     pub fn code(&self) -> &str {
         &self.code
+    }
+
+    /// Whether the program text names the global `name` (`$segments`, say): when it does not,
+    /// the caller need not build that value.
+    pub fn uses(&self, name: &str) -> bool {
+        self.globals
+            .iter()
+            .zip(self.named.iter())
+            .any(|(g, named)| g == name && *named)
     }
 
     /// Whether this is the identity program (`.`), which callers may skip.
@@ -146,7 +160,13 @@ impl Program {
             "program run with the wrong number of globals"
         );
         let input = to_val(input);
-        let vars = Vars::new(globals.iter().map(to_val));
+        let vars = Vars::new(globals.iter().zip(self.named.iter()).map(|(v, named)| {
+            if *named {
+                to_val(v)
+            } else {
+                Val::Null
+            }
+        }));
         let ctx = Ctx::<Data>::new(&self.filter.lut, vars);
         let mut out = Vec::new();
         for item in self.filter.id.run((ctx, input)) {
@@ -280,6 +300,17 @@ fn near(found: &str) -> String {
     }
 }
 
+/// Whether `code` names the variable `name` (`$po` but not `$pos`). Conservative: a mention
+/// inside a string literal counts too.
+fn names_variable(code: &str, name: &str) -> bool {
+    code.match_indices(name).any(|(at, _)| {
+        !code[at + name.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
 /// The 1-based line of `part` inside `code`, when `part` is a slice of `code`.
 fn line_of(code: &str, part: &str) -> Option<usize> {
     let start = code.as_ptr() as usize;
@@ -298,9 +329,11 @@ fn to_val(v: &Value) -> Val {
     match v {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::from(*b),
-        Value::Number(n) => {
-            jaq_json::read::parse_single(n.to_string().as_bytes()).unwrap_or(Val::Null)
-        }
+        Value::Number(n) => match n.as_i64().and_then(|i| isize::try_from(i).ok()) {
+            Some(i) => Val::from(i),
+            // Kept as the decimal text serde_json prints, so nothing is rounded on the way.
+            None => Val::Num(Num::Dec(n.to_string().into())),
+        },
         Value::String(s) => Val::from(s.clone()),
         Value::Array(items) => items.iter().map(to_val).collect(),
         Value::Object(map) => Val::obj(
@@ -312,8 +345,38 @@ fn to_val(v: &Value) -> Val {
 }
 
 fn from_val(v: &Val) -> Result<Value, RunError> {
-    let text = v.to_string();
-    serde_json::from_str(&text).map_err(|e| RunError::NotJson(e.to_string()))
+    Ok(match v {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(*b),
+        Val::Num(n) => number(n)?,
+        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        Val::Arr(items) => Value::Array(items.iter().map(from_val).collect::<Result<_, _>>()?),
+        Val::Obj(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map.iter() {
+                let key = match k {
+                    Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => {
+                        return Err(RunError::NotJson(format!(
+                            "object key {other} is not a string"
+                        )))
+                    }
+                };
+                out.insert(key, from_val(v)?);
+            }
+            Value::Object(out)
+        }
+    })
+}
+
+fn number(n: &Num) -> Result<Value, RunError> {
+    if let Num::Int(i) = n {
+        return Ok(Value::from(*i as i64));
+    }
+    // Big integers, floats and decimals: through their JSON text (NaN and infinities refused).
+    let text = n.to_string();
+    serde_json::from_str(&text)
+        .map_err(|_| RunError::NotJson(format!("{text} is not a JSON number")))
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -407,6 +470,18 @@ mod tests {
             .run_object(&json!({"items": [{"lineNumber": "001"}]}), &[])
             .unwrap();
         assert_eq!(out["lines"][0]["n"], "001");
+    }
+
+    #[test]
+    fn globals_the_program_does_not_name_are_not_passed() {
+        let p = Program::compile("{s: ($segments | length)}", &["$segments", "$po"]).unwrap();
+        assert!(p.uses("$segments") && !p.uses("$po"));
+        let out = p.run_object(&json!({}), &[json!([1, 2]), json!({"big": "po"})]);
+        assert_eq!(out.unwrap(), json!({"s": 2}));
+        let p = Program::compile("$pos", &["$po"]);
+        assert!(p.is_err(), "$pos is another (undefined) variable");
+        assert!(!names_variable("$pos", "$po"));
+        assert!(names_variable("$po.x", "$po"));
     }
 
     #[test]

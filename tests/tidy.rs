@@ -61,3 +61,97 @@ fn x12_imports_nothing_from_the_crate_and_does_no_io() {
         }
     }
 }
+
+/// The crate's top-level modules and what each imports (`crate::name`), from non-test code
+/// (a file's text up to its first `#[cfg(test)]`; files named `tests.rs` are test-only).
+fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    for f in files {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        if top == "lib" || top == "main" || f.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        let deps = graph.entry(top.clone()).or_default();
+        for (at, _) in code.match_indices("crate::") {
+            let name: String = code[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != top {
+                deps.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn top_level_modules_import_each_other_without_cycles() {
+    let graph = module_graph();
+    assert!(graph.len() > 15, "{graph:?}");
+    // Depth-first search; a back edge is a cycle, reported as its path.
+    fn visit(
+        m: &str,
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == m) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(m.to_string());
+            return Some(cycle);
+        }
+        if done.contains(m) {
+            return None;
+        }
+        path.push(m.to_string());
+        for d in graph.get(m).into_iter().flatten() {
+            if let Some(c) = visit(d, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(m.to_string());
+        None
+    }
+    let mut done = Default::default();
+    for m in graph.keys() {
+        if let Some(cycle) = visit(m, &graph, &mut Vec::new(), &mut done) {
+            panic!("import cycle: {}", cycle.join(" -> "));
+        }
+    }
+}
+
+#[test]
+fn the_bottom_layers_import_only_what_is_below_them() {
+    let graph = module_graph();
+    let allowed: &[(&str, &[&str])] = &[
+        ("domain", &[]),
+        ("text", &[]),
+        ("events", &["domain"]),
+        ("program", &["text"]),
+        ("tomlfile", &[]),
+        ("files", &["text"]),
+        ("clock", &[]),
+        ("store", &["domain", "clock", "files", "text"]),
+    ];
+    for (module, may) in allowed {
+        let deps = graph.get(*module).cloned().unwrap_or_default();
+        let extra: Vec<&String> = deps.iter().filter(|d| !may.contains(&d.as_str())).collect();
+        assert!(extra.is_empty(), "{module} imports {extra:?}");
+    }
+}

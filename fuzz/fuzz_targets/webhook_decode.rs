@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use edi_bridge::mapping::Mapping;
-use edi_bridge::outbound::order;
+use edi_bridge::ingram::order;
 use libfuzzer_sys::fuzz_target;
 
 fn mapping() -> &'static Mapping {

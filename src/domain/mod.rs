@@ -162,3 +162,9 @@ pub enum CallKind {
     /// Purchase Order Status (from an 856).
     PoStatus,
 }
+
+/// A fresh correlation id for one queued call, sent on each of its attempts (Ingram's
+/// `IM-CorrelationID`): a UUID v4 without hyphens (32 hex characters).
+pub fn new_correlation_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -14,9 +14,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, ApiClient, RetryAction};
 use crate::domain::{canonical, CallKind};
 use crate::events::Delivery;
+use crate::ingram::api::{self, ApiClient, RetryAction};
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -125,7 +125,7 @@ impl Deliverer {
             CallKind::PoResponse => &mapping.programs.po_response,
             CallKind::PoStatus => &mapping.programs.po_status,
         };
-        let po = if program.is_identity() {
+        let po = if program.is_identity() || !program.uses("$po") {
             serde_json::Value::Null
         } else {
             let store = self.store.clone();

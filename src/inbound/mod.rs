@@ -177,12 +177,16 @@ pub fn render_body(
     if program.is_identity() {
         return Ok(canonical.clone());
     }
-    let segments = Value::Array(
-        segments
-            .iter()
-            .map(|s| Value::Array(s.iter().cloned().map(Value::String).collect()))
-            .collect(),
-    );
+    let segments = if program.uses("$segments") {
+        Value::Array(
+            segments
+                .iter()
+                .map(|s| Value::Array(s.iter().cloned().map(Value::String).collect()))
+                .collect(),
+        )
+    } else {
+        Value::Null
+    };
     program
         .run_object(canonical, &[segments, po.clone()])
         .map_err(|e| format!("the mapping's {key} program failed: {e}"))

@@ -11,8 +11,8 @@
 use time::OffsetDateTime;
 
 use crate::domain::{Address, PurchaseOrder};
+use crate::ingram::order::FieldError;
 use crate::mapping::{CodeLists, Mapping, PartySource, X12Version};
-use crate::outbound::order::FieldError;
 use crate::x12;
 
 /// Refuses `po` (the element at `index` of the webhook's `resource`) when the 850 written under
@@ -439,7 +439,7 @@ mod tests {
             serde_json::from_str(include_str!("../../samples/ingram-po-webhook.json")).unwrap();
         mutate(&mut v["resource"][0]);
         let mapping = Mapping::builtin();
-        crate::outbound::order::decode(&v, &mapping.webhook)
+        crate::ingram::order::decode(&v, &mapping.webhook)
             .unwrap()
             .orders
             .remove(0)

@@ -31,9 +31,9 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::clock::Clock;
 use crate::config::Secret;
+use crate::ingram::order::{self, DecodeError};
 use crate::mapping::SharedMapping;
 use crate::metrics::{ListenerTimeout, Metrics, ProgramKind};
-use crate::outbound::order::{self, DecodeError};
 use crate::outbound::to_850;
 use crate::store::{Intake, NewEvent, Store};
 use crate::text::{self, Escaped};
@@ -273,7 +273,7 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         Ok(id) => id,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.field, e.message),
     };
-    if !crate::signature::verify(
+    if !crate::ingram::signature::verify(
         &s.secrets
             .iter()
             .map(|x| x.expose().as_bytes())

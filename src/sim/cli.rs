@@ -177,12 +177,12 @@ pub async fn send_webhook(
     body: &[u8],
     event_id: &str,
 ) -> anyhow::Result<(u16, String)> {
-    let signature = crate::signature::sign(secret, event_id);
+    let signature = crate::ingram::signature::sign(secret, event_id);
     let headers = [
         ("content-type", "application/json"),
         ("x-hub-signature", signature.as_str()),
     ];
-    crate::api::post_bytes(url, &headers, body.to_vec(), Duration::from_secs(30))
+    crate::ingram::api::post_bytes(url, &headers, body.to_vec(), Duration::from_secs(30))
         .await
         .with_context(|| format!("cannot post the webhook to {url}"))
 }

@@ -239,7 +239,7 @@ async fn validates_headers_and_body_with_ingram_error_shapes() {
         assert_eq!(fields.len(), 1, "{field}: {v}");
         assert_eq!(fields[0]["field"], field);
         assert!(fields[0]["message"].is_string());
-        let msg = crate::api::parse_error_message(&v.to_string()).unwrap();
+        let msg = crate::ingram::api::parse_error_message(&v.to_string()).unwrap();
         assert!(msg.contains(field), "{msg}");
     }
 
@@ -527,7 +527,7 @@ async fn webhook_receiver(secret: String) -> (String, CancellationToken) {
                 let sig = headers["x-hub-signature"].to_str().unwrap().to_owned();
                 let id = cli::event_id_of(&body).unwrap();
                 let json = headers["content-type"] == "application/json";
-                if json && crate::signature::verify(&[secret.as_bytes()], &id, &sig) {
+                if json && crate::ingram::signature::verify(&[secret.as_bytes()], &id, &sig) {
                     (StatusCode::OK, format!("stored {id}"))
                 } else {
                     (StatusCode::UNAUTHORIZED, "bad signature".to_owned())

@@ -635,7 +635,7 @@ impl Store {
         let correlation: Vec<String> = b
             .jobs
             .iter()
-            .map(|_| crate::api::new_correlation_id())
+            .map(|_| crate::domain::new_correlation_id())
             .collect();
         let ic = json(&InterchangeRecord {
             claimed_file: b.claimed_file.clone(),

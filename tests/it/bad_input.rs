@@ -16,8 +16,8 @@ use std::time::Duration;
 use edi_bridge::events::Outcome;
 use edi_bridge::inbound::from_855::from_855;
 use edi_bridge::inbound::from_856::{from_856, OrderView};
+use edi_bridge::ingram::order;
 use edi_bridge::mapping::{Mapping, WebhookFields};
-use edi_bridge::outbound::order;
 use edi_bridge::x12;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -893,12 +893,17 @@ fn transport_cases(n: &mut usize) -> Vec<WCase> {
         ("empty", Box::new(|_| Some(String::new())), 401),
         (
             "wrong secret",
-            Box::new(|id| Some(edi_bridge::signature::sign(b"wrong", id))),
+            Box::new(|id| Some(edi_bridge::ingram::signature::sign(b"wrong", id))),
             401,
         ),
         (
             "client secret",
-            Box::new(|id| Some(edi_bridge::signature::sign(CLIENT_SECRET.as_bytes(), id))),
+            Box::new(|id| {
+                Some(edi_bridge::ingram::signature::sign(
+                    CLIENT_SECRET.as_bytes(),
+                    id,
+                ))
+            }),
             401,
         ),
         (
@@ -976,7 +981,12 @@ fn transport_cases(n: &mut usize) -> Vec<WCase> {
         ),
         (
             "previous secret",
-            Box::new(|id| Some(edi_bridge::signature::sign(OLD_SECRET.as_bytes(), id))),
+            Box::new(|id| {
+                Some(edi_bridge::ingram::signature::sign(
+                    OLD_SECRET.as_bytes(),
+                    id,
+                ))
+            }),
             200,
         ),
     ];
@@ -1022,7 +1032,10 @@ fn transport_cases(n: &mut usize) -> Vec<WCase> {
         name: "bad signature and a bad quantity".into(),
         body: v.to_string().into_bytes(),
         content_type: Some("application/json".into()),
-        signature: Some(edi_bridge::signature::sign(b"wrong", &format!("BI-E-{n}"))),
+        signature: Some(edi_bridge::ingram::signature::sign(
+            b"wrong",
+            &format!("BI-E-{n}"),
+        )),
         status: 401,
         field: Some(SIG.into()),
         outcome: None,

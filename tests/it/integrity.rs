@@ -10,10 +10,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edi_bridge::api::{ApiClient, ApiSettings, Error as ApiError};
 use edi_bridge::events::Delivery;
 use edi_bridge::events::Event;
 use edi_bridge::events::Outcome;
+use edi_bridge::ingram::api::{ApiClient, ApiSettings, Error as ApiError};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -299,7 +299,7 @@ async fn a_dot_segment_po_number_never_reaches_another_api_path() {
         assert!(matches!(e, ApiError::Build(_)), "{path}: {e}");
         assert_eq!(
             e.retry_action(),
-            edi_bridge::api::RetryAction::Reject,
+            edi_bridge::ingram::api::RetryAction::Reject,
             "{path}"
         );
     }

@@ -177,7 +177,7 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn sign(event_id: &str) -> String {
-    edi_bridge::signature::sign(SECRET.as_bytes(), event_id)
+    edi_bridge::ingram::signature::sign(SECRET.as_bytes(), event_id)
 }
 
 /// POSTs `body` signed for `event_id` (or with `signature` when given).

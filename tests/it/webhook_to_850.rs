@@ -196,7 +196,10 @@ async fn refusals_name_the_field_and_store_nothing() {
     let (s, b) = post(
         &url,
         SAMPLE,
-        Some(&edi_bridge::signature::sign(b"wrong", "N01CIB9VVFYKR9J6ZW")),
+        Some(&edi_bridge::ingram::signature::sign(
+            b"wrong",
+            "N01CIB9VVFYKR9J6ZW",
+        )),
     )
     .await;
     assert_eq!((s, b["field"].as_str()), (401, Some("x-hub-signature")));
@@ -294,7 +297,7 @@ async fn multi_po_event_gives_one_850_each_and_old_secret_still_verifies() {
     second["ingramPurchaseOrderNumber"] = "IM-PO-1002".into();
     v["resource"].as_array_mut().unwrap().push(second);
     v["eventid"] = "MULTI-1".into();
-    let sig = edi_bridge::signature::sign(OLD_SECRET.as_bytes(), "MULTI-1");
+    let sig = edi_bridge::ingram::signature::sign(OLD_SECRET.as_bytes(), "MULTI-1");
     let (s, b) = post(&d.url(), &v.to_string(), Some(&sig)).await;
     assert_eq!(s, 200, "{b}");
     d.wait_written(2).await;

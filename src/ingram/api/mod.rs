@@ -269,10 +269,7 @@ fn exact_path(base_url: &str, url: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// A fresh `IM-CorrelationID`: a UUID v4 without hyphens (32 hex characters).
-pub fn new_correlation_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
+pub use crate::domain::new_correlation_id;
 
 /// POST raw bytes with extra headers and return the status and body text, whatever the status.
 /// For tools (the emulator's `send-webhook`), so that only this module names the HTTP client.
