@@ -56,9 +56,88 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         secrets,
     } = loaded;
     let client = api_client(&config, &secrets)?;
-    let mapping_path = config.mapping_path();
-    // The ERP's directories are created when absent and checked here; the workers reopen each
-    // one (`files::Root`) for every round and reach what is inside only through that handle.
+    let dirs = open_dirs(&config)?;
+    let store = open_store(&config).await?;
+    let shared = Shared {
+        metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
+            error_dir: Some(config.paths.error.clone()),
+            missing_997_hours: config.alerts.missing_997_hours,
+            no_inbound_hours: config.alerts.no_inbound_hours,
+        })),
+        store,
+        mapping: SharedMapping::new(mapping),
+        events: tokio::sync::broadcast::channel(4096).0,
+        clock: crate::clock::Clock::system(),
+        liveness: Arc::new(crate::notify::Liveness::default()),
+        outbox_wake: Arc::new(Notify::new()),
+        deliver_wake: Arc::new(Notify::new()),
+    };
+    shared.metrics.set_client(client.clone());
+    let tasks = Tasks {
+        tracker: TaskTracker::new(),
+        shutdown,
+        failure: Arc::default(),
+    };
+
+    let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
+    start_outbox(&config, &dirs, &shared, &tasks)?;
+    start_inbox(&config, dirs, &shared, &tasks)?;
+    start_deliverer(&config, client, &shared, &tasks);
+    start_metrics(&config, &shared, &tasks);
+    start_admin(&config, &shared, &tasks)?;
+
+    let Shared {
+        store,
+        mapping,
+        events,
+        clock,
+        liveness,
+        ..
+    } = shared;
+    let Tasks {
+        tracker,
+        shutdown,
+        failure,
+    } = tasks;
+    crate::notify::ready(&tracker, &shutdown, store.clone(), liveness.clone());
+    tracing::info!(listen = %addr, max_connections = budget.connections, descriptor_limit = ?budget.soft, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
+    Ok(Running {
+        addr,
+        store,
+        mapping,
+        events,
+        clock,
+        liveness,
+        tracker,
+        shutdown,
+        failure,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
+}
+
+/// What the tasks share.
+struct Shared {
+    store: Store,
+    mapping: SharedMapping,
+    metrics: Arc<Metrics>,
+    events: tokio::sync::broadcast::Sender<Event>,
+    clock: crate::clock::Clock,
+    liveness: Arc<crate::notify::Liveness>,
+    outbox_wake: Arc<Notify>,
+    deliver_wake: Arc<Notify>,
+}
+
+/// The ERP's directories, created when absent and checked; the workers reopen each one
+/// (`files::Root`) for every round and reach what is inside only through that handle.
+struct ErpDirs {
+    outbox: crate::files::Root,
+    inbox: crate::files::Root,
+    archive: crate::files::Root,
+    error: crate::files::Root,
+    temp_key: crate::files::TempKey,
+}
+
+fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
     let open = |dir: &std::path::Path, mode: u32| {
         crate::files::Root::create(dir, mode)
             .with_context(|| format!("cannot open {}", dir.display()))
@@ -66,48 +145,49 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let state_dir_handle =
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
-    let outbox_dir = open(&config.paths.outbox, crate::files::SHARED_DIR_MODE)?;
-    let inbox_dir = open(&config.paths.inbox, crate::files::SHARED_DIR_MODE)?;
-    let archive_dir = open(&config.paths.archive, crate::files::SHARED_DIR_MODE)?;
-    let error_dir = open(&config.paths.error, crate::files::SHARED_DIR_MODE)?;
-    let temp_key = crate::files::TempKey::load_or_create(&state_dir_handle)
-        .context("cannot read or create the outbox temp-name key in the state directory")?;
+    Ok(ErpDirs {
+        outbox: open(&config.paths.outbox, crate::files::SHARED_DIR_MODE)?,
+        inbox: open(&config.paths.inbox, crate::files::SHARED_DIR_MODE)?,
+        archive: open(&config.paths.archive, crate::files::SHARED_DIR_MODE)?,
+        error: open(&config.paths.error, crate::files::SHARED_DIR_MODE)?,
+        temp_key: crate::files::TempKey::load_or_create(&state_dir_handle)
+            .context("cannot read or create the outbox temp-name key in the state directory")?,
+    })
+}
+
+/// Opens the store, waiting out a store that cannot open yet (a full disk).
+async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
     let state_dir = config.paths.state.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open_or_wait(&state_dir))
+    tokio::task::spawn_blocking(move || Store::open_or_wait(&state_dir))
         .await?
         .with_context(|| {
             format!(
                 "cannot open the state store in {}",
                 config.paths.state.display()
             )
-        })?;
-    let mapping = SharedMapping::new(mapping);
-    let metrics = Arc::new(Metrics::new(crate::metrics::Alerts {
-        error_dir: Some(config.paths.error.clone()),
-        missing_997_hours: config.alerts.missing_997_hours,
-        no_inbound_hours: config.alerts.no_inbound_hours,
-    }));
-    metrics.set_client(client.clone());
-    let outbox_wake = Arc::new(Notify::new());
-    let clock = crate::clock::Clock::system();
-    let tracker = TaskTracker::new();
-    let failure: Arc<Mutex<Option<String>>> = Arc::default();
-    let (events, _) = tokio::sync::broadcast::channel(4096);
-    let liveness = Arc::new(crate::notify::Liveness::default());
+        })
+}
 
+/// Binds the public listener and serves the webhook router on it.
+fn start_listener(
+    config: &crate::config::Config,
+    secrets: &crate::config::Secrets,
+    shared: &Shared,
+    tasks: &Tasks,
+) -> anyhow::Result<(SocketAddr, crate::outbound::listener::DescriptorBudget)> {
     let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
     let listener = crate::outbound::listener::bind(config.listen_addr())
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let app = webhook::router(
         WebhookState {
-            store: store.clone(),
+            store: shared.store.clone(),
             secrets: Arc::new(secrets.webhook.clone()),
-            mapping: mapping.clone(),
-            outbox_wake: outbox_wake.clone(),
-            metrics: metrics.clone(),
+            mapping: shared.mapping.clone(),
+            outbox_wake: shared.outbox_wake.clone(),
+            metrics: shared.metrics.clone(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
-            clock: clock.clone(),
+            clock: shared.clock.clone(),
             bodies: webhook::BodyLimits {
                 slots: Arc::new(tokio::sync::Semaphore::new(
                     config.server.max_concurrent_bodies,
@@ -124,94 +204,105 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
     };
-    spawn(
-        &tracker,
-        &shutdown,
-        &failure,
+    tasks.spawn(
         "webhook listener",
-        crate::outbound::listener::serve(listener, app, limits, metrics.clone(), shutdown.clone()),
+        crate::outbound::listener::serve(
+            listener,
+            app,
+            limits,
+            shared.metrics.clone(),
+            tasks.shutdown.clone(),
+        ),
     );
+    Ok((addr, budget))
+}
 
+fn start_outbox(
+    config: &crate::config::Config,
+    dirs: &ErpDirs,
+    shared: &Shared,
+    tasks: &Tasks,
+) -> anyhow::Result<()> {
     let outbox = Outbox {
-        store: store.clone(),
-        mapping: mapping.clone(),
-        outbox_dir: outbox_dir.clone(),
-        archive_dir: config.outbox.archive_copy.then(|| archive_dir.clone()),
-        temp_key,
+        store: shared.store.clone(),
+        mapping: shared.mapping.clone(),
+        outbox_dir: dirs.outbox.clone(),
+        archive_dir: config.outbox.archive_copy.then(|| dirs.archive.clone()),
+        temp_key: dirs.temp_key.clone(),
         file_pattern: config.outbox.file_pattern.clone(),
         retry: Duration::from_secs(config.outbox.retry_secs.max(1)),
-        wake: outbox_wake.clone(),
-        metrics: metrics.clone(),
-        events: events.clone(),
+        wake: shared.outbox_wake.clone(),
+        metrics: shared.metrics.clone(),
+        events: shared.events.clone(),
         background: crate::background::Background::spawn("outbox", config.outbox.nice)
             .context("cannot start the outbox thread")?,
-        live: liveness.stamp("outbox worker"),
+        live: shared.liveness.stamp("outbox worker"),
     };
-    let worker_stop = shutdown.clone();
-    spawn(
-        &tracker,
-        &shutdown,
-        &failure,
-        "outbox worker",
-        outbox.run(worker_stop),
-    );
+    tasks.spawn("outbox worker", outbox.run(tasks.shutdown.clone()));
+    Ok(())
+}
 
-    let deliver_wake = Arc::new(Notify::new());
-    let admin_deliver_wake = deliver_wake.clone();
+fn start_inbox(
+    config: &crate::config::Config,
+    dirs: ErpDirs,
+    shared: &Shared,
+    tasks: &Tasks,
+) -> anyhow::Result<()> {
     let inbox = Inbox {
-        store: store.clone(),
-        mapping: mapping.clone(),
-        inbox: inbox_dir,
+        store: shared.store.clone(),
+        mapping: shared.mapping.clone(),
+        inbox: dirs.inbox,
         dirs: Dirs {
-            archive: archive_dir,
-            error: error_dir,
+            archive: dirs.archive,
+            error: dirs.error,
             max_file_bytes: config.inbox.max_file_bytes,
         },
         settle: Duration::from_millis(config.inbox.settle_ms),
         rescan: Duration::from_secs(config.inbox.rescan_secs.max(1)),
         incomplete_timeout: Duration::from_secs(config.inbox.incomplete_timeout_secs),
         ignore: config.inbox.ignore.clone(),
-        deliver_wake: deliver_wake.clone(),
-        outbox_wake: outbox_wake.clone(),
-        events: events.clone(),
-        metrics: metrics.clone(),
-        live: liveness.stamp("inbox watcher"),
+        deliver_wake: shared.deliver_wake.clone(),
+        outbox_wake: shared.outbox_wake.clone(),
+        events: shared.events.clone(),
+        metrics: shared.metrics.clone(),
+        live: shared.liveness.stamp("inbox watcher"),
     };
-    let inbox_stop = shutdown.clone();
-    let inbox_watch = inbox.watch()?;
-    spawn(
-        &tracker,
-        &shutdown,
-        &failure,
-        "inbox watcher",
-        inbox.run(inbox_watch, inbox_stop),
-    );
+    // The watch starts before READY, so a file written right after it is seen.
+    let watch = inbox.watch()?;
+    tasks.spawn("inbox watcher", inbox.run(watch, tasks.shutdown.clone()));
+    Ok(())
+}
 
+fn start_deliverer(
+    config: &crate::config::Config,
+    client: ApiClient,
+    shared: &Shared,
+    tasks: &Tasks,
+) {
     let deliverer = Deliverer {
-        store: store.clone(),
+        store: shared.store.clone(),
         client,
         workers: config.delivery.workers,
         backoff_base: Duration::from_millis(config.delivery.backoff_base_ms),
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
-        wake: deliver_wake,
-        mapping: mapping.clone(),
-        events: events.clone(),
-        live: liveness.stamp("deliver worker"),
+        wake: shared.deliver_wake.clone(),
+        mapping: shared.mapping.clone(),
+        events: shared.events.clone(),
+        live: shared.liveness.stamp("deliver worker"),
     };
-    let deliver_stop = shutdown.clone();
-    spawn(
-        &tracker,
-        &shutdown,
-        &failure,
-        "deliver worker",
-        deliverer.run(deliver_stop),
-    );
+    tasks.spawn("deliver worker", deliverer.run(tasks.shutdown.clone()));
+}
 
-    // Metrics follow the event stream; alerts are checked on a timer.
-    let mut rx = events.subscribe();
-    let (m, stop, st) = (metrics.clone(), shutdown.clone(), store.clone());
+/// Metrics follow the event stream; alerts are checked on a timer.
+fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+    let mut rx = shared.events.subscribe();
+    let (m, stop, st) = (
+        shared.metrics.clone(),
+        tasks.shutdown.clone(),
+        shared.store.clone(),
+    );
     let alert_every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
-    spawn(&tracker, &shutdown, &failure, "metrics", async move {
+    tasks.spawn("metrics", async move {
         let mut tick = tokio::time::interval(alert_every);
         tick.tick().await;
         loop {
@@ -229,13 +320,21 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             }
         }
     });
+}
 
+/// The operators' admin socket and the mapping's hot reload.
+fn start_admin(
+    config: &crate::config::Config,
+    shared: &Shared,
+    tasks: &Tasks,
+) -> anyhow::Result<()> {
+    let mapping_path = config.mapping_path();
     let admin_state = crate::admin::AdminState {
-        store: store.clone(),
-        mapping: mapping.clone(),
+        store: shared.store.clone(),
+        mapping: shared.mapping.clone(),
         mapping_path: mapping_path.clone(),
-        outbox_wake: outbox_wake.clone(),
-        deliver_wake: admin_deliver_wake,
+        outbox_wake: shared.outbox_wake.clone(),
+        deliver_wake: shared.deliver_wake.clone(),
     };
     let admin_listener = crate::admin::bind(&config.paths.state).with_context(|| {
         format!(
@@ -244,33 +343,15 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         )
     })?;
     let socket = config.paths.state.join(crate::admin::SOCKET);
-    let stop = shutdown.clone();
-    spawn(&tracker, &shutdown, &failure, "admin socket", async move {
+    let stop = tasks.shutdown.clone();
+    tasks.spawn("admin socket", async move {
         crate::admin::serve(admin_listener, socket, admin_state, stop).await
     });
-    let (shared, stop) = (mapping.clone(), shutdown.clone());
-    spawn(
-        &tracker,
-        &shutdown,
-        &failure,
+    tasks.spawn(
         "mapping reload",
-        crate::reload::run(shared, mapping_path, stop),
+        crate::reload::run(shared.mapping.clone(), mapping_path, tasks.shutdown.clone()),
     );
-
-    crate::notify::ready(&tracker, &shutdown, store.clone(), liveness.clone());
-    tracing::info!(listen = %addr, max_connections = budget.connections, descriptor_limit = ?budget.soft, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
-    Ok(Running {
-        addr,
-        store,
-        mapping,
-        events,
-        clock,
-        liveness,
-        tracker,
-        shutdown,
-        failure,
-        grace: Duration::from_secs(config.shutdown_grace_secs),
-    })
+    Ok(())
 }
 
 /// The Ingram API client from config and secrets.
@@ -298,32 +379,36 @@ pub fn api_client(
     .context("invalid Ingram API settings")
 }
 
-/// Spawns a task on the tracker; an error (or an early end while not shutting down) records a
-/// reason and triggers shutdown.
-fn spawn<F>(
-    tracker: &TaskTracker,
-    shutdown: &CancellationToken,
-    failure: &Arc<Mutex<Option<String>>>,
-    name: &'static str,
-    fut: F,
-) where
-    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let shutdown = shutdown.clone();
-    let failure = failure.clone();
-    tracker.spawn(async move {
-        let result = fut.await;
-        let reason = match result {
-            Err(e) => Some(format!("{name}: {e:#}")),
-            Ok(()) if !shutdown.is_cancelled() => Some(format!("{name} stopped unexpectedly")),
-            Ok(()) => None,
-        };
-        if let Some(reason) = reason {
-            tracing::error!(task = name, reason = %reason, "Task died; shutting down.");
-            failure.lock().expect("failure lock").get_or_insert(reason);
-            shutdown.cancel();
-        }
-    });
+/// The tracker every task runs on, the shutdown token, and the first failure's reason.
+struct Tasks {
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Tasks {
+    /// Spawns a task on the tracker; an error (or an early end while not shutting down)
+    /// records a reason and triggers shutdown.
+    fn spawn<F>(&self, name: &'static str, fut: F)
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let shutdown = self.shutdown.clone();
+        let failure = self.failure.clone();
+        self.tracker.spawn(async move {
+            let result = fut.await;
+            let reason = match result {
+                Err(e) => Some(format!("{name}: {e:#}")),
+                Ok(()) if !shutdown.is_cancelled() => Some(format!("{name} stopped unexpectedly")),
+                Ok(()) => None,
+            };
+            if let Some(reason) = reason {
+                tracing::error!(task = name, reason = %reason, "Task died; shutting down.");
+                failure.lock().expect("failure lock").get_or_insert(reason);
+                shutdown.cancel();
+            }
+        });
+    }
 }
 
 impl Running {
