@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::program::Program;
-use crate::tomlfile::{locate, parse_toml, read_source, value_line, ConfigError, Problem};
+use crate::tomlfile::{
+    locate, nth_value_line, parse_toml, read_source, value_line, ConfigError, Problem,
+};
 
 /// The mapping shipped with the binary (also the default for `demo` and `translate`).
 pub const DEFAULT_MAPPING: &str = include_str!("../mappings/ingram.toml");
@@ -55,6 +57,8 @@ pub struct Programs {
     pub po_response: Program,
     /// `[po_status] body`: canonical PO Status body (+ `$segments`, `$po`) → request body.
     pub po_status: Program,
+    /// `[[po850.segments]]`, in order: canonical PO (+ `$line`, `$index`) → segments.
+    pub po850_segments: Vec<(SegmentPlace, Program)>,
 }
 
 /// The global variables of the PO Response and PO Status programs, in the order they are given.
@@ -66,6 +70,7 @@ impl Default for Programs {
             webhook: Program::identity(&[]),
             po_response: Program::identity(&BODY_GLOBALS),
             po_status: Program::identity(&BODY_GLOBALS),
+            po850_segments: Vec::new(),
         }
     }
 }
@@ -249,7 +254,53 @@ pub struct PartyMap {
     /// PER01 for the party's contact (phone/email); empty = no PER.
     #[serde(default = "d::contact_function")]
     pub contact_function: String,
+    /// N103 identification code qualifier (`92` assigned by the buyer, `91` by the seller, `1`
+    /// DUNS, `ZZ` mutually defined); set together with `id`.
+    #[serde(default)]
+    pub id_qualifier: String,
+    /// N104: the party's code, a constant for this party (e.g. the ERP's customer or location
+    /// number for Ingram's bill-to); set together with `id_qualifier`.
+    #[serde(default)]
+    pub id: String,
+    /// Write N3/N4 (street lines, city, state, postal code, country) for this party; `false`
+    /// writes only N1 (and PER, unless `contact_function` is empty).
+    #[serde(default = "d::yes")]
+    pub address: bool,
 }
+
+/// Where a `[[po850.segments]]` entry's segments go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentPlace {
+    /// In the heading, after the notes (N9/MSG) and before the N1 loops.
+    Header,
+    /// In each PO1 loop, after the line's own segments (`$line`, `$index` are set).
+    Line,
+    /// In the summary, after CTT and AMT.
+    Summary,
+}
+
+impl SegmentPlace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentPlace::Header => "header",
+            SegmentPlace::Line => "line",
+            SegmentPlace::Summary => "summary",
+        }
+    }
+}
+
+/// `[[po850.segments]]`: extra 850 segments from a jq expression over the canonical PO. Each
+/// output of `expr` is one segment as an array of elements, ID first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraSegments {
+    pub place: SegmentPlace,
+    pub expr: String,
+}
+
+/// The global variables of `[[po850.segments]]` expressions.
+pub const SEGMENT_GLOBALS: [&str; 2] = ["$line", "$index"];
 
 /// How the 850 is built. An empty qualifier string means "do not emit that segment".
 #[derive(Debug, Clone, Deserialize)]
@@ -305,6 +356,12 @@ pub struct Po850 {
     pub uppercase: bool,
     /// N1 loops, in order.
     pub parties: Vec<PartyMap>,
+    /// Write TD5 from `shipVia`; `false` writes no TD5 at all.
+    pub td5: bool,
+    /// CSH01 sales requirement code (`SC` ship complete, `N` no back order …); empty = no CSH.
+    pub csh: String,
+    /// Extra segments from jq expressions (the escape hatch).
+    pub segments: Vec<ExtraSegments>,
 }
 
 impl Default for Po850 {
@@ -314,6 +371,9 @@ impl Default for Po850 {
             source,
             entity: s(entity),
             contact_function: d::contact_function(),
+            id_qualifier: String::new(),
+            id: String::new(),
+            address: true,
         };
         Po850 {
             purpose: s("00"),
@@ -348,6 +408,9 @@ impl Default for Po850 {
                 party(PartySource::EndUser, "EN"),
                 party(PartySource::Reseller, "BY"),
             ],
+            td5: true,
+            csh: String::new(),
+            segments: Vec::new(),
         }
     }
 }
@@ -601,7 +664,20 @@ impl Mapping {
                 self.po_status.body.as_ref(),
                 &BODY_GLOBALS,
             ),
+            po850_segments: Vec::new(),
         };
+        let mut programs = programs;
+        for (i, extra) in self.po850.segments.iter().enumerate() {
+            match Program::compile(&extra.expr, &SEGMENT_GLOBALS) {
+                Ok(p) => programs.po850_segments.push((extra.place, p)),
+                Err(e) => problems.push(Problem {
+                    file: self.source.clone(),
+                    line: nth_value_line(text, "po850.segments", i, "expr", e.line.unwrap_or(1)),
+                    key: format!("po850.segments[{i}].expr"),
+                    message: e.message,
+                }),
+            }
+        }
         if problems.is_empty() {
             Ok(programs)
         } else {
@@ -771,6 +847,44 @@ impl Mapping {
                 );
             }
             seen.push(p.source);
+            if p.id_qualifier.is_empty() != p.id.is_empty() {
+                bad(
+                    "po850.parties",
+                    "id_qualifier",
+                    format!(
+                        "{} needs both id_qualifier (N103) and id (N104), or neither",
+                        p.entity
+                    ),
+                );
+            }
+            if !p.id_qualifier.is_empty()
+                && (p.id_qualifier.len() > 2
+                    || !p.id_qualifier.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
+                bad(
+                    "po850.parties",
+                    "id_qualifier",
+                    format!("'{}' must be 1 or 2 letters or digits", p.id_qualifier),
+                );
+            }
+            if p.id.len() > 80 || p.id.trim() != p.id {
+                bad(
+                    "po850.parties",
+                    "id",
+                    format!(
+                        "'{}' must be at most 80 characters, without outer spaces",
+                        p.id
+                    ),
+                );
+            }
+        }
+        let csh = &self.po850.csh;
+        if !csh.is_empty() && (csh.len() > 2 || !csh.chars().all(|c| c.is_ascii_alphanumeric())) {
+            bad(
+                "po850",
+                "csh",
+                format!("'{csh}' must be a CSH01 code of 1 or 2 letters or digits"),
+            );
         }
         out
     }

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 
 use crate::domain::{Address, PurchaseOrder};
 use crate::ingram::order::FieldError;
-use crate::mapping::{CodeLists, Mapping, PartySource, X12Version};
+use serde_json::Value;
+
+use crate::mapping::{CodeLists, Mapping, PartyMap, PartySource, SegmentPlace, X12Version};
 use crate::x12;
 
 /// Refuses `po` (the element at `index` of the webhook's `resource`) when the 850 written under
@@ -104,8 +106,146 @@ pub struct ControlNumbers {
     pub st02: u32,
 }
 
+/// Why an 850 cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The writer refused a value (a number or identifier it cannot carry exactly, a bad id).
+    #[error(transparent)]
+    Write(#[from] x12::WriteError),
+    /// A `[[po850.segments]]` expression failed or yielded something that is not a segment.
+    #[error("the mapping's [[po850.segments]] entry {index} ({place}): {message}")]
+    Segments {
+        index: usize,
+        place: &'static str,
+        message: String,
+    },
+}
+
+/// Segment IDs a `[[po850.segments]]` expression may not yield: the envelope is the writer's.
+const ENVELOPE_IDS: [&str; 7] = ["ISA", "GS", "ST", "SE", "GE", "IEA", "TA1"];
+
+/// The segments the mapping's `[[po850.segments]]` expressions yield for `po`: header, per line,
+/// summary. Each output must be an array of strings (numbers are written as printed, null as an
+/// empty element), the first a segment ID; a value longer than its element allows is refused,
+/// never cut.
+fn extra_segments(po: &PurchaseOrder, mapping: &Mapping) -> Result<Extras, RenderError> {
+    let programs = &mapping.programs.po850_segments;
+    let mut header = Vec::new();
+    let mut lines = vec![Vec::new(); po.lines.len()];
+    let mut summary = Vec::new();
+    if programs.is_empty() {
+        return Ok(Extras {
+            header,
+            lines,
+            summary,
+        });
+    }
+    let opts = write_options(mapping);
+    let canonical_po = crate::domain::canonical::po_json(po);
+    let canonical_lines = canonical_po["lines"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (index, (place, program)) in programs.iter().enumerate() {
+        let fail = |message: String| RenderError::Segments {
+            index,
+            place: place.as_str(),
+            message,
+        };
+        let run = |line: serde_json::Value, at: serde_json::Value| {
+            let outputs = program
+                .run_all(&canonical_po, &[line, at])
+                .map_err(|e| fail(e.to_string()))?;
+            outputs
+                .iter()
+                .map(|v| extra_segment(v, &opts).map_err(&fail))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        match place {
+            SegmentPlace::Header => header.extend(run(Value::Null, Value::Null)?),
+            SegmentPlace::Summary => summary.extend(run(Value::Null, Value::Null)?),
+            SegmentPlace::Line => {
+                for (i, line) in canonical_lines.iter().enumerate() {
+                    lines[i].extend(run(line.clone(), Value::from(i))?);
+                }
+            }
+        }
+    }
+    Ok(Extras {
+        header,
+        lines,
+        summary,
+    })
+}
+
+/// A segment as its elements, ID first.
+type Elements = Vec<String>;
+
+/// What the `[[po850.segments]]` expressions add: heading segments, segments per PO1 loop (in
+/// line order), summary segments.
+struct Extras {
+    header: Vec<Elements>,
+    lines: Vec<Vec<Elements>>,
+    summary: Vec<Elements>,
+}
+
+/// One output of a `[[po850.segments]]` expression as a segment's elements.
+fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, String> {
+    let Some(items) = v.as_array() else {
+        return Err(format!("each output must be an array of elements, not {v}"));
+    };
+    let mut elements = Vec::with_capacity(items.len());
+    for item in items {
+        elements.push(match item {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => String::new(),
+            other => return Err(format!("element {other} is not a string or a number")),
+        });
+    }
+    let id = elements.first().cloned().unwrap_or_default();
+    let valid_id = (2..=3).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && id.as_bytes()[0].is_ascii_uppercase();
+    if !valid_id {
+        return Err(format!(
+            "'{}' is not a segment ID (2 or 3 upper-case letters or digits)",
+            crate::text::escape(&id)
+        ));
+    }
+    if ENVELOPE_IDS.contains(&id.as_str()) {
+        return Err(format!(
+            "{id} belongs to the envelope, which the writer builds"
+        ));
+    }
+    if elements.len() > 100 {
+        return Err(format!(
+            "{id} has {} elements (at most 99)",
+            elements.len() - 1
+        ));
+    }
+    for (n, value) in elements.iter().enumerate().skip(1) {
+        if let Some(max) = x12::max_len(opts, &id, n) {
+            if value.chars().count() > max {
+                return Err(format!(
+                    "{id}{n:02} is longer than {max} characters: '{}'",
+                    crate::text::clip(&crate::text::escape(value), 40)
+                ));
+            }
+        }
+    }
+    Ok(elements)
+}
+
 /// The typed 850 for `po` under `mapping`.
-pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
+pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrder, RenderError> {
+    let Extras {
+        header: extra_header,
+        lines: mut extra_lines,
+        summary: extra_summary,
+    } = extra_segments(po, mapping)?;
     let m = &mapping.po850;
     let lists = &mapping.code_lists;
     let fmt = |iso: &str| x12_date(iso, &m.date_format);
@@ -156,10 +296,8 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
         }),
         _ => None,
     };
-    let carrier = po
-        .ship_via
-        .as_ref()
-        .map(|via| match CodeLists::lookup(&lists.carrier, via) {
+    let carrier = po.ship_via.as_ref().filter(|_| m.td5).map(|via| {
+        match CodeLists::lookup(&lists.carrier, via) {
             Some(scac) => x12::Td5 {
                 routing_sequence: non_empty(&m.carrier_routing_sequence),
                 id_qualifier: non_empty(&m.carrier_id_qualifier),
@@ -174,7 +312,8 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
                 method: None,
                 routing: Some(via.clone()),
             },
-        });
+        }
+    });
     let notes = match (&po.notes, m.notes_n9_qualifier.is_empty()) {
         (Some(text), false) => vec![x12::Note {
             qualifier: m.notes_n9_qualifier.clone(),
@@ -193,14 +332,14 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
                 PartySource::EndUser => &po.end_user,
                 PartySource::Reseller => &po.reseller,
             };
-            addr.as_ref()
-                .map(|a| party(&pm.entity, &pm.contact_function, a))
+            addr.as_ref().map(|a| party(pm, a))
         })
         .collect();
     let lines = po
         .lines
         .iter()
-        .map(|l| {
+        .zip(extra_lines.iter_mut())
+        .map(|(l, extra)| {
             let mut ids = Vec::new();
             for (q, v) in [
                 (&m.vendor_part_qualifier, &l.vendor_part_number),
@@ -242,11 +381,12 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
                 refs: Vec::new(),
                 dates: line_dates,
                 messages: Vec::new(),
+                extra: std::mem::take(extra),
             }
         })
         .collect();
     let any_price = po.lines.iter().any(|l| l.unit_price.is_some());
-    x12::PurchaseOrder {
+    Ok(x12::PurchaseOrder {
         purpose: m.purpose.clone(),
         po_type: m.po_type.clone(),
         po_number: po.po_number.clone(),
@@ -260,6 +400,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
         refs,
         contacts: Vec::new(),
         fob: None,
+        sales_requirement: non_empty(&m.csh),
         terms,
         dates,
         carrier,
@@ -268,7 +409,9 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> x12::PurchaseOrder {
         lines,
         hash_total: m.hash_total,
         total_amount: (m.total_amount && any_price).then(|| po.total().to_string()),
-    }
+        extra_header,
+        extra_summary,
+    })
 }
 
 /// Renders the whole interchange for `po`: ISA/GS/ST…SE/GE/IEA with the given control numbers,
@@ -278,8 +421,8 @@ pub fn render(
     mapping: &Mapping,
     numbers: ControlNumbers,
     at: OffsetDateTime,
-) -> Result<Vec<u8>, x12::WriteError> {
-    let mut typed = to_850(po, mapping);
+) -> Result<Vec<u8>, RenderError> {
+    let mut typed = to_850(po, mapping)?;
     if typed.date.is_empty() {
         typed.date = at
             .format(time::macros::format_description!("[year][month][day]"))
@@ -317,14 +460,14 @@ pub fn render(
         version: i.gs_version().to_string(),
     };
     let tx = typed.to_transaction(&format!("{:04}", numbers.st02));
-    x12::write(
+    Ok(x12::write(
         &isa,
         &[x12::OutGroup {
             header: gs,
             transactions: vec![tx],
         }],
         &write_options(mapping),
-    )
+    )?)
 }
 
 /// Writer options from the mapping's delimiters, version and length overrides.
@@ -358,7 +501,8 @@ fn fmt_at(at: OffsetDateTime, f: &[time::format_description::BorrowedFormatItem<
         .unwrap_or_default()
 }
 
-fn party(entity: &str, contact_function: &str, a: &Address) -> x12::Party {
+fn party(pm: &PartyMap, a: &Address) -> x12::Party {
+    let (entity, contact_function) = (pm.entity.as_str(), pm.contact_function.as_str());
     let mut comms = Vec::new();
     if let Some(p) = &a.phone {
         comms.push(("TE".to_string(), p.clone()));
@@ -378,14 +522,18 @@ fn party(entity: &str, contact_function: &str, a: &Address) -> x12::Party {
     x12::Party {
         entity: entity.to_string(),
         name: a.company_name.clone().or_else(|| a.contact.clone()),
-        id_qualifier: None,
-        id: None,
+        id_qualifier: non_empty(&pm.id_qualifier),
+        id: non_empty(&pm.id),
         extra_names: Vec::new(),
-        address: a.address_lines.clone(),
-        city: a.city.clone(),
-        state: a.state.clone(),
-        postal_code: a.postal_code.clone(),
-        country: a.country_code.clone(),
+        address: if pm.address {
+            a.address_lines.clone()
+        } else {
+            Vec::new()
+        },
+        city: a.city.clone().filter(|_| pm.address),
+        state: a.state.clone().filter(|_| pm.address),
+        postal_code: a.postal_code.clone().filter(|_| pm.address),
+        country: a.country_code.clone().filter(|_| pm.address),
         contacts,
     }
 }
@@ -556,5 +704,205 @@ mod tests {
             Some("261120")
         );
         assert_eq!(x12_date("nope", "[year][month][day]"), None);
+    }
+
+    fn mapping_with(edit: impl Fn(String) -> String) -> Mapping {
+        let text = edit(crate::mapping::DEFAULT_MAPPING.to_string());
+        Mapping::from_str(&text, std::path::Path::new("m.toml"))
+            .unwrap_or_else(|e| panic!("mapping: {e}"))
+    }
+
+    fn rendered(po: &PurchaseOrder, mapping: &Mapping) -> Vec<String> {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let numbers = ControlNumbers {
+            isa13: 1,
+            gs06: 1,
+            st02: 1,
+        };
+        let bytes = render(po, mapping, numbers, at).unwrap();
+        String::from_utf8(bytes)
+            .unwrap()
+            .split('~')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    fn ids(segments: &[String]) -> Vec<&str> {
+        segments
+            .iter()
+            .map(|s| s.split('*').next().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn party_ids_go_to_n103_n104_and_address_and_contact_can_be_dropped_per_party() {
+        let m = mapping_with(|t| {
+            t.replacen(
+                "source = \"bill_to\"\nentity = \"BT\"\ncontact_function = \"IC\"",
+                "source = \"bill_to\"\nentity = \"BT\"\ncontact_function = \"\"\nid_qualifier = \"92\"\nid = \"INGRAM-BT-01\"\naddress = false",
+                1,
+            )
+        });
+        let segs = rendered(&po_with(|_| {}), &m);
+        let bt = segs.iter().position(|s| s.starts_with("N1*BT*")).unwrap();
+        assert_eq!(segs[bt], "N1*BT*INGRAM MICRO INC.*92*INGRAM-BT-01");
+        assert!(
+            segs[bt + 1].starts_with("N1*"),
+            "no N3/N4/PER after N1*BT: {:?}",
+            &segs[bt..bt + 2]
+        );
+        // The other parties keep their addresses.
+        let st = segs.iter().position(|s| s.starts_with("N1*ST*")).unwrap();
+        assert!(segs[st + 1].starts_with("N3*"), "{:?}", &segs[st..st + 3]);
+    }
+
+    #[test]
+    fn a_party_id_needs_both_halves() {
+        let text = crate::mapping::DEFAULT_MAPPING.replacen(
+            "entity = \"BT\"\n",
+            "entity = \"BT\"\nid = \"X\"\n",
+            1,
+        );
+        let e = Mapping::from_str(&text, std::path::Path::new("m.toml")).unwrap_err();
+        assert!(e.to_string().contains("po850.parties.id_qualifier"), "{e}");
+    }
+
+    #[test]
+    fn td5_can_be_turned_off_entirely_and_csh_added() {
+        let po = po_with(|_| {});
+        assert!(ids(&rendered(&po, &Mapping::builtin())).contains(&"TD5"));
+        let m = mapping_with(|t| {
+            t.replacen("td5 = true", "td5 = false", 1)
+                .replacen("csh = \"\"", "csh = \"SC\"", 1)
+        });
+        let segs = rendered(&po, &m);
+        let ids = ids(&segs);
+        assert!(!ids.contains(&"TD5"), "{segs:?}");
+        let csh = ids.iter().position(|i| *i == "CSH").unwrap();
+        assert_eq!(segs[csh], "CSH*SC");
+        assert!(ids[csh - 1] == "REF" && ids[csh + 1] == "ITD", "{ids:?}");
+        let bad = crate::mapping::DEFAULT_MAPPING.replacen("csh = \"\"", "csh = \"SHIP\"", 1);
+        let e = Mapping::from_str(&bad, std::path::Path::new("m.toml")).unwrap_err();
+        assert!(e.to_string().contains("po850.csh"), "{e}");
+    }
+
+    #[test]
+    fn extra_segments_go_to_their_places_and_the_counts_include_them() {
+        let m = mapping_with(|t| {
+            t + r#"
+[[po850.segments]]
+place = "header"
+expr = '["REF", "IA", "VENDOR-42"]'
+
+[[po850.segments]]
+place = "line"
+expr = '["SAC", "N", "", "", "", "", "", "", "", "", "", "", "", "", "", "LINE " + ($index + 1 | tostring) + " " + $line.ingramLineNumber]'
+
+[[po850.segments]]
+place = "summary"
+expr = '["AMT", "1", "0"], ["AMT", "GV", (.lines | length | tostring)]'
+"#
+        });
+        let segs = rendered(&po_with(|_| {}), &m);
+        let ids = ids(&segs);
+        let extra_ref = segs.iter().position(|s| s == "REF*IA*VENDOR-42").unwrap();
+        assert_eq!(
+            ids[extra_ref + 1],
+            "N1",
+            "header extras precede the N1 loops"
+        );
+        let sac: Vec<&String> = segs.iter().filter(|s| s.starts_with("SAC*")).collect();
+        assert_eq!(sac.len(), 2);
+        assert!(sac[0].ends_with("*LINE 1 1"), "{sac:?}");
+        assert!(sac[1].ends_with("*LINE 2 2"), "{sac:?}");
+        let second_po1 = segs.iter().rposition(|s| s.starts_with("PO1*")).unwrap();
+        let first_sac = segs.iter().position(|s| s.starts_with("SAC*")).unwrap();
+        assert!(first_sac < second_po1, "inside the first PO1 loop");
+        let n = segs.len();
+        assert_eq!(
+            &segs[n - 5..n - 3],
+            ["AMT*1*0", "AMT*GV*2"].map(String::from)
+        );
+        let st = ids.iter().position(|i| *i == "ST").unwrap();
+        assert_eq!(
+            segs[n - 3],
+            format!("SE*{}*0001", n - 3 - st + 1),
+            "SE01 counts them"
+        );
+        assert_eq!(
+            n - 3 - st + 1,
+            32 + 5,
+            "the sample's 32 segments and five extras"
+        );
+        assert!(segs[n - 6].starts_with("AMT*TT*"), "{:?}", &segs[n - 8..]);
+        let text = segs.join("~\n") + "~\n";
+        assert!(edi::parse(&text).is_ok(), "{:?}", edi::parse(&text).err());
+    }
+
+    #[test]
+    fn a_bad_extra_segment_is_refused_never_cut() {
+        let po = po_with(|_| {});
+        for (expr, expect) in [
+            ("'[\"ST\", \"850\"]'", "belongs to the envelope"),
+            ("'\"REF*IA\"'", "must be an array"),
+            ("'[\"ref\", \"IA\"]'", "is not a segment ID"),
+            (
+                "'[\"PID\", \"F\", \"\", \"\", \"\", (\"x\" * 81)]'",
+                "PID05 is longer than 80",
+            ),
+            ("'[\"REF\", {}]'", "is not a string or a number"),
+            (
+                "'error(\"no code for \" + .ingramPurchaseOrderNumber)'",
+                "no code for IM-PO-1001",
+            ),
+        ] {
+            let m = mapping_with(|t| {
+                format!("{t}\n[[po850.segments]]\nplace = \"header\"\nexpr = {expr}\n")
+            });
+            let e = to_850(&po, &m).unwrap_err().to_string();
+            assert!(e.contains(expect), "{expr}: {e}");
+            assert!(e.contains("[[po850.segments]] entry 0 (header)"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_segments_expression_that_does_not_compile_is_reported_at_its_line() {
+        let base = crate::mapping::DEFAULT_MAPPING.to_string();
+        let text = format!("{base}\n[[po850.segments]]\nplace = \"line\"\nexpr = \'\'\'\n[\"REF\",\n $nope]\n\'\'\'\n");
+        let line = text.lines().position(|l| l.contains("$nope")).unwrap() + 1;
+        let e = Mapping::from_str(&text, std::path::Path::new("m.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains(&format!(
+                "m.toml:{line}: po850.segments[0].expr: undefined variable"
+            )),
+            "{e}"
+        );
+    }
+
+    /// A profile like a published Ingram-style 850 guide: BEG, one REF, CSH, DTM, N1 BT and N1 ST
+    /// without addresses but with ids, PO1; no TD5, CUR, ITD, N9, PID, AMT. Golden file beside it,
+    /// checked by the `edi` crate.
+    #[test]
+    fn a_guide_like_profile_matches_its_golden_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/po850");
+        let text = std::fs::read_to_string(dir.join("guide-profile.toml")).unwrap();
+        let m = Mapping::from_str(&text, &dir.join("guide-profile.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let x12 = rendered(&po_with(|_| {}), &m).join("~\n") + "~\n";
+        assert!(edi::parse(&x12).is_ok(), "{:?}", edi::parse(&x12).err());
+        let golden = dir.join("guide-profile.850");
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&golden, &x12).unwrap();
+        }
+        assert_eq!(x12, std::fs::read_to_string(&golden).unwrap());
+        let segs: Vec<&str> = x12.lines().map(|l| l.split('*').next().unwrap()).collect();
+        assert_eq!(
+            segs,
+            [
+                "ISA", "GS", "ST", "BEG", "REF", "CSH", "DTM", "N1", "N1", "PO1", "PO1", "CTT",
+                "SE", "GE", "IEA"
+            ]
+        );
     }
 }

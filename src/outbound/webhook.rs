@@ -127,6 +127,23 @@ async fn metrics(State(s): State<WebhookState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
+/// The first PO of `event` whose 850 the mapping's `[[po850.segments]]` cannot build (an
+/// expression fails or yields something that is not a segment), checked before anything is
+/// stored so the order is never accepted and then stuck.
+fn segments_refusal(
+    event: &order::Event,
+    mapping: &crate::mapping::Mapping,
+) -> Option<(usize, to_850::RenderError)> {
+    if mapping.programs.po850_segments.is_empty() {
+        return None;
+    }
+    event
+        .orders
+        .iter()
+        .enumerate()
+        .find_map(|(i, po)| to_850::to_850(po, mapping).err().map(|e| (i, e)))
+}
+
 fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Response {
     (
         status,
@@ -302,7 +319,23 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             Ok(event)
         });
     let event = match decoded {
-        Ok(e) => e,
+        Ok(e) => match segments_refusal(&e, &mapping) {
+            None => e,
+            Some((index, error)) => {
+                // As for the webhook program: the mapping is at fault, nothing is stored, and
+                // Ingram redelivers once it is corrected.
+                s.metrics.program_error(ProgramKind::Webhook);
+                let field = format!("resource[{index}]");
+                tracing::error!(
+                    event_id = %Escaped(&event_id),
+                    field = %field,
+                    reason = %Escaped(&error.to_string()),
+                    mapping = %mapping.source.display(),
+                    "Webhook not accepted: the 850 cannot be built with the mapping's [[po850.segments]]; nothing stored, answered 500."
+                );
+                return refuse(StatusCode::INTERNAL_SERVER_ERROR, &field, error.to_string());
+            }
+        },
         Err(DecodeError::Field(e)) => {
             tracing::warn!(
                 event_id = %Escaped(&event_id),

@@ -850,6 +850,7 @@ mod prop {
                     refs,
                     dates,
                     messages,
+                    extra: Vec::new(),
                 },
             )
     }
@@ -939,6 +940,7 @@ mod prop {
                     lines,
                     hash_total,
                     total_amount,
+                    ..Default::default()
                 },
             )
     }
@@ -1075,10 +1077,12 @@ mod prop {
                     refs: l.refs.iter().map(r).collect(),
                     dates: l.dates.iter().map(d).collect(),
                     messages: l.messages.iter().map(|m| s(m, "MSG", 1)).collect(),
+                    extra: Vec::new(),
                 })
                 .collect(),
             hash_total: po.hash_total,
             total_amount: os(&po.total_amount, "AMT", 2),
+            ..Default::default()
         }
     }
 

@@ -61,6 +61,9 @@ pub struct Line {
     pub refs: Vec<Ref>,
     pub dates: Vec<Dtm>,
     pub messages: Vec<String>,
+    /// Further segments after the line's own, as elements (ID first); written, never read back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<Vec<String>>,
 }
 
 /// The 850.
@@ -78,6 +81,9 @@ pub struct PurchaseOrder {
     pub refs: Vec<Ref>,
     pub contacts: Vec<Contact>,
     pub fob: Option<Fob>,
+    /// CSH01 sales requirement code (`SC` ship complete, `N` no back order, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sales_requirement: Option<String>,
     pub terms: Option<Terms>,
     pub dates: Vec<Dtm>,
     pub carrier: Option<Td5>,
@@ -88,6 +94,22 @@ pub struct PurchaseOrder {
     pub hash_total: bool,
     /// AMT*TT
     pub total_amount: Option<String>,
+    /// Further heading segments, after the notes and before the N1 loops (ID first); written,
+    /// never read back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_header: Vec<Vec<String>>,
+    /// Further summary segments, after CTT and AMT (ID first); written, never read back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_summary: Vec<Vec<String>>,
+}
+
+/// A segment given as its elements, ID first.
+fn extra_out(elements: &[String]) -> OutSegment {
+    let mut seg = OutSegment::new(elements.first().map(String::as_str).unwrap_or(""));
+    for e in elements.iter().skip(1) {
+        seg = seg.el(e);
+    }
+    seg
 }
 
 /// Sum decimal strings; None if one is not a number.
@@ -168,6 +190,9 @@ impl PurchaseOrder {
                     .opt(f.description.as_deref()),
             );
         }
+        if let Some(c) = &self.sales_requirement {
+            s.push(OutSegment::new("CSH").el(c));
+        }
         if let Some(t) = &self.terms {
             let mut seg = OutSegment::new("ITD")
                 .el(&t.type_code)
@@ -200,6 +225,7 @@ impl PurchaseOrder {
             );
             s.extend(n.messages.iter().map(|m| OutSegment::new("MSG").el(m)));
         }
+        s.extend(self.extra_header.iter().map(|e| extra_out(e)));
         for p in &self.parties {
             s.extend(party_out(p));
         }
@@ -220,6 +246,7 @@ impl PurchaseOrder {
             s.extend(l.refs.iter().map(ref_out));
             s.extend(l.dates.iter().map(dtm_out));
             s.extend(l.messages.iter().map(|m| OutSegment::new("MSG").el(m)));
+            s.extend(l.extra.iter().map(|e| extra_out(e)));
         }
         let mut ctt = OutSegment::new("CTT").el(self.lines.len().to_string());
         if self.hash_total {
@@ -229,6 +256,7 @@ impl PurchaseOrder {
         if let Some(a) = &self.total_amount {
             s.push(OutSegment::new("AMT").el("TT").el(a));
         }
+        s.extend(self.extra_summary.iter().map(|e| extra_out(e)));
         OutTransaction {
             id: "850".into(),
             control_number: control_number.into(),
@@ -276,6 +304,8 @@ impl PurchaseOrder {
                     location_qualifier: code(seg, 2),
                     description: txt(seg, 3),
                 });
+            } else if seg.is("CSH") {
+                po.sales_requirement = code(seg, 1);
             } else if seg.is("ITD") {
                 po.terms = Some(Terms {
                     type_code: code(seg, 1).unwrap_or_default(),

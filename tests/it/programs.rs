@@ -358,3 +358,81 @@ fn mapping_test_passes_on_the_shipped_cases_and_fails_with_a_diff() {
     );
     assert!(stdout.contains("2 passed, 1 failed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn po850_segments_at_all_three_places_and_a_failing_one_refuses_only_its_po() {
+    let ws = Workspace::new();
+    set_mapping(
+        &ws,
+        &format!(
+            "{}{}",
+            edi_bridge::mapping::DEFAULT_MAPPING,
+            r#"
+[[po850.segments]]
+place = "header"
+expr = '''
+if .ingramPurchaseOrderNumber == "IM-NOCODE" then error("no vendor code for " + .ingramPurchaseOrderNumber)
+else ["REF", "IA", "V-" + .resellerOrderNumber] end
+'''
+
+[[po850.segments]]
+place = "line"
+expr = '["MSG", "LINE " + $line.ingramLineNumber + " OF " + (.lines | length | tostring)]'
+
+[[po850.segments]]
+place = "summary"
+expr = '["AMT", "GV", (.lines | length | tostring)]'
+"#
+        ),
+    );
+    let d = ws.start().await;
+    order(&d, "E-S1", "IM-SEG-1").await;
+    let (s, body) = post(
+        &d.url(),
+        &sample_with("E-S2", "IM-NOCODE"),
+        Some(&sign("E-S2")),
+    )
+    .await;
+    assert_eq!(s, 500, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no vendor code for IM-NOCODE"),
+        "{body}"
+    );
+    assert!(d.r().store.order("IM-NOCODE").unwrap().is_none());
+    order(&d, "E-S3", "IM-SEG-3").await;
+    d.wait_written(2).await;
+    d.stop().await;
+    let files = ws.files("outbox");
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in files {
+        let segs = segments(&read(&f));
+        let ids: Vec<&str> = segs.iter().map(|s| s[0].as_str()).collect();
+        let reference = segs
+            .iter()
+            .position(|s| s[0] == "REF" && s[1] == "IA")
+            .unwrap();
+        assert!(
+            segs[reference][2].starts_with("V-"),
+            "{:?}",
+            segs[reference]
+        );
+        assert_eq!(ids[reference + 1], "N1");
+        let msgs: Vec<&Vec<String>> = segs
+            .iter()
+            .filter(|s| s[0] == "MSG" && s[1].starts_with("LINE"))
+            .collect();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[1][1], "LINE 2 OF 2");
+        let se = ids.iter().position(|i| *i == "SE").unwrap();
+        assert_eq!(segs[se - 1], ["AMT", "GV", "2"]);
+        let st = ids.iter().position(|i| *i == "ST").unwrap();
+        assert_eq!(
+            segs[se][1],
+            (se - st + 1).to_string(),
+            "SE01 counts the extras"
+        );
+    }
+}
