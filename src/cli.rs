@@ -375,7 +375,7 @@ pub async fn operator(
 pub fn query(pairs: &[(&str, Option<&str>)]) -> String {
     let parts: Vec<String> = pairs
         .iter()
-        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::inbound::path_segment(v))))
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", crate::ingram::calls::path_segment(v))))
         .collect();
     if parts.is_empty() {
         String::new()

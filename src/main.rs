@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             }))
         }
         Command::Show { config, po } => {
-            let path = format!("/show/{}", edi_bridge::inbound::path_segment(&po));
+            let path = format!("/show/{}", edi_bridge::ingram::calls::path_segment(&po));
             runtime().block_on(cli::operator(&config, "GET", &path, |st| {
                 edi_bridge::admin::ops::show(st, &po)
             }))
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Replay { config, po } => {
-            let path = format!("/replay/{}", edi_bridge::inbound::path_segment(&po));
+            let path = format!("/replay/{}", edi_bridge::ingram::calls::path_segment(&po));
             runtime().block_on(cli::operator(&config, "POST", &path, |st| {
                 edi_bridge::admin::ops::replay(st, &po)
             }))

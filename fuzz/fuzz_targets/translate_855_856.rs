@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use edi_bridge::inbound::from_855::from_855;
-use edi_bridge::inbound::from_856::{from_856, OrderView};
+use edi_bridge::ingram::from_855::from_855;
+use edi_bridge::ingram::from_856::{from_856, OrderView};
 use edi_bridge::mapping::Mapping;
 use edi_bridge::x12::{read, Ack855, Asn856, Position, ReadOptions};
 use libfuzzer_sys::fuzz_target;

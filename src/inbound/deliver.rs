@@ -133,7 +133,7 @@ impl Deliverer {
             let order = tokio::task::spawn_blocking(move || store.order(&po_number)).await??;
             order.map_or(serde_json::Value::Null, |o| canonical::po_json(&o.order))
         };
-        Ok(crate::inbound::render_body(
+        Ok(crate::ingram::calls::render_body(
             &mapping,
             job.kind,
             &canonical,

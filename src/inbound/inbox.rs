@@ -19,9 +19,9 @@ use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
 
-use crate::inbound::from_855::from_855;
-use crate::inbound::from_856::{from_856, OrderView};
-use crate::inbound::{describe, DocumentKind};
+use crate::inbound::DocumentKind;
+use crate::ingram::from_855::from_855;
+use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::{Mapping, UnknownPo};
 use crate::outbound::to_850::write_options;
 use crate::store::records::{ErpAck, FileRecord, Outbound850};
@@ -213,7 +213,7 @@ fn plan(
                 "{}: {} ({})",
                 d.code.as_str(),
                 d.message,
-                describe(&d.position)
+                d.position.describe()
             )
         })
         .collect();
@@ -222,7 +222,7 @@ fn plan(
     }
     // Tolerated quirks (a wrong count, an inferred delimiter) are processed, and said so.
     for d in doc.diagnostics.iter().filter(|d| !d.is_error()).take(10) {
-        tracing::warn!(file = %text::escape(name), code = d.code.as_str(), position = %describe(&d.position), message = %text::escape(&d.message), "Inbox file read with a warning.");
+        tracing::warn!(file = %text::escape(name), code = d.code.as_str(), position = %d.position.describe(), message = %text::escape(&d.message), "Inbox file read with a warning.");
     }
     let pair = mapping.interchange.pair_key();
     let mut batch = InboundBatch {
@@ -416,7 +416,7 @@ fn first_error(diags: &[x12::Diagnostic]) -> Result<(), Refusal> {
             "{}: {} ({})",
             d.code.as_str(),
             d.message,
-            describe(&d.position)
+            d.position.describe()
         ))),
         None => Ok(()),
     }
@@ -446,7 +446,7 @@ fn route(
         DocumentKind::Ack997 => route_997(ctx, tx, &st_pos, batch),
         DocumentKind::Unknown(id) => Err(Refusal::Unsupported {
             id,
-            at: describe(&st_pos),
+            at: st_pos.describe(),
         }),
     }
 }
@@ -471,7 +471,7 @@ fn route_855(
         return Err(Refusal::UnknownPoHeld {
             kind: "855",
             po: call.po,
-            at: describe(bak),
+            at: bak.describe(),
         });
     }
     if unknown {
@@ -511,7 +511,7 @@ fn route_856(
             return Err(Refusal::UnknownPoHeld {
                 kind: "856",
                 po: c.call.po,
-                at: describe(bsn),
+                at: bsn.describe(),
             });
         }
         if unknown {
@@ -598,7 +598,7 @@ fn route_997(
     let Ok(gs06) = ack.group_control.trim().parse::<u32>() else {
         return Err(Refusal::BadAk102 {
             ak102: ack.group_control,
-            at: describe(st_pos),
+            at: st_pos.describe(),
         });
     };
     let set_status = ack

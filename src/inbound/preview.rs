@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::domain::{canonical, CallKind, PurchaseOrder};
-use crate::inbound::from_855::from_855;
-use crate::inbound::from_856::{from_856, OrderView};
 use crate::inbound::inbox::segments_of;
-use crate::inbound::{describe, render_body, DocumentKind};
+use crate::inbound::DocumentKind;
+use crate::ingram::calls::render_body;
+use crate::ingram::from_855::from_855;
+use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::Mapping;
 use crate::x12;
 
@@ -91,7 +92,7 @@ pub fn calls(
                         "{}: {} ({})",
                         d.code.as_str(),
                         d.message,
-                        describe(&d.position)
+                        d.position.describe()
                     )),
                     None => Ok(()),
                 };

@@ -639,7 +639,7 @@ pub fn readiness(bytes: &[u8]) -> Readiness {
                         "{}: {} ({})",
                         d.code.as_str(),
                         d.message,
-                        crate::inbound::describe(&d.position)
+                        d.position.describe()
                     ));
                 }
             }

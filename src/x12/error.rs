@@ -210,6 +210,41 @@ pub struct Position {
 }
 
 impl Position {
+    /// A human description: segment, element, set, byte offset.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(id) = &self.segment_id {
+            let mut s = format!("segment {id}");
+            if let Some(n) = self.segment_index {
+                s.push_str(&format!(" #{n} in file"));
+            }
+            if let Some(n) = self.segment_in_set {
+                s.push_str(&format!(", #{n} in set"));
+            }
+            parts.push(s);
+        }
+        if let Some(e) = self.element {
+            let mut s = format!("element {e:02}");
+            if let Some(c) = self.component {
+                s.push_str(&format!(" component {c}"));
+            }
+            parts.push(s);
+        }
+        for (name, v) in [
+            ("interchange", self.interchange),
+            ("group", self.group),
+            ("set", self.transaction),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{name} {v}"));
+            }
+        }
+        parts.push(format!("byte {}", self.byte_offset));
+        parts.join(", ")
+    }
+}
+
+impl Position {
     /// Same position narrowed to one element.
     pub fn with_element(&self, element: usize) -> Position {
         let mut p = self.clone();

@@ -14,8 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use edi_bridge::events::Outcome;
-use edi_bridge::inbound::from_855::from_855;
-use edi_bridge::inbound::from_856::{from_856, OrderView};
+use edi_bridge::ingram::from_855::from_855;
+use edi_bridge::ingram::from_856::{from_856, OrderView};
 use edi_bridge::ingram::order;
 use edi_bridge::mapping::{Mapping, WebhookFields};
 use edi_bridge::x12;

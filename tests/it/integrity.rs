@@ -290,7 +290,7 @@ async fn a_dot_segment_po_number_never_reaches_another_api_path() {
     for path in [
         format!(
             "/purchaseorders/{}/response",
-            edi_bridge::inbound::path_segment("..")
+            edi_bridge::ingram::calls::path_segment("..")
         ),
         "/purchaseorders/%2e/status".to_string(),
         "/purchaseorders/../response".to_string(),

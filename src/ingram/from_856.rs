@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::domain::CallKind;
-use crate::inbound::{convert_date, rename_fields, ApiCall, TranslateError};
+use crate::ingram::calls::{convert_date, rename_fields, ApiCall, TranslateError};
 use crate::mapping::{CodeLists, Mapping};
 use crate::x12::{self, Asn856, HlNode};
 
@@ -88,7 +88,7 @@ pub fn from_856(
                 path: mapping
                     .po_status
                     .path
-                    .replace("{po}", &crate::inbound::path_segment(&po)),
+                    .replace("{po}", &crate::ingram::calls::path_segment(&po)),
                 body: rename_fields(Value::Object(body), &mapping.po_status.fields),
                 po,
                 kind: CallKind::PoStatus,
@@ -103,7 +103,7 @@ pub fn from_856(
 fn check_po_numbers(asn: &Asn856) -> Result<(), TranslateError> {
     for node in &asn.nodes {
         let po = node.prf.as_ref().map(|p| p.po_number.trim());
-        if let Some(problem) = po.and_then(crate::inbound::dot_segment) {
+        if let Some(problem) = po.and_then(crate::ingram::calls::dot_segment) {
             return Err(TranslateError {
                 position: Box::new(node.position.clone()),
                 message: format!("prf01 of hl {}: {problem}", node.id),
@@ -359,12 +359,12 @@ fn item_line(
         .map_or(qty_raw.trim(), |(i, _)| i)
         .parse()
         .ok()
-        .filter(|q| *q <= crate::inbound::MAX_QUANTITY)
+        .filter(|q| *q <= crate::ingram::calls::MAX_QUANTITY)
         .ok_or_else(|| TranslateError {
             position: Box::new(item.position.clone()),
             message: format!(
                 "sn102 '{qty_raw}' is not a quantity (0 to {})",
-                crate::inbound::MAX_QUANTITY
+                crate::ingram::calls::MAX_QUANTITY
             ),
         })?;
     let slot = shipped_now.entry(line_no.clone()).or_default();

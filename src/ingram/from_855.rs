@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use crate::domain::CallKind;
-use crate::inbound::{convert_date, rename_fields, ApiCall, TranslateError};
+use crate::ingram::calls::{convert_date, rename_fields, ApiCall, TranslateError};
 use crate::mapping::{CodeLists, Mapping};
 use crate::x12::{self, Ack855};
 
@@ -43,7 +43,7 @@ pub fn from_855(
             "bak03 (purchase order number) is empty".into(),
         ));
     }
-    if let Some(problem) = crate::inbound::dot_segment(ack.po_number.trim()) {
+    if let Some(problem) = crate::ingram::calls::dot_segment(ack.po_number.trim()) {
         return Err(fail(bak_position, 3, format!("bak03 {problem}")));
     }
     let ack_type = CodeLists::lookup(&lists.ack_type, &ack.ack_type).ok_or_else(|| {
@@ -91,7 +91,7 @@ pub fn from_855(
                             2,
                             format!(
                                 "ack02 '{q}' is not a quantity (0 to {})",
-                                crate::inbound::MAX_QUANTITY
+                                crate::ingram::calls::MAX_QUANTITY
                             ),
                         )
                     })
@@ -220,7 +220,7 @@ pub fn from_855(
         path: mapping
             .po_response
             .path
-            .replace("{po}", &crate::inbound::path_segment(&po)),
+            .replace("{po}", &crate::ingram::calls::path_segment(&po)),
         body: rename_fields(Value::Object(body), &mapping.po_response.fields),
         po,
         kind: CallKind::PoResponse,
@@ -235,7 +235,7 @@ fn parse_qty(s: Option<&str>) -> Option<u64> {
     whole
         .parse()
         .ok()
-        .filter(|q| *q <= crate::inbound::MAX_QUANTITY)
+        .filter(|q| *q <= crate::ingram::calls::MAX_QUANTITY)
 }
 
 fn product_id(line: &x12::AckLine, qualifiers: &[String]) -> Option<String> {
