@@ -214,7 +214,12 @@ pub mod ops {
             "PO", "state", "received", "997 from ERP", "jobs", "dead"
         );
         let mut shown = 0;
-        for o in store.orders() {
+        // One PO is a key lookup, not a scan of the history.
+        let orders: Box<dyn Iterator<Item = Result<_, crate::store::StoreError>>> = match &q.po {
+            Some(po) => Box::new(store.order(po).transpose().into_iter()),
+            None => Box::new(store.orders()),
+        };
+        for o in orders {
             let o = o?;
             let errors = dead.iter().filter(|d| d.job.po == o.po_number).count();
             let state = lifecycle(&o);

@@ -69,6 +69,9 @@ pub struct Config {
     /// Alert thresholds (metrics gauges and WARN logs).
     #[serde(default)]
     pub alerts: AlertConfig,
+    /// The state store.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// How long a shutdown waits for workers to finish the item they are on.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
@@ -282,6 +285,22 @@ impl Default for Delivery {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// sled's page cache, MiB: what bounds the daemon's memory as the history grows.
+    #[serde(default = "defaults::cache_mib")]
+    pub cache_mib: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            cache_mib: defaults::cache_mib(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertConfig {
     /// Warn about 850s with no 997 from the ERP after this many hours.
     #[serde(default = "defaults::missing_997_hours")]
@@ -408,6 +427,9 @@ mod defaults {
     pub(super) fn check_interval_secs() -> u64 {
         300
     }
+    pub(super) fn cache_mib() -> u64 {
+        32
+    }
     pub(super) fn shutdown_grace_secs() -> u64 {
         20
     }
@@ -516,6 +538,13 @@ impl Config {
                     "'{}' is not an address like 127.0.0.1:8080",
                     self.server.listen
                 ),
+            );
+        }
+        if !(1..=65536).contains(&self.store.cache_mib) {
+            bad(
+                "store",
+                "cache_mib",
+                format!("{} must be between 1 and 65536 (MiB)", self.store.cache_mib),
             );
         }
         if !self.server.webhook_path.starts_with('/') {
@@ -771,6 +800,21 @@ mod tests {
                 d.max_concurrent_bodies
             ),
             (10, 30, 60, 512, 64)
+        );
+    }
+
+    #[test]
+    fn the_store_cache_is_bounded_by_default_and_checked() {
+        assert_eq!(StoreConfig::default().cache_mib, 32);
+        let t = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                 [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                 partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n[store]\ncache_mib = 0\n";
+        let c: Config = parse_toml(t, Path::new("c.toml")).unwrap();
+        let problems: Vec<(Option<usize>, String)> =
+            c.validate(t).into_iter().map(|p| (p.line, p.key)).collect();
+        assert!(
+            problems.contains(&(Some(15), "store.cache_mib".to_string())),
+            "{problems:?}"
         );
     }
 }

@@ -158,7 +158,10 @@ fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
 /// Opens the store, waiting out a store that cannot open yet (a full disk).
 async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
     let state_dir = config.paths.state.clone();
-    tokio::task::spawn_blocking(move || Store::open_or_wait(&state_dir))
+    let options = crate::store::StoreOptions {
+        cache_bytes: config.store.cache_mib.saturating_mul(1024 * 1024),
+    };
+    tokio::task::spawn_blocking(move || Store::open_or_wait(&state_dir, options))
         .await?
         .with_context(|| {
             format!(

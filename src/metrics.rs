@@ -270,21 +270,8 @@ impl Metrics {
             .unwrap_or(0);
         let cutoff = time::OffsetDateTime::now_utc()
             - time::Duration::hours(self.alerts.missing_997_hours as i64);
-        let no_997 = store
-            .orders()
-            .filter_map(Result::ok)
-            .filter(|o| o.inbound.erp_997.is_none())
-            .filter(|o| match &o.outbound {
-                crate::store::records::Outbound850::Written { written_at, .. } => {
-                    time::OffsetDateTime::parse(
-                        written_at,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .is_ok_and(|t| t < cutoff)
-                }
-                _ => false,
-            })
-            .count();
+        let cutoff_ms = (cutoff.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let no_997 = store.overdue_850s(cutoff_ms);
         let last = self.last_inbound_unix.load(Relaxed);
         let since = unix_now().saturating_sub(if last == 0 {
             self.started_unix.load(Relaxed)
@@ -296,11 +283,7 @@ impl Metrics {
 
     /// POs whose 850 the ERP refused, by its 997 (`R`) or its TA1 (TA104 `R`): an alert.
     pub fn erp_rejections(&self, store: &Store) -> usize {
-        store
-            .orders()
-            .filter_map(Result::ok)
-            .filter(|o| o.inbound.erp_997.is_some_and(|a| a.is_rejection()))
-            .count()
+        store.erp_rejected_count()
     }
 
     /// Logs a WARN for each alert condition that holds.

@@ -11,6 +11,20 @@ pub const JOBS: &str = "jobs";
 pub const DEAD: &str = "dead";
 pub const FILE_QUEUE: &str = "file_queue";
 pub const GS06_INDEX: &str = "gs06_index";
+/// 850s written and still without a 997 (or TA1) from the ERP, by when they were written.
+pub const AWAITING_997: &str = "awaiting_997";
+/// POs whose 850 the ERP refused (997 `R`, TA1 `R`).
+pub const ERP_REJECTED: &str = "erp_rejected";
+/// Marker in `counters`: the two indexes above were built from the orders.
+pub const INDEXES_BUILT: &[u8] = b"index\0built\0v1";
+
+/// `written at (Unix ms, big-endian) \0 po`: iteration order is the order 850s were written.
+pub fn awaiting_key(written_ms: u64, po: &str) -> Vec<u8> {
+    let mut k = written_ms.to_be_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(po.as_bytes());
+    k
+}
 
 /// `ISA05 \0 ISA06 \0 ISA07 \0 ISA08 \0 ISA13` (ids trimmed, ISA13 as a number).
 pub fn interchange_key(parts: [&str; 5]) -> Vec<u8> {

@@ -118,13 +118,16 @@ struct Inner {
     dead: sled::Tree,
     file_queue: sled::Tree,
     gs06_index: sled::Tree,
+    awaiting_997: sled::Tree,
+    erp_rejected: sled::Tree,
 }
 
 impl Inner {
-    fn open(dir: &Path) -> Result<Inner, StoreError> {
+    fn open(dir: &Path, options: &StoreOptions) -> Result<Inner, StoreError> {
         remove_unfinished_snapshots(&dir.join("db"))?;
         let db = sled::Config::new()
             .path(dir.join("db"))
+            .cache_capacity(options.cache_bytes)
             // No background flush: every durable point flushes through the committer, and
             // sled's timer flush would hold the lock intake transactions wait for.
             .flush_every_ms(None)
@@ -140,8 +143,46 @@ impl Inner {
             dead: db.open_tree(keys::DEAD)?,
             file_queue: db.open_tree(keys::FILE_QUEUE)?,
             gs06_index: db.open_tree(keys::GS06_INDEX)?,
+            awaiting_997: db.open_tree(keys::AWAITING_997)?,
+            erp_rejected: db.open_tree(keys::ERP_REJECTED)?,
             db,
         })
+        .and_then(|inner| inner.build_indexes().map(|()| inner))
+    }
+
+    /// Builds the awaiting-997 and ERP-rejection indexes from the orders, once: a store written
+    /// before they existed gets them at its first open, later opens only read the marker.
+    fn build_indexes(&self) -> Result<(), StoreError> {
+        if self.counters.contains_key(keys::INDEXES_BUILT)? {
+            return Ok(());
+        }
+        for entry in self.orders.iter() {
+            let (k, v) = entry?;
+            let rec: OrderRecord = parse(&k, &v)?;
+            if rec.inbound.erp_997.is_none() {
+                if let Some(ms) = written_ms(&rec) {
+                    self.awaiting_997
+                        .insert(keys::awaiting_key(ms, &rec.po_number), &[])?;
+                }
+            }
+            if rec.inbound.erp_997.is_some_and(|a| a.is_rejection()) {
+                self.erp_rejected.insert(rec.po_number.as_bytes(), &[])?;
+            }
+        }
+        self.counters.insert(keys::INDEXES_BUILT, &[])?;
+        Ok(())
+    }
+}
+
+/// When the PO's 850 was written (Unix ms), if it was.
+fn written_ms(rec: &OrderRecord) -> Option<u64> {
+    match &rec.outbound {
+        Outbound850::Written { written_at, .. } => {
+            time::OffsetDateTime::parse(written_at, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
+        }
+        _ => None,
     }
 }
 
@@ -172,11 +213,33 @@ fn remove_unfinished_snapshots(sled_dir: &Path) -> Result<(), StoreError> {
 struct Shared {
     /// The state directory (sled lives in `db/` under it).
     dir: PathBuf,
+    /// How the database is opened (again, after a failure).
+    options: StoreOptions,
     /// The open database; `None` while the committer has closed it after a failed write.
     slot: RwLock<Option<Arc<Inner>>>,
     commit_tx: Mutex<Option<std_mpsc::Sender<Commit>>>,
     health: Arc<health::Health>,
 }
+
+/// How the database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// sled's page cache in bytes (`[store] cache_mib`). sled's own default is 1 GiB, and its
+    /// cache fills with every record ever read or written: the daemon's memory would grow with
+    /// its history. The cache is a bound, not a reservation.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: DEFAULT_CACHE_MIB * 1024 * 1024,
+        }
+    }
+}
+
+/// The default `[store] cache_mib`.
+pub const DEFAULT_CACHE_MIB: u64 = 32;
 
 /// Cheap to clone; all clones share the database and the committer.
 #[derive(Clone)]
@@ -232,19 +295,24 @@ pub fn payload_hash(po: &PurchaseOrder) -> String {
 impl Store {
     /// Opens (or creates) the store under `dir` and starts its committer thread.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let inner = Inner::open(dir)?;
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with explicit options.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let inner = Inner::open(dir, &options)?;
         let syncer = sync::Syncer::open(&dir.join("db")).map_err(sled::Error::Io)?;
-        Store::start(dir, Some((inner, syncer)))
+        Store::start(dir, options, Some((inner, syncer)))
     }
 
     /// Like [`Store::open`] for the daemon: a store that cannot be opened for an I/O reason (sled
     /// needs to write to open, so a full disk is one) starts closed and failing, and its
     /// committer opens it once a probe write succeeds. Intake answers 503 until then, and the
     /// daemon stays up to say why instead of exiting into a restart loop.
-    pub fn open_or_wait(dir: &Path) -> Result<Store, StoreError> {
-        match Store::open(dir) {
+    pub fn open_or_wait(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        match Store::open_with(dir, options) {
             Err(StoreError::Sled(sled::Error::Io(e))) => {
-                let store = Store::start(dir, None)?;
+                let store = Store::start(dir, options, None)?;
                 let reason = format!("open: {e}");
                 tracing::error!(reason = %reason, "State store cannot be opened; intake refused until it can.");
                 store.shared.health.fail(&reason);
@@ -254,12 +322,17 @@ impl Store {
         }
     }
 
-    fn start(dir: &Path, opened: Option<(Inner, sync::Syncer)>) -> Result<Store, StoreError> {
+    fn start(
+        dir: &Path,
+        options: StoreOptions,
+        opened: Option<(Inner, sync::Syncer)>,
+    ) -> Result<Store, StoreError> {
         let (inner, syncer) = opened.unzip();
         let (tx, rx) = std_mpsc::channel::<Commit>();
         let health = Arc::new(health::Health::new());
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
+            options,
             slot: RwLock::new(inner.map(Arc::new)),
             commit_tx: Mutex::new(Some(tx)),
             health: health.clone(),
@@ -517,26 +590,33 @@ impl Store {
     /// whose 850 is not allocated (no record, already written) only loses its queue entry.
     pub fn complete_850s(&self, done: &[(u64, &str)], written_at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
-        (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
-            for (queue_id, po) in done {
-                if let Some(b) = orders.get(po.as_bytes())? {
-                    let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
-                    if let Outbound850::Allocated { envelope } = &rec.outbound {
-                        rec.history.push(HistoryEntry {
-                            at: written_at.to_string(),
-                            what: format!("850 written: {}", envelope.file_name),
-                        });
-                        rec.outbound = Outbound850::Written {
-                            envelope: envelope.clone(),
-                            written_at: written_at.to_string(),
-                        };
-                        orders.insert(po.as_bytes(), json(&rec))?;
+        (&i.orders, &i.outbox_queue, &i.awaiting_997).transaction(
+            |(orders, queue, awaiting)| {
+                for (queue_id, po) in done {
+                    if let Some(b) = orders.get(po.as_bytes())? {
+                        let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
+                        if let Outbound850::Allocated { envelope } = &rec.outbound {
+                            rec.history.push(HistoryEntry {
+                                at: written_at.to_string(),
+                                what: format!("850 written: {}", envelope.file_name),
+                            });
+                            rec.outbound = Outbound850::Written {
+                                envelope: envelope.clone(),
+                                written_at: written_at.to_string(),
+                            };
+                            if rec.inbound.erp_997.is_none() {
+                                if let Some(ms) = written_ms(&rec) {
+                                    awaiting.insert(keys::awaiting_key(ms, po), &[])?;
+                                }
+                            }
+                            orders.insert(po.as_bytes(), json(&rec))?;
+                        }
                     }
+                    queue.remove(&queue_id.to_be_bytes())?;
                 }
-                queue.remove(&queue_id.to_be_bytes())?;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -544,20 +624,25 @@ impl Store {
     pub fn requeue_850(&self, po: &str, at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
         let qid = i.db.generate_id()?;
-        (&i.orders, &i.outbox_queue).transaction(|(orders, queue)| {
-            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-            };
-            rec.history.push(HistoryEntry {
-                at: at.to_string(),
-                what: "850 replay requested by operator".into(),
-            });
-            rec.outbound = Outbound850::Pending;
-            orders.insert(po.as_bytes(), json(&rec))?;
-            queue.insert(&qid.to_be_bytes(), po.as_bytes())?;
-            Ok(())
-        })?;
+        (&i.orders, &i.outbox_queue, &i.awaiting_997).transaction(
+            |(orders, queue, awaiting)| {
+                let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                    Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                    None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+                };
+                if let Some(ms) = written_ms(&rec) {
+                    awaiting.remove(keys::awaiting_key(ms, po))?;
+                }
+                rec.history.push(HistoryEntry {
+                    at: at.to_string(),
+                    what: "850 replay requested by operator".into(),
+                });
+                rec.outbound = Outbound850::Pending;
+                orders.insert(po.as_bytes(), json(&rec))?;
+                queue.insert(&qid.to_be_bytes(), po.as_bytes())?;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 }
@@ -647,8 +732,10 @@ impl Store {
             &i.orders,
             &i.file_queue,
             &i.gs06_index,
+            &i.awaiting_997,
+            &i.erp_rejected,
         )
-            .transaction(|(interchanges, jobs, orders, files, index)| {
+            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected)| {
                 for key in &b.interchanges {
                     if let Some(prev) = interchanges.get(key)? {
                         let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
@@ -709,6 +796,7 @@ impl Store {
                 for (pair, gs06, outcome, detail) in &b.erp_997 {
                     if let Some(po) = index.get(keys::gs06_key(pair, *gs06))? {
                         let po = String::from_utf8_lossy(&po).into_owned();
+                        let mut after: Option<(Option<u64>, bool)> = None;
                         touch(&po, &mut |rec| {
                             // A TA1 that does not refuse the interchange says less than a 997.
                             let keep = outcome.is_interchange()
@@ -726,7 +814,22 @@ impl Store {
                                 at: b.received_at.clone(),
                                 what,
                             });
+                            after = Some((
+                                written_ms(rec),
+                                rec.inbound.erp_997.is_some_and(|a| a.is_rejection()),
+                            ));
                         })?;
+                        // The indexes follow the record: no longer awaiting a 997; rejected or not.
+                        if let Some((written, is_rejected)) = after {
+                            if let Some(ms) = written {
+                                awaiting.remove(keys::awaiting_key(ms, &po))?;
+                            }
+                            if is_rejected {
+                                rejected.insert(po.as_bytes(), &[])?;
+                            } else {
+                                rejected.remove(po.as_bytes())?;
+                            }
+                        }
                     }
                 }
                 for (po, what) in &b.history {
@@ -915,6 +1018,23 @@ impl Store {
 
     pub fn job_count(&self) -> usize {
         self.inner().map_or(0, |i| i.jobs.len())
+    }
+
+    /// 850s written before `cutoff_ms` (Unix ms) that still have no 997 or TA1 from the ERP:
+    /// read from the time-ordered index, so the cost is the number found, not the history.
+    pub fn overdue_850s(&self, cutoff_ms: u64) -> usize {
+        self.inner()
+            .map(|i| {
+                i.awaiting_997
+                    .range(..cutoff_ms.to_be_bytes().to_vec())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// POs whose 850 the ERP refused (997 or TA1 `R`), from their index.
+    pub fn erp_rejected_count(&self) -> usize {
+        self.inner().map(|i| i.erp_rejected.len()).unwrap_or(0)
     }
 
     pub fn dead_count(&self) -> usize {
@@ -1226,7 +1346,7 @@ impl CommitterState {
             shared.health.retry(&format!("probe write: {e}"));
             return;
         }
-        let reopened = Inner::open(&shared.dir).and_then(|inner| {
+        let reopened = Inner::open(&shared.dir, &shared.options).and_then(|inner| {
             let syncer = sync::Syncer::open(&shared.dir.join("db")).map_err(sled::Error::Io)?;
             Ok((inner, syncer))
         });
@@ -1445,5 +1565,123 @@ mod tests {
         assert!(
             matches!(e.outbound, Outbound850::Allocated { ref envelope } if envelope.isa13 == 3)
         );
+    }
+
+    /// The old full scan the awaiting-997 index replaces: the index must agree with it.
+    fn overdue_by_scan(store: &Store, cutoff_ms: u64) -> usize {
+        store
+            .orders()
+            .map(Result::unwrap)
+            .filter(|o| o.inbound.erp_997.is_none())
+            .filter(|o| written_ms(o).is_some_and(|ms| ms < cutoff_ms))
+            .count()
+    }
+
+    fn rejected_by_scan(store: &Store) -> usize {
+        store
+            .orders()
+            .map(Result::unwrap)
+            .filter(|o| o.inbound.erp_997.is_some_and(|a| a.is_rejection()))
+            .count()
+    }
+
+    fn ms(rfc3339: &str) -> u64 {
+        let t =
+            time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+        (t.unix_timestamp_nanos() / 1_000_000) as u64
+    }
+
+    #[tokio::test]
+    async fn the_awaiting_997_index_agrees_with_a_full_scan_through_writes_acks_and_replays() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pair = "ZZ:X/ZZ:Y";
+        let pos: Vec<PurchaseOrder> = (0..30).map(|i| po(&format!("P{i:02}"))).collect();
+        store.record_event(&event("E1", &pos)).unwrap();
+        let mut gs06 = std::collections::BTreeMap::new();
+        // Written one minute apart; P25.. stay unwritten.
+        for (i, p) in pos.iter().enumerate().take(25) {
+            let rec = allocate(&store, &p.po_number, pair, |po, e| {
+                format!("{po}.{}", e.isa13)
+            });
+            let Outbound850::Allocated { envelope } = &rec.outbound else {
+                panic!("{rec:?}")
+            };
+            gs06.insert(p.po_number.clone(), envelope.gs06);
+            let queue = store.outbox_batch(100).unwrap();
+            let (qid, _) = queue.iter().find(|(_, po)| *po == p.po_number).unwrap();
+            let at = format!("2026-11-20T10:{i:02}:00Z");
+            store
+                .complete_850s(&[(*qid, p.po_number.as_str())], &at)
+                .unwrap();
+        }
+        let ack = |po: &str, outcome: records::ErpAck, file: &str| InboundBatch {
+            interchanges: vec![file.as_bytes().to_vec()],
+            claimed_file: file.into(),
+            received_at: "2026-11-21T00:00:00Z".into(),
+            jobs: vec![],
+            shipped: vec![],
+            erp_997: vec![(pair.into(), gs06[po], outcome, String::new())],
+            files: vec![],
+            history: vec![],
+        };
+        use records::ErpAck::*;
+        for (i, (po, outcome)) in [
+            ("P01", Accepted),
+            ("P03", Rejected),
+            ("P05", AcceptedWithErrors),
+            ("P07", InterchangeRejected),
+            ("P09", InterchangeAccepted),
+            ("P03", Accepted),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            store
+                .commit_inbound(&ack(po, outcome, &format!("f{i}")))
+                .unwrap();
+        }
+        store.requeue_850("P11", "2026-11-21T00:00:00Z").unwrap();
+        let check = |store: &Store| {
+            for cutoff in [
+                "2026-11-20T09:00:00Z",
+                "2026-11-20T10:00:00Z",
+                "2026-11-20T10:00:01Z",
+                "2026-11-20T10:12:30Z",
+                "2026-11-21T00:00:00Z",
+            ] {
+                assert_eq!(
+                    store.overdue_850s(ms(cutoff)),
+                    overdue_by_scan(store, ms(cutoff)),
+                    "cutoff {cutoff}"
+                );
+            }
+            assert_eq!(store.erp_rejected_count(), rejected_by_scan(store));
+        };
+        check(&store);
+        // 25 written, 5 acknowledged (P03 twice), P11 being written again.
+        assert_eq!(store.overdue_850s(ms("2026-11-21T00:00:00Z")), 19);
+        assert_eq!(
+            store.erp_rejected_count(),
+            1,
+            "P07; P03 was accepted after all"
+        );
+
+        // A store from before the indexes: they are built at open (`Inner::open` runs this),
+        // once; with the marker present nothing is rebuilt.
+        let i = store.inner().unwrap();
+        i.awaiting_997.clear().unwrap();
+        i.erp_rejected.clear().unwrap();
+        i.build_indexes().unwrap();
+        assert_eq!(
+            store.overdue_850s(u64::MAX),
+            0,
+            "the marker says they are built"
+        );
+        i.counters.remove(keys::INDEXES_BUILT).unwrap();
+        i.build_indexes().unwrap();
+        check(&store);
+        assert_eq!(store.overdue_850s(ms("2026-11-21T00:00:00Z")), 19);
     }
 }
