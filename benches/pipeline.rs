@@ -60,9 +60,11 @@ struct Settings {
     python: Option<String>,
     /// Criterion results older than this Unix time are ignored (`BENCH_CRITERION_SINCE`).
     criterion_since: Option<u64>,
-    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory, bigfile; all
+    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory, bigfile, history; all
     /// when unset).
     only: Option<Vec<String>>,
+    /// POs preloaded for the history section (`BENCH_HISTORY_POS`, 200,000).
+    history_pos: usize,
     /// Cargo's target directory (derived from this executable's path).
     target: PathBuf,
     /// Scratch space for workspaces and generated files (`target/bench-tmp`).
@@ -102,6 +104,7 @@ impl Settings {
             inbox_seq: env_usize("BENCH_INBOX_SEQ", q(100, 20))?,
             inbox_burst: env_usize("BENCH_INBOX_BURST", q(300, 40))?,
             big_mb: env_usize("BENCH_BIG_MB", q(100, 10))?,
+            history_pos: env_usize("BENCH_HISTORY_POS", q(200_000, 5_000))?,
             py_mb: env_usize("BENCH_PY_MB", q(5, 1))?,
             python: std::env::var("BENCH_PYTHON")
                 .ok()
@@ -267,6 +270,10 @@ fn main() -> anyhow::Result<()> {
         if s.runs("bigfile") {
             step("6. webhook intake while a 100 MB file is still being written into the inbox");
             big_inbox_file(&s, &mut rep).await?;
+        }
+        if s.runs("history") {
+            step("7. history: a store holding many POs against an empty one");
+            history(&s, &mut rep).await?;
         }
         anyhow::Ok(())
     })?;
@@ -1621,5 +1628,231 @@ fn memory_big(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
             .into(),
     );
     let _ = std::fs::remove_file(&file);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. History: the cost of a year of POs against an empty store.
+
+/// Writes `n` POs of two lines into the state directory of `dir` through the store API, as the
+/// daemon would have: each event stored, its 850 allocated and written, and all but one in a
+/// hundred have their 997 from the ERP (those stay overdue, as a few do in real life). Returns the size of the state directory in bytes.
+fn preload(dir: &Path, n: usize) -> anyhow::Result<u64> {
+    use edi_bridge::store::{InboundBatch, NewEvent, Store};
+    let mapping = edi_bridge::mapping::Mapping::builtin();
+    let template: serde_json::Value = serde_json::from_str(SAMPLE)?;
+    let mut po = edi_bridge::ingram::order::decode(&template, &mapping.webhook)
+        .map_err(|e| anyhow!("{e}"))?
+        .orders
+        .remove(0);
+    po.lines.truncate(2);
+    let raw = template.to_string();
+    let pair = mapping.interchange.pair_key();
+    let store = Store::open(&dir.join("state"))?;
+    let batch = 500;
+    let mut done = 0;
+    while done < n {
+        let upto = (done + batch).min(n);
+        let events: Vec<NewEvent> = (done..upto)
+            .map(|i| {
+                let mut p = po.clone();
+                p.po_number = format!("H-{i:07}");
+                NewEvent {
+                    event_id: format!("HEV-{i:07}"),
+                    received_at: "2026-01-01T00:00:00Z".into(),
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    raw_body: raw.replace("IM-PO-1001", &p.po_number),
+                    orders: vec![p],
+                }
+            })
+            .collect();
+        let refs: Vec<&NewEvent> = events.iter().collect();
+        store.record_events(&refs)?;
+        let names: Vec<String> = (done..upto).map(|i| format!("H-{i:07}")).collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let recs = store.allocate_850s(&name_refs, &pair, "2026-01-01T00:00:00Z", |po, e| {
+            format!("{po}.{}.850", e.isa13)
+        })?;
+        let queue = store.outbox_batch(batch * 2)?;
+        let done_refs: Vec<(u64, &str)> = queue.iter().map(|(q, p)| (*q, p.as_str())).collect();
+        store.complete_850s(&done_refs, "2026-01-01T00:01:00Z")?;
+        let acks: Vec<_> = recs
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k % 100 != 0)
+            .filter_map(|(_, r)| match &r.outbound {
+                edi_bridge::store::records::Outbound850::Allocated { envelope } => Some((
+                    pair.clone(),
+                    envelope.gs06,
+                    edi_bridge::store::records::ErpAck::Accepted,
+                    String::new(),
+                )),
+                _ => None,
+            })
+            .collect();
+        store.commit_inbound(&InboundBatch {
+            interchanges: vec![format!("bench-997-{done}").into_bytes()],
+            claimed_file: format!("bench-997-{done}"),
+            received_at: "2026-01-01T00:02:00Z".into(),
+            jobs: vec![],
+            shipped: vec![],
+            erp_997: acks,
+            files: vec![],
+            history: vec![],
+        })?;
+        done = upto;
+    }
+    store.flush_blocking()?;
+    drop(store);
+    Ok(dir_size(&dir.join("state")))
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+struct HistoryResult {
+    state_bytes: u64,
+    start_ms: f64,
+    idle_kb: u64,
+    load_peak_kb: u64,
+    metrics_ms: f64,
+    status_ms: f64,
+    p99_ms: f64,
+}
+
+async fn history_one(s: &Settings, n: usize) -> anyhow::Result<HistoryResult> {
+    let dir = s.root.join(format!("history-{n}"));
+    std::fs::create_dir_all(&dir)?;
+    let started = Instant::now();
+    let state_bytes = if n > 0 { preload(&dir, n)? } else { 0 };
+    eprintln!(
+        "   preloaded {n} POs in {:.1} s ({:.0} MiB of state)",
+        started.elapsed().as_secs_f64(),
+        state_bytes as f64 / MIB
+    );
+    let t = Instant::now();
+    let p = start_server(Kind::Ours, &dir).await?;
+    let start_ms = ms(t.elapsed());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle_kb = status_kb(&p.pid(), "VmRSS").unwrap_or(0);
+    let client = reqwest::Client::new();
+    let mut metrics = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let r = client.get(format!("{}/metrics", p.base)).send().await?;
+        let _ = r.text().await?;
+        metrics.push(t.elapsed());
+    }
+    metrics.sort();
+    let mut status = Vec::new();
+    let target_po = if n > 0 {
+        format!("H-{:07}", n / 2)
+    } else {
+        "NONE".into()
+    };
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = Command::new(DAEMON_BIN)
+            .args(["status", "--config"])
+            .arg(dir.join("edi-bridge.toml"))
+            .args(["--po", &target_po])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "status --po failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        status.push(t.elapsed());
+    }
+    status.sort();
+    let bodies = webhooks(&format!("HL{n}"), s.rate * s.rate_secs)?;
+    let sampler = RssSampler::start(p.pid());
+    let open = open_loop(&p.url(), bodies, s.rate).await;
+    let load_peak_kb = sampler.stop();
+    eprintln!(
+        "   {n} POs: RSS idle {:.1} MiB, peak {:.1} MiB; /metrics {:.2} ms; status --po {:.1} ms; p99 {:.2} ms at {:.0} req/s",
+        kb_to_mib(idle_kb),
+        kb_to_mib(load_peak_kb),
+        ms(metrics[metrics.len() / 2]),
+        ms(status[status.len() / 2]),
+        open.p(0.99),
+        open.rate()
+    );
+    drop(p);
+    Ok(HistoryResult {
+        state_bytes,
+        start_ms,
+        idle_kb,
+        load_peak_kb,
+        metrics_ms: ms(metrics[metrics.len() / 2]),
+        status_ms: ms(status[status.len() / 2]),
+        p99_ms: open.p(0.99),
+    })
+}
+
+async fn history(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
+    let empty = history_one(s, 0).await?;
+    let full = history_one(s, s.history_pos).await?;
+    let n = s.history_pos;
+    rep.row(
+        7,
+        &format!("state on disk per stored 2-line PO ({n} POs, all records)"),
+        format!("{:.2} KiB", full.state_bytes as f64 / 1024.0 / n as f64),
+        "—".into(),
+        "–".into(),
+    );
+    rep.compare(
+        7,
+        &format!("daemon start to /healthz, {n} POs vs empty"),
+        full.start_ms,
+        empty.start_ms,
+        Unit::Ms,
+    );
+    rep.compare(
+        7,
+        &format!("RSS idle, {n} POs vs empty"),
+        kb_to_mib(full.idle_kb),
+        kb_to_mib(empty.idle_kb),
+        Unit::MiB,
+    );
+    rep.compare(
+        7,
+        &format!("RSS peak at {} req/s, {n} POs vs empty", s.rate),
+        kb_to_mib(full.load_peak_kb),
+        kb_to_mib(empty.load_peak_kb),
+        Unit::MiB,
+    );
+    rep.compare(
+        7,
+        &format!("/metrics, {n} POs vs empty (median)"),
+        full.metrics_ms,
+        empty.metrics_ms,
+        Unit::Ms,
+    );
+    rep.compare(
+        7,
+        &format!("status --po (CLI, admin socket), {n} POs vs empty (median)"),
+        full.status_ms,
+        empty.status_ms,
+        Unit::Ms,
+    );
+    rep.compare(
+        7,
+        &format!("intake p99 at {} req/s, {n} POs vs empty", s.rate),
+        full.p99_ms,
+        empty.p99_ms,
+        Unit::Ms,
+    );
     Ok(())
 }
