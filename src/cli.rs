@@ -28,9 +28,13 @@ pub enum Command {
         config: PathBuf,
     },
     /// Validate the config, its mapping and secrets; exit 0, or 64 listing every problem.
+    /// With `--online`, also a live connection test (token, API base, directories, clock):
+    /// exit 0 only when every check passes, 1 otherwise.
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        #[arg(long)]
+        online: bool,
     },
     /// Preview a mapping: a webhook JSON file → its 850s on stdout (control numbers 1, dated
     /// now); an 855 or 856 → the Ingram calls as a JSON array of {method, path, body}.
@@ -155,8 +159,28 @@ pub fn load_config(path: &Path) -> Result<crate::config::Loaded, Exit> {
     })
 }
 
-pub fn check(config: &Path) -> Exit {
+pub fn check(config: &Path, online: bool) -> Exit {
     match load_config(config) {
+        Ok(loaded) if online => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("edi-bridge: cannot start the runtime: {e}");
+                    return Exit::Failure;
+                }
+            };
+            println!("{}: configuration ok; connection test:", config.display());
+            let checks = rt.block_on(crate::online::run(&loaded));
+            print!("{}", crate::online::render(&checks));
+            if checks.iter().all(|c| c.ok) {
+                Exit::Ok
+            } else {
+                Exit::Failure
+            }
+        }
         Ok(loaded) => {
             println!(
                 "{}: ok (mapping {}, webhook secrets: {}, client secret: {})",

@@ -570,6 +570,16 @@ pub fn read_limited(file: &mut File, limit: u64) -> io::Result<Option<Vec<u8>>> 
     Ok(Some(bytes))
 }
 
+/// Whether the daemon can create, write and remove a file in the existing directory `dir` (the
+/// connection test): a hidden, unguessable name created exclusively, synced, then removed.
+/// Never creates the directory itself.
+pub fn probe_writable(dir: &Path) -> io::Result<()> {
+    let d = Dir::open_existing(dir)?;
+    let name = random_temp_name(OsStr::new("edi-bridge-check"));
+    d.write_new(&name, b"edi-bridge check\n", FILE_MODE)?;
+    d.unlink(&name)
+}
+
 /// `.NAME.<random>.tmp`: a temp name nobody can guess before it exists.
 pub fn random_temp_name(name: &OsStr) -> OsString {
     let mut s = OsString::from(".");

@@ -31,6 +31,7 @@ pub mod ingram;
 pub mod mapping;
 pub mod metrics;
 pub mod notify;
+pub mod online;
 pub mod outbound;
 pub mod program;
 pub mod reload;

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         }
     };
     let exit = match cli.command {
-        Command::Check { config } => cli::check(&config),
+        Command::Check { config, online } => cli::check(&config, online),
         Command::Translate {
             file,
             mapping,

@@ -10,6 +10,7 @@ mod hostile_listener;
 mod inbox_to_api;
 mod integrity;
 mod notify;
+mod online;
 mod operate;
 mod outage;
 mod programs;

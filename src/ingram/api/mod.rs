@@ -70,6 +70,14 @@ pub struct Delivered {
     pub body: String,
 }
 
+/// What the API base answered to the connection test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiAnswer {
+    pub status: u16,
+    /// The server's `Date` header, as sent.
+    pub date: Option<String>,
+}
+
 /// The client. Cheap to clone; clones share the connection pool and the token cache.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -240,6 +248,43 @@ impl ApiClient {
             .send()
             .await
             .map_err(map_reqwest_error)
+    }
+
+    /// Fetches a fresh access token (not the cached one), for the connection test: how long it
+    /// lasts. The token itself is never returned.
+    pub async fn probe_token(&self) -> Result<Duration, Error> {
+        self.tokens
+            .refresh(&self.http, &self.settings)
+            .await
+            .map(|t| t.expires_in)
+    }
+
+    /// One authenticated GET of the API base, for the connection test: the status Ingram
+    /// answered and its `Date` header. Any answer means the base is reachable with this token;
+    /// 401/403 mean the token was refused.
+    pub async fn probe_api(&self) -> Result<ApiAnswer, Error> {
+        let token = self.tokens.get(&self.http, &self.settings).await?;
+        let s = &self.settings;
+        let response = self
+            .http
+            .get(&s.api_base_url)
+            .bearer_auth(&*token.value)
+            .header(ACCEPT, "application/json")
+            .header("IM-PartnerID", &s.partner_id)
+            .header("IM-CorrelationID", new_correlation_id())
+            .header("IM-CountryCode", &s.country_code)
+            .header("IM-SenderID", &s.sender_id)
+            .send()
+            .await
+            .map_err(map_reqwest_error)?;
+        Ok(ApiAnswer {
+            status: response.status().as_u16(),
+            date: response
+                .headers()
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        })
     }
 
     /// How many access tokens this client (and its clones) fetched: a metric.

@@ -21,6 +21,8 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 pub(crate) struct Token {
     pub(crate) value: Arc<str>,
     refresh_at: Instant,
+    /// What the token endpoint said the token lasts (capped at 24 h).
+    pub(crate) expires_in: Duration,
 }
 
 impl std::fmt::Debug for Token {
@@ -81,6 +83,19 @@ impl TokenCache {
                 return Ok(token.clone());
             }
         }
+        let token = fetch(http, settings).await?;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        *current = Some(token.clone());
+        Ok(token)
+    }
+
+    /// A new token whatever the cache holds (the connection test), kept for the next call.
+    pub(crate) async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        settings: &ApiSettings,
+    ) -> Result<Token, Error> {
+        let mut current = self.current.lock().await;
         let token = fetch(http, settings).await?;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         *current = Some(token.clone());
@@ -149,6 +164,7 @@ async fn fetch(http: &reqwest::Client, settings: &ApiSettings) -> Result<Token, 
     Ok(Token {
         value: reply.access_token.into(),
         refresh_at: refresh_deadline(obtained, expires_in, settings.token_refresh_margin),
+        expires_in: expires_in.min(MAX_TOKEN_LIFETIME),
     })
 }
 
@@ -189,6 +205,7 @@ mod tests {
         let token = Token {
             value: "abc-secret-token".into(),
             refresh_at: Instant::now(),
+            expires_in: Duration::from_secs(60),
         };
         let shown = format!("{token:?}");
         assert!(!shown.contains("abc-secret-token"), "{shown}");
@@ -201,10 +218,12 @@ mod tests {
         let old = Token {
             value: "old".into(),
             refresh_at: Instant::now() + Duration::from_secs(60),
+            expires_in: Duration::from_secs(60),
         };
         let new = Token {
             value: "new".into(),
             refresh_at: Instant::now() + Duration::from_secs(60),
+            expires_in: Duration::from_secs(60),
         };
         *cache.current.lock().await = Some(new.clone());
         cache.invalidate(&old).await;

@@ -1,0 +1,260 @@
+//! `edi-bridge check --online`: the live connection test an admin runs after editing the
+//! config. A checklist, one line per check, ✓ or ✗ with the fix for each ✗: an access token is
+//! fetched (its lifetime shown, never the token), the API base answers over TLS with it, the
+//! webhook secret is present, every directory exists and is writable, the outbox's temp files
+//! and final names share a filesystem, the descriptor limit is adequate, and the clock agrees
+//! with the server's. Exit 0 only when every line is ✓.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::config::Loaded;
+use crate::ingram::api::ApiClient;
+
+/// Largest clock difference from Ingram's `Date` header that passes.
+const MAX_SKEW: Duration = Duration::from_secs(60);
+
+/// One line of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    /// What was found (✓) or what to do (✗).
+    pub detail: String,
+}
+
+impl Check {
+    fn pass(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+        }
+    }
+    fn fail(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Runs every check; the network ones against the configured Ingram endpoints.
+pub async fn run(loaded: &Loaded) -> Vec<Check> {
+    let config = &loaded.config;
+    let mut out = Vec::new();
+    let client = crate::daemon::api_client(config, &loaded.secrets);
+    match client {
+        Err(e) => out.push(Check::fail(
+            "access token",
+            format!("{e:#}: set the client secret (ingram.client_secret_file, EDI_BRIDGE_CLIENT_SECRET or the credential client_secret)"),
+        )),
+        Ok(client) => network(&client, config, &mut out).await,
+    }
+    if loaded.secrets.webhook.is_empty() {
+        out.push(Check::fail(
+            "webhook secret",
+            "none: set server.webhook_secret_file, EDI_BRIDGE_WEBHOOK_SECRET or the credential webhook_secret",
+        ));
+    } else {
+        out.push(Check::pass(
+            "webhook secret",
+            format!("{} configured", loaded.secrets.webhook.len()),
+        ));
+    }
+    let p = &config.paths;
+    for (name, dir) in [
+        ("state directory", &p.state),
+        ("outbox", &p.outbox),
+        ("inbox", &p.inbox),
+        ("archive", &p.archive),
+        ("error directory", &p.error),
+    ] {
+        out.push(match crate::files::probe_writable(dir) {
+            Ok(()) => Check::pass(name, format!("{} is writable", dir.display())),
+            Err(e) => Check::fail(
+                name,
+                format!(
+                    "{}: {e}: create it and give the service user write access",
+                    dir.display()
+                ),
+            ),
+        });
+    }
+    out.push(Check::pass(
+        "outbox temp files",
+        "written under hidden names inside the outbox itself, so always on the final name's filesystem",
+    ));
+    let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
+    out.push(if budget.connections >= config.server.max_connections {
+        Check::pass(
+            "descriptor limit",
+            format!(
+                "{} allows server.max_connections = {}",
+                budget.soft.map_or("unlimited".into(), |s| s.to_string()),
+                config.server.max_connections
+            ),
+        )
+    } else {
+        Check::fail(
+            "descriptor limit",
+            format!(
+                "{} allows only {} of server.max_connections = {}: raise LimitNOFILE (the unit sets 65536) or lower max_connections",
+                budget.soft.map_or("unlimited".into(), |s| s.to_string()),
+                budget.connections,
+                config.server.max_connections
+            ),
+        )
+    });
+    out
+}
+
+/// The token, the API base and the clock, in that order (each needs the one before).
+async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut Vec<Check>) {
+    let token_url = &config.ingram.token_url;
+    match client.probe_token().await {
+        Ok(expires) => out.push(Check::pass(
+            "access token",
+            format!("fetched from {token_url}, valid for {}", human(expires)),
+        )),
+        Err(e) => {
+            out.push(Check::fail(
+                "access token",
+                format!("{token_url}: {e}: check ingram.client_id and the client secret, and that the token URL is right"),
+            ));
+            out.push(Check::fail("API base", "not tried without a token"));
+            out.push(Check::fail("clock", "not tried without a token"));
+            return;
+        }
+    }
+    let base = &config.ingram.api_base_url;
+    let tls = base.starts_with("https://");
+    let loopback = ["http://127.", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    match client.probe_api().await {
+        Ok(answer) => {
+            let refused = matches!(answer.status, 401 | 403);
+            if refused {
+                out.push(Check::fail(
+                    "API base",
+                    format!("{base} refused the token (HTTP {}): check ingram.partner_id and that the API credentials are enabled for the vendor APIs", answer.status),
+                ));
+            } else if !tls && !loopback {
+                out.push(Check::fail(
+                    "API base",
+                    format!("{base} answered over plain HTTP: use the https:// address"),
+                ));
+            } else {
+                let how = if tls {
+                    "over TLS"
+                } else {
+                    "over plain HTTP on loopback (a local emulator)"
+                };
+                out.push(Check::pass(
+                    "API base",
+                    format!(
+                        "{base} answered {how} with the token (HTTP {})",
+                        answer.status
+                    ),
+                ));
+            }
+            out.push(clock(answer.date.as_deref()));
+        }
+        Err(e) => {
+            out.push(Check::fail(
+                "API base",
+                format!("{base}: {e}: check ingram.api_base_url and that this host may reach it (proxy, firewall)"),
+            ));
+            out.push(Check::fail("clock", "not tried without an answer"));
+        }
+    }
+}
+
+/// The clock against the server's `Date` header.
+fn clock(date: Option<&str>) -> Check {
+    let Some(date) = date else {
+        return Check::fail("clock", "the server sent no Date header to compare with");
+    };
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let Ok(server) = time::PrimitiveDateTime::parse(date.trim(), &format) else {
+        return Check::fail(
+            "clock",
+            format!(
+                "cannot read the server's Date header '{}'",
+                crate::text::escape(date)
+            ),
+        );
+    };
+    let skew = (time::OffsetDateTime::now_utc() - server.assume_utc()).abs();
+    let skew = Duration::from_secs(skew.whole_seconds().unsigned_abs());
+    if skew <= MAX_SKEW {
+        Check::pass(
+            "clock",
+            format!(
+                "within {} of the server's",
+                human(skew.max(Duration::from_secs(1)))
+            ),
+        )
+    } else {
+        Check::fail(
+            "clock",
+            format!(
+                "{} away from the server's: enable time sync (timedatectl set-ntp true)",
+                human(skew)
+            ),
+        )
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The checklist as printed.
+pub fn render(checks: &[Check]) -> String {
+    let mut s = String::new();
+    for c in checks {
+        let _ = writeln!(
+            s,
+            "{} {:<18} {}",
+            if c.ok { "✓" } else { "✗" },
+            c.name,
+            c.detail
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if failed == 0 {
+        let _ = writeln!(s, "all {} checks passed", checks.len());
+    } else {
+        let _ = writeln!(s, "{failed} of {} checks failed", checks.len());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_check_reads_http_dates() {
+        let now = time::OffsetDateTime::now_utc();
+        let f = time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        );
+        assert!(clock(Some(&now.format(&f).unwrap())).ok);
+        let old = now - time::Duration::minutes(10);
+        let c = clock(Some(&old.format(&f).unwrap()));
+        assert!(!c.ok && c.detail.contains("10 min away"), "{c:?}");
+        assert!(!clock(None).ok);
+        assert!(!clock(Some("yesterday")).ok);
+    }
+}

@@ -1,0 +1,88 @@
+//! `edi-bridge check --online` against the project's Ingram emulator on 127.0.0.1:0: every check
+//! passes on a good setup (and the token never shows), a wrong client secret fails at the token
+//! step and says so, a missing directory is named with its fix.
+
+use crate::support::*;
+
+/// Runs the check (a blocking child process) with the emulator's URLs.
+async fn online(ws: &Workspace, sim: &edi_bridge::sim::SimHandle) -> (Option<i32>, String) {
+    let config = ws.path("edi-bridge.toml");
+    std::fs::write(
+        &config,
+        ws.config_text_for(&sim.base_url(), &sim.token_url(), ""),
+    )
+    .unwrap();
+    tokio::task::spawn_blocking(move || run_check(&config))
+        .await
+        .unwrap()
+}
+
+fn run_check(config: &std::path::Path) -> (Option<i32>, String) {
+    let out = edi_bridge_command()
+        .args(["check", "--online", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn make_dirs(ws: &Workspace) {
+    for d in ["state", "outbox", "inbox", "archive", "error"] {
+        std::fs::create_dir_all(ws.path(d)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_check_passes_against_the_emulator_and_the_token_never_shows() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    let (code, out) = online(&ws, &sim).await;
+    assert_eq!(code, Some(0), "{out}");
+    for line in [
+        "✓ access token",
+        "✓ API base",
+        "plain HTTP on loopback",
+        "✓ webhook secret",
+        "✓ outbox",
+        "✓ error directory",
+        "✓ descriptor limit",
+        "✓ clock",
+        "checks passed",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(out.contains("valid for"), "{out}");
+    assert!(!out.contains(CLIENT_SECRET), "{out}");
+    assert_eq!(sim.token_count(), 1, "one token fetched");
+}
+
+#[tokio::test]
+async fn a_wrong_client_secret_fails_at_the_token_step_and_a_missing_directory_is_named() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    std::fs::remove_dir(ws.path("error")).unwrap();
+    std::fs::write(ws.path("client.secret"), "not-the-secret").unwrap();
+    let (code, out) = online(&ws, &sim).await;
+    assert_eq!(code, Some(1), "{out}");
+    let token_line = out.lines().find(|l| l.contains("access token")).unwrap();
+    assert!(
+        token_line.starts_with("✗") && token_line.contains("client secret"),
+        "{out}"
+    );
+    assert!(!out.contains("not-the-secret"), "{out}");
+    let error_line = out.lines().find(|l| l.contains("error directory")).unwrap();
+    assert!(
+        error_line.starts_with("✗") && error_line.contains("create it"),
+        "{out}"
+    );
+    assert!(out.contains("checks failed"), "{out}");
+}
