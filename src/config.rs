@@ -311,6 +311,10 @@ pub struct AlertConfig {
     /// How often the conditions are checked and logged.
     #[serde(default = "defaults::check_interval_secs")]
     pub check_interval_secs: u64,
+    /// Where alerts are POSTed as JSON (with a `text` field for Slack and Teams). Only its host
+    /// is ever logged; unset, alerts go to the log only.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 impl Default for AlertConfig {
@@ -319,6 +323,7 @@ impl Default for AlertConfig {
             missing_997_hours: defaults::missing_997_hours(),
             no_inbound_hours: defaults::no_inbound_hours(),
             check_interval_secs: defaults::check_interval_secs(),
+            webhook_url: None,
         }
     }
 }
@@ -539,6 +544,15 @@ impl Config {
                     self.server.listen
                 ),
             );
+        }
+        if let Some(url) = &self.alerts.webhook_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+                bad(
+                    "alerts",
+                    "webhook_url",
+                    "must be an http:// or https:// URL".into(),
+                );
+            }
         }
         if !(1..=65536).contains(&self.store.cache_mib) {
             bad(

@@ -84,6 +84,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_inbox(&config, dirs, &shared, &tasks)?;
     start_deliverer(&config, client, &shared, &tasks);
     start_metrics(&config, &shared, &tasks);
+    start_alerts(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
 
     let Shared {
@@ -318,6 +319,67 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
                 _ = tick.tick() => {
                     let (m, st) = (m.clone(), st.clone());
                     tokio::task::spawn_blocking(move || m.check_alerts(&st)).await?;
+                }
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+    });
+}
+
+/// Alerts: events that call for one are raised at once; conditions are looked at on the alert
+/// timer and raised when first seen. The sender runs on its own task and never blocks these.
+fn start_alerts(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+    let alerts = crate::alerts::Alerts::with_counts(shared.metrics.alert_channel.clone());
+    let channel = config
+        .alerts
+        .webhook_url
+        .clone()
+        .map(|webhook_url| crate::alerts::Channel {
+            webhook_url,
+            timeout: Duration::from_secs(10),
+            backoff: Duration::from_secs(2),
+        });
+    tasks.spawn(
+        "alert sender",
+        crate::alerts::run(alerts.clone(), channel, tasks.shutdown.clone()),
+    );
+    let mut rx = shared.events.subscribe();
+    let (metrics, store, stop) = (
+        shared.metrics.clone(),
+        shared.store.clone(),
+        tasks.shutdown.clone(),
+    );
+    let every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
+    let (hours_997, hours_inbound) = (
+        config.alerts.missing_997_hours,
+        config.alerts.no_inbound_hours,
+    );
+    tasks.spawn("alert watcher", async move {
+        let mut tick = tokio::time::interval(every);
+        let mut conditions = crate::alerts::Conditions::default();
+        loop {
+            tokio::select! {
+                e = rx.recv() => match e {
+                    Ok(e) => if let Some(a) = crate::alerts::for_event(&e) { alerts.raise(a) },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "Alerts fell behind the event stream."),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = tick.tick() => {
+                    let (m, st) = (metrics.clone(), store.clone());
+                    let (values, rejected, health) = tokio::task::spawn_blocking(move || {
+                        (m.alert_values(&st), st.erp_rejected_count(), st.health())
+                    }).await?;
+                    let (_, _, overdue, since) = values;
+                    for (kind, holds, text) in [
+                        ("overdue_997", overdue > 0, format!("edi-bridge: {overdue} 850(s) have no 997 from the ERP after {hours_997} h")),
+                        ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge: no 855/856/997 from the ERP for {} h", since / 3600)),
+                        ("erp_rejected", rejected > 0, format!("edi-bridge: the ERP rejected {rejected} 850(s) (997 or TA1); see `edi-bridge status --state errors`")),
+                        ("store", health.failing.is_some(), format!("edi-bridge: the state store cannot write: {}", health.failing.as_ref().map_or("", |(r, _)| r.as_str()))),
+                    ] {
+                        if let Some(a) = conditions.observe(kind, holds, text) {
+                            alerts.raise(a);
+                        }
+                    }
                 }
                 _ = stop.cancelled() => return Ok(()),
             }

@@ -17,6 +17,7 @@
 #![deny(rust_2018_idioms, unreachable_pub)]
 
 pub mod admin;
+pub mod alerts;
 pub mod background;
 pub mod cli;
 pub mod clock;

@@ -57,6 +57,8 @@ pub struct Metrics {
     started_unix: AtomicU64,
     token_refreshes: std::sync::OnceLock<crate::ingram::api::ApiClient>,
     pub alerts: Alerts,
+    /// The alert channel's counters (sent, failed, dropped, suppressed).
+    pub alert_channel: std::sync::Arc<crate::alerts::AlertCounts>,
     listener: ListenerCounts,
 }
 
@@ -462,6 +464,30 @@ impl Metrics {
             store.refused_count(),
         );
         self.render_listener(&mut s);
+        for (name, help, c) in [
+            (
+                "edi_bridge_alerts_sent_total",
+                "Alerts the alert webhook accepted.",
+                &self.alert_channel.sent,
+            ),
+            (
+                "edi_bridge_alerts_failed_total",
+                "Alerts not delivered after every retry (the log has them).",
+                &self.alert_channel.failed,
+            ),
+            (
+                "edi_bridge_alerts_dropped_total",
+                "Alerts dropped because the queue was full (the oldest go first).",
+                &self.alert_channel.dropped,
+            ),
+            (
+                "edi_bridge_alerts_suppressed_total",
+                "Alerts not sent again: the same one within an hour, or over 30 an hour.",
+                &self.alert_channel.suppressed,
+            ),
+        ] {
+            single(&mut s, name, "counter", help, c.load(Relaxed));
+        }
         let _ = writeln!(
             s,
             "# HELP edi_bridge_program_errors_total Mapping jq programs that failed at run time (nothing was sent or stored for them)."

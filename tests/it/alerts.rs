@@ -1,0 +1,147 @@
+//! Alerts that reach someone: a real HTTP receiver on 127.0.0.1:0 gets the JSON (with `text`)
+//! for a dead letter and for a file moved to error/, a repeated alert is sent once, and a
+//! receiver that keeps failing never holds up deliveries.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edi_bridge::events::Outcome;
+use edi_bridge::sim::Fault;
+use serde_json::Value;
+
+use crate::support::*;
+
+const FAST: &str = "[inbox]\nsettle_ms = 50\nrescan_secs = 1\nincomplete_timeout_secs = 3\n[delivery]\nbackoff_base_ms = 20\nbackoff_max_secs = 1\n";
+
+/// A receiver that records every body and answers `status`.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    hits: Arc<tokio::sync::Notify>,
+}
+
+async fn receiver(status: u16) -> Receiver {
+    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let hits = Arc::new(tokio::sync::Notify::new());
+    let (b, h) = (bodies.clone(), hits.clone());
+    let app = axum::Router::new().route(
+        "/hook/T0KEN",
+        axum::routing::post(move |body: String| {
+            let (b, h) = (b.clone(), h.clone());
+            async move {
+                b.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap_or(Value::Null));
+                h.notify_one();
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver {
+        url: format!("http://{addr}/hook/T0KEN"),
+        bodies,
+        hits,
+    }
+}
+
+impl Receiver {
+    async fn wait_for(&self, what: &str, n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.hits.notified();
+            let got = self.bodies.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting for {what}: {got:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dead_letter_and_a_rejected_file_reach_the_webhook_once_each() {
+    let (sim, _t) = sim(|_| {}).await;
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(
+            &sim,
+            &format!("{FAST}[alerts]\nwebhook_url = \"{}\"\n", hook.url),
+        )
+        .await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+
+    sim.push_faults(vec![Fault::Status(400)]);
+    drop_inbox(
+        &ws,
+        "ack.855",
+        include_bytes!("../../samples/ingram-po-855.edi"),
+    );
+    let got = hook.wait_for("the dead-letter alert", 1).await;
+    assert_eq!(got[0]["kind"], "dead_letter", "{got:?}");
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("IM-PO-1001") && text.contains("dead-lettered"),
+        "{text}"
+    );
+
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "junk.855", b"this is not X12 at all");
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "junk.855").await,
+        Outcome::Rejected { .. }
+    ));
+    let got = hook.wait_for("the rejected-file alert", 2).await;
+    assert_eq!(got[1]["kind"], "file_rejected", "{got:?}");
+    assert!(got[1]["text"].as_str().unwrap().contains("junk.855"));
+
+    // The same file name rejected again within the hour: not sent again, counted.
+    drop_inbox(&ws, "junk.855", b"still not X12");
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "junk.855").await,
+        Outcome::Rejected { .. }
+    ));
+    d.until("the repeat counted as suppressed", || {
+        d.r().store.order("IM-PO-1001").is_ok() && hook.bodies.lock().unwrap().len() == 2
+    })
+    .await;
+    let m = metrics(&d).await;
+    assert!(m.contains("edi_bridge_alerts_sent_total 2"), "{m}");
+    d.stop().await;
+    assert_eq!(hook.bodies.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failing_alert_receiver_does_not_hold_up_deliveries() {
+    let (sim, _t) = sim(|_| {}).await;
+    let hook = receiver(500).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(
+            &sim,
+            &format!("{FAST}[alerts]\nwebhook_url = \"{}\"\n", hook.url),
+        )
+        .await;
+    for (i, po) in ["IM-A-1", "IM-A-2"].iter().enumerate() {
+        let ev = format!("E-A-{i}");
+        let (s, _) = post(&d.url(), &sample_with(&ev, po), Some(&sign(&ev))).await;
+        assert_eq!(s, 200);
+    }
+    d.wait_written(2).await;
+    // A rejected file raises an alert the receiver keeps refusing (retried with backoff) ...
+    drop_inbox(&ws, "junk.856", b"not X12");
+    hook.wait_for("the first attempt", 1).await;
+    // ... while 855s keep flowing to Ingram.
+    drop_inbox(&ws, "a1.855", &ack_855_for("IM-A-1", 901));
+    drop_inbox(&ws, "a2.855", &ack_855_for("IM-A-2", 902));
+    let calls = sim.wait_for_calls(2, Duration::from_secs(20)).await;
+    assert_eq!(calls.len(), 2);
+    d.stop().await;
+}
