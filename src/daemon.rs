@@ -357,31 +357,55 @@ fn start_alerts(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
     tasks.spawn("alert watcher", async move {
         let mut tick = tokio::time::interval(every);
         let mut conditions = crate::alerts::Conditions::default();
+        // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
+        // the inbox file that carried it is processed.
+        let st = store.clone();
+        let mut rejected_before = tokio::task::spawn_blocking(move || st.erp_rejected_count()).await?;
         loop {
-            tokio::select! {
+            let check_rejections = tokio::select! {
                 e = rx.recv() => match e {
-                    Ok(e) => if let Some(a) = crate::alerts::for_event(&e) { alerts.raise(a) },
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "Alerts fell behind the event stream."),
+                    Ok(e) => {
+                        if let Some(a) = crate::alerts::for_event(&e) {
+                            alerts.raise(a);
+                        }
+                        matches!(e, crate::events::Event::InboxFile { .. })
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "Alerts fell behind the event stream.");
+                        true
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 _ = tick.tick() => {
                     let (m, st) = (metrics.clone(), store.clone());
-                    let (values, rejected, health) = tokio::task::spawn_blocking(move || {
-                        (m.alert_values(&st), st.erp_rejected_count(), st.health())
+                    let (values, health) = tokio::task::spawn_blocking(move || {
+                        (m.alert_values(&st), st.health())
                     }).await?;
                     let (_, _, overdue, since) = values;
                     for (kind, holds, text) in [
                         ("overdue_997", overdue > 0, format!("edi-bridge: {overdue} 850(s) have no 997 from the ERP after {hours_997} h")),
                         ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge: no 855/856/997 from the ERP for {} h", since / 3600)),
-                        ("erp_rejected", rejected > 0, format!("edi-bridge: the ERP rejected {rejected} 850(s) (997 or TA1); see `edi-bridge status --state errors`")),
                         ("store", health.failing.is_some(), format!("edi-bridge: the state store cannot write: {}", health.failing.as_ref().map_or("", |(r, _)| r.as_str()))),
                     ] {
                         if let Some(a) = conditions.observe(kind, holds, text) {
                             alerts.raise(a);
                         }
                     }
+                    true
                 }
                 _ = stop.cancelled() => return Ok(()),
+            };
+            if check_rejections {
+                let st = store.clone();
+                let rejected = tokio::task::spawn_blocking(move || st.erp_rejected_count()).await?;
+                if rejected > rejected_before {
+                    alerts.raise(crate::alerts::Alert {
+                        kind: "erp_rejected",
+                        subject: rejected.to_string(),
+                        text: format!("edi-bridge: the ERP rejected an 850 (997 or TA1 R); {rejected} PO(s) now refused, see `edi-bridge status --state errors`"),
+                    });
+                }
+                rejected_before = rejected;
             }
         }
     });

@@ -145,3 +145,34 @@ async fn a_failing_alert_receiver_does_not_hold_up_deliveries() {
     assert_eq!(calls.len(), 2);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_ta1_rejecting_our_850_raises_an_alert_when_its_file_is_processed() {
+    let (sim, _t) = sim(|_| {}).await;
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(
+            &sim,
+            &format!("{FAST}[alerts]\nwebhook_url = \"{}\"\n", hook.url),
+        )
+        .await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    let isa13 = match d.r().store.order("IM-PO-1001").unwrap().unwrap().outbound {
+        edi_bridge::store::records::Outbound850::Written { envelope, .. } => envelope.isa13,
+        other => panic!("{other:?}"),
+    };
+    let isa = include_str!("../../samples/ingram-po-855.edi")
+        .lines()
+        .next()
+        .unwrap()
+        .replace("000000501", "000000778");
+    let ta1 = format!("{isa}\nTA1*{isa13:09}*261121*0900*R*024~\nIEA*0*000000778~\n");
+    drop_inbox(&ws, "ta1.edi", ta1.as_bytes());
+    let got = hook.wait_for("the ERP-rejection alert", 1).await;
+    assert_eq!(got[0]["kind"], "erp_rejected", "{got:?}");
+    assert!(got[0]["text"].as_str().unwrap().contains("rejected an 850"));
+    d.stop().await;
+}
