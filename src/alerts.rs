@@ -1,5 +1,5 @@
 //! Alerts that reach someone: `[alerts] webhook_url` gets one JSON POST per alert, with a `text`
-//! field that Slack and Teams incoming webhooks display. Event alerts (a dead letter, a file moved
+//! field that Slack and Teams incoming webhooks display, and `[alerts.smtp]` an e-mail (lettre). Event alerts (a dead letter, a file moved
 //! to `error/`) come from the daemon's event stream and go out at once; condition alerts (850s
 //! without a 997 past the threshold, no inbound file for N hours, the ERP refusing 850s, the store
 //! unable to write) go out when the condition is first seen, and again only after it cleared.
@@ -149,10 +149,34 @@ impl Conditions {
 /// Where alerts go.
 #[derive(Debug, Clone)]
 pub struct Channel {
-    pub webhook_url: String,
+    pub webhook_url: Option<String>,
+    pub email: Option<Email>,
     pub timeout: Duration,
     /// First retry delay (doubled each attempt).
     pub backoff: Duration,
+}
+
+/// E-mailed alerts (lettre's SMTP transport).
+#[derive(Clone)]
+pub struct Email {
+    pub host: String,
+    pub port: u16,
+    pub tls: crate::config::SmtpTls,
+    /// User and password; the password is never logged.
+    pub credentials: Option<(String, crate::config::Secret)>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+impl std::fmt::Debug for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Email")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Sends queued alerts until shutdown: dedupe, rate limit, retries with backoff.
@@ -195,21 +219,28 @@ pub async fn run(
             "at": crate::clock::now_rfc3339(),
         })
         .to_string();
-        if !send(channel, &body, &shutdown).await {
-            alerts.counts.failed.fetch_add(1, Relaxed);
-        } else {
+        let mut delivered = true;
+        if let Some(url) = &channel.webhook_url {
+            delivered &= send(channel, url, &body, &shutdown).await;
+        }
+        if let Some(email) = &channel.email {
+            delivered &= mail(channel, email, &alert, &shutdown).await;
+        }
+        if delivered {
             alerts.counts.sent.fetch_add(1, Relaxed);
+        } else {
+            alerts.counts.failed.fetch_add(1, Relaxed);
         }
     }
 }
 
 /// Posts one alert, retrying with backoff; false when every attempt failed (or shutdown).
-async fn send(channel: &Channel, body: &str, shutdown: &CancellationToken) -> bool {
-    let host = host_of(&channel.webhook_url);
+async fn send(channel: &Channel, url: &str, body: &str, shutdown: &CancellationToken) -> bool {
+    let host = host_of(url);
     let mut delay = channel.backoff;
     for attempt in 1..=ATTEMPTS {
         let result = crate::ingram::api::post_bytes(
-            &channel.webhook_url,
+            url,
             &[("content-type", "application/json")],
             body.as_bytes().to_vec(),
             channel.timeout,
@@ -231,6 +262,73 @@ async fn send(channel: &Channel, body: &str, shutdown: &CancellationToken) -> bo
         }
     }
     tracing::error!(host = %host, "Alert not delivered after retries; see the log for the alert itself.");
+    false
+}
+
+/// E-mails one alert, retrying with backoff; false when every attempt failed (or shutdown).
+async fn mail(
+    channel: &Channel,
+    email: &Email,
+    alert: &Alert,
+    shutdown: &CancellationToken,
+) -> bool {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let message = (|| -> Result<Message, String> {
+        let mut m = Message::builder()
+            .from(email.from.parse().map_err(|e| format!("from: {e}"))?)
+            .subject(format!("edi-bridge alert: {}", alert.kind));
+        for to in &email.to {
+            m = m.to(to.parse().map_err(|e| format!("to: {e}"))?);
+        }
+        m.body(alert.text.clone()).map_err(|e| e.to_string())
+    })();
+    let message = match message {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(problem = %e, "Alert e-mail cannot be built.");
+            return false;
+        }
+    };
+    let builder = match email.tls {
+        crate::config::SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.host)
+        }
+        crate::config::SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&email.host),
+        crate::config::SmtpTls::None => Ok(
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&email.host),
+        ),
+    };
+    let mut builder = match builder {
+        Ok(b) => b.port(email.port).timeout(Some(channel.timeout)),
+        Err(e) => {
+            tracing::error!(host = %email.host, problem = %e, "Alert e-mail transport cannot be set up.");
+            return false;
+        }
+    };
+    if let Some((user, password)) = &email.credentials {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
+    }
+    let mailer = builder.build();
+    let mut delay = channel.backoff;
+    for attempt in 1..=ATTEMPTS {
+        match mailer.send(message.clone()).await {
+            Ok(_) => return true,
+            Err(e) => {
+                tracing::warn!(host = %email.host, attempt, problem = %crate::text::escape(&e.to_string()), "Alert e-mail failed.")
+            }
+        }
+        if attempt < ATTEMPTS {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return false,
+            }
+            delay *= 2;
+        }
+    }
     false
 }
 

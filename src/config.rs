@@ -20,6 +20,8 @@ pub const ENV_WEBHOOK_SECRET: &str = "EDI_BRIDGE_WEBHOOK_SECRET";
 pub const ENV_WEBHOOK_SECRET_PREVIOUS: &str = "EDI_BRIDGE_WEBHOOK_SECRET_PREVIOUS";
 /// Environment variable holding the OAuth2 client secret.
 pub const ENV_CLIENT_SECRET: &str = "EDI_BRIDGE_CLIENT_SECRET";
+/// Environment variable holding the SMTP password for e-mailed alerts.
+pub const ENV_SMTP_PASSWORD: &str = "EDI_BRIDGE_SMTP_PASSWORD";
 
 /// A secret value. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -315,6 +317,38 @@ pub struct AlertConfig {
     /// is ever logged; unset, alerts go to the log only.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// E-mail for alerts too, when set.
+    #[serde(default)]
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// `[alerts.smtp]`: e-mailed alerts. The password comes from `password_file`,
+/// `EDI_BRIDGE_SMTP_PASSWORD` or the credential `smtp_password`, never from this file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "defaults::smtp_port")]
+    pub port: u16,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (a local relay only).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// Login user; without it no authentication is attempted.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    #[default]
+    Starttls,
+    Tls,
+    None,
 }
 
 impl Default for AlertConfig {
@@ -324,6 +358,7 @@ impl Default for AlertConfig {
             no_inbound_hours: defaults::no_inbound_hours(),
             check_interval_secs: defaults::check_interval_secs(),
             webhook_url: None,
+            smtp: None,
         }
     }
 }
@@ -429,6 +464,9 @@ mod defaults {
     pub(super) fn no_inbound_hours() -> u64 {
         48
     }
+    pub(super) fn smtp_port() -> u16 {
+        587
+    }
     pub(super) fn check_interval_secs() -> u64 {
         300
     }
@@ -446,6 +484,8 @@ pub struct Secrets {
     /// Current and (during a rotation) previous webhook secret.
     pub webhook: Vec<Secret>,
     pub client: Option<Secret>,
+    /// The SMTP password for e-mailed alerts, when `[alerts.smtp]` names a user.
+    pub smtp_password: Option<Secret>,
 }
 
 /// A fully loaded, validated configuration with its mapping and secrets.
@@ -544,6 +584,22 @@ impl Config {
                     self.server.listen
                 ),
             );
+        }
+        if let Some(smtp) = &self.alerts.smtp {
+            if smtp.to.is_empty() {
+                bad("alerts.smtp", "to", "needs at least one address".into());
+            }
+            for (key, addr) in
+                std::iter::once(("from", &smtp.from)).chain(smtp.to.iter().map(|t| ("to", t)))
+            {
+                if addr.parse::<lettre::message::Mailbox>().is_err() {
+                    bad(
+                        "alerts.smtp",
+                        key,
+                        format!("'{addr}' is not an e-mail address"),
+                    );
+                }
+            }
         }
         if let Some(url) = &self.alerts.webhook_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
@@ -714,6 +770,17 @@ impl Config {
             ENV_CLIENT_SECRET,
             "client_secret",
         );
+        let smtp = self.alerts.smtp.as_ref();
+        let smtp_password = match smtp.filter(|s| s.user.is_some()) {
+            Some(s) => read(
+                "alerts.smtp",
+                "password_file",
+                &s.password_file,
+                ENV_SMTP_PASSWORD,
+                "smtp_password",
+            ),
+            None => None,
+        };
         if current.is_none() && problems.is_empty() {
             problems.push(Problem {
                 file: self.source.clone(),
@@ -734,12 +801,24 @@ impl Config {
                 ),
             });
         }
+        if smtp.is_some_and(|s| s.user.is_some()) && smtp_password.is_none() && problems.is_empty()
+        {
+            problems.push(Problem {
+                file: self.source.clone(),
+                line: locate(text, "alerts.smtp", "user"),
+                key: "alerts.smtp.password_file".into(),
+                message: format!(
+                    "no SMTP password for alerts.smtp.user: set {ENV_SMTP_PASSWORD}, alerts.smtp.password_file, or the systemd credential smtp_password"
+                ),
+            });
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
         Ok(Secrets {
             webhook: current.into_iter().chain(previous).collect(),
             client,
+            smtp_password,
         })
     }
 }

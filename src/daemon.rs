@@ -84,7 +84,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_inbox(&config, dirs, &shared, &tasks)?;
     start_deliverer(&config, client, &shared, &tasks);
     start_metrics(&config, &shared, &tasks);
-    start_alerts(&config, &shared, &tasks);
+    start_alerts(&config, &secrets, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
 
     let Shared {
@@ -328,14 +328,25 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
 
 /// Alerts: events that call for one are raised at once; conditions are looked at on the alert
 /// timer and raised when first seen. The sender runs on its own task and never blocks these.
-fn start_alerts(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_alerts(
+    config: &crate::config::Config,
+    secrets: &crate::config::Secrets,
+    shared: &Shared,
+    tasks: &Tasks,
+) {
     let alerts = crate::alerts::Alerts::with_counts(shared.metrics.alert_channel.clone());
-    let channel = config
-        .alerts
-        .webhook_url
-        .clone()
-        .map(|webhook_url| crate::alerts::Channel {
-            webhook_url,
+    let email = config.alerts.smtp.as_ref().map(|s| crate::alerts::Email {
+        host: s.host.clone(),
+        port: s.port,
+        tls: s.tls,
+        credentials: s.user.clone().zip(secrets.smtp_password.clone()),
+        from: s.from.clone(),
+        to: s.to.clone(),
+    });
+    let channel =
+        (config.alerts.webhook_url.is_some() || email.is_some()).then(|| crate::alerts::Channel {
+            webhook_url: config.alerts.webhook_url.clone(),
+            email,
             timeout: Duration::from_secs(10),
             backoff: Duration::from_secs(2),
         });

@@ -176,3 +176,86 @@ async fn a_ta1_rejecting_our_850_raises_an_alert_when_its_file_is_processed() {
     assert!(got[0]["text"].as_str().unwrap().contains("rejected an 850"));
     d.stop().await;
 }
+
+/// A minimal SMTP server on 127.0.0.1:0 (no TLS, no auth): keeps each message's DATA.
+async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>, Arc<tokio::sync::Notify>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails: Arc<Mutex<Vec<String>>> = Arc::default();
+    let got = Arc::new(tokio::sync::Notify::new());
+    let (m, g) = (mails.clone(), got.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (m, g) = (m.clone(), g.clone());
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 test ESMTP\r\n").await.ok()?;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-test\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            w.write_all(b"354 go ahead\r\n").await.ok()?;
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(&l);
+                                data.push('\n');
+                            }
+                            m.lock().unwrap().push(data);
+                            g.notify_one();
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            w.write_all(b"221 bye\r\n").await.ok()?;
+                            return Some(());
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    w.write_all(reply).await.ok()?;
+                }
+                Some(())
+            });
+        }
+    });
+    (port, mails, got)
+}
+
+#[tokio::test]
+async fn an_alert_is_also_e_mailed_through_smtp() {
+    let (port, mails, got) = smtp_server().await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_with(&format!(
+            "{FAST}[alerts.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nfrom = \"edi-bridge@vendor.example\"\nto = [\"erp-admin@vendor.example\"]\n"
+        ))
+        .await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "bad.856", b"not X12 at all");
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "bad.856").await,
+        Outcome::Rejected { .. }
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let notified = got.notified();
+        if let Some(mail) = mails.lock().unwrap().first().cloned() {
+            assert!(mail.contains("To: erp-admin@vendor.example"), "{mail}");
+            assert!(
+                mail.contains("Subject: edi-bridge alert: file_rejected"),
+                "{mail}"
+            );
+            assert!(mail.contains("bad.856"), "{mail}");
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, notified).await.is_ok(),
+            "no e-mail arrived"
+        );
+    }
+    d.stop().await;
+}
