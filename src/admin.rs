@@ -265,20 +265,21 @@ pub mod ops {
         let unknown: usize = jobs.iter().filter(|j| j.unknown_po).count();
         let _ = writeln!(
             out,
-            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received), dead letters {}, 850s waiting {}, held for review {}",
+            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received), dead letters {}, 850s waiting {}, held for review {}, pruned by retention {}",
             jobs.len(),
             unknown,
             dead.len(),
             store.outbox_depth(),
-            store.review_count()
+            store.review_count(),
+            store.pruned_count()
         );
         Ok(out)
     }
 
     pub fn show(store: &Store, po: &str) -> anyhow::Result<String> {
-        let o = store
-            .order(po)?
-            .with_context(|| format!("no purchase order {po}"))?;
+        let o = store.order(po)?.with_context(|| {
+            format!("no purchase order {po} (POs older than [store] retention_days are pruned; their files stay in archive/)")
+        })?;
         let mut out = String::new();
         let _ = writeln!(out, "PO {}  ({})", o.po_number, lifecycle(&o));
         let _ = writeln!(

@@ -291,12 +291,22 @@ pub struct StoreConfig {
     /// sled's page cache, MiB: what bounds the daemon's memory as the history grows.
     #[serde(default = "defaults::cache_mib")]
     pub cache_mib: u64,
+    /// POs received longer ago than this, with their 850 written and no call pending, are
+    /// pruned from the store (their files stay in the archive).
+    #[serde(default = "defaults::retention_days")]
+    pub retention_days: u64,
+    /// A pruned PO's event id and PO number are remembered this long, so a redelivery is still
+    /// recognised.
+    #[serde(default = "defaults::dedupe_days")]
+    pub dedupe_days: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_mib: defaults::cache_mib(),
+            retention_days: defaults::retention_days(),
+            dedupe_days: defaults::dedupe_days(),
         }
     }
 }
@@ -473,6 +483,12 @@ mod defaults {
     pub(super) fn cache_mib() -> u64 {
         32
     }
+    pub(super) fn retention_days() -> u64 {
+        90
+    }
+    pub(super) fn dedupe_days() -> u64 {
+        400
+    }
     pub(super) fn shutdown_grace_secs() -> u64 {
         20
     }
@@ -609,6 +625,19 @@ impl Config {
                     "must be an http:// or https:// URL".into(),
                 );
             }
+        }
+        if self.store.retention_days == 0 {
+            bad("store", "retention_days", "must be at least 1".into());
+        }
+        if self.store.dedupe_days < self.store.retention_days {
+            bad(
+                "store",
+                "dedupe_days",
+                format!(
+                    "{} must be at least retention_days ({})",
+                    self.store.dedupe_days, self.store.retention_days
+                ),
+            );
         }
         if !(1..=65536).contains(&self.store.cache_mib) {
             bad(

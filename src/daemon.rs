@@ -85,6 +85,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_deliverer(&config, client, &shared, &tasks);
     start_metrics(&config, &shared, &tasks);
     start_alerts(&config, &secrets, &shared, &tasks);
+    start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
 
     let Shared {
@@ -417,6 +418,52 @@ fn start_alerts(
                     });
                 }
                 rejected_before = rejected;
+            }
+        }
+    });
+}
+
+/// Retention: prunes old, finished POs in small batches (one short transaction each), once
+/// an hour and once soon after start, by the daemon's clock.
+fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+    const BATCH: usize = 200;
+    let (store, clock, stop) = (
+        shared.store.clone(),
+        shared.clock.clone(),
+        tasks.shutdown.clone(),
+    );
+    let day = Duration::from_secs(86_400);
+    let retention = day * config.store.retention_days.min(100_000) as u32;
+    let dedupe = day * config.store.dedupe_days.min(100_000) as u32;
+    tasks.spawn("retention", async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+            loop {
+                let (st, now) = (store.clone(), clock.now_ms());
+                let round =
+                    tokio::task::spawn_blocking(move || st.prune(now, retention, dedupe, BATCH))
+                        .await?;
+                match round {
+                    Ok(p) if p.orders > 0 || p.dedupe_expired > 0 => {
+                        tracing::info!(pos = p.orders, dedupe_keys = p.dedupe_expired, "Retention pruned old records.");
+                        if p.orders < BATCH && p.dedupe_expired < BATCH {
+                            break;
+                        }
+                    }
+                    Ok(_) => break,
+                    // A store that cannot write now is retried at the next round.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Retention round failed; tried again in an hour.");
+                        break;
+                    }
+                }
+                if stop.is_cancelled() {
+                    return Ok(());
+                }
             }
         }
     });

@@ -15,6 +15,22 @@ pub const GS06_INDEX: &str = "gs06_index";
 pub const AWAITING_997: &str = "awaiting_997";
 /// POs whose 850 the ERP refused (997 `R`, TA1 `R`).
 pub const ERP_REJECTED: &str = "erp_rejected";
+/// What outlives a pruned PO, compactly: its event id and PO number (with the payload hash),
+/// so a redelivery is still recognised for `dedupe_days`.
+pub const DEDUPE: &str = "dedupe";
+/// `counters` key: how many POs retention pruned.
+pub const PRUNED: &[u8] = b"pruned\0orders";
+
+/// `e \0 event id` in `dedupe`; the value is the received time (Unix ms, big-endian).
+pub fn dedupe_event_key(event_id: &str) -> Vec<u8> {
+    join(&["e", event_id])
+}
+
+/// `p \0 po` in `dedupe`; the value is the received time (Unix ms, big-endian) and the hash.
+pub fn dedupe_po_key(po: &str) -> Vec<u8> {
+    join(&["p", po])
+}
+
 /// Marker in `counters`: the two indexes above were built from the orders.
 pub const INDEXES_BUILT: &[u8] = b"index\0built\0v1";
 

@@ -120,6 +120,7 @@ struct Inner {
     gs06_index: sled::Tree,
     awaiting_997: sled::Tree,
     erp_rejected: sled::Tree,
+    dedupe: sled::Tree,
 }
 
 impl Inner {
@@ -145,6 +146,7 @@ impl Inner {
             gs06_index: db.open_tree(keys::GS06_INDEX)?,
             awaiting_997: db.open_tree(keys::AWAITING_997)?,
             erp_rejected: db.open_tree(keys::ERP_REJECTED)?,
+            dedupe: db.open_tree(keys::DEDUPE)?,
             db,
         })
         .and_then(|inner| inner.build_indexes().map(|()| inner))
@@ -174,14 +176,24 @@ impl Inner {
     }
 }
 
+/// What one retention round removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub orders: usize,
+    pub dedupe_expired: usize,
+}
+
+/// Unix ms of an RFC 3339 instant.
+fn rfc3339_ms(s: &str) -> Option<u64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
+}
+
 /// When the PO's 850 was written (Unix ms), if it was.
 fn written_ms(rec: &OrderRecord) -> Option<u64> {
     match &rec.outbound {
-        Outbound850::Written { written_at, .. } => {
-            time::OffsetDateTime::parse(written_at, &time::format_description::well_known::Rfc3339)
-                .ok()
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
-        }
+        Outbound850::Written { written_at, .. } => rfc3339_ms(written_at),
         _ => None,
     }
 }
@@ -470,12 +482,12 @@ impl Store {
             });
             staged.push((*ev, queue_ids, hashes, event_rec));
         }
-        let out = (&i.events, &i.orders, &i.review, &i.outbox_queue).transaction(
-            |(events, orders, review, queue)| {
+        let out = (&i.events, &i.orders, &i.review, &i.outbox_queue, &i.dedupe).transaction(
+            |(events, orders, review, queue, dedupe)| {
                 let mut out = Vec::with_capacity(staged.len());
                 for (ev, queue_ids, hashes, event_rec) in &staged {
                     out.push(stage_event(
-                        (events, orders, review, queue),
+                        (events, orders, review, queue, dedupe),
                         ev,
                         queue_ids,
                         hashes,
@@ -1032,6 +1044,117 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// Retention: removes up to `limit` POs received before `now_ms - retention` whose 850 is
+    /// written and which have no queued or dead-lettered job, with their webhook event once none
+    /// of its POs is left; keeps their event id and PO number (with the payload hash) in
+    /// `dedupe`, and drops `dedupe` entries older than `dedupe`. Their files stay in `archive/`.
+    /// One transaction per call: the caller runs it in small batches.
+    pub fn prune(
+        &self,
+        now_ms: u64,
+        retention: Duration,
+        dedupe: Duration,
+        limit: usize,
+    ) -> Result<Pruned, StoreError> {
+        let i = self.inner()?;
+        let cutoff = now_ms.saturating_sub(retention.as_millis() as u64);
+        let dedupe_cutoff = now_ms.saturating_sub(dedupe.as_millis() as u64);
+        let mut busy = std::collections::HashSet::new();
+        for tree in [&i.jobs, &i.dead] {
+            for entry in tree.iter() {
+                let (k, v) = entry?;
+                let po = match serde_json::from_slice::<JobRecord>(&v) {
+                    Ok(j) => j.po,
+                    Err(_) => parse::<DeadRecord>(&k, &v)?.job.po,
+                };
+                busy.insert(po);
+            }
+        }
+        let mut candidates: Vec<OrderRecord> = Vec::new();
+        for entry in i.orders.iter() {
+            if candidates.len() >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            let rec: OrderRecord = parse(&k, &v)?;
+            let old = rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < cutoff);
+            if old && written_ms(&rec).is_some() && !busy.contains(&rec.po_number) {
+                candidates.push(rec);
+            }
+        }
+        let mut expired = Vec::new();
+        for entry in i.dedupe.iter() {
+            if expired.len() >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            let at = v
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            if at < dedupe_cutoff {
+                expired.push(k);
+            }
+        }
+        let out = (
+            &i.orders,
+            &i.events,
+            &i.dedupe,
+            &i.awaiting_997,
+            &i.erp_rejected,
+            &i.counters,
+        )
+            .transaction(|(orders, events, dedupe, awaiting, rejected, counters)| {
+                for rec in &candidates {
+                    let received = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
+                    let mut po_value = received.to_vec();
+                    po_value.extend_from_slice(rec.payload_hash.as_bytes());
+                    dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
+                    dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received)?;
+                    orders.remove(rec.po_number.as_bytes())?;
+                    if let Some(ms) = written_ms(rec) {
+                        awaiting.remove(keys::awaiting_key(ms, &rec.po_number))?;
+                    }
+                    rejected.remove(rec.po_number.as_bytes())?;
+                    if let Some(ev) = events.get(rec.event_id.as_bytes())? {
+                        let ev: EventRecord = parse(rec.event_id.as_bytes(), &ev).map_err(abort)?;
+                        let mut others = false;
+                        for p in ev.po_numbers.iter().filter(|p| **p != rec.po_number) {
+                            others |= orders.get(p.as_bytes())?.is_some();
+                        }
+                        if !others {
+                            events.remove(rec.event_id.as_bytes())?;
+                        }
+                    }
+                }
+                for k in &expired {
+                    dedupe.remove(k)?;
+                }
+                let before = counters
+                    .get(keys::PRUNED)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                    .map_or(0, u64::from_be_bytes);
+                counters.insert(
+                    keys::PRUNED,
+                    &(before + candidates.len() as u64).to_be_bytes(),
+                )?;
+                Ok(Pruned {
+                    orders: candidates.len(),
+                    dedupe_expired: expired.len(),
+                })
+            })?;
+        Ok(out)
+    }
+
+    /// How many POs retention has pruned from this store.
+    pub fn pruned_count(&self) -> u64 {
+        self.inner()
+            .ok()
+            .and_then(|i| i.counters.get(keys::PRUNED).ok().flatten())
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes)
+    }
+
     /// POs whose 850 the ERP refused (997 or TA1 `R`), from their index.
     pub fn erp_rejected_count(&self) -> usize {
         self.inner().map(|i| i.erp_rejected.len()).unwrap_or(0)
@@ -1073,8 +1196,9 @@ fn next_counter(
     Ok(next as u32)
 }
 
-/// The trees an intake transaction touches: events, orders, review, outbox queue.
+/// The trees an intake transaction touches: events, orders, review, outbox queue, dedupe.
 type IntakeTrees<'t> = (
+    &'t TransactionalTree,
     &'t TransactionalTree,
     &'t TransactionalTree,
     &'t TransactionalTree,
@@ -1083,23 +1207,34 @@ type IntakeTrees<'t> = (
 
 /// One event's part of an intake transaction (see [`Store::record_events`]).
 fn stage_event(
-    (events, orders, review, queue): IntakeTrees<'_>,
+    (events, orders, review, queue, dedupe): IntakeTrees<'_>,
     ev: &NewEvent,
     queue_ids: &[u64],
     hashes: &[String],
     event_rec: &[u8],
 ) -> Result<Intake, ConflictableTransactionError<StoreError>> {
-    if events.get(ev.event_id.as_bytes())?.is_some() {
+    if events.get(ev.event_id.as_bytes())?.is_some()
+        || dedupe.get(keys::dedupe_event_key(&ev.event_id))?.is_some()
+    {
         return Ok(Intake::DuplicateEvent);
     }
     events.insert(ev.event_id.as_bytes(), event_rec)?;
     let (mut new, mut repeated, mut conflicting) = (vec![], vec![], vec![]);
     for ((po, hash), qid) in ev.orders.iter().zip(hashes).zip(queue_ids) {
         let key = po.po_number.as_bytes();
-        match orders.get(key)? {
+        // A PO pruned by retention is still known by its hash in `dedupe`.
+        let known_hash = match orders.get(key)? {
             Some(bytes) => {
                 let existing: OrderRecord = parse(key, &bytes).map_err(abort)?;
-                if &existing.payload_hash == hash {
+                Some(existing.payload_hash)
+            }
+            None => dedupe
+                .get(keys::dedupe_po_key(&po.po_number))?
+                .map(|v| String::from_utf8_lossy(v.get(8..).unwrap_or_default()).into_owned()),
+        };
+        match known_hash {
+            Some(existing_hash) => {
+                if &existing_hash == hash {
                     repeated.push(po.po_number.clone());
                 } else {
                     review.insert(
@@ -1683,5 +1818,109 @@ mod tests {
         i.build_indexes().unwrap();
         check(&store);
         assert_eq!(store.overdue_850s(ms("2026-11-21T00:00:00Z")), 19);
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_finished_pos_and_dedupe_still_knows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pair = "ZZ:X/ZZ:Y";
+        let day = Duration::from_secs(86_400);
+        let received = ms("2026-11-23T00:00:00Z");
+        store
+            .record_event(&event("E1", &[po("DONE"), po("QUEUED")]))
+            .unwrap();
+        store
+            .record_event(&event("E2", &[po("UNWRITTEN")]))
+            .unwrap();
+        for p in ["DONE", "QUEUED"] {
+            allocate(&store, p, pair, |po, e| format!("{po}.{}", e.isa13));
+        }
+        let queue = store.outbox_batch(10).unwrap();
+        let done: Vec<(u64, &str)> = queue
+            .iter()
+            .filter(|(_, p)| p != "UNWRITTEN")
+            .map(|(q, p)| (*q, p.as_str()))
+            .collect();
+        store.complete_850s(&done, "2026-11-23T00:01:00Z").unwrap();
+        // QUEUED has an API call waiting: never pruned while it does.
+        store
+            .commit_inbound(&InboundBatch {
+                interchanges: vec![b"x".to_vec()],
+                claimed_file: "f".into(),
+                received_at: "2026-11-24T00:00:00Z".into(),
+                jobs: vec![NewJob {
+                    po: "QUEUED".into(),
+                    kind: crate::domain::CallKind::PoResponse,
+                    path: "/p".into(),
+                    body: "{}".into(),
+                    segments: vec![],
+                    source: "f".into(),
+                    unknown_po: false,
+                }],
+                shipped: vec![],
+                erp_997: vec![],
+                files: vec![],
+                history: vec![],
+            })
+            .unwrap();
+
+        let early = store
+            .prune(received + 89 * 86_400_000, 90 * day, 400 * day, 100)
+            .unwrap();
+        assert_eq!(early.orders, 0, "younger than retention_days");
+        let pruned = store
+            .prune(received + 91 * 86_400_000, 90 * day, 400 * day, 100)
+            .unwrap();
+        assert_eq!(pruned.orders, 1);
+        assert!(store.order("DONE").unwrap().is_none());
+        assert!(store.order("QUEUED").unwrap().is_some(), "a job is queued");
+        assert!(
+            store.order("UNWRITTEN").unwrap().is_some(),
+            "850 not written"
+        );
+        assert!(
+            store.event("E1").unwrap().is_some(),
+            "QUEUED still needs it"
+        );
+        assert_eq!(store.pruned_count(), 1);
+
+        // Redeliveries are still recognised.
+        assert_eq!(
+            store.record_event(&event("E1", &[po("DONE")])).unwrap(),
+            Intake::DuplicateEvent
+        );
+        assert_eq!(
+            store.record_event(&event("E3", &[po("DONE")])).unwrap(),
+            Intake::Stored {
+                new: vec![],
+                repeated: vec!["DONE".into()],
+                conflicting: vec![]
+            }
+        );
+        let mut changed = po("DONE");
+        changed.reseller_order_number = "OTHER".into();
+        assert_eq!(
+            store.record_event(&event("E4", &[changed])).unwrap(),
+            Intake::Stored {
+                new: vec![],
+                repeated: vec![],
+                conflicting: vec!["DONE".into()]
+            }
+        );
+
+        // After dedupe_days the keys go too, and the PO number would be new again.
+        let later = store
+            .prune(received + 401 * 86_400_000, 90 * day, 400 * day, 100)
+            .unwrap();
+        assert!(later.dedupe_expired >= 2, "{later:?}");
+        assert_eq!(
+            store.record_event(&event("E5", &[po("DONE")])).unwrap(),
+            Intake::Stored {
+                new: vec!["DONE".into()],
+                repeated: vec![],
+                conflicting: vec![]
+            }
+        );
     }
 }

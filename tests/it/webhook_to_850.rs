@@ -289,6 +289,34 @@ async fn duplicates_never_make_a_second_850() {
 }
 
 #[tokio::test]
+async fn redeliveries_of_a_pruned_po_are_still_duplicates() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let url = d.url();
+    let (s, _) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    // Retention runs by the daemon's clock: 91 days on, the finished PO is pruned.
+    let day = std::time::Duration::from_secs(86_400);
+    d.r().clock.advance(91 * day);
+    let pruned = d
+        .r()
+        .store
+        .prune(d.r().clock.now_ms(), 90 * day, 400 * day, 100)
+        .unwrap();
+    assert_eq!(pruned.orders, 1);
+    assert!(d.r().store.order("IM-PO-1001").unwrap().is_none());
+    // Ingram redelivers the event, and re-sends the PO under a new event id: no second 850.
+    let (s, b) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")), "{b}");
+    let (s, b) = post(&url, &sample_with("E-9", "IM-PO-1001"), Some(&sign("E-9"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(b["purchaseOrders"]["repeated"][0], "IM-PO-1001", "{b}");
+    d.stop().await;
+    assert_eq!(ws.files("outbox").len(), 1);
+}
+
+#[tokio::test]
 async fn multi_po_event_gives_one_850_each_and_old_secret_still_verifies() {
     let ws = Workspace::new();
     let d = ws.start().await;
