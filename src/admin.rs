@@ -36,6 +36,8 @@ pub struct StatusQuery {
     /// Only POs received at or after this RFC 3339 instant (or date).
     pub since: Option<String>,
     pub po: Option<String>,
+    /// Show at most this many POs (the summary line still counts everything queued).
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +263,10 @@ pub mod ops {
                 file
             );
             shown += 1;
+            if q.limit.is_some_and(|l| shown >= l) {
+                let _ = writeln!(out, "… (--limit {shown} reached)");
+                break;
+            }
         }
         let unknown: usize = jobs.iter().filter(|j| j.unknown_po).count();
         let _ = writeln!(
@@ -361,5 +367,39 @@ pub mod ops {
         Ok(format!(
             "PO {po}: 850 queued again; it gets new control numbers\n"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{NewEvent, Store};
+
+    #[test]
+    fn status_pages_with_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let orders: Vec<_> = ["A", "B", "C"]
+            .iter()
+            .map(|n| crate::store::tests::po(n))
+            .collect();
+        store
+            .record_event(&NewEvent {
+                event_id: "E".into(),
+                received_at: "2026-11-23T00:00:00Z".into(),
+                headers: vec![],
+                raw_body: "{}".into(),
+                orders,
+            })
+            .unwrap();
+        let q = super::StatusQuery {
+            limit: Some(2),
+            ..Default::default()
+        };
+        let out = super::ops::status(&store, &q).unwrap();
+        assert!(out.contains("(--limit 2 reached)"), "{out}");
+        assert!(out.contains("2 PO(s) shown"), "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("C ")), "{out}");
+        let all = super::ops::status(&store, &super::StatusQuery::default()).unwrap();
+        assert!(all.contains("3 PO(s) shown"), "{all}");
     }
 }

@@ -73,6 +73,9 @@ pub enum Command {
         since: Option<String>,
         #[arg(long)]
         po: Option<String>,
+        /// Show at most this many POs.
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// A PO's timeline: webhook, 850 and control numbers, 997, 855/856 files and API calls.
     Show {

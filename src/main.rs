@@ -41,14 +41,22 @@ fn main() -> ExitCode {
             state,
             since,
             po,
+            limit,
         } => {
-            let q = edi_bridge::admin::StatusQuery { state, since, po };
+            let q = edi_bridge::admin::StatusQuery {
+                state,
+                since,
+                po,
+                limit,
+            };
+            let limit_text = q.limit.map(|l| l.to_string());
             let path = format!(
                 "/status{}",
                 cli::query(&[
                     ("state", q.state.as_deref()),
                     ("since", q.since.as_deref()),
-                    ("po", q.po.as_deref())
+                    ("po", q.po.as_deref()),
+                    ("limit", limit_text.as_deref())
                 ])
             );
             runtime().block_on(cli::operator(&config, "GET", &path, |st| {

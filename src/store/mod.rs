@@ -1524,7 +1524,7 @@ fn record_batch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::{OrderLine, PurchaseOrder};
 
