@@ -217,10 +217,14 @@ pub mod ops {
         );
         let mut shown = 0;
         // One PO is a key lookup, not a scan of the history.
-        let orders: Box<dyn Iterator<Item = Result<_, crate::store::StoreError>>> = match &q.po {
-            Some(po) => Box::new(store.order(po).transpose().into_iter()),
-            None => Box::new(store.orders()),
-        };
+        // `--since` reads the received-time index.
+        let since_ms = q.since.as_deref().and_then(super::since_ms);
+        let orders: Box<dyn Iterator<Item = Result<_, crate::store::StoreError>>> =
+            match (&q.po, since_ms) {
+                (Some(po), _) => Box::new(store.order(po).transpose().into_iter()),
+                (None, Some(ms)) => Box::new(store.orders_since(ms)),
+                (None, None) => Box::new(store.orders()),
+            };
         for o in orders {
             let o = o?;
             let errors = dead.iter().filter(|d| d.job.po == o.po_number).count();
@@ -370,6 +374,21 @@ pub mod ops {
     }
 }
 
+/// `--since` (an RFC 3339 instant or a date) as Unix ms.
+fn since_ms(since: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .or_else(|| {
+            time::Date::parse(
+                since,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .ok()
+            .map(|d| d.midnight().assume_utc())
+        })?;
+    Some((t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::store::{NewEvent, Store};
@@ -401,5 +420,37 @@ mod tests {
         assert!(!out.lines().any(|l| l.starts_with("C ")), "{out}");
         let all = super::ops::status(&store, &super::StatusQuery::default()).unwrap();
         assert!(all.contains("3 PO(s) shown"), "{all}");
+    }
+
+    #[test]
+    fn status_since_reads_the_received_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (i, day) in ["2026-11-20", "2026-11-21", "2026-11-22"]
+            .iter()
+            .enumerate()
+        {
+            store
+                .record_event(&NewEvent {
+                    event_id: format!("E{i}"),
+                    received_at: format!("{day}T12:00:00Z"),
+                    headers: vec![],
+                    raw_body: "{}".into(),
+                    orders: vec![crate::store::tests::po(&format!("P{i}"))],
+                })
+                .unwrap();
+        }
+        let q = super::StatusQuery {
+            since: Some("2026-11-21".into()),
+            ..Default::default()
+        };
+        let out = super::ops::status(&store, &q).unwrap();
+        assert!(out.contains("2 PO(s) shown"), "{out}");
+        assert!(!out.lines().any(|l| l.starts_with("P0 ")), "{out}");
+        let via_index: Vec<String> = store
+            .orders_since(0)
+            .map(|o| o.unwrap().po_number)
+            .collect();
+        assert_eq!(via_index, ["P0", "P1", "P2"], "oldest first");
     }
 }

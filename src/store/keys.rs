@@ -15,6 +15,9 @@ pub const GS06_INDEX: &str = "gs06_index";
 pub const AWAITING_997: &str = "awaiting_997";
 /// POs whose 850 the ERP refused (997 `R`, TA1 `R`).
 pub const ERP_REJECTED: &str = "erp_rejected";
+/// Every stored PO by when it was received: `status --since` reads a range of it.
+pub const RECEIVED: &str = "received";
+
 /// What outlives a pruned PO, compactly: its event id and PO number (with the payload hash),
 /// so a redelivery is still recognised for `dedupe_days`.
 pub const DEDUPE: &str = "dedupe";

@@ -121,6 +121,7 @@ struct Inner {
     awaiting_997: sled::Tree,
     erp_rejected: sled::Tree,
     dedupe: sled::Tree,
+    received: sled::Tree,
 }
 
 impl Inner {
@@ -147,6 +148,7 @@ impl Inner {
             awaiting_997: db.open_tree(keys::AWAITING_997)?,
             erp_rejected: db.open_tree(keys::ERP_REJECTED)?,
             dedupe: db.open_tree(keys::DEDUPE)?,
+            received: db.open_tree(keys::RECEIVED)?,
             db,
         })
         .and_then(|inner| inner.build_indexes().map(|()| inner))
@@ -170,6 +172,9 @@ impl Inner {
             if rec.inbound.erp_997.is_some_and(|a| a.is_rejection()) {
                 self.erp_rejected.insert(rec.po_number.as_bytes(), &[])?;
             }
+            let received = rfc3339_ms(&rec.received_at).unwrap_or(0);
+            self.received
+                .insert(keys::awaiting_key(received, &rec.po_number), &[])?;
         }
         self.counters.insert(keys::INDEXES_BUILT, &[])?;
         Ok(())
@@ -482,12 +487,19 @@ impl Store {
             });
             staged.push((*ev, queue_ids, hashes, event_rec));
         }
-        let out = (&i.events, &i.orders, &i.review, &i.outbox_queue, &i.dedupe).transaction(
-            |(events, orders, review, queue, dedupe)| {
+        let out = (
+            &i.events,
+            &i.orders,
+            &i.review,
+            &i.outbox_queue,
+            &i.dedupe,
+            &i.received,
+        )
+            .transaction(|(events, orders, review, queue, dedupe, received)| {
                 let mut out = Vec::with_capacity(staged.len());
                 for (ev, queue_ids, hashes, event_rec) in &staged {
                     out.push(stage_event(
-                        (events, orders, review, queue, dedupe),
+                        (events, orders, review, queue, dedupe, received),
                         ev,
                         queue_ids,
                         hashes,
@@ -495,8 +507,7 @@ impl Store {
                     )?);
                 }
                 Ok(out)
-            },
-        )?;
+            })?;
         Ok(out)
     }
 
@@ -1103,47 +1114,84 @@ impl Store {
             &i.awaiting_997,
             &i.erp_rejected,
             &i.counters,
+            &i.received,
         )
-            .transaction(|(orders, events, dedupe, awaiting, rejected, counters)| {
-                for rec in &candidates {
-                    let received = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
-                    let mut po_value = received.to_vec();
-                    po_value.extend_from_slice(rec.payload_hash.as_bytes());
-                    dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
-                    dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received)?;
-                    orders.remove(rec.po_number.as_bytes())?;
-                    if let Some(ms) = written_ms(rec) {
-                        awaiting.remove(keys::awaiting_key(ms, &rec.po_number))?;
-                    }
-                    rejected.remove(rec.po_number.as_bytes())?;
-                    if let Some(ev) = events.get(rec.event_id.as_bytes())? {
-                        let ev: EventRecord = parse(rec.event_id.as_bytes(), &ev).map_err(abort)?;
-                        let mut others = false;
-                        for p in ev.po_numbers.iter().filter(|p| **p != rec.po_number) {
-                            others |= orders.get(p.as_bytes())?.is_some();
+            .transaction(
+                |(orders, events, dedupe, awaiting, rejected, counters, received)| {
+                    for rec in &candidates {
+                        let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
+                        let mut po_value = received_at.to_vec();
+                        po_value.extend_from_slice(rec.payload_hash.as_bytes());
+                        dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
+                        dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received_at)?;
+                        orders.remove(rec.po_number.as_bytes())?;
+                        received.remove(keys::awaiting_key(
+                            rfc3339_ms(&rec.received_at).unwrap_or(0),
+                            &rec.po_number,
+                        ))?;
+                        if let Some(ms) = written_ms(rec) {
+                            awaiting.remove(keys::awaiting_key(ms, &rec.po_number))?;
                         }
-                        if !others {
-                            events.remove(rec.event_id.as_bytes())?;
+                        rejected.remove(rec.po_number.as_bytes())?;
+                        if let Some(ev) = events.get(rec.event_id.as_bytes())? {
+                            let ev: EventRecord =
+                                parse(rec.event_id.as_bytes(), &ev).map_err(abort)?;
+                            let mut others = false;
+                            for p in ev.po_numbers.iter().filter(|p| **p != rec.po_number) {
+                                others |= orders.get(p.as_bytes())?.is_some();
+                            }
+                            if !others {
+                                events.remove(rec.event_id.as_bytes())?;
+                            }
                         }
                     }
-                }
-                for k in &expired {
-                    dedupe.remove(k)?;
-                }
-                let before = counters
-                    .get(keys::PRUNED)?
-                    .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                    .map_or(0, u64::from_be_bytes);
-                counters.insert(
-                    keys::PRUNED,
-                    &(before + candidates.len() as u64).to_be_bytes(),
-                )?;
-                Ok(Pruned {
-                    orders: candidates.len(),
-                    dedupe_expired: expired.len(),
-                })
-            })?;
+                    for k in &expired {
+                        dedupe.remove(k)?;
+                    }
+                    let before = counters
+                        .get(keys::PRUNED)?
+                        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                        .map_or(0, u64::from_be_bytes);
+                    counters.insert(
+                        keys::PRUNED,
+                        &(before + candidates.len() as u64).to_be_bytes(),
+                    )?;
+                    Ok(Pruned {
+                        orders: candidates.len(),
+                        dedupe_expired: expired.len(),
+                    })
+                },
+            )?;
         Ok(out)
+    }
+
+    /// The POs received at or after `since_ms` (Unix ms), oldest first, read through the
+    /// received-time index: the cost is what is shown, not the history.
+    pub fn orders_since(
+        &self,
+        since_ms: u64,
+    ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
+        let (tree, orders, closed) = match self.inner() {
+            Ok(i) => (Some(i.received.clone()), Some(i.orders.clone()), None),
+            Err(e) => (None, None, Some(Err(e))),
+        };
+        closed.into_iter().chain(
+            tree.into_iter()
+                .flat_map(move |t| t.range(since_ms.to_be_bytes().to_vec()..))
+                .filter_map(move |entry| {
+                    let orders = orders.as_ref()?;
+                    let k = match entry {
+                        Ok((k, _)) => k,
+                        Err(e) => return Some(Err(StoreError::from(e))),
+                    };
+                    let po = k.get(9..)?;
+                    match orders.get(po) {
+                        Ok(Some(v)) => Some(parse(po, &v)),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(StoreError::from(e))),
+                    }
+                }),
+        )
     }
 
     /// How many POs retention has pruned from this store.
@@ -1196,8 +1244,10 @@ fn next_counter(
     Ok(next as u32)
 }
 
-/// The trees an intake transaction touches: events, orders, review, outbox queue, dedupe.
+/// The trees an intake transaction touches: events, orders, review, outbox queue, dedupe,
+/// received.
 type IntakeTrees<'t> = (
+    &'t TransactionalTree,
     &'t TransactionalTree,
     &'t TransactionalTree,
     &'t TransactionalTree,
@@ -1207,7 +1257,7 @@ type IntakeTrees<'t> = (
 
 /// One event's part of an intake transaction (see [`Store::record_events`]).
 fn stage_event(
-    (events, orders, review, queue, dedupe): IntakeTrees<'_>,
+    (events, orders, review, queue, dedupe, received): IntakeTrees<'_>,
     ev: &NewEvent,
     queue_ids: &[u64],
     hashes: &[String],
@@ -1268,6 +1318,8 @@ fn stage_event(
                 };
                 orders.insert(key, json(&rec))?;
                 queue.insert(&qid.to_be_bytes(), key)?;
+                let at = rfc3339_ms(&ev.received_at).unwrap_or(0);
+                received.insert(keys::awaiting_key(at, &po.po_number), &[])?;
                 new.push(po.po_number.clone());
             }
         }
