@@ -580,6 +580,28 @@ pub fn probe_writable(dir: &Path) -> io::Result<()> {
     d.unlink(&name)
 }
 
+/// Whether the outbox's way of delivering works in `dir` (the connection test): a hidden temp
+/// file is created, synced and hard-linked to a second hidden name exactly as an 850 is linked
+/// to its final name (so both names are on one filesystem and it supports hard links), the
+/// directory synced, then both names removed. Nothing visible to the ERP ever appears.
+pub fn probe_link(dir: &Path) -> io::Result<()> {
+    let d = Dir::open_existing(dir)?;
+    let tmp = random_temp_name(OsStr::new("edi-bridge-check"));
+    let final_name = random_temp_name(OsStr::new("edi-bridge-check-final"));
+    let mut file = d.create_new(&tmp, FILE_MODE)?;
+    let linked = file
+        .write_all(b"edi-bridge check\n")
+        .and_then(|()| file.sync_all())
+        .and_then(|()| d.link_file(&file, &tmp, &final_name))
+        .and_then(|()| d.sync());
+    let removed_final = match &linked {
+        Ok(()) => d.unlink(&final_name),
+        Err(_) => Ok(()),
+    };
+    let removed_tmp = d.unlink(&tmp);
+    linked.and(removed_final).and(removed_tmp)
+}
+
 /// `.NAME.<random>.tmp`: a temp name nobody can guess before it exists.
 pub fn random_temp_name(name: &OsStr) -> OsString {
     let mut s = OsString::from(".");

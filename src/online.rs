@@ -82,10 +82,19 @@ pub async fn run(loaded: &Loaded) -> Vec<Check> {
             ),
         });
     }
-    out.push(Check::pass(
-        "outbox temp files",
-        "written under hidden names inside the outbox itself, so always on the final name's filesystem",
-    ));
+    out.push(match crate::files::probe_link(&p.outbox) {
+        Ok(()) => Check::pass(
+            "outbox temp files",
+            "a hidden temp file in the outbox took a final name by hard link (one filesystem, links supported)",
+        ),
+        Err(e) => Check::fail(
+            "outbox temp files",
+            format!(
+                "{}: cannot hard-link a temp file to a final name: {e}: put the outbox on a local filesystem with hard links (ext4, xfs; not a FAT or SMB mount)",
+                p.outbox.display()
+            ),
+        ),
+    });
     let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
     out.push(if budget.connections >= config.server.max_connections {
         Check::pass(

@@ -196,6 +196,14 @@ async fn handle(
     call.po = po.clone();
     let mut delay = cfg.latency;
     let answer = match po {
+        // Like Ingram's gateway, a presented token is checked before the path is routed.
+        None if header(&headers, "authorization").is_some() => check_token(&shared, &headers)
+            .unwrap_or_else(|| {
+                Answer::new(
+                    404,
+                    error_entry("notFound", "Resource not found", Vec::new()),
+                )
+            }),
         None => Answer::new(
             404,
             error_entry("notFound", "Resource not found", Vec::new()),

@@ -86,3 +86,98 @@ async fn a_wrong_client_secret_fails_at_the_token_step_and_a_missing_directory_i
     );
     assert!(out.contains("checks failed"), "{out}");
 }
+
+#[tokio::test]
+async fn an_unwritable_directory_fails_with_its_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::process::CommandExt as _;
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    // Root writes anywhere: as root, the check runs as nobody (65534), so the workspace has to
+    // be open to it; the archive alone is read-only (0555) to everyone.
+    let mode = |p: std::path::PathBuf, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(ws.dir.path().to_path_buf(), 0o755);
+    for d in ["state", "outbox", "inbox", "error"] {
+        mode(ws.path(d), 0o777);
+    }
+    mode(ws.path("archive"), 0o555);
+    let config = ws.path("edi-bridge.toml");
+    std::fs::write(
+        &config,
+        ws.config_text_for(&sim.base_url(), &sim.token_url(), ""),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut cmd = edi_bridge_command();
+        cmd.args(["check", "--online", "--config"]).arg(&config);
+        if edi_bridge::files::my_uid() == 0 {
+            cmd.uid(65534).gid(65534);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {text}"))
+            .to_string()
+    };
+    let archive = line("archive");
+    assert!(
+        archive.starts_with("✗") && archive.contains("write access"),
+        "{text}"
+    );
+    for ok in [
+        "outbox ",
+        "inbox ",
+        "state directory",
+        "error directory",
+        "access token",
+    ] {
+        assert!(line(ok).starts_with("✓"), "{ok}: {text}");
+    }
+    assert!(text.contains("1 of "), "{text}");
+}
+
+#[tokio::test]
+async fn an_api_base_that_refuses_the_token_fails_with_its_fix() {
+    // Tokens that expire as they are issued: the emulator refuses the one the check presents.
+    let (sim, _t) = sim(|c| c.token_ttl_secs = 0).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    let (code, out) = online(&ws, &sim).await;
+    assert_eq!(code, Some(1), "{out}");
+    let line = out.lines().find(|l| l.contains("API base")).unwrap();
+    assert!(
+        line.starts_with("✗") && line.contains("refused the token (HTTP 401)"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_outbox_check_links_a_temp_file_to_a_final_name_and_leaves_nothing() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    let (code, out) = online(&ws, &sim).await;
+    assert_eq!(code, Some(0), "{out}");
+    let line = out.lines().find(|l| l.contains("outbox temp")).unwrap();
+    assert!(line.starts_with("✓") && line.contains("hard link"), "{out}");
+    for d in ["state", "outbox", "inbox", "archive", "error"] {
+        assert_eq!(
+            walk(&ws.path(d), true),
+            Vec::<std::path::PathBuf>::new(),
+            "{d}"
+        );
+    }
+}
