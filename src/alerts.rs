@@ -3,6 +3,8 @@
 //! to `error/`) come from the daemon's event stream and go out at once; condition alerts (850s
 //! without a 997 past the threshold, no inbound file for N hours, the ERP refusing 850s, the store
 //! unable to write) go out when the condition is first seen, and again only after it cleared.
+//! The store's health is looked at every [`STORE_HEALTH_EVERY`], the rest every
+//! `alerts.check_interval_secs`.
 //!
 //! Never in the pipeline's way: alerts wait in a bounded queue (the oldest is dropped and counted
 //! when it is full), identical alerts within an hour are sent once, at most 30 go out per hour,
@@ -28,6 +30,11 @@ const DEDUPE: Duration = Duration::from_secs(3600);
 const RATE_PER_HOUR: usize = 30;
 /// Attempts per alert, with backoff between them.
 const ATTEMPTS: u32 = 4;
+/// How often the store's published health is looked at (the other conditions wait for
+/// `alerts.check_interval_secs`).
+pub const STORE_HEALTH_EVERY: Duration = Duration::from_secs(5);
+/// A committer inside one flush for longer than this counts as a store that is not healthy.
+pub const STORE_STUCK_AFTER: Duration = Duration::from_secs(30);
 
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -368,6 +368,9 @@ fn start_alerts(
     );
     tasks.spawn("alert watcher", async move {
         let mut tick = tokio::time::interval(every);
+        // The store's health is a published snapshot, cheap to read: watched every few seconds,
+        // not at the (minutes-long) check interval, which a watchdog restart would cut short.
+        let mut health_tick = tokio::time::interval(crate::alerts::STORE_HEALTH_EVERY);
         let mut conditions = crate::alerts::Conditions::default();
         // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
         // the inbox file that carried it is processed.
@@ -388,16 +391,22 @@ fn start_alerts(
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                _ = health_tick.tick() => {
+                    let problem = store.health().problem(crate::alerts::STORE_STUCK_AFTER);
+                    let holds = problem.is_some();
+                    let text = format!("edi-bridge: {}; intake answers 503 until it recovers", problem.unwrap_or_default());
+                    if let Some(a) = conditions.observe("store", holds, text) {
+                        alerts.raise(a);
+                    }
+                    false
+                }
                 _ = tick.tick() => {
                     let (m, st) = (metrics.clone(), store.clone());
-                    let (values, health) = tokio::task::spawn_blocking(move || {
-                        (m.alert_values(&st), st.health())
-                    }).await?;
+                    let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
                     let (_, _, overdue, since) = values;
                     for (kind, holds, text) in [
                         ("overdue_997", overdue > 0, format!("edi-bridge: {overdue} 850(s) have no 997 from the ERP after {hours_997} h")),
                         ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge: no 855/856/997 from the ERP for {} h", since / 3600)),
-                        ("store", health.failing.is_some(), format!("edi-bridge: the state store cannot write: {}", health.failing.as_ref().map_or("", |(r, _)| r.as_str()))),
                     ] {
                         if let Some(a) = conditions.observe(kind, holds, text) {
                             alerts.raise(a);

@@ -177,6 +177,32 @@ async fn a_ta1_rejecting_our_850_raises_an_alert_when_its_file_is_processed() {
     d.stop().await;
 }
 
+#[tokio::test]
+async fn a_store_that_cannot_write_raises_an_alert_without_waiting_for_the_periodic_check() {
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    // The periodic check (check_interval_secs, 300 by default) would come long after the
+    // watchdog restarted a daemon whose store keeps failing: store health is watched apart.
+    let d = ws
+        .start_with(&format!(
+            "{FAST}[alerts]\ncheck_interval_secs = 3600\nwebhook_url = \"{}\"\n",
+            hook.url
+        ))
+        .await;
+    let store = d.r().store.clone();
+    store.faults().fail_writes(true);
+    let (status, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(status, 503);
+    let got = hook.wait_for("the store alert", 1).await;
+    assert_eq!(got[0]["kind"], "store", "{got:?}");
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(text.contains("cannot write"), "{text}");
+    store.faults().fail_writes(false);
+    let mut d = d;
+    d.token.cancel();
+    let _ = d.running.take().unwrap().wait().await;
+}
+
 /// A minimal SMTP server on 127.0.0.1:0 (no TLS, no auth): keeps each message's DATA.
 async fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>, Arc<tokio::sync::Notify>) {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
