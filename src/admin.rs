@@ -375,7 +375,7 @@ pub mod ops {
 }
 
 /// `--since` (an RFC 3339 instant or a date) as Unix ms.
-fn since_ms(since: &str) -> Option<u64> {
+pub(crate) fn since_ms(since: &str) -> Option<u64> {
     let t = time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
         .ok()
         .or_else(|| {

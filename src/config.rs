@@ -22,6 +22,8 @@ pub const ENV_WEBHOOK_SECRET_PREVIOUS: &str = "EDI_BRIDGE_WEBHOOK_SECRET_PREVIOU
 pub const ENV_CLIENT_SECRET: &str = "EDI_BRIDGE_CLIENT_SECRET";
 /// Environment variable holding the SMTP password for e-mailed alerts.
 pub const ENV_SMTP_PASSWORD: &str = "EDI_BRIDGE_SMTP_PASSWORD";
+/// Environment variable holding the web console's access token.
+pub const ENV_CONSOLE_TOKEN: &str = "EDI_BRIDGE_CONSOLE_TOKEN";
 
 /// A secret value. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,6 +76,9 @@ pub struct Config {
     /// The state store.
     #[serde(default)]
     pub store: StoreConfig,
+    /// The operator's web console; off when the table is absent.
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
     /// How long a shutdown waits for workers to finish the item they are on.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
@@ -373,6 +378,30 @@ impl Default for AlertConfig {
     }
 }
 
+/// `[console]`: the operator's web console, on a listener of its own (never the webhook port).
+/// Its token comes from `token_file`, `EDI_BRIDGE_CONSOLE_TOKEN` or the credential
+/// `console_token`, never from this file; it is required unless `listen` is a loopback address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Address the console binds, e.g. `127.0.0.1:8081`.
+    pub listen: String,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// How many POs a list page shows.
+    #[serde(default = "defaults::console_page_size")]
+    pub page_size: usize,
+}
+
+impl ConsoleConfig {
+    /// The parsed listen address (validated at load).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+            .parse()
+            .expect("console listen address validated at load")
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -489,6 +518,9 @@ mod defaults {
     pub(super) fn dedupe_days() -> u64 {
         400
     }
+    pub(super) fn console_page_size() -> usize {
+        50
+    }
     pub(super) fn shutdown_grace_secs() -> u64 {
         20
     }
@@ -502,6 +534,8 @@ pub struct Secrets {
     pub client: Option<Secret>,
     /// The SMTP password for e-mailed alerts, when `[alerts.smtp]` names a user.
     pub smtp_password: Option<Secret>,
+    /// The web console's token (`[console]`); `None` is only allowed on a loopback listener.
+    pub console_token: Option<Secret>,
 }
 
 /// A fully loaded, validated configuration with its mapping and secrets.
@@ -600,6 +634,24 @@ impl Config {
                     self.server.listen
                 ),
             );
+        }
+        if let Some(c) = &self.console {
+            match c.listen.parse::<SocketAddr>() {
+                Err(_) => bad(
+                    "console",
+                    "listen",
+                    format!("'{}' is not an address like 127.0.0.1:8081", c.listen),
+                ),
+                Ok(a) if a.port() != 0 && c.listen == self.server.listen => bad(
+                    "console",
+                    "listen",
+                    "must differ from server.listen: the console is a listener of its own, never the webhook port".into(),
+                ),
+                Ok(_) => {}
+            }
+            if c.page_size == 0 || c.page_size > 1000 {
+                bad("console", "page_size", "must be 1 to 1000".into());
+            }
         }
         if let Some(smtp) = &self.alerts.smtp {
             if smtp.to.is_empty() {
@@ -810,6 +862,34 @@ impl Config {
             ),
             None => None,
         };
+        let console = self.console.as_ref();
+        let console_token = match console {
+            Some(c) => read(
+                "console",
+                "token_file",
+                &c.token_file,
+                ENV_CONSOLE_TOKEN,
+                "console_token",
+            ),
+            None => None,
+        };
+        if let Some(c) = console {
+            let loopback = c
+                .listen
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback());
+            if !loopback && console_token.is_none() && problems.is_empty() {
+                problems.push(Problem {
+                    file: self.source.clone(),
+                    line: locate(text, "console", "listen"),
+                    key: "console.token_file".into(),
+                    message: format!(
+                        "the console listens on {}, not a loopback address, so it needs a token: set {ENV_CONSOLE_TOKEN}, console.token_file, or the systemd credential console_token",
+                        c.listen
+                    ),
+                });
+            }
+        }
         if current.is_none() && problems.is_empty() {
             problems.push(Problem {
                 file: self.source.clone(),
@@ -848,6 +928,7 @@ impl Config {
             webhook: current.into_iter().chain(previous).collect(),
             client,
             smtp_password,
+            console_token,
         })
     }
 }

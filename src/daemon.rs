@@ -29,6 +29,8 @@ use crate::store::Store;
 pub struct Running {
     /// The address the webhook listener is bound to.
     pub addr: SocketAddr,
+    /// The console's address, when `[console]` is set.
+    pub console_addr: Option<SocketAddr>,
     pub store: Store,
     pub mapping: SharedMapping,
     /// Progress events (850 written, …) for tests, the demo and operators' tooling.
@@ -80,6 +82,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     };
 
     let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
+    let console_addr = start_console(&config, &secrets, &dirs, &shared, &tasks)?;
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
     start_deliverer(&config, client, &shared, &tasks);
@@ -103,8 +106,12 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     } = tasks;
     crate::notify::ready(&tracker, &shutdown, store.clone(), liveness.clone());
     tracing::info!(listen = %addr, max_connections = budget.connections, descriptor_limit = ?budget.soft, path = %config.server.webhook_path, state = %config.paths.state.display(), outbox = %config.paths.outbox.display(), "edi-bridge started.");
+    if let Some(a) = console_addr {
+        tracing::info!(console = %a, login = secrets.console_token.is_some(), "Console listening.");
+    }
     Ok(Running {
         addr,
+        console_addr,
         store,
         mapping,
         events,
@@ -221,6 +228,66 @@ fn start_listener(
     );
     Ok((addr, budget))
 }
+
+/// Binds the console's own listener (`[console]`) and serves it with small limits of its own.
+fn start_console(
+    config: &crate::config::Config,
+    secrets: &crate::config::Secrets,
+    dirs: &ErpDirs,
+    shared: &Shared,
+    tasks: &Tasks,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(c) = &config.console else {
+        return Ok(None);
+    };
+    let listener = crate::outbound::listener::bind(c.listen_addr())
+        .with_context(|| format!("cannot listen on {} (console.listen)", c.listen))?;
+    let addr = listener.local_addr()?;
+    let token = secrets
+        .console_token
+        .as_ref()
+        .map(|t| t.expose().to_string());
+    if token.is_none() {
+        tracing::warn!(console = %addr, "The console has no token: anyone who can reach this loopback address can use it. Set EDI_BRIDGE_CONSOLE_TOKEN, console.token_file or the credential console_token.");
+    }
+    let state = crate::console::ConsoleState::new(
+        shared.store.clone(),
+        crate::console::data::Dirs {
+            inbox: dirs.inbox.clone(),
+            error: dirs.error.clone(),
+            archive: dirs.archive.clone(),
+        },
+        token.as_deref(),
+        shared.events.clone(),
+        shared.deliver_wake.clone(),
+        shared.clock.clone(),
+        config.alerts.missing_997_hours,
+        c.page_size,
+        tasks.shutdown.clone(),
+    );
+    tasks.spawn("console activity", crate::console::follow(state.clone()));
+    let limits = crate::outbound::listener::Limits {
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
+        max_connections: CONSOLE_CONNECTIONS,
+    };
+    // Its connection counters are its own, so the webhook listener's metrics stay the webhook's.
+    let listener_metrics = Arc::new(Metrics::new(crate::metrics::Alerts::default()));
+    tasks.spawn(
+        "console listener",
+        crate::outbound::listener::serve(
+            listener,
+            crate::console::router(state),
+            limits,
+            listener_metrics,
+            tasks.shutdown.clone(),
+        ),
+    );
+    Ok(Some(addr))
+}
+
+/// Connections the console serves at once (each open page holds one for its event stream).
+const CONSOLE_CONNECTIONS: usize = 64;
 
 fn start_outbox(
     config: &crate::config::Config,

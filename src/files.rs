@@ -250,6 +250,28 @@ impl Dir {
         Ok(d)
     }
 
+    /// A chain of existing subdirectories (`outbound/2026/11/29`), opened like [`Dir::sub`] but
+    /// never created: for reading what the daemon wrote (the console).
+    pub fn existing_sub_path(&self, rel: &str) -> io::Result<Dir> {
+        let mut d: Option<Dir> = None;
+        for name in rel.split('/') {
+            name_ok(OsStr::new(name))?;
+            let parent = d.as_ref().unwrap_or(self);
+            let fd = rustix::fs::openat(
+                parent.fd(),
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(io_err)?;
+            d = Some(Dir {
+                fd,
+                path: parent.path.join(name),
+            });
+        }
+        d.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))
+    }
+
     /// A subdirectory only the daemon may use (the processing area): created 0700 when absent;
     /// refused unless it is a real directory owned by the daemon's user. One of ours that is
     /// open to others (made by an older version under a loose umask) is closed to 0700.

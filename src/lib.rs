@@ -22,6 +22,7 @@ pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod demo;
 pub mod domain;

@@ -1,0 +1,357 @@
+//! What the console's pages show, read from the store and the ERP's directories (blocking: the
+//! handlers call these on the blocking pool), and the two things it changes: a dead letter put
+//! back in the queue, a file in `error/` moved back to the inbox. Directory entries are reached
+//! only through `files` handles (no symlink followed, nothing created), and names an operator
+//! posts are checked against what is there before anything moves.
+
+use std::ffi::OsStr;
+use std::io;
+
+use crate::files::{self, Root};
+use crate::store::records::{DeadRecord, JobRecord, OrderRecord, Outbound850};
+use crate::store::{Store, StoreError};
+
+/// How much of a reason file or an archived 850 a page shows.
+const MAX_SHOWN_BYTES: u64 = 256 * 1024;
+/// The window over which "waiting for an 855/856" is counted (the received-time index).
+pub const WAITING_WINDOW_DAYS: u64 = 30;
+
+/// The ERP directories the console reads (and, for a requeue, moves between).
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub inbox: Root,
+    pub error: Root,
+    pub archive: Root,
+}
+
+/// The home page's numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// POs received since midnight UTC.
+    pub received_today: usize,
+    /// Of those, the ones whose 850 is in the outbox.
+    pub written_today: usize,
+    /// 850 written, no 855 sent yet (POs of the last [`WAITING_WINDOW_DAYS`]).
+    pub waiting_855: usize,
+    /// 855 sent, no 856 yet (same window).
+    pub waiting_856: usize,
+    pub queued_jobs: usize,
+    pub dead_letters: usize,
+    pub error_files: usize,
+    /// 850s with no 997 past the alert threshold.
+    pub overdue_997: usize,
+}
+
+/// The PO's lifecycle as one word (the same words as `status`).
+pub fn state(o: &OrderRecord) -> &'static str {
+    crate::admin::ops::lifecycle(o)
+}
+
+pub fn counts(
+    store: &Store,
+    dirs: &Dirs,
+    now_ms: u64,
+    missing_997_hours: u64,
+) -> Result<Counts, StoreError> {
+    let midnight = now_ms - now_ms % 86_400_000;
+    let mut c = Counts::default();
+    for o in store.orders_since(midnight) {
+        let o = o?;
+        c.received_today += 1;
+        if matches!(o.outbound, Outbound850::Written { .. }) {
+            c.written_today += 1;
+        }
+    }
+    let window = now_ms.saturating_sub(WAITING_WINDOW_DAYS * 86_400_000);
+    for o in store.orders_since(window) {
+        match state(&o?) {
+            "850_written" | "997_received" => c.waiting_855 += 1,
+            "855_sent" => c.waiting_856 += 1,
+            _ => {}
+        }
+    }
+    c.queued_jobs = store.job_count();
+    c.dead_letters = store.dead_count();
+    c.error_files = error_files(dirs).map(|f| f.len()).unwrap_or(0);
+    c.overdue_997 = store.overdue_850s(now_ms.saturating_sub(missing_997_hours * 3_600_000));
+    Ok(c)
+}
+
+/// A row of the PO list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoRow {
+    pub po: String,
+    pub state: &'static str,
+    pub received_at: String,
+    pub file: Option<String>,
+}
+
+/// The PO list's filters (all optional).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ListQuery {
+    /// A PO number (a key lookup).
+    #[serde(default)]
+    pub po: String,
+    /// A lifecycle word, or `errors`.
+    #[serde(default)]
+    pub state: String,
+    /// A date (`2026-12-01`) or an RFC 3339 instant: POs received since.
+    #[serde(default)]
+    pub since: String,
+    /// Page number, from 0.
+    #[serde(default)]
+    pub page: usize,
+}
+
+/// The states a PO list can be filtered by.
+pub const STATES: [&str; 8] = [
+    "received",
+    "850_written",
+    "997_received",
+    "855_sent",
+    "856_sent",
+    "997_rejected",
+    "ta1_rejected",
+    "errors",
+];
+
+/// One page of POs matching `q`, and whether there are more.
+pub fn list(
+    store: &Store,
+    q: &ListQuery,
+    page_size: usize,
+) -> Result<(Vec<PoRow>, bool), ListError> {
+    let po = q.po.trim();
+    if !po.is_empty() {
+        let row = store.order(po)?.map(|o| row(&o));
+        return Ok((row.into_iter().collect(), false));
+    }
+    if !q.state.is_empty() && !STATES.contains(&q.state.as_str()) {
+        return Err(ListError::Query(format!(
+            "unknown state; use one of {}",
+            STATES.join(", ")
+        )));
+    }
+    let since = q.since.trim();
+    let orders: Box<dyn Iterator<Item = Result<OrderRecord, StoreError>>> = if since.is_empty() {
+        Box::new(store.orders())
+    } else {
+        let ms = crate::admin::since_ms(since).ok_or_else(|| {
+            ListError::Query("since: use a date like 2026-12-01 or an RFC 3339 instant".into())
+        })?;
+        Box::new(store.orders_since(ms))
+    };
+    let dead_pos: std::collections::HashSet<String> = if q.state == "errors" {
+        store
+            .dead_letters()
+            .map(|d| d.map(|d| d.job.po))
+            .collect::<Result<_, _>>()?
+    } else {
+        Default::default()
+    };
+    let skip = q.page.saturating_mul(page_size);
+    let mut rows = Vec::new();
+    let mut seen = 0usize;
+    for o in orders {
+        let o = o?;
+        let s = state(&o);
+        let hit = match q.state.as_str() {
+            "" => true,
+            "errors" => {
+                dead_pos.contains(&o.po_number) || s == "997_rejected" || s == "ta1_rejected"
+            }
+            want => want == s,
+        };
+        if !hit {
+            continue;
+        }
+        seen += 1;
+        if seen <= skip {
+            continue;
+        }
+        if rows.len() == page_size {
+            return Ok((rows, true));
+        }
+        rows.push(row(&o));
+    }
+    Ok((rows, false))
+}
+
+fn row(o: &OrderRecord) -> PoRow {
+    PoRow {
+        po: o.po_number.clone(),
+        state: state(o),
+        received_at: o.received_at.clone(),
+        file: match &o.outbound {
+            Outbound850::Written { envelope, .. } | Outbound850::Allocated { envelope } => {
+                Some(envelope.file_name.clone())
+            }
+            Outbound850::Pending => None,
+        },
+    }
+}
+
+/// Why a list cannot be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("{0}")]
+    Query(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Everything the PO page shows.
+#[derive(Debug, Clone)]
+pub struct PoPage {
+    pub order: OrderRecord,
+    pub state: &'static str,
+    pub jobs: Vec<JobRecord>,
+    pub dead: Vec<DeadRecord>,
+    /// The archived 850 as text, or why it cannot be shown.
+    pub x850: Option<Result<String, String>>,
+}
+
+pub fn po_page(store: &Store, dirs: &Dirs, po: &str) -> Result<Option<PoPage>, StoreError> {
+    let Some(order) = store.order(po)? else {
+        return Ok(None);
+    };
+    let jobs = store
+        .jobs()
+        .filter(|j| j.as_ref().map_or(true, |j| j.po == po))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dead = store
+        .dead_letters()
+        .filter(|d| d.as_ref().map_or(true, |d| d.job.po == po))
+        .collect::<Result<Vec<_>, _>>()?;
+    let x850 = match &order.outbound {
+        Outbound850::Written { envelope, .. } => Some(
+            archived_850(dirs, &envelope.created_at, &envelope.file_name)
+                .map_err(|e| format!("the archived copy cannot be read: {e}")),
+        ),
+        _ => None,
+    };
+    Ok(Some(PoPage {
+        state: state(&order),
+        order,
+        jobs,
+        dead,
+        x850,
+    }))
+}
+
+fn archived_850(dirs: &Dirs, created_at: &str, file_name: &str) -> io::Result<String> {
+    let day = format!("outbound/{}", crate::clock::date_path(created_at));
+    let dir = dirs.archive.open()?.existing_sub_path(&day)?;
+    read_text(&dir, OsStr::new(file_name))
+}
+
+/// Reads a regular file (never through a symlink) up to [`MAX_SHOWN_BYTES`], as text.
+fn read_text(dir: &files::Dir, name: &OsStr) -> io::Result<String> {
+    let (mut f, _) = dir.open_regular(name).map_err(|e| match e {
+        files::OpenError::Io(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    })?;
+    let bytes = files::read_limited(&mut f, MAX_SHOWN_BYTES)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SHOWN_BYTES} bytes"),
+        )
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A file waiting in `error/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorFile {
+    /// The entry's name (not necessarily UTF-8 on disk; shown lossily, requeued only when it is).
+    pub name: String,
+    pub size: u64,
+    pub kind: &'static str,
+    pub modified_ms: i64,
+    /// The reason file's text, or why it cannot be read.
+    pub reason: String,
+}
+
+/// The files in `error/` (not the reason files, not hidden entries), oldest first.
+pub fn error_files(dirs: &Dirs) -> io::Result<Vec<ErrorFile>> {
+    let dir = dirs.error.open()?;
+    let names = dir.names()?;
+    let mut out = Vec::new();
+    for name in &names {
+        let Some(n) = name.to_str() else {
+            continue;
+        };
+        if n.starts_with('.') || n.ends_with(".reason.txt") {
+            continue;
+        }
+        let Ok(meta) = dir.lstat(name) else {
+            continue;
+        };
+        let reason_name = format!("{n}.reason.txt");
+        let reason = if names.iter().any(|x| x == OsStr::new(&reason_name)) {
+            read_text(&dir, OsStr::new(&reason_name))
+                .unwrap_or_else(|e| format!("(the reason file cannot be read: {e})"))
+        } else {
+            "(no reason file)".to_string()
+        };
+        out.push(ErrorFile {
+            name: n.to_string(),
+            size: meta.size,
+            kind: meta.kind.describe(),
+            modified_ms: (meta.mtime_ns / 1_000_000) as i64,
+            reason,
+        });
+    }
+    out.sort_by(|a, b| (a.modified_ms, &a.name).cmp(&(b.modified_ms, &b.name)));
+    Ok(out)
+}
+
+/// Why a requeue was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequeueError {
+    #[error("no file named {0} in error/")]
+    Missing(String),
+    #[error("{0} is {1}, not a regular file: it is never moved to the inbox")]
+    NotRegular(String, &'static str),
+    #[error("not a file the error page lists")]
+    BadName,
+    #[error("moving the file failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Moves `error/NAME` back to the inbox (never replacing a file there: a taken name gets a
+/// `.N` suffix), then removes its reason file. Returns the name it has in the inbox.
+pub fn requeue(dirs: &Dirs, name: &str) -> Result<String, RequeueError> {
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.contains('/')
+        || name.contains('\0')
+        || name.ends_with(".reason.txt")
+    {
+        return Err(RequeueError::BadName);
+    }
+    let error = dirs.error.open()?;
+    let inbox = dirs.inbox.open()?;
+    let meta = match error.lstat(OsStr::new(name)) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(RequeueError::Missing(crate::text::escape(name)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if meta.kind != files::Kind::Regular {
+        return Err(RequeueError::NotRegular(
+            crate::text::escape(name),
+            meta.kind.describe(),
+        ));
+    }
+    let moved = error.move_unique(OsStr::new(name), &inbox, OsStr::new(name))?;
+    inbox.sync()?;
+    match error.unlink(OsStr::new(&format!("{name}.reason.txt"))) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    error.sync()?;
+    Ok(moved.to_string_lossy().into_owned())
+}

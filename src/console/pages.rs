@@ -1,0 +1,530 @@
+//! The console's HTML, as maud templates: pure functions from what `data` read to markup. maud
+//! escapes every interpolated value (PO numbers, file names, Ingram's messages, reason files);
+//! nothing here builds HTML from strings and nothing uses `PreEscaped`. Links carry values from
+//! outside percent-encoded as one path segment.
+
+use maud::{html, Markup, DOCTYPE};
+
+use super::data::{Counts, ErrorFile, ListQuery, PoPage, PoRow, STATES, WAITING_WINDOW_DAYS};
+use crate::store::records::{DeadRecord, Outbound850};
+
+/// Which navigation entry a page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Home,
+    Pos,
+    Dead,
+    Errors,
+    None,
+}
+
+/// What every page's frame needs.
+pub struct Frame<'a> {
+    pub nav: Nav,
+    /// The CSRF token for the logout form; `None` when no login is in use.
+    pub logout_csrf: Option<&'a str>,
+}
+
+/// One line of recent activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub at: String,
+    pub level: Level,
+    pub text: String,
+    /// The PO it is about, linked.
+    pub po: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Error,
+}
+
+impl Level {
+    fn class(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Error => "bad",
+        }
+    }
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn po_href(po: &str) -> String {
+    format!("/pos/{}", seg(po))
+}
+
+fn layout(title: &str, frame: &Frame<'_>, body: Markup) -> Markup {
+    let item = |nav: Nav, href: &str, label: &str| {
+        html! { a href=(href) class=[(frame.nav == nav).then_some("active")] { (label) } }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · edi-bridge" }
+                link rel="stylesheet" href="/static/console.css";
+                script src="/static/console.js" defer {}
+            }
+            body {
+                header {
+                    strong.brand { "edi-bridge" }
+                    nav {
+                        (item(Nav::Home, "/", "Home"))
+                        (item(Nav::Pos, "/pos", "Purchase orders"))
+                        (item(Nav::Dead, "/dead", "Dead letters"))
+                        (item(Nav::Errors, "/errors", "Error files"))
+                    }
+                    @if let Some(csrf) = frame.logout_csrf {
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+pub fn home(frame: &Frame<'_>, c: &Counts, recent: &[Activity], missing_997_hours: u64) -> Markup {
+    let tile = |label: &str, n: usize, href: &str, alarm: bool| {
+        html! {
+            a.tile.alarm[alarm && n > 0] href=(href) {
+                span.n { (n) }
+                span.label { (label) }
+            }
+        }
+    };
+    layout(
+        "Home",
+        frame,
+        html! {
+            h1 { "Today" }
+            section.tiles id="counts" {
+                (tile("POs received today (UTC)", c.received_today, "/pos", false))
+                (tile("850s written for them", c.written_today, "/pos?state=850_written", false))
+                (tile("waiting for an 855", c.waiting_855, "/pos?state=850_written", false))
+                (tile("waiting for an 856", c.waiting_856, "/pos?state=855_sent", false))
+                (tile("API calls queued", c.queued_jobs, "/pos", false))
+                (tile("dead letters", c.dead_letters, "/dead", true))
+                (tile("files in error/", c.error_files, "/errors", true))
+                (tile(&format!("850s without a 997 after {missing_997_hours} h"), c.overdue_997, "/pos?state=850_written", true))
+            }
+            p.note { "Waiting counts cover POs received in the last " (WAITING_WINDOW_DAYS) " days." }
+            h2 { "Recent activity" }
+            @if recent.is_empty() {
+                p.empty { "Nothing since the daemon started." }
+            } @else {
+                ul.activity id="activity" {
+                    @for a in recent.iter().rev() {
+                        li class=(a.level.class()) {
+                            time { (a.at) }
+                            " "
+                            @if let Some(po) = &a.po {
+                                a href=(po_href(po)) { "PO " (po) }
+                                ": "
+                            }
+                            (a.text)
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn po_list(
+    frame: &Frame<'_>,
+    rows: &[PoRow],
+    q: &ListQuery,
+    more: bool,
+    problem: Option<&str>,
+) -> Markup {
+    let page_href = |page: usize| {
+        format!(
+            "/pos?po={}&state={}&since={}&page={page}",
+            seg(&q.po),
+            seg(&q.state),
+            seg(&q.since)
+        )
+    };
+    layout(
+        "Purchase orders",
+        frame,
+        html! {
+            h1 { "Purchase orders" }
+            form.search method="get" action="/pos" {
+                label { "PO number " input type="search" name="po" value=(q.po) autocomplete="off"; }
+                label { "State "
+                    select name="state" {
+                        option value="" selected[q.state.is_empty()] { "any" }
+                        @for s in STATES {
+                            option value=(s) selected[q.state == s] { (s) }
+                        }
+                    }
+                }
+                label { "Received since " input type="date" name="since" value=(q.since); }
+                button type="submit" { "Search" }
+            }
+            @if let Some(p) = problem {
+                p.problem role="alert" { (p) }
+            }
+            @if rows.is_empty() && problem.is_none() {
+                p.empty { "No purchase order matches." }
+            } @else if !rows.is_empty() {
+                table.list id="pos" {
+                    thead { tr { th { "PO" } th { "State" } th { "Received" } th { "850 file" } } }
+                    tbody {
+                        @for r in rows {
+                            tr {
+                                td { a href=(po_href(&r.po)) { (r.po) } }
+                                td { span class={"state s-" (r.state)} { (r.state) } }
+                                td { (r.received_at) }
+                                td.file { (r.file.as_deref().unwrap_or("-")) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pages {
+                @if q.page > 0 { a href=(page_href(q.page - 1)) { "← newer page" } }
+                @if more { a href=(page_href(q.page + 1)) { "next page →" } }
+            }
+        },
+    )
+}
+
+pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
+    let o = &p.order;
+    let order = &o.order;
+    layout(
+        &format!("PO {}", o.po_number),
+        frame,
+        html! {
+            h1 { "PO " span.po { (o.po_number) } " " span class={"state s-" (p.state)} { (p.state) } }
+            dl.facts {
+                dt { "Received" } dd { (o.received_at) }
+                dt { "Webhook event" } dd { (o.event_id) }
+                dt { "Reseller order" } dd { (order.reseller_order_number) }
+                dt { "Order type" } dd { (order.order_type) }
+                @if let Some(d) = &order.po_date { dt { "PO date" } dd { (d) } }
+                dt { "Total" } dd { (order.total()) " " (order.currency.as_deref().unwrap_or("")) }
+                dt { "997 from the ERP" } dd { (o.inbound.erp_997.map_or("none yet", |a| a.as_str())) }
+                @match &o.outbound {
+                    Outbound850::Written { envelope, written_at } => {
+                        dt { "850" } dd { (envelope.file_name) " written " (written_at) ", ISA13 " (format!("{:09}", envelope.isa13)) ", GS06 " (envelope.gs06) }
+                    }
+                    Outbound850::Allocated { envelope } => {
+                        dt { "850" } dd { (envelope.file_name) " allocated, not yet written" }
+                    }
+                    Outbound850::Pending => { dt { "850" } dd { "waiting for the outbox" } }
+                }
+            }
+            h2 { "Lines" }
+            table.list {
+                thead { tr { th { "Line" } th { "Part" } th { "Description" } th { "Qty" } th { "Price" } th { "Shipped" } } }
+                tbody {
+                    @for l in &order.lines {
+                        tr {
+                            td { (l.ingram_line_number) }
+                            td { (l.vendor_part_number.as_deref().or(l.ingram_part_number.as_deref()).unwrap_or("-")) }
+                            td { (l.description.as_deref().unwrap_or("")) }
+                            td { (l.quantity) " " (l.unit_of_measure) }
+                            td { @if let Some(pr) = &l.unit_price { (pr) } }
+                            td { (o.inbound.shipped.get(&l.ingram_line_number).copied().unwrap_or(0)) }
+                        }
+                    }
+                }
+            }
+            h2 { "Timeline" }
+            ol.timeline id="timeline" {
+                @for h in &o.history {
+                    li { time { (h.at) } " " (h.what) }
+                }
+            }
+            @if !p.dead.is_empty() {
+                h2 { "Refused by Ingram" }
+                @for d in &p.dead {
+                    (dead_item(d, csrf))
+                }
+            }
+            @if !p.jobs.is_empty() {
+                h2 { "Calls waiting for Ingram" }
+                @for j in &p.jobs {
+                    section.job {
+                        p { (format!("{:?}", j.kind)) " " code { (j.path) } ", " (j.attempts) " attempt(s)"
+                            @if let Some(e) = &j.last_error { ", last error: " (e) } }
+                        p.source { "from " (j.source) }
+                        details { summary { "body" } pre { (j.body) } }
+                        @if !j.segments.is_empty() {
+                            details { summary { "segments it came from" } pre { (segments_text(&j.segments)) } }
+                        }
+                    }
+                }
+            }
+            @if let Some(x) = &p.x850 {
+                h2 { "850 as written" }
+                @match x {
+                    Ok(text) => { pre.x12 id="x850" { (one_segment_per_line(text)) } }
+                    Err(e) => { p.problem { (e) } }
+                }
+            }
+        },
+    )
+}
+
+fn dead_item(d: &DeadRecord, csrf: &str) -> Markup {
+    html! {
+        section.dead {
+            p {
+                strong { (format!("{:?}", d.job.kind)) } " for "
+                a href=(po_href(&d.job.po)) { "PO " (d.job.po) }
+                " (job " (d.job.id) ") at " (d.at)
+            }
+            p.reason { "Ingram said: " (d.reason) }
+            details { summary { "body" } pre { (d.job.body) } }
+            @if !d.job.segments.is_empty() {
+                details { summary { "segments it came from" } pre { (segments_text(&d.job.segments)) } }
+            }
+            form method="post" action="/dead/retry" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="job" value=(d.job.id);
+                button type="submit" { "Retry" }
+            }
+        }
+    }
+}
+
+fn segments_text(segments: &[Vec<String>]) -> String {
+    segments
+        .iter()
+        .map(|s| s.join("*"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An interchange shown with one segment per line (its terminator kept).
+fn one_segment_per_line(text: &str) -> String {
+    let terminator = text.as_bytes().get(105).copied().map(char::from);
+    match terminator {
+        Some(t) if text.starts_with("ISA") && !text.contains('\n') => {
+            text.replace(t, &format!("{t}\n"))
+        }
+        _ => text.to_string(),
+    }
+}
+
+pub fn dead_page(
+    frame: &Frame<'_>,
+    items: &[DeadRecord],
+    csrf: &str,
+    flash: Option<&str>,
+) -> Markup {
+    layout(
+        "Dead letters",
+        frame,
+        html! {
+            h1 { "Dead letters" }
+            p.note { "Calls Ingram refused for good. Fix the cause (the mapping, or the PO at Ingram), then Retry: the call goes back in the queue and is rendered again with the current mapping." }
+            @if let Some(f) = flash { p.flash role="status" { (f) } }
+            @if items.is_empty() {
+                p.empty { "No dead letters." }
+            }
+            @for d in items { (dead_item(d, csrf)) }
+        },
+    )
+}
+
+pub fn errors_page(
+    frame: &Frame<'_>,
+    files: &[ErrorFile],
+    csrf: &str,
+    flash: Option<&str>,
+    problem: Option<&str>,
+) -> Markup {
+    layout(
+        "Error files",
+        frame,
+        html! {
+            h1 { "Files in error/" }
+            p.note { "Inbox files that could not be processed, each with its reason. Fix the file or the mapping, then Requeue: the file moves back to the inbox and is read again." }
+            @if let Some(f) = flash { p.flash role="status" { (f) } }
+            @if let Some(p) = problem { p.problem role="alert" { (p) } }
+            @if files.is_empty() {
+                p.empty { "No files in error/." }
+            }
+            @for f in files {
+                section.errfile {
+                    p { strong.file { (f.name) } " · " (f.size) " bytes · " (f.kind) }
+                    pre.reason { (f.reason) }
+                    form method="post" action="/errors/requeue" {
+                        input type="hidden" name="csrf" value=(csrf);
+                        input type="hidden" name="file" value=(f.name);
+                        button type="submit" { "Requeue" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn login(problem: Option<&str>) -> Markup {
+    layout(
+        "Log in",
+        &Frame {
+            nav: Nav::None,
+            logout_csrf: None,
+        },
+        html! {
+            h1 { "Log in" }
+            @if let Some(p) = problem { p.problem role="alert" { (p) } }
+            form.login method="post" action="/login" {
+                label { "Console token " input type="password" name="token" autocomplete="current-password" autofocus; }
+                button type="submit" { "Log in" }
+            }
+            p.note { "The token is the one in EDI_BRIDGE_CONSOLE_TOKEN, console.token_file or the credential console_token." }
+        },
+    )
+}
+
+pub fn message(frame: &Frame<'_>, title: &str, text: &str) -> Markup {
+    layout(
+        title,
+        frame,
+        html! {
+            h1 { (title) }
+            p { (text) }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::{Envelope850, OrderRecord, SCHEMA_VERSION};
+
+    const HOSTILE: &str = r#"<script>alert("x")</script>&'"/../%2e"#;
+
+    fn frame() -> Frame<'static> {
+        Frame {
+            nav: Nav::Pos,
+            logout_csrf: Some("tok\"en"),
+        }
+    }
+
+    fn assert_escaped(html: &str) {
+        assert!(!html.contains("<script>alert"), "raw script tag in {html}");
+        assert!(!html.contains("\"x\")</script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert("), "{html}");
+    }
+
+    #[test]
+    fn hostile_po_numbers_are_escaped_in_text_and_encoded_in_links() {
+        let rows = vec![PoRow {
+            po: HOSTILE.into(),
+            state: "received",
+            received_at: "2026-12-04T00:00:00Z".into(),
+            file: Some(format!("{HOSTILE}.850")),
+        }];
+        let q = ListQuery {
+            po: HOSTILE.into(),
+            ..Default::default()
+        };
+        let html = po_list(&frame(), &rows, &q, true, Some(HOSTILE)).into_string();
+        assert_escaped(&html);
+        // In a link the value is one path segment: no '/', no quote, no '<'.
+        assert!(html.contains(
+            "href=\"/pos/%3Cscript%3Ealert%28%22x%22%29%3C%2Fscript%3E%26%27%22%2F..%2F%252e\""
+        ));
+        // The search box gets the value back, as an attribute.
+        assert!(html.contains(
+            "value=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;'&quot;/../%2e\""
+        ));
+        assert!(html.contains("name=\"csrf\" value=\"tok&quot;en\""));
+    }
+
+    #[test]
+    fn hostile_values_on_the_po_page_are_escaped() {
+        let mut order = crate::store::tests::po(HOSTILE);
+        order.lines[0].description = Some(HOSTILE.into());
+        let rec = OrderRecord {
+            schema_version: SCHEMA_VERSION,
+            po_number: HOSTILE.into(),
+            event_id: HOSTILE.into(),
+            received_at: "2026-12-04T00:00:00Z".into(),
+            payload_hash: "h".into(),
+            order,
+            outbound: Outbound850::Written {
+                envelope: Envelope850 {
+                    isa13: 1,
+                    gs06: 1,
+                    st02: 1,
+                    created_at: "2026-12-04T00:00:00Z".into(),
+                    file_name: HOSTILE.into(),
+                },
+                written_at: "2026-12-04T00:00:01Z".into(),
+            },
+            history: vec![crate::store::records::HistoryEntry {
+                at: "2026-12-04T00:00:00Z".into(),
+                what: HOSTILE.into(),
+            }],
+            inbound: Default::default(),
+        };
+        let page = PoPage {
+            state: "850_written",
+            order: rec,
+            jobs: vec![],
+            dead: vec![],
+            x850: Some(Ok(format!("ISA*{HOSTILE}~"))),
+        };
+        let html = po_page(&frame(), &page, "c").into_string();
+        assert_escaped(&html);
+        assert_eq!(html.matches("&lt;script&gt;").count(), 7, "{html}");
+    }
+
+    #[test]
+    fn hostile_file_names_and_reasons_are_escaped_on_the_error_page() {
+        let files = vec![ErrorFile {
+            name: HOSTILE.into(),
+            size: 3,
+            kind: "a regular file",
+            modified_ms: 0,
+            reason: format!("reason: {HOSTILE}"),
+        }];
+        let html = errors_page(&frame(), &files, "c", Some(HOSTILE), Some(HOSTILE)).into_string();
+        assert_escaped(&html);
+        assert!(html.contains("name=\"file\" value=\"&lt;script&gt;"));
+    }
+
+    #[test]
+    fn activity_and_home_escape_what_came_from_outside() {
+        let recent = vec![Activity {
+            at: "t".into(),
+            level: Level::Error,
+            text: HOSTILE.into(),
+            po: Some(HOSTILE.into()),
+        }];
+        let html = home(&frame(), &Counts::default(), &recent, 24).into_string();
+        assert_escaped(&html);
+        assert!(html.contains("href=\"/pos/%3Cscript"));
+    }
+}

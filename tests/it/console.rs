@@ -1,0 +1,388 @@
+//! The web console over real HTTP (the browser-driven tests are in `tests/browser.rs`): a token
+//! login that sets an HttpOnly, SameSite=Strict cookie; forms refused without their CSRF token
+//! or from another origin; a dead letter retried and an error file requeued through the pages,
+//! with the pipeline finishing the work; a requeue that names a symlink or a path refused; a
+//! console without a token served only on loopback names; the config refusing a public console
+//! without a token.
+
+use edi_bridge::config::Config;
+use edi_bridge::events::Outcome;
+use edi_bridge::sim::Fault;
+
+use crate::support::*;
+
+const FAST: &str = "[inbox]\nsettle_ms = 50\nrescan_secs = 1\nincomplete_timeout_secs = 3\n[delivery]\nbackoff_base_ms = 20\nbackoff_max_secs = 1\n";
+const TOKEN: &str = "console-token-0123456789abcdef";
+
+fn no_redirects() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn base(d: &TestDaemon) -> String {
+    format!("http://{}", d.r().console_addr.expect("console listening"))
+}
+
+fn with_token(ws: &Workspace) -> String {
+    std::fs::write(ws.path("console.token"), format!("{TOKEN}\n")).unwrap();
+    format!(
+        "{FAST}[console]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+        ws.path("console.token").display()
+    )
+}
+
+/// The value of the first hidden `csrf` field in a page.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+async fn login(c: &reqwest::Client, base: &str) -> String {
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+async fn page(c: &reqwest::Client, url: &str, cookie: &str) -> (u16, String) {
+    let r = c.get(url).header("cookie", cookie).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_token_login_sets_a_strict_cookie_and_forms_need_their_csrf_token() {
+    let ws = Workspace::new();
+    let d = ws.start_with(&with_token(&ws)).await;
+    let base = base(&d);
+    assert_ne!(d.r().console_addr.unwrap().port(), d.r().addr.port());
+    let c = no_redirects();
+
+    // Not logged in: pages send to the login form, posts and the event stream are refused.
+    let r = c.get(format!("{base}/pos")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login");
+    let r = c.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(r.text().await.unwrap().contains("name=\"token\""));
+    let r = c
+        .post(format!("{base}/dead/retry"))
+        .form(&[("csrf", "x"), ("job", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // A wrong token: refused, no cookie.
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // The right token: an HttpOnly, SameSite=Strict session cookie.
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.starts_with("edi_console="), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(
+        !set.contains(TOKEN),
+        "the cookie never carries the token: {set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+
+    let (s, home) = page(&c, &format!("{base}/"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(
+        home.contains("id=\"counts\"") && home.contains("Log out"),
+        "{home}"
+    );
+    let csrf = csrf_of(&home);
+
+    // Forms without the token, with a stale one, or from another origin are refused.
+    for (form_csrf, origin, want) in [
+        ("", None, 403),
+        ("0000", None, 403),
+        (csrf.as_str(), Some("http://evil.example"), 403),
+        (csrf.as_str(), None, 404),
+    ] {
+        let mut rq = c
+            .post(format!("{base}/dead/retry"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", form_csrf), ("job", "77")]);
+        if let Some(o) = origin {
+            rq = rq.header("origin", o);
+        }
+        let r = rq.send().await.unwrap();
+        assert_eq!(r.status(), want, "csrf {form_csrf:?} origin {origin:?}");
+    }
+
+    // Log out: the cookie is cleared.
+    let r = c
+        .post(format!("{base}/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_retried_and_an_error_file_requeued_from_the_console() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, &with_token(&ws)).await;
+    let base = base(&d);
+    let c = no_redirects();
+    let cookie = login(&c, &base).await;
+
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+
+    // Ingram refuses the 855's call for good: a dead letter, shown with Ingram's message.
+    sim.push_faults(vec![Fault::Status(400)]);
+    drop_inbox(
+        &ws,
+        "ack.855",
+        include_bytes!("../../samples/ingram-po-855.edi"),
+    );
+    d.until("the dead letter", || d.r().store.dead_count() == 1)
+        .await;
+    let (s, html) = page(&c, &format!("{base}/dead"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("IM-PO-1001") && html.contains("Retry"),
+        "{html}"
+    );
+    let job = d.r().store.dead_letters().next().unwrap().unwrap().job.id;
+
+    // Search finds the PO; its page shows the timeline and the 850 as written.
+    let (s, list) = page(&c, &format!("{base}/pos?po=IM-PO-1001"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(list.contains("href=\"/pos/IM-PO-1001\""), "{list}");
+    let (s, po) = page(&c, &format!("{base}/pos/IM-PO-1001"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(
+        po.contains("id=\"timeline\"") && po.contains("dead-lettered"),
+        "{po}"
+    );
+    assert!(po.contains("id=\"x850\"") && po.contains("BEG*00*"), "{po}");
+
+    // Retry: the job goes back in the queue and Ingram now accepts it.
+    let csrf = csrf_of(&html);
+    let r = c
+        .post(format!("{base}/dead/retry"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.clone()), ("job", job.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/dead?done=retried&job={job}").as_str()
+    );
+    d.until("the retried 855 accepted", || {
+        d.r()
+            .store
+            .order("IM-PO-1001")
+            .unwrap()
+            .unwrap()
+            .inbound
+            .response_sent_at
+            .is_some()
+    })
+    .await;
+    assert_eq!(d.r().store.dead_count(), 0);
+
+    // A file moved to error/ is listed with its reason, and Requeue moves it back to the inbox
+    // (where it is read again and, still broken, goes back to error/).
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "junk.856", b"this is not X12 at all");
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "junk.856").await,
+        Outcome::Rejected { .. }
+    ));
+    let (s, html) = page(&c, &format!("{base}/errors"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("junk.856") && html.contains("reason:"),
+        "{html}"
+    );
+    let r = c
+        .post(format!("{base}/errors/requeue"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("file", "junk.856")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(!ws.path("error/junk.856.reason.txt").exists());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "junk.856").await,
+        Outcome::Rejected { .. }
+    ));
+    assert!(ws.path("error/junk.856").exists());
+
+    // What the error page does not list is never moved: a path, a reason file, a symlink.
+    std::os::unix::fs::symlink("/etc/passwd", ws.path("error/link.856")).unwrap();
+    for (name, want) in [
+        ("../inbox/x", "not a file the error page lists"),
+        ("junk.856.reason.txt", "not a file the error page lists"),
+        ("link.856", "is a symlink, not a regular file"),
+        ("gone.856", "no file named gone.856"),
+    ] {
+        let r = c
+            .post(format!("{base}/errors/requeue"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("file", name)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409, "{name}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(want), "{name}: {body}");
+    }
+    assert!(std::fs::symlink_metadata(ws.path("error/link.856"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!ws.path("inbox/link.856").exists());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_po_numbers_are_escaped_on_every_page() {
+    let ws = Workspace::new();
+    let d = ws.start_with(&with_token(&ws)).await;
+    let base = base(&d);
+    let c = no_redirects();
+    let cookie = login(&c, &base).await;
+    // As long as an 850's BEG03 allows, and without '>' (the mapping's component separator):
+    // an HTML parser would still open a tag at '<svg'.
+    let hostile = "<svg onload=alert(1)//";
+    let body = sample_with("E-HOSTILE-1", hostile);
+    let (s, answer) = post(&d.url(), &body, Some(&sign("E-HOSTILE-1"))).await;
+    assert_eq!(s, 200, "{answer}");
+    d.wait_written(1).await;
+    let encoded = "%3Csvg%20onload%3Dalert%281%29%2F%2F";
+    for path in [
+        "/".to_string(),
+        "/pos".to_string(),
+        format!("/pos?po={encoded}"),
+        format!("/pos/{encoded}"),
+    ] {
+        let (s, html) = page(&c, &format!("{base}{path}"), &cookie).await;
+        assert_eq!(s, 200, "{path}");
+        assert!(!html.contains("<svg"), "{path}: {html}");
+    }
+    let (_, html) = page(&c, &format!("{base}/pos/{encoded}"), &cookie).await;
+    assert!(html.contains("&lt;svg onload=alert(1)//"), "{html}");
+    let (_, list) = page(&c, &format!("{base}/pos"), &cookie).await;
+    assert!(
+        list.contains(&format!("href=\"/pos/{}\"", encoded)),
+        "{list}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_token_the_console_answers_only_to_loopback_names() {
+    let ws = Workspace::new();
+    let d = ws
+        .start_with(&format!("{FAST}[console]\nlisten = \"127.0.0.1:0\"\n"))
+        .await;
+    let base = base(&d);
+    let c = no_redirects();
+    let r = c.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.text().await.unwrap().contains("Log out"));
+    // A page elsewhere reaching 127.0.0.1 through its own DNS name (rebinding) is refused.
+    let r = c
+        .get(format!("{base}/dead"))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 421);
+    // The login form is not needed.
+    let r = c.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    d.stop().await;
+}
+
+#[test]
+fn a_console_off_loopback_without_a_token_is_a_config_error() {
+    let ws = Workspace::new();
+    let text = ws.config_text("[console]\nlisten = \"0.0.0.0:8081\"\n");
+    let e = Config::load_str(&text, &ws.path("edi-bridge.toml")).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("console.token_file") && msg.contains("not a loopback address"),
+        "{msg}"
+    );
+    let text = ws.config_text(&format!(
+        "[console]\nlisten = \"0.0.0.0:8081\"\ntoken_file = \"{}\"\n",
+        ws.path("missing.token").display()
+    ));
+    let msg = Config::load_str(&text, &ws.path("edi-bridge.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("console.token_file") && msg.contains("cannot read"),
+        "{msg}"
+    );
+    std::fs::write(ws.path("console.token"), TOKEN).unwrap();
+    let text = ws.config_text(&format!(
+        "[console]\nlisten = \"0.0.0.0:8081\"\ntoken_file = \"{}\"\n",
+        ws.path("console.token").display()
+    ));
+    let loaded = Config::load_str(&text, &ws.path("edi-bridge.toml")).unwrap();
+    assert_eq!(loaded.secrets.console_token.unwrap().expose(), TOKEN);
+    // The webhook's own address is never the console's.
+    let text = ws
+        .config_text("[console]\nlisten = \"127.0.0.1:8080\"\n")
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:8080\"");
+    let msg = Config::load_str(&text, &ws.path("edi-bridge.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("console.listen") && msg.contains("must differ"),
+        "{msg}"
+    );
+}
