@@ -4,6 +4,7 @@
 
 mod alerts;
 mod bad_input;
+mod browser;
 mod console;
 mod crash;
 mod disk_full;
