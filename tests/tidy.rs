@@ -155,3 +155,30 @@ fn the_bottom_layers_import_only_what_is_below_them() {
         assert!(extra.is_empty(), "{module} imports {extra:?}");
     }
 }
+
+#[test]
+fn only_the_console_templates_write_html_and_nothing_bypasses_their_escaping() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let rel = f.strip_prefix(root).unwrap().display().to_string();
+        assert!(
+            !text.contains("PreEscaped"),
+            "{rel} uses PreEscaped: values must go through maud's escaping"
+        );
+        if rel != "src/console/pages.rs" && rel != "src/console/mod.rs" {
+            assert!(!text.contains("maud"), "{rel} names maud");
+        }
+        // Test code may hold a server's HTML answer; shipped code outside the console may not.
+        let shipped = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let test_only = f.file_name().is_some_and(|n| n == "tests.rs");
+        if !rel.starts_with("src/console/") && !test_only {
+            assert!(
+                !shipped.contains("<html") && !shipped.contains("<a href"),
+                "{rel} writes HTML"
+            );
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! The console's HTML, as maud templates: pure functions from what `data` read to markup. maud
 //! escapes every interpolated value (PO numbers, file names, Ingram's messages, reason files);
-//! nothing here builds HTML from strings and nothing uses `PreEscaped`. Links carry values from
+//! nothing here builds HTML from strings or marks a string as already escaped. Links carry values from
 //! outside percent-encoded as one path segment.
 
 use maud::{html, Markup, DOCTYPE};
