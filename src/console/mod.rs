@@ -38,6 +38,8 @@ const RECENT: usize = 100;
 /// An events stream ends after this long (below the listener's idle deadline); the browser
 /// reconnects on its own.
 const SSE_LIFETIME: Duration = Duration::from_secs(45);
+/// How long the home counts are reused: many open pages refreshing at once read the store once.
+const COUNTS_TTL: Duration = Duration::from_secs(5);
 /// Failed logins allowed per minute, for all clients together.
 const LOGIN_FAILURES_PER_MINUTE: u32 = 10;
 
@@ -55,6 +57,7 @@ pub struct ConsoleState {
     pub page_size: usize,
     pub shutdown: CancellationToken,
     logins: Arc<Mutex<(u64, u32)>>,
+    counts: Arc<Mutex<Option<(std::time::Instant, data::Counts)>>>,
 }
 
 impl ConsoleState {
@@ -82,6 +85,7 @@ impl ConsoleState {
             page_size,
             shutdown,
             logins: Arc::default(),
+            counts: Arc::default(),
         }
     }
 }
@@ -350,7 +354,21 @@ async fn home(State(s): State<ConsoleState>, session: Session) -> Response {
         s.clock.now_ms(),
         s.missing_997_hours,
     );
-    match blocking(move || data::counts(&store, &dirs, now, hours)).await {
+    let cached = s
+        .counts
+        .lock()
+        .expect("counts lock")
+        .as_ref()
+        .filter(|(at, _)| at.elapsed() < COUNTS_TTL)
+        .map(|(_, c)| c.clone());
+    let counts = match cached {
+        Some(c) => Ok(Ok(c)),
+        None => blocking(move || data::counts(&store, &dirs, now, hours)).await,
+    };
+    if let Ok(Ok(c)) = &counts {
+        *s.counts.lock().expect("counts lock") = Some((std::time::Instant::now(), c.clone()));
+    }
+    match counts {
         Ok(Ok(c)) => page(pages::home(
             &session.frame(Nav::Home),
             &c,
