@@ -11,8 +11,12 @@ use crate::files::{self, Root};
 use crate::store::records::{DeadRecord, JobRecord, OrderRecord, Outbound850};
 use crate::store::{Store, StoreError};
 
-/// How much of a reason file or an archived 850 a page shows.
+/// How much of an archived 850 a page shows.
 const MAX_SHOWN_BYTES: u64 = 256 * 1024;
+/// How much of a reason file a page shows (the daemon writes short ones; others can write there).
+const MAX_REASON_BYTES: u64 = 16 * 1024;
+/// Files the error page lists (the oldest); the rest are counted.
+pub const MAX_ERROR_FILES: usize = 200;
 /// The window over which "waiting for an 855/856" is counted (the received-time index).
 pub const WAITING_WINDOW_DAYS: u64 = 30;
 
@@ -72,7 +76,7 @@ pub fn counts(
     }
     c.queued_jobs = store.job_count();
     c.dead_letters = store.dead_count();
-    c.error_files = error_files(dirs).map(|f| f.len()).unwrap_or(0);
+    c.error_files = error_names(dirs).map(|n| n.len()).unwrap_or(0);
     c.overdue_997 = store.overdue_850s(now_ms.saturating_sub(missing_997_hours * 3_600_000));
     Ok(c)
 }
@@ -242,19 +246,19 @@ pub fn po_page(store: &Store, dirs: &Dirs, po: &str) -> Result<Option<PoPage>, S
 fn archived_850(dirs: &Dirs, created_at: &str, file_name: &str) -> io::Result<String> {
     let day = format!("outbound/{}", crate::clock::date_path(created_at));
     let dir = dirs.archive.open()?.existing_sub_path(&day)?;
-    read_text(&dir, OsStr::new(file_name))
+    read_text(&dir, OsStr::new(file_name), MAX_SHOWN_BYTES)
 }
 
-/// Reads a regular file (never through a symlink) up to [`MAX_SHOWN_BYTES`], as text.
-fn read_text(dir: &files::Dir, name: &OsStr) -> io::Result<String> {
+/// Reads a regular file (never through a symlink) of at most `limit` bytes, as text.
+fn read_text(dir: &files::Dir, name: &OsStr, limit: u64) -> io::Result<String> {
     let (mut f, _) = dir.open_regular(name).map_err(|e| match e {
         files::OpenError::Io(e) => e,
         other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
     })?;
-    let bytes = files::read_limited(&mut f, MAX_SHOWN_BYTES)?.ok_or_else(|| {
+    let bytes = files::read_limited(&mut f, limit)?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("larger than {MAX_SHOWN_BYTES} bytes"),
+            format!("larger than {limit} bytes, not shown"),
         )
     })?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
@@ -272,38 +276,55 @@ pub struct ErrorFile {
     pub reason: String,
 }
 
-/// The files in `error/` (not the reason files, not hidden entries), oldest first.
-pub fn error_files(dirs: &Dirs) -> io::Result<Vec<ErrorFile>> {
+/// The entries of `error/` that are not reason files or hidden.
+fn error_names(dirs: &Dirs) -> io::Result<Vec<String>> {
+    Ok(dirs
+        .error
+        .open()?
+        .names()?
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| !n.starts_with('.') && !n.ends_with(".reason.txt"))
+        .collect())
+}
+
+/// The files in `error/` (not the reason files, not hidden entries), oldest first: the first
+/// [`MAX_ERROR_FILES`] with their reasons, and how many there are in all.
+pub fn error_files(dirs: &Dirs) -> io::Result<(Vec<ErrorFile>, usize)> {
     let dir = dirs.error.open()?;
-    let names = dir.names()?;
-    let mut out = Vec::new();
-    for name in &names {
-        let Some(n) = name.to_str() else {
-            continue;
-        };
-        if n.starts_with('.') || n.ends_with(".reason.txt") {
-            continue;
-        }
-        let Ok(meta) = dir.lstat(name) else {
-            continue;
-        };
-        let reason_name = format!("{n}.reason.txt");
-        let reason = if names.iter().any(|x| x == OsStr::new(&reason_name)) {
-            read_text(&dir, OsStr::new(&reason_name))
-                .unwrap_or_else(|e| format!("(the reason file cannot be read: {e})"))
-        } else {
-            "(no reason file)".to_string()
-        };
-        out.push(ErrorFile {
-            name: n.to_string(),
-            size: meta.size,
-            kind: meta.kind.describe(),
-            modified_ms: (meta.mtime_ns / 1_000_000) as i64,
-            reason,
-        });
-    }
-    out.sort_by(|a, b| (a.modified_ms, &a.name).cmp(&(b.modified_ms, &b.name)));
-    Ok(out)
+    let names = error_names(dirs)?;
+    let total = names.len();
+    let mut listed: Vec<(i64, String, files::Meta)> = names
+        .into_iter()
+        .filter_map(|n| {
+            let meta = dir.lstat(OsStr::new(&n)).ok()?;
+            Some(((meta.mtime_ns / 1_000_000) as i64, n, meta))
+        })
+        .collect();
+    listed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    listed.truncate(MAX_ERROR_FILES);
+    let out = listed
+        .into_iter()
+        .map(|(modified_ms, name, meta)| {
+            let reason = match read_text(
+                &dir,
+                OsStr::new(&format!("{name}.reason.txt")),
+                MAX_REASON_BYTES,
+            ) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => "(no reason file)".to_string(),
+                Err(e) => format!("(the reason file cannot be read: {e})"),
+            };
+            ErrorFile {
+                name,
+                size: meta.size,
+                kind: meta.kind.describe(),
+                modified_ms,
+                reason,
+            }
+        })
+        .collect();
+    Ok((out, total))
 }
 
 /// Why a requeue was refused.
@@ -354,4 +375,83 @@ pub fn requeue(dirs: &Dirs, name: &str) -> Result<String, RequeueError> {
     }
     error.sync()?;
     Ok(moved.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs(root: &std::path::Path) -> Dirs {
+        let mk = |n: &str| Root::create(&root.join(n), 0o750).unwrap();
+        Dirs {
+            inbox: mk("inbox"),
+            error: mk("error"),
+            archive: mk("archive"),
+        }
+    }
+
+    #[test]
+    fn the_error_page_lists_the_oldest_files_and_counts_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        let d = dirs(t.path());
+        let err = t.path().join("error");
+        for i in 0..(MAX_ERROR_FILES + 5) {
+            let name = format!("f{i:03}.855");
+            std::fs::write(err.join(&name), b"x").unwrap();
+            std::fs::write(
+                err.join(format!("{name}.reason.txt")),
+                format!("reason {i}"),
+            )
+            .unwrap();
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + i as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(err.join(&name))
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        std::fs::write(err.join(".hidden"), b"x").unwrap();
+        let (files, total) = error_files(&d).unwrap();
+        assert_eq!(total, MAX_ERROR_FILES + 5);
+        assert_eq!(files.len(), MAX_ERROR_FILES);
+        assert_eq!(files[0].name, "f000.855");
+        assert_eq!(files[0].reason, "reason 0");
+        assert_eq!(
+            files.last().unwrap().name,
+            format!("f{:03}.855", MAX_ERROR_FILES - 1)
+        );
+    }
+
+    #[test]
+    fn a_reason_that_is_a_symlink_or_too_long_is_not_shown() {
+        let t = tempfile::tempdir().unwrap();
+        let d = dirs(t.path());
+        let err = t.path().join("error");
+        std::fs::write(t.path().join("secret"), b"do not show").unwrap();
+        std::fs::write(err.join("a.855"), b"x").unwrap();
+        std::os::unix::fs::symlink(t.path().join("secret"), err.join("a.855.reason.txt")).unwrap();
+        std::fs::write(err.join("b.855"), b"x").unwrap();
+        std::fs::write(
+            err.join("b.855.reason.txt"),
+            vec![b'r'; MAX_REASON_BYTES as usize + 1],
+        )
+        .unwrap();
+        std::fs::write(err.join("c.855"), b"x").unwrap();
+        let (files, _) = error_files(&d).unwrap();
+        let reason = |n: &str| files.iter().find(|f| f.name == n).unwrap().reason.clone();
+        assert!(
+            reason("a.855").contains("cannot be read"),
+            "{}",
+            reason("a.855")
+        );
+        assert!(!reason("a.855").contains("do not show"));
+        assert!(reason("b.855").contains("not shown"), "{}", reason("b.855"));
+        assert_eq!(reason("c.855"), "(no reason file)");
+        assert_eq!(counts_error_files(&d), 3);
+    }
+
+    fn counts_error_files(d: &Dirs) -> usize {
+        error_names(d).unwrap().len()
+    }
 }

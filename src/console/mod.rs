@@ -533,11 +533,12 @@ async fn errors_page(
 ) -> Response {
     let dirs = s.dirs.clone();
     match blocking(move || data::error_files(&dirs)).await {
-        Ok(Ok(files)) => (
+        Ok(Ok((files, total))) => (
             status,
             page(pages::errors_page(
                 &session.frame(Nav::Errors),
                 &files,
+                total,
                 &session.csrf,
                 flash,
                 problem,

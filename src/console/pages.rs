@@ -357,6 +357,7 @@ pub fn dead_page(
 pub fn errors_page(
     frame: &Frame<'_>,
     files: &[ErrorFile],
+    total: usize,
     csrf: &str,
     flash: Option<&str>,
     problem: Option<&str>,
@@ -371,6 +372,9 @@ pub fn errors_page(
             @if let Some(p) = problem { p.problem role="alert" { (p) } }
             @if files.is_empty() {
                 p.empty { "No files in error/." }
+            }
+            @if total > files.len() {
+                p.note { "The oldest " (files.len()) " of " (total) " files are listed; requeue or remove them to see the rest." }
             }
             @for f in files {
                 section.errfile {
@@ -510,7 +514,8 @@ mod tests {
             modified_ms: 0,
             reason: format!("reason: {HOSTILE}"),
         }];
-        let html = errors_page(&frame(), &files, "c", Some(HOSTILE), Some(HOSTILE)).into_string();
+        let html =
+            errors_page(&frame(), &files, 1, "c", Some(HOSTILE), Some(HOSTILE)).into_string();
         assert_escaped(&html);
         assert!(html.contains("name=\"file\" value=\"&lt;script&gt;"));
     }
