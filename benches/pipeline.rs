@@ -1640,32 +1640,32 @@ fn memory_big(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
 fn preload(dir: &Path, n: usize) -> anyhow::Result<u64> {
     use edi_bridge::store::{InboundBatch, NewEvent, Store};
     let mapping = edi_bridge::mapping::Mapping::builtin();
-    let template: serde_json::Value = serde_json::from_str(SAMPLE)?;
-    let mut po = edi_bridge::ingram::order::decode(&template, &mapping.webhook)
-        .map_err(|e| anyhow!("{e}"))?
-        .orders
-        .remove(0);
-    po.lines.truncate(2);
-    let raw = template.to_string();
     let pair = mapping.interchange.pair_key();
     let store = Store::open(&dir.join("state"))?;
     let batch = 500;
     let mut done = 0;
     while done < n {
         let upto = (done + batch).min(n);
-        let events: Vec<NewEvent> = (done..upto)
+        // Each PO with its own names, addresses and parts (the emulator's varied webhooks), so
+        // the store's compression meets values its dictionary has never seen.
+        let events = (done..upto)
             .map(|i| {
-                let mut p = po.clone();
-                p.po_number = format!("H-{i:07}");
-                NewEvent {
-                    event_id: format!("HEV-{i:07}"),
+                let po_number = format!("H-{i:07}");
+                let event_id = format!("HEV-{i:07}");
+                let raw = edi_bridge::sim::varied::webhook(i as u64, &event_id, &po_number);
+                let v: serde_json::Value = serde_json::from_str(&raw)?;
+                let orders = edi_bridge::ingram::order::decode(&v, &mapping.webhook)
+                    .map_err(|e| anyhow!("{e}"))?
+                    .orders;
+                Ok(NewEvent {
+                    event_id,
                     received_at: "2026-01-01T00:00:00Z".into(),
                     headers: vec![("content-type".into(), "application/json".into())],
-                    raw_body: raw.replace("IM-PO-1001", &p.po_number),
-                    orders: vec![p],
-                }
+                    raw_body: raw,
+                    orders,
+                })
             })
-            .collect();
+            .collect::<anyhow::Result<Vec<NewEvent>>>()?;
         let refs: Vec<&NewEvent> = events.iter().collect();
         store.record_events(&refs)?;
         let names: Vec<String> = (done..upto).map(|i| format!("H-{i:07}")).collect();

@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod server;
+pub mod varied;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
