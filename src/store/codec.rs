@@ -6,7 +6,7 @@
 //! a byte of its own while this one stays readable forever: `dict-v1.bin` never changes (a test
 //! pins its hash).
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 /// First byte of a value compressed against dictionary v1, followed by the plain length
 /// (u32, little-endian) and the zstd frame.
@@ -20,9 +20,22 @@ const LEVEL: i32 = 3;
 
 static DICT_V1: &[u8] = include_bytes!("dict-v1.bin");
 
-thread_local! {
-    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+/// zstd contexts (the dictionary loaded in each), shared by every thread: a context per thread
+/// would cost a megabyte on each of the blocking pool's threads. At most [`POOLED`] are kept.
+static COMPRESSORS: Mutex<Vec<zstd::bulk::Compressor<'static>>> = Mutex::new(Vec::new());
+static DECOMPRESSORS: Mutex<Vec<zstd::bulk::Decompressor<'static>>> = Mutex::new(Vec::new());
+/// Idle contexts kept for reuse.
+const POOLED: usize = 4;
+
+fn take<T>(pool: &Mutex<Vec<T>>) -> Option<T> {
+    pool.lock().expect("zstd pool lock").pop()
+}
+
+fn give<T>(pool: &Mutex<Vec<T>>, t: T) {
+    let mut p = pool.lock().expect("zstd pool lock");
+    if p.len() < POOLED {
+        p.push(t);
+    }
 }
 
 /// Why a stored value cannot be read back as JSON bytes.
@@ -41,17 +54,12 @@ pub(crate) fn encode(plain: Vec<u8>) -> Vec<u8> {
     if plain.len() < COMPRESS_FROM {
         return plain;
     }
-    let packed = COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        let c = match c.as_mut() {
-            Some(c) => c,
-            None => c.insert(
-                zstd::bulk::Compressor::with_dictionary(LEVEL, DICT_V1)
-                    .expect("zstd accepts the built-in dictionary"),
-            ),
-        };
-        c.compress(&plain)
+    let mut c = take(&COMPRESSORS).unwrap_or_else(|| {
+        zstd::bulk::Compressor::with_dictionary(LEVEL, DICT_V1)
+            .expect("zstd accepts the built-in dictionary")
     });
+    let packed = c.compress(&plain);
+    give(&COMPRESSORS, c);
     match packed {
         Ok(p) if p.len() + 5 < plain.len() => {
             let mut out = Vec::with_capacity(p.len() + 5);
@@ -77,23 +85,18 @@ pub(crate) fn decode(stored: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, CodecE
     if len > MAX_PLAIN {
         return Err(CodecError::TooLarge(len));
     }
-    DECOMPRESSOR.with(|d| {
-        let mut d = d.borrow_mut();
-        let d = match d.as_mut() {
-            Some(d) => d,
-            None => d.insert(
-                zstd::bulk::Decompressor::with_dictionary(DICT_V1)
-                    .map_err(|e| CodecError::Zstd(e.to_string()))?,
-            ),
-        };
-        let plain = d
-            .decompress(frame, len)
-            .map_err(|e| CodecError::Zstd(e.to_string()))?;
-        if plain.len() != len {
-            return Err(CodecError::Short);
-        }
-        Ok(std::borrow::Cow::Owned(plain))
-    })
+    let mut d = match take(&DECOMPRESSORS) {
+        Some(d) => d,
+        None => zstd::bulk::Decompressor::with_dictionary(DICT_V1)
+            .map_err(|e| CodecError::Zstd(e.to_string()))?,
+    };
+    let plain = d.decompress(frame, len);
+    give(&DECOMPRESSORS, d);
+    let plain = plain.map_err(|e| CodecError::Zstd(e.to_string()))?;
+    if plain.len() != len {
+        return Err(CodecError::Short);
+    }
+    Ok(std::borrow::Cow::Owned(plain))
 }
 
 #[cfg(test)]

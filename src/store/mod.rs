@@ -123,6 +123,68 @@ struct Inner {
     erp_rejected: sled::Tree,
     dedupe: sled::Tree,
     received: sled::Tree,
+    /// The last count of 850s awaiting a 997 past a cutoff, kept exact by every change to
+    /// `awaiting_997` (each holds this lock across its transaction), so `/metrics` counts only
+    /// what became overdue since its last scrape.
+    overdue: Mutex<Overdue>,
+}
+
+/// The awaiting-997 entries written before `cutoff`, counted.
+#[derive(Debug, Default)]
+struct Overdue {
+    known: Option<(u64, usize)>,
+}
+
+impl Overdue {
+    /// Entries added (+1) or removed (-1) at these write times, after their transaction.
+    fn apply(&mut self, changes: &[(u64, i8)]) {
+        if let Some((cutoff, n)) = &mut self.known {
+            for (ms, delta) in changes {
+                if ms < cutoff {
+                    *n = n.saturating_add_signed(isize::from(*delta));
+                }
+            }
+        }
+    }
+}
+
+/// Changes to `awaiting_997` seen inside a transaction (which may run more than once: cleared
+/// at each start, applied to [`Overdue`] once it committed).
+#[derive(Default)]
+struct AwaitingChanges(std::cell::RefCell<Vec<(u64, i8)>>);
+
+impl AwaitingChanges {
+    fn restart(&self) {
+        self.0.borrow_mut().clear();
+    }
+
+    fn insert(
+        &self,
+        awaiting: &sled::transaction::TransactionalTree,
+        ms: u64,
+        po: &str,
+    ) -> Result<(), sled::transaction::UnabortableTransactionError> {
+        if awaiting.insert(keys::awaiting_key(ms, po), &[])?.is_none() {
+            self.0.borrow_mut().push((ms, 1));
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &self,
+        awaiting: &sled::transaction::TransactionalTree,
+        ms: u64,
+        po: &str,
+    ) -> Result<(), sled::transaction::UnabortableTransactionError> {
+        if awaiting.remove(keys::awaiting_key(ms, po))?.is_some() {
+            self.0.borrow_mut().push((ms, -1));
+        }
+        Ok(())
+    }
+
+    fn into_inner(self) -> Vec<(u64, i8)> {
+        self.0.into_inner()
+    }
 }
 
 impl Inner {
@@ -150,6 +212,7 @@ impl Inner {
             erp_rejected: db.open_tree(keys::ERP_REJECTED)?,
             dedupe: db.open_tree(keys::DEDUPE)?,
             received: db.open_tree(keys::RECEIVED)?,
+            overdue: Mutex::default(),
             db,
         })
         .and_then(|inner| inner.build_indexes().map(|()| inner))
@@ -158,6 +221,8 @@ impl Inner {
     /// Builds the awaiting-997 and ERP-rejection indexes from the orders, once: a store written
     /// before they existed gets them at its first open, later opens only read the marker.
     fn build_indexes(&self) -> Result<(), StoreError> {
+        // Whatever was counted before no longer holds.
+        self.overdue.lock().expect("overdue lock").known = None;
         if self.counters.contains_key(keys::INDEXES_BUILT)? {
             return Ok(());
         }
@@ -618,8 +683,11 @@ impl Store {
     /// whose 850 is not allocated (no record, already written) only loses its queue entry.
     pub fn complete_850s(&self, done: &[(u64, &str)], written_at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
         (&i.orders, &i.outbox_queue, &i.awaiting_997).transaction(
             |(orders, queue, awaiting)| {
+                changes.restart();
                 for (queue_id, po) in done {
                     if let Some(b) = orders.get(po.as_bytes())? {
                         let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
@@ -634,7 +702,7 @@ impl Store {
                             };
                             if rec.inbound.erp_997.is_none() {
                                 if let Some(ms) = written_ms(&rec) {
-                                    awaiting.insert(keys::awaiting_key(ms, po), &[])?;
+                                    changes.insert(awaiting, ms, po)?;
                                 }
                             }
                             orders.insert(po.as_bytes(), json(&rec))?;
@@ -645,6 +713,7 @@ impl Store {
                 Ok(())
             },
         )?;
+        overdue.apply(&changes.into_inner());
         Ok(())
     }
 
@@ -652,14 +721,17 @@ impl Store {
     pub fn requeue_850(&self, po: &str, at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
         let qid = i.db.generate_id()?;
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
         (&i.orders, &i.outbox_queue, &i.awaiting_997).transaction(
             |(orders, queue, awaiting)| {
+                changes.restart();
                 let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
                     Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
                     None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
                 };
                 if let Some(ms) = written_ms(&rec) {
-                    awaiting.remove(keys::awaiting_key(ms, po))?;
+                    changes.remove(awaiting, ms, po)?;
                 }
                 rec.history.push(HistoryEntry {
                     at: at.to_string(),
@@ -671,6 +743,7 @@ impl Store {
                 Ok(())
             },
         )?;
+        overdue.apply(&changes.into_inner());
         Ok(())
     }
 }
@@ -754,6 +827,8 @@ impl Store {
             claimed_file: b.claimed_file.clone(),
             received_at: b.received_at.clone(),
         });
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
         let out = (
             &i.interchanges,
             &i.jobs,
@@ -764,6 +839,7 @@ impl Store {
             &i.erp_rejected,
         )
             .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected)| {
+                changes.restart();
                 for key in &b.interchanges {
                     if let Some(prev) = interchanges.get(key)? {
                         let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
@@ -850,7 +926,7 @@ impl Store {
                         // The indexes follow the record: no longer awaiting a 997; rejected or not.
                         if let Some((written, is_rejected)) = after {
                             if let Some(ms) = written {
-                                awaiting.remove(keys::awaiting_key(ms, &po))?;
+                                changes.remove(awaiting, ms, &po)?;
                             }
                             if is_rejected {
                                 rejected.insert(po.as_bytes(), &[])?;
@@ -870,6 +946,7 @@ impl Store {
                 }
                 Ok(InboundCommit::Committed { jobs: b.jobs.len() })
             })?;
+        overdue.apply(&changes.into_inner());
         Ok(out)
     }
 
@@ -1051,13 +1128,21 @@ impl Store {
     /// 850s written before `cutoff_ms` (Unix ms) that still have no 997 or TA1 from the ERP:
     /// read from the time-ordered index, so the cost is the number found, not the history.
     pub fn overdue_850s(&self, cutoff_ms: u64) -> usize {
-        self.inner()
-            .map(|i| {
-                i.awaiting_997
-                    .range(..cutoff_ms.to_be_bytes().to_vec())
-                    .count()
-            })
-            .unwrap_or(0)
+        let Ok(i) = self.inner() else {
+            return 0;
+        };
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let key = |ms: u64| ms.to_be_bytes().to_vec();
+        // Only what passed the cutoff since the last count is read; the rest is kept exact by
+        // each change to the index. A cutoff that moved back is counted afresh.
+        let n = match overdue.known {
+            Some((last, n)) if cutoff_ms >= last => {
+                n + i.awaiting_997.range(key(last)..key(cutoff_ms)).count()
+            }
+            _ => i.awaiting_997.range(..key(cutoff_ms)).count(),
+        };
+        overdue.known = Some((cutoff_ms, n));
+        n
     }
 
     /// Retention: removes up to `limit` POs received before `now_ms - retention` whose 850 is
@@ -1112,6 +1197,8 @@ impl Store {
                 expired.push(k);
             }
         }
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
         let out = (
             &i.orders,
             &i.events,
@@ -1123,6 +1210,7 @@ impl Store {
         )
             .transaction(
                 |(orders, events, dedupe, awaiting, rejected, counters, received)| {
+                    changes.restart();
                     for rec in &candidates {
                         let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
                         let mut po_value = received_at.to_vec();
@@ -1135,7 +1223,7 @@ impl Store {
                             &rec.po_number,
                         ))?;
                         if let Some(ms) = written_ms(rec) {
-                            awaiting.remove(keys::awaiting_key(ms, &rec.po_number))?;
+                            changes.remove(awaiting, ms, &rec.po_number)?;
                         }
                         rejected.remove(rec.po_number.as_bytes())?;
                         if let Some(ev) = events.get(rec.event_id.as_bytes())? {
@@ -1167,6 +1255,7 @@ impl Store {
                     })
                 },
             )?;
+        overdue.apply(&changes.into_inner());
         Ok(out)
     }
 
@@ -1875,6 +1964,64 @@ pub(crate) mod tests {
         i.build_indexes().unwrap();
         check(&store);
         assert_eq!(store.overdue_850s(ms("2026-11-21T00:00:00Z")), 19);
+    }
+
+    #[tokio::test]
+    async fn the_kept_overdue_count_agrees_with_a_scan_as_the_cutoff_moves_and_acks_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pair = "ZZ:X/ZZ:Y";
+        let pos: Vec<PurchaseOrder> = (0..20).map(|i| po(&format!("Q{i:02}"))).collect();
+        store.record_event(&event("E1", &pos)).unwrap();
+        let mut gs06 = std::collections::BTreeMap::new();
+        let write = |store: &Store, p: &str, minute: usize| {
+            let rec = allocate(store, p, pair, |po, e| format!("{po}.{}", e.isa13));
+            let Outbound850::Allocated { envelope } = &rec.outbound else {
+                panic!("{rec:?}")
+            };
+            let queue = store.outbox_batch(100).unwrap();
+            let (qid, _) = queue.iter().find(|(_, q)| *q == p).unwrap();
+            let at = format!("2026-11-20T10:{minute:02}:00Z");
+            store.complete_850s(&[(*qid, p)], &at).unwrap();
+            envelope.gs06
+        };
+        for (i, p) in pos.iter().enumerate().take(15) {
+            gs06.insert(p.po_number.clone(), write(&store, &p.po_number, i));
+        }
+        let ack = |gs06: u32, n: usize| InboundBatch {
+            interchanges: vec![format!("a{n}").into_bytes()],
+            claimed_file: format!("a{n}"),
+            received_at: "2026-11-21T00:00:00Z".into(),
+            jobs: vec![],
+            shipped: vec![],
+            erp_997: vec![(pair.into(), gs06, records::ErpAck::Accepted, String::new())],
+            files: vec![],
+            history: vec![],
+        };
+        let agree = |store: &Store, minute: usize| {
+            let cutoff = ms(&format!("2026-11-20T10:{minute:02}:30Z"));
+            assert_eq!(
+                store.overdue_850s(cutoff),
+                overdue_by_scan(store, cutoff),
+                "cutoff 10:{minute:02}:30"
+            );
+        };
+        // The cutoff advances a minute at a time; between counts, 997s arrive for POs on both
+        // sides of it, a replay takes one out, and later 850s are written.
+        agree(&store, 3);
+        store.commit_inbound(&ack(gs06["Q01"], 1)).unwrap(); // before the cutoff
+        store.commit_inbound(&ack(gs06["Q09"], 2)).unwrap(); // after it
+        agree(&store, 5);
+        store.requeue_850("Q04", "2026-11-21T00:00:00Z").unwrap();
+        store.commit_inbound(&ack(gs06["Q01"], 3)).unwrap(); // a second 997 for the same PO
+        agree(&store, 8);
+        gs06.insert("Q15".into(), write(&store, "Q15", 16));
+        gs06.insert("Q04".into(), write(&store, "Q04", 17));
+        agree(&store, 12);
+        store.commit_inbound(&ack(gs06["Q15"], 4)).unwrap();
+        agree(&store, 20);
+        agree(&store, 2); // moved back: counted afresh
+        agree(&store, 59);
     }
 
     #[tokio::test]
