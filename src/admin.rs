@@ -189,21 +189,7 @@ pub mod ops {
 
     /// The PO's lifecycle as one word.
     pub fn lifecycle(o: &OrderRecord) -> &'static str {
-        if o.inbound.erp_997 == Some(ErpAck::InterchangeRejected) {
-            "ta1_rejected"
-        } else if o.inbound.erp_997.is_some_and(ErpAck::is_rejection) {
-            "997_rejected"
-        } else if o.inbound.statuses_sent > 0 {
-            "856_sent"
-        } else if o.inbound.response_sent_at.is_some() {
-            "855_sent"
-        } else if o.inbound.erp_997.is_some() {
-            "997_received"
-        } else if matches!(o.outbound, Outbound850::Written { .. }) {
-            "850_written"
-        } else {
-            "received"
-        }
+        o.lifecycle()
     }
 
     pub fn status(store: &Store, q: &StatusQuery) -> anyhow::Result<String> {
@@ -219,11 +205,17 @@ pub mod ops {
         // One PO is a key lookup, not a scan of the history.
         // `--since` reads the received-time index.
         let since_ms = q.since.as_deref().and_then(super::since_ms);
+        // `--state` reads the state index (`errors`: the POs with a dead letter, and the two
+        // rejected states).
         let orders: Box<dyn Iterator<Item = Result<_, crate::store::StoreError>>> =
-            match (&q.po, since_ms) {
-                (Some(po), _) => Box::new(store.order(po).transpose().into_iter()),
-                (None, Some(ms)) => Box::new(store.orders_since(ms)),
-                (None, None) => Box::new(store.orders()),
+            match (&q.po, q.state.as_deref(), since_ms) {
+                (Some(po), _, _) => Box::new(store.order(po).transpose().into_iter()),
+                (None, Some("errors"), ms) => {
+                    Box::new(errors(store, &dead, ms.unwrap_or(0))?.into_iter().map(Ok))
+                }
+                (None, Some(state), ms) => Box::new(store.orders_in_state(state, ms.unwrap_or(0))),
+                (None, None, Some(ms)) => Box::new(store.orders_since(ms)),
+                (None, None, None) => Box::new(store.orders()),
             };
         for o in orders {
             let o = o?;
@@ -284,6 +276,35 @@ pub mod ops {
             store.pruned_count()
         );
         Ok(out)
+    }
+
+    /// The POs `--state errors` lists: a dead-lettered call, or an 850 the ERP rejected;
+    /// received at or after `since_ms`, oldest first.
+    pub fn errors(
+        store: &Store,
+        dead: &[crate::store::records::DeadRecord],
+        since_ms: u64,
+    ) -> anyhow::Result<Vec<OrderRecord>> {
+        let mut out: std::collections::BTreeMap<String, OrderRecord> = Default::default();
+        for state in ["997_rejected", "ta1_rejected"] {
+            for o in store.orders_in_state(state, since_ms) {
+                let o = o?;
+                out.insert(o.po_number.clone(), o);
+            }
+        }
+        for d in dead {
+            if out.contains_key(&d.job.po) {
+                continue;
+            }
+            if let Some(o) = store.order(&d.job.po)? {
+                if crate::store::rfc3339_ms(&o.received_at).unwrap_or(0) >= since_ms {
+                    out.insert(o.po_number.clone(), o);
+                }
+            }
+        }
+        let mut v: Vec<OrderRecord> = out.into_values().collect();
+        v.sort_by(|a, b| a.received_at.cmp(&b.received_at));
+        Ok(v)
     }
 
     pub fn show(store: &Store, po: &str) -> anyhow::Result<String> {

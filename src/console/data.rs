@@ -137,38 +137,31 @@ pub fn list(
         )));
     }
     let since = q.since.trim();
-    let orders: Box<dyn Iterator<Item = Result<OrderRecord, StoreError>>> = if since.is_empty() {
-        Box::new(store.orders())
+    let since_ms = if since.is_empty() {
+        None
     } else {
-        let ms = crate::admin::since_ms(since).ok_or_else(|| {
+        Some(crate::admin::since_ms(since).ok_or_else(|| {
             ListError::Query("since: use a date like 2026-12-01 or an RFC 3339 instant".into())
-        })?;
-        Box::new(store.orders_since(ms))
+        })?)
     };
-    let dead_pos: std::collections::HashSet<String> = if q.state == "errors" {
-        store
-            .dead_letters()
-            .map(|d| d.map(|d| d.job.po))
-            .collect::<Result<_, _>>()?
-    } else {
-        Default::default()
-    };
+    // A state reads the state index; `errors` the dead letters and the rejected states.
+    let orders: Box<dyn Iterator<Item = Result<OrderRecord, StoreError>>> =
+        match (q.state.as_str(), since_ms) {
+            ("errors", ms) => {
+                let dead = store.dead_letters().collect::<Result<Vec<_>, _>>()?;
+                let found = crate::admin::ops::errors(store, &dead, ms.unwrap_or(0))
+                    .map_err(|e| ListError::Query(format!("{e:#}")))?;
+                Box::new(found.into_iter().map(Ok))
+            }
+            ("", Some(ms)) => Box::new(store.orders_since(ms)),
+            ("", None) => Box::new(store.orders()),
+            (state, ms) => Box::new(store.orders_in_state(state, ms.unwrap_or(0))),
+        };
     let skip = q.page.saturating_mul(page_size);
     let mut rows = Vec::new();
     let mut seen = 0usize;
     for o in orders {
         let o = o?;
-        let s = state(&o);
-        let hit = match q.state.as_str() {
-            "" => true,
-            "errors" => {
-                dead_pos.contains(&o.po_number) || s == "997_rejected" || s == "ta1_rejected"
-            }
-            want => want == s,
-        };
-        if !hit {
-            continue;
-        }
         seen += 1;
         if seen <= skip {
             continue;

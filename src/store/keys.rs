@@ -18,6 +18,27 @@ pub const ERP_REJECTED: &str = "erp_rejected";
 /// Every stored PO by when it was received: `status --since` reads a range of it.
 pub const RECEIVED: &str = "received";
 
+/// Every stored PO by lifecycle, then by when it was received: `status --state` and the
+/// console's state filter read one range of it.
+pub const STATES: &str = "states";
+/// Marker in `counters`: the state index was built from the orders.
+pub const STATES_BUILT: &[u8] = b"index\0built\0states\0v1";
+
+/// `state code, received at (Unix ms, big-endian) \0 po`.
+pub fn state_key(lifecycle: &str, received_ms: u64, po: &str) -> Vec<u8> {
+    let mut k = vec![state_code(lifecycle)];
+    k.extend_from_slice(&awaiting_key(received_ms, po));
+    k
+}
+
+/// A lifecycle's one-byte code in [`state_key`] (its place in `records::LIFECYCLES`, from 1).
+pub fn state_code(lifecycle: &str) -> u8 {
+    super::records::LIFECYCLES
+        .iter()
+        .position(|l| *l == lifecycle)
+        .map_or(0, |i| i as u8 + 1)
+}
+
 /// What outlives a pruned PO, compactly: its event id and PO number (with the payload hash),
 /// so a redelivery is still recognised for `dedupe_days`.
 pub const DEDUPE: &str = "dedupe";

@@ -52,6 +52,18 @@ fn committer_late() -> String {
     )
 }
 
+/// How long opening waits for a database lock held by one just closed.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+const LOCK_RETRY: Duration = Duration::from_millis(10);
+
+/// Waits [`LOCK_RETRY`] before trying a database lock again. Opening runs on a blocking thread
+/// (the daemon's `spawn_blocking`, the committer, the CLI), never on a runtime worker, and no
+/// signal tells when another holder released the file lock.
+#[allow(clippy::disallowed_methods)]
+fn pause_for_lock() {
+    std::thread::sleep(LOCK_RETRY);
+}
+
 /// Control numbers wrap back to 1 after this value (ISA13 is 9 digits).
 pub const CONTROL_MAX: u32 = 999_999_999;
 
@@ -123,6 +135,7 @@ struct Inner {
     erp_rejected: sled::Tree,
     dedupe: sled::Tree,
     received: sled::Tree,
+    states: sled::Tree,
     /// The last count of 850s awaiting a 997 past a cutoff, kept exact by every change to
     /// `awaiting_997` (each holds this lock across its transaction), so `/metrics` counts only
     /// what became overdue since its last scrape.
@@ -190,13 +203,28 @@ impl AwaitingChanges {
 impl Inner {
     fn open(dir: &Path, options: &StoreOptions) -> Result<Inner, StoreError> {
         remove_unfinished_snapshots(&dir.join("db"))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(options.cache_bytes)
             // No background flush: every durable point flushes through the committer, and
             // sled's timer flush would hold the lock intake transactions wait for.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // A database closed a moment ago may still be locked while sled's own threads let go
+        // of it (nothing signals that): wait for the lock a little before giving up.
+        let mut waited = Duration::ZERO;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::Other
+                        && e.to_string().contains("could not acquire lock")
+                        && waited < LOCK_WAIT =>
+                {
+                    pause_for_lock();
+                    waited += LOCK_RETRY;
+                }
+                other => break other?,
+            }
+        };
         Ok(Inner {
             events: db.open_tree(keys::EVENTS)?,
             orders: db.open_tree(keys::ORDERS)?,
@@ -212,6 +240,7 @@ impl Inner {
             erp_rejected: db.open_tree(keys::ERP_REJECTED)?,
             dedupe: db.open_tree(keys::DEDUPE)?,
             received: db.open_tree(keys::RECEIVED)?,
+            states: db.open_tree(keys::STATES)?,
             overdue: Mutex::default(),
             db,
         })
@@ -223,6 +252,14 @@ impl Inner {
     fn build_indexes(&self) -> Result<(), StoreError> {
         // Whatever was counted before no longer holds.
         self.overdue.lock().expect("overdue lock").known = None;
+        if !self.counters.contains_key(keys::STATES_BUILT)? {
+            for entry in self.orders.iter() {
+                let (k, v) = entry?;
+                let rec: OrderRecord = parse(&k, &v)?;
+                self.states.insert(state_key(&rec), &[])?;
+            }
+            self.counters.insert(keys::STATES_BUILT, &[])?;
+        }
         if self.counters.contains_key(keys::INDEXES_BUILT)? {
             return Ok(());
         }
@@ -247,6 +284,35 @@ impl Inner {
     }
 }
 
+/// The PO's entry in the state index.
+fn state_key(rec: &OrderRecord) -> Vec<u8> {
+    keys::state_key(
+        rec.lifecycle(),
+        rfc3339_ms(&rec.received_at).unwrap_or(0),
+        &rec.po_number,
+    )
+}
+
+/// Moves the PO's state-index entry from `before` (its key before the change, `None` for a
+/// new PO) to where `after` belongs (`None`: the PO is gone).
+fn restate(
+    states: &TransactionalTree,
+    before: Option<Vec<u8>>,
+    after: Option<&OrderRecord>,
+) -> Result<(), sled::transaction::UnabortableTransactionError> {
+    let after = after.map(state_key);
+    if before == after {
+        return Ok(());
+    }
+    if let Some(b) = before {
+        states.remove(b)?;
+    }
+    if let Some(a) = after {
+        states.insert(a, &[])?;
+    }
+    Ok(())
+}
+
 /// What one retention round removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -255,7 +321,7 @@ pub struct Pruned {
 }
 
 /// Unix ms of an RFC 3339 instant.
-fn rfc3339_ms(s: &str) -> Option<u64> {
+pub fn rfc3339_ms(s: &str) -> Option<u64> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .ok()
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64)
@@ -564,20 +630,23 @@ impl Store {
             &i.outbox_queue,
             &i.dedupe,
             &i.received,
+            &i.states,
         )
-            .transaction(|(events, orders, review, queue, dedupe, received)| {
-                let mut out = Vec::with_capacity(staged.len());
-                for (ev, queue_ids, hashes, event_rec) in &staged {
-                    out.push(stage_event(
-                        (events, orders, review, queue, dedupe, received),
-                        ev,
-                        queue_ids,
-                        hashes,
-                        event_rec,
-                    )?);
-                }
-                Ok(out)
-            })?;
+            .transaction(
+                |(events, orders, review, queue, dedupe, received, states)| {
+                    let mut out = Vec::with_capacity(staged.len());
+                    for (ev, queue_ids, hashes, event_rec) in &staged {
+                        out.push(stage_event(
+                            (events, orders, review, queue, dedupe, received, states),
+                            ev,
+                            queue_ids,
+                            hashes,
+                            event_rec,
+                        )?);
+                    }
+                    Ok(out)
+                },
+            )?;
         Ok(out)
     }
 
@@ -685,12 +754,13 @@ impl Store {
         let i = self.inner()?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
-        (&i.orders, &i.outbox_queue, &i.awaiting_997).transaction(
-            |(orders, queue, awaiting)| {
+        (&i.orders, &i.outbox_queue, &i.awaiting_997, &i.states).transaction(
+            |(orders, queue, awaiting, states)| {
                 changes.restart();
                 for (queue_id, po) in done {
                     if let Some(b) = orders.get(po.as_bytes())? {
                         let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
+                        let before = state_key(&rec);
                         if let Outbound850::Allocated { envelope } = &rec.outbound {
                             rec.history.push(HistoryEntry {
                                 at: written_at.to_string(),
@@ -705,6 +775,7 @@ impl Store {
                                     changes.insert(awaiting, ms, po)?;
                                 }
                             }
+                            restate(states, Some(before), Some(&rec))?;
                             orders.insert(po.as_bytes(), json(&rec))?;
                         }
                     }
@@ -723,13 +794,14 @@ impl Store {
         let qid = i.db.generate_id()?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
-        (&i.orders, &i.outbox_queue, &i.awaiting_997).transaction(
-            |(orders, queue, awaiting)| {
+        (&i.orders, &i.outbox_queue, &i.awaiting_997, &i.states).transaction(
+            |(orders, queue, awaiting, states)| {
                 changes.restart();
                 let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
                     Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
                     None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
                 };
+                let before = state_key(&rec);
                 if let Some(ms) = written_ms(&rec) {
                     changes.remove(awaiting, ms, po)?;
                 }
@@ -738,6 +810,7 @@ impl Store {
                     what: "850 replay requested by operator".into(),
                 });
                 rec.outbound = Outbound850::Pending;
+                restate(states, Some(before), Some(&rec))?;
                 orders.insert(po.as_bytes(), json(&rec))?;
                 queue.insert(&qid.to_be_bytes(), po.as_bytes())?;
                 Ok(())
@@ -837,8 +910,9 @@ impl Store {
             &i.gs06_index,
             &i.awaiting_997,
             &i.erp_rejected,
+            &i.states,
         )
-            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected)| {
+            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states)| {
                 changes.restart();
                 for key in &b.interchanges {
                     if let Some(prev) = interchanges.get(key)? {
@@ -884,7 +958,9 @@ impl Store {
                         if let Some(bytes) = orders.get(po.as_bytes())? {
                             let mut rec: OrderRecord =
                                 parse(po.as_bytes(), &bytes).map_err(abort)?;
+                            let before = state_key(&rec);
                             f(&mut rec);
+                            restate(states, Some(before), Some(&rec))?;
                             orders.insert(po.as_bytes(), json(&rec))?;
                         }
                         Ok(())
@@ -1005,10 +1081,11 @@ impl Store {
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
     pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
-        (&i.jobs, &i.orders).transaction(|(jobs, orders)| {
+        (&i.jobs, &i.orders, &i.states).transaction(|(jobs, orders, states)| {
             jobs.remove(&job.id.to_be_bytes())?;
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
                 let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
+                let before = state_key(&rec);
                 let what = match job.kind {
                     crate::domain::CallKind::PoResponse => {
                         rec.inbound.response_sent_at = Some(at.to_string());
@@ -1023,6 +1100,7 @@ impl Store {
                     at: at.to_string(),
                     what: format!("{what} after {} attempt(s), correlation {}, from {}: Ingram answered {answer}", job.attempts + 1, job.correlation_id, job.source),
                 });
+                restate(states, Some(before), Some(&rec))?;
                 orders.insert(job.po.as_bytes(), json(&rec))?;
             }
             Ok(())
@@ -1207,9 +1285,10 @@ impl Store {
             &i.erp_rejected,
             &i.counters,
             &i.received,
+            &i.states,
         )
             .transaction(
-                |(orders, events, dedupe, awaiting, rejected, counters, received)| {
+                |(orders, events, dedupe, awaiting, rejected, counters, received, states)| {
                     changes.restart();
                     for rec in &candidates {
                         let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
@@ -1217,7 +1296,13 @@ impl Store {
                         po_value.extend_from_slice(rec.payload_hash.as_bytes());
                         dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
                         dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received_at)?;
-                        orders.remove(rec.po_number.as_bytes())?;
+                        // The index entry of the record as it is now (it may have moved on
+                        // since it was picked).
+                        if let Some(now) = orders.remove(rec.po_number.as_bytes())? {
+                            let now: OrderRecord =
+                                parse(rec.po_number.as_bytes(), &now).map_err(abort)?;
+                            restate(states, Some(state_key(&now)), None)?;
+                        }
                         received.remove(keys::awaiting_key(
                             rfc3339_ms(&rec.received_at).unwrap_or(0),
                             &rec.po_number,
@@ -1288,6 +1373,40 @@ impl Store {
         )
     }
 
+    /// The POs in lifecycle `state` (one of `records::LIFECYCLES`) received at or after
+    /// `since_ms`, oldest first, read through the state index. An unknown state has none.
+    pub fn orders_in_state(
+        &self,
+        state: &str,
+        since_ms: u64,
+    ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
+        let code = keys::state_code(state);
+        let (tree, orders, closed) = match self.inner() {
+            Ok(i) if code != 0 => (Some(i.states.clone()), Some(i.orders.clone()), None),
+            Ok(_) => (None, None, None),
+            Err(e) => (None, None, Some(Err(e))),
+        };
+        let mut from = vec![code];
+        from.extend_from_slice(&since_ms.to_be_bytes());
+        closed.into_iter().chain(
+            tree.into_iter()
+                .flat_map(move |t| t.range(from.clone()..vec![code + 1]))
+                .filter_map(move |entry| {
+                    let orders = orders.as_ref()?;
+                    let k = match entry {
+                        Ok((k, _)) => k,
+                        Err(e) => return Some(Err(StoreError::from(e))),
+                    };
+                    let po = k.get(10..)?;
+                    match orders.get(po) {
+                        Ok(Some(v)) => Some(parse(po, &v)),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(StoreError::from(e))),
+                    }
+                }),
+        )
+    }
+
     /// How many POs retention has pruned from this store.
     pub fn pruned_count(&self) -> u64 {
         self.inner()
@@ -1339,8 +1458,9 @@ fn next_counter(
 }
 
 /// The trees an intake transaction touches: events, orders, review, outbox queue, dedupe,
-/// received.
+/// received, states.
 type IntakeTrees<'t> = (
+    &'t TransactionalTree,
     &'t TransactionalTree,
     &'t TransactionalTree,
     &'t TransactionalTree,
@@ -1351,7 +1471,7 @@ type IntakeTrees<'t> = (
 
 /// One event's part of an intake transaction (see [`Store::record_events`]).
 fn stage_event(
-    (events, orders, review, queue, dedupe, received): IntakeTrees<'_>,
+    (events, orders, review, queue, dedupe, received, states): IntakeTrees<'_>,
     ev: &NewEvent,
     queue_ids: &[u64],
     hashes: &[String],
@@ -1414,6 +1534,7 @@ fn stage_event(
                 queue.insert(&qid.to_be_bytes(), key)?;
                 let at = rfc3339_ms(&ev.received_at).unwrap_or(0);
                 received.insert(keys::awaiting_key(at, &po.po_number), &[])?;
+                restate(states, None, Some(&rec))?;
                 new.push(po.po_number.clone());
             }
         }
@@ -2022,6 +2143,129 @@ pub(crate) mod tests {
         agree(&store, 20);
         agree(&store, 2); // moved back: counted afresh
         agree(&store, 59);
+    }
+
+    /// Every lifecycle read through the state index equals a full scan of the orders.
+    fn states_agree_with_a_scan(store: &Store) {
+        for state in records::LIFECYCLES {
+            let mut by_index: Vec<String> = store
+                .orders_in_state(state, 0)
+                .map(|o| o.unwrap().po_number)
+                .collect();
+            let mut by_scan: Vec<String> = store
+                .orders()
+                .map(Result::unwrap)
+                .filter(|o| o.lifecycle() == state)
+                .map(|o| o.po_number)
+                .collect();
+            by_index.sort();
+            by_scan.sort();
+            assert_eq!(by_index, by_scan, "state {state}");
+        }
+        let i = store.inner().unwrap();
+        assert_eq!(i.states.len(), i.orders.len(), "one index entry per PO");
+    }
+
+    #[tokio::test]
+    async fn the_state_index_follows_every_change_of_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pair = "ZZ:X/ZZ:Y";
+        let pos: Vec<PurchaseOrder> = (0..12).map(|i| po(&format!("S{i:02}"))).collect();
+        store.record_event(&event("E1", &pos)).unwrap();
+        states_agree_with_a_scan(&store);
+        let mut gs06 = std::collections::BTreeMap::new();
+        for p in pos.iter().take(10) {
+            let rec = allocate(&store, &p.po_number, pair, |po, e| {
+                format!("{po}.{}", e.isa13)
+            });
+            let Outbound850::Allocated { envelope } = &rec.outbound else {
+                panic!("{rec:?}")
+            };
+            gs06.insert(p.po_number.clone(), envelope.gs06);
+            let queue = store.outbox_batch(100).unwrap();
+            let (qid, _) = queue.iter().find(|(_, q)| *q == p.po_number).unwrap();
+            store
+                .complete_850s(&[(*qid, p.po_number.as_str())], "2026-11-20T10:00:00Z")
+                .unwrap();
+        }
+        states_agree_with_a_scan(&store);
+        let job = |po: &str, kind| NewJob {
+            po: po.into(),
+            kind,
+            path: "/p".into(),
+            body: "{}".into(),
+            segments: vec![],
+            source: "f".into(),
+            unknown_po: false,
+        };
+        use crate::domain::CallKind::*;
+        use records::ErpAck::*;
+        let batch = InboundBatch {
+            interchanges: vec![b"i1".to_vec()],
+            claimed_file: "i1".into(),
+            received_at: "2026-11-21T00:00:00Z".into(),
+            jobs: vec![
+                job("S01", PoResponse),
+                job("S02", PoResponse),
+                job("S02", PoStatus),
+            ],
+            shipped: vec![],
+            erp_997: vec![
+                (pair.into(), gs06["S01"], Accepted, String::new()),
+                (pair.into(), gs06["S03"], Rejected, String::new()),
+                (pair.into(), gs06["S04"], InterchangeRejected, String::new()),
+            ],
+            files: vec![],
+            history: vec![],
+        };
+        store.commit_inbound(&batch).unwrap();
+        states_agree_with_a_scan(&store);
+        for j in store.jobs().collect::<Result<Vec<_>, _>>().unwrap() {
+            store
+                .complete_job(&j, "200", "2026-11-21T00:01:00Z")
+                .unwrap();
+        }
+        store.requeue_850("S05", "2026-11-21T00:02:00Z").unwrap();
+        states_agree_with_a_scan(&store);
+        let words: Vec<&str> = ["S00", "S01", "S02", "S03", "S04", "S05", "S11"]
+            .iter()
+            .map(|p| store.order(p).unwrap().unwrap().lifecycle())
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "850_written",
+                "855_sent",
+                "856_sent",
+                "997_rejected",
+                "ta1_rejected",
+                "received",
+                "received"
+            ]
+        );
+        assert_eq!(store.orders_in_state("nonsense", 0).count(), 0);
+        // `--since` within a state: all were received at the event's time.
+        assert_eq!(store.orders_in_state("received", u64::MAX).count(), 0);
+
+        // Retention takes finished POs out of the index too.
+        let pruned = store
+            .prune(
+                u64::MAX / 2,
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                100,
+            )
+            .unwrap();
+        assert!(pruned.orders > 0);
+        states_agree_with_a_scan(&store);
+
+        // A store from before the index gets it at its next open, once.
+        let i = store.inner().unwrap();
+        i.states.clear().unwrap();
+        i.counters.remove(keys::STATES_BUILT).unwrap();
+        i.build_indexes().unwrap();
+        states_agree_with_a_scan(&store);
     }
 
     #[tokio::test]

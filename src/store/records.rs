@@ -73,6 +73,39 @@ pub struct OrderRecord {
     pub inbound: InboundProgress,
 }
 
+/// Where a PO stands, as one word (`status`, the console, the state index).
+pub const LIFECYCLES: [&str; 7] = [
+    "received",
+    "850_written",
+    "997_received",
+    "855_sent",
+    "856_sent",
+    "997_rejected",
+    "ta1_rejected",
+];
+
+impl OrderRecord {
+    /// The PO's lifecycle, one of [`LIFECYCLES`].
+    pub fn lifecycle(&self) -> &'static str {
+        let o = self;
+        if o.inbound.erp_997 == Some(ErpAck::InterchangeRejected) {
+            "ta1_rejected"
+        } else if o.inbound.erp_997.is_some_and(ErpAck::is_rejection) {
+            "997_rejected"
+        } else if o.inbound.statuses_sent > 0 {
+            "856_sent"
+        } else if o.inbound.response_sent_at.is_some() {
+            "855_sent"
+        } else if o.inbound.erp_997.is_some() {
+            "997_received"
+        } else if matches!(o.outbound, Outbound850::Written { .. }) {
+            "850_written"
+        } else {
+            "received"
+        }
+    }
+}
+
 /// What the ERP answered to our 850: its 997 for the 850's group, or its TA1 for the 850's
 /// interchange. Stored as the snake_case names (`accepted`, `accepted_with_errors` and
 /// `rejected` are the strings stores written before the enum hold).

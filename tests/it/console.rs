@@ -191,6 +191,16 @@ async fn a_dead_letter_is_retried_and_an_error_file_requeued_from_the_console() 
     );
     let job = d.r().store.dead_letters().next().unwrap().unwrap().job.id;
 
+    // The state filter (the state index; `errors` adds the dead letters).
+    let (s, errs) = page(&c, &format!("{base}/pos?state=errors"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(errs.contains("href=\"/pos/IM-PO-1001\""), "{errs}");
+    let (_, sent) = page(&c, &format!("{base}/pos?state=855_sent"), &cookie).await;
+    assert!(sent.contains("No purchase order matches"), "{sent}");
+    let (s, bad) = page(&c, &format!("{base}/pos?state=%3Cb%3E"), &cookie).await;
+    assert_eq!(s, 400);
+    assert!(bad.contains("unknown state"), "{bad}");
+
     // Search finds the PO; its page shows the timeline and the 850 as written.
     let (s, list) = page(&c, &format!("{base}/pos?po=IM-PO-1001"), &cookie).await;
     assert_eq!(s, 200);
