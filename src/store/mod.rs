@@ -1249,15 +1249,22 @@ impl Store {
                 busy.insert(po);
             }
         }
+        // Only POs received before the cutoff are read (the received-time index), oldest
+        // first: a round costs what is old enough, not the history.
         let mut candidates: Vec<OrderRecord> = Vec::new();
-        for entry in i.orders.iter() {
+        for entry in i.received.range(..cutoff.to_be_bytes().to_vec()) {
             if candidates.len() >= limit {
                 break;
             }
-            let (k, v) = entry?;
-            let rec: OrderRecord = parse(&k, &v)?;
+            let (k, _) = entry?;
+            let Some(po) = k.get(9..) else { continue };
+            if busy.contains(String::from_utf8_lossy(po).as_ref()) {
+                continue;
+            }
+            let Some(v) = i.orders.get(po)? else { continue };
+            let rec: OrderRecord = parse(po, &v)?;
             let old = rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < cutoff);
-            if old && written_ms(&rec).is_some() && !busy.contains(&rec.po_number) {
+            if old && written_ms(&rec).is_some() {
                 candidates.push(rec);
             }
         }
