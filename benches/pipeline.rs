@@ -518,14 +518,14 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 /// Starts the release daemon (`edi-bridge run`), logging at its default level to a file.
-fn start_ours(dir: &Path) -> anyhow::Result<Proc> {
+fn start_ours(dir: &Path, extra: &str) -> anyhow::Result<Proc> {
     let port = free_port()?;
     let config = write_workspace(
         dir,
         &format!("127.0.0.1:{port}"),
         "http://127.0.0.1:9/vendors/v1",
         "http://127.0.0.1:9/oauth/oauth30/token",
-        "",
+        extra,
     )?;
     // Beside the workspace, not in it: the daemon watches the mapping file's directory, and a log
     // growing there would wake that watcher on every line (in production logs go to journald).
@@ -570,8 +570,13 @@ fn start_baseline(dir: &Path) -> anyhow::Result<Proc> {
 }
 
 async fn start_server(kind: Kind, dir: &Path) -> anyhow::Result<Proc> {
+    start_server_with(kind, dir, "").await
+}
+
+/// [`start_server`] with extra config text (ours only).
+async fn start_server_with(kind: Kind, dir: &Path, extra: &str) -> anyhow::Result<Proc> {
     let p = match kind {
-        Kind::Ours => start_ours(dir)?,
+        Kind::Ours => start_ours(dir, extra)?,
         Kind::Baseline => start_baseline(dir)?,
     };
     let client = reqwest::Client::new();
@@ -1637,7 +1642,7 @@ fn memory_big(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
 /// Writes `n` POs of two lines into the state directory of `dir` through the store API, as the
 /// daemon would have: each event stored, its 850 allocated and written, and all but one in a
 /// hundred have their 997 from the ERP (those stay overdue, as a few do in real life). Returns the size of the state directory in bytes.
-fn preload(dir: &Path, n: usize) -> anyhow::Result<u64> {
+fn preload(dir: &Path, n: usize, received_at: &str) -> anyhow::Result<u64> {
     use edi_bridge::store::{InboundBatch, NewEvent, Store};
     let mapping = edi_bridge::mapping::Mapping::builtin();
     let pair = mapping.interchange.pair_key();
@@ -1659,7 +1664,7 @@ fn preload(dir: &Path, n: usize) -> anyhow::Result<u64> {
                     .orders;
                 Ok(NewEvent {
                     event_id,
-                    received_at: "2026-01-01T00:00:00Z".into(),
+                    received_at: received_at.into(),
                     headers: vec![("content-type".into(), "application/json".into())],
                     raw_body: raw,
                     orders,
@@ -1670,12 +1675,12 @@ fn preload(dir: &Path, n: usize) -> anyhow::Result<u64> {
         store.record_events(&refs)?;
         let names: Vec<String> = (done..upto).map(|i| format!("H-{i:07}")).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let recs = store.allocate_850s(&name_refs, &pair, "2026-01-01T00:00:00Z", |po, e| {
+        let recs = store.allocate_850s(&name_refs, &pair, received_at, |po, e| {
             format!("{po}.{}.850", e.isa13)
         })?;
         let queue = store.outbox_batch(batch * 2)?;
         let done_refs: Vec<(u64, &str)> = queue.iter().map(|(q, p)| (*q, p.as_str())).collect();
-        store.complete_850s(&done_refs, "2026-01-01T00:01:00Z")?;
+        store.complete_850s(&done_refs, received_at)?;
         let acks: Vec<_> = recs
             .iter()
             .enumerate()
@@ -1693,7 +1698,7 @@ fn preload(dir: &Path, n: usize) -> anyhow::Result<u64> {
         store.commit_inbound(&InboundBatch {
             interchanges: vec![format!("bench-997-{done}").into_bytes()],
             claimed_file: format!("bench-997-{done}"),
-            received_at: "2026-01-01T00:02:00Z".into(),
+            received_at: received_at.into(),
             jobs: vec![],
             shipped: vec![],
             erp_997: acks,
@@ -1728,13 +1733,26 @@ struct HistoryResult {
     metrics_ms: f64,
     status_ms: f64,
     p99_ms: f64,
+    /// Intake p99 while retention prunes the whole history (`None` for the empty store).
+    pruning_p99_ms: Option<f64>,
 }
 
 async fn history_one(s: &Settings, n: usize) -> anyhow::Result<HistoryResult> {
     let dir = s.root.join(format!("history-{n}"));
     std::fs::create_dir_all(&dir)?;
     let started = Instant::now();
-    let state_bytes = if n > 0 { preload(&dir, n)? } else { 0 };
+    // Received two days ago: kept by the default retention (90 days) for the measurements,
+    // all prunable with retention_days = 1 for the last one.
+    let received_at = edi_bridge::clock::rfc3339_ms(
+        edi_bridge::clock::Clock::system()
+            .now_ms()
+            .saturating_sub(2 * 86_400_000),
+    );
+    let state_bytes = if n > 0 {
+        preload(&dir, n, &received_at)?
+    } else {
+        0
+    };
     eprintln!(
         "   preloaded {n} POs in {:.1} s ({:.0} MiB of state)",
         started.elapsed().as_secs_f64(),
@@ -1790,6 +1808,29 @@ async fn history_one(s: &Settings, n: usize) -> anyhow::Result<HistoryResult> {
         open.rate()
     );
     drop(p);
+    // Again with retention_days = 1: the pruner starts at once and removes the whole history
+    // in batches of 200 while the same open-loop load runs.
+    let pruning_p99_ms = if n > 0 {
+        let p = start_server_with(Kind::Ours, &dir, "[store]\nretention_days = 1\n").await?;
+        let bodies = webhooks(&format!("HP{n}"), s.rate * s.rate_secs)?;
+        let open = open_loop(&p.url(), bodies, s.rate).await;
+        let still = Command::new(DAEMON_BIN)
+            .args(["status", "--config"])
+            .arg(dir.join("edi-bridge.toml"))
+            .args(["--limit", "1"])
+            .output()?;
+        let summary = String::from_utf8_lossy(&still.stdout);
+        eprintln!(
+            "   while pruning: p99 {:.2} ms at {:.0} req/s; {}",
+            open.p(0.99),
+            open.rate(),
+            summary.lines().last().unwrap_or_default()
+        );
+        drop(p);
+        Some(open.p(0.99))
+    } else {
+        None
+    };
     Ok(HistoryResult {
         state_bytes,
         start_ms,
@@ -1798,6 +1839,7 @@ async fn history_one(s: &Settings, n: usize) -> anyhow::Result<HistoryResult> {
         metrics_ms: ms(metrics[metrics.len() / 2]),
         status_ms: ms(status[status.len() / 2]),
         p99_ms: open.p(0.99),
+        pruning_p99_ms,
     })
 }
 
@@ -1854,5 +1896,17 @@ async fn history(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
         empty.p99_ms,
         Unit::Ms,
     );
+    if let Some(pruning) = full.pruning_p99_ms {
+        rep.compare(
+            7,
+            &format!(
+                "intake p99 at {} req/s while retention prunes the {n} POs, vs the same store not pruning",
+                s.rate
+            ),
+            pruning,
+            full.p99_ms,
+            Unit::Ms,
+        );
+    }
     Ok(())
 }
