@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::io;
 
 use crate::files::{self, Root};
-use crate::store::records::{DeadRecord, JobRecord, OrderRecord, Outbound850};
+use crate::store::records::{DeadRecord, DocumentRecord, JobRecord, OrderRecord, Outbound850};
 use crate::store::{Store, StoreError};
 
 /// How much of an archived 850 a page shows.
@@ -204,6 +204,8 @@ pub struct PoPage {
     pub state: &'static str,
     pub jobs: Vec<JobRecord>,
     pub dead: Vec<DeadRecord>,
+    /// The 855s and 856s Ingram accepted.
+    pub documents: Vec<DocumentRecord>,
     /// The archived 850 as text, or why it cannot be shown.
     pub x850: Option<Result<String, String>>,
 }
@@ -227,11 +229,13 @@ pub fn po_page(store: &Store, dirs: &Dirs, po: &str) -> Result<Option<PoPage>, S
         ),
         _ => None,
     };
+    let documents = store.documents(po)?;
     Ok(Some(PoPage {
         state: state(&order),
         order,
         jobs,
         dead,
+        documents,
         x850,
     }))
 }

@@ -261,6 +261,20 @@ pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
                     li { time { (h.at) } " " (h.what) }
                 }
             }
+            @if !p.documents.is_empty() {
+                h2 { "855 and 856 from the ERP, accepted by Ingram" }
+                @for d in &p.documents {
+                    section.doc {
+                        p {
+                            strong { (match d.kind { crate::domain::CallKind::PoResponse => "855", crate::domain::CallKind::PoStatus => "856" }) }
+                            " from " (d.source) ", accepted " (d.accepted_at)
+                        }
+                        p.answer { "Ingram answered: " (d.answer) }
+                        details { summary { "segments" } pre.x12 { (segments_text(&d.segments)) } }
+                        details { summary { (format!("{:?}", d.kind)) " body sent to " code { (d.path) } } pre { (d.body) } }
+                    }
+                }
+            }
             @if !p.dead.is_empty() {
                 h2 { "Refused by Ingram" }
                 @for d in &p.dead {
@@ -498,11 +512,21 @@ mod tests {
             order: rec,
             jobs: vec![],
             dead: vec![],
+            documents: vec![crate::store::records::DocumentRecord {
+                kind: crate::domain::CallKind::PoResponse,
+                source: HOSTILE.into(),
+                segments: vec![vec!["BAK".into(), HOSTILE.into()]],
+                path: HOSTILE.into(),
+                body: HOSTILE.into(),
+                correlation_id: "c".into(),
+                accepted_at: "t".into(),
+                answer: HOSTILE.into(),
+            }],
             x850: Some(Ok(format!("ISA*{HOSTILE}~"))),
         };
         let html = po_page(&frame(), &page, "c").into_string();
         assert_escaped(&html);
-        assert_eq!(html.matches("&lt;script&gt;").count(), 7, "{html}");
+        assert_eq!(html.matches("&lt;script&gt;").count(), 12, "{html}");
     }
 
     #[test]

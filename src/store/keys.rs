@@ -39,6 +39,23 @@ pub fn state_code(lifecycle: &str) -> u8 {
         .map_or(0, |i| i as u8 + 1)
 }
 
+/// The 855s and 856s Ingram accepted, per PO: `po \0 job id (big-endian)`.
+pub const DOCUMENTS: &str = "documents";
+
+/// `po \0 job id`: a PO's documents are one prefix, in the order their jobs were made.
+pub fn document_key(po: &str, job_id: u64) -> Vec<u8> {
+    let mut k = document_prefix(po);
+    k.extend_from_slice(&job_id.to_be_bytes());
+    k
+}
+
+/// `po \0`.
+pub fn document_prefix(po: &str) -> Vec<u8> {
+    let mut k = po.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
 /// What outlives a pruned PO, compactly: its event id and PO number (with the payload hash),
 /// so a redelivery is still recognised for `dedupe_days`.
 pub const DEDUPE: &str = "dedupe";

@@ -32,8 +32,8 @@ use sled::Transactional;
 use tokio::sync::oneshot;
 
 use records::{
-    DeadRecord, Envelope850, EventRecord, FileRecord, HistoryEntry, InterchangeRecord, JobRecord,
-    OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
+    DeadRecord, DocumentRecord, Envelope850, EventRecord, FileRecord, HistoryEntry,
+    InterchangeRecord, JobRecord, OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
 };
 
 use crate::domain::PurchaseOrder;
@@ -136,6 +136,7 @@ struct Inner {
     dedupe: sled::Tree,
     received: sled::Tree,
     states: sled::Tree,
+    documents: sled::Tree,
     /// The last count of 850s awaiting a 997 past a cutoff, kept exact by every change to
     /// `awaiting_997` (each holds this lock across its transaction), so `/metrics` counts only
     /// what became overdue since its last scrape.
@@ -241,6 +242,7 @@ impl Inner {
             dedupe: db.open_tree(keys::DEDUPE)?,
             received: db.open_tree(keys::RECEIVED)?,
             states: db.open_tree(keys::STATES)?,
+            documents: db.open_tree(keys::DOCUMENTS)?,
             overdue: Mutex::default(),
             db,
         })
@@ -1081,8 +1083,19 @@ impl Store {
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
     pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
-        (&i.jobs, &i.orders, &i.states).transaction(|(jobs, orders, states)| {
+        let document = json(&DocumentRecord {
+            kind: job.kind,
+            source: job.source.clone(),
+            segments: job.segments.clone(),
+            path: job.path.clone(),
+            body: job.body.clone(),
+            correlation_id: job.correlation_id.clone(),
+            accepted_at: at.to_string(),
+            answer: answer.to_string(),
+        });
+        (&i.jobs, &i.orders, &i.states, &i.documents).transaction(|(jobs, orders, states, documents)| {
             jobs.remove(&job.id.to_be_bytes())?;
+            documents.insert(keys::document_key(&job.po, job.id), document.as_slice())?;
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
                 let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
                 let before = state_key(&rec);
@@ -1268,6 +1281,15 @@ impl Store {
                 candidates.push(rec);
             }
         }
+        let mut documents_gone = Vec::new();
+        for rec in &candidates {
+            for entry in i
+                .documents
+                .scan_prefix(keys::document_prefix(&rec.po_number))
+            {
+                documents_gone.push(entry?.0);
+            }
+        }
         let mut expired = Vec::new();
         for entry in i.dedupe.iter() {
             if expired.len() >= limit {
@@ -1293,10 +1315,24 @@ impl Store {
             &i.counters,
             &i.received,
             &i.states,
+            &i.documents,
         )
             .transaction(
-                |(orders, events, dedupe, awaiting, rejected, counters, received, states)| {
+                |(
+                    orders,
+                    events,
+                    dedupe,
+                    awaiting,
+                    rejected,
+                    counters,
+                    received,
+                    states,
+                    documents,
+                )| {
                     changes.restart();
+                    for k in &documents_gone {
+                        documents.remove(k)?;
+                    }
                     for rec in &candidates {
                         let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
                         let mut po_value = received_at.to_vec();
@@ -1412,6 +1448,18 @@ impl Store {
                     }
                 }),
         )
+    }
+
+    /// The 855s and 856s Ingram accepted for the PO, oldest first.
+    pub fn documents(&self, po: &str) -> Result<Vec<DocumentRecord>, StoreError> {
+        self.inner()?
+            .documents
+            .scan_prefix(keys::document_prefix(po))
+            .map(|e| {
+                let (k, v) = e?;
+                parse(&k, &v)
+            })
+            .collect()
     }
 
     /// How many POs retention has pruned from this store.
@@ -2235,6 +2283,17 @@ pub(crate) mod tests {
         }
         store.requeue_850("S05", "2026-11-21T00:02:00Z").unwrap();
         states_agree_with_a_scan(&store);
+        // What Ingram accepted stays with the PO: the 855 and the 856, in order.
+        let docs = store.documents("S02").unwrap();
+        assert_eq!(
+            docs.iter().map(|d| d.kind).collect::<Vec<_>>(),
+            [PoResponse, PoStatus]
+        );
+        assert_eq!(docs[0].answer, "200");
+        assert!(
+            store.documents("S0").unwrap().is_empty(),
+            "a prefix of another PO"
+        );
         let words: Vec<&str> = ["S00", "S01", "S02", "S03", "S04", "S05", "S11"]
             .iter()
             .map(|p| store.order(p).unwrap().unwrap().lifecycle())
@@ -2266,6 +2325,12 @@ pub(crate) mod tests {
             .unwrap();
         assert!(pruned.orders > 0);
         states_agree_with_a_scan(&store);
+        assert!(store.order("S02").unwrap().is_none());
+        assert!(
+            store.documents("S02").unwrap().is_empty(),
+            "pruned with the PO"
+        );
+        assert_eq!(store.inner().unwrap().documents.len(), 0);
 
         // A store from before the index gets it at its next open, once.
         let i = store.inner().unwrap();

@@ -202,6 +202,24 @@ pub struct JobRecord {
     pub last_error: Option<String>,
 }
 
+/// An 855 or 856 whose call Ingram accepted: what the ERP sent and what Ingram answered, kept
+/// with the PO (and pruned with it) for its page in the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    pub kind: CallKind,
+    /// Inbox file and control numbers it came from.
+    pub source: String,
+    /// The transaction set's segments (ID first).
+    pub segments: Vec<Vec<String>>,
+    pub path: String,
+    /// The canonical body of the call.
+    pub body: String,
+    pub correlation_id: String,
+    /// When Ingram accepted it, and its answer.
+    pub accepted_at: String,
+    pub answer: String,
+}
+
 /// A job Ingram refused for good (a 4xx other than 401/408/429), kept for an operator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadRecord {
