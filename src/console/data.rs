@@ -17,8 +17,6 @@ const MAX_SHOWN_BYTES: u64 = 256 * 1024;
 const MAX_REASON_BYTES: u64 = 16 * 1024;
 /// Files the error page lists (the oldest); the rest are counted.
 pub const MAX_ERROR_FILES: usize = 200;
-/// The window over which "waiting for an 855/856" is counted (the received-time index).
-pub const WAITING_WINDOW_DAYS: u64 = 30;
 
 /// The ERP directories the console reads (and, for a requeue, moves between).
 #[derive(Debug, Clone)]
@@ -35,9 +33,9 @@ pub struct Counts {
     pub received_today: usize,
     /// Of those, the ones whose 850 is in the outbox.
     pub written_today: usize,
-    /// 850 written, no 855 sent yet (POs of the last [`WAITING_WINDOW_DAYS`]).
+    /// 850 written, no 855 sent yet (the state index).
     pub waiting_855: usize,
-    /// 855 sent, no 856 yet (same window).
+    /// 855 sent, no 856 yet.
     pub waiting_856: usize,
     pub queued_jobs: usize,
     pub dead_letters: usize,
@@ -66,14 +64,8 @@ pub fn counts(
             c.written_today += 1;
         }
     }
-    let window = now_ms.saturating_sub(WAITING_WINDOW_DAYS * 86_400_000);
-    for o in store.orders_since(window) {
-        match state(&o?) {
-            "850_written" | "997_received" => c.waiting_855 += 1,
-            "855_sent" => c.waiting_856 += 1,
-            _ => {}
-        }
-    }
+    c.waiting_855 = store.count_in_state("850_written") + store.count_in_state("997_received");
+    c.waiting_856 = store.count_in_state("855_sent");
     c.queued_jobs = store.job_count();
     c.dead_letters = store.dead_count();
     c.error_files = error_names(dirs).map(|n| n.len()).unwrap_or(0);

@@ -5,7 +5,7 @@
 
 use maud::{html, Markup, DOCTYPE};
 
-use super::data::{Counts, ErrorFile, ListQuery, PoPage, PoRow, STATES, WAITING_WINDOW_DAYS};
+use super::data::{Counts, ErrorFile, ListQuery, PoPage, PoRow, STATES};
 use crate::store::records::{DeadRecord, Outbound850};
 
 /// Which navigation entry a page belongs to.
@@ -129,7 +129,6 @@ pub fn home(frame: &Frame<'_>, c: &Counts, recent: &[Activity], missing_997_hour
                 (tile("files in error/", c.error_files, "/errors", true))
                 (tile(&format!("850s without a 997 after {missing_997_hours} h"), c.overdue_997, "/pos?state=850_written", true))
             }
-            p.note { "Waiting counts cover POs received in the last " (WAITING_WINDOW_DAYS) " days." }
             h2 { "Recent activity" }
             @if recent.is_empty() {
                 p.empty { "Nothing since the daemon started." }

@@ -1450,6 +1450,15 @@ impl Store {
         )
     }
 
+    /// How many POs are in lifecycle `state` (index keys only; no record is read).
+    pub fn count_in_state(&self, state: &str) -> usize {
+        let code = keys::state_code(state);
+        match self.inner() {
+            Ok(i) if code != 0 => i.states.range(vec![code]..vec![code + 1]).count(),
+            _ => 0,
+        }
+    }
+
     /// The 855s and 856s Ingram accepted for the PO, oldest first.
     pub fn documents(&self, po: &str) -> Result<Vec<DocumentRecord>, StoreError> {
         self.inner()?
@@ -2311,6 +2320,12 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(store.orders_in_state("nonsense", 0).count(), 0);
+        assert_eq!(
+            store.count_in_state("received"),
+            3,
+            "S05 (replayed), S10, S11"
+        );
+        assert_eq!(store.count_in_state("nonsense"), 0);
         // `--since` within a state: all were received at the event's time.
         assert_eq!(store.orders_in_state("received", u64::MAX).count(), 0);
 

@@ -241,7 +241,10 @@ async fn a_dead_letter_is_retried_and_an_error_file_requeued_from_the_console() 
     assert_eq!(d.r().store.dead_count(), 0);
     // The PO's page now shows the 855 as the ERP sent it and Ingram's answer.
     let (_, po) = page(&c, &format!("{base}/pos/IM-PO-1001"), &cookie).await;
-    assert!(po.contains("accepted by Ingram") && po.contains("BAK*"), "{po}");
+    assert!(
+        po.contains("accepted by Ingram") && po.contains("BAK*"),
+        "{po}"
+    );
 
     // A file moved to error/ is listed with its reason, and Requeue moves it back to the inbox
     // (where it is read again and, still broken, goes back to error/).
