@@ -205,7 +205,7 @@ pub fn po_list(
                 }
             }
             nav.pages {
-                @if q.page > 0 { a href=(page_href(q.page - 1)) { "← newer page" } }
+                @if q.page > 0 { a href=(page_href(q.page - 1)) { "← previous page" } }
                 @if more { a href=(page_href(q.page + 1)) { "next page →" } }
             }
         },
