@@ -442,7 +442,9 @@ fn start_alerts(
         // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
         // the inbox file that carried it is processed.
         let st = store.clone();
-        let mut rejected_before = tokio::task::spawn_blocking(move || st.erp_rejected_count()).await?;
+        let mut rejected_before = tokio::task::spawn_blocking(move || st.erp_rejected_pos())
+            .await?
+            .unwrap_or_default();
         loop {
             let check_rejections = tokio::select! {
                 e = rx.recv() => match e {
@@ -484,16 +486,38 @@ fn start_alerts(
                 _ = stop.cancelled() => return Ok(()),
             };
             if check_rejections {
-                let st = store.clone();
-                let rejected = tokio::task::spawn_blocking(move || st.erp_rejected_count()).await?;
-                if rejected > rejected_before {
-                    alerts.raise(crate::alerts::Alert {
-                        kind: "erp_rejected",
-                        subject: rejected.to_string(),
-                        text: format!("edi-bridge: the ERP rejected an 850 (997 or TA1 R); {rejected} PO(s) now refused, see `edi-bridge status --state errors`"),
-                    });
+                // Each PO newly refused is named, with what refused it.
+                let (st, before) = (store.clone(), rejected_before.clone());
+                let found = tokio::task::spawn_blocking(move || {
+                    let now = st.erp_rejected_pos()?;
+                    let new: Vec<(String, String)> = now
+                        .difference(&before)
+                        .map(|po| {
+                            let how = st
+                                .order(po)
+                                .ok()
+                                .flatten()
+                                .and_then(|o| o.inbound.erp_997)
+                                .map_or("rejected", |a| a.as_str());
+                            (po.clone(), how.to_string())
+                        })
+                        .collect();
+                    Ok::<_, crate::store::StoreError>((now, new))
+                })
+                .await?;
+                match found {
+                    Ok((now, new)) => {
+                        for (po, how) in new {
+                            alerts.raise(crate::alerts::Alert {
+                                kind: "erp_rejected",
+                                text: format!("edi-bridge: the ERP rejected the 850 for PO {} ({how}, by 997 or TA1); see `edi-bridge show {}`", crate::text::escape(&po), crate::text::escape(&po)),
+                                subject: po,
+                            });
+                        }
+                        rejected_before = now;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "Cannot read the ERP's rejections for alerts; tried again at the next check."),
                 }
-                rejected_before = rejected;
             }
         }
     });

@@ -1485,6 +1485,15 @@ impl Store {
         self.inner().map(|i| i.erp_rejected.len()).unwrap_or(0)
     }
 
+    /// The POs whose 850 the ERP refused (the `erp_rejected` index; small by nature).
+    pub fn erp_rejected_pos(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        self.inner()?
+            .erp_rejected
+            .iter()
+            .map(|e| Ok(String::from_utf8_lossy(&e?.0).into_owned()))
+            .collect()
+    }
+
     pub fn dead_count(&self) -> usize {
         self.inner().map_or(0, |i| i.dead.len())
     }

@@ -173,7 +173,13 @@ async fn a_ta1_rejecting_our_850_raises_an_alert_when_its_file_is_processed() {
     drop_inbox(&ws, "ta1.edi", ta1.as_bytes());
     let got = hook.wait_for("the ERP-rejection alert", 1).await;
     assert_eq!(got[0]["kind"], "erp_rejected", "{got:?}");
-    assert!(got[0]["text"].as_str().unwrap().contains("rejected an 850"));
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("rejected the 850 for PO IM-PO-1001")
+            && text.contains("interchange_rejected"),
+        "{text}"
+    );
+    assert_eq!(got[0]["subject"], "IM-PO-1001");
     d.stop().await;
 }
 
