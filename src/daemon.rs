@@ -551,9 +551,9 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
                     tokio::task::spawn_blocking(move || st.prune(now, retention, dedupe, BATCH))
                         .await?;
                 match round {
-                    Ok(p) if p.orders > 0 || p.dedupe_expired > 0 => {
-                        tracing::info!(pos = p.orders, dedupe_keys = p.dedupe_expired, "Retention pruned old records.");
-                        if p.orders < BATCH && p.dedupe_expired < BATCH {
+                    Ok(p) if p.orders > 0 || p.dedupe_expired > 0 || p.interchanges_expired > 0 => {
+                        tracing::info!(pos = p.orders, dedupe_keys = p.dedupe_expired, interchanges = p.interchanges_expired, "Retention pruned old records.");
+                        if p.orders < BATCH && p.dedupe_expired < BATCH && p.interchanges_expired < BATCH {
                             break;
                         }
                     }

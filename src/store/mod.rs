@@ -320,6 +320,8 @@ fn restate(
 pub struct Pruned {
     pub orders: usize,
     pub dedupe_expired: usize,
+    /// Inbound interchange keys (duplicate detection) older than `dedupe_days`.
+    pub interchanges_expired: usize,
 }
 
 /// Unix ms of an RFC 3339 instant.
@@ -1304,6 +1306,22 @@ impl Store {
                 expired.push(k);
             }
         }
+        // Inbound interchanges are remembered (a repeated file is a duplicate) as long as the
+        // dedupe keys are.
+        let mut old_interchanges = sled::Batch::default();
+        let mut interchanges_expired = 0;
+        for entry in i.interchanges.iter() {
+            if interchanges_expired >= limit {
+                break;
+            }
+            let (k, v) = entry?;
+            let rec: InterchangeRecord = parse(&k, &v)?;
+            if rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < dedupe_cutoff) {
+                old_interchanges.remove(k);
+                interchanges_expired += 1;
+            }
+        }
+        i.interchanges.apply_batch(old_interchanges)?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
         let out = (
@@ -1380,6 +1398,7 @@ impl Store {
                     Ok(Pruned {
                         orders: candidates.len(),
                         dedupe_expired: expired.len(),
+                        interchanges_expired,
                     })
                 },
             )?;
@@ -2365,6 +2384,40 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
+    async fn interchange_keys_are_kept_for_dedupe_days_then_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let day = Duration::from_secs(86_400);
+        let file = |name: &str| InboundBatch {
+            interchanges: vec![b"ISA-KEY".to_vec()],
+            claimed_file: name.into(),
+            received_at: "2026-11-21T00:00:00Z".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.commit_inbound(&file("a.855")).unwrap(),
+            InboundCommit::Committed { jobs: 0 }
+        );
+        let at = ms("2026-11-21T00:00:00Z");
+        let soon = store
+            .prune(at + 10 * 86_400_000, 90 * day, 400 * day, 100)
+            .unwrap();
+        assert_eq!(soon.interchanges_expired, 0);
+        assert!(matches!(
+            store.commit_inbound(&file("b.855")).unwrap(),
+            InboundCommit::Duplicate { .. }
+        ));
+        let later = store
+            .prune(at + 401 * 86_400_000, 90 * day, 400 * day, 100)
+            .unwrap();
+        assert_eq!(later.interchanges_expired, 1);
+        assert_eq!(
+            store.commit_inbound(&file("c.855")).unwrap(),
+            InboundCommit::Committed { jobs: 0 }
+        );
+    }
+
+    #[tokio::test]
     async fn retention_prunes_finished_pos_and_dedupe_still_knows_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -2458,6 +2511,7 @@ pub(crate) mod tests {
             .prune(received + 401 * 86_400_000, 90 * day, 400 * day, 100)
             .unwrap();
         assert!(later.dedupe_expired >= 2, "{later:?}");
+        assert_eq!(later.interchanges_expired, 0, "none was ever received here");
         assert_eq!(
             store.record_event(&event("E5", &[po("DONE")])).unwrap(),
             Intake::Stored {
