@@ -1403,6 +1403,27 @@ impl Store {
                 },
             )?;
         overdue.apply(&changes.into_inner());
+        drop(overdue);
+        // The pruned POs' GS06 entries (which PO a 997 answers), for every sender/receiver pair
+        // that has numbered 850s; each goes only if it still names that PO.
+        let pairs: Vec<String> = i
+            .counters
+            .scan_prefix(keys::counter_key("gs06", ""))
+            .keys()
+            .map(|k| k.map(|k| String::from_utf8_lossy(&k[5..]).into_owned()))
+            .collect::<Result<_, _>>()?;
+        for rec in &candidates {
+            let Outbound850::Written { envelope, .. } = &rec.outbound else {
+                continue;
+            };
+            for pair in &pairs {
+                let _ = i.gs06_index.compare_and_swap(
+                    keys::gs06_key(pair, envelope.gs06),
+                    Some(rec.po_number.as_bytes()),
+                    None::<&[u8]>,
+                )?;
+            }
+        }
         Ok(out)
     }
 
@@ -2471,6 +2492,15 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(pruned.orders, 1);
         assert!(store.order("DONE").unwrap().is_none());
+        let gs06_left: Vec<_> = store
+            .inner()
+            .unwrap()
+            .gs06_index
+            .iter()
+            .values()
+            .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
+            .collect();
+        assert!(!gs06_left.contains(&"DONE".to_string()), "{gs06_left:?}");
         assert!(store.order("QUEUED").unwrap().is_some(), "a job is queued");
         assert!(
             store.order("UNWRITTEN").unwrap().is_some(),
