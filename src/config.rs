@@ -642,11 +642,21 @@ impl Config {
                     "listen",
                     format!("'{}' is not an address like 127.0.0.1:8081", c.listen),
                 ),
-                Ok(a) if a.port() != 0 && c.listen == self.server.listen => bad(
+                Ok(a)
+                    if a.port() != 0
+                        && self.server.listen.parse::<SocketAddr>().is_ok_and(|w| {
+                            w.port() == a.port()
+                                && (w.ip() == a.ip()
+                                    || w.ip().is_unspecified()
+                                    || a.ip().is_unspecified())
+                        }) =>
+                {
+                    bad(
                     "console",
                     "listen",
                     "must differ from server.listen: the console is a listener of its own, never the webhook port".into(),
-                ),
+                    )
+                }
                 Ok(_) => {}
             }
             if c.page_size == 0 || c.page_size > 1000 {

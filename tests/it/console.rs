@@ -401,4 +401,12 @@ fn a_console_off_loopback_without_a_token_is_a_config_error() {
         msg.contains("console.listen") && msg.contains("must differ"),
         "{msg}"
     );
+    // Also when one of them listens on every address.
+    let text = ws
+        .config_text("[console]\nlisten = \"0.0.0.0:8080\"\n")
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:8080\"");
+    let msg = Config::load_str(&text, &ws.path("edi-bridge.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("must differ"), "{msg}");
 }
