@@ -99,17 +99,12 @@ pub struct ListQuery {
     pub page: usize,
 }
 
-/// The states a PO list can be filtered by.
-pub const STATES: [&str; 8] = [
-    "received",
-    "850_written",
-    "997_received",
-    "855_sent",
-    "856_sent",
-    "997_rejected",
-    "ta1_rejected",
-    "errors",
-];
+/// The states a PO list can be filtered by: each lifecycle, and `errors`.
+pub fn states() -> impl Iterator<Item = &'static str> {
+    crate::store::records::LIFECYCLES
+        .into_iter()
+        .chain(["errors"])
+}
 
 /// One page of POs matching `q`, and whether there are more.
 pub fn list(
@@ -122,10 +117,10 @@ pub fn list(
         let row = store.order(po)?.map(|o| row(&o));
         return Ok((row.into_iter().collect(), false));
     }
-    if !q.state.is_empty() && !STATES.contains(&q.state.as_str()) {
+    if !q.state.is_empty() && !states().any(|s| s == q.state) {
         return Err(ListError::Query(format!(
             "unknown state; use one of {}",
-            STATES.join(", ")
+            states().collect::<Vec<_>>().join(", ")
         )));
     }
     let since = q.since.trim();

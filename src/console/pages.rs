@@ -5,7 +5,7 @@
 
 use maud::{html, Markup, DOCTYPE};
 
-use super::data::{Counts, ErrorFile, ListQuery, PoPage, PoRow, STATES};
+use super::data::{states, Counts, ErrorFile, ListQuery, PoPage, PoRow};
 use crate::store::records::{DeadRecord, Outbound850};
 
 /// Which navigation entry a page belongs to.
@@ -176,7 +176,7 @@ pub fn po_list(
                 label { "State "
                     select name="state" {
                         option value="" selected[q.state.is_empty()] { "any" }
-                        @for s in STATES {
+                        @for s in states() {
                             option value=(s) selected[q.state == s] { (s) }
                         }
                     }

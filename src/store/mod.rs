@@ -22,6 +22,7 @@ mod sync;
 pub use health::StoreHealth;
 pub use refused::{RefusedEvent, PRUNE_BATCH, REFUSED_TTL_MS};
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, RwLock};
@@ -1433,27 +1434,8 @@ impl Store {
         &self,
         since_ms: u64,
     ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
-        let (tree, orders, closed) = match self.inner() {
-            Ok(i) => (Some(i.received.clone()), Some(i.orders.clone()), None),
-            Err(e) => (None, None, Some(Err(e))),
-        };
-        closed.into_iter().chain(
-            tree.into_iter()
-                .flat_map(move |t| t.range(since_ms.to_be_bytes().to_vec()..))
-                .filter_map(move |entry| {
-                    let orders = orders.as_ref()?;
-                    let k = match entry {
-                        Ok((k, _)) => k,
-                        Err(e) => return Some(Err(StoreError::from(e))),
-                    };
-                    let po = k.get(9..)?;
-                    match orders.get(po) {
-                        Ok(Some(v)) => Some(parse(po, &v)),
-                        Ok(None) => None,
-                        Err(e) => Some(Err(StoreError::from(e))),
-                    }
-                }),
-        )
+        let from = Bound::Included(since_ms.to_be_bytes().to_vec());
+        self.orders_through(|i| &i.received, (from, Bound::Unbounded), 9)
     }
 
     /// The POs in lifecycle `state` (one of `records::LIFECYCLES`) received at or after
@@ -1463,24 +1445,37 @@ impl Store {
         state: &str,
         since_ms: u64,
     ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
+        // An unknown state is code 0, which no entry has.
         let code = keys::state_code(state);
-        let (tree, orders, closed) = match self.inner() {
-            Ok(i) if code != 0 => (Some(i.states.clone()), Some(i.orders.clone()), None),
-            Ok(_) => (None, None, None),
-            Err(e) => (None, None, Some(Err(e))),
-        };
         let mut from = vec![code];
         from.extend_from_slice(&since_ms.to_be_bytes());
+        let range = (Bound::Included(from), Bound::Excluded(vec![code + 1]));
+        self.orders_through(|i| &i.states, range, 10)
+    }
+
+    /// The orders an index names, in its order: its keys in `range`, each ending in a PO
+    /// number after `po_at` bytes. A PO the index names but the store no longer holds is
+    /// skipped.
+    fn orders_through(
+        &self,
+        index: impl Fn(&Inner) -> &sled::Tree,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        po_at: usize,
+    ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
+        let (tree, orders, closed) = match self.inner() {
+            Ok(i) => (Some(index(&i).clone()), Some(i.orders.clone()), None),
+            Err(e) => (None, None, Some(Err(e))),
+        };
         closed.into_iter().chain(
             tree.into_iter()
-                .flat_map(move |t| t.range(from.clone()..vec![code + 1]))
+                .flat_map(move |t| t.range(range.clone()))
                 .filter_map(move |entry| {
                     let orders = orders.as_ref()?;
                     let k = match entry {
                         Ok((k, _)) => k,
                         Err(e) => return Some(Err(StoreError::from(e))),
                     };
-                    let po = k.get(10..)?;
+                    let po = k.get(po_at..)?;
                     match orders.get(po) {
                         Ok(Some(v)) => Some(parse(po, &v)),
                         Ok(None) => None,
