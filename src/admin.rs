@@ -279,11 +279,13 @@ pub mod ops {
             }
         }
         let unknown: usize = jobs.iter().filter(|j| j.unknown_po).count();
+        let blocked = store.blocked_jobs()?.len();
         let _ = writeln!(
             out,
-            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received), dead letters {}, 850s waiting {}, held for review {}, pruned by retention {}",
+            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received, {} blocked behind a dead letter of their PO), dead letters {}, 850s waiting {}, held for review {}, pruned by retention {}",
             jobs.len(),
             unknown,
+            blocked,
             dead.len(),
             store.outbox_depth(),
             store.review_count(),
@@ -369,18 +371,26 @@ pub mod ops {
             .filter_map(Result::ok)
             .filter(|j| j.po == po)
             .collect();
+        let blocked = store.blocked_jobs()?;
         if !jobs.is_empty() {
             let _ = writeln!(out, "\nqueued API calls:");
             for j in jobs {
                 let _ = writeln!(
                     out,
-                    "  job {} {:?} {} attempts {} last error: {}",
+                    "  job {} {} {} attempts {} last error: {}",
                     j.id,
                     j.kind,
                     j.path,
                     j.attempts,
                     j.last_error.as_deref().unwrap_or("-")
                 );
+                if let Some((_, d)) = blocked.iter().find(|(b, _)| b.id == j.id) {
+                    let _ = writeln!(
+                        out,
+                        "    blocked: waits for the dead-lettered {} (job {}); `edi-bridge retry {}` sends them in order",
+                        d.job.kind, d.job.id, d.job.id
+                    );
+                }
             }
         }
         let dead: Vec<_> = store
@@ -393,7 +403,7 @@ pub mod ops {
             for d in dead {
                 let _ = writeln!(
                     out,
-                    "  job {} {:?} at {}: {}",
+                    "  job {} {} at {}: {}",
                     d.job.id, d.job.kind, d.at, d.reason
                 );
             }

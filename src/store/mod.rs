@@ -1091,10 +1091,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Jobs due at `now_ms`, at most `limit`, one per PO, each PO's calls in order.
+    /// Jobs due at `now_ms`, at most `limit`, one per PO, each PO's calls in order: a PO's
+    /// PO Response before its PO Status calls, each kind in the order the files came. A call
+    /// waits while an earlier call of its PO is dead-lettered (see [`Store::blocked_jobs`]):
+    /// Ingram never gets a status before the response it follows.
     pub fn due_jobs(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
+        let i = self.inner()?;
+        let mut dead_first: std::collections::BTreeMap<String, (crate::domain::CallKind, u64)> =
+            Default::default();
+        for r in i.dead.iter() {
+            let (k, v) = r?;
+            let d: DeadRecord = parse(&k, &v)?;
+            let at = (d.job.kind, d.job.id);
+            let slot = dead_first.entry(d.job.po).or_insert(at);
+            *slot = (*slot).min(at);
+        }
         let mut first: std::collections::BTreeMap<String, JobRecord> = Default::default();
-        for r in self.inner()?.jobs.iter() {
+        for r in i.jobs.iter() {
             let (k, v) = r?;
             let job: JobRecord = parse(&k, &v)?;
             match first.get(&job.po) {
@@ -1105,7 +1118,10 @@ impl Store {
             }
         }
         let mut due = Due::default();
-        let mut heads: Vec<JobRecord> = first.into_values().collect();
+        let mut heads: Vec<JobRecord> = first
+            .into_values()
+            .filter(|j| dead_first.get(&j.po).is_none_or(|d| *d > (j.kind, j.id)))
+            .collect();
         heads.sort_by_key(|j| j.id);
         for job in heads {
             if job.next_attempt_ms <= now_ms {
@@ -1120,6 +1136,37 @@ impl Store {
             }
         }
         Ok(due)
+    }
+
+    /// The queued calls that wait behind a dead-lettered call of the same PO (an earlier one
+    /// by [`Store::due_jobs`]'s order), each with the dead letter it waits for.
+    pub fn blocked_jobs(&self) -> Result<Vec<(JobRecord, DeadRecord)>, StoreError> {
+        let i = self.inner()?;
+        let mut dead: std::collections::BTreeMap<String, DeadRecord> = Default::default();
+        for r in i.dead.iter() {
+            let (k, v) = r?;
+            let d: DeadRecord = parse(&k, &v)?;
+            match dead.get(&d.job.po) {
+                Some(cur) if (cur.job.kind, cur.job.id) <= (d.job.kind, d.job.id) => {}
+                _ => {
+                    dead.insert(d.job.po.clone(), d);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if dead.is_empty() {
+            return Ok(out);
+        }
+        for r in i.jobs.iter() {
+            let (k, v) = r?;
+            let job: JobRecord = parse(&k, &v)?;
+            if let Some(d) = dead.get(&job.po) {
+                if (d.job.kind, d.job.id) < (job.kind, job.id) {
+                    out.push((job, d.clone()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
@@ -1210,7 +1257,7 @@ impl Store {
                 o.history.push(HistoryEntry {
                     at: at.to_string(),
                     what: format!(
-                        "{:?} call refused by Ingram, dead-lettered (job {}): {reason}",
+                        "{} call refused by Ingram, dead-lettered (job {}): {reason}",
                         job.kind, job.id
                     ),
                 });
