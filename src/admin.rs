@@ -1,4 +1,4 @@
-//! Operator commands (`status`, `show`, `retry`, `replay`, `close`, `reload`). sled allows one process
+//! Operator commands (`status`, `show`, `retry`, `replay`, `close`, `reload`, `store backup`). sled allows one process
 //! per database, so while the daemon runs these go through its admin endpoint: HTTP on the unix
 //! socket `STATE/admin.sock` (mode 0600, never on the webhook listener). When no daemon answers,
 //! the CLI opens the store itself and runs the same [`ops`].
@@ -52,6 +52,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/retry", post(retry))
         .route("/replay/{po}", post(replay))
         .route("/close/{po}", post(close))
+        .route("/backup", post(backup))
         .route("/reload", post(reload))
         .with_state(state)
 }
@@ -98,6 +99,15 @@ async fn close(
     Query(q): Query<CloseQuery>,
 ) -> Reply {
     reply(blocking(move || ops::close(&s.store, &po, &q.reason)).await)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BackupQuery {
+    pub dir: PathBuf,
+}
+
+async fn backup(State(s): State<AdminState>, Query(q): Query<BackupQuery>) -> Reply {
+    reply(blocking(move || ops::backup(&s.store, &q.dir)).await)
 }
 
 async fn reload(State(s): State<AdminState>) -> Reply {
@@ -433,6 +443,21 @@ pub mod ops {
         } else {
             format!("PO {po}: closed\n")
         })
+    }
+
+    /// A consistent copy of the store in `dir/db` (see `store::backup`).
+    pub fn backup(store: &Store, dir: &std::path::Path) -> anyhow::Result<String> {
+        if !dir.is_absolute() {
+            anyhow::bail!("the backup directory must be an absolute path");
+        }
+        let copied = store.backup_to(dir)?;
+        tracing::info!(dir = %crate::text::Escaped(&dir.to_string_lossy()), entries = copied.entries, "Store backed up.");
+        Ok(format!(
+            "backed up {} entries in {} trees to {}\n",
+            copied.entries,
+            copied.trees,
+            copied.path.display()
+        ))
     }
 
     pub fn replay(store: &Store, po: &str) -> anyhow::Result<String> {

@@ -53,6 +53,9 @@ pub enum Command {
         #[arg(long = "po")]
         pos: Vec<PathBuf>,
     },
+    /// The state store: backup, restore, repair (see the README's Backups).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Mapping tools for admins.
     #[command(subcommand)]
     Mapping(MappingCommand),
@@ -121,6 +124,32 @@ pub enum Command {
     },
     /// The local Ingram emulator (token, PO Response, PO Status), or `sim send-webhook FILE.json`.
     Sim(Box<crate::sim::cli::SimArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Write a consistent copy of the store to DIR/db (a new directory), while the daemon runs
+    /// (through its admin socket; webhooks wait for the copy) or not.
+    Backup {
+        #[arg(long, short)]
+        config: PathBuf,
+        dir: PathBuf,
+    },
+    /// Put a backup back, with the daemon stopped: the current store is moved aside (never
+    /// deleted), the backup copied in, then repaired from the outbox and the archive so that
+    /// no control number is handed out twice and no written PO is written again.
+    Restore {
+        #[arg(long, short)]
+        config: PathBuf,
+        dir: PathBuf,
+    },
+    /// With the daemon stopped, adopt what the outbox and the whole archive prove was written:
+    /// control numbers raised past every one sent, POs the store lost remembered as written.
+    /// The daemon refuses to start until this has run on a store that went backwards.
+    Repair {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -393,9 +422,7 @@ pub async fn operator(
             "no running daemon answers on {}",
             cfg.paths.state.join(crate::admin::SOCKET).display()
         )),
-        None => crate::store::Store::open(&cfg.paths.state)
-            .map_err(|e| anyhow::anyhow!("{e} (is a daemon running without its admin socket?)"))
-            .and_then(|store| offline(&store)),
+        None => open_offline(&cfg.paths.state).and_then(|store| offline(&store)),
     };
     match result {
         Ok(text) => {
@@ -420,4 +447,132 @@ pub fn query(pairs: &[(&str, Option<&str>)]) -> String {
     } else {
         format!("?{}", parts.join("&"))
     }
+}
+
+/// `edi-bridge store …`.
+pub async fn store(cmd: StoreCommand) -> Exit {
+    let config = match &cmd {
+        StoreCommand::Backup { config, .. }
+        | StoreCommand::Restore { config, .. }
+        | StoreCommand::Repair { config } => config.clone(),
+    };
+    let cfg = match Config::load_paths(&config) {
+        Ok(c) => c,
+        Err(ConfigError(problems)) => {
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            return Exit::Config;
+        }
+    };
+    let result = match cmd {
+        StoreCommand::Backup { dir, .. } => store_backup(&cfg, &dir).await,
+        StoreCommand::Restore { dir, .. } => store_restore(&cfg, &config, &dir).await,
+        StoreCommand::Repair { .. } => store_repair(&cfg).await,
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("edi-bridge: {e:#}");
+            Exit::Failure
+        }
+    }
+}
+
+/// An absolute form of `dir` (the daemon may run in another working directory).
+fn absolute(dir: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(dir)
+    })
+}
+
+async fn store_backup(cfg: &Config, dir: &Path) -> anyhow::Result<String> {
+    let dir = absolute(dir)?;
+    let dir_text = dir.to_string_lossy().into_owned();
+    let path = format!("/backup{}", query(&[("dir", Some(&dir_text))]));
+    if let Some(answer) = crate::admin::request(&cfg.paths.state, "POST", &path).await {
+        return answer;
+    }
+    let state = cfg.paths.state.clone();
+    tokio::task::spawn_blocking(move || crate::admin::ops::backup(&open_offline(&state)?, &dir))
+        .await?
+}
+
+/// Refuses when a daemon answers on the admin socket: restore and repair need the store alone.
+async fn daemon_stopped(cfg: &Config, what: &str) -> anyhow::Result<()> {
+    if crate::admin::request(&cfg.paths.state, "GET", "/status?limit=0")
+        .await
+        .is_some()
+    {
+        anyhow::bail!(
+            "a daemon is running on {}: stop it first (systemctl stop edi-bridge), then {what}",
+            cfg.paths.state.display()
+        );
+    }
+    Ok(())
+}
+
+fn open_offline(state: &Path) -> anyhow::Result<crate::store::Store> {
+    crate::store::Store::open(state).map_err(|e| match e {
+        crate::store::StoreError::Sled(sled_err) if sled_err.to_string().contains("lock") => {
+            anyhow::anyhow!(
+                "the store in {} is in use by another process (a daemon without its admin socket?): {sled_err}",
+                state.display()
+            )
+        }
+        e => e.into(),
+    })
+}
+
+async fn store_restore(cfg: &Config, config: &Path, dir: &Path) -> anyhow::Result<String> {
+    daemon_stopped(cfg, "restore").await?;
+    let (cfg, dir) = (cfg.clone(), absolute(dir)?);
+    let config = config.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let stamp = crate::clock::now_rfc3339().replace(':', "");
+        let copied = crate::store::Store::restore_from(&cfg.paths.state, &dir, &stamp)?;
+        let mut out = format!(
+            "restored {} entries in {} trees from {}; the replaced store is kept in {}\n",
+            copied.entries,
+            copied.trees,
+            dir.display(),
+            copied.path.display()
+        );
+        out.push_str(&repair_now(&cfg)?);
+        out.push_str(&format!(
+            "now start the daemon (systemctl start edi-bridge); `edi-bridge status --config {}` shows where each PO stands\n",
+            config.display()
+        ));
+        Ok(out)
+    })
+    .await?
+}
+
+async fn store_repair(cfg: &Config) -> anyhow::Result<String> {
+    daemon_stopped(cfg, "repair").await?;
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || repair_now(&cfg)).await?
+}
+
+/// Reads the outbox and the whole archive and adopts what they prove.
+fn repair_now(cfg: &Config) -> anyhow::Result<String> {
+    let store = open_offline(&cfg.paths.state)?;
+    let written = crate::continuity::gather(
+        &cfg.paths.outbox,
+        &cfg.paths.archive,
+        crate::continuity::Scope::Everything,
+    )?;
+    let repaired = crate::continuity::repair(&store, &written, &crate::clock::now_rfc3339())?;
+    tracing::warn!(
+        counters = repaired.counters_raised.len(),
+        marked_written = repaired.marked_written.len(),
+        remembered = repaired.remembered.len(),
+        "The store was repaired from the outbox and the archive."
+    );
+    Ok(repaired.to_string())
 }

@@ -63,6 +63,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let client = api_client(&config, &secrets)?;
     let dirs = open_dirs(&config)?;
     let store = open_store(&config).await?;
+    check_continuity(&config, &store).await?;
     let shared = Shared {
         metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
             error_dir: Some(config.paths.error.clone()),
@@ -181,6 +182,43 @@ async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
                 config.paths.state.display()
             )
         })
+}
+
+/// Refuses to start on a store that has gone backwards (see [`crate::continuity`]): it would
+/// hand out control numbers the ERP has already seen, or write a PO again.
+async fn check_continuity(config: &crate::config::Config, store: &Store) -> anyhow::Result<()> {
+    let (outbox, archive, st) = (
+        config.paths.outbox.clone(),
+        config.paths.archive.clone(),
+        store.clone(),
+    );
+    let gaps = tokio::task::spawn_blocking(move || {
+        let written =
+            crate::continuity::gather(&outbox, &archive, crate::continuity::Scope::Recent)?;
+        anyhow::Ok(crate::continuity::check(&st, &written))
+    })
+    .await??;
+    let gaps = match gaps {
+        Ok(g) => g,
+        // A store that cannot be opened yet (a full disk) starts closed and failing; it is
+        // checked when it can be read, at the next start.
+        Err(crate::store::StoreError::Unavailable(why)) => {
+            tracing::warn!(reason = %why, "The store's continuity check is skipped: it cannot be read yet.");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if gaps.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = gaps.iter().take(10).map(|g| format!("  - {g}")).collect();
+    anyhow::bail!(
+        "the state store in {} is behind what it already wrote to the outbox and the archive ({} finding(s); a torn disk, or a restore from an older backup):\n{}\nStarting would reuse control numbers or write POs again. Stop, then run `edi-bridge store repair --config {}`, which adopts what the outbox and the archive prove, and start again",
+        config.paths.state.display(),
+        gaps.len(),
+        shown.join("\n"),
+        config.source.display()
+    )
 }
 
 /// Binds the public listener and serves the webhook router on it.

@@ -177,7 +177,7 @@ impl Dir {
     }
 
     /// Opens a configured directory as it is now (never creating it).
-    fn open_existing(path: &Path) -> io::Result<Dir> {
+    pub fn open_existing(path: &Path) -> io::Result<Dir> {
         let fd = rustix::fs::open(
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod continuity;
 pub mod daemon;
 pub mod demo;
 pub mod domain;

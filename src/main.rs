@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             update,
         }) => edi_bridge::translate::mapping_test(&dir, mapping.as_deref(), update),
         Command::Inspect { file } => cli::inspect(&file),
+        Command::Store(cmd) => runtime().block_on(cli::store(cmd)),
         Command::Status {
             config,
             state,

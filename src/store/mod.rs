@@ -12,13 +12,16 @@
 //! it (sled poisons itself after one failed write); meanwhile intake is refused at once and
 //! [`health`] says why (see [`committer`]).
 
+mod backup;
 mod codec;
+pub mod continuity;
 pub mod health;
 pub mod keys;
 pub mod records;
 mod refused;
 mod sync;
 
+pub use backup::Copied;
 pub use health::StoreHealth;
 pub use refused::{RefusedEvent, PRUNE_BATCH, REFUSED_TTL_MS};
 
@@ -74,6 +77,9 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("state store record {key}: {message}")]
     Corrupt { key: String, message: String },
+    /// sled cannot read the database (damaged files): say where, and what to do.
+    #[error("state store {path} cannot be read ({reason}): the files are damaged; restore the latest backup with `edi-bridge store restore BACKUP_DIR` (it moves the damaged one aside), or move {path} away to start empty, then start again (see the README's Backups)")]
+    Damaged { path: String, reason: String },
     #[error("state store is closed")]
     Closed,
     /// A write or flush failed (or failed before and the database is not reopened yet): the
@@ -215,7 +221,20 @@ impl Inner {
         // of it (nothing signals that): wait for the lock a little before giving up.
         let mut waited = Duration::ZERO;
         let db = loop {
-            match config.open() {
+            // sled panics on some damage instead of answering an error: caught here, so a
+            // damaged store is a clear error naming it, never a crash.
+            let damaged = |reason: String| StoreError::Damaged {
+                path: crate::text::escape(&dir.join("db").to_string_lossy()),
+                reason,
+            };
+            let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()))
+                .map_err(|_| damaged("sled stopped on it".into()))?;
+            match opened {
+                Err(
+                    e @ (sled::Error::Corruption { .. }
+                    | sled::Error::ReportableBug(_)
+                    | sled::Error::Unsupported(_)),
+                ) => return Err(damaged(e.to_string())),
                 Err(sled::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::Other
                         && e.to_string().contains("could not acquire lock")
@@ -405,6 +424,8 @@ struct Shared {
     options: StoreOptions,
     /// The open database; `None` while the committer has closed it after a failed write.
     slot: RwLock<Option<Arc<Inner>>>,
+    /// Writes hold it shared; a backup holds it alone while it copies (see [`Store::writer`]).
+    gate: RwLock<()>,
     commit_tx: Mutex<Option<std_mpsc::Sender<Commit>>>,
     health: Arc<health::Health>,
 }
@@ -526,6 +547,7 @@ impl Store {
             dir: dir.to_path_buf(),
             options,
             slot: RwLock::new(inner.map(Arc::new)),
+            gate: RwLock::new(()),
             commit_tx: Mutex::new(Some(tx)),
             health: health.clone(),
         });
@@ -550,6 +572,13 @@ impl Store {
             Some(inner) => Ok(inner.clone()),
             None => Err(StoreError::Unavailable(self.shared.health.reason())),
         }
+    }
+
+    /// The open database for a write: holds the write gate shared, so a backup (which takes
+    /// it alone) sees no transaction half-way between its trees.
+    fn writer(&self) -> Result<(Arc<Inner>, std::sync::RwLockReadGuard<'_, ()>), StoreError> {
+        let gate = self.shared.gate.read().unwrap_or_else(|e| e.into_inner());
+        Ok((self.inner()?, gate))
     }
 
     /// Every entry of one tree; one error instead when the database is closed.
@@ -643,7 +672,7 @@ impl Store {
     /// earlier ones: a repeated event id is a duplicate, a repeated PO is repeated or
     /// conflicting). Not yet flushed. One outcome per event.
     pub fn record_events(&self, evs: &[&NewEvent]) -> Result<Vec<Intake>, StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let mut staged = Vec::with_capacity(evs.len());
         for ev in evs {
             let queue_ids: Vec<u64> = ev
@@ -749,7 +778,7 @@ impl Store {
         created_at: &str,
         file_name: impl Fn(&str, &Envelope850) -> String,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let recs =
             (&i.orders, &i.counters, &i.gs06_index).transaction(|(orders, counters, index)| {
                 let mut out = Vec::with_capacity(pos.len());
@@ -790,7 +819,7 @@ impl Store {
     /// Marks the POs' 850s written and removes their queue entries, in one transaction. A PO
     /// whose 850 is not allocated (no record, already written) only loses its queue entry.
     pub fn complete_850s(&self, done: &[(u64, &str)], written_at: &str) -> Result<(), StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
         (&i.orders, &i.outbox_queue, &i.awaiting_997, &i.states).transaction(
@@ -829,7 +858,7 @@ impl Store {
 
     /// Puts a PO back in the 850 queue with fresh control numbers (operator `replay`).
     pub fn requeue_850(&self, po: &str, at: &str) -> Result<(), StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let qid = i.db.generate_id()?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
@@ -919,7 +948,7 @@ pub struct Due {
 impl Store {
     /// Commits everything one inbound file produced; duplicate interchanges commit nothing.
     pub fn commit_inbound(&self, b: &InboundBatch) -> Result<InboundCommit, StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let job_ids: Vec<u64> = b
             .jobs
             .iter()
@@ -1081,7 +1110,8 @@ impl Store {
 
     /// Allocates ISA13/GS06/ST02 for an outbound document that is not an 850 (a 997).
     pub fn allocate_numbers(&self, pair: &str) -> Result<(u32, u32, u32), StoreError> {
-        let out = self.inner()?.counters.transaction(|counters| {
+        let (i, _w) = self.writer()?;
+        let out = i.counters.transaction(|counters| {
             Ok((
                 next_counter(counters, &keys::counter_key("isa13", pair))?,
                 next_counter(counters, &keys::counter_key("gs06", pair))?,
@@ -1171,7 +1201,7 @@ impl Store {
 
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
     pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let document = json(&DocumentRecord {
             kind: job.kind,
             source: job.source.clone(),
@@ -1228,7 +1258,8 @@ impl Store {
         let key = job.id.to_be_bytes();
         // Only if the job is still queued as it was (an operator may have acted on it): a job
         // completed or dead-lettered meanwhile is never brought back.
-        let jobs = &self.inner()?.jobs;
+        let (i, _w) = self.writer()?;
+        let jobs = &i.jobs;
         if let Some(current) = jobs.get(key)? {
             let _ = jobs.compare_and_swap(key, Some(current), Some(json(&rec)))?;
         }
@@ -1237,7 +1268,7 @@ impl Store {
 
     /// Ingram refused the job for good: move it to the dead letters.
     pub fn dead_letter(&self, job: &JobRecord, reason: &str, at: &str) -> Result<(), StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let mut j = job.clone();
         j.attempts += 1;
         j.last_error = Some(reason.to_string());
@@ -1270,7 +1301,7 @@ impl Store {
 
     /// Puts dead-lettered jobs back in the queue (`None` = all); returns how many.
     pub fn retry_dead(&self, id: Option<u64>) -> Result<usize, StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let ids: Vec<u64> = match id {
             Some(id) => vec![id],
             None => i
@@ -1403,7 +1434,7 @@ impl Store {
 
     /// The transaction of [`Store::prune`]: removes the picked POs still exactly as picked.
     fn prune_picked(&self, candidates: &[PruneCandidate]) -> Result<Pruned, StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
         let pruned = (
@@ -1506,7 +1537,7 @@ impl Store {
     /// Marks a PO closed by an operator: it counts as finished (retention may prune it once
     /// it is old enough and no call for it is queued or dead-lettered). Returns the record.
     pub fn close(&self, po: &str, reason: &str, at: &str) -> Result<OrderRecord, StoreError> {
-        let i = self.inner()?;
+        let (i, _w) = self.writer()?;
         let rec = (&i.orders, &i.states).transaction(|(orders, states)| {
             let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
                 Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
@@ -1693,7 +1724,8 @@ impl Store {
 
     /// The prepared file is in the outbox: dequeue it.
     pub fn complete_file(&self, id: u64) -> Result<(), StoreError> {
-        self.inner()?.file_queue.remove(id.to_be_bytes())?;
+        let (i, _w) = self.writer()?;
+        i.file_queue.remove(id.to_be_bytes())?;
         Ok(())
     }
 }

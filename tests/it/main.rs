@@ -6,6 +6,7 @@ mod alerts;
 mod bad_input;
 mod browser;
 mod console;
+mod continuity;
 mod crash;
 mod disk_full;
 mod hostile_files;
