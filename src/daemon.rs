@@ -215,6 +215,7 @@ fn start_listener(
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
+        reclaim_waiting: false,
     };
     tasks.spawn(
         "webhook listener",
@@ -270,6 +271,8 @@ fn start_console(
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: CONSOLE_CONNECTIONS,
+        // A small cap that idle or slow clients must not fill: the operator's page gets in.
+        reclaim_waiting: true,
     };
     // Its connection counters are its own, so the webhook listener's metrics stay the webhook's.
     let listener_metrics = Arc::new(Metrics::new(crate::metrics::Alerts::default()));
@@ -286,7 +289,8 @@ fn start_console(
     Ok(Some(addr))
 }
 
-/// Connections the console serves at once (each open page holds one for its event stream).
+/// Connections the console serves at once (each open page holds one for its event stream); at
+/// the cap the longest-waiting one is closed for a new client (`Limits::reclaim_waiting`).
 const CONSOLE_CONNECTIONS: usize = 64;
 
 fn start_outbox(
