@@ -6,7 +6,10 @@
 //! [`check`] runs before a PO is accepted: every value the 850 must carry exactly (numbers, and
 //! the identifiers the ERP echoes back in its 855/856: PO number, line numbers, part numbers)
 //! has to fit its element unchanged under the mapping, or the webhook is refused naming the
-//! field. Free text (names, addresses, descriptions, notes) is sanitised by the writer instead.
+//! field. Every other value written (codes after the mapping's code lists, names, addresses,
+//! contacts, references, descriptions) must fit its element's X12 minimum and maximum length
+//! once sanitised (transliterated to ASCII, delimiters replaced): what does not fit is refused,
+//! never cut. Notes alone are split over as many MSG segments as they need.
 
 use time::OffsetDateTime;
 
@@ -78,6 +81,7 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
             }
         }
     }
+    fits(po, index, mapping)?;
     if let Some(p) = number(&po.lines.len().to_string(), "CTT", 1) {
         return Err(fail(at(&n.lines), "CTT01, the number of lines", p));
     }
@@ -90,6 +94,113 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
     if m.total_amount && po.lines.iter().any(|l| l.unit_price.is_some()) {
         if let Some(p) = number(&po.total().to_string(), "AMT", 2) {
             return Err(fail(at(&n.lines), "AMT02, the order total", p));
+        }
+    }
+    Ok(())
+}
+
+/// The part of [`check`] for values that are neither numbers nor echoed identifiers: each one the
+/// 850 writes must fit its element's minimum and maximum length as the writer sanitises it.
+fn fits(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), FieldError> {
+    let opts = write_options(mapping);
+    let m = &mapping.po850;
+    let n = &mapping.webhook;
+    let lists = &mapping.code_lists;
+    let check = |value: &str, seg: &str, el: usize, field: String| -> Result<(), FieldError> {
+        match x12::fit_problem(value, &opts, seg, el) {
+            None => Ok(()),
+            Some(problem) => Err(FieldError {
+                field,
+                message: format!(
+                    "cannot be carried exactly by the 850 ({seg}{el:02}): {problem}; it is refused, not cut"
+                ),
+            }),
+        }
+    };
+    let at = |field: &str| format!("resource[{index}].{field}");
+    let order_type = CodeLists::lookup(&lists.order_type, &po.order_type).unwrap_or(&po.order_type);
+    for (qualifier, value, field) in [
+        (
+            &m.reseller_order_ref,
+            Some(po.reseller_order_number.as_str()),
+            "resellerOrderNumber",
+        ),
+        (
+            &m.vendor_quote_ref,
+            po.vendor_quote_number.as_deref(),
+            "vendorQuoteNumber",
+        ),
+        (
+            &m.special_bid_ref,
+            po.special_bid_number.as_deref(),
+            n.special_bid_number.as_str(),
+        ),
+        (&m.order_type_ref, Some(order_type), "orderType"),
+    ] {
+        if let (false, Some(v)) = (qualifier.is_empty(), value) {
+            check(v, "REF", 2, at(field))?;
+        }
+    }
+    if let (false, Some(c)) = (m.currency_entity.is_empty(), &po.currency) {
+        check(c, "CUR", 2, at("currencyCode"))?;
+    }
+    if let (true, Some(via)) = (m.td5, &po.ship_via) {
+        if let Some(scac) = CodeLists::lookup(&lists.carrier, via) {
+            check(scac, "TD5", 3, at(&n.ship_via))?;
+        }
+        check(via, "TD5", 5, at(&n.ship_via))?;
+    }
+    for pm in &m.parties {
+        let (addr, key) = match pm.source {
+            PartySource::ShipTo => (&po.ship_to, &n.ship_to),
+            PartySource::BillTo => (&po.bill_to, &n.bill_to),
+            PartySource::EndUser => (&po.end_user, &n.end_user),
+            PartySource::Reseller => (&po.reseller, &n.reseller),
+        };
+        let Some(a) = addr else { continue };
+        let field = |name: &str| at(&format!("{key}.{name}"));
+        match (&a.company_name, &a.contact) {
+            (Some(name), _) => check(name, "N1", 2, field(&n.company_name))?,
+            (None, Some(name)) => check(name, "N1", 2, field(&n.contact))?,
+            (None, None) => {}
+        }
+        if pm.address {
+            // The lines present, in order (an absent line 1 makes line 2 the first).
+            for (i, line) in a.address_lines.iter().enumerate() {
+                let name = [&n.address_line1, &n.address_line2, &n.address_line3][i.min(2)];
+                check(line, "N3", i % 2 + 1, field(name))?;
+            }
+            for (value, el, name) in [
+                (&a.city, 1, &n.city),
+                (&a.state, 2, &n.state),
+                (&a.postal_code, 3, &n.postal_code),
+                (&a.country_code, 4, &n.country_code),
+            ] {
+                if let Some(v) = value {
+                    check(v, "N4", el, field(name))?;
+                }
+            }
+        }
+        if !pm.contact_function.is_empty() {
+            if let Some(c) = &a.contact {
+                check(c, "PER", 2, field(&n.contact))?;
+            }
+            let mut el = 4;
+            for (value, name) in [(&a.phone, &n.phone), (&a.email, &n.email)] {
+                if let Some(v) = value {
+                    check(v, "PER", el, field(name))?;
+                    el += 2;
+                }
+            }
+        }
+    }
+    for (i, l) in po.lines.iter().enumerate() {
+        let field = |name: &str| at(&format!("{}[{i}].{name}", n.lines));
+        let uom = CodeLists::lookup(&lists.unit_of_measure, &l.unit_of_measure)
+            .unwrap_or(&l.unit_of_measure);
+        check(uom, "PO1", 3, field(&n.unit_of_measure))?;
+        if let (true, Some(d)) = (m.line_description, &l.description) {
+            check(d, "PID", 5, field(&n.description))?;
         }
     }
     Ok(())

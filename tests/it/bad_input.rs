@@ -993,7 +993,7 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
     );
     add(
         "reseller address present",
-        Box::new(|v| v["resource"][0]["resellerInfo"] = json!({"companyName": "R", "city": 5})),
+        Box::new(|v| v["resource"][0]["resellerInfo"] = json!({"companyName": "R", "city": 12345})),
         200,
         None,
     );
