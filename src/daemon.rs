@@ -47,6 +47,9 @@ pub struct Running {
 
 /// Runs the daemon until `shutdown` is cancelled (or a task dies).
 pub async fn run(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // What the daemon creates without an explicit mode (the store's files, backups) is private;
+    // everything it writes for the ERP is created with its mode set explicitly (`files`).
+    crate::files::private_umask();
     start(loaded, shutdown).await?.wait().await
 }
 
@@ -90,6 +93,17 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_alerts(&config, &secrets, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
+    // What exists in the state directory now (the store, the key, the socket; files an older
+    // version left open to others) is private.
+    match crate::files::make_private(&config.paths.state) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(entries = n, state = %config.paths.state.display(), "State directory entries made private (files 0600, directories 0700).")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, state = %config.paths.state.display(), "Cannot make the state directory's entries private.")
+        }
+    }
 
     let Shared {
         store,
@@ -151,6 +165,9 @@ fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
         crate::files::Root::create(dir, mode)
             .with_context(|| format!("cannot open {}", dir.display()))
     };
+    if let Some(problem) = crate::files::state_dir_problem(&config.paths.state) {
+        anyhow::bail!("{problem}");
+    }
     let state_dir_handle =
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;

@@ -520,7 +520,11 @@ async fn a_file_whose_name_is_too_long_for_a_reason_suffix_still_gets_its_reason
     let name = format!("{}.855", "n".repeat(246));
     assert_eq!(name.len(), 250);
     std::fs::write(ws.path("inbox/.long.part"), b"%PDF-1.7 not x12\n").unwrap();
-    std::fs::rename(ws.path("inbox/.long.part"), ws.path(&format!("inbox/{name}"))).unwrap();
+    std::fs::rename(
+        ws.path("inbox/.long.part"),
+        ws.path(&format!("inbox/{name}")),
+    )
+    .unwrap();
     let Outcome::Rejected { reason, .. } = d.wait_inbox(&mut rx, &name).await else {
         panic!("not rejected")
     };
