@@ -163,7 +163,14 @@ pub fn load_config(path: &Path) -> Result<crate::config::Loaded, Exit> {
 }
 
 pub fn check(config: &Path, online: bool) -> Exit {
-    match load_config(config).and_then(|l| refuse_unsafe_state(config, l)) {
+    // `--online` reports an unsafe state directory in its checklist.
+    match load_config(config).and_then(|l| {
+        if online {
+            Ok(l)
+        } else {
+            refuse_unsafe_state(config, l)
+        }
+    }) {
         Ok(loaded) if online => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
