@@ -835,7 +835,22 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
         ),
         ("unit 'pc'", l0, "unitOfMeasure", "pc".into(), 200),
         ("description of 80", l0, "description", "d".repeat(80), 200),
-        ("description of 81", l0, "description", "d".repeat(81), 400),
+        // A longer description is split over as many PID segments as it needs.
+        ("description of 81", l0, "description", "d".repeat(81), 200),
+        (
+            "description of 300 in words",
+            l0,
+            "description",
+            "word ".repeat(60).trim_end().to_string(),
+            200,
+        ),
+        (
+            "description of 2000 in words",
+            l0,
+            "description",
+            "longer words ".repeat(154).trim_end().to_string(),
+            200,
+        ),
         (
             "state 'California'",
             ship,
