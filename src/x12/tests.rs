@@ -905,6 +905,7 @@ mod prop {
                     price_basis,
                     product_ids,
                     description,
+                    description_continued: Vec::new(),
                     refs,
                     dates,
                     messages,
@@ -1132,6 +1133,7 @@ mod prop {
                         })
                         .collect(),
                     description: os(&l.description, "PID", 5),
+                    description_continued: Vec::new(),
                     refs: l.refs.iter().map(r).collect(),
                     dates: l.dates.iter().map(d).collect(),
                     messages: l.messages.iter().map(|m| s(m, "MSG", 1)).collect(),

@@ -237,11 +237,7 @@ pub fn min_len(seg: &str, element: usize) -> usize {
 /// Why `value`, sanitised as the writer sanitises it (but not cut), does not fit element
 /// `seg`/`element` under `opts` (its [`min_len`] and [`max_len`]), or `None` when it fits.
 pub fn fit_problem(value: &str, opts: &WriteOptions, seg: &str, element: usize) -> Option<String> {
-    let rep = match opts.version {
-        Version::V4010 => None,
-        Version::V5010 => Some(opts.delimiters.repetition.unwrap_or(b'^')),
-    };
-    let written = sanitize(value, &opts.delimiters, rep, opts.uppercase, None);
+    let written = written(value, opts);
     let len = written.len();
     let min = min_len(seg, element);
     let max = max_len(opts, seg, element);
@@ -262,6 +258,16 @@ pub fn fit_problem(value: &str, opts: &WriteOptions, seg: &str, element: usize) 
     Some(format!(
         "{len} characters{written_as}, the element holds {holds}"
     ))
+}
+
+/// `value` as the writer writes a free-text element under `opts` (sanitised: ASCII, delimiters
+/// and control characters as spaces, upper-cased if asked, trimmed), before any cut.
+pub fn written(value: &str, opts: &WriteOptions) -> String {
+    let rep = match opts.version {
+        Version::V4010 => None,
+        Version::V5010 => Some(opts.delimiters.repetition.unwrap_or(b'^')),
+    };
+    sanitize(value, &opts.delimiters, rep, opts.uppercase, None)
 }
 
 fn is_code(seg: &str, element: usize) -> bool {

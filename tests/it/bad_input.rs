@@ -569,9 +569,10 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
             })
             .collect();
         let field = path_string(&segs);
-        // Notes are split over MSG segments and the timestamp is not written; the others
-        // would not fit their element (N102 60, PID05 80, REF02 30) and are refused, not cut.
-        let carried = matches!(key, "notes" | "eventTimeStamp");
+        // Notes are split over MSG segments, a line description over PID segments, and the
+        // timestamp is not written; the others would not fit their element (N102 60, REF02 30)
+        // and are refused, not cut.
+        let carried = matches!(key, "notes" | "lines[0].description" | "eventTimeStamp");
         for (len, status) in [(4096, if carried { 200 } else { 400 }), (4097, 400)] {
             let segs = segs.clone();
             add(
