@@ -203,7 +203,14 @@ pub fn load_config(path: &Path) -> Result<crate::config::Loaded, Exit> {
 }
 
 pub fn check(config: &Path, online: bool) -> Exit {
-    match load_config(config) {
+    // `--online` reports an unsafe state directory in its checklist.
+    match load_config(config).and_then(|l| {
+        if online {
+            Ok(l)
+        } else {
+            refuse_unsafe_state(config, l)
+        }
+    }) {
         Ok(loaded) if online => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -239,6 +246,20 @@ pub fn check(config: &Path, online: bool) -> Exit {
             Exit::Ok
         }
         Err(e) => e,
+    }
+}
+
+/// The loaded config, or (printed) why `run` would refuse its state directory.
+fn refuse_unsafe_state(
+    config: &Path,
+    loaded: crate::config::Loaded,
+) -> Result<crate::config::Loaded, Exit> {
+    match crate::files::state_dir_problem(&loaded.config.paths.state) {
+        None => Ok(loaded),
+        Some(problem) => {
+            eprintln!("edi-bridge: {}: paths.state: {problem}", config.display());
+            Err(Exit::Config)
+        }
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Running {
 
 /// Runs the daemon until `shutdown` is cancelled (or a task dies).
 pub async fn run(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // What the daemon creates without an explicit mode (the store's files, backups) is private;
+    // everything it writes for the ERP is created with its mode set explicitly (`files`).
+    crate::files::private_umask();
     start(loaded, shutdown).await?.wait().await
 }
 
@@ -94,6 +97,17 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_alerts(&config, &secrets, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
+    // What exists in the state directory now (the store, the key, the socket; files an older
+    // version left open to others) is private.
+    match crate::files::make_private(&config.paths.state) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(entries = n, state = %config.paths.state.display(), "State directory entries made private (files 0600, directories 0700).")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, state = %config.paths.state.display(), "Cannot make the state directory's entries private.")
+        }
+    }
 
     let Shared {
         store,
@@ -155,6 +169,9 @@ fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
         crate::files::Root::create(dir, mode)
             .with_context(|| format!("cannot open {}", dir.display()))
     };
+    if let Some(problem) = crate::files::state_dir_problem(&config.paths.state) {
+        anyhow::bail!("{problem}");
+    }
     let state_dir_handle =
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
@@ -256,6 +273,7 @@ fn start_listener(
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
+        reclaim_waiting: false,
     };
     tasks.spawn(
         "webhook listener",
@@ -311,6 +329,8 @@ fn start_console(
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: CONSOLE_CONNECTIONS,
+        // A small cap that idle or slow clients must not fill: the operator's page gets in.
+        reclaim_waiting: true,
     };
     // Its connection counters are its own, so the webhook listener's metrics stay the webhook's.
     let listener_metrics = Arc::new(Metrics::new(crate::metrics::Alerts::default()));
@@ -327,7 +347,8 @@ fn start_console(
     Ok(Some(addr))
 }
 
-/// Connections the console serves at once (each open page holds one for its event stream).
+/// Connections the console serves at once (each open page holds one for its event stream); at
+/// the cap the longest-waiting one is closed for a new client (`Limits::reclaim_waiting`).
 const CONSOLE_CONNECTIONS: usize = 64;
 
 fn start_outbox(

@@ -7,7 +7,9 @@
 //! New files are created with `O_CREAT|O_EXCL|O_NOFOLLOW` and an explicit mode (whatever the
 //! umask); moves never replace an existing name; a private subdirectory (the inbox's processing
 //! area) must be a real directory owned by the daemon with no access for others, checked each
-//! time it is opened.
+//! time it is opened. The state directory must belong to the daemon's user and be writable by no
+//! one else ([`state_dir_problem`]: refused at start, with the command that fixes it), and what
+//! is in it is made private ([`make_private`]: files 0600, directories 0700).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -166,14 +168,20 @@ impl Dir {
     /// Opens (creating it if absent, with `mode`) a configured directory. The configured path
     /// is the admin's and is trusted; what is inside it is not.
     pub fn open(path: &Path, mode: u32) -> io::Result<Dir> {
-        if !path.exists() {
+        let created = !path.exists();
+        if created {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(mode)
                 .create(path)?;
         }
-        Dir::open_existing(path)
+        let d = Dir::open_existing(path)?;
+        if created {
+            // The mode asked for, whatever the umask.
+            rustix::fs::fchmod(d.fd(), Mode::from_raw_mode(mode)).map_err(io_err)?;
+        }
+        Ok(d)
     }
 
     /// Opens a configured directory as it is now (never creating it).
@@ -216,10 +224,11 @@ impl Dir {
     /// A subdirectory, created with `mode` when absent; a symlink in its place is refused.
     pub fn sub(&self, name: &str, mode: u32) -> io::Result<Dir> {
         name_ok(OsStr::new(name))?;
-        match rustix::fs::mkdirat(self.fd(), name, Mode::from_raw_mode(mode)) {
-            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        let created = match rustix::fs::mkdirat(self.fd(), name, Mode::from_raw_mode(mode)) {
+            Ok(()) => true,
+            Err(rustix::io::Errno::EXIST) => false,
             Err(e) => return Err(io_err(e)),
-        }
+        };
         let fd = rustix::fs::openat(
             self.fd(),
             name,
@@ -233,6 +242,10 @@ impl Dir {
             ),
             e => io_err(e),
         })?;
+        if created {
+            // The mode asked for, whatever the umask.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode)).map_err(io_err)?;
+        }
         Ok(Dir {
             fd,
             path: self.path.join(name),
@@ -639,6 +652,123 @@ pub fn meta_of(file: &File) -> io::Result<Meta> {
         .map_err(io_err)
 }
 
+/// The longest file name Linux filesystems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// The suffix of a reason file's name.
+pub const REASON_SUFFIX: &str = ".reason.txt";
+
+/// The name of the reason file beside `name` in the error directory: `NAME.reason.txt`, or,
+/// when that would be longer than a file name may be, the name's first 200 bytes, `~`, 16 hex
+/// digits of its SHA-256 and `.reason.txt` (the same for the same name, always; the reason file
+/// names the file in full).
+pub fn reason_name(name: &OsStr) -> OsString {
+    let bytes = name.as_bytes();
+    // Room for a `.N` a collision adds before the suffix.
+    if bytes.len() + REASON_SUFFIX.len() + 4 <= NAME_MAX {
+        let mut n = name.to_os_string();
+        n.push(REASON_SUFFIX);
+        return n;
+    }
+    use sha2::Digest;
+    let mut cut = 200;
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+    }
+    let tag: String = sha2::Sha256::digest(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut n = OsStr::from_bytes(&bytes[..cut]).to_os_string();
+    n.push(format!("~{tag}{REASON_SUFFIX}"));
+    n
+}
+
+/// Why the state directory at `path` is unsafe to use, with the command that fixes it, or
+/// `None` when it is safe (or absent: it is then created 0700). It must belong to the daemon's
+/// user and be writable by no one else: another local user could otherwise rename or replace the
+/// store, the admin socket or the outbox's temp-name key.
+pub fn state_dir_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = crate::text::escape(&path.to_string_lossy());
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("cannot inspect the state directory {shown}: {e}")),
+    };
+    if !meta.is_dir() {
+        return Some(format!("the state directory {shown} is not a directory"));
+    }
+    let me = my_uid();
+    if meta.uid() != me {
+        return Some(format!(
+            "the state directory {shown} belongs to uid {}, not to the daemon's user (uid {me}): another user could replace the store, the admin socket or the outbox's temp-name key; give it to the daemon's user: chown {me} {shown}",
+            meta.uid()
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and others",
+            (true, false) => "its group",
+            _ => "others",
+        };
+        return Some(format!(
+            "the state directory {shown} is writable by {who} (mode {mode:04o}): another local user could rename or replace the store, the admin socket or the outbox's temp-name key; close it: chmod 700 {shown}"
+        ));
+    }
+    None
+}
+
+/// Makes everything the daemon owns under the state directory private: files (and the admin
+/// socket) 0600, directories 0700, without following symlinks. Returns how many entries were
+/// tightened.
+pub fn make_private(path: &Path) -> io::Result<usize> {
+    fn walk(d: &Dir, me: u32, depth: u32) -> io::Result<usize> {
+        let mut tightened = 0;
+        for name in d.names()? {
+            let Ok(meta) = d.lstat(&name) else { continue };
+            if meta.uid != me {
+                continue;
+            }
+            match meta.kind {
+                Kind::Directory if depth < 8 => {
+                    let Some(text) = name.to_str() else { continue };
+                    let sub = d.existing_sub_path(text)?;
+                    if meta.mode & 0o077 != 0 {
+                        rustix::fs::fchmod(sub.fd(), Mode::from_raw_mode(PRIVATE_DIR_MODE))
+                            .map_err(io_err)?;
+                        tightened += 1;
+                    }
+                    tightened += walk(&sub, me, depth + 1)?;
+                }
+                Kind::Regular | Kind::Socket if meta.mode & 0o077 != 0 => {
+                    rustix::fs::chmodat(
+                        d.fd(),
+                        &name,
+                        Mode::from_raw_mode(0o600),
+                        AtFlags::empty(),
+                    )
+                    .map_err(io_err)?;
+                    tightened += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok(tightened)
+    }
+    let d = Dir::open_existing(path)?;
+    walk(&d, my_uid(), 0)
+}
+
+/// Sets the process umask to 077, so that what is created without an explicit mode (the
+/// store's files) is private. Everything written for the ERP has its mode set explicitly.
+pub fn private_umask() {
+    rustix::process::umask(Mode::from_raw_mode(0o077));
+}
+
 /// The daemon's own user id (files it trusts as its own receipts must be owned by it).
 pub fn my_uid() -> u32 {
     rustix::process::geteuid().as_raw()
@@ -651,6 +781,52 @@ mod tests {
 
     fn os(s: &str) -> &OsStr {
         OsStr::new(s)
+    }
+
+    #[test]
+    fn a_reason_file_name_fits_whatever_the_name() {
+        use std::os::unix::ffi::OsStrExt as _;
+        assert_eq!(reason_name(os("a.855")), os("a.855.reason.txt"));
+        let long = "é".repeat(120) + ".855";
+        let r = reason_name(os(&long));
+        assert!(r.len() <= 255 - 4, "{r:?}");
+        assert!(r.to_str().unwrap().ends_with(REASON_SUFFIX));
+        assert!(r.to_str().unwrap().starts_with(&"é".repeat(100)));
+        assert_eq!(r, reason_name(os(&long)), "the same every time");
+        assert_ne!(r, reason_name(os(&("é".repeat(120) + ".856"))));
+        let raw = OsStr::from_bytes(&[0xff; 255]);
+        assert!(reason_name(raw).len() <= 255);
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path(), PRIVATE_DIR_MODE).unwrap();
+        d.write_new(&reason_name(os(&long)), b"why", FILE_MODE)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_state_directory_open_to_others_is_named_with_its_fix() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("state");
+        assert_eq!(state_dir_problem(&p), None, "absent: created 0700");
+        std::fs::create_dir(&p).unwrap();
+        for (m, ok) in [
+            (0o700, true),
+            (0o750, true),
+            (0o755, true),
+            (0o770, false),
+            (0o757, false),
+        ] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).unwrap();
+            match state_dir_problem(&p) {
+                None => assert!(ok, "{m:o}"),
+                Some(problem) => {
+                    assert!(!ok, "{m:o}: {problem}");
+                    assert!(
+                        problem.contains(&format!("chmod 700 {}", p.display())),
+                        "{problem}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -71,6 +71,13 @@ pub async fn run(loaded: &Loaded) -> Vec<Check> {
         ("archive", &p.archive),
         ("error directory", &p.error),
     ] {
+        let unsafe_state = (dir == &p.state)
+            .then(|| crate::files::state_dir_problem(dir))
+            .flatten();
+        if let Some(problem) = unsafe_state {
+            out.push(Check::fail(name, problem));
+            continue;
+        }
         out.push(match crate::files::probe_writable(dir) {
             Ok(()) => Check::pass(name, format!("{} is writable", dir.display())),
             Err(e) => Check::fail(

@@ -292,7 +292,7 @@ pub fn error_files(dirs: &Dirs) -> io::Result<(Vec<ErrorFile>, usize)> {
         .map(|(modified_ms, name, meta)| {
             let reason = match read_text(
                 &dir,
-                OsStr::new(&format!("{name}.reason.txt")),
+                &files::reason_name(OsStr::new(&name)),
                 MAX_REASON_BYTES,
             ) {
                 Ok(r) => r,
@@ -352,7 +352,7 @@ pub fn requeue(dirs: &Dirs, name: &str) -> Result<String, RequeueError> {
     }
     let moved = error.move_unique(OsStr::new(name), &inbox, OsStr::new(name))?;
     inbox.sync()?;
-    match error.unlink(OsStr::new(&format!("{name}.reason.txt"))) {
+    match error.unlink(&files::reason_name(OsStr::new(&name))) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),

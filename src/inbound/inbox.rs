@@ -731,7 +731,8 @@ fn content_hash(bytes: &[u8]) -> String {
 }
 
 /// Moves entry `name` from `from` into `to` (as `name`, or `name.N` when taken) and writes
-/// `NAME.reason.txt` beside it. The reason is escaped line by line and each line kept short,
+/// `NAME.reason.txt` beside it (`files::reason_name`: shortened for a long name; the reason
+/// names the file in full). The reason is escaped line by line and each line kept short,
 /// so a reason file never carries more than an excerpt of what was read.
 pub fn quarantine(from: &Dir, name: &OsStr, to: &Dir, reason: &str) -> std::io::Result<PathBuf> {
     quarantine_as(from, name, to, name, reason)
@@ -758,11 +759,12 @@ pub fn quarantine_as(
     );
     let mut written = false;
     for n in 0..100u32 {
-        let mut reason_name: OsString = moved.clone();
+        let mut base: OsString = moved.clone();
         if n > 0 {
-            reason_name.push(format!(".{n}"));
+            base.push(format!(".{n}"));
         }
-        reason_name.push(".reason.txt");
+        // Shortened (deterministically) when NAME.reason.txt would be too long a name.
+        let reason_name = files::reason_name(&base);
         match to.write_new(&reason_name, text.as_bytes(), files::FILE_MODE) {
             Ok(()) => {
                 written = true;

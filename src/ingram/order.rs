@@ -227,8 +227,22 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
         return Err(err(p(&n.lines), "must hold at least one line"));
     }
     let mut lines = Vec::with_capacity(arr.len());
+    // Line numbers as the ERP's 855 and 856 name lines (leading zeros dropped): one line each.
+    let mut numbers = std::collections::HashMap::new();
     for (i, l) in arr.iter().enumerate() {
-        lines.push(decode_line(l, &format!("{path}.{}[{i}]", n.lines), i, n)?);
+        let at = format!("{path}.{}[{i}]", n.lines);
+        let line = decode_line(l, &at, i, n)?;
+        let key = line.ingram_line_number.trim_start_matches('0').to_string();
+        if let Some(first) = numbers.insert(key, i) {
+            return Err(err(
+                format!("{at}.{}", n.ingram_line_number),
+                format!(
+                    "line number '{}' is also line [{first}]'s: the erp's 855 and 856 name lines by their number, so each needs its own",
+                    line.ingram_line_number
+                ),
+            ));
+        }
+        lines.push(line);
     }
     Ok(PurchaseOrder {
         po_number,
@@ -344,6 +358,119 @@ fn decode_line(
     Ok(line)
 }
 
+/// The path of the first key repeated within one JSON object of `body` (`resource[0].lines[1].quantity`),
+/// or `None` when no object repeats a key or the body is not JSON (the parse that follows says
+/// why). A JSON parser keeps one of the two values; which one the sender meant is a guess.
+pub fn repeated_key(body: &[u8]) -> Option<String> {
+    use serde::de::DeserializeSeed as _;
+    let path = std::cell::RefCell::new(Vec::new());
+    let found = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let _ = Keys {
+        path: &path,
+        found: &found,
+    }
+    .deserialize(&mut de);
+    found.into_inner()
+}
+
+/// One step of a path in the body.
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// Walks a JSON value (a serde seed), noting the first repeated key's path in `found`.
+#[derive(Clone, Copy)]
+struct Keys<'a> {
+    path: &'a std::cell::RefCell<Vec<Step>>,
+    found: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl Keys<'_> {
+    fn at(&self, last: &str) -> String {
+        let mut s = String::new();
+        for step in self.path.borrow().iter() {
+            match step {
+                Step::Key(k) if s.is_empty() => s.push_str(k),
+                Step::Key(k) => {
+                    s.push('.');
+                    s.push_str(k);
+                }
+                Step::Index(i) => s.push_str(&format!("[{i}]")),
+            }
+        }
+        if !s.is_empty() {
+            s.push('.');
+        }
+        s.push_str(last);
+        s
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Keys<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Keys<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            self.path.borrow_mut().push(Step::Index(i));
+            let more = seq.next_element_seed(self);
+            self.path.borrow_mut().pop();
+            if more?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.to_string()) {
+                *self.found.borrow_mut() = Some(self.at(&key));
+                return Err(serde::de::Error::custom("repeated key"));
+            }
+            self.path.borrow_mut().push(Step::Key(key.into_owned()));
+            let r = map.next_value_seed(self);
+            self.path.borrow_mut().pop();
+            r?;
+        }
+        Ok(())
+    }
+}
+
 /// A scalar as a string: strings trimmed, numbers and booleans printed; `None` for objects,
 /// arrays and null.
 fn scalar_string(v: &Value) -> Option<String> {
@@ -397,6 +524,24 @@ mod tests {
 
     fn names() -> WebhookFields {
         WebhookFields::default()
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_by_its_path() {
+        let found = |body: &str| repeated_key(body.as_bytes());
+        assert_eq!(found(r#"{"a":1,"b":[{"c":1},{"c":2}]}"#), None);
+        assert_eq!(found(r#"{"a":1,"a":1}"#).as_deref(), Some("a"));
+        assert_eq!(found(r#"{"a":1,"\u0061":2}"#).as_deref(), Some("a"));
+        assert_eq!(
+            found(r#"{"r":[{},{"l":[{"q":1,"x":{},"q":2}]}]}"#).as_deref(),
+            Some("r[1].l[0].q")
+        );
+        assert_eq!(found(r#"{"a":{"b":1,"b":2}}"#).as_deref(), Some("a.b"));
+        assert_eq!(found("not json"), None);
+        assert_eq!(
+            found(&format!("{}1{}", "[".repeat(500), "]".repeat(500))),
+            None
+        );
     }
 
     fn minimal() -> Value {

@@ -8,7 +8,10 @@
 //! request is being handled its own limits apply (the webhook's body deadline and body slots, see
 //! `outbound::webhook`). A connection past its deadline is dropped, which closes the socket. At
 //! start the soft `RLIMIT_NOFILE` is raised to the hard limit and the connection cap is lowered
-//! so that it plus [`RESERVED_DESCRIPTORS`] fits. Timeouts are counted in metrics and logged at
+//! so that it plus [`RESERVED_DESCRIPTORS`] fits. With [`Limits::reclaim_waiting`] (the console,
+//! whose cap is small) a full listener does not wait: it closes the connection that has waited
+//! longest without a request being handled (a half head first, then a half-sent body, then an
+//! idle or streaming one) and accepts, so idle or slow clients cannot hold every slot. Timeouts are counted in metrics and logged at
 //! debug only: their rate is the attacker's choice; the cap and accept errors warn at most once
 //! a minute.
 
@@ -60,6 +63,9 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 /// Pause after an accept error other than a connection reset (EMFILE, ENFILE, ENOBUFS, …).
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// At the cap, a connection waiting for less than this is closed only when no older one waits.
+const RECLAIM_GRACE: Duration = Duration::from_millis(250);
+
 /// The listener's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -67,6 +73,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The effective connection cap (see [`descriptor_budget`]).
     pub max_connections: usize,
+    /// At the cap, close the longest-waiting connection (no request being handled) to make
+    /// room, instead of leaving new clients in the backlog until a deadline frees a slot.
+    pub reclaim_waiting: bool,
 }
 
 /// The descriptor limit at start and the connection cap derived from it.
@@ -152,27 +161,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let open = Arc::new(Open::default());
     let connections = TaskTracker::new();
     let cap_log = Every::minute();
     let error_log = Every::minute();
     metrics.listener_cap(limits.max_connections);
+    let reclaim = limits.reclaim_waiting.then_some(&*open);
     loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                metrics.listener_cap_reached();
-                if let Some(suppressed) = cap_log.ready() {
-                    tracing::warn!(
-                        max_connections = limits.max_connections,
-                        suppressed,
-                        "Connection cap reached; new clients wait in the backlog."
-                    );
-                }
-                tokio::select! {
-                    p = slots.clone().acquire_owned() => p.expect("the slot semaphore is never closed"),
-                    _ = shutdown.cancelled() => break,
-                }
-            }
+        // A slot is taken before the accept, so that at the cap new clients wait in the
+        // backlog; when reclaiming, after it, so that a connection is closed only for a client
+        // that is there.
+        let early = match reclaim {
+            None => match slot(&slots, limits, None, &metrics, &cap_log, &shutdown).await {
+                Some(p) => Some(p),
+                None => break,
+            },
+            Some(_) => None,
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -191,11 +195,24 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        let permit = match early {
+            Some(p) => p,
+            None => match slot(&slots, limits, reclaim, &metrics, &cap_log, &shutdown).await {
+                Some(p) => p,
+                None => break,
+            },
+        };
         let (app, metrics, stop) = (app.clone(), metrics.clone(), shutdown.clone());
+        let clock = Arc::new(Clock::new(limits));
+        let close = CancellationToken::new();
+        let entry = limits
+            .reclaim_waiting
+            .then(|| open.add(clock.clone(), close.clone()));
         connections.spawn(async move {
-            let open = metrics.listener_open();
-            connection(stream, peer, app, limits, &metrics, stop).await;
-            drop(open);
+            let gauge = metrics.listener_open();
+            connection(stream, peer, app, clock, &metrics, stop, close).await;
+            drop(entry);
+            drop(gauge);
             drop(permit);
         });
     }
@@ -203,6 +220,42 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// A connection slot: at once, or at the cap once one frees (after closing the longest-waiting
+/// connection when `reclaim` is given); `None` at shutdown.
+async fn slot(
+    slots: &Arc<Semaphore>,
+    limits: Limits,
+    reclaim: Option<&Open>,
+    metrics: &Metrics,
+    cap_log: &Every,
+    shutdown: &CancellationToken,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(p) = slots.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    metrics.listener_cap_reached();
+    let reclaimed = reclaim.is_some_and(Open::close_longest_waiting);
+    if let Some(suppressed) = cap_log.ready() {
+        if reclaimed {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                suppressed,
+                "Connection cap reached; the longest-waiting connections are closed to make room."
+            );
+        } else {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                suppressed,
+                "Connection cap reached; new clients wait in the backlog."
+            );
+        }
+    }
+    tokio::select! {
+        p = slots.clone().acquire_owned() => Some(p.expect("the slot semaphore is never closed")),
+        _ = shutdown.cancelled() => None,
+    }
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
@@ -219,11 +272,11 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
-    limits: Limits,
+    clock: Arc<Clock>,
     metrics: &Metrics,
     shutdown: CancellationToken,
+    close: CancellationToken,
 ) {
-    let clock = Arc::new(Clock::new(limits));
     let io = TokioIo::new(Watched {
         inner: stream,
         clock: clock.clone(),
@@ -253,6 +306,10 @@ async fn connection(
                 tracing::debug!(peer = %peer, timeout = ?timeout, "Connection closed: deadline passed.");
                 return;
             }
+            _ = close.cancelled() => {
+                tracing::debug!(peer = %peer, "Connection closed to make room at the connection cap.");
+                return;
+            }
             _ = shutdown.cancelled(), if !draining => {
                 if !clock.busy() {
                     return;
@@ -272,6 +329,9 @@ enum Phase {
     /// The first byte of the next request on a kept-alive connection (or the client reading
     /// the last response).
     Idle { since: Instant },
+    /// A request is being handled and its body is still arriving (the handler's own limits
+    /// apply; at the cap it may be closed, see [`Limits::reclaim_waiting`]).
+    Receiving { since: Instant },
     /// A request is being handled; its own limits apply.
     Busy,
 }
@@ -302,7 +362,30 @@ impl Clock {
     }
 
     fn busy(&self) -> bool {
-        matches!(*self.phase.lock().expect("phase lock"), Phase::Busy)
+        matches!(
+            *self.phase.lock().expect("phase lock"),
+            Phase::Busy | Phase::Receiving { .. }
+        )
+    }
+
+    /// The request's body has all arrived: the connection is busy, no longer waiting.
+    fn body_done(&self) {
+        let mut phase = self.phase.lock().expect("phase lock");
+        if let Phase::Receiving { .. } = *phase {
+            *phase = Phase::Busy;
+        }
+    }
+
+    /// How long and on what the connection waits, as an order for closing at the cap (lowest
+    /// first): a half head, then a half body, then an idle or streaming connection, oldest
+    /// first in each; `None` while a request is being handled with its body in.
+    fn waiting(&self) -> Option<(u8, Instant)> {
+        match *self.phase.lock().expect("phase lock") {
+            Phase::Head { since } => Some((0, since)),
+            Phase::Receiving { since } => Some((1, since)),
+            Phase::Idle { since } => Some((2, since)),
+            Phase::Busy => None,
+        }
     }
 
     /// Bytes arrived: an idle connection starts reading a request head.
@@ -322,7 +405,7 @@ impl Clock {
         match *self.phase.lock().expect("phase lock") {
             Phase::Head { since } => Some((since + l.header_read_timeout, ListenerTimeout::Header)),
             Phase::Idle { since } => Some((since + l.idle_timeout, ListenerTimeout::Idle)),
-            Phase::Busy => None,
+            Phase::Busy | Phase::Receiving { .. } => None,
         }
     }
 
@@ -408,9 +491,21 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        self.clock.set(Phase::Busy);
+        use hyper::body::Body as _;
+        if req.body().is_end_stream() {
+            self.clock.set(Phase::Busy);
+        } else {
+            self.clock.set(Phase::Receiving {
+                since: Instant::now(),
+            });
+        }
         let clock = self.clock.clone();
-        let fut = self.inner.call(req.map(Body::new));
+        let fut = self.inner.call(req.map(|body| {
+            Body::new(Arriving {
+                inner: body,
+                clock: self.clock.clone(),
+            })
+        }));
         Box::pin(async move {
             let response = fut.await;
             clock.set(Phase::Idle {
@@ -418,6 +513,100 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
             });
             response
         })
+    }
+}
+
+/// A request body, telling the clock when it has all arrived.
+struct Arriving {
+    inner: Incoming,
+    clock: Arc<Clock>,
+}
+
+impl hyper::body::Body for Arriving {
+    type Data = hyper::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(r, Poll::Ready(None | Some(Err(_)))) || this.inner.is_end_stream() {
+            this.clock.body_done();
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The open connections and how to close each, kept when [`Limits::reclaim_waiting`] is set.
+#[derive(Default)]
+struct Open {
+    next: std::sync::atomic::AtomicU64,
+    connections: Mutex<std::collections::HashMap<u64, (Arc<Clock>, CancellationToken)>>,
+}
+
+impl Open {
+    /// Registers a connection until the returned guard drops.
+    fn add(self: &Arc<Self>, clock: Arc<Clock>, close: CancellationToken) -> OpenEntry {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.connections
+            .lock()
+            .expect("open connections lock")
+            .insert(id, (clock, close));
+        OpenEntry {
+            open: self.clone(),
+            id,
+        }
+    }
+
+    /// Closes the connection that has waited longest (see [`Clock::waiting`]; one that began
+    /// waiting within [`RECLAIM_GRACE`] only when there is no other); false when every
+    /// connection has a request being handled.
+    fn close_longest_waiting(&self) -> bool {
+        let now = Instant::now();
+        let mut connections = self.connections.lock().expect("open connections lock");
+        let victim = connections
+            .iter()
+            .filter_map(|(id, (clock, _))| {
+                let (rank, since) = clock.waiting()?;
+                // A client that connected a moment ago has had no time to send its request.
+                let fresh = now.duration_since(since) < RECLAIM_GRACE;
+                Some(((fresh, rank, since), *id))
+            })
+            .min()
+            .map(|(_, id)| id);
+        match victim.and_then(|id| connections.remove(&id)) {
+            Some((_, close)) => {
+                close.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A connection's place in [`Open`], removed when the connection ends.
+struct OpenEntry {
+    open: Arc<Open>,
+    id: u64,
+}
+
+impl Drop for OpenEntry {
+    fn drop(&mut self) {
+        self.open
+            .connections
+            .lock()
+            .expect("open connections lock")
+            .remove(&self.id);
     }
 }
 
@@ -490,6 +679,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1,
+            reclaim_waiting: false,
         };
         let clock = Clock::new(limits);
         let start = Instant::now();
@@ -517,6 +707,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(1),
             max_connections: 1,
+            reclaim_waiting: false,
         };
         let clock = Arc::new(Clock::new(limits));
         let start = Instant::now();
@@ -532,5 +723,44 @@ mod tests {
         });
         assert_eq!(watchdog.await.unwrap(), ListenerTimeout::Idle);
         assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_cap_a_half_head_goes_first_then_a_half_body_then_an_idle_one_never_a_busy_one()
+    {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4,
+            reclaim_waiting: true,
+        };
+        let open = Arc::new(Open::default());
+        let conn = |phase: Phase| {
+            let clock = Arc::new(Clock::new(limits));
+            clock.set(phase);
+            let close = CancellationToken::new();
+            (open.add(clock, close.clone()), close)
+        };
+        let t0 = Instant::now();
+        let (_idle, idle) = conn(Phase::Idle { since: t0 });
+        let (_busy, busy) = conn(Phase::Busy);
+        let (_body, body) = conn(Phase::Receiving { since: t0 });
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let (_head, head) = conn(Phase::Head {
+            since: Instant::now() - Duration::from_millis(500),
+        });
+        let (_fresh, fresh) = conn(Phase::Head {
+            since: Instant::now(),
+        });
+        // A client that connected a moment ago goes last: it has had no time to send.
+        for (closed, name) in [(&head, "head"), (&body, "body"), (&idle, "idle")] {
+            assert!(open.close_longest_waiting());
+            assert!(closed.is_cancelled(), "{name}");
+            assert!(!fresh.is_cancelled(), "before {name}");
+        }
+        assert!(open.close_longest_waiting());
+        assert!(fresh.is_cancelled());
+        assert!(!open.close_longest_waiting());
+        assert!(!busy.is_cancelled());
     }
 }

@@ -6,7 +6,11 @@
 //! [`check`] runs before a PO is accepted: every value the 850 must carry exactly (numbers, and
 //! the identifiers the ERP echoes back in its 855/856: PO number, line numbers, part numbers)
 //! has to fit its element unchanged under the mapping, or the webhook is refused naming the
-//! field. Free text (names, addresses, descriptions, notes) is sanitised by the writer instead.
+//! field. Every other value written (codes after the mapping's code lists, names, addresses,
+//! contacts, references, descriptions) must fit its element's X12 minimum and maximum length
+//! once sanitised (transliterated to ASCII, delimiters replaced): what does not fit is refused,
+//! never cut. Notes alone are split over as many MSG segments as they need, and a line
+//! description over as many PID segments (exactly: see [`description_parts`]).
 
 use time::OffsetDateTime;
 
@@ -78,6 +82,7 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
             }
         }
     }
+    fits(po, index, mapping)?;
     if let Some(p) = number(&po.lines.len().to_string(), "CTT", 1) {
         return Err(fail(at(&n.lines), "CTT01, the number of lines", p));
     }
@@ -93,6 +98,173 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The part of [`check`] for values that are neither numbers nor echoed identifiers: each one the
+/// 850 writes must fit its element's minimum and maximum length as the writer sanitises it.
+fn fits(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), FieldError> {
+    let opts = write_options(mapping);
+    let m = &mapping.po850;
+    let n = &mapping.webhook;
+    let lists = &mapping.code_lists;
+    let check = |value: &str, seg: &str, el: usize, field: String| -> Result<(), FieldError> {
+        match x12::fit_problem(value, &opts, seg, el) {
+            None => Ok(()),
+            Some(problem) => Err(FieldError {
+                field,
+                message: format!(
+                    "cannot be carried exactly by the 850 ({seg}{el:02}): {problem}; it is refused, not cut"
+                ),
+            }),
+        }
+    };
+    let at = |field: &str| format!("resource[{index}].{field}");
+    let order_type = CodeLists::lookup(&lists.order_type, &po.order_type).unwrap_or(&po.order_type);
+    for (qualifier, value, field) in [
+        (
+            &m.reseller_order_ref,
+            Some(po.reseller_order_number.as_str()),
+            "resellerOrderNumber",
+        ),
+        (
+            &m.vendor_quote_ref,
+            po.vendor_quote_number.as_deref(),
+            "vendorQuoteNumber",
+        ),
+        (
+            &m.special_bid_ref,
+            po.special_bid_number.as_deref(),
+            n.special_bid_number.as_str(),
+        ),
+        (&m.order_type_ref, Some(order_type), "orderType"),
+    ] {
+        if let (false, Some(v)) = (qualifier.is_empty(), value) {
+            check(v, "REF", 2, at(field))?;
+        }
+    }
+    if let (false, Some(c)) = (m.currency_entity.is_empty(), &po.currency) {
+        check(c, "CUR", 2, at("currencyCode"))?;
+    }
+    if let (true, Some(via)) = (m.td5, &po.ship_via) {
+        if let Some(scac) = CodeLists::lookup(&lists.carrier, via) {
+            check(scac, "TD5", 3, at(&n.ship_via))?;
+        }
+        check(via, "TD5", 5, at(&n.ship_via))?;
+    }
+    for pm in &m.parties {
+        let (addr, key) = match pm.source {
+            PartySource::ShipTo => (&po.ship_to, &n.ship_to),
+            PartySource::BillTo => (&po.bill_to, &n.bill_to),
+            PartySource::EndUser => (&po.end_user, &n.end_user),
+            PartySource::Reseller => (&po.reseller, &n.reseller),
+        };
+        let Some(a) = addr else { continue };
+        let field = |name: &str| at(&format!("{key}.{name}"));
+        match (&a.company_name, &a.contact) {
+            (Some(name), _) => check(name, "N1", 2, field(&n.company_name))?,
+            (None, Some(name)) => check(name, "N1", 2, field(&n.contact))?,
+            (None, None) => {}
+        }
+        if pm.address {
+            // The lines present, in order (an absent line 1 makes line 2 the first).
+            for (i, line) in a.address_lines.iter().enumerate() {
+                let name = [&n.address_line1, &n.address_line2, &n.address_line3][i.min(2)];
+                check(line, "N3", i % 2 + 1, field(name))?;
+            }
+            for (value, el, name) in [
+                (&a.city, 1, &n.city),
+                (&a.state, 2, &n.state),
+                (&a.postal_code, 3, &n.postal_code),
+                (&a.country_code, 4, &n.country_code),
+            ] {
+                if let Some(v) = value {
+                    check(v, "N4", el, field(name))?;
+                }
+            }
+        }
+        if !pm.contact_function.is_empty() {
+            if let Some(c) = &a.contact {
+                check(c, "PER", 2, field(&n.contact))?;
+            }
+            let mut el = 4;
+            for (value, name) in [(&a.phone, &n.phone), (&a.email, &n.email)] {
+                if let Some(v) = value {
+                    check(v, "PER", el, field(name))?;
+                    el += 2;
+                }
+            }
+        }
+    }
+    for (i, l) in po.lines.iter().enumerate() {
+        let field = |name: &str| at(&format!("{}[{i}].{name}", n.lines));
+        let uom = CodeLists::lookup(&lists.unit_of_measure, &l.unit_of_measure)
+            .unwrap_or(&l.unit_of_measure);
+        check(uom, "PO1", 3, field(&n.unit_of_measure))?;
+        if let (true, Some(d)) = (m.line_description, &l.description) {
+            description_parts(d, &opts).map_err(|problem| FieldError {
+                field: field(&n.description),
+                message: format!("cannot be carried exactly by the 850 (PID05): {problem}"),
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// How many PID segments a PO1 loop holds (the 850's PID loop repeats up to 1000 times).
+const MAX_PIDS: usize = 1000;
+
+/// The PID05 values that carry line description `d` exactly, as the writer writes it under
+/// `opts`: `d` itself when it fits one PID05; otherwise the written text split into parts of at
+/// most PID05's maximum length, at a single space where there is one (that space is the split,
+/// so the parts joined with a space give the text back) and else between two other characters
+/// (a word longer than PID05). `Err` says why it cannot be carried: it is empty as written, it
+/// needs more than [`MAX_PIDS`] segments, or a stretch of PID05's length has no place to split
+/// without losing spaces.
+fn description_parts(d: &str, opts: &x12::WriteOptions) -> Result<Vec<String>, String> {
+    let max = x12::max_len(opts, "PID", 5).unwrap_or(80).max(1);
+    let text = x12::written(d, opts);
+    if text.len() <= max {
+        return match x12::fit_problem(d, opts, "PID", 5) {
+            None => Ok(vec![d.to_string()]),
+            Some(problem) => Err(format!("{problem}; it is refused, not cut")),
+        };
+    }
+    // `text` is ASCII and trimmed, and every part starts and ends with a non-space.
+    let b = text.as_bytes();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while b.len() - start > max {
+        let w = &b[start..];
+        let single_space = |i: &usize| {
+            w[*i] == b' ' && w[*i - 1] != b' ' && w.get(*i + 1).is_some_and(|c| *c != b' ')
+        };
+        let (end, next) = match (1..=max).rev().find(single_space) {
+            Some(i) => (i, i + 1),
+            None => match (1..=max).rev().find(|&i| w[i - 1] != b' ' && w[i] != b' ') {
+                Some(i) => (i, i),
+                None => {
+                    return Err(format!(
+                        "{} characters as written, and characters {}..{} have no place to split \
+                         them over PID segments of at most {max} without losing spaces",
+                        b.len(),
+                        start + 1,
+                        start + max + 1
+                    ))
+                }
+            },
+        };
+        parts.push(text[start..start + end].to_string());
+        start += next;
+        if parts.len() >= MAX_PIDS {
+            return Err(format!(
+                "{} characters as written need more than the {MAX_PIDS} PID segments of at \
+                 most {max} a line holds; it is refused, not cut",
+                b.len()
+            ));
+        }
+    }
+    parts.push(text[start..].to_string());
+    Ok(parts)
 }
 
 /// BEG03's length in the X12 dictionary: a longer PO number is repeated in `long_po_ref`.
@@ -248,6 +420,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
     } = extra_segments(po, mapping)?;
     let m = &mapping.po850;
     let lists = &mapping.code_lists;
+    let opts = write_options(mapping);
     let fmt = |iso: &str| x12_date(iso, &m.date_format);
     let some = |q: &str, v: &Option<String>| -> Option<x12::Ref> {
         match (q.is_empty(), v) {
@@ -339,7 +512,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
         .lines
         .iter()
         .zip(extra_lines.iter_mut())
-        .map(|(l, extra)| {
+        .map(|(l, extra)| -> Result<x12::Line, RenderError> {
             let mut ids = Vec::new();
             for (q, v) in [
                 (&m.vendor_part_qualifier, &l.vendor_part_number),
@@ -364,7 +537,19 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
                     time: None,
                 });
             }
-            x12::Line {
+            let mut descriptions = match (m.line_description, &l.description) {
+                (true, Some(d)) => {
+                    description_parts(d, &opts).map_err(|problem| x12::WriteError::Inexact {
+                        segment: "PID".into(),
+                        element: 5,
+                        value: d.clone(),
+                        problem,
+                    })?
+                }
+                _ => Vec::new(),
+            }
+            .into_iter();
+            Ok(x12::Line {
                 number: l.ingram_line_number.clone(),
                 quantity: l.quantity.to_string(),
                 uom: CodeLists::lookup(&lists.unit_of_measure, &l.unit_of_measure)
@@ -373,18 +558,15 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
                 unit_price: l.unit_price.map(|p| p.to_string()),
                 price_basis: l.unit_price.and_then(|_| non_empty(&m.price_basis)),
                 product_ids: ids,
-                description: if m.line_description {
-                    l.description.clone()
-                } else {
-                    None
-                },
+                description: descriptions.next(),
+                description_continued: descriptions.collect(),
                 refs: Vec::new(),
                 dates: line_dates,
                 messages: Vec::new(),
                 extra: std::mem::take(extra),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let any_price = po.lines.iter().any(|l| l.unit_price.is_some());
     Ok(x12::PurchaseOrder {
         purpose: m.purpose.clone(),
@@ -683,6 +865,83 @@ mod tests {
             p["ingramPurchaseOrderNumber"] = "im-po-1".into()
         }))
         .unwrap();
+    }
+
+    #[test]
+    fn a_long_description_is_split_over_pids_and_carried_exactly() {
+        let opts = write_options(&Mapping::builtin());
+        let words = "Aruba CX 6100 24G Class4 PoE 4SFP+ 370W switch, rack-mountable ".repeat(5);
+        let parts = description_parts(words.trim_end(), &opts).unwrap();
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        assert!(
+            parts.iter().all(|p| (1..=80).contains(&p.len())),
+            "{parts:?}"
+        );
+        assert_eq!(parts.join(" "), words.trim_end().to_uppercase());
+        // A word longer than PID05 is broken between two characters: nothing is lost.
+        let long = format!("ab {}", "x".repeat(200));
+        let parts = description_parts(&long, &opts).unwrap();
+        assert_eq!(
+            parts,
+            ["AB", &"X".repeat(80), &"X".repeat(80), &"X".repeat(40)]
+        );
+        // Spaces inside a part are kept; a run of spaces is never a split.
+        let spaced = format!("{}  {}", "a".repeat(79), "b".repeat(10));
+        let parts = description_parts(&spaced, &opts).unwrap();
+        assert_eq!(parts.concat(), spaced.to_uppercase());
+        // What fits one PID is passed as it is (the writer sanitises it); an empty one is refused.
+        assert_eq!(description_parts("a*b", &opts).unwrap(), ["a*b"]);
+        assert!(description_parts(" ", &opts).is_err());
+        // 1000 PIDs at most; and a text with nowhere to split without losing spaces.
+        assert_eq!(
+            description_parts(&"d".repeat(80_000), &opts).unwrap().len(),
+            1000
+        );
+        let e = description_parts(&"d".repeat(80_001), &opts).unwrap_err();
+        assert!(e.contains("more than the 1000 PID segments"), "{e}");
+        let e = description_parts(&"a  ".repeat(40).repeat(2), &opts).unwrap_err();
+        assert!(e.contains("no place to split"), "{e}");
+        // The webhook's longest string (4096 characters) is carried.
+        checked(&po_with(|p| {
+            p["lines"][1]["description"] = "d".repeat(4096).into()
+        }))
+        .unwrap();
+    }
+
+    #[test]
+    fn the_description_settings_still_apply_to_split_descriptions() {
+        let desc = format!("{} Tail", "Word ".repeat(30));
+        let po = po_with(|p| p["lines"][0]["description"] = desc.clone().into());
+        let pids = |m: &Mapping| -> Vec<String> {
+            rendered(&po, m)
+                .into_iter()
+                .filter_map(|s| s.strip_prefix("PID*F****").map(str::to_string))
+                .collect()
+        };
+        let upper = pids(&Mapping::builtin());
+        assert_eq!(upper.len(), 3, "two for line 1, one for line 2: {upper:?}");
+        assert_eq!(upper[..2].join(" "), desc.to_uppercase());
+        let m = mapping_with(|t| t.replacen("uppercase = true", "uppercase = false", 1));
+        assert_eq!(pids(&m)[..2].join(" "), desc);
+        let m =
+            mapping_with(|t| t.replacen("line_description = true", "line_description = false", 1));
+        assert!(pids(&m).is_empty());
+        checked(&po).unwrap();
+        // A shorter PID05 in the mapping's max_lengths gives more, shorter parts.
+        let m =
+            mapping_with(|t| format!("{t}\n[[max_lengths]]\nelement = \"PID05\"\nlength = 20\n"));
+        let short = pids(&m);
+        assert!(short.iter().all(|p| p.len() <= 20), "{short:?}");
+        assert_eq!(short[..short.len() - 1].join(" "), desc.to_uppercase());
+        // The 850 reads back with every part.
+        let text = rendered(&po, &Mapping::builtin()).join("~\n") + "~\n";
+        assert!(edi::parse(&text).is_ok(), "{:?}", edi::parse(&text).err());
+        let doc = x12::read(text.as_bytes(), &x12::ReadOptions::default());
+        let (back, d) = x12::PurchaseOrder::parse(doc.transactions().next().unwrap());
+        assert!(d.is_empty(), "{d:?}");
+        let l = &back.lines[0];
+        assert_eq!(l.description.as_deref(), Some(upper[0].as_str()));
+        assert_eq!(l.description_continued, [upper[1].clone()]);
     }
 
     #[test]

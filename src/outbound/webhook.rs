@@ -286,6 +286,14 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         Ok(v) => v,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, "$", format!("malformed json: {e}")),
     };
+    // serde_json keeps the last of two values for one key; which the sender meant is a guess.
+    if let Some(field) = order::repeated_key(body) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &field,
+            "this key appears twice in one object: which value is meant cannot be told",
+        );
+    }
     let event_id = match order::event_id(&root) {
         Ok(id) => id,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.field, e.message),

@@ -472,6 +472,63 @@ fn identifiers_are_written_exactly_or_refused_never_altered() {
 }
 
 #[test]
+fn codes_from_outside_fit_their_length_or_are_refused_never_cut() {
+    let o = WriteOptions::default();
+    let uom = |u: &str| {
+        OutSegment::new("PO1")
+            .el("1")
+            .el("1")
+            .el(u)
+            .el("1")
+            .el("PE")
+            .el("VP")
+            .el("A")
+    };
+    let out = write_850(vec![beg("IM-1"), uom("ea")], &o).unwrap();
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .contains("PO1*1*1*EA*1*PE*VP*A~"));
+    for (seg, element, needle) in [
+        (
+            uom(&"U".repeat(500)),
+            3,
+            "500 characters, the element holds exactly 2",
+        ),
+        (uom("E"), 3, "exactly 2"),
+        (
+            OutSegment::new("N4").el("Irvine").el("California"),
+            2,
+            "exactly 2",
+        ),
+        (
+            OutSegment::new("N4")
+                .el("Irvine")
+                .el("CA")
+                .el("92612")
+                .el("USAX"),
+            4,
+            "2 to 3",
+        ),
+        (OutSegment::new("CUR").el("BY").el("EURO"), 2, "exactly 3"),
+    ] {
+        match write_850(vec![beg("IM-1"), seg], &o) {
+            Err(WriteError::Inexact {
+                element: e,
+                problem,
+                ..
+            }) if e == element => assert!(problem.contains(needle), "{problem}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(fit_problem("Düsseldorf", &o, "N4", 1), None);
+    assert_eq!(
+        fit_problem(&format!("{}ß", "n".repeat(59)), &o, "N1", 2).as_deref(),
+        Some("61 characters as written, the element holds 1 to 60")
+    );
+    assert!(fit_problem("1", &o, "N4", 3).unwrap().contains("3 to 15"));
+}
+
+#[test]
 fn sanitize_rules() {
     let d = Delimiters::default();
     assert_eq!(
@@ -818,7 +875,8 @@ mod prop {
             (
                 "[0-9]{1,6}",
                 num(),
-                code(),
+                // PO103 is a code of exactly 2 (a longer one is refused, never cut).
+                "[a-zA-Z0-9]{2}",
                 proptest::option::of(num()),
                 ocode(),
             ),
@@ -847,6 +905,7 @@ mod prop {
                     price_basis,
                     product_ids,
                     description,
+                    description_continued: Vec::new(),
                     refs,
                     dates,
                     messages,
@@ -1074,6 +1133,7 @@ mod prop {
                         })
                         .collect(),
                     description: os(&l.description, "PID", 5),
+                    description_continued: Vec::new(),
                     refs: l.refs.iter().map(r).collect(),
                     dates: l.dates.iter().map(d).collect(),
                     messages: l.messages.iter().map(|m| s(m, "MSG", 1)).collect(),

@@ -58,6 +58,10 @@ pub struct Line {
     pub product_ids: Vec<ProductId>,
     /// PID*F****x
     pub description: Option<String>,
+    /// Further `PID*F****x` segments carrying the rest of a description longer than PID05 holds,
+    /// in order (a reader joins the PID05s with a space).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub description_continued: Vec<String>,
     pub refs: Vec<Ref>,
     pub dates: Vec<Dtm>,
     pub messages: Vec<String>,
@@ -240,7 +244,7 @@ impl PurchaseOrder {
                 po1 = po1.el(&p.qualifier).el(&p.value);
             }
             s.push(po1);
-            if let Some(d) = &l.description {
+            for d in l.description.iter().chain(&l.description_continued) {
                 s.push(OutSegment::new("PID").el("F").el("").el("").el("").el(d));
             }
             s.extend(l.refs.iter().map(ref_out));
@@ -364,6 +368,8 @@ impl PurchaseOrder {
                 if let Some(l) = po.lines.last_mut() {
                     if l.description.is_none() {
                         l.description = txt(seg, 5);
+                    } else {
+                        l.description_continued.extend(txt(seg, 5));
                     }
                 }
             } else if seg.is("CTT") {

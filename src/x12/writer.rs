@@ -10,7 +10,10 @@
 //! PO101 and the product ids in PO107…PO125, [`IDENTIFIERS`]: written as given, not upper-cased,
 //! and refused when they hold a delimiter, a control or non-ASCII character, or are too long).
 //! [`number_problem`] and [`identifier_problem`] are the same rules for callers that check input
-//! before it reaches the writer.
+//! before it reaches the writer. Codes of the 850 that come from outside ([`CODES`]: the unit of
+//! measure, a state, a country, a currency) are sanitised but never cut: one that does not fit its
+//! minimum and maximum length is refused too. [`fit_problem`] says whether any value, sanitised,
+//! fits an element's [`min_len`] and [`max_len`]: the webhook checks every value it will write.
 
 use super::envelope::{GsHeader, IsaHeader};
 use super::segment::Delimiters;
@@ -193,6 +196,7 @@ const MAX_LENGTHS: &[(&str, usize, usize, usize)] = &[
     ("N4", 4, 3, 3),
     ("PO1", 1, 20, 20),
     ("PO1", 2, 15, 15),
+    ("PO1", 3, 2, 2),
     ("PO1", 4, 17, 17),
     ("PID", 5, 80, 80),
     ("ITD", 7, 3, 3),
@@ -203,6 +207,74 @@ const MAX_LENGTHS: &[(&str, usize, usize, usize)] = &[
     ("AK2", 2, 9, 9),
     ("AK4", 4, 99, 99),
 ];
+
+/// Minimum lengths above 1 of the elements the 850 writes from the webhook's values (the same in
+/// 4010 and 5010): N401 city 2/30, N402 state 2/2, N403 postal code 3/15, N404 country 2/3,
+/// N104 id 2/80, PO103 unit of measure 2/2, TD503 SCAC 2/80, CUR02 currency 3/3.
+const MIN_LENGTHS: &[(&str, usize, usize)] = &[
+    ("N4", 1, 2),
+    ("N4", 2, 2),
+    ("N4", 3, 3),
+    ("N4", 4, 2),
+    ("N1", 4, 2),
+    ("PO1", 3, 2),
+    ("TD5", 3, 2),
+    ("CUR", 2, 3),
+];
+
+/// Code elements (X12 type ID) whose values come from outside: sanitised (upper-cased), never
+/// cut; a value that does not fit is a [`WriteError::Inexact`].
+pub const CODES: &[(&str, usize)] = &[("PO1", 3), ("N4", 2), ("N4", 4), ("CUR", 2)];
+
+/// Minimum length of `seg`/`element` (1 unless listed).
+pub fn min_len(seg: &str, element: usize) -> usize {
+    MIN_LENGTHS
+        .iter()
+        .find(|(s, e, _)| s.eq_ignore_ascii_case(seg) && *e == element)
+        .map_or(1, |(_, _, m)| *m)
+}
+
+/// Why `value`, sanitised as the writer sanitises it (but not cut), does not fit element
+/// `seg`/`element` under `opts` (its [`min_len`] and [`max_len`]), or `None` when it fits.
+pub fn fit_problem(value: &str, opts: &WriteOptions, seg: &str, element: usize) -> Option<String> {
+    let written = written(value, opts);
+    let len = written.len();
+    let min = min_len(seg, element);
+    let max = max_len(opts, seg, element);
+    let fits = len >= min && max.is_none_or(|m| len <= m);
+    if fits {
+        return None;
+    }
+    let holds = match max {
+        Some(m) if m == min => format!("exactly {m}"),
+        Some(m) => format!("{min} to {m}"),
+        None => format!("at least {min}"),
+    };
+    let written_as = if written == value {
+        String::new()
+    } else {
+        " as written".to_string()
+    };
+    Some(format!(
+        "{len} characters{written_as}, the element holds {holds}"
+    ))
+}
+
+/// `value` as the writer writes a free-text element under `opts` (sanitised: ASCII, delimiters
+/// and control characters as spaces, upper-cased if asked, trimmed), before any cut.
+pub fn written(value: &str, opts: &WriteOptions) -> String {
+    let rep = match opts.version {
+        Version::V4010 => None,
+        Version::V5010 => Some(opts.delimiters.repetition.unwrap_or(b'^')),
+    };
+    sanitize(value, &opts.delimiters, rep, opts.uppercase, None)
+}
+
+fn is_code(seg: &str, element: usize) -> bool {
+    CODES
+        .iter()
+        .any(|(s, e)| s.eq_ignore_ascii_case(seg) && *e == element)
+}
 
 /// Maximum length of `seg`/`element` under `opts` (the mapping's overrides first), if any: what
 /// free text is truncated to, and what numbers (in digits) and identifiers must fit.
@@ -452,6 +524,11 @@ impl Ctx<'_> {
             number_problem(v, max_len(self.opts, seg, n))
         } else if is_identifier(seg, n) {
             identifier_problem(v, self.opts, max_len(self.opts, seg, n))
+        } else if is_code(seg, n) {
+            match fit_problem(v, self.opts, seg, n) {
+                None => return Ok(self.clean(seg, n, v)),
+                problem => problem,
+            }
         } else {
             return Ok(self.clean(seg, n, v));
         };

@@ -233,6 +233,31 @@ fn replacement(kind: &str) -> Option<Value> {
     }
 }
 
+/// X12 minimum and maximum lengths of the 850 elements that carry these sample fields (N401
+/// city 2/30, N402 state 2/2, N403 postal code 3/15, N404 country 2/3, PO103 unit 2/2).
+fn bounds(f: &str) -> Option<(usize, usize)> {
+    let key = f.rsplit('.').next().unwrap_or(f);
+    match key {
+        "city" => Some((2, 30)),
+        "state" => Some((2, 2)),
+        "postalCode" => Some((3, 15)),
+        "countryCode" => Some((2, 3)),
+        "unitOfMeasure" => Some((2, 2)),
+        _ => None,
+    }
+}
+
+/// The replacement of `kind` fits the element that carries `f` (or no element is bounded).
+fn fits(f: &str, kind: &str) -> bool {
+    let len = match replacement(kind) {
+        Some(Value::String(s)) => s.len(),
+        Some(Value::Number(n)) => n.to_string().len(),
+        Some(Value::Bool(b)) => b.to_string().len(),
+        _ => return true,
+    };
+    bounds(f).is_none_or(|(min, max)| (min..=max).contains(&len))
+}
+
 /// (status, field) the decoder must answer for `kind` at a field of `class`.
 fn expected(class: Class, kind: &str, f: &str) -> (u16, Option<String>) {
     let ok = (200, None);
@@ -256,7 +281,7 @@ fn expected(class: Class, kind: &str, f: &str) -> (u16, Option<String>) {
             }
         }
         Class::OptStr => {
-            if structured {
+            if structured || !fits(f, kind) {
                 bad(f)
             } else {
                 ok
@@ -544,7 +569,11 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
             })
             .collect();
         let field = path_string(&segs);
-        for (len, status) in [(4096, 200), (4097, 400)] {
+        // Notes are split over MSG segments, a line description over PID segments, and the
+        // timestamp is not written; the others would not fit their element (N102 60, REF02 30)
+        // and are refused, not cut.
+        let carried = matches!(key, "notes" | "lines[0].description" | "eventTimeStamp");
+        for (len, status) in [(4096, if carried { 200 } else { 400 }), (4097, 400)] {
             let segs = segs.clone();
             add(
                 &format!("{key} of {len}"),
@@ -784,6 +813,175 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
         400,
         Some("resource[0].lines[2].unitPrice"),
     );
+    // Every element the 850 carries fits its X12 minimum and maximum length, code lists or
+    // not: what does not fit is refused naming the field, never cut.
+    let l0 = "resource[0].lines[0]";
+    let ship = "resource[0].shipToInfo";
+    for (name, at, key, val, status) in [
+        ("unit of 500", l0, "unitOfMeasure", "U".repeat(500), 400),
+        (
+            "unit of 3 not in the code list",
+            l0,
+            "unitOfMeasure",
+            "BXS".into(),
+            400,
+        ),
+        ("unit of 1", l0, "unitOfMeasure", "E".into(), 400),
+        (
+            "unit 'box' (code list: BX)",
+            l0,
+            "unitOfMeasure",
+            "box".into(),
+            200,
+        ),
+        ("unit 'pc'", l0, "unitOfMeasure", "pc".into(), 200),
+        ("description of 80", l0, "description", "d".repeat(80), 200),
+        // A longer description is split over as many PID segments as it needs.
+        ("description of 81", l0, "description", "d".repeat(81), 200),
+        (
+            "description of 300 in words",
+            l0,
+            "description",
+            "word ".repeat(60).trim_end().to_string(),
+            200,
+        ),
+        (
+            "description of 2000 in words",
+            l0,
+            "description",
+            "longer words ".repeat(154).trim_end().to_string(),
+            200,
+        ),
+        (
+            "state 'California'",
+            ship,
+            "state",
+            "California".into(),
+            400,
+        ),
+        ("country 'USA'", ship, "countryCode", "USA".into(), 200),
+        ("country 'U'", ship, "countryCode", "U".into(), 400),
+        ("postal code of 2", ship, "postalCode", "12".into(), 400),
+        ("city of 30", ship, "city", "c".repeat(30), 200),
+        ("city of 31", ship, "city", "c".repeat(31), 400),
+        ("city of 1", ship, "city", "c".into(), 400),
+        ("company of 60", ship, "companyName", "n".repeat(60), 200),
+        ("company of 61", ship, "companyName", "n".repeat(61), 400),
+        (
+            "company of 59 that grows to 61",
+            ship,
+            "companyName",
+            format!("{}ß", "n".repeat(59)),
+            400,
+        ),
+        (
+            "address line of 56",
+            ship,
+            "addressLine1",
+            "a".repeat(56),
+            400,
+        ),
+        (
+            "second address line of 56",
+            ship,
+            "addressLine2",
+            "a".repeat(56),
+            400,
+        ),
+        ("contact of 61", ship, "contact", "c".repeat(61), 400),
+        (
+            "email of 81",
+            ship,
+            "email",
+            format!("{}@x.example", "e".repeat(71)),
+            400,
+        ),
+        (
+            "reseller order number of 30",
+            "resource[0]",
+            "resellerOrderNumber",
+            "R".repeat(30),
+            200,
+        ),
+        (
+            "reseller order number of 31",
+            "resource[0]",
+            "resellerOrderNumber",
+            "R".repeat(31),
+            400,
+        ),
+        (
+            "vendor quote of 31",
+            "resource[0]",
+            "vendorQuoteNumber",
+            "Q".repeat(31),
+            400,
+        ),
+        (
+            "special bid of 31",
+            "resource[0]",
+            "specialBidNumber",
+            "S".repeat(31),
+            400,
+        ),
+        (
+            "order type of 31 not in the code list",
+            "resource[0]",
+            "orderType",
+            "o".repeat(31),
+            400,
+        ),
+        (
+            "ship via of 36",
+            "resource[0]",
+            "shipVia",
+            "v".repeat(36),
+            400,
+        ),
+    ] {
+        let (at2, key2, val2) = (at.to_string(), key.to_string(), val.clone());
+        add(
+            name,
+            Box::new(move |v| {
+                let target = if at2 == "resource[0]" {
+                    &mut v["resource"][0]
+                } else if at2.ends_with("shipToInfo") {
+                    &mut v["resource"][0]["shipToInfo"]
+                } else {
+                    &mut v["resource"][0]["lines"][0]
+                };
+                target[key2.as_str()] = val2.clone().into();
+            }),
+            status,
+            (status == 400).then_some(&format!("{at}.{key}")),
+        );
+    }
+    // Two lines with the same line number (as the ERP echoes it: 1 and 01 are one line).
+    for (name, second, field) in [
+        ("two lines numbered 1", Some("1"), "ingramLineNumber"),
+        ("lines numbered 1 and 01", Some("01"), "ingramLineNumber"),
+    ] {
+        add(
+            name,
+            Box::new(move |v| {
+                v["resource"][0]["lines"][1]["ingramLineNumber"] = second.into();
+            }),
+            400,
+            Some(&format!("resource[0].lines[1].{field}")),
+        );
+    }
+    add(
+        "a line without a number where its default is taken",
+        Box::new(|v| {
+            v["resource"][0]["lines"][0]["ingramLineNumber"] = "2".into();
+            v["resource"][0]["lines"][1]
+                .as_object_mut()
+                .unwrap()
+                .remove("ingramLineNumber");
+        }),
+        400,
+        Some("resource[0].lines[1].ingramLineNumber"),
+    );
     // Unknown fields everywhere are kept and ignored.
     add(
         "unknown top-level field",
@@ -811,7 +1009,7 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
     );
     add(
         "reseller address present",
-        Box::new(|v| v["resource"][0]["resellerInfo"] = json!({"companyName": "R", "city": 5})),
+        Box::new(|v| v["resource"][0]["resellerInfo"] = json!({"companyName": "R", "city": 12345})),
         200,
         None,
     );
@@ -848,6 +1046,50 @@ fn value_cases(n: &mut usize) -> Vec<WCase> {
         let mut v = base(*n);
         m(&mut v);
         cases.push(WCase::json(name, &v, status, field.as_deref()));
+    }
+
+    // A key repeated in one object, anywhere in the body: which value counts would be a guess.
+    for (name, from, to, field) in [
+        (
+            "po number twice in a po object",
+            "\"ingramPurchaseOrderNumber\":",
+            "\"ingramPurchaseOrderNumber\":\"OTHER-PO\",\"ingramPurchaseOrderNumber\":",
+            "resource[0].ingramPurchaseOrderNumber",
+        ),
+        (
+            "event id twice",
+            "\"eventid\":",
+            "\"eventid\":\"other-event\",\"eventid\":",
+            "eventid",
+        ),
+        (
+            "quantity twice in a line",
+            "\"quantity\":10",
+            "\"quantity\":1,\"quantity\":10",
+            "resource[0].lines[0].quantity",
+        ),
+        (
+            "a key twice inside an unknown field",
+            "\"kept\":",
+            "\"kept\":1,\"kept\":",
+            "resource[0].someFutureField.kept",
+        ),
+    ] {
+        *n += 1;
+        let v = base(*n);
+        let text = v.to_string();
+        assert!(text.contains(from), "sample layout: {from}");
+        let body = text.replacen(from, to, 1);
+        let id = order::event_id(&v).unwrap();
+        cases.push(WCase {
+            name: name.to_string(),
+            body: body.into_bytes(),
+            content_type: Some("application/json".into()),
+            signature: Some(sign(&id)),
+            status: 400,
+            field: Some(field.to_string()),
+            outcome: None,
+        });
     }
     cases
 }
@@ -1277,6 +1519,17 @@ async fn webhook_bad_input_corpus() {
         .filter(|p| p.extension().is_some_and(|e| e == "850"))
         .collect();
     assert_eq!(files.len(), accepted_pos.len(), "850s in the outbox");
+    for f in &files {
+        for seg in segments(&read(f)) {
+            match seg[0].as_str() {
+                "PO1" => assert_eq!(seg[3].len(), 2, "PO103 in {}: {seg:?}", f.display()),
+                "N4" if seg.len() > 2 && !seg[2].is_empty() => {
+                    assert_eq!(seg[2].len(), 2, "N402 in {}: {seg:?}", f.display())
+                }
+                _ => {}
+            }
+        }
+    }
     println!("{total} cases");
 }
 

@@ -410,3 +410,79 @@ fn a_console_off_loopback_without_a_token_is_a_config_error() {
         .to_string();
     assert!(msg.contains("must differ"), "{msg}");
 }
+
+#[tokio::test]
+async fn the_right_token_logs_in_whatever_was_guessed_before_from_the_same_address() {
+    let ws = Workspace::new();
+    let d = ws.start_with(&with_token(&ws)).await;
+    let base = base(&d);
+    let c = no_redirects();
+    // Wrong guesses from loopback (the operator's own address here) are throttled.
+    let mut throttled = 0;
+    for i in 0..15 {
+        let r = c
+            .post(format!("{base}/login"))
+            .form(&[("token", format!("guess-{i}"))])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().get("set-cookie").is_none());
+        match r.status().as_u16() {
+            401 => {}
+            429 => throttled += 1,
+            s => panic!("a wrong guess answered {s}"),
+        }
+    }
+    assert!(throttled >= 1, "15 wrong guesses in a minute are throttled");
+    // The right token from that same address logs in at once, and its session works.
+    let cookie = login(&c, &base).await;
+    let (s, home) = page(&c, &format!("{base}/"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(home.contains("Log out"), "{home}");
+    // Wrong guesses after it are still throttled.
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", "guess-again")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn idle_and_slow_sockets_cannot_hold_the_console_slots() {
+    use tokio::io::AsyncWriteExt as _;
+    let ws = Workspace::new();
+    let d = ws.start_with(&with_token(&ws)).await;
+    let base = base(&d);
+    let addr = d.r().console_addr.unwrap();
+    // 200 sockets that never send a byte, 20 that stop in the middle of a request head, and 70
+    // (more than the console's 64 connections) that stop in the middle of a login form's body.
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    for i in 0..90 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head: &[u8] = if i < 20 {
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+        } else {
+            b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\ntoken=abc"
+        };
+        s.write_all(head).await.unwrap();
+        held.push(s);
+    }
+    // The bound the issue states: the operator's login and page answer within 5 s.
+    let c = no_redirects();
+    let (s, home) = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        let cookie = login(&c, &base).await;
+        page(&c, &format!("{base}/"), &cookie).await
+    })
+    .await
+    .expect("the operator's login and page answer within 5 s with 290 idle or slow sockets open");
+    assert_eq!(s, 200);
+    assert!(home.contains("Log out"), "{home}");
+    drop(held);
+    d.stop().await;
+}

@@ -409,3 +409,145 @@ async fn a_file_the_daemon_cannot_read_is_reported_once_then_moved_to_error() {
 fn read_log(p: &std::path::Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// Every entry under `dir` (not following symlinks) with its mode.
+fn modes_under(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u32, bool)>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        out.push((p.clone(), meta.permissions().mode() & 0o7777, meta.is_dir()));
+        if meta.is_dir() {
+            modes_under(&p, out);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_directory_open_to_others_or_owned_by_another_user_is_refused_at_start() {
+    use std::os::unix::fs::MetadataExt;
+    let ws = Workspace::new();
+    let state = ws.path("state");
+    let config = ws.path("edi-bridge.toml");
+    std::fs::write(&config, ws.config_text("")).unwrap();
+    let check = || {
+        let out = edi_bridge_command()
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let start = || async {
+        let loaded = edi_bridge::config::Config::load(&config).unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        edi_bridge::daemon::start(loaded, token).await
+    };
+    std::fs::create_dir(&state).unwrap();
+    for loose in [0o777, 0o770, 0o702] {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(loose)).unwrap();
+        let Err(e) = start().await else {
+            panic!("a state directory at {loose:o} was used")
+        };
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains(&state.display().to_string())
+                && msg.contains(&format!("chmod 700 {}", state.display())),
+            "{msg}"
+        );
+        assert_eq!(mode(&state), loose, "refused, not changed");
+        let (code, text) = check();
+        assert_eq!(code, Some(64), "check reports it: {text}");
+        assert!(text.contains("chmod 700"), "{text}");
+        assert!(
+            !state.join("db").exists() && !state.join("admin.sock").exists(),
+            "nothing was created in it"
+        );
+    }
+    // Owned by another user (here nobody): refused, with the chown that fixes it.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), None)
+        .expect("this test runs as root (as in CI) so that it can give the directory away");
+    let Err(e) = start().await else {
+        panic!("a state directory owned by another user was used")
+    };
+    let msg = format!("{e:#}");
+    let me = edi_bridge::files::my_uid();
+    assert!(
+        msg.contains("uid 65534") && msg.contains(&format!("chown {me} {}", state.display())),
+        "{msg}"
+    );
+    let (code, text) = check();
+    assert_eq!(code, Some(64), "{text}");
+    assert!(text.contains("chown"), "{text}");
+
+    // Fixed as the message says: the daemon starts, and all it creates in the directory is
+    // private (files 0600, directories 0700).
+    std::os::unix::fs::chown(&state, Some(me), None).unwrap();
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    let d = ws.start().await;
+    let (s, _) = post(
+        &d.url(),
+        &sample_with("HF-STATE-1", "IM-HF-STATE-1"),
+        Some(&sign("HF-STATE-1")),
+    )
+    .await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    let mut entries = Vec::new();
+    modes_under(&state, &mut entries);
+    assert!(entries.len() >= 4, "{entries:?}");
+    for (p, m, is_dir) in &entries {
+        let want = if *is_dir { 0o700 } else { 0o600 };
+        assert_eq!(*m & 0o777, want, "{} is {m:o}", p.display());
+        assert_eq!(std::fs::symlink_metadata(p).unwrap().uid(), me);
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_whose_name_is_too_long_for_a_reason_suffix_still_gets_its_reason() {
+    let ws = Workspace::new();
+    let d = ws.start_with(FAST).await;
+    let mut rx = d.r().events.subscribe();
+    let name = format!("{}.855", "n".repeat(246));
+    assert_eq!(name.len(), 250);
+    std::fs::write(ws.path("inbox/.long.part"), b"%PDF-1.7 not x12\n").unwrap();
+    std::fs::rename(
+        ws.path("inbox/.long.part"),
+        ws.path(&format!("inbox/{name}")),
+    )
+    .unwrap();
+    let Outcome::Rejected { reason, .. } = d.wait_inbox(&mut rx, &name).await else {
+        panic!("not rejected")
+    };
+    assert!(reason.starts_with("not an X12 file"), "{reason}");
+    d.stop().await;
+    let names = ws.names("error");
+    assert!(names.contains(&name), "{names:?}");
+    let reasons: Vec<&String> = names
+        .iter()
+        .filter(|n| n.ends_with(".reason.txt"))
+        .collect();
+    assert_eq!(reasons.len(), 1, "one reason file: {names:?}");
+    assert!(reasons[0].len() <= 255);
+    // Its name is derived from the file's name alone (the same every time), and it names the
+    // file in full.
+    assert_eq!(
+        reasons[0].as_str(),
+        edi_bridge::files::reason_name(std::ffi::OsStr::new(&name))
+            .to_str()
+            .unwrap()
+    );
+    let text = std::fs::read_to_string(ws.path(&format!("error/{}", reasons[0]))).unwrap();
+    assert!(text.contains(&name), "{text}");
+    assert!(text.contains("not an X12 file"), "{text}");
+    assert_eq!(mode(&ws.path(&format!("error/{}", reasons[0]))), 0o640);
+}

@@ -100,8 +100,13 @@ async fn an_unwritable_directory_fails_with_its_fix() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
     };
     mode(ws.dir.path().to_path_buf(), 0o755);
-    for d in ["state", "outbox", "inbox", "error"] {
+    for d in ["outbox", "inbox", "error"] {
         mode(ws.path(d), 0o777);
+    }
+    // The state directory must be the checking user's and closed to others.
+    mode(ws.path("state"), 0o700);
+    if edi_bridge::files::my_uid() == 0 {
+        std::os::unix::fs::chown(ws.path("state"), Some(65534), Some(65534)).unwrap();
     }
     mode(ws.path("archive"), 0o555);
     let config = ws.path("edi-bridge.toml");

@@ -186,6 +186,91 @@ async fn sample_webhook_becomes_one_850_field_by_field() {
     d.stop().await;
 }
 
+/// Ingram product descriptions are often longer than PID05 holds (1/80): the line's description
+/// is split over as many `PID*F****` segments as it needs, at single spaces, and carried exactly.
+#[tokio::test]
+async fn a_long_line_description_is_split_over_pid_segments() {
+    let words = [
+        "HPE",
+        "Aruba",
+        "Networking",
+        "CX",
+        "6100",
+        "24G",
+        "Class4",
+        "PoE",
+        "4SFP+",
+        "370W",
+        "Switch",
+        "-",
+        "rack-mountable,",
+        "limited",
+        "lifetime",
+        "warranty;",
+        "JL677A#ABA",
+    ];
+    let mut desc = String::new();
+    for w in words.iter().cycle() {
+        if desc.len() + 1 + w.len() > 300 {
+            break;
+        }
+        if !desc.is_empty() {
+            desc.push(' ');
+        }
+        desc.push_str(w);
+    }
+    while desc.len() < 300 {
+        desc.push('X');
+    }
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let mut v: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+    v["resource"][0]["lines"][0]["description"] = desc.clone().into();
+    let (status, body) = post(&d.url(), &v.to_string(), Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(status, 200, "{body}");
+    d.wait_written(1).await;
+    let files = ws.files("outbox");
+    let bytes = read(&files[0]);
+    let segs = segments(&bytes);
+    let po1 = segs.iter().position(|s| s[0] == "PO1").unwrap();
+    let pids: Vec<&Vec<String>> = segs[po1 + 1..]
+        .iter()
+        .take_while(|s| s[0] == "PID")
+        .collect();
+    assert_eq!(
+        pids.len(),
+        4,
+        "300 characters need 4 PIDs of at most 80: {pids:?}"
+    );
+    for p in &pids {
+        assert_eq!(p[1..5], ["F", "", "", ""]);
+        assert!((1..=80).contains(&p[5].len()), "{p:?}");
+    }
+    let joined = pids
+        .iter()
+        .map(|p| p[5].as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(
+        joined,
+        desc.to_uppercase(),
+        "the mapping uppercases free text"
+    );
+    // The second line's PID is still right after its PO1.
+    let po1b = segs.iter().rposition(|s| s[0] == "PO1").unwrap();
+    assert_eq!(segs[po1b + 1][5], "RACK KIT    2U");
+    let st = segs.iter().position(|s| s[0] == "ST").unwrap();
+    let se = segs.iter().position(|s| s[0] == "SE").unwrap();
+    assert_eq!(
+        segs[se][1],
+        (se - st + 1).to_string(),
+        "SE01 counts the PIDs"
+    );
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(edi::parse(&text).is_ok(), "{:?}", edi::parse(&text).err());
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn refusals_name_the_field_and_store_nothing() {
     let ws = Workspace::new();
