@@ -87,9 +87,13 @@ async fn replay(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Re
 }
 
 async fn reload(State(s): State<AdminState>) -> Reply {
+    // The new mapping's programs run on the samples first: off the runtime.
     reply(
-        crate::reload::reload(&s.mapping, &s.mapping_path)
-            .map(|()| "mapping reloaded\n".to_string()),
+        blocking(move || {
+            crate::reload::reload(&s.mapping, &s.mapping_path)
+                .map(|()| "mapping reloaded\n".to_string())
+        })
+        .await,
     )
 }
 

@@ -57,6 +57,13 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         mapping,
         secrets,
     } = loaded;
+    // The mapping's programs run in worker processes under its [limits], never on the runtime.
+    let sandbox = match &config.program_worker {
+        Some(exe) => crate::program::Sandbox::new(exe),
+        None => crate::program::Sandbox::this_binary()
+            .context("cannot find the edi-bridge executable for the program workers")?,
+    };
+    let mapping = mapping.sandboxed(sandbox);
     let client = api_client(&config, &secrets)?;
     let dirs = open_dirs(&config)?;
     let store = open_store(&config).await?;

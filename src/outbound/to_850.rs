@@ -153,9 +153,14 @@ fn extra_segments(po: &PurchaseOrder, mapping: &Mapping) -> Result<Extras, Rende
             message,
         };
         let run = |line: serde_json::Value, at: serde_json::Value| {
-            let outputs = program
-                .run_all(&canonical_po, &[line, at])
-                .map_err(|e| fail(e.to_string()))?;
+            let outputs = mapping
+                .programs
+                .runner
+                .run_all(program, &canonical_po, &[line, at])
+                .map_err(|e| match program.place() {
+                    "" => fail(e.to_string()),
+                    written => fail(format!("{written}: {e}")),
+                })?;
             outputs
                 .iter()
                 .map(|v| extra_segment(v, &opts).map_err(&fail))
