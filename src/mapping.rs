@@ -1013,6 +1013,47 @@ mod tests {
         let err = Mapping::from_str(text, Path::new("m.toml")).unwrap_err();
         assert_eq!(err.0[0].line, Some(6), "{err}");
     }
+
+    #[test]
+    fn limits_have_defaults_ranges_and_reach_the_runner_and_the_programs_know_their_line() {
+        let m = Mapping::builtin();
+        assert_eq!(m.limits, Limits::default());
+        assert_eq!(m.programs.runner.limits(), Limits::default());
+        let text = format!("{DEFAULT_MAPPING}\n[limits]\nprogram_time_ms = 250\n");
+        let m = Mapping::from_str(&text, Path::new("m.toml")).unwrap();
+        assert_eq!(m.programs.runner.limits().program_time_ms, 250);
+        assert!(
+            m.programs.runner.sandbox().is_none(),
+            "in process until told"
+        );
+        let text = format!(
+            "{DEFAULT_MAPPING}\n[limits]\nprogram_time_ms = 0\nprogram_memory_mib = 99999\n"
+        );
+        let shown = Mapping::from_str(&text, Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        let line = text.lines().count();
+        assert!(
+            shown.contains(&format!(
+                "m.toml:{}: limits.program_time_ms: 0 must be from 10 to 10000",
+                line - 1
+            )),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("m.toml:{line}: limits.program_memory_mib")),
+            "{shown}"
+        );
+        let text = DEFAULT_MAPPING.replacen(
+            "\n[po_status]\n",
+            "\n[po_status]\nbody = '''\n. + {x: 1}\n'''\n",
+            1,
+        );
+        let m = Mapping::from_str(&text, Path::new("m.toml")).unwrap();
+        let line = text.lines().position(|l| l == ". + {x: 1}").unwrap() + 1;
+        assert_eq!(m.programs.po_status.line(), Some(line));
+        assert_eq!(m.programs.po_status.place(), format!("m.toml:{line}"));
+    }
 }
 
 /// The mapping in force, shared by every worker and swappable at run time (hot reload): readers

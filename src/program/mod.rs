@@ -691,6 +691,49 @@ mod tests {
     }
 
     #[test]
+    fn brackets_nested_too_deep_are_refused_before_the_parser_sees_them() {
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let e = Program::compile(&format!(".\n|\n{deep}"), &[]).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e:?}");
+        assert!(e.message.contains("more than 256 deep"), "{e:?}");
+        let fine = format!("{}1{}", "[".repeat(50), "]".repeat(50));
+        assert!(Program::compile(&fine, &[]).is_ok());
+        // Brackets inside a string do not count.
+        let text = format!("{{a: \"{}\\\"\"}}", "(".repeat(400));
+        assert!(Program::compile(&text, &[]).is_ok(), "{text}");
+    }
+
+    #[test]
+    fn limit_errors_name_the_limit_and_its_key() {
+        let l = Limits::default();
+        assert_eq!(
+            RunError::TimeLimit(l.program_time_ms).to_string(),
+            "the program ran longer than its time limit ([limits] program_time_ms = 1000)"
+        );
+        assert!(RunError::MemoryLimit(256)
+            .to_string()
+            .contains("([limits] program_memory_mib = 256)"));
+        assert!(RunError::DepthLimit(16)
+            .to_string()
+            .contains("depth limit allows ([limits] program_stack_mib = 16)"));
+        assert!(RunError::DepthLimit(16).is_limit() && !RunError::NoOutput.is_limit());
+    }
+
+    #[test]
+    fn an_in_process_runner_runs_like_the_program() {
+        let r = Runner::in_process(Limits::default());
+        let p = Program::compile(".a + 1", &[]).unwrap();
+        assert_eq!(
+            r.run_all(&p, &json!({"a": 1}), &[]).unwrap(),
+            vec![json!(2)]
+        );
+        assert_eq!(
+            r.run_object(&p, &json!({"a": 1}), &[]),
+            Err(RunError::NotAnObject("a number"))
+        );
+    }
+
+    #[test]
     fn a_program_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<Program>();

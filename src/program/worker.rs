@@ -255,3 +255,43 @@ pub(super) fn write_frame(w: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     w.write_all(bytes)?;
     w.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_a_clean_end_is_none() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, b"{\"a\":1}").unwrap();
+        write_frame(&mut buf, b"").unwrap();
+        let mut r = &buf[..];
+        assert_eq!(read_frame(&mut r, 100).unwrap().unwrap(), b"{\"a\":1}");
+        assert_eq!(read_frame(&mut r, 100).unwrap().unwrap(), b"");
+        assert!(read_frame(&mut r, 100).unwrap().is_none());
+        let mut r = &buf[..];
+        assert!(read_frame(&mut r, 3).is_err(), "larger than allowed");
+        let mut cut = &buf[..6];
+        assert!(read_frame(&mut cut, 100).is_err(), "cut in the middle");
+    }
+
+    #[test]
+    fn a_request_written_by_the_parent_reads_back() {
+        let input = serde_json::json!({"x": [1, "two"]});
+        let globals = vec!["$po".to_string()];
+        let po = serde_json::json!({"n": 1});
+        let bytes = serde_json::to_vec(&RequestRef {
+            code: ".x",
+            globals: &globals,
+            input: &input,
+            vars: vec![&po],
+            limits: Limits::default(),
+        })
+        .unwrap();
+        let req: Request = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(req.code, ".x");
+        assert_eq!(req.input, input);
+        assert_eq!(req.vars, vec![po]);
+        assert_eq!(req.limits, Limits::default());
+    }
+}

@@ -611,8 +611,12 @@ async fn a_body_program_recursing_200000_deep_is_dead_lettered_naming_it_and_its
     ));
     d.stop().await;
 
-    // The deep program is in force when the daemon starts again with the job queued.
-    let deep = mapping_with("po_response", DEEP);
+    // The deep program is in force when the daemon starts again with the job queued (with time
+    // enough to reach the depth limit in a release build too).
+    let deep = with_limits(
+        &mapping_with("po_response", DEEP),
+        "program_time_ms = 10000",
+    );
     let line = deep
         .lines()
         .position(|l| l.starts_with("body = 'def f(n)"))
