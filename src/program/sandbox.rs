@@ -50,8 +50,13 @@ impl Sandbox {
     }
 
     /// A pool of workers started from the running binary (for the `edi-bridge` executable
-    /// itself; a test binary must name the real one).
+    /// itself; a test binary must name the real one). On Linux through `/proc/self/exe`, which
+    /// still starts this very binary after a package upgrade replaced the file on disk.
     pub fn this_binary() -> std::io::Result<Sandbox> {
+        let proc_exe = Path::new("/proc/self/exe");
+        if proc_exe.exists() {
+            return Ok(Sandbox::new(proc_exe));
+        }
         Ok(Sandbox::new(std::env::current_exe()?))
     }
 
