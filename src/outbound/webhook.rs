@@ -315,7 +315,9 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
     // the async runtime, so a slow or looping program holds this request only.
     let decoded = {
         let mapping = mapping.clone();
-        tokio::task::spawn_blocking(move || {
+        let runs_programs =
+            !mapping.programs.webhook.is_identity() || !mapping.programs.po850_segments.is_empty();
+        let work = move || {
             let programs = &mapping.programs;
             order::decode_with(
                 &root,
@@ -332,8 +334,12 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
                 let refusal = segments_refusal(&event, &mapping);
                 (event, refusal)
             })
-        })
-        .await
+        };
+        if runs_programs {
+            tokio::task::spawn_blocking(work).await
+        } else {
+            Ok(work())
+        }
     };
     let decoded = match decoded {
         Ok(d) => d,
