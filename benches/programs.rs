@@ -3,6 +3,10 @@
 //! run (the deliver worker skips it, this measures the floor of any program), a restructuring
 //! program turning the body line-centric, and the same program also reading `$segments` and
 //! `$po` (each named global is converted for the run, which costs about as much as the program).
+//!
+//! The second group is the price of the limits: the same program run in process (the baseline)
+//! and in a program worker (`edi-bridge program-worker`, as the daemon runs every program: the
+//! request and the answer cross two pipes as JSON, the run gets its own thread and limits).
 
 use std::collections::BTreeMap;
 
@@ -11,7 +15,7 @@ use edi_bridge::domain::canonical;
 use edi_bridge::inbound::inbox::segments_of;
 use edi_bridge::ingram::from_856::from_856;
 use edi_bridge::mapping::{Mapping, BODY_GLOBALS};
-use edi_bridge::program::Program;
+use edi_bridge::program::{Limits, Program, Runner, Sandbox};
 use edi_bridge::x12;
 use serde_json::Value;
 use std::hint::black_box;
@@ -85,6 +89,57 @@ fn bench_programs(c: &mut Criterion) {
     });
     g.bench_function("line-centric program with $segments and $po", |b| {
         b.iter(|| black_box(restructure.run_object(black_box(&body), &globals).unwrap()))
+    });
+    g.finish();
+
+    let in_process = Runner::in_process(Limits::default());
+    let worker = Runner::sandboxed(
+        Sandbox::new(env!("CARGO_BIN_EXE_edi-bridge")),
+        Limits::default(),
+    );
+    // The first run starts the worker and compiles the program there (both kept).
+    assert_eq!(
+        worker.run_object(&restructure, &body, &globals).unwrap(),
+        in_process
+            .run_object(&restructure, &body, &globals)
+            .unwrap()
+    );
+    let mut g = c.benchmark_group("program_per_call_in_a_worker");
+    g.bench_function("baseline: line-centric program in process", |b| {
+        b.iter(|| {
+            black_box(
+                in_process
+                    .run_object(&plain, black_box(&body), &globals)
+                    .unwrap(),
+            )
+        })
+    });
+    g.bench_function("line-centric program in a worker", |b| {
+        b.iter(|| {
+            black_box(
+                worker
+                    .run_object(&plain, black_box(&body), &globals)
+                    .unwrap(),
+            )
+        })
+    });
+    g.bench_function("identity program in a worker", |b| {
+        b.iter(|| {
+            black_box(
+                worker
+                    .run_object(&identity, black_box(&body), &globals)
+                    .unwrap(),
+            )
+        })
+    });
+    g.bench_function("with $segments and $po in a worker", |b| {
+        b.iter(|| {
+            black_box(
+                worker
+                    .run_object(&restructure, black_box(&body), &globals)
+                    .unwrap(),
+            )
+        })
     });
     g.finish();
 }

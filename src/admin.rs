@@ -111,9 +111,13 @@ async fn backup(State(s): State<AdminState>, Query(q): Query<BackupQuery>) -> Re
 }
 
 async fn reload(State(s): State<AdminState>) -> Reply {
+    // The new mapping's programs run on the samples first: off the runtime.
     reply(
-        crate::reload::reload(&s.mapping, &s.mapping_path)
-            .map(|()| "mapping reloaded\n".to_string()),
+        blocking(move || {
+            crate::reload::reload(&s.mapping, &s.mapping_path)
+                .map(|()| "mapping reloaded\n".to_string())
+        })
+        .await,
     )
 }
 

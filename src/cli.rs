@@ -22,6 +22,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Internal: a program worker, started by the daemon and the admin commands to run the
+    /// mapping's jq programs under their limits (frames on stdin and stdout).
+    #[command(name = "program-worker", hide = true)]
+    ProgramWorker,
     /// Run the daemon.
     Run {
         #[arg(long, short)]
@@ -190,25 +194,37 @@ impl Exit {
 
 /// Loads a config or prints every problem to stderr.
 pub fn load_config(path: &Path) -> Result<crate::config::Loaded, Exit> {
-    Config::load(path).map_err(|ConfigError(problems)| {
-        eprintln!(
-            "edi-bridge: configuration has {} problem(s):",
-            problems.len()
-        );
-        for p in problems {
-            eprintln!("  {p}");
-        }
-        Exit::Config
-    })
+    Config::load(path).map_err(|ConfigError(problems)| report(problems))
+}
+
+/// Prints every problem; the exit for a configuration error.
+fn report(problems: Vec<crate::tomlfile::Problem>) -> Exit {
+    eprintln!(
+        "edi-bridge: configuration has {} problem(s):",
+        problems.len()
+    );
+    for p in problems {
+        eprintln!("  {p}");
+    }
+    Exit::Config
 }
 
 pub fn check(config: &Path, online: bool) -> Exit {
-    // `--online` reports an unsafe state directory in its checklist.
-    match load_config(config).and_then(|l| {
-        if online {
-            Ok(l)
+    match load_config(config).and_then(|loaded| {
+        // Every program runs on the samples, in the workers, under the mapping's limits.
+        let sandbox = crate::program::Sandbox::this_binary().map_err(|e| {
+            eprintln!("edi-bridge: cannot find the edi-bridge executable: {e}");
+            Exit::Failure
+        })?;
+        let mapping = loaded.mapping.clone().sandboxed(sandbox);
+        let problems = crate::samples::check(&mapping);
+        if !problems.is_empty() {
+            Err(report(problems))
+        } else if online {
+            // `--online` reports an unsafe state directory in its checklist.
+            Ok(loaded)
         } else {
-            refuse_unsafe_state(config, l)
+            refuse_unsafe_state(config, loaded)
         }
     }) {
         Ok(loaded) if online => {

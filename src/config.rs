@@ -85,6 +85,10 @@ pub struct Config {
     /// Set by the loader: the file this came from (relative paths resolve against its directory).
     #[serde(skip)]
     pub source: PathBuf,
+    /// Not a config key: the `edi-bridge` executable the program workers run. `None` is the
+    /// running binary; a caller that is not `edi-bridge` (an integration test) names it.
+    #[serde(skip)]
+    pub program_worker: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

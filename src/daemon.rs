@@ -63,6 +63,13 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(days) = config.store.dedupe_days {
         tracing::warn!(dedupe_days = days, "[store] dedupe_days is ignored: accepted events and PO numbers are remembered for the life of the store.");
     }
+    // The mapping's programs run in worker processes under its [limits], never on the runtime.
+    let sandbox = match &config.program_worker {
+        Some(exe) => crate::program::Sandbox::new(exe),
+        None => crate::program::Sandbox::this_binary()
+            .context("cannot find the edi-bridge executable for the program workers")?,
+    };
+    let mapping = mapping.sandboxed(sandbox);
     let client = api_client(&config, &secrets)?;
     let dirs = open_dirs(&config)?;
     let store = open_store(&config).await?;

@@ -38,6 +38,7 @@ pub mod online;
 pub mod outbound;
 pub mod program;
 pub mod reload;
+pub mod samples;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

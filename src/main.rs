@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         }
     };
     let exit = match cli.command {
+        Command::ProgramWorker => return edi_bridge::program::worker::serve(),
         Command::Check { config, online } => cli::check(&config, online),
         Command::Translate {
             file,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::program::Program;
+use crate::program::{Limits, Program, Runner, Sandbox};
 use crate::tomlfile::{
     locate, nth_value_line, parse_toml, read_source, value_line, ConfigError, Problem,
 };
@@ -41,6 +41,13 @@ pub struct Mapping {
     pub inbound: Inbound,
     #[serde(default)]
     pub ack997: Ack997,
+    /// `[limits]`: time, memory and depth of every run of the programs below.
+    #[serde(default)]
+    pub limits: Limits,
+    /// `[samples]`: the mapping's own sample inputs, run through its programs by `check` and
+    /// reload (the shipped samples when unset).
+    #[serde(default)]
+    pub samples: Samples,
     #[serde(skip)]
     pub source: PathBuf,
     /// The jq programs above, compiled when the mapping loads.
@@ -59,6 +66,18 @@ pub struct Programs {
     pub po_status: Program,
     /// `[[po850.segments]]`, in order: canonical PO (+ `$line`, `$index`) → segments.
     pub po850_segments: Vec<(SegmentPlace, Program)>,
+    /// How they run: in worker processes under `[limits]` (the daemon and the admin commands),
+    /// or in process (tests and benches).
+    pub runner: Runner,
+}
+
+/// `[samples]`: inputs in the layout of `mapping test` (webhook `NAME.json`, `NAME.855`,
+/// `NAME.856` with an optional `NAME.po.json`) that every program must run on without failing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Samples {
+    /// A directory; relative to the mapping file.
+    pub dir: Option<PathBuf>,
 }
 
 /// The global variables of the PO Response and PO Status programs, in the order they are given.
@@ -71,6 +90,7 @@ impl Default for Programs {
             po_response: Program::identity(&BODY_GLOBALS),
             po_status: Program::identity(&BODY_GLOBALS),
             po850_segments: Vec::new(),
+            runner: Runner::in_process(Limits::default()),
         }
     }
 }
@@ -623,7 +643,10 @@ impl Mapping {
         m.source = path.to_path_buf();
         let mut problems = m.validate(text);
         match m.compile_programs(text) {
-            Ok(p) => m.programs = p,
+            Ok(p) => {
+                m.programs = p;
+                m.programs.runner = Runner::in_process(m.limits);
+            }
             Err(mut more) => problems.append(&mut more),
         }
         if problems.is_empty() {
@@ -631,6 +654,26 @@ impl Mapping {
         } else {
             Err(ConfigError(problems))
         }
+    }
+
+    /// Runs this mapping's programs in `sandbox`'s workers under its `[limits]`.
+    pub fn run_in(&mut self, sandbox: Sandbox) {
+        self.programs.runner = Runner::sandboxed(sandbox, self.limits);
+    }
+
+    /// The same mapping, its programs run in `sandbox`'s workers.
+    pub fn sandboxed(mut self, sandbox: Sandbox) -> Mapping {
+        self.run_in(sandbox);
+        self
+    }
+
+    /// The `[samples] dir`, resolved against the mapping file's directory.
+    pub fn samples_dir(&self) -> Option<PathBuf> {
+        let dir = self.samples.dir.as_ref()?;
+        Some(match self.source.parent() {
+            Some(parent) if dir.is_relative() => parent.join(dir),
+            _ => dir.clone(),
+        })
     }
 
     /// The mapping shipped in `mappings/ingram.toml`, compiled in.
@@ -646,15 +689,24 @@ impl Mapping {
             let Some(code) = code else {
                 return Program::identity(globals);
             };
-            Program::compile(code, globals).unwrap_or_else(|e| {
-                problems.push(Problem {
-                    file: self.source.clone(),
-                    line: value_line(text, section, key, e.line.unwrap_or(1)),
-                    key: format!("{section}.{key}"),
-                    message: e.message,
-                });
-                Program::identity(globals)
-            })
+            let place = |line: usize| {
+                format!(
+                    "{}:{}",
+                    self.source.display(),
+                    value_line(text, section, key, line).unwrap_or(line)
+                )
+            };
+            Program::compile(code, globals)
+                .map(|p| p.at(place(1)))
+                .unwrap_or_else(|e| {
+                    problems.push(Problem {
+                        file: self.source.clone(),
+                        line: value_line(text, section, key, e.line.unwrap_or(1)),
+                        key: format!("{section}.{key}"),
+                        message: e.message,
+                    });
+                    Program::identity(globals)
+                })
         };
         let programs = Programs {
             webhook: compile("webhook", "program", self.webhook.program.as_ref(), &[]),
@@ -671,11 +723,16 @@ impl Mapping {
                 &BODY_GLOBALS,
             ),
             po850_segments: Vec::new(),
+            runner: Runner::in_process(self.limits),
         };
         let mut programs = programs;
         for (i, extra) in self.po850.segments.iter().enumerate() {
             match Program::compile(&extra.expr, &SEGMENT_GLOBALS) {
-                Ok(p) => programs.po850_segments.push((extra.place, p)),
+                Ok(p) => {
+                    let line = nth_value_line(text, "po850.segments", i, "expr", 1);
+                    let place = format!("{}:{}", self.source.display(), line.unwrap_or(1));
+                    programs.po850_segments.push((extra.place, p.at(place)));
+                }
                 Err(e) => problems.push(Problem {
                     file: self.source.clone(),
                     line: nth_value_line(text, "po850.segments", i, "expr", e.line.unwrap_or(1)),
@@ -892,6 +949,15 @@ impl Mapping {
                 format!("'{csh}' must be a CSH01 code of 1 or 2 letters or digits"),
             );
         }
+        for (key, value, low, high) in self.limits.ranges() {
+            if !(low..=high).contains(&value) {
+                bad(
+                    "limits",
+                    key,
+                    format!("{value} must be from {low} to {high}"),
+                );
+            }
+        }
         out
     }
 
@@ -953,6 +1019,47 @@ mod tests {
         let err = Mapping::from_str(text, Path::new("m.toml")).unwrap_err();
         assert_eq!(err.0[0].line, Some(6), "{err}");
     }
+
+    #[test]
+    fn limits_have_defaults_ranges_and_reach_the_runner_and_the_programs_know_their_line() {
+        let m = Mapping::builtin();
+        assert_eq!(m.limits, Limits::default());
+        assert_eq!(m.programs.runner.limits(), Limits::default());
+        let text = format!("{DEFAULT_MAPPING}\n[limits]\nprogram_time_ms = 250\n");
+        let m = Mapping::from_str(&text, Path::new("m.toml")).unwrap();
+        assert_eq!(m.programs.runner.limits().program_time_ms, 250);
+        assert!(
+            m.programs.runner.sandbox().is_none(),
+            "in process until told"
+        );
+        let text = format!(
+            "{DEFAULT_MAPPING}\n[limits]\nprogram_time_ms = 0\nprogram_memory_mib = 99999\n"
+        );
+        let shown = Mapping::from_str(&text, Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        let line = text.lines().count();
+        assert!(
+            shown.contains(&format!(
+                "m.toml:{}: limits.program_time_ms: 0 must be from 10 to 10000",
+                line - 1
+            )),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(&format!("m.toml:{line}: limits.program_memory_mib")),
+            "{shown}"
+        );
+        let text = DEFAULT_MAPPING.replacen(
+            "\n[po_status]\n",
+            "\n[po_status]\nbody = '''\n. + {x: 1}\n'''\n",
+            1,
+        );
+        let m = Mapping::from_str(&text, Path::new("m.toml")).unwrap();
+        let line = text.lines().position(|l| l == ". + {x: 1}").unwrap() + 1;
+        assert_eq!(m.programs.po_status.line(), Some(line));
+        assert_eq!(m.programs.po_status.place(), format!("m.toml:{line}"));
+    }
 }
 
 /// The mapping in force, shared by every worker and swappable at run time (hot reload): readers
@@ -972,8 +1079,13 @@ impl SharedMapping {
         self.0.read().expect("mapping lock").clone()
     }
 
-    /// Replaces the mapping (already validated).
-    pub fn replace(&self, m: Mapping) {
-        *self.0.write().expect("mapping lock") = std::sync::Arc::new(m);
+    /// Replaces the mapping (already validated). Its programs run where those of the mapping in
+    /// force ran (the daemon's worker processes), whatever the new one was loaded with.
+    pub fn replace(&self, mut m: Mapping) {
+        let mut current = self.0.write().expect("mapping lock");
+        if let Some(sandbox) = current.programs.runner.sandbox() {
+            m.run_in(sandbox.clone());
+        }
+        *current = std::sync::Arc::new(m);
     }
 }

@@ -12,9 +12,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mapping::{Mapping, SharedMapping};
 
-/// Loads and validates `path`; on success swaps it in.
+/// Loads and validates `path`, runs its programs on the samples (in the daemon's workers, under
+/// the new mapping's limits); on success swaps it in. Blocks for the sample runs: call it off the
+/// async runtime.
 pub fn reload(shared: &SharedMapping, path: &Path) -> anyhow::Result<()> {
-    match Mapping::load(path) {
+    let loaded = Mapping::load(path).and_then(|mut m| {
+        if let Some(sandbox) = shared.current().programs.runner.sandbox() {
+            m.run_in(sandbox.clone());
+        }
+        let problems = crate::samples::check(&m);
+        if problems.is_empty() {
+            Ok(m)
+        } else {
+            Err(crate::tomlfile::ConfigError(problems))
+        }
+    });
+    match loaded {
         Ok(m) => {
             shared.replace(m);
             tracing::info!(mapping = %path.display(), "Mapping reloaded.");
@@ -74,6 +87,7 @@ pub async fn run(
             _ = hup.recv() => tracing::info!("SIGHUP received: reloading the mapping."),
             _ = shutdown.cancelled() => return Ok(()),
         }
-        let _ = reload(&shared, &path);
+        let (s, p) = (shared.clone(), path.clone());
+        let _ = tokio::task::spawn_blocking(move || reload(&s, &p)).await;
     }
 }

@@ -29,23 +29,34 @@ fn kind_of(bytes: &[u8]) -> Input {
     }
 }
 
-/// Loads `--mapping`, or the shipped mapping.
+/// Loads `--mapping`, or the shipped mapping, its programs run in worker processes under its
+/// `[limits]` (as in the daemon).
 pub fn load_mapping(path: Option<&Path>) -> Result<Mapping, Exit> {
-    match path {
+    let mapping = match path {
         Some(p) => Mapping::load(p).map_err(|e| {
             eprintln!("{e}");
             Exit::Config
-        }),
-        None => Ok(Mapping::builtin()),
-    }
+        })?,
+        None => Mapping::builtin(),
+    };
+    let sandbox = crate::program::Sandbox::this_binary().map_err(|e| {
+        eprintln!("edi-bridge: cannot find the edi-bridge executable: {e}");
+        Exit::Failure
+    })?;
+    Ok(mapping.sandboxed(sandbox))
 }
 
 /// The POs of a webhook file, through the mapping (its program and names).
 fn webhook_orders(bytes: &[u8], mapping: &Mapping) -> Result<Vec<PurchaseOrder>, String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("malformed json: {e}"))?;
-    order::decode_with(&value, &mapping.webhook, Some(&mapping.programs.webhook))
-        .map(|e| e.orders)
-        .map_err(|e| e.to_string())
+    let programs = &mapping.programs;
+    order::decode_with(
+        &value,
+        &mapping.webhook,
+        Some((&programs.webhook, &programs.runner)),
+    )
+    .map(|e| e.orders)
+    .map_err(|e| e.to_string())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {

@@ -133,13 +133,17 @@ impl Deliverer {
             let order = tokio::task::spawn_blocking(move || store.order(&po_number)).await??;
             order.map_or(serde_json::Value::Null, |o| canonical::po_json(&o.order))
         };
-        Ok(crate::ingram::calls::render_body(
-            &mapping,
-            job.kind,
-            &canonical,
-            &job.segments,
-            &po,
-        ))
+        if program.is_identity() {
+            return Ok(Ok(canonical));
+        }
+        // The program runs in a worker process under the mapping's limits, up to its time limit:
+        // off the async runtime.
+        let kind = job.kind;
+        let segments = job.segments.clone();
+        Ok(tokio::task::spawn_blocking(move || {
+            crate::ingram::calls::render_body(&mapping, kind, &canonical, &segments, &po)
+        })
+        .await?)
     }
 
     /// One attempt at one job, outcome recorded durably.

@@ -101,7 +101,8 @@ pub fn dot_segment(po: &str) -> Option<String> {
 }
 
 /// The request body for a canonical body: the mapping's body program for `kind`, run with
-/// `$segments` and `$po`. Used by the deliver worker at each attempt and by the preview.
+/// `$segments` and `$po`. Used by the deliver worker at each attempt and by the preview. With a
+/// sandboxed runner it blocks up to the time limit: call it off the async runtime.
 pub fn render_body(
     mapping: &Mapping,
     kind: CallKind,
@@ -126,9 +127,15 @@ pub fn render_body(
     } else {
         Value::Null
     };
-    program
-        .run_object(canonical, &[segments, po.clone()])
-        .map_err(|e| format!("the mapping's {key} program failed: {e}"))
+    let at = match program.place() {
+        "" => String::new(),
+        written => format!(" at {written}"),
+    };
+    mapping
+        .programs
+        .runner
+        .run_object(program, canonical, &[segments, po.clone()])
+        .map_err(|e| format!("the mapping's {key} program failed{at}: {e}"))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::{Address, Amount, OrderLine, PurchaseOrder};
 use crate::mapping::WebhookFields;
-use crate::program::{Program, RunError};
+use crate::program::{Program, RunError, Runner};
 
 /// The only event this endpoint accepts.
 pub const EVENT_PO_CREATE: &str = "im::vendorpocreate";
@@ -68,8 +68,25 @@ pub enum DecodeError {
     Field(#[from] FieldError),
     /// The mapping's `[webhook] program` failed on `resource[index]`: ours to fix (500, so
     /// Ingram redelivers once the mapping is corrected).
-    #[error("resource[{index}]: the mapping's [webhook] program: {error}")]
-    Program { index: usize, error: RunError },
+    #[error(
+        "resource[{index}]: the mapping's [webhook] program{}: {error}",
+        at(place)
+    )]
+    Program {
+        index: usize,
+        error: RunError,
+        /// Where the program is written (`mapping.toml:12`).
+        place: String,
+    },
+}
+
+/// ` (FILE:LINE)` for a program's place, or nothing.
+fn at(place: &str) -> String {
+    if place.is_empty() {
+        String::new()
+    } else {
+        format!(" ({place})")
+    }
 }
 
 /// Decodes a whole webhook event with the shipped names and no program.
@@ -82,11 +99,12 @@ pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> 
 }
 
 /// Decodes a whole webhook event: each element of `resource` goes through `program` (when it is
-/// not the identity) and the result is decoded as a canonical PO.
+/// not the identity) by its runner and the result is decoded as a canonical PO. With a sandboxed
+/// runner this blocks up to the time limit per element: call it off the async runtime.
 pub fn decode_with(
     root: &Value,
     names: &WebhookFields,
-    program: Option<&Program>,
+    program: Option<(&Program, &Runner)>,
 ) -> Result<Event, DecodeError> {
     let event_id = event_id(root)?;
     let obj = root.as_object().expect("event_id checked it is an object");
@@ -109,15 +127,20 @@ pub fn decode_with(
         return Err(err("resource", "must hold at least one purchase order").into());
     }
     let mut orders = Vec::with_capacity(items.len());
-    let program = program.filter(|p| !p.is_identity());
+    let program = program.filter(|(p, _)| !p.is_identity());
     for (i, item) in items.into_iter().enumerate() {
         let path = format!("resource[{i}]");
         let po = match program {
             None => decode_po(item, &path, names)?,
-            Some(p) => {
-                let mapped = p
-                    .run_object(item, &[])
-                    .map_err(|error| DecodeError::Program { index: i, error })?;
+            Some((p, runner)) => {
+                let mapped =
+                    runner
+                        .run_object(p, item, &[])
+                        .map_err(|error| DecodeError::Program {
+                            index: i,
+                            error,
+                            place: p.place().to_string(),
+                        })?;
                 decode_po(&mapped, &path, names)?
             }
         };
@@ -729,12 +752,16 @@ mod tests {
             "ingramPurchaseOrderNumber": "P", "resellerOrderNumber": "R",
             "items": [{"lineNumber": "7", "sku": "S-1", "qty": 3}]
         }]});
-        let e = decode_with(&root, &names(), Some(&program)).unwrap();
+        let runner = Runner::in_process(crate::program::Limits::default());
+        let program = (&program, &runner);
+        let e = decode_with(&root, &names(), Some(program)).unwrap();
         assert_eq!(e.orders[0].lines[0].ingram_line_number, "7");
         assert_eq!(e.orders[0].lines[0].quantity, 3);
         let failing = json!({"eventId": "E", "resource": [{"ingramPurchaseOrderNumber": "P"}]});
-        match decode_with(&failing, &names(), Some(&program)) {
-            Err(DecodeError::Program { index: 0, error }) => {
+        match decode_with(&failing, &names(), Some(program)) {
+            Err(DecodeError::Program {
+                index: 0, error, ..
+            }) => {
                 assert!(error.to_string().contains("cannot"), "{error}")
             }
             other => panic!("{other:?}"),
@@ -742,7 +769,7 @@ mod tests {
         // What the program yields is decoded as before: a missing field is still a 400.
         let no_reseller =
             json!({"eventId": "E", "resource": [{"ingramPurchaseOrderNumber": "P", "items": []}]});
-        match decode_with(&no_reseller, &names(), Some(&program)) {
+        match decode_with(&no_reseller, &names(), Some(program)) {
             Err(DecodeError::Field(f)) => assert_eq!(f.field, "resource[0].resellerOrderNumber"),
             other => panic!("{other:?}"),
         }

@@ -1,7 +1,10 @@
 //! The pure translator from a domain [`PurchaseOrder`] and the mapping to an X12 850 interchange:
 //! which webhook field lands in which segment and qualifier is read from [`Po850`], identities and
 //! delimiters from the mapping's envelope sections, control numbers from the caller. Data in,
-//! bytes out; no I/O, no clock (the envelope instant is a parameter).
+//! bytes out; no I/O, no clock (the envelope instant is a parameter). The `[[po850.segments]]`
+//! expressions run through the mapping's runner, which in the daemon is a worker process under
+//! the mapping's `[limits]`: a render may then wait up to the time limit per expression, so it is
+//! called off the async runtime.
 //!
 //! [`check`] runs before a PO is accepted: every value the 850 must carry exactly (numbers, and
 //! the identifiers the ERP echoes back in its 855/856: PO number, line numbers, part numbers)
@@ -325,9 +328,14 @@ fn extra_segments(po: &PurchaseOrder, mapping: &Mapping) -> Result<Extras, Rende
             message,
         };
         let run = |line: serde_json::Value, at: serde_json::Value| {
-            let outputs = program
-                .run_all(&canonical_po, &[line, at])
-                .map_err(|e| fail(e.to_string()))?;
+            let outputs = mapping
+                .programs
+                .runner
+                .run_all(program, &canonical_po, &[line, at])
+                .map_err(|e| match program.place() {
+                    "" => fail(e.to_string()),
+                    written => fail(format!("{written}: {e}")),
+                })?;
             outputs
                 .iter()
                 .map(|v| extra_segment(v, &opts).map_err(&fail))

@@ -319,15 +319,49 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
         return refused;
     }
     let mapping = s.mapping.current();
-    let decoded = order::decode_with(&root, &mapping.webhook, Some(&mapping.programs.webhook))
-        .and_then(|event| {
-            for (i, po) in event.orders.iter().enumerate() {
-                to_850::check(po, i, &mapping)?;
-            }
-            Ok(event)
-        });
+    // The mapping's programs run in worker processes and may take up to their time limit: off
+    // the async runtime, so a slow or looping program holds this request only.
+    let decoded = {
+        let mapping = mapping.clone();
+        let runs_programs =
+            !mapping.programs.webhook.is_identity() || !mapping.programs.po850_segments.is_empty();
+        let work = move || {
+            let programs = &mapping.programs;
+            order::decode_with(
+                &root,
+                &mapping.webhook,
+                Some((&programs.webhook, &programs.runner)),
+            )
+            .and_then(|event| {
+                for (i, po) in event.orders.iter().enumerate() {
+                    to_850::check(po, i, &mapping)?;
+                }
+                Ok(event)
+            })
+            .map(|event| {
+                let refusal = segments_refusal(&event, &mapping);
+                (event, refusal)
+            })
+        };
+        if runs_programs {
+            tokio::task::spawn_blocking(work).await
+        } else {
+            Ok(work())
+        }
+    };
+    let decoded = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(event_id = %Escaped(&event_id), error = %e, "Webhook not accepted: decoding it failed unexpectedly; answered 500.");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "",
+                "the event could not be decoded",
+            );
+        }
+    };
     let event = match decoded {
-        Ok(e) => match segments_refusal(&e, &mapping) {
+        Ok((e, refusal)) => match refusal {
             None => e,
             Some((index, error)) => {
                 // As for the webhook program: the mapping is at fault, nothing is stored, and
@@ -354,7 +388,11 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             remember_refusal(s, &event_id, &e, now_ms).await;
             return refuse(StatusCode::BAD_REQUEST, &e.field, e.message);
         }
-        Err(DecodeError::Program { index, error }) => {
+        Err(DecodeError::Program {
+            index,
+            error,
+            place,
+        }) => {
             // The mapping is at fault, not Ingram: nothing is stored, and a 5xx makes Ingram
             // deliver the event again once the mapping is corrected.
             s.metrics.program_error(ProgramKind::Webhook);
@@ -364,6 +402,7 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
                 field = %field,
                 reason = %Escaped(&error.to_string()),
                 mapping = %mapping.source.display(),
+                program = %place,
                 "Webhook not accepted: the mapping's [webhook] program failed; nothing stored, answered 500."
             );
             return refuse(

@@ -436,3 +436,338 @@ expr = '["AMT", "GV", (.lines | length | tostring)]'
         );
     }
 }
+
+/// `text` as the mapping's `[limits]` table.
+fn with_limits(mapping: &str, text: &str) -> String {
+    format!("{mapping}\n[limits]\n{text}\n")
+}
+
+/// A webhook program that loops for one PO number and passes every other PO through.
+const LOOP_FOR_ONE: &str =
+    "program = 'if .ingramPurchaseOrderNumber == \"IM-LOOP\" then (def f: f; f) else . end'";
+
+/// A PO Response body that recurses 200,000 deep.
+const DEEP: &str =
+    "body = 'def f(n): if n == 0 then 0 else 1 + f(n - 1) end; . + {depth: f(200000)}'";
+
+/// Yields to the runtime (no sleeping) until one program run is in progress in the daemon's
+/// workers.
+async fn until_a_program_runs(d: &TestDaemon) {
+    let mapping = d.r().mapping.current();
+    let sandbox = mapping
+        .programs
+        .runner
+        .sandbox()
+        .expect("the daemon runs programs in workers");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while sandbox.running() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no program run started"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_looping_webhook_program_costs_its_webhook_a_500_while_the_daemon_keeps_serving_and_stops(
+) {
+    let ws = Workspace::new();
+    set_mapping(
+        &ws,
+        &with_limits(
+            &mapping_with("webhook", LOOP_FOR_ONE),
+            "program_time_ms = 3000",
+        ),
+    );
+    let d = ws.start().await;
+    let url = d.url();
+    let looping = tokio::spawn(async move {
+        post(
+            &url,
+            &sample_with("E-LOOP", "IM-LOOP"),
+            Some(&sign("E-LOOP")),
+        )
+        .await
+    });
+    until_a_program_runs(&d).await;
+    // While the program loops: the health check, another webhook, the admin socket.
+    assert_eq!(get(&d, "/healthz").await.status(), 200);
+    order(&d, "E-OK", "IM-OK").await;
+    d.wait_written(1).await;
+    admin(&ws, "GET", "/status").await.unwrap();
+    assert!(
+        !looping.is_finished(),
+        "the others were served while the program looped"
+    );
+    let (s, body) = looping.await.unwrap();
+    assert_eq!(s, 500, "{body}");
+    assert_eq!(body["field"], "resource[0]");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("[webhook] program failed")
+            && error.contains("time limit ([limits] program_time_ms = 3000)"),
+        "{error}"
+    );
+    assert!(d.r().store.order("IM-LOOP").unwrap().is_none());
+
+    // A shutdown while a program loops still completes.
+    let url = d.url();
+    let again = tokio::spawn(async move {
+        post(
+            &url,
+            &sample_with("E-LOOP2", "IM-LOOP"),
+            Some(&sign("E-LOOP2")),
+        )
+        .await
+    });
+    until_a_program_runs(&d).await;
+    d.stop().await;
+    let _ = again.await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_while_a_webhook_program_loops() {
+    let ws = Workspace::new();
+    set_mapping(
+        &ws,
+        &with_limits(
+            &mapping_with("webhook", LOOP_FOR_ONE),
+            "program_time_ms = 10000",
+        ),
+    );
+    std::fs::write(ws.path("edi-bridge.toml"), ws.config_text("")).unwrap();
+    let mut child = edi_bridge_command()
+        .args(["run", "--config"])
+        .arg(ws.path("edi-bridge.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = tee_stderr(&mut child, std::io::sink(), String::new(), |_| {});
+    let addr = tokio::time::timeout(Duration::from_secs(30), started)
+        .await
+        .expect("the daemon starts")
+        .unwrap()
+        .expect("the daemon says where it listens");
+    let url = format!("http://{addr}/webhooks/ingram/purchase-orders");
+    let looping = tokio::spawn(async move {
+        post(
+            &url,
+            &sample_with("E-LOOP", "IM-LOOP"),
+            Some(&sign("E-LOOP")),
+        )
+        .await
+    });
+    let health = client()
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let url = format!("http://{addr}/webhooks/ingram/purchase-orders");
+    let (s, body) = post(&url, &sample_with("E-OK", "IM-OK"), Some(&sign("E-OK"))).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(!looping.is_finished());
+    let pid = child.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    match status {
+        Ok(status) => assert!(status.unwrap().success()),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+            panic!("edi-bridge ignored SIGTERM while a program looped");
+        }
+    }
+    let _ = looping.await;
+}
+
+#[tokio::test]
+async fn a_body_program_recursing_200000_deep_is_dead_lettered_naming_it_and_its_limit_and_a_restart_with_it_queued_survives(
+) {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    // First run: Ingram is unreachable, so the PO Response stays queued.
+    let d = ws.start_with(FAST).await;
+    order(&d, "E-D", "IM-PO-1001").await;
+    d.wait_written(1).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ack.855", &ack_855_for("IM-PO-1001", 901));
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ack.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    d.stop().await;
+
+    // The deep program is in force when the daemon starts again with the job queued (with time
+    // enough to reach the depth limit in a release build too).
+    let deep = with_limits(
+        &mapping_with("po_response", DEEP),
+        "program_time_ms = 10000",
+    );
+    let line = deep
+        .lines()
+        .position(|l| l.starts_with("body = 'def f(n)"))
+        .unwrap()
+        + 1;
+    set_mapping(&ws, &deep);
+    let d = ws.start_against(&sim, FAST).await;
+    let mut rx = d.r().events.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(Event::Delivery {
+                po,
+                outcome: Delivery::ProgramFailed { reason },
+                ..
+            })) if po == "IM-PO-1001" => break reason,
+            Ok(Ok(Event::Delivery { po, outcome, .. })) => panic!("{po}: {outcome:?}"),
+            Ok(_) => {}
+            Err(_) => panic!("timed out waiting for the dead letter"),
+        }
+    };
+    assert!(
+        reason.contains(&format!(
+            "the mapping's [po_response] body program failed at {}:{line}",
+            ws.path("mapping.toml").display()
+        )) && reason.contains("depth limit allows ([limits] program_stack_mib = 16)"),
+        "{reason}"
+    );
+    assert!(sim.calls().is_empty(), "nothing was sent");
+    // Still serving, and the dead letter says why.
+    assert_eq!(get(&d, "/healthz").await.status(), 200);
+    let show = admin(&ws, "GET", "/show/IM-PO-1001").await.unwrap();
+    assert!(show.contains("program_stack_mib"), "{show}");
+    order(&d, "E-D2", "IM-PO-1002").await;
+    d.wait_written(2).await;
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn reload_and_check_run_the_programs_on_the_samples_and_refuse_one_breaking_a_limit() {
+    let ws = Workspace::new();
+    let d = ws.start().await;
+    let bad = with_limits(
+        &mapping_with("po_status", "body = 'def f: f; f'"),
+        "program_time_ms = 200",
+    );
+    set_mapping(&ws, &bad);
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("body = 'def f: f; f'"))
+        .unwrap()
+        + 1;
+    let expected = format!(
+        "mapping.toml:{line}: po_status.body: fails on the sample samples/ingram-po-856.edi: the mapping's [po_status] body program failed at {}:{line}: the program ran longer than its time limit ([limits] program_time_ms = 200)",
+        ws.path("mapping.toml").display()
+    );
+    let err = admin(&ws, "POST", "/reload").await.unwrap_err();
+    assert!(err.contains(&expected), "{err}");
+    assert!(
+        d.r().mapping.current().programs.po_status.is_identity(),
+        "the old mapping stays in force"
+    );
+    assert_eq!(get(&d, "/healthz").await.status(), 200);
+    d.stop().await;
+
+    let out = edi_bridge_command()
+        .args(["check", "--config"])
+        .arg(ws.path("edi-bridge.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    // An exploding webhook program: refused by its memory limit.
+    let bad = with_limits(
+        &mapping_with("webhook", "program = '[range(1e8)] | {}'"),
+        "program_time_ms = 10000\nprogram_memory_mib = 32",
+    );
+    set_mapping(&ws, &bad);
+    let out = edi_bridge_command()
+        .args(["check", "--config"])
+        .arg(ws.path("edi-bridge.toml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("webhook.program: fails on the sample samples/ingram-po-webhook.json")
+            && stderr.contains("more memory than its limit ([limits] program_memory_mib = 32)"),
+        "{stderr}"
+    );
+
+    // The shipped mapping passes.
+    set_mapping(&ws, edi_bridge::mapping::DEFAULT_MAPPING);
+    let out = edi_bridge_command()
+        .args(["check", "--config"])
+        .arg(ws.path("edi-bridge.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn translate_and_mapping_test_stop_a_looping_or_exploding_program_at_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/ingram-po-webhook.json"
+    );
+    for (program, limits, expected) in [
+        (
+            "program = 'def f: f; f'",
+            "program_time_ms = 300",
+            "time limit ([limits] program_time_ms = 300)",
+        ),
+        (
+            "program = '[range(1e8)] | {}'",
+            "program_time_ms = 10000\nprogram_memory_mib = 32",
+            "memory than its limit ([limits] program_memory_mib = 32)",
+        ),
+    ] {
+        let mapping = dir.path().join("m.toml");
+        std::fs::write(
+            &mapping,
+            with_limits(&mapping_with("webhook", program), limits),
+        )
+        .unwrap();
+        let out = edi_bridge_command()
+            .arg("translate")
+            .arg(sample)
+            .arg("--mapping")
+            .arg(&mapping)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{program}: {stderr}");
+
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/tests");
+        let out = edi_bridge_command()
+            .args(["mapping", "test", shipped, "--mapping"])
+            .arg(&mapping)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains(expected), "{program}: {stdout}");
+    }
+}

@@ -95,7 +95,9 @@ retry_secs = 1
     pub async fn start_text(&self, text: &str) -> TestDaemon {
         let path = self.path("edi-bridge.toml");
         std::fs::write(&path, text).unwrap();
-        let loaded = Config::load(&path).unwrap_or_else(|e| panic!("config: {e}"));
+        let mut loaded = Config::load(&path).unwrap_or_else(|e| panic!("config: {e}"));
+        // The program workers are the real binary's (this test binary is not edi-bridge).
+        loaded.config.program_worker = Some(BIN.into());
         let token = CancellationToken::new();
         let running = daemon::start(loaded, token.clone())
             .await

@@ -9,6 +9,17 @@
 //! and a caller that needs exactly one object says so ([`Program::run_object`]); the error names
 //! what went wrong in the admin's terms (the program's own `error(…)` message, a type error,
 //! "no output", "2 outputs").
+//!
+//! A program can still loop, allocate without end or recurse until the stack is gone, and a
+//! thread cannot be stopped nor a stack overflow caught. So the daemon and the admin commands run
+//! programs through a [`Runner`] backed by a [`Sandbox`]: a small pool of worker processes (this
+//! same binary, `program-worker`, see [`worker`]) with the mapping's [`Limits`] on time (the
+//! parent kills the worker), memory (the worker's address-space limit) and depth (the worker's
+//! evaluation stack). A program that breaks a limit costs its worker and the one item that ran
+//! it, and the error names the limit.
+
+pub mod sandbox;
+pub mod worker;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +33,8 @@ use jaq_core::{Ctx, Error as JaqError, Exn, Native, Vars};
 use jaq_json::{Num, Val};
 use serde_json::Value;
 
+pub use sandbox::Sandbox;
+
 type Data = JustLut<Val>;
 type Filter = jaq_core::Filter<Data>;
 
@@ -34,6 +47,8 @@ pub struct Program {
     /// instead of being converted, which is most of a small program's cost).
     named: Arc<[bool]>,
     code: Arc<str>,
+    /// Where the program is written (`mapping.toml:57 po_response.body`), for messages.
+    place: Arc<str>,
 }
 
 impl fmt::Debug for Program {
@@ -41,6 +56,7 @@ impl fmt::Debug for Program {
         f.debug_struct("Program")
             .field("code", &self.code)
             .field("globals", &self.globals)
+            .field("place", &self.place)
             .finish()
     }
 }
@@ -77,6 +93,67 @@ pub enum RunError {
     /// An output cannot be represented as JSON (NaN or an infinite number, say).
     #[error("the program's output is not JSON: {0}")]
     NotJson(String),
+    /// The run was stopped at the mapping's time limit.
+    #[error("the program ran longer than its time limit ([limits] program_time_ms = {0})")]
+    TimeLimit(u64),
+    /// The run needed more memory than the mapping's memory limit.
+    #[error("the program needed more memory than its limit ([limits] program_memory_mib = {0})")]
+    MemoryLimit(u64),
+    /// The run recursed (or built a value nested) deeper than its stack holds.
+    #[error(
+        "the program recursed deeper than its depth limit allows ([limits] program_stack_mib = {0})"
+    )]
+    DepthLimit(u64),
+    /// The worker process running it failed for another reason (it could not start, it died).
+    #[error("the program worker failed: {0}")]
+    Worker(String),
+}
+
+impl RunError {
+    /// Whether the run broke one of the mapping's [`Limits`] (or its worker died).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            RunError::TimeLimit(_)
+                | RunError::MemoryLimit(_)
+                | RunError::DepthLimit(_)
+                | RunError::Worker(_)
+        )
+    }
+}
+
+/// The mapping's `[limits]` on every run of its programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Wall-clock time one run may take, in milliseconds (the worker is killed after it).
+    pub program_time_ms: u64,
+    /// Memory one run may add to its worker, in MiB.
+    pub program_memory_mib: u64,
+    /// The depth limit: the stack one run evaluates on, in MiB (recursion and the nesting of the
+    /// values it builds use it).
+    pub program_stack_mib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            program_time_ms: 1000,
+            program_memory_mib: 256,
+            program_stack_mib: 16,
+        }
+    }
+}
+
+impl Limits {
+    /// Accepted ranges, checked by the mapping: (key, value, lowest, highest).
+    pub fn ranges(&self) -> [(&'static str, u64, u64, u64); 3] {
+        [
+            ("program_time_ms", self.program_time_ms, 10, 10_000),
+            ("program_memory_mib", self.program_memory_mib, 16, 4096),
+            ("program_stack_mib", self.program_stack_mib, 1, 1024),
+        ]
+    }
 }
 
 /// Names of the standard filters a program may not use, and why.
@@ -97,6 +174,13 @@ impl Program {
 
     /// Compiles `code`; `globals` are the variable names (with `$`) the program may read.
     pub fn compile(code: &str, globals: &[&str]) -> Result<Program, CompileError> {
+        if let Some(line) = too_nested(code) {
+            // jaq parses recursively: bound the nesting before the parser sees it.
+            return Err(CompileError {
+                line: Some(line),
+                message: format!("the program nests brackets more than {MAX_NESTING} deep"),
+            });
+        }
         let globals_owned: Vec<String> = globals.iter().map(|g| g.to_string()).collect();
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
@@ -129,7 +213,29 @@ impl Program {
             named: named.into(),
             globals: globals_owned.into(),
             code: code.into(),
+            place: "".into(),
         })
+    }
+
+    /// The same program, said to be written at `place` (`mapping.toml:57 po_response.body`).
+    pub fn at(mut self, place: String) -> Program {
+        self.place = place.into();
+        self
+    }
+
+    /// Where the program is written, or "" when not said.
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// The line of the mapping file where the program starts, when its place says.
+    pub fn line(&self) -> Option<usize> {
+        self.place.rsplit(':').next()?.parse().ok()
+    }
+
+    /// The global variable names, in the order they are given.
+    pub fn globals(&self) -> &[String] {
+        &self.globals
     }
 
     /// The program text as written.
@@ -180,20 +286,120 @@ impl Program {
 
     /// Runs the program and requires exactly one output, a JSON object.
     pub fn run_object(&self, input: &Value, globals: &[Value]) -> Result<Value, RunError> {
-        let mut out = self.run_all(input, globals)?;
-        match out.len() {
-            0 => Err(RunError::NoOutput),
-            1 => {
-                let v = out.pop().expect("one output");
-                if v.is_object() {
-                    Ok(v)
-                } else {
-                    Err(RunError::NotAnObject(type_name(&v)))
-                }
+        one_object(self.run_all(input, globals)?)
+    }
+}
+
+/// The single output of a run, which must be a JSON object.
+fn one_object(mut out: Vec<Value>) -> Result<Value, RunError> {
+    match out.len() {
+        0 => Err(RunError::NoOutput),
+        1 => {
+            let v = out.pop().expect("one output");
+            if v.is_object() {
+                Ok(v)
+            } else {
+                Err(RunError::NotAnObject(type_name(&v)))
             }
-            n => Err(RunError::SeveralOutputs(n)),
+        }
+        n => Err(RunError::SeveralOutputs(n)),
+    }
+}
+
+/// How runs are carried out: in this process (tests and benches only: no limit holds there), or
+/// in the worker processes of a [`Sandbox`] under the mapping's [`Limits`].
+#[derive(Debug, Clone)]
+pub struct Runner {
+    sandbox: Option<Sandbox>,
+    limits: Limits,
+}
+
+impl Runner {
+    /// Runs in this process; the limits are only reported, not enforced.
+    pub fn in_process(limits: Limits) -> Runner {
+        Runner {
+            sandbox: None,
+            limits,
         }
     }
+
+    /// Runs in `sandbox`'s workers under `limits`.
+    pub fn sandboxed(sandbox: Sandbox, limits: Limits) -> Runner {
+        Runner {
+            sandbox: Some(sandbox),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Runs `program` on `input` with `globals` and returns every output. Blocks for up to the
+    /// time limit: call it off the async runtime.
+    pub fn run_all(
+        &self,
+        program: &Program,
+        input: &Value,
+        globals: &[Value],
+    ) -> Result<Vec<Value>, RunError> {
+        match &self.sandbox {
+            None => program.run_all(input, globals),
+            Some(s) => s.run(program, input, globals, self.limits),
+        }
+    }
+
+    /// Runs `program` and requires exactly one output, a JSON object.
+    pub fn run_object(
+        &self,
+        program: &Program,
+        input: &Value,
+        globals: &[Value],
+    ) -> Result<Value, RunError> {
+        one_object(self.run_all(program, input, globals)?)
+    }
+}
+
+/// The deepest bracket nesting a program may have.
+const MAX_NESTING: usize = 256;
+
+/// The line where `code` first nests `(`, `[` or `{` deeper than [`MAX_NESTING`] (string
+/// literals skipped), or `None`.
+fn too_nested(code: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in code.chars() {
+        if c == '\n' {
+            line += 1;
+        }
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(line);
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn funs() -> impl Iterator<Item = Fun<Data>> {
@@ -482,6 +688,49 @@ mod tests {
         assert!(p.is_err(), "$pos is another (undefined) variable");
         assert!(!names_variable("$pos", "$po"));
         assert!(names_variable("$po.x", "$po"));
+    }
+
+    #[test]
+    fn brackets_nested_too_deep_are_refused_before_the_parser_sees_them() {
+        let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+        let e = Program::compile(&format!(".\n|\n{deep}"), &[]).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e:?}");
+        assert!(e.message.contains("more than 256 deep"), "{e:?}");
+        let fine = format!("{}1{}", "[".repeat(50), "]".repeat(50));
+        assert!(Program::compile(&fine, &[]).is_ok());
+        // Brackets inside a string do not count.
+        let text = format!("{{a: \"{}\\\"\"}}", "(".repeat(400));
+        assert!(Program::compile(&text, &[]).is_ok(), "{text}");
+    }
+
+    #[test]
+    fn limit_errors_name_the_limit_and_its_key() {
+        let l = Limits::default();
+        assert_eq!(
+            RunError::TimeLimit(l.program_time_ms).to_string(),
+            "the program ran longer than its time limit ([limits] program_time_ms = 1000)"
+        );
+        assert!(RunError::MemoryLimit(256)
+            .to_string()
+            .contains("([limits] program_memory_mib = 256)"));
+        assert!(RunError::DepthLimit(16)
+            .to_string()
+            .contains("depth limit allows ([limits] program_stack_mib = 16)"));
+        assert!(RunError::DepthLimit(16).is_limit() && !RunError::NoOutput.is_limit());
+    }
+
+    #[test]
+    fn an_in_process_runner_runs_like_the_program() {
+        let r = Runner::in_process(Limits::default());
+        let p = Program::compile(".a + 1", &[]).unwrap();
+        assert_eq!(
+            r.run_all(&p, &json!({"a": 1}), &[]).unwrap(),
+            vec![json!(2)]
+        );
+        assert_eq!(
+            r.run_object(&p, &json!({"a": 1}), &[]),
+            Err(RunError::NotAnObject("a number"))
+        );
     }
 
     #[test]
