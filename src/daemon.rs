@@ -63,6 +63,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let shared = Shared {
         metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
             error_dir: Some(config.paths.error.clone()),
+            config: Some(config.source.clone()),
             missing_997_hours: config.alerts.missing_997_hours,
             no_inbound_hours: config.alerts.no_inbound_hours,
         })),
@@ -136,8 +137,9 @@ struct Shared {
     deliver_wake: Arc<Notify>,
 }
 
-/// The ERP's directories, created when absent and checked; the workers reopen each one
-/// (`files::Root`) for every round and reach what is inside only through that handle.
+/// The ERP's directories, which must exist (never created: only the daemon's own
+/// subdirectories inside them are); the workers reopen each one (`files::Root`) for every round
+/// and reach what is inside only through that handle.
 struct ErpDirs {
     outbox: crate::files::Root,
     inbox: crate::files::Root,
@@ -147,18 +149,22 @@ struct ErpDirs {
 }
 
 fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
-    let open = |dir: &std::path::Path, mode: u32| {
-        crate::files::Root::create(dir, mode)
-            .with_context(|| format!("cannot open {}", dir.display()))
+    let open = |key: &str, dir: &std::path::Path| {
+        crate::files::Root::existing(dir).with_context(|| {
+            format!(
+                "paths.{key}: the ERP's directory {} must exist (edi-bridge never creates it)",
+                dir.display()
+            )
+        })
     };
     let state_dir_handle =
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
     Ok(ErpDirs {
-        outbox: open(&config.paths.outbox, crate::files::SHARED_DIR_MODE)?,
-        inbox: open(&config.paths.inbox, crate::files::SHARED_DIR_MODE)?,
-        archive: open(&config.paths.archive, crate::files::SHARED_DIR_MODE)?,
-        error: open(&config.paths.error, crate::files::SHARED_DIR_MODE)?,
+        outbox: open("outbox", &config.paths.outbox)?,
+        inbox: open("inbox", &config.paths.inbox)?,
+        archive: open("archive", &config.paths.archive)?,
+        error: open("error", &config.paths.error)?,
         temp_key: crate::files::TempKey::load_or_create(&state_dir_handle)
             .context("cannot read or create the outbox temp-name key in the state directory")?,
     })
@@ -584,6 +590,7 @@ fn start_admin(
         store: shared.store.clone(),
         mapping: shared.mapping.clone(),
         mapping_path: mapping_path.clone(),
+        config_path: config.source.clone(),
         outbox_wake: shared.outbox_wake.clone(),
         deliver_wake: shared.deliver_wake.clone(),
     };
@@ -598,9 +605,17 @@ fn start_admin(
     tasks.spawn("admin socket", async move {
         crate::admin::serve(admin_listener, socket, admin_state, stop).await
     });
+    // Registered here, before READY=1: a `systemctl reload` right after start is a reload,
+    // never SIGHUP's default action (the end of the process).
+    let hup = crate::reload::hangup().context("cannot install the SIGHUP handler")?;
     tasks.spawn(
         "mapping reload",
-        crate::reload::run(shared.mapping.clone(), mapping_path, tasks.shutdown.clone()),
+        crate::reload::run(
+            shared.mapping.clone(),
+            mapping_path,
+            hup,
+            tasks.shutdown.clone(),
+        ),
     );
     Ok(())
 }

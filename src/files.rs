@@ -129,6 +129,15 @@ impl Root {
         })
     }
 
+    /// An ERP directory, which must exist: never created (a mistyped path would otherwise
+    /// receive files nobody reads). The error names the path.
+    pub fn existing(path: &Path) -> io::Result<Root> {
+        Dir::open_existing(path)?;
+        Ok(Root {
+            path: path.to_path_buf(),
+        })
+    }
+
     /// A handle on the directory as it is now (never created here).
     pub fn open(&self) -> io::Result<Dir> {
         Dir::open_existing(&self.path)

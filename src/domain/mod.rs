@@ -163,6 +163,16 @@ pub enum CallKind {
     PoStatus,
 }
 
+impl CallKind {
+    /// The call's name in the README's words (`PO Response`, `PO Status`), for operators.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CallKind::PoResponse => "PO Response",
+            CallKind::PoStatus => "PO Status",
+        }
+    }
+}
+
 /// A fresh correlation id for one queued call, sent on each of its attempts (Ingram's
 /// `IM-CorrelationID`): a UUID v4 without hyphens (32 hex characters).
 pub fn new_correlation_id() -> String {

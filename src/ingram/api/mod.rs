@@ -76,6 +76,8 @@ pub struct ApiAnswer {
     pub status: u16,
     /// The server's `Date` header, as sent.
     pub date: Option<String>,
+    /// The message of an error body, when the answer was not 2xx.
+    pub message: Option<String>,
 }
 
 /// The client. Cheap to clone; clones share the connection pool and the token cache.
@@ -277,13 +279,17 @@ impl ApiClient {
             .send()
             .await
             .map_err(map_reqwest_error)?;
+        let status = response.status().as_u16();
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = response.text().await.unwrap_or_default();
         Ok(ApiAnswer {
-            status: response.status().as_u16(),
-            date: response
-                .headers()
-                .get(reqwest::header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            status,
+            date,
+            message: (!(200..300).contains(&status)).then(|| message_from_body(&text)),
         })
     }
 
