@@ -57,7 +57,8 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         mapping,
         secrets,
     } = loaded;
-    let client = api_client(&config, &secrets)?;
+    let clock = crate::clock::Clock::system();
+    let client = api_client(&config, &secrets)?.with_clock(clock.clone());
     let dirs = open_dirs(&config)?;
     let store = open_store(&config).await?;
     let shared = Shared {
@@ -70,7 +71,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         store,
         mapping: SharedMapping::new(mapping),
         events: tokio::sync::broadcast::channel(4096).0,
-        clock: crate::clock::Clock::system(),
+        clock,
         liveness: Arc::new(crate::notify::Liveness::default()),
         outbox_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
@@ -86,9 +87,9 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let console_addr = start_console(&config, &secrets, &dirs, &shared, &tasks)?;
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
-    start_deliverer(&config, client, &shared, &tasks);
+    start_deliverer(&config, client.clone(), &shared, &tasks);
     start_metrics(&config, &shared, &tasks);
-    start_alerts(&config, &secrets, &shared, &tasks);
+    start_alerts(&config, &secrets, &client, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
 
@@ -405,6 +406,7 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
 fn start_alerts(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
+    client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
 ) {
@@ -428,13 +430,23 @@ fn start_alerts(
         "alert sender",
         crate::alerts::run(alerts.clone(), channel, tasks.shutdown.clone()),
     );
+    let ctx = crate::alerts::Context {
+        account: "default".into(),
+        config: config.source.clone(),
+        console_url: config.console.as_ref().and_then(|c| c.public_url.clone()),
+    };
     let mut rx = shared.events.subscribe();
-    let (metrics, store, stop) = (
+    let (metrics, store, stop, client, clock) = (
         shared.metrics.clone(),
         shared.store.clone(),
         tasks.shutdown.clone(),
+        client.clone(),
+        shared.clock.clone(),
     );
     let every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
+    // Dead letters of one cause are collected until none came for this long, then sent as one.
+    let quiet = every.min(DEAD_LETTER_QUIET);
+    let unreachable_ms = config.alerts.api_unreachable_minutes.saturating_mul(60_000);
     let (hours_997, hours_inbound) = (
         config.alerts.missing_997_hours,
         config.alerts.no_inbound_hours,
@@ -444,7 +456,10 @@ fn start_alerts(
         // The store's health is a published snapshot, cheap to read: watched every few seconds,
         // not at the (minutes-long) check interval, which a watchdog restart would cut short.
         let mut health_tick = tokio::time::interval(crate::alerts::STORE_HEALTH_EVERY);
+        let mut group_tick = tokio::time::interval(quiet);
         let mut conditions = crate::alerts::Conditions::default();
+        let mut dead = crate::alerts::DeadLetters::default();
+        let mut outage = crate::alerts::Outage::default();
         // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
         // the inbox file that carried it is processed.
         let st = store.clone();
@@ -452,12 +467,17 @@ fn start_alerts(
             .await?
             .unwrap_or_default();
         loop {
+            let mut check_outage = false;
             let check_rejections = tokio::select! {
                 e = rx.recv() => match e {
                     Ok(e) => {
-                        if let Some(a) = crate::alerts::for_event(&e) {
+                        if let Some(a) = crate::alerts::for_event(&e, &ctx) {
                             alerts.raise(a);
                         }
+                        if let Some(d) = crate::alerts::DeadLetter::of(&e) {
+                            dead.add(d, clock.now_ms());
+                        }
+                        check_outage = matches!(e, crate::events::Event::Delivery { .. });
                         matches!(e, crate::events::Event::InboxFile { .. })
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -466,13 +486,22 @@ fn start_alerts(
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                _ = group_tick.tick() => {
+                    if !dead.is_empty() {
+                        for a in dead.due(clock.now_ms(), quiet.as_millis() as u64, &ctx) {
+                            alerts.raise(a);
+                        }
+                    }
+                    false
+                }
                 _ = health_tick.tick() => {
                     let problem = store.health().problem(crate::alerts::STORE_STUCK_AFTER);
                     let holds = problem.is_some();
-                    let text = format!("edi-bridge: {}; intake answers 503 until it recovers", problem.unwrap_or_default());
+                    let text = format!("edi-bridge, account {}: the state store {}; intake answers 503 until it recovers", ctx.account, problem.unwrap_or_default());
                     if let Some(a) = conditions.observe("store", holds, text) {
                         alerts.raise(a);
                     }
+                    check_outage = true;
                     false
                 }
                 _ = tick.tick() => {
@@ -480,8 +509,8 @@ fn start_alerts(
                     let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
                     let (_, _, overdue, since) = values;
                     for (kind, holds, text) in [
-                        ("overdue_997", overdue > 0, format!("edi-bridge: {overdue} 850(s) have no 997 from the ERP after {hours_997} h")),
-                        ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge: no 855/856/997 from the ERP for {} h", since / 3600)),
+                        ("overdue_997", overdue > 0, format!("edi-bridge, account {}: {overdue} 850(s) have no 997 from the ERP after {hours_997} h.\nWhich: {}", ctx.account, ctx.command("status", "--state 850_written"))),
+                        ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge, account {}: no 855, 856 or 997 from the ERP for {} h.\nIs the ERP still writing its files to the inbox? Recent files: {}", ctx.account, since / 3600, ctx.command("status", "--limit 20"))),
                     ] {
                         if let Some(a) = conditions.observe(kind, holds, text) {
                             alerts.raise(a);
@@ -491,6 +520,13 @@ fn start_alerts(
                 }
                 _ = stop.cancelled() => return Ok(()),
             };
+            if check_outage {
+                let reach = client.health().snapshot();
+                let queued = if reach.unanswered_since_ms.is_some() { store.job_count() } else { 0 };
+                if let Some(a) = outage.observe(&reach, clock.now_ms(), unreachable_ms, queued, &ctx) {
+                    alerts.raise(a);
+                }
+            }
             if check_rejections {
                 // Each PO newly refused is named, with what refused it.
                 let (st, before) = (store.clone(), rejected_before.clone());
@@ -499,13 +535,19 @@ fn start_alerts(
                     let new: Vec<(String, String)> = now
                         .difference(&before)
                         .map(|po| {
-                            let how = st
+                            let detail = st
                                 .order(po)
                                 .ok()
                                 .flatten()
-                                .and_then(|o| o.inbound.erp_997)
-                                .map_or("rejected", |a| a.as_str());
-                            (po.clone(), how.to_string())
+                                .and_then(|o| {
+                                    o.history
+                                        .iter()
+                                        .rev()
+                                        .find(|h| h.what.starts_with("997 from ERP") || h.what.starts_with("TA1 from ERP"))
+                                        .map(|h| h.what.clone())
+                                })
+                                .unwrap_or_else(|| "rejected".into());
+                            (po.clone(), detail)
                         })
                         .collect();
                     Ok::<_, crate::store::StoreError>((now, new))
@@ -513,12 +555,8 @@ fn start_alerts(
                 .await?;
                 match found {
                     Ok((now, new)) => {
-                        for (po, how) in new {
-                            alerts.raise(crate::alerts::Alert {
-                                kind: "erp_rejected",
-                                text: format!("edi-bridge: the ERP rejected the 850 for PO {} ({how}, by 997 or TA1); see `edi-bridge show {}`", crate::text::escape(&po), crate::text::escape(&po)),
-                                subject: po,
-                            });
+                        for (po, detail) in new {
+                            alerts.raise(crate::alerts::erp_rejected(&po, &detail, &ctx));
                         }
                         rejected_before = now;
                     }
@@ -528,6 +566,9 @@ fn start_alerts(
         }
     });
 }
+
+/// The longest wait for more dead letters of one cause before their alert goes out.
+const DEAD_LETTER_QUIET: Duration = Duration::from_secs(30);
 
 /// Retention: prunes old, finished POs in small batches (one short transaction each), once
 /// an hour and once soon after start, by the daemon's clock.

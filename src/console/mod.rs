@@ -185,7 +185,7 @@ pub fn activity(ev: &Event) -> Option<Activity> {
                 format!("{kind:?} will be retried: {}", first_line(reason)),
                 Some(po.clone()),
             ),
-            Delivery::Rejected { reason } | Delivery::ProgramFailed { reason } => (
+            Delivery::Rejected { reason, .. } | Delivery::ProgramFailed { reason } => (
                 Level::Error,
                 format!("{kind:?} dead-lettered: {}", first_line(reason)),
                 Some(po.clone()),
