@@ -84,7 +84,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     };
 
     let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
-    let console_addr = start_console(&config, &secrets, &dirs, &shared, &tasks)?;
+    let console_addr = start_console(&config, &secrets, &dirs, &client, &shared, &tasks)?;
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
     start_deliverer(&config, client.clone(), &shared, &tasks);
@@ -241,6 +241,7 @@ fn start_console(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
     dirs: &ErpDirs,
+    client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
 ) -> anyhow::Result<Option<SocketAddr>> {
@@ -266,6 +267,7 @@ fn start_console(
         },
         token.as_deref(),
         shared.events.clone(),
+        Some(client.clone()),
         shared.deliver_wake.clone(),
         shared.clock.clone(),
         config.alerts.missing_997_hours,

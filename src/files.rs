@@ -601,6 +601,15 @@ pub fn read_limited(file: &mut File, limit: u64) -> io::Result<Option<Vec<u8>>> 
     Ok(Some(bytes))
 }
 
+/// The first `limit` bytes of a file, and whether there was more.
+pub fn read_prefix(file: &mut File, limit: u64) -> io::Result<(Vec<u8>, bool)> {
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    let more = bytes.len() as u64 > limit;
+    bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((bytes, more))
+}
+
 /// Whether the daemon can create, write and remove a file in the existing directory `dir` (the
 /// connection test): a hidden, unguessable name created exclusively, synced, then removed.
 /// Never creates the directory itself.

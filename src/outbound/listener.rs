@@ -231,6 +231,7 @@ async fn connection(
     let service = Tracked {
         inner: TowerToHyperService::new(app),
         clock: clock.clone(),
+        peer,
     };
     let conn = hyper::server::conn::http1::Builder::new()
         // The watchdog below keeps the header and idle deadlines: hyper's own header timer
@@ -400,6 +401,9 @@ impl AsyncWrite for Watched {
 struct Tracked {
     inner: TowerToHyperService<Router>,
     clock: Arc<Clock>,
+    /// The client's address, given to handlers as `ConnectInfo` (the console logs operators'
+    /// actions with it).
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Tracked {
@@ -410,7 +414,10 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.clock.set(Phase::Busy);
         let clock = self.clock.clone();
-        let fut = self.inner.call(req.map(Body::new));
+        let mut req = req.map(Body::new);
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        let fut = self.inner.call(req);
         Box::pin(async move {
             let response = fut.await;
             clock.set(Phase::Idle {
