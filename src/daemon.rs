@@ -31,6 +31,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The console's address, when `[console]` is set.
     pub console_addr: Option<SocketAddr>,
+    /// Counts the batches of activity the console wrote to the store (when `[console]` is set):
+    /// a wait for what the home page will show.
+    pub console_recorded: Option<tokio::sync::watch::Receiver<u64>>,
     pub store: Store,
     pub mapping: SharedMapping,
     /// Progress events (850 written, …) for tests, the demo and operators' tooling.
@@ -84,7 +87,8 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     };
 
     let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
-    let console_addr = start_console(&config, &secrets, &dirs, &client, &shared, &tasks)?;
+    let console = start_console(&config, &secrets, &dirs, &client, &shared, &tasks)?;
+    let (console_addr, console_recorded) = console.unzip();
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
     start_deliverer(&config, client.clone(), &shared, &tasks);
@@ -114,6 +118,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     Ok(Running {
         addr,
         console_addr,
+        console_recorded,
         store,
         mapping,
         events,
@@ -244,7 +249,7 @@ fn start_console(
     client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
-) -> anyhow::Result<Option<SocketAddr>> {
+) -> anyhow::Result<Option<(SocketAddr, tokio::sync::watch::Receiver<u64>)>> {
     let Some(c) = &config.console else {
         return Ok(None);
     };
@@ -274,6 +279,7 @@ fn start_console(
         c.page_size,
         tasks.shutdown.clone(),
     );
+    let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
     let limits = crate::outbound::listener::Limits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
@@ -292,7 +298,7 @@ fn start_console(
             tasks.shutdown.clone(),
         ),
     );
-    Ok(Some(addr))
+    Ok(Some((addr, recorded)))
 }
 
 /// Connections the console serves at once (each open page holds one for its event stream).

@@ -53,6 +53,8 @@ pub struct ConsoleState {
     pub events: tokio::sync::broadcast::Sender<Event>,
     /// The Ingram client, for the health line (when Ingram last answered, the token's state).
     pub api: Option<crate::ingram::api::ApiClient>,
+    /// How many batches of activity were written to the store (tests and tools wait on it).
+    pub recorded: Arc<tokio::sync::watch::Sender<u64>>,
     pub deliver_wake: Arc<tokio::sync::Notify>,
     pub clock: crate::clock::Clock,
     pub missing_997_hours: u64,
@@ -82,6 +84,7 @@ impl ConsoleState {
             auth: Arc::new(Auth::new(token)),
             events,
             api,
+            recorded: Arc::new(tokio::sync::watch::Sender::new(0)),
             deliver_wake,
             clock,
             missing_997_hours,
@@ -161,6 +164,7 @@ pub async fn follow(state: ConsoleState) -> anyhow::Result<()> {
         if let Err(e) = written {
             tracing::debug!(error = %e, "Console activity not recorded.");
         }
+        state.recorded.send_modify(|n| *n += 1);
     }
 }
 

@@ -411,6 +411,21 @@ fn a_console_off_loopback_without_a_token_is_a_config_error() {
     assert!(msg.contains("must differ"), "{msg}");
 }
 
+/// Waits (on the console's own signal that it wrote activity to the store, or on daemon
+/// events) until `cond` holds.
+async fn until_recorded(d: &TestDaemon, what: &str, cond: impl Fn() -> bool) {
+    let mut recorded = d.r().console_recorded.clone().expect("console on");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        if !matches!(
+            tokio::time::timeout_at(deadline, recorded.changed()).await,
+            Ok(Ok(()))
+        ) {
+            panic!("timed out waiting for {what}");
+        }
+    }
+}
+
 /// The console's home page, its recent activity read from the store.
 async fn home(c: &reqwest::Client, base: &str, cookie: &str) -> String {
     let (s, html) = page(c, &format!("{base}/"), cookie).await;
@@ -433,7 +448,7 @@ async fn recent_activity_survives_a_restart_and_the_home_page_has_rejections_and
     );
     sim.wait_for_calls(1, std::time::Duration::from_secs(20))
         .await;
-    d.until("the activity recorded", || {
+    until_recorded(&d, "the activity recorded", || {
         d.r().store.recent_activity(10).is_ok_and(|a| {
             a.iter()
                 .any(|e| e.text.contains("PO Response accepted by Ingram"))
@@ -475,7 +490,7 @@ async fn recent_activity_survives_a_restart_and_the_home_page_has_rejections_and
     let mut rx = d.r().events.subscribe();
     drop_inbox(&ws, "ta1.edi", ta1.as_bytes());
     d.wait_inbox(&mut rx, "ta1.edi").await;
-    d.until("the rejection counted and recorded", || {
+    until_recorded(&d, "the rejection counted and recorded", || {
         d.r().store.erp_rejected_count() == 1
             && d.r()
                 .store
