@@ -476,6 +476,9 @@ fn write_workspace(
     extra: &str,
 ) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    for sub in ["outbox", "inbox", "archive", "error"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
     std::fs::write(dir.join("webhook.secret"), SECRET)?;
     std::fs::write(dir.join("client.secret"), CLIENT_SECRET)?;
     std::fs::write(

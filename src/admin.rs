@@ -24,6 +24,8 @@ pub struct AdminState {
     pub store: Store,
     pub mapping: SharedMapping,
     pub mapping_path: PathBuf,
+    /// The daemon's config file, named in the commands its answers suggest.
+    pub config_path: PathBuf,
     pub outbox_wake: std::sync::Arc<tokio::sync::Notify>,
     pub deliver_wake: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -71,7 +73,7 @@ async fn status(State(s): State<AdminState>, Query(q): Query<StatusQuery>) -> Re
 }
 
 async fn show(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Reply {
-    reply(blocking(move || ops::show(&s.store, &po)).await)
+    reply(blocking(move || ops::show(&s.store, &po, &s.config_path)).await)
 }
 
 async fn retry(State(s): State<AdminState>, Query(q): Query<RetryQuery>) -> Reply {
@@ -337,7 +339,9 @@ pub mod ops {
         Ok(v)
     }
 
-    pub fn show(store: &Store, po: &str) -> anyhow::Result<String> {
+    /// The PO's timeline; `config` is named in the commands it suggests (they work when
+    /// copied).
+    pub fn show(store: &Store, po: &str, config: &std::path::Path) -> anyhow::Result<String> {
         let o = store.order(po)?.with_context(|| {
             format!("no purchase order {po} (finished POs older than [store] retention_days are pruned; their files stay in archive/)")
         })?;
@@ -401,8 +405,10 @@ pub mod ops {
                 if let Some((_, d)) = blocked.iter().find(|(b, _)| b.id == j.id) {
                     let _ = writeln!(
                         out,
-                        "    blocked: waits for the dead-lettered {} (job {}); `edi-bridge retry {}` sends them in order",
-                        d.job.kind, d.job.id, d.job.id
+                        "    blocked: waits for the dead-lettered {} (job {}); `{}` sends them in order",
+                        d.job.kind,
+                        d.job.id,
+                        crate::config::command(config, "retry", &d.job.id.to_string())
                     );
                 }
             }
@@ -413,12 +419,16 @@ pub mod ops {
             .filter(|d| d.job.po == po)
             .collect();
         if !dead.is_empty() {
-            let _ = writeln!(out, "\ndead letters (retry with `edi-bridge retry JOB`):");
+            let _ = writeln!(out, "\ndead letters:");
             for d in dead {
                 let _ = writeln!(
                     out,
-                    "  job {} {} at {}: {}",
-                    d.job.id, d.job.kind, d.at, d.reason
+                    "  job {} {} at {}: {}\n    retry: {}",
+                    d.job.id,
+                    d.job.kind.describe(),
+                    d.at,
+                    d.reason,
+                    crate::config::command(config, "retry", &d.job.id.to_string())
                 );
             }
         }

@@ -102,36 +102,382 @@ impl Alerts {
     }
 }
 
-/// The alert an event calls for, if any.
-pub fn for_event(e: &Event) -> Option<Alert> {
+/// What every alert names besides its subject: the account (one for now: `default`), the
+/// config file (in the commands it suggests, so they work when copied) and the console's public
+/// address (for a link to the page about it), when `[console] public_url` is set.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub account: String,
+    pub config: std::path::PathBuf,
+    pub console_url: Option<String>,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context {
+            account: "default".into(),
+            config: crate::config::DEFAULT_CONFIG.into(),
+            console_url: None,
+        }
+    }
+}
+
+/// Lines of a reason kept in an alert, and characters per line.
+const REASON_LINES: usize = 8;
+const REASON_CHARS: usize = 300;
+
+impl Context {
+    /// `edi-bridge SUB --config FILE ARGS`.
+    pub fn command(&self, sub: &str, args: &str) -> String {
+        crate::config::command(&self.config, sub, args)
+    }
+
+    /// The alert's text: a headline naming the account, then each line, then the console link
+    /// for `page` when a public URL is configured. Lines are joined by real line breaks.
+    fn text(&self, headline: &str, lines: &[String], page: &str) -> String {
+        let mut out = format!("edi-bridge, account {}: {headline}", self.account);
+        for l in lines.iter().filter(|l| !l.is_empty()) {
+            out.push('\n');
+            out.push_str(l);
+        }
+        if let Some(url) = &self.console_url {
+            out.push_str(&format!("\nConsole: {}{page}", url.trim_end_matches('/')));
+        }
+        out
+    }
+}
+
+/// A value from outside (an error message, a reason file) as alert lines: each line escaped
+/// and clipped, at most [`REASON_LINES`] of them.
+fn reason_lines(reason: &str) -> Vec<String> {
+    let all: Vec<&str> = reason
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let mut out: Vec<String> = all
+        .iter()
+        .take(REASON_LINES)
+        .map(|l| crate::text::clip(&crate::text::escape(l), REASON_CHARS))
+        .collect();
+    if all.len() > REASON_LINES {
+        out.push(format!("(… {} more lines)", all.len() - REASON_LINES));
+    }
+    out
+}
+
+/// A console page's path for a PO.
+fn po_page(po: &str) -> String {
+    let seg: String = po
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("/pos/{seg}")
+}
+
+/// The alert an event calls for at once, if any (dead letters are grouped by cause instead,
+/// see [`DeadLetters`]).
+pub fn for_event(e: &Event, ctx: &Context) -> Option<Alert> {
     match e {
-        Event::Delivery {
-            po,
-            kind,
-            outcome: Delivery::Rejected { reason } | Delivery::ProgramFailed { reason },
-            ..
-        } => Some(Alert {
-            kind: "dead_letter",
-            subject: format!("{po} {kind:?}"),
-            text: format!(
-                "edi-bridge: the {kind:?} call for PO {} is dead-lettered: {}. Fix it, then `edi-bridge retry`.",
-                crate::text::escape(po),
-                crate::text::clip(&crate::text::escape(reason), 300)
-            ),
-        }),
         Event::InboxFile {
             file,
             outcome: Outcome::Rejected { reason, .. },
-        } => Some(Alert {
-            kind: "file_rejected",
-            subject: file.clone(),
-            text: format!(
-                "edi-bridge: inbox file {} was moved to error/: {}",
-                crate::text::escape(file),
-                crate::text::clip(&crate::text::escape(reason), 300)
-            ),
-        }),
+        } => {
+            let mut lines = vec!["Why:".to_string()];
+            lines.extend(reason_lines(reason));
+            lines.push("Fix the file (or the mapping), then press Requeue on the console's error page, or move it back into the inbox.".into());
+            Some(Alert {
+                kind: "file_rejected",
+                subject: file.clone(),
+                text: ctx.text(
+                    &format!(
+                        "the ERP's file {} was moved to error/.",
+                        crate::text::escape(file)
+                    ),
+                    &lines,
+                    "/errors",
+                ),
+            })
+        }
         _ => None,
+    }
+}
+
+/// One API call moved to the dead letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub po: String,
+    pub job: u64,
+    pub kind: crate::domain::CallKind,
+    pub reason: String,
+    /// The HTTP status that refused it; `None` for a program failure or a local problem.
+    pub status: Option<u16>,
+    /// The mapping's body program failed (nothing was sent).
+    pub program: bool,
+}
+
+impl DeadLetter {
+    /// From a delivery event that dead-lettered its job.
+    pub fn of(e: &Event) -> Option<DeadLetter> {
+        let Event::Delivery {
+            po,
+            job,
+            kind,
+            outcome,
+            ..
+        } = e
+        else {
+            return None;
+        };
+        let (reason, status, program) = match outcome {
+            Delivery::Rejected { reason, status } => (reason, *status, false),
+            Delivery::ProgramFailed { reason } => (reason, None, true),
+            _ => return None,
+        };
+        Some(DeadLetter {
+            po: po.clone(),
+            job: *job,
+            kind: *kind,
+            reason: reason.clone(),
+            status,
+            program,
+        })
+    }
+
+    /// The cause it shares with others (its key, and what to say of it and do about it); a
+    /// refusal of this one document is a cause of its own.
+    fn cause(&self) -> (String, String, String) {
+        let kind = self.kind.describe();
+        match (self.program, self.status) {
+            (true, _) => (
+                format!("program {kind}"),
+                format!("the mapping's {kind} body program failed (nothing was sent)"),
+                "Fix the program in the mapping (it is reloaded on save), then".into(),
+            ),
+            (false, Some(s @ (401 | 403))) => (
+                format!("status {s}"),
+                format!("Ingram refuses the credentials (HTTP {s})"),
+                "Check ingram.client_id, the client secret and ingram.partner_id (the connection test checks them), then".into(),
+            ),
+            (false, Some(s @ 500..)) => (
+                format!("status {s}"),
+                format!("Ingram answered HTTP {s}"),
+                "Once Ingram works again,".into(),
+            ),
+            _ => (
+                format!("job {}", self.job),
+                "Ingram refused it".into(),
+                "Fix the cause (the 855/856, the mapping or the PO at Ingram), then".into(),
+            ),
+        }
+    }
+}
+
+/// Dead letters grouped by cause: many POs failing for one cause (401, a 5xx, a program error)
+/// make one alert with a count, sent once no new one of that cause came for a quiet period.
+#[derive(Debug, Default)]
+pub struct DeadLetters {
+    groups: std::collections::BTreeMap<String, Group>,
+}
+
+#[derive(Debug)]
+struct Group {
+    items: Vec<DeadLetter>,
+    last_ms: u64,
+}
+
+/// POs named in a grouped alert; the rest are counted.
+const NAMED: usize = 10;
+
+impl DeadLetters {
+    pub fn add(&mut self, d: DeadLetter, now_ms: u64) {
+        let (key, ..) = d.cause();
+        let g = self.groups.entry(key).or_insert(Group {
+            items: Vec::new(),
+            last_ms: now_ms,
+        });
+        g.items.push(d);
+        g.last_ms = now_ms;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The alerts of every group quiet for `quiet_ms` (each group once).
+    pub fn due(&mut self, now_ms: u64, quiet_ms: u64, ctx: &Context) -> Vec<Alert> {
+        let ready: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| now_ms.saturating_sub(g.last_ms) >= quiet_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        ready
+            .into_iter()
+            .filter_map(|k| self.groups.remove(&k).map(|g| (k, g)))
+            .map(|(key, g)| group_alert(&key, &g.items, ctx))
+            .collect()
+    }
+}
+
+fn group_alert(key: &str, items: &[DeadLetter], ctx: &Context) -> Alert {
+    let first = &items[0];
+    let (_, what, todo) = first.cause();
+    let po = crate::text::escape(&first.po);
+    let test = matches!(first.status, Some(401 | 403))
+        .then(|| format!("The connection test: {}", ctx.command("check", "--online")));
+    if let [d] = items {
+        let mut lines = vec![format!("{what}:")];
+        lines.extend(reason_lines(&d.reason));
+        lines.extend(test);
+        lines.push(format!(
+            "{todo} put it back in the queue: {}",
+            ctx.command("retry", &d.job.to_string())
+        ));
+        return Alert {
+            kind: "dead_letter",
+            subject: key.to_string(),
+            text: ctx.text(
+                &format!(
+                    "the {} call for PO {po} is a dead letter (job {}).",
+                    d.kind.describe(),
+                    d.job
+                ),
+                &lines,
+                &po_page(&d.po),
+            ),
+        };
+    }
+    let mut named: Vec<String> = items
+        .iter()
+        .take(NAMED)
+        .map(|d| {
+            format!(
+                "PO {} ({}, job {})",
+                crate::text::escape(&d.po),
+                d.kind.describe(),
+                d.job
+            )
+        })
+        .collect();
+    if items.len() > NAMED {
+        named.push(format!("and {} more", items.len() - NAMED));
+    }
+    let mut lines = vec!["What Ingram said (the first):".to_string()];
+    lines.extend(reason_lines(&first.reason));
+    lines.push(format!("Calls: {}", named.join(", ")));
+    lines.extend(test);
+    lines.push(format!(
+        "{todo} put them all back in the queue: {}",
+        ctx.command("retry", "--all-dead")
+    ));
+    Alert {
+        kind: "dead_letter",
+        subject: key.to_string(),
+        text: ctx.text(
+            &format!(
+                "{} API calls are dead letters for one cause: {what}.",
+                items.len()
+            ),
+            &lines,
+            "/dead",
+        ),
+    }
+}
+
+/// The "Ingram is down" condition: one alert once Ingram has not answered for the threshold
+/// while calls wait, one when it answers again.
+#[derive(Debug, Default)]
+pub struct Outage {
+    /// When the outage alerted about began.
+    alerted: Option<u64>,
+}
+
+impl Outage {
+    pub fn observe(
+        &mut self,
+        r: &crate::ingram::api::health::Reachability,
+        now_ms: u64,
+        threshold_ms: u64,
+        queued: usize,
+        ctx: &Context,
+    ) -> Option<Alert> {
+        match (r.unanswered_since_ms, self.alerted) {
+            (Some(since), None) if now_ms.saturating_sub(since) >= threshold_ms => {
+                self.alerted = Some(since);
+                let minutes = now_ms.saturating_sub(since) / 60_000;
+                let mut lines = vec![format!(
+                    "Not answering since {} UTC; the last problem: {}",
+                    crate::clock::rfc3339_ms(since),
+                    crate::text::clip(
+                        &crate::text::escape(r.last_problem.as_deref().unwrap_or("unknown")),
+                        REASON_CHARS
+                    )
+                )];
+                lines.push(format!(
+                    "{queued} API call(s) wait in the queue and are retried with backoff; nothing is lost."
+                ));
+                lines.push(format!("Queue and POs: {}", ctx.command("status", "")));
+                Some(Alert {
+                    kind: "api_unreachable",
+                    subject: since.to_string(),
+                    text: ctx.text(
+                        &format!("Ingram has not answered for {minutes} min."),
+                        &lines,
+                        "/",
+                    ),
+                })
+            }
+            (None, Some(since)) => {
+                self.alerted = None;
+                let minutes = r.last_answer_ms.unwrap_or(now_ms).saturating_sub(since) / 60_000;
+                Some(Alert {
+                    kind: "api_reachable",
+                    subject: since.to_string(),
+                    text: ctx.text(
+                        &format!("Ingram answers again, after {minutes} min without an answer."),
+                        &["The queued API calls are being delivered.".to_string()],
+                        "/",
+                    ),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The alert for a PO whose 850 the ERP rejected: `how` is the stored outcome, `detail` the
+/// 997's AK5/AK9 codes and errors, or the TA1's codes.
+pub fn erp_rejected(po: &str, detail: &str, ctx: &Context) -> Alert {
+    let p = crate::text::escape(po);
+    let lines = vec![
+        format!(
+            "The ERP said: {}",
+            crate::text::clip(&crate::text::escape(detail), 600)
+        ),
+        format!(
+            "The PO's timeline: {}",
+            ctx.command("show", &crate::config::shell_quote(&p))
+        ),
+        format!(
+            "Once the ERP's problem is fixed, write the 850 again: {}",
+            ctx.command("replay", &crate::config::shell_quote(&p))
+        ),
+    ];
+    Alert {
+        kind: "erp_rejected",
+        subject: po.to_string(),
+        text: ctx.text(
+            &format!("the ERP rejected the 850 for PO {p}."),
+            &lines,
+            &po_page(po),
+        ),
     }
 }
 
@@ -201,7 +547,7 @@ pub async fn run(
                 _ = shutdown.cancelled() => return Ok(()),
             }
         };
-        tracing::warn!(alert = alert.kind, text = %alert.text, "Alert.");
+        tracing::warn!(alert = alert.kind, text = %crate::text::Escaped(&alert.text), "Alert.");
         let Some(channel) = &channel else { continue };
         let now = Instant::now();
         recent.retain(|_, at| now.duration_since(*at) < DEDUPE);
@@ -369,6 +715,84 @@ mod tests {
         assert!(c.observe("store", true, "x".into()).is_none());
         assert!(c.observe("store", false, "x".into()).is_none());
         assert!(c.observe("store", true, "x".into()).is_some());
+    }
+
+    fn dl(po: &str, job: u64, status: Option<u16>) -> DeadLetter {
+        DeadLetter {
+            po: po.into(),
+            job,
+            kind: crate::domain::CallKind::PoStatus,
+            reason: "api answered 401: bad\nsecond line".into(),
+            status,
+            program: false,
+        }
+    }
+
+    #[test]
+    fn dead_letters_of_one_cause_make_one_alert_once_quiet() {
+        let ctx = Context {
+            console_url: Some("https://c.example/".into()),
+            ..Context::default()
+        };
+        let mut d = DeadLetters::default();
+        d.add(dl("A", 1, Some(401)), 1_000);
+        d.add(dl("B", 2, Some(401)), 1_500);
+        d.add(dl("C", 3, Some(400)), 1_500);
+        assert!(d.due(2_000, 1_000, &ctx).is_empty(), "not quiet yet");
+        d.add(dl("D", 4, Some(401)), 2_000);
+        let alerts = d.due(3_000, 1_000, &ctx);
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert!(d.is_empty());
+        let auth = alerts.iter().find(|a| a.subject == "status 401").unwrap();
+        println!("{}\n---\n{}", auth.text, alerts[1].text);
+        assert!(auth.text.starts_with("edi-bridge, account default: 3 API calls are dead letters for one cause: Ingram refuses the credentials (HTTP 401)."), "{}", auth.text);
+        assert!(auth
+            .text
+            .contains("PO A (PO Status, job 1), PO B (PO Status, job 2), PO D (PO Status, job 4)"));
+        assert!(auth.text.contains("\napi answered 401: bad\nsecond line\n"));
+        assert!(auth.text.ends_with("\nConsole: https://c.example/dead"));
+        let one = alerts.iter().find(|a| a.subject == "job 3").unwrap();
+        assert!(one
+            .text
+            .contains("the PO Status call for PO C is a dead letter (job 3)."));
+        assert!(one
+            .text
+            .contains("retry --config /etc/edi-bridge/edi-bridge.toml 3"));
+        assert!(one.text.ends_with("Console: https://c.example/pos/C"));
+    }
+
+    #[test]
+    fn an_outage_alerts_after_the_threshold_and_once_when_it_ends() {
+        use crate::ingram::api::health::Reachability;
+        let ctx = Context::default();
+        let mut o = Outage::default();
+        let down = Reachability {
+            unanswered_since_ms: Some(1_000),
+            last_problem: Some("request timed out".into()),
+            ..Reachability::default()
+        };
+        assert!(o.observe(&down, 60_000, 900_000, 3, &ctx).is_none());
+        let a = o.observe(&down, 901_000, 900_000, 3, &ctx).unwrap();
+        assert!(
+            a.text.contains("Ingram has not answered for 15 min."),
+            "{}",
+            a.text
+        );
+        assert!(
+            o.observe(&down, 999_000, 900_000, 3, &ctx).is_none(),
+            "once"
+        );
+        let up = Reachability {
+            last_answer_ms: Some(1_201_000),
+            ..Reachability::default()
+        };
+        let a = o.observe(&up, 1_201_000, 900_000, 0, &ctx).unwrap();
+        assert!(
+            a.text.contains("Ingram answers again, after 20 min"),
+            "{}",
+            a.text
+        );
+        assert!(o.observe(&up, 1_300_000, 900_000, 0, &ctx).is_none());
     }
 
     #[test]

@@ -28,14 +28,16 @@ pub enum Command {
     ProgramWorker,
     /// Run the daemon.
     Run {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
     },
     /// Validate the config, its mapping and secrets; exit 0, or 64 listing every problem.
     /// With `--online`, also a live connection test (token, API base, directories, clock):
     /// exit 0 only when every check passes, 1 otherwise.
     Check {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         #[arg(long)]
         online: bool,
@@ -69,7 +71,8 @@ pub enum Command {
     Inspect { file: PathBuf },
     /// One line per PO with its lifecycle, and queue / dead-letter counts.
     Status {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         /// Only POs in this state: received, 850_written, 997_received, 855_sent, 856_sent,
         /// 997_rejected, ta1_rejected, errors.
@@ -86,13 +89,15 @@ pub enum Command {
     },
     /// A PO's timeline: webhook, 850 and control numbers, 997, 855/856 files and API calls.
     Show {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         po: String,
     },
     /// Put dead-lettered API calls back in the queue: one JOB, or `--all-dead`.
     Retry {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         job: Option<u64>,
         #[arg(long, conflicts_with = "job")]
@@ -100,7 +105,8 @@ pub enum Command {
     },
     /// Write a PO's 850 again, with new control numbers (logged).
     Replay {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         po: String,
     },
@@ -117,7 +123,8 @@ pub enum Command {
     },
     /// Make the running daemon reload its mapping (same as SIGHUP).
     Reload {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
     },
     /// The whole flow in a temporary workspace against the built-in Ingram emulator.

@@ -337,6 +337,10 @@ pub struct AlertConfig {
     /// How often the conditions are checked and logged.
     #[serde(default = "defaults::check_interval_secs")]
     pub check_interval_secs: u64,
+    /// One alert when Ingram has not answered (no HTTP answer, or only 5xx) for this many
+    /// minutes while calls were waiting, and one when it answers again.
+    #[serde(default = "defaults::api_unreachable_minutes")]
+    pub api_unreachable_minutes: u64,
     /// Where alerts are POSTed as JSON (with a `text` field for Slack and Teams). Only its host
     /// is ever logged; unset, alerts go to the log only.
     #[serde(default)]
@@ -382,6 +386,7 @@ impl Default for AlertConfig {
             no_inbound_hours: defaults::no_inbound_hours(),
             open_po_days: defaults::open_po_days(),
             check_interval_secs: defaults::check_interval_secs(),
+            api_unreachable_minutes: defaults::api_unreachable_minutes(),
             webhook_url: None,
             smtp: None,
         }
@@ -401,6 +406,10 @@ pub struct ConsoleConfig {
     /// How many POs a list page shows.
     #[serde(default = "defaults::console_page_size")]
     pub page_size: usize,
+    /// The console's address as operators reach it (`https://edi.example.com/console`), for the
+    /// links in alerts; without it alerts carry no link.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 impl ConsoleConfig {
@@ -522,6 +531,9 @@ mod defaults {
     pub(super) fn check_interval_secs() -> u64 {
         300
     }
+    pub(super) fn api_unreachable_minutes() -> u64 {
+        15
+    }
     pub(super) fn cache_mib() -> u64 {
         32
     }
@@ -570,6 +582,7 @@ impl Config {
         let mut config: Config = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
         config.source = path.to_path_buf();
         let mut problems = config.validate(text);
+        problems.extend(config.check_dirs(text));
         let mapping_path = config.mapping_path();
         let mapping = match Mapping::load(&mapping_path) {
             Ok(m) => Some(m),
@@ -602,6 +615,46 @@ impl Config {
         let mut c: Config = parse_toml(&text, path).map_err(|p| ConfigError(vec![p]))?;
         c.source = path.to_path_buf();
         Ok(c)
+    }
+
+    /// The ERP's directories (outbox, inbox, archive, error) must exist: edi-bridge creates
+    /// only its own subdirectories inside them, never the directories themselves, so a
+    /// mistyped path is refused here instead of receiving 850s the ERP never reads. One problem
+    /// per directory, naming it. (The state directory is the daemon's own: created when absent.)
+    fn check_dirs(&self, text: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for (key, p) in [
+            ("outbox", &self.paths.outbox),
+            ("inbox", &self.paths.inbox),
+            ("archive", &self.paths.archive),
+            ("error", &self.paths.error),
+        ] {
+            if p.as_os_str().is_empty() {
+                continue;
+            }
+            let message = match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => format!("{} is not a directory", p.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                    "directory {} does not exist: create it (edi-bridge never creates the ERP's directories; see systemd/README.md)",
+                    p.display()
+                ),
+                Err(e) => format!("cannot look at directory {}: {e}", p.display()),
+            };
+            out.push(Problem {
+                file: self.source.clone(),
+                line: locate(text, "paths", key),
+                key: format!("paths.{key}"),
+                message,
+            });
+        }
+        out
+    }
+
+    /// An `edi-bridge` command line for an operator to copy: `sub`, this config file (as an
+    /// absolute path, quoted for a POSIX shell when it needs it), then `args`.
+    pub fn command(&self, sub: &str, args: &str) -> String {
+        command(&self.source, sub, args)
     }
 
     /// The mapping file, resolved against the config file's directory.
@@ -672,6 +725,22 @@ impl Config {
             if c.page_size == 0 || c.page_size > 1000 {
                 bad("console", "page_size", "must be 1 to 1000".into());
             }
+            if let Some(url) = &c.public_url {
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                if rest.is_none_or(|r| {
+                    r.is_empty() || r.contains(['?', '#']) || r.contains(char::is_whitespace)
+                }) {
+                    bad(
+                        "console",
+                        "public_url",
+                        format!(
+                            "'{url}' is not an http:// or https:// URL without query or fragment"
+                        ),
+                    );
+                }
+            }
         }
         if let Some(smtp) = &self.alerts.smtp {
             if smtp.to.is_empty() {
@@ -697,6 +766,13 @@ impl Config {
                     "must be an http:// or https:// URL".into(),
                 );
             }
+        }
+        if self.alerts.api_unreachable_minutes == 0 {
+            bad(
+                "alerts",
+                "api_unreachable_minutes",
+                "must be at least 1".into(),
+            );
         }
         if self.store.retention_days == 0 {
             bad("store", "retention_days", "must be at least 1".into());
@@ -888,7 +964,7 @@ impl Config {
                 .listen
                 .parse::<SocketAddr>()
                 .is_ok_and(|a| a.ip().is_loopback());
-            if !loopback && console_token.is_none() && problems.is_empty() {
+            if !loopback && console_token.is_none() && !named(&problems, "console.token_file") {
                 problems.push(Problem {
                     file: self.source.clone(),
                     line: locate(text, "console", "listen"),
@@ -900,7 +976,7 @@ impl Config {
                 });
             }
         }
-        if current.is_none() && problems.is_empty() {
+        if current.is_none() && !named(&problems, "server.webhook_secret_file") {
             problems.push(Problem {
                 file: self.source.clone(),
                 line: None,
@@ -910,7 +986,7 @@ impl Config {
                 ),
             });
         }
-        if client.is_none() && problems.is_empty() {
+        if client.is_none() && !named(&problems, "ingram.client_secret_file") {
             problems.push(Problem {
                 file: self.source.clone(),
                 line: None,
@@ -920,7 +996,9 @@ impl Config {
                 ),
             });
         }
-        if smtp.is_some_and(|s| s.user.is_some()) && smtp_password.is_none() && problems.is_empty()
+        if smtp.is_some_and(|s| s.user.is_some())
+            && smtp_password.is_none()
+            && !named(&problems, "alerts.smtp.password_file")
         {
             problems.push(Problem {
                 file: self.source.clone(),
@@ -941,6 +1019,42 @@ impl Config {
             console_token,
         })
     }
+}
+
+/// The default config file, when neither `--config` nor `$EDI_BRIDGE_CONFIG` names one.
+pub const DEFAULT_CONFIG: &str = "/etc/edi-bridge/edi-bridge.toml";
+/// Environment variable naming the config file (the default of `--config`).
+pub const ENV_CONFIG: &str = "EDI_BRIDGE_CONFIG";
+
+/// `edi-bridge SUB --config PATH ARGS`, with `config` made absolute and shell-quoted, so the
+/// line works when copied whatever the reader's directory or environment.
+pub fn command(config: &Path, sub: &str, args: &str) -> String {
+    let path = std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf());
+    let path = shell_quote(&path.to_string_lossy());
+    let args = if args.is_empty() {
+        String::new()
+    } else {
+        format!(" {args}")
+    };
+    format!("edi-bridge {sub} --config {path}{args}")
+}
+
+/// A word for a POSIX shell: as is when it holds only safe characters, else single-quoted.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether a problem was already reported for `key` (an unreadable `*_file` is one problem, not
+/// two).
+fn named(problems: &[Problem], key: &str) -> bool {
+    problems.iter().any(|p| p.key == key)
 }
 
 fn check_pattern(p: &str) -> Result<(), String> {

@@ -31,6 +31,9 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The console's address, when `[console]` is set.
     pub console_addr: Option<SocketAddr>,
+    /// Counts the batches of activity the console wrote to the store (when `[console]` is set):
+    /// a wait for what the home page will show.
+    pub console_recorded: Option<tokio::sync::watch::Receiver<u64>>,
     pub store: Store,
     pub mapping: SharedMapping,
     /// Progress events (850 written, …) for tests, the demo and operators' tooling.
@@ -70,20 +73,22 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             .context("cannot find the edi-bridge executable for the program workers")?,
     };
     let mapping = mapping.sandboxed(sandbox);
-    let client = api_client(&config, &secrets)?;
+    let clock = crate::clock::Clock::system();
+    let client = api_client(&config, &secrets)?.with_clock(clock.clone());
     let dirs = open_dirs(&config)?;
     let store = open_store(&config).await?;
     check_continuity(&config, &store).await?;
     let shared = Shared {
         metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
             error_dir: Some(config.paths.error.clone()),
+            config: Some(config.source.clone()),
             missing_997_hours: config.alerts.missing_997_hours,
             no_inbound_hours: config.alerts.no_inbound_hours,
         })),
         store,
         mapping: SharedMapping::new(mapping),
         events: tokio::sync::broadcast::channel(4096).0,
-        clock: crate::clock::Clock::system(),
+        clock,
         liveness: Arc::new(crate::notify::Liveness::default()),
         outbox_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
@@ -96,12 +101,13 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     };
 
     let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
-    let console_addr = start_console(&config, &secrets, &dirs, &shared, &tasks)?;
+    let console = start_console(&config, &secrets, &dirs, &client, &shared, &tasks)?;
+    let (console_addr, console_recorded) = console.unzip();
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
-    start_deliverer(&config, client, &shared, &tasks);
+    start_deliverer(&config, client.clone(), &shared, &tasks);
     start_metrics(&config, &shared, &tasks);
-    start_alerts(&config, &secrets, &shared, &tasks);
+    start_alerts(&config, &secrets, &client, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
     // What exists in the state directory now (the store, the key, the socket; files an older
@@ -137,6 +143,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     Ok(Running {
         addr,
         console_addr,
+        console_recorded,
         store,
         mapping,
         events,
@@ -161,8 +168,9 @@ struct Shared {
     deliver_wake: Arc<Notify>,
 }
 
-/// The ERP's directories, created when absent and checked; the workers reopen each one
-/// (`files::Root`) for every round and reach what is inside only through that handle.
+/// The ERP's directories, which must exist (never created: only the daemon's own
+/// subdirectories inside them are); the workers reopen each one (`files::Root`) for every round
+/// and reach what is inside only through that handle.
 struct ErpDirs {
     outbox: crate::files::Root,
     inbox: crate::files::Root,
@@ -172,9 +180,13 @@ struct ErpDirs {
 }
 
 fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
-    let open = |dir: &std::path::Path, mode: u32| {
-        crate::files::Root::create(dir, mode)
-            .with_context(|| format!("cannot open {}", dir.display()))
+    let open = |key: &str, dir: &std::path::Path| {
+        crate::files::Root::existing(dir).with_context(|| {
+            format!(
+                "paths.{key}: the ERP's directory {} must exist (edi-bridge never creates it)",
+                dir.display()
+            )
+        })
     };
     if let Some(problem) = crate::files::state_dir_problem(&config.paths.state) {
         anyhow::bail!("{problem}");
@@ -183,10 +195,10 @@ fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
     Ok(ErpDirs {
-        outbox: open(&config.paths.outbox, crate::files::SHARED_DIR_MODE)?,
-        inbox: open(&config.paths.inbox, crate::files::SHARED_DIR_MODE)?,
-        archive: open(&config.paths.archive, crate::files::SHARED_DIR_MODE)?,
-        error: open(&config.paths.error, crate::files::SHARED_DIR_MODE)?,
+        outbox: open("outbox", &config.paths.outbox)?,
+        inbox: open("inbox", &config.paths.inbox)?,
+        archive: open("archive", &config.paths.archive)?,
+        error: open("error", &config.paths.error)?,
         temp_key: crate::files::TempKey::load_or_create(&state_dir_handle)
             .context("cannot read or create the outbox temp-name key in the state directory")?,
     })
@@ -300,9 +312,10 @@ fn start_console(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
     dirs: &ErpDirs,
+    client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
-) -> anyhow::Result<Option<SocketAddr>> {
+) -> anyhow::Result<Option<(SocketAddr, tokio::sync::watch::Receiver<u64>)>> {
     let Some(c) = &config.console else {
         return Ok(None);
     };
@@ -325,12 +338,14 @@ fn start_console(
         },
         token.as_deref(),
         shared.events.clone(),
+        Some(client.clone()),
         shared.deliver_wake.clone(),
         shared.clock.clone(),
         config.alerts.missing_997_hours,
         c.page_size,
         tasks.shutdown.clone(),
     );
+    let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
     let limits = crate::outbound::listener::Limits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
@@ -351,7 +366,7 @@ fn start_console(
             tasks.shutdown.clone(),
         ),
     );
-    Ok(Some(addr))
+    Ok(Some((addr, recorded)))
 }
 
 /// Connections the console serves at once (each open page holds one for its event stream); at
@@ -468,6 +483,7 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
 fn start_alerts(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
+    client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
 ) {
@@ -491,28 +507,37 @@ fn start_alerts(
         "alert sender",
         crate::alerts::run(alerts.clone(), channel, tasks.shutdown.clone()),
     );
+    let ctx = crate::alerts::Context {
+        account: "default".into(),
+        config: config.source.clone(),
+        console_url: config.console.as_ref().and_then(|c| c.public_url.clone()),
+    };
     let mut rx = shared.events.subscribe();
-    let (metrics, store, stop) = (
+    let (metrics, store, stop, client, clock) = (
         shared.metrics.clone(),
         shared.store.clone(),
         tasks.shutdown.clone(),
+        client.clone(),
+        shared.clock.clone(),
     );
     let every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
+    // Dead letters of one cause are collected until none came for this long, then sent as one.
+    let quiet = every.min(DEAD_LETTER_QUIET);
+    let unreachable_ms = config.alerts.api_unreachable_minutes.saturating_mul(60_000);
     let (hours_997, hours_inbound) = (
         config.alerts.missing_997_hours,
         config.alerts.no_inbound_hours,
     );
-    let (open_days, clock, mapping) = (
-        config.alerts.open_po_days,
-        shared.clock.clone(),
-        shared.mapping.clone(),
-    );
+    let (open_days, mapping) = (config.alerts.open_po_days, shared.mapping.clone());
     tasks.spawn("alert watcher", async move {
         let mut tick = tokio::time::interval(every);
         // The store's health is a published snapshot, cheap to read: watched every few seconds,
         // not at the (minutes-long) check interval, which a watchdog restart would cut short.
         let mut health_tick = tokio::time::interval(crate::alerts::STORE_HEALTH_EVERY);
+        let mut group_tick = tokio::time::interval(quiet);
         let mut conditions = crate::alerts::Conditions::default();
+        let mut dead = crate::alerts::DeadLetters::default();
+        let mut outage = crate::alerts::Outage::default();
         // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
         // the inbox file that carried it is processed.
         let st = store.clone();
@@ -520,12 +545,17 @@ fn start_alerts(
             .await?
             .unwrap_or_default();
         loop {
+            let mut check_outage = false;
             let check_rejections = tokio::select! {
                 e = rx.recv() => match e {
                     Ok(e) => {
-                        if let Some(a) = crate::alerts::for_event(&e) {
+                        if let Some(a) = crate::alerts::for_event(&e, &ctx) {
                             alerts.raise(a);
                         }
+                        if let Some(d) = crate::alerts::DeadLetter::of(&e) {
+                            dead.add(d, clock.now_ms());
+                        }
+                        check_outage = matches!(e, crate::events::Event::Delivery { .. });
                         matches!(e, crate::events::Event::InboxFile { .. })
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -534,13 +564,22 @@ fn start_alerts(
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                 },
+                _ = group_tick.tick() => {
+                    if !dead.is_empty() {
+                        for a in dead.due(clock.now_ms(), quiet.as_millis() as u64, &ctx) {
+                            alerts.raise(a);
+                        }
+                    }
+                    false
+                }
                 _ = health_tick.tick() => {
                     let problem = store.health().problem(crate::alerts::STORE_STUCK_AFTER);
                     let holds = problem.is_some();
-                    let text = format!("edi-bridge: {}; intake answers 503 until it recovers", problem.unwrap_or_default());
+                    let text = format!("edi-bridge, account {}: the state store {}; intake answers 503 until it recovers", ctx.account, problem.unwrap_or_default());
                     if let Some(a) = conditions.observe("store", holds, text) {
                         alerts.raise(a);
                     }
+                    check_outage = true;
                     false
                 }
                 _ = tick.tick() => {
@@ -552,9 +591,9 @@ fn start_alerts(
                     let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3)).await?.unwrap_or_default();
                     let oldest: Vec<String> = open.oldest.iter().map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.po_number))).collect();
                     for (kind, holds, text) in [
-                        ("open_pos", open.count > 0, format!("edi-bridge: {} PO(s) still open after {open_days} days, oldest: {}; see `edi-bridge status --state errors` and `edi-bridge show PO`, or `edi-bridge close PO --reason ...` for one that will never finish", open.count, oldest.join(", "))),
-                        ("overdue_997", overdue > 0, format!("edi-bridge: {overdue} 850(s) have no 997 from the ERP after {hours_997} h")),
-                        ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge: no 855/856/997 from the ERP for {} h", since / 3600)),
+                        ("open_pos", open.count > 0, format!("edi-bridge, account {}: {} PO(s) still open after {open_days} days, oldest: {}.\nWhat each waits for: {}\nOne that will never finish: {}", ctx.account, open.count, oldest.join(", "), ctx.command("show", "PO"), ctx.command("close", "PO --reason 'why'"))),
+                        ("overdue_997", overdue > 0, format!("edi-bridge, account {}: {overdue} 850(s) have no 997 from the ERP after {hours_997} h.\nWhich: {}", ctx.account, ctx.command("status", "--state 850_written"))),
+                        ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge, account {}: no 855, 856 or 997 from the ERP for {} h.\nIs the ERP still writing its files to the inbox? Recent files: {}", ctx.account, since / 3600, ctx.command("status", "--limit 20"))),
                     ] {
                         if let Some(a) = conditions.observe(kind, holds, text) {
                             alerts.raise(a);
@@ -564,6 +603,13 @@ fn start_alerts(
                 }
                 _ = stop.cancelled() => return Ok(()),
             };
+            if check_outage {
+                let reach = client.health().snapshot();
+                let queued = if reach.unanswered_since_ms.is_some() { store.job_count() } else { 0 };
+                if let Some(a) = outage.observe(&reach, clock.now_ms(), unreachable_ms, queued, &ctx) {
+                    alerts.raise(a);
+                }
+            }
             if check_rejections {
                 // Each PO newly refused is named, with what refused it.
                 let (st, before) = (store.clone(), rejected_before.clone());
@@ -572,13 +618,19 @@ fn start_alerts(
                     let new: Vec<(String, String)> = now
                         .difference(&before)
                         .map(|po| {
-                            let how = st
+                            let detail = st
                                 .order(po)
                                 .ok()
                                 .flatten()
-                                .and_then(|o| o.inbound.erp_997)
-                                .map_or("rejected", |a| a.as_str());
-                            (po.clone(), how.to_string())
+                                .and_then(|o| {
+                                    o.history
+                                        .iter()
+                                        .rev()
+                                        .find(|h| h.what.starts_with("997 from ERP") || h.what.starts_with("TA1 from ERP"))
+                                        .map(|h| h.what.clone())
+                                })
+                                .unwrap_or_else(|| "rejected".into());
+                            (po.clone(), detail)
                         })
                         .collect();
                     Ok::<_, crate::store::StoreError>((now, new))
@@ -586,12 +638,8 @@ fn start_alerts(
                 .await?;
                 match found {
                     Ok((now, new)) => {
-                        for (po, how) in new {
-                            alerts.raise(crate::alerts::Alert {
-                                kind: "erp_rejected",
-                                text: format!("edi-bridge: the ERP rejected the 850 for PO {} ({how}, by 997 or TA1); see `edi-bridge show {}`", crate::text::escape(&po), crate::text::escape(&po)),
-                                subject: po,
-                            });
+                        for (po, detail) in new {
+                            alerts.raise(crate::alerts::erp_rejected(&po, &detail, &ctx));
                         }
                         rejected_before = now;
                     }
@@ -601,6 +649,9 @@ fn start_alerts(
         }
     });
 }
+
+/// The longest wait for more dead letters of one cause before their alert goes out.
+const DEAD_LETTER_QUIET: Duration = Duration::from_secs(30);
 
 /// Retention: prunes old, finished POs in small batches (one short transaction each), once
 /// an hour and once soon after start, by the daemon's clock.
@@ -665,6 +716,7 @@ fn start_admin(
         store: shared.store.clone(),
         mapping: shared.mapping.clone(),
         mapping_path: mapping_path.clone(),
+        config_path: config.source.clone(),
         outbox_wake: shared.outbox_wake.clone(),
         deliver_wake: shared.deliver_wake.clone(),
     };
@@ -679,9 +731,17 @@ fn start_admin(
     tasks.spawn("admin socket", async move {
         crate::admin::serve(admin_listener, socket, admin_state, stop).await
     });
+    // Registered here, before READY=1: a `systemctl reload` right after start is a reload,
+    // never SIGHUP's default action (the end of the process).
+    let hup = crate::reload::hangup().context("cannot install the SIGHUP handler")?;
     tasks.spawn(
         "mapping reload",
-        crate::reload::run(shared.mapping.clone(), mapping_path, tasks.shutdown.clone()),
+        crate::reload::run(
+            shared.mapping.clone(),
+            mapping_path,
+            hup,
+            tasks.shutdown.clone(),
+        ),
     );
     Ok(())
 }

@@ -20,6 +20,8 @@ pub enum Event {
     /// One attempt at an Ingram API call ended.
     Delivery {
         po: String,
+        /// The queued job (`edi-bridge retry JOB` names it).
+        job: u64,
         kind: CallKind,
         outcome: Delivery,
         /// How long the call took.
@@ -53,6 +55,8 @@ pub enum Delivery {
     },
     Rejected {
         reason: String,
+        /// The HTTP status that refused it (from the API or its token endpoint), if any.
+        status: Option<u16>,
     },
     /// Nothing was sent: the mapping's body program failed on this job (dead-lettered).
     ProgramFailed {

@@ -131,6 +131,15 @@ impl Root {
         })
     }
 
+    /// An ERP directory, which must exist: never created (a mistyped path would otherwise
+    /// receive files nobody reads). The error names the path.
+    pub fn existing(path: &Path) -> io::Result<Root> {
+        Dir::open_existing(path)?;
+        Ok(Root {
+            path: path.to_path_buf(),
+        })
+    }
+
     /// A handle on the directory as it is now (never created here).
     pub fn open(&self) -> io::Result<Dir> {
         Dir::open_existing(&self.path)
@@ -603,6 +612,15 @@ pub fn read_limited(file: &mut File, limit: u64) -> io::Result<Option<Vec<u8>>> 
         return Ok(None);
     }
     Ok(Some(bytes))
+}
+
+/// The first `limit` bytes of a file, and whether there was more.
+pub fn read_prefix(file: &mut File, limit: u64) -> io::Result<(Vec<u8>, bool)> {
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    let more = bytes.len() as u64 > limit;
+    bytes.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((bytes, more))
 }
 
 /// Whether the daemon can create, write and remove a file in the existing directory `dir` (the

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         Command::Show { config, po } => {
             let path = format!("/show/{}", edi_bridge::ingram::calls::path_segment(&po));
             runtime().block_on(cli::operator(&config, "GET", &path, |st| {
-                edi_bridge::admin::ops::show(st, &po)
+                edi_bridge::admin::ops::show(st, &po, &config)
             }))
         }
         Command::Retry {

@@ -108,6 +108,8 @@ impl Drop for GaugeGuard<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct Alerts {
     pub error_dir: Option<std::path::PathBuf>,
+    /// The daemon's config file, named in the commands the WARN lines suggest.
+    pub config: Option<std::path::PathBuf>,
     pub missing_997_hours: u64,
     pub no_inbound_hours: u64,
 }
@@ -291,10 +293,19 @@ impl Metrics {
     /// Logs a WARN for each alert condition that holds.
     pub fn check_alerts(&self, store: &Store) {
         let refused = self.erp_rejections(store);
+        let command = |args: &str| {
+            let config = self
+                .alerts
+                .config
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from(crate::config::DEFAULT_CONFIG));
+            crate::config::command(&config, "status", args)
+        };
         if refused > 0 {
             tracing::warn!(
                 pos = refused,
-                "The ERP rejected 850s (997 or TA1); see `edi-bridge status`."
+                see = %command("--state errors"),
+                "The ERP rejected 850s (997 or TA1)."
             );
         }
         let (error_files, dead, no_997, since) = self.alert_values(store);
@@ -304,7 +315,8 @@ impl Metrics {
         if dead > 0 {
             tracing::warn!(
                 dead_letters = dead,
-                "Ingram refused API calls; see `edi-bridge status --state errors`."
+                see = %command("--state errors"),
+                "Ingram refused API calls."
             );
         }
         if no_997 > 0 {

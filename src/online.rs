@@ -1,7 +1,7 @@
 //! `edi-bridge check --online`: the live connection test an admin runs after editing the
 //! config. A checklist, one line per check, ✓ or ✗ with the fix for each ✗: an access token is
-//! fetched (its lifetime shown, never the token), the API base answers over TLS with it, the
-//! webhook secret is present, every directory exists and is writable, the outbox's temp files
+//! fetched (its lifetime shown, never the token), the API base answers over TLS with it and
+//! does not refuse the partner id (`IM-PartnerID`), the webhook secret is present, every directory exists and is writable, the outbox's temp files
 //! and final names share a filesystem, the descriptor limit is adequate, and the clock agrees
 //! with the server's. Exit 0 only when every line is ✓.
 
@@ -176,6 +176,11 @@ async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut V
                     ),
                 ));
             }
+            out.push(if refused {
+                Check::fail("partner id", "not tried without an accepted token")
+            } else {
+                partner(config, &answer)
+            });
             out.push(clock(answer.date.as_deref()));
         }
         Err(e) => {
@@ -183,8 +188,33 @@ async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut V
                 "API base",
                 format!("{base}: {e}: check ingram.api_base_url and that this host may reach it (proxy, firewall)"),
             ));
+            out.push(Check::fail("partner id", "not tried without an answer"));
             out.push(Check::fail("clock", "not tried without an answer"));
         }
+    }
+}
+
+/// Whether the API accepted `IM-PartnerID` on the connection test's GET (harmless: it reads
+/// nothing and changes nothing). Ingram refuses an unknown partner id with a 4xx whose message
+/// names it ("Invalid partner id"); any other answer means it was not refused.
+fn partner(config: &crate::config::Config, answer: &crate::ingram::api::ApiAnswer) -> Check {
+    let id = crate::text::escape(&config.ingram.partner_id);
+    let base = &config.ingram.api_base_url;
+    let message = answer.message.as_deref().unwrap_or_default();
+    if (400..500).contains(&answer.status) && message.to_ascii_lowercase().contains("partner") {
+        Check::fail(
+            "partner id",
+            format!(
+                "{base} refused IM-PartnerID '{id}' (HTTP {}: {}): set ingram.partner_id to the partner id Ingram registered for this account",
+                answer.status,
+                crate::text::clip(&crate::text::escape(message), 200)
+            ),
+        )
+    } else {
+        Check::pass(
+            "partner id",
+            format!("'{id}' accepted by {base} (HTTP {})", answer.status),
+        )
     }
 }
 

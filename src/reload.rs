@@ -42,10 +42,17 @@ pub fn reload(shared: &SharedMapping, path: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// Watches the mapping file and SIGHUP until `shutdown`.
+/// The SIGHUP stream, registered by the caller before the daemon reports READY=1: from then on
+/// a SIGHUP (`systemctl reload`) reloads the mapping, never ends the process.
+pub fn hangup() -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+/// Watches the mapping file and SIGHUP (`hup`, from [`hangup`]) until `shutdown`.
 pub async fn run(
     shared: SharedMapping,
     path: PathBuf,
+    mut hup: tokio::signal::unix::Signal,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let wake = Arc::new(Notify::new());
@@ -77,7 +84,6 @@ pub async fn run(
             }
         }
     };
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = wake.notified() => {

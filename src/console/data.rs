@@ -1,8 +1,9 @@
 //! What the console's pages show, read from the store and the ERP's directories (blocking: the
-//! handlers call these on the blocking pool), and the two things it changes: a dead letter put
-//! back in the queue, a file in `error/` moved back to the inbox. Directory entries are reached
-//! only through `files` handles (no symlink followed, nothing created), and names an operator
-//! posts are checked against what is there before anything moves.
+//! handlers call these on the blocking pool), and what it changes: a dead letter put back in the
+//! queue, a file in `error/` moved back to the inbox or dismissed into the archive. Directory
+//! entries are reached only through `files` handles (no symlink followed, nothing created but
+//! the archive's `dismissed/` days), and names an operator posts are checked against what is
+//! there before anything moves.
 
 use std::ffi::OsStr;
 use std::io;
@@ -29,6 +30,8 @@ pub struct Dirs {
 /// The home page's numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// POs whose 850 the ERP rejected (by 997 or TA1).
+    pub erp_rejected: usize,
     /// POs received since midnight UTC.
     pub received_today: usize,
     /// Of those, the ones whose 850 is in the outbox.
@@ -67,6 +70,7 @@ pub fn counts(
     c.waiting_855 = store.count_in_state("850_written") + store.count_in_state("997_received");
     c.waiting_856 = store.count_in_state("855_sent");
     c.queued_jobs = store.job_count();
+    c.erp_rejected = store.erp_rejected_count();
     c.dead_letters = store.dead_count();
     c.error_files = error_names(dirs).map(|n| n.len()).unwrap_or(0);
     c.overdue_997 = store.overdue_850s(now_ms.saturating_sub(missing_997_hours * 3_600_000));
@@ -311,6 +315,111 @@ pub fn error_files(dirs: &Dirs) -> io::Result<(Vec<ErrorFile>, usize)> {
     Ok((out, total))
 }
 
+/// How much of a file in `error/` its page shows.
+pub const MAX_VIEW_BYTES: u64 = 64 * 1024;
+/// The longest dismissal reason kept.
+pub const MAX_DISMISS_REASON: usize = 500;
+
+/// A file in `error/` as its page shows it: the first [`MAX_VIEW_BYTES`], escaped line by line
+/// (control characters and invalid UTF-8 as `\xNN`), and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorFileView {
+    pub name: String,
+    pub size: u64,
+    pub lines: Vec<String>,
+    /// Only the first [`MAX_VIEW_BYTES`] are shown.
+    pub truncated: bool,
+    pub reason: String,
+}
+
+/// The name an operator posted, checked: a plain, visible name that is not a reason file.
+fn plain_name(name: &str) -> Result<(), RequeueError> {
+    if name.is_empty()
+        || name.starts_with('.')
+        || name.contains('/')
+        || name.contains('\0')
+        || name.ends_with(".reason.txt")
+    {
+        return Err(RequeueError::BadName);
+    }
+    Ok(())
+}
+
+/// A regular file in `error/` named `name` (never through a symlink), or why not.
+fn error_entry(error: &files::Dir, name: &str) -> Result<files::Meta, RequeueError> {
+    plain_name(name)?;
+    let meta = match error.lstat(OsStr::new(name)) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(RequeueError::Missing(crate::text::escape(name)))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if meta.kind != files::Kind::Regular {
+        return Err(RequeueError::NotRegular(
+            crate::text::escape(name),
+            meta.kind.describe(),
+        ));
+    }
+    Ok(meta)
+}
+
+/// `error/NAME` for its page: bounded and escaped.
+pub fn view_error_file(dirs: &Dirs, name: &str) -> Result<ErrorFileView, RequeueError> {
+    let error = dirs.error.open()?;
+    error_entry(&error, name)?;
+    let (mut f, meta) = error.open_regular(OsStr::new(name)).map_err(|e| match e {
+        files::OpenError::Io(e) => RequeueError::Io(e),
+        files::OpenError::NotRegular(k) => {
+            RequeueError::NotRegular(crate::text::escape(name), k.describe())
+        }
+    })?;
+    let (bytes, truncated) = files::read_prefix(&mut f, MAX_VIEW_BYTES)?;
+    let lines = bytes
+        .split(|b| *b == b'\n')
+        .map(|l| crate::text::escape_bytes(l.strip_suffix(b"\r").unwrap_or(l)))
+        .collect();
+    let reason = match read_text(
+        &error,
+        OsStr::new(&format!("{name}.reason.txt")),
+        MAX_REASON_BYTES,
+    ) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "(no reason file)".to_string(),
+        Err(e) => format!("(the reason file cannot be read: {e})"),
+    };
+    Ok(ErrorFileView {
+        name: name.to_string(),
+        size: meta.size,
+        lines,
+        truncated,
+        reason,
+    })
+}
+
+/// Moves `error/NAME` (and its reason file) into `archive/dismissed/DAY/` (`day` is
+/// `YYYY/MM/DD`), never replacing a file there (a taken name gets a `.N` suffix). Returns where
+/// it went, relative to the archive.
+pub fn dismiss(dirs: &Dirs, name: &str, day: &str) -> Result<String, RequeueError> {
+    let error = dirs.error.open()?;
+    error_entry(&error, name)?;
+    let dest = dirs
+        .archive
+        .open()?
+        .sub_path(&format!("dismissed/{day}"), files::SHARED_DIR_MODE)?;
+    let moved = error.move_unique(OsStr::new(name), &dest, OsStr::new(name))?;
+    let reason = format!("{name}.reason.txt");
+    let reason_to = format!("{}.reason.txt", moved.to_string_lossy());
+    match error.move_unique(OsStr::new(&reason), &dest, OsStr::new(&reason_to)) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    dest.sync()?;
+    error.sync()?;
+    Ok(format!("dismissed/{day}/{}", moved.to_string_lossy()))
+}
+
 /// Why a requeue was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RequeueError {
@@ -327,29 +436,10 @@ pub enum RequeueError {
 /// Moves `error/NAME` back to the inbox (never replacing a file there: a taken name gets a
 /// `.N` suffix), then removes its reason file. Returns the name it has in the inbox.
 pub fn requeue(dirs: &Dirs, name: &str) -> Result<String, RequeueError> {
-    if name.is_empty()
-        || name.starts_with('.')
-        || name.contains('/')
-        || name.contains('\0')
-        || name.ends_with(".reason.txt")
-    {
-        return Err(RequeueError::BadName);
-    }
+    plain_name(name)?;
     let error = dirs.error.open()?;
     let inbox = dirs.inbox.open()?;
-    let meta = match error.lstat(OsStr::new(name)) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(RequeueError::Missing(crate::text::escape(name)))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if meta.kind != files::Kind::Regular {
-        return Err(RequeueError::NotRegular(
-            crate::text::escape(name),
-            meta.kind.describe(),
-        ));
-    }
+    error_entry(&error, name)?;
     let moved = error.move_unique(OsStr::new(name), &inbox, OsStr::new(name))?;
     inbox.sync()?;
     match error.unlink(&files::reason_name(OsStr::new(&name))) {

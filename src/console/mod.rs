@@ -13,7 +13,6 @@ pub mod auth;
 pub mod data;
 pub mod pages;
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,8 +34,10 @@ use crate::store::Store;
 
 /// Largest form body accepted (a login or one button).
 const MAX_FORM_BYTES: usize = 8 * 1024;
-/// Lines of recent activity kept in memory.
+/// Lines of recent activity the home page shows (the store keeps more).
 const RECENT: usize = 100;
+/// Activity lines written to the store in one go at most.
+const ACTIVITY_BATCH: usize = 256;
 /// An events stream ends after this long (below the listener's idle deadline); the browser
 /// reconnects on its own.
 const SSE_LIFETIME: Duration = Duration::from_secs(45);
@@ -53,7 +54,10 @@ pub struct ConsoleState {
     pub dirs: data::Dirs,
     pub auth: Arc<Auth>,
     pub events: tokio::sync::broadcast::Sender<Event>,
-    pub recent: Arc<Recent>,
+    /// The Ingram client, for the health line (when Ingram last answered, the token's state).
+    pub api: Option<crate::ingram::api::ApiClient>,
+    /// How many batches of activity were written to the store (tests and tools wait on it).
+    pub recorded: Arc<tokio::sync::watch::Sender<u64>>,
     pub deliver_wake: Arc<tokio::sync::Notify>,
     pub clock: crate::clock::Clock,
     pub missing_997_hours: u64,
@@ -70,6 +74,7 @@ impl ConsoleState {
         dirs: data::Dirs,
         token: Option<&str>,
         events: tokio::sync::broadcast::Sender<Event>,
+        api: Option<crate::ingram::api::ApiClient>,
         deliver_wake: Arc<tokio::sync::Notify>,
         clock: crate::clock::Clock,
         missing_997_hours: u64,
@@ -81,7 +86,8 @@ impl ConsoleState {
             dirs,
             auth: Arc::new(Auth::new(token)),
             events,
-            recent: Arc::default(),
+            api,
+            recorded: Arc::new(tokio::sync::watch::Sender::new(0)),
             deliver_wake,
             clock,
             missing_997_hours,
@@ -93,50 +99,75 @@ impl ConsoleState {
     }
 }
 
-/// The last [`RECENT`] things that happened, for the home page.
-#[derive(Default)]
-pub struct Recent(Mutex<VecDeque<Activity>>);
-
-impl Recent {
-    fn push(&self, a: Activity) {
-        let mut q = self.0.lock().expect("recent lock");
-        if q.len() == RECENT {
-            q.pop_front();
-        }
-        q.push_back(a);
-    }
-
-    fn snapshot(&self) -> Vec<Activity> {
-        self.0
-            .lock()
-            .expect("recent lock")
-            .iter()
-            .cloned()
-            .collect()
-    }
-}
-
-/// Keeps the recent-activity list from the daemon's event stream until shutdown.
+/// Writes the daemon's events to the store's activity log (and the last inbound file) until
+/// shutdown, so the home page's recent activity survives a restart. Events that arrive together
+/// are written in one go, off the runtime's threads.
 pub async fn follow(state: ConsoleState) -> anyhow::Result<()> {
     let mut rx = state.events.subscribe();
     loop {
-        tokio::select! {
-            r = rx.recv() => match r {
-                Ok(ev) => {
-                    if let Some(a) = activity(&ev) {
-                        state.recent.push(a);
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => state.recent.push(Activity {
-                    at: crate::clock::now_rfc3339(),
-                    level: Level::Warn,
-                    text: format!("{n} events not shown (too many at once)"),
-                    po: None,
-                }),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
-            },
+        let first = tokio::select! {
+            r = rx.recv() => r,
             _ = state.shutdown.cancelled() => return Ok(()),
+        };
+        let mut got = vec![first];
+        while got.len() < ACTIVITY_BATCH {
+            match rx.try_recv() {
+                Ok(e) => got.push(Ok(e)),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    got.push(Err(tokio::sync::broadcast::error::RecvError::Lagged(n)))
+                }
+                Err(_) => break,
+            }
         }
+        let mut entries = Vec::new();
+        let mut last_inbound = None;
+        for r in got {
+            match r {
+                Ok(ev) => {
+                    if let Event::InboxFile { file, outcome } = &ev {
+                        let outcome = match outcome {
+                            Outcome::Archived { .. } => Some("archived"),
+                            Outcome::Rejected { .. } => Some("rejected"),
+                            Outcome::Duplicate { .. } => Some("duplicate"),
+                            Outcome::Changing { .. } => None,
+                        };
+                        if let Some(outcome) = outcome {
+                            last_inbound = Some(crate::store::activity::LastInbound {
+                                file: file.clone(),
+                                at: crate::clock::now_rfc3339(),
+                                outcome: outcome.into(),
+                            });
+                        }
+                    }
+                    entries.extend(activity(&ev).map(|a| a.entry()));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => entries.push(
+                    Activity {
+                        at: crate::clock::now_rfc3339(),
+                        level: Level::Warn,
+                        text: format!("{n} events not shown (too many at once)"),
+                        po: None,
+                        client: None,
+                    }
+                    .entry(),
+                ),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            }
+        }
+        let store = state.store.clone();
+        let written = blocking(move || -> Result<(), crate::store::StoreError> {
+            store.log_activity(&entries)?;
+            if let Some(l) = &last_inbound {
+                store.set_last_inbound(l)?;
+            }
+            Ok(())
+        })
+        .await?;
+        // A store that cannot write loses these lines only: the pipeline reports its own state.
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "Console activity not recorded.");
+        }
+        state.recorded.send_modify(|n| *n += 1);
     }
 }
 
@@ -180,17 +211,25 @@ pub fn activity(ev: &Event) -> Option<Activity> {
         } => match outcome {
             Delivery::Delivered { status } => (
                 Level::Ok,
-                format!("{kind:?} accepted by Ingram ({status})"),
+                format!("{} accepted by Ingram ({status})", kind.describe()),
                 Some(po.clone()),
             ),
             Delivery::Retry { reason, .. } => (
                 Level::Warn,
-                format!("{kind:?} will be retried: {}", first_line(reason)),
+                format!(
+                    "{} will be retried: {}",
+                    kind.describe(),
+                    first_line(reason)
+                ),
                 Some(po.clone()),
             ),
-            Delivery::Rejected { reason } | Delivery::ProgramFailed { reason } => (
+            Delivery::Rejected { reason, .. } | Delivery::ProgramFailed { reason } => (
                 Level::Error,
-                format!("{kind:?} dead-lettered: {}", first_line(reason)),
+                format!(
+                    "{} is a dead letter: {}",
+                    kind.describe(),
+                    first_line(reason)
+                ),
                 Some(po.clone()),
             ),
         },
@@ -200,6 +239,7 @@ pub fn activity(ev: &Event) -> Option<Activity> {
         level,
         text,
         po,
+        client: None,
     })
 }
 
@@ -213,6 +253,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/dead/retry", post(retry))
         .route("/errors", get(errors))
         .route("/errors/requeue", post(requeue))
+        .route("/errors/view", get(error_view))
+        .route("/errors/dismiss", post(dismiss))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/events", get(events))
@@ -286,6 +328,54 @@ impl FromRequestParts<ConsoleState> for Session {
             )
                 .into_response()),
         }
+    }
+}
+
+/// The client's address, as the listener accepted it (for the log of operator actions).
+struct Client(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Infallible> {
+        Ok(Client(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or_else(|| "unknown".to_string(), |c| c.0.to_string()),
+        ))
+    }
+}
+
+/// Logs an operator's action with its time and client address: a log line and a line of the
+/// store's activity log (flushed, so it is there after a restart).
+async fn log_action(
+    s: &ConsoleState,
+    client: &Client,
+    level: Level,
+    text: String,
+    po: Option<String>,
+) {
+    tracing::info!(client = %client.0, action = %crate::text::Escaped(&text), "Console action.");
+    let entry = Activity {
+        at: crate::clock::now_rfc3339(),
+        level,
+        text,
+        po,
+        client: Some(client.0.clone()),
+    }
+    .entry();
+    let store = s.store.clone();
+    let r = blocking(move || {
+        store.log_activity(&[entry])?;
+        store.flush_blocking()
+    })
+    .await;
+    if let Ok(Err(e)) = r {
+        tracing::warn!(error = %e, "A console action could not be recorded in the activity log.");
     }
 }
 
@@ -364,20 +454,37 @@ async fn home(State(s): State<ConsoleState>, session: Session) -> Response {
         .as_ref()
         .filter(|(at, _)| at.elapsed() < COUNTS_TTL)
         .map(|(_, c)| c.clone());
-    let counts = match cached {
-        Some(c) => Ok(Ok(c)),
-        None => blocking(move || data::counts(&store, &dirs, now, hours)).await,
-    };
-    if let Ok(Ok(c)) = &counts {
-        *s.counts.lock().expect("counts lock") = Some((std::time::Instant::now(), c.clone()));
-    }
-    match counts {
-        Ok(Ok(c)) => page(pages::home(
-            &session.frame(Nav::Home),
-            &c,
-            &s.recent.snapshot(),
-            s.missing_997_hours,
-        )),
+    let read = blocking(move || -> Result<_, crate::store::StoreError> {
+        let counts = match cached {
+            Some(c) => c,
+            None => data::counts(&store, &dirs, now, hours)?,
+        };
+        let recent: Vec<Activity> = store
+            .recent_activity(RECENT)?
+            .into_iter()
+            .map(Activity::from_entry)
+            .collect();
+        let last_inbound = store.last_inbound()?;
+        Ok((counts, recent, last_inbound))
+    })
+    .await;
+    match read {
+        Ok(Ok((c, recent, last_inbound))) => {
+            *s.counts.lock().expect("counts lock") = Some((std::time::Instant::now(), c.clone()));
+            let health = pages::Health {
+                ingram: s.api.as_ref().map(|a| a.health().snapshot()),
+                now_ms: s.clock.now_ms(),
+                last_inbound,
+                version: env!("CARGO_PKG_VERSION"),
+            };
+            page(pages::home(
+                &session.frame(Nav::Home),
+                &c,
+                &health,
+                &recent,
+                s.missing_997_hours,
+            ))
+        }
         Ok(Err(e)) => failed(&session, Nav::Home, e),
         Err(e) => failed(&session, Nav::Home, e),
     }
@@ -478,6 +585,7 @@ struct RetryForm {
 async fn retry(
     State(s): State<ConsoleState>,
     session: Session,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<RetryForm>,
 ) -> Response {
@@ -504,7 +612,14 @@ async fn retry(
             .into_response(),
         Ok(Ok(_)) => {
             s.deliver_wake.notify_one();
-            tracing::info!(job, "Dead letter put back in the queue from the console.");
+            log_action(
+                &s,
+                &client,
+                Level::Ok,
+                format!("Retry: job {job} put back in the queue"),
+                None,
+            )
+            .await;
             Redirect::to(&format!("/dead?done=retried&job={job}")).into_response()
         }
         Ok(Err(e)) => failed(&session, Nav::Dead, format!("{e:#}")),
@@ -521,6 +636,9 @@ async fn errors(
         ("requeued", Some(f), Some(to)) if f == to => Some(format!("{f} is back in the inbox.")),
         ("requeued", Some(f), Some(to)) => Some(format!(
             "{f} is back in the inbox, as {to} (the name was taken)."
+        )),
+        ("dismissed", Some(f), Some(to)) => Some(format!(
+            "{f} is dismissed: moved to archive/{to}, with your reason in the activity log."
         )),
         _ => None,
     };
@@ -562,6 +680,7 @@ struct RequeueForm {
 async fn requeue(
     State(s): State<ConsoleState>,
     session: Session,
+    client: Client,
     headers: HeaderMap,
     Form(f): Form<RequeueForm>,
 ) -> Response {
@@ -572,9 +691,126 @@ async fn requeue(
     let name = f.file.clone();
     match blocking(move || data::requeue(&dirs, &name)).await {
         Ok(Ok(to)) => {
-            tracing::info!(file = %crate::text::Escaped(&f.file), inbox_name = %crate::text::Escaped(&to), "Error file moved back to the inbox from the console.");
+            log_action(
+                &s,
+                &client,
+                Level::Ok,
+                format!(
+                    "Requeue: error/{} moved back to the inbox as {}",
+                    crate::text::escape(&f.file),
+                    crate::text::escape(&to)
+                ),
+                None,
+            )
+            .await;
             Redirect::to(&format!(
                 "/errors?done=requeued&file={}&to={}",
+                pages::seg(&f.file),
+                pages::seg(&to)
+            ))
+            .into_response()
+        }
+        Ok(Err(e @ data::RequeueError::Io(_))) => failed(&session, Nav::Errors, e),
+        Ok(Err(e)) => {
+            errors_page(
+                &s,
+                &session,
+                None,
+                Some(&e.to_string()),
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+        Err(e) => failed(&session, Nav::Errors, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct FileQuery {
+    #[serde(default)]
+    file: String,
+}
+
+/// One file in `error/`: its reason and its first bytes, escaped.
+async fn error_view(
+    State(s): State<ConsoleState>,
+    session: Session,
+    Query(q): Query<FileQuery>,
+) -> Response {
+    let dirs = s.dirs.clone();
+    let name = q.file.clone();
+    match blocking(move || data::view_error_file(&dirs, &name)).await {
+        Ok(Ok(v)) => page(pages::error_file_page(
+            &session.frame(Nav::Errors),
+            &v,
+            &session.csrf,
+        )),
+        Ok(Err(e @ data::RequeueError::Io(_))) => failed(&session, Nav::Errors, e),
+        Ok(Err(e)) => (
+            StatusCode::NOT_FOUND,
+            page(pages::message(
+                &session.frame(Nav::Errors),
+                "No such error file",
+                &e.to_string(),
+            )),
+        )
+            .into_response(),
+        Err(e) => failed(&session, Nav::Errors, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DismissForm {
+    csrf: String,
+    file: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Moves a file out of `error/` into `archive/dismissed/DAY/`, with the operator's reason in
+/// the log and the activity log.
+async fn dismiss(
+    State(s): State<ConsoleState>,
+    session: Session,
+    client: Client,
+    headers: HeaderMap,
+    Form(f): Form<DismissForm>,
+) -> Response {
+    if let Some(r) = check_post(&headers, &session, &f.csrf) {
+        return r;
+    }
+    let reason = f.reason.trim().to_string();
+    if reason.is_empty() {
+        return errors_page(
+            &s,
+            &session,
+            None,
+            Some("say why the file is dismissed: the reason is logged"),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let reason = crate::text::clip(&reason, data::MAX_DISMISS_REASON);
+    let dirs = s.dirs.clone();
+    let name = f.file.clone();
+    let day = crate::clock::date_path(&crate::clock::now_rfc3339());
+    match blocking(move || data::dismiss(&dirs, &name, &day)).await {
+        Ok(Ok(to)) => {
+            log_action(
+                &s,
+                &client,
+                Level::Warn,
+                format!(
+                    "Dismiss: error/{} moved to archive/{}; reason: {}",
+                    crate::text::escape(&f.file),
+                    crate::text::escape(&to),
+                    crate::text::escape(&reason)
+                ),
+                None,
+            )
+            .await;
+            Redirect::to(&format!(
+                "/errors?done=dismissed&file={}&to={}",
                 pages::seg(&f.file),
                 pages::seg(&to)
             ))
@@ -607,7 +843,11 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(s): State<ConsoleState>, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(s): State<ConsoleState>,
+    client: Client,
+    Form(f): Form<LoginForm>,
+) -> Response {
     if !s.auth.required() {
         return Redirect::to("/").into_response();
     }
@@ -634,10 +874,14 @@ async fn login(State(s): State<ConsoleState>, Form(f): Form<LoginForm>) -> Respo
             )
                 .into_response();
         }
-        tracing::warn!(
-            failures,
-            "A console login failed: wrong token (failures past {LOGIN_FAILURES_PER_MINUTE} a minute get 429 and are not logged)."
-        );
+        log_action(
+            &s,
+            &client,
+            Level::Warn,
+            format!("A console login failed: wrong token (failures past {LOGIN_FAILURES_PER_MINUTE} a minute get 429 and are not logged; this is failure {failures} this minute)"),
+            None,
+        )
+        .await;
         return (
             StatusCode::UNAUTHORIZED,
             page(pages::login(Some("That is not the console token."))),
@@ -652,7 +896,7 @@ async fn login(State(s): State<ConsoleState>, Form(f): Form<LoginForm>) -> Respo
         auth::COOKIE,
         auth::SESSION_SECS
     );
-    tracing::info!("Console login.");
+    log_action(&s, &client, Level::Ok, "Console login".into(), None).await;
     (
         StatusCode::SEE_OTHER,
         [(header::SET_COOKIE, cookie), (header::LOCATION, "/".into())],
@@ -665,10 +909,17 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(session: Session, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(s): State<ConsoleState>,
+    session: Session,
+    client: Client,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
     if let Some(r) = check_post(&headers, &session, &f.csrf) {
         return r;
     }
+    log_action(&s, &client, Level::Ok, "Console logout".into(), None).await;
     let cookie = format!(
         "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
         auth::COOKIE

@@ -5,7 +5,7 @@
 
 use maud::{html, Markup, DOCTYPE};
 
-use super::data::{states, Counts, ErrorFile, ListQuery, PoPage, PoRow};
+use super::data::{states, Counts, ErrorFile, ErrorFileView, ListQuery, PoPage, PoRow};
 use crate::store::records::{DeadRecord, Outbound850};
 
 /// Which navigation entry a page belongs to.
@@ -33,6 +33,35 @@ pub struct Activity {
     pub text: String,
     /// The PO it is about, linked.
     pub po: Option<String>,
+    /// For an operator's action: the client address it came from.
+    pub client: Option<String>,
+}
+
+impl Activity {
+    /// As the store's activity log keeps it.
+    pub fn entry(self) -> crate::store::activity::ActivityEntry {
+        crate::store::activity::ActivityEntry {
+            at: self.at,
+            level: self.level.name().into(),
+            text: self.text,
+            po: self.po,
+            client: self.client,
+        }
+    }
+
+    pub fn from_entry(e: crate::store::activity::ActivityEntry) -> Activity {
+        Activity {
+            at: e.at,
+            level: match e.level.as_str() {
+                "ok" => Level::Ok,
+                "warn" => Level::Warn,
+                _ => Level::Error,
+            },
+            text: e.text,
+            po: e.po,
+            client: e.client,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +77,93 @@ impl Level {
             Level::Ok => "ok",
             Level::Warn => "warn",
             Level::Error => "bad",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// The home page's health line.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// What the API client saw of Ingram (`None` when there is no client).
+    pub ingram: Option<crate::ingram::api::health::Reachability>,
+    /// Now, by the daemon's clock (the times above are by it too).
+    pub now_ms: u64,
+    pub last_inbound: Option<crate::store::activity::LastInbound>,
+    pub version: &'static str,
+}
+
+/// "3 min ago", "2 h 5 min ago".
+fn ago(now_ms: u64, then_ms: u64) -> String {
+    let s = now_ms.saturating_sub(then_ms) / 1000;
+    match s {
+        0..=59 => format!("{s} s ago"),
+        60..=7199 => format!("{} min ago", s / 60),
+        _ => format!("{} h {} min ago", s / 3600, (s % 3600) / 60),
+    }
+}
+
+impl Health {
+    /// (Ingram, whether that is bad).
+    fn ingram(&self) -> (String, bool) {
+        use crate::ingram::api::health::Reachability;
+        match &self.ingram {
+            None => ("not used".into(), false),
+            Some(Reachability {
+                unanswered_since_ms: Some(since),
+                last_problem,
+                ..
+            }) => (
+                format!(
+                    "not answering since {} ({}): {}",
+                    crate::clock::rfc3339_ms(*since),
+                    ago(self.now_ms, *since),
+                    last_problem.as_deref().unwrap_or("no answer")
+                ),
+                true,
+            ),
+            Some(Reachability {
+                last_answer_ms: Some(at),
+                ..
+            }) => (
+                format!(
+                    "last answered {} ({})",
+                    crate::clock::rfc3339_ms(*at),
+                    ago(self.now_ms, *at)
+                ),
+                false,
+            ),
+            Some(_) => ("not called since the daemon started".into(), false),
+        }
+    }
+
+    /// (the token's state, whether that is bad).
+    fn token(&self) -> (String, bool) {
+        use crate::ingram::api::health::TokenState;
+        match self.ingram.as_ref().map(|r| &r.token) {
+            None | Some(TokenState::None) => ("none fetched yet".into(), false),
+            Some(TokenState::Valid { renew_by_ms }) => (
+                format!("valid, renewed by {}", crate::clock::rfc3339_ms(*renew_by_ms)),
+                false,
+            ),
+            Some(TokenState::Refused {
+                at_ms,
+                status,
+                message,
+            }) => (
+                format!(
+                    "refused by the token endpoint {} (HTTP {status}: {message}): check ingram.client_id and the client secret",
+                    ago(self.now_ms, *at_ms)
+                ),
+                true,
+            ),
         }
     }
 }
@@ -105,7 +221,13 @@ fn layout(title: &str, frame: &Frame<'_>, body: Markup) -> Markup {
     }
 }
 
-pub fn home(frame: &Frame<'_>, c: &Counts, recent: &[Activity], missing_997_hours: u64) -> Markup {
+pub fn home(
+    frame: &Frame<'_>,
+    c: &Counts,
+    health: &Health,
+    recent: &[Activity],
+    missing_997_hours: u64,
+) -> Markup {
     let tile = |label: &str, n: usize, href: &str, alarm: bool| {
         html! {
             a.tile.alarm[alarm && n > 0] href=(href) {
@@ -114,6 +236,8 @@ pub fn home(frame: &Frame<'_>, c: &Counts, recent: &[Activity], missing_997_hour
             }
         }
     };
+    let (ingram, ingram_bad) = health.ingram();
+    let (token, token_bad) = health.token();
     layout(
         "Home",
         frame,
@@ -127,14 +251,30 @@ pub fn home(frame: &Frame<'_>, c: &Counts, recent: &[Activity], missing_997_hour
                 (tile("API calls queued", c.queued_jobs, "/pos", false))
                 (tile("dead letters", c.dead_letters, "/dead", true))
                 (tile("files in error/", c.error_files, "/errors", true))
+                (tile("850s the ERP rejected (997 or TA1)", c.erp_rejected, "/pos?state=errors", true))
                 (tile(&format!("850s without a 997 after {missing_997_hours} h"), c.overdue_997, "/pos?state=850_written", true))
+            }
+            section.health id="health" {
+                h2 { "Health" }
+                ul {
+                    li class=[ingram_bad.then_some("bad")] { "Ingram: " (ingram) }
+                    li class=[token_bad.then_some("bad")] { "Access token: " (token) }
+                    li {
+                        "Last inbound file: "
+                        @match &health.last_inbound {
+                            Some(l) => { (l.file) " (" (l.outcome) ") at " time { (l.at) } }
+                            None => { "none yet" }
+                        }
+                    }
+                    li { "edi-bridge " (health.version) }
+                }
             }
             h2 { "Recent activity" }
             @if recent.is_empty() {
-                p.empty { "Nothing since the daemon started." }
+                p.empty { "Nothing yet." }
             } @else {
                 ul.activity id="activity" {
-                    @for a in recent.iter().rev() {
+                    @for a in recent {
                         li class=(a.level.class()) {
                             time { (a.at) }
                             " "
@@ -143,6 +283,9 @@ pub fn home(frame: &Frame<'_>, c: &Counts, recent: &[Activity], missing_997_hour
                                 ": "
                             }
                             (a.text)
+                            @if let Some(c) = &a.client {
+                                " (from " (c) ")"
+                            }
                         }
                     }
                 }
@@ -393,13 +536,51 @@ pub fn errors_page(
                 section.errfile {
                     p { strong.file { (f.name) } " · " (f.size) " bytes · " (f.kind) }
                     pre.reason { (f.reason) }
+                    p { a href={"/errors/view?file=" (seg(&f.name))} { "View the file" } }
                     form method="post" action="/errors/requeue" {
                         input type="hidden" name="csrf" value=(csrf);
                         input type="hidden" name="file" value=(f.name);
                         button type="submit" { "Requeue" }
                     }
+                    (dismiss_form(&f.name, csrf))
                 }
             }
+        },
+    )
+}
+
+/// Dismiss: the file goes to the archive, with the reason given logged.
+fn dismiss_form(name: &str, csrf: &str) -> Markup {
+    html! {
+        form.dismiss method="post" action="/errors/dismiss" {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="file" value=(name);
+            label { "Reason " input type="text" name="reason" required maxlength="500" autocomplete="off"; }
+            button type="submit" { "Dismiss into the archive" }
+        }
+    }
+}
+
+/// One file in `error/`: its reason and its first bytes (escaped), with Requeue and Dismiss.
+pub fn error_file_page(frame: &Frame<'_>, v: &ErrorFileView, csrf: &str) -> Markup {
+    layout(
+        &v.name,
+        frame,
+        html! {
+            h1 { "error/" (v.name) }
+            p { (v.size) " bytes" @if v.truncated { " · only the first " (super::data::MAX_VIEW_BYTES / 1024) " KiB are shown" } }
+            h2 { "Why it is here" }
+            pre.reason { (v.reason) }
+            h2 { "The file" }
+            p.note { "Control characters and bytes that are not UTF-8 are shown escaped (\\xNN)." }
+            pre.x12 id="content" { @for l in &v.lines { (l) "\n" } }
+            form method="post" action="/errors/requeue" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="file" value=(v.name);
+                button type="submit" { "Requeue" }
+            }
+            (dismiss_form(&v.name, csrf))
+            p { a href="/errors" { "All error files" } }
         },
     )
 }
@@ -550,8 +731,17 @@ mod tests {
             level: Level::Error,
             text: HOSTILE.into(),
             po: Some(HOSTILE.into()),
+            client: Some(HOSTILE.into()),
         }];
-        let html = home(&frame(), &Counts::default(), &recent, 24).into_string();
+        let health = Health {
+            last_inbound: Some(crate::store::activity::LastInbound {
+                file: HOSTILE.into(),
+                at: "t".into(),
+                outcome: "rejected".into(),
+            }),
+            ..Health::default()
+        };
+        let html = home(&frame(), &Counts::default(), &health, &recent, 24).into_string();
         assert_escaped(&html);
         assert!(html.contains("href=\"/pos/%3Cscript"));
     }

@@ -171,6 +171,14 @@ impl CallKind {
             CallKind::PoStatus => "PO Status (856)",
         }
     }
+
+    /// The call's name in the README's words (`PO Response`, `PO Status`), for operators.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CallKind::PoResponse => "PO Response",
+            CallKind::PoStatus => "PO Status",
+        }
+    }
 }
 
 impl std::fmt::Display for CallKind {

@@ -165,7 +165,7 @@ impl Deliverer {
                 Delivery::Retry { after, reason } => {
                     store.reschedule_job(&j, now_ms() + after.as_millis() as u64, reason)
                 }
-                Delivery::Rejected { reason } | Delivery::ProgramFailed { reason } => {
+                Delivery::Rejected { reason, .. } | Delivery::ProgramFailed { reason } => {
                     store.dead_letter(&j, reason, &at)
                 }
             }
@@ -179,7 +179,7 @@ impl Deliverer {
             Delivery::Retry { after, reason } => {
                 tracing::warn!(po = %Escaped(&job.po), kind = ?job.kind, attempts = job.attempts + 1, retry_in_ms = after.as_millis() as u64, reason = %Escaped(reason), "Ingram call failed; will retry.")
             }
-            Delivery::Rejected { reason } => {
+            Delivery::Rejected { reason, .. } => {
                 tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Ingram refused the call; dead-lettered.")
             }
             Delivery::ProgramFailed { reason } => {
@@ -188,6 +188,7 @@ impl Deliverer {
         }
         let _ = self.events.send(crate::events::Event::Delivery {
             po: job.po.clone(),
+            job: job.id,
             kind: job.kind,
             outcome,
             elapsed,
@@ -213,6 +214,7 @@ impl Deliverer {
                 }
                 RetryAction::Reject => Delivery::Rejected {
                     reason: e.to_string(),
+                    status: e.status(),
                 },
             },
         }

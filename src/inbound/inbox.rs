@@ -611,18 +611,26 @@ fn route_997(
         "E" => ErpAck::AcceptedWithErrors,
         _ => ErpAck::Rejected,
     };
-    let detail: String = ack
-        .sets
-        .iter()
-        .flat_map(|s| s.segment_errors.iter())
-        .map(|e| {
-            format!(
-                "; {} at segment {} (code {})",
-                e.segment_id,
-                e.position,
-                e.code.as_deref().unwrap_or("?")
-            )
-        })
+    // The codes themselves (AK5 of the set, AK9 of the group), for the PO's history and alerts.
+    let codes = format!(
+        "; AK5 {} AK9 {}",
+        text::escape(set_status.trim()),
+        text::escape(ack.group_status.trim())
+    );
+    let detail: String = std::iter::once(codes)
+        .chain(
+            ack.sets
+                .iter()
+                .flat_map(|s| s.segment_errors.iter())
+                .map(|e| {
+                    format!(
+                        "; {} at segment {} (code {})",
+                        e.segment_id,
+                        e.position,
+                        e.code.as_deref().unwrap_or("?")
+                    )
+                }),
+        )
         .collect();
     if outcome.is_rejection() {
         let po = ctx

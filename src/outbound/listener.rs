@@ -284,6 +284,7 @@ async fn connection(
     let service = Tracked {
         inner: TowerToHyperService::new(app),
         clock: clock.clone(),
+        peer,
     };
     let conn = hyper::server::conn::http1::Builder::new()
         // The watchdog below keeps the header and idle deadlines: hyper's own header timer
@@ -483,6 +484,9 @@ impl AsyncWrite for Watched {
 struct Tracked {
     inner: TowerToHyperService<Router>,
     clock: Arc<Clock>,
+    /// The client's address, given to handlers as `ConnectInfo` (the console logs operators'
+    /// actions with it).
+    peer: SocketAddr,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Tracked {
@@ -500,12 +504,15 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
             });
         }
         let clock = self.clock.clone();
-        let fut = self.inner.call(req.map(|body| {
+        let mut req = req.map(|body| {
             Body::new(Arriving {
                 inner: body,
                 clock: self.clock.clone(),
             })
-        }));
+        });
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(self.peer));
+        let fut = self.inner.call(req);
         Box::pin(async move {
             let response = fut.await;
             clock.set(Phase::Idle {

@@ -196,8 +196,10 @@ async fn handle(
     call.po = po.clone();
     let mut delay = cfg.latency;
     let answer = match po {
-        // Like Ingram's gateway, a presented token is checked before the path is routed.
+        // Like Ingram's gateway, a presented token is checked before the path is routed, and
+        // then the partner id (the connection test's harmless GET relies on both).
         None if header(&headers, "authorization").is_some() => check_token(&shared, &headers)
+            .or_else(|| check_partner(cfg, &headers))
             .unwrap_or_else(|| {
                 Answer::new(
                     404,
@@ -483,6 +485,22 @@ fn check_token(shared: &Shared, headers: &HeaderMap) -> Option<Answer> {
         )),
         Some(_) => None,
     }
+}
+
+/// A 400 in Ingram's `faultcode` shape when the call names no partner id, or one other than
+/// the registered one (when one is configured).
+fn check_partner(cfg: &super::SimConfig, headers: &HeaderMap) -> Option<Answer> {
+    let partner = header(headers, "im-partnerid").unwrap_or_default();
+    let refused = partner.is_empty() || cfg.partner_id.as_deref().is_some_and(|p| p != partner);
+    refused.then(|| {
+        Answer::new(
+            400,
+            json!({
+                "faultcode": "Server",
+                "faultstring": "Invalid partner id. Check the IM-PartnerID header.",
+            }),
+        )
+    })
 }
 
 /// The bearer token of a call, if any.

@@ -12,6 +12,7 @@
 //! it (sled poisons itself after one failed write); meanwhile intake is refused at once and
 //! [`health`] says why (see [`committer`]).
 
+pub mod activity;
 mod backup;
 mod codec;
 pub mod continuity;

@@ -13,6 +13,41 @@ use crate::support::*;
 
 const FAST: &str = "[inbox]\nsettle_ms = 50\nrescan_secs = 1\nincomplete_timeout_secs = 3\n[delivery]\nbackoff_base_ms = 20\nbackoff_max_secs = 1\n";
 
+/// Alert settings for the tests: the receiver's URL and a check interval of a second (dead
+/// letters of one cause are collected until none came for that long).
+fn alerting(url: &str) -> String {
+    format!("[alerts]\ncheck_interval_secs = 1\nwebhook_url = \"{url}\"\n")
+}
+
+/// An alert's text: real line breaks, never an escaped one.
+fn text_of(alert: &Value) -> String {
+    let text = alert["text"].as_str().unwrap().to_string();
+    assert!(!text.contains("\\n"), "a literal \\n in {text}");
+    text
+}
+
+/// Runs a command an alert suggests, as an operator would copy it (no shell: the test's
+/// paths need no quoting).
+async fn run_copied(line: &str) -> std::process::Output {
+    let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    assert_eq!(words[0], "edi-bridge", "{line}");
+    tokio::task::spawn_blocking(move || edi_bridge_command().args(&words[1..]).output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The command on the line of `text` that follows `after`.
+fn command_after<'a>(text: &'a str, after: &str) -> &'a str {
+    let line = text
+        .lines()
+        .find(|l| l.contains(after))
+        .unwrap_or_else(|| panic!("no line with {after:?} in {text}"));
+    let at = line
+        .find("edi-bridge ")
+        .unwrap_or_else(|| panic!("no command in {line}"));
+    &line[at..]
+}
+
 /// A receiver that records every body and answers `status`.
 struct Receiver {
     url: String,
@@ -71,7 +106,10 @@ async fn a_dead_letter_and_a_rejected_file_reach_the_webhook_once_each() {
     let d = ws
         .start_against(
             &sim,
-            &format!("{FAST}[alerts]\nwebhook_url = \"{}\"\n", hook.url),
+            &format!(
+                "{FAST}{}[console]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://edi.example.com/console/\"\n",
+                alerting(&hook.url)
+            ),
         )
         .await;
     let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
@@ -86,11 +124,29 @@ async fn a_dead_letter_and_a_rejected_file_reach_the_webhook_once_each() {
     );
     let got = hook.wait_for("the dead-letter alert", 1).await;
     assert_eq!(got[0]["kind"], "dead_letter", "{got:?}");
-    let text = got[0]["text"].as_str().unwrap();
-    assert!(
-        text.contains("IM-PO-1001") && text.contains("dead-lettered"),
-        "{text}"
-    );
+    let text = text_of(&got[0]);
+    let job = d.r().store.dead_letters().next().unwrap().unwrap().job.id;
+    // The README's words, the PO, the job and the account, the command that retries it (which
+    // works when copied), a link to the PO's console page; no internal names.
+    for want in [
+        "account default".to_string(),
+        "the PO Response call for PO IM-PO-1001 is a dead letter".to_string(),
+        format!("(job {job})"),
+        format!(
+            "edi-bridge retry --config {} {job}",
+            ws.path("edi-bridge.toml").display()
+        ),
+        "Console: https://edi.example.com/console/pos/IM-PO-1001".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want:?} in {text}");
+    }
+    assert!(!text.contains("PoResponse"), "{text}");
+    let out = run_copied(command_after(&text, "put it back in the queue")).await;
+    assert!(out.status.success(), "{out:?}");
+    d.until("the job back in the queue", || {
+        d.r().store.dead_count() == 0
+    })
+    .await;
 
     let mut rx = d.r().events.subscribe();
     drop_inbox(&ws, "junk.855", b"this is not X12 at all");
@@ -100,7 +156,15 @@ async fn a_dead_letter_and_a_rejected_file_reach_the_webhook_once_each() {
     ));
     let got = hook.wait_for("the rejected-file alert", 2).await;
     assert_eq!(got[1]["kind"], "file_rejected", "{got:?}");
-    assert!(got[1]["text"].as_str().unwrap().contains("junk.855"));
+    let text = text_of(&got[1]);
+    assert!(
+        text.contains("junk.855") && text.contains("moved to error/") && text.contains('\n'),
+        "{text}"
+    );
+    assert!(
+        text.contains("Console: https://edi.example.com/console/errors"),
+        "{text}"
+    );
 
     // The same file name rejected again within the hour: not sent again, counted.
     drop_inbox(&ws, "junk.855", b"still not X12");
@@ -124,10 +188,7 @@ async fn a_failing_alert_receiver_does_not_hold_up_deliveries() {
     let hook = receiver(500).await;
     let ws = Workspace::new();
     let d = ws
-        .start_against(
-            &sim,
-            &format!("{FAST}[alerts]\nwebhook_url = \"{}\"\n", hook.url),
-        )
+        .start_against(&sim, &format!("{FAST}{}", alerting(&hook.url)))
         .await;
     for (i, po) in ["IM-A-1", "IM-A-2"].iter().enumerate() {
         let ev = format!("E-A-{i}");
@@ -152,10 +213,7 @@ async fn a_ta1_rejecting_our_850_raises_an_alert_when_its_file_is_processed() {
     let hook = receiver(200).await;
     let ws = Workspace::new();
     let d = ws
-        .start_against(
-            &sim,
-            &format!("{FAST}[alerts]\nwebhook_url = \"{}\"\n", hook.url),
-        )
+        .start_against(&sim, &format!("{FAST}{}", alerting(&hook.url)))
         .await;
     let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
     assert_eq!(s, 200);
@@ -173,13 +231,17 @@ async fn a_ta1_rejecting_our_850_raises_an_alert_when_its_file_is_processed() {
     drop_inbox(&ws, "ta1.edi", ta1.as_bytes());
     let got = hook.wait_for("the ERP-rejection alert", 1).await;
     assert_eq!(got[0]["kind"], "erp_rejected", "{got:?}");
-    let text = got[0]["text"].as_str().unwrap();
+    let text = text_of(&got[0]);
     assert!(
-        text.contains("rejected the 850 for PO IM-PO-1001")
-            && text.contains("interchange_rejected"),
+        text.contains("the ERP rejected the 850 for PO IM-PO-1001") && text.contains("TA104 R"),
         "{text}"
     );
     assert_eq!(got[0]["subject"], "IM-PO-1001");
+    let out = run_copied(command_after(&text, "timeline")).await;
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("PO IM-PO-1001"),
+        "{out:?}"
+    );
     d.stop().await;
 }
 
@@ -289,6 +351,168 @@ async fn an_alert_is_also_e_mailed_through_smtp() {
             "no e-mail arrived"
         );
     }
+    d.stop().await;
+}
+
+/// The sample 855s for several POs in one file (one interchange each), so their calls are
+/// queued together.
+fn acks_for(pos: &[&str], first: u32) -> Vec<u8> {
+    pos.iter()
+        .enumerate()
+        .flat_map(|(i, po)| ack_855_for(po, first + i as u32))
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_credentials_make_one_alert_with_a_count_not_one_per_po() {
+    // Ingram refuses the client secret: every call is refused with 401 and dead-lettered.
+    let (sim, _t) = sim(|c| c.client_secret = "another-secret".into()).await;
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(&sim, &format!("{FAST}{}", alerting(&hook.url)))
+        .await;
+    let pos = ["IM-B-1", "IM-B-2", "IM-B-3", "IM-B-4", "IM-B-5"];
+    for (i, po) in pos.iter().enumerate() {
+        let ev = format!("E-B-{i}");
+        let (s, _) = post(&d.url(), &sample_with(&ev, po), Some(&sign(&ev))).await;
+        assert_eq!(s, 200);
+    }
+    d.wait_written(pos.len()).await;
+    drop_inbox(&ws, "acks.855", &acks_for(&pos, 910));
+    let got = hook.wait_for("the grouped alert", 1).await;
+    assert_eq!(got[0]["kind"], "dead_letter", "{got:?}");
+    let text = text_of(&got[0]);
+    assert!(
+        text.contains("5 API calls are dead letters for one cause")
+            && text.contains("Ingram refuses the credentials (HTTP 401)")
+            && text.contains("account default"),
+        "{text}"
+    );
+    for po in pos {
+        assert!(
+            text.contains(&format!("PO {po} (PO Response, job ")),
+            "{po}: {text}"
+        );
+    }
+    assert_eq!(d.r().store.dead_count(), 5);
+    // The suggested command puts every one back in the queue.
+    let out = run_copied(command_after(&text, "put them all back")).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains('5'),
+        "{out:?}"
+    );
+    d.stop().await;
+    assert_eq!(
+        hook.bodies.lock().unwrap().len(),
+        1,
+        "one alert, not one per PO"
+    );
+}
+
+#[tokio::test]
+async fn ingram_unreachable_for_the_threshold_alerts_once_and_again_when_it_answers() {
+    let (sim, _t) = sim(|_| {}).await;
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(
+            &sim,
+            &format!(
+                "{FAST}{}api_unreachable_minutes = 15\n",
+                alerting(&hook.url)
+            ),
+        )
+        .await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    sim.set_down(true);
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(
+        &ws,
+        "ack.855",
+        include_bytes!("../../samples/ingram-po-855.edi"),
+    );
+    // A first failed attempt: Ingram answers 503 (maintenance).
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("a delivery attempt")
+            .unwrap();
+        if matches!(
+            e,
+            edi_bridge::events::Event::Delivery {
+                outcome: edi_bridge::events::Delivery::Retry { .. },
+                ..
+            }
+        ) {
+            break;
+        }
+    }
+    assert!(
+        hook.bodies.lock().unwrap().is_empty(),
+        "no alert for a retry"
+    );
+    // Sixteen minutes later, by the daemon's clock: one alert that Ingram is down.
+    d.r().clock.advance(Duration::from_secs(16 * 60));
+    let got = hook.wait_for("the outage alert", 1).await;
+    assert_eq!(got[0]["kind"], "api_unreachable", "{got:?}");
+    let text = text_of(&got[0]);
+    assert!(
+        text.contains("Ingram has not answered for 16 min")
+            && text.contains("503")
+            && text.contains("1 API call(s) wait in the queue"),
+        "{text}"
+    );
+    // It answers again: one more alert, and the call goes through.
+    sim.set_down(false);
+    let got = hook.wait_for("the recovery alert", 2).await;
+    assert_eq!(got[1]["kind"], "api_reachable", "{got:?}");
+    assert!(text_of(&got[1]).contains("Ingram answers again"), "{got:?}");
+    sim.wait_for_calls(1, Duration::from_secs(20)).await;
+    d.stop().await;
+    assert_eq!(hook.bodies.lock().unwrap().len(), 2, "one alert each way");
+}
+
+#[tokio::test]
+async fn an_erp_997_rejection_alert_gives_its_ak5_and_ak9_codes() {
+    let (sim, _t) = sim(|_| {}).await;
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_against(&sim, &format!("{FAST}{}", alerting(&hook.url)))
+        .await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    let gs06 = match d.r().store.order("IM-PO-1001").unwrap().unwrap().outbound {
+        edi_bridge::store::records::Outbound850::Written { envelope, .. } => envelope.gs06,
+        other => panic!("{other:?}"),
+    };
+    let isa = include_str!("../../samples/ingram-po-855.edi")
+        .lines()
+        .next()
+        .unwrap()
+        .replace("000000501", "000000779");
+    let ack = format!(
+        "{isa}\nGS*FA*VENDORERP*INGRAMMICRO*20261121*0900*779*X*004010~\nST*997*0001~\nAK1*PO*{gs06}~\nAK2*850*0001~\nAK3*PO1*8**8~\nAK5*R*5~\nAK9*R*1*1*0~\nSE*7*0001~\nGE*1*779~\nIEA*1*000000779~\n"
+    );
+    drop_inbox(&ws, "reject.997", ack.as_bytes());
+    let got = hook.wait_for("the ERP-rejection alert", 1).await;
+    assert_eq!(got[0]["kind"], "erp_rejected", "{got:?}");
+    let text = text_of(&got[0]);
+    assert!(
+        text.contains("the ERP rejected the 850 for PO IM-PO-1001")
+            && text.contains("AK5 R")
+            && text.contains("AK9 R")
+            && text.contains(&format!(
+                "edi-bridge show --config {} IM-PO-1001",
+                ws.path("edi-bridge.toml").display()
+            )),
+        "{text}"
+    );
     d.stop().await;
 }
 

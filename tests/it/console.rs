@@ -411,6 +411,230 @@ fn a_console_off_loopback_without_a_token_is_a_config_error() {
     assert!(msg.contains("must differ"), "{msg}");
 }
 
+/// Waits (on the console's own signal that it wrote activity to the store, or on daemon
+/// events) until `cond` holds.
+async fn until_recorded(d: &TestDaemon, what: &str, cond: impl Fn() -> bool) {
+    let mut recorded = d.r().console_recorded.clone().expect("console on");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        if !matches!(
+            tokio::time::timeout_at(deadline, recorded.changed()).await,
+            Ok(Ok(()))
+        ) {
+            panic!("timed out waiting for {what}");
+        }
+    }
+}
+
+/// The console's home page, its recent activity read from the store.
+async fn home(c: &reqwest::Client, base: &str, cookie: &str) -> String {
+    let (s, html) = page(c, &format!("{base}/"), cookie).await;
+    assert_eq!(s, 200, "{html}");
+    html
+}
+
+#[tokio::test]
+async fn recent_activity_survives_a_restart_and_the_home_page_has_rejections_and_health() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, &with_token(&ws)).await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    drop_inbox(
+        &ws,
+        "ack.855",
+        include_bytes!("../../samples/ingram-po-855.edi"),
+    );
+    sim.wait_for_calls(1, std::time::Duration::from_secs(20))
+        .await;
+    until_recorded(&d, "the activity recorded", || {
+        d.r().store.recent_activity(10).is_ok_and(|a| {
+            a.iter()
+                .any(|e| e.text.contains("PO Response accepted by Ingram"))
+        })
+    })
+    .await;
+    let c = no_redirects();
+    let cookie = login(&c, &base(&d)).await;
+    let html = home(&c, &base(&d), &cookie).await;
+    for want in [
+        "850 written as",
+        "ack.855 processed",
+        "PO Response accepted by Ingram",
+        "Ingram: last answered",
+        "Access token: valid, renewed by",
+        "Last inbound file: ack.855 (archived)",
+        concat!("edi-bridge ", env!("CARGO_PKG_VERSION")),
+        "850s the ERP rejected (997 or TA1)",
+    ] {
+        assert!(html.contains(want), "{want}: {html}");
+    }
+    d.stop().await;
+
+    // After a restart the activity is still there (read from the store), with the login. And
+    // the ERP refuses the 850 (a TA1): its tile counts it, marked as an alarm.
+    let d = ws.start_against(&sim, &with_token(&ws)).await;
+    let c = no_redirects();
+    let cookie = login(&c, &base(&d)).await;
+    let isa13 = match d.r().store.order("IM-PO-1001").unwrap().unwrap().outbound {
+        edi_bridge::store::records::Outbound850::Written { envelope, .. } => envelope.isa13,
+        other => panic!("{other:?}"),
+    };
+    let isa = include_str!("../../samples/ingram-po-855.edi")
+        .lines()
+        .next()
+        .unwrap()
+        .replace("000000501", "000000778");
+    let ta1 = format!("{isa}\nTA1*{isa13:09}*261121*0900*R*024~\nIEA*0*000000778~\n");
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ta1.edi", ta1.as_bytes());
+    d.wait_inbox(&mut rx, "ta1.edi").await;
+    until_recorded(&d, "the rejection counted and recorded", || {
+        d.r().store.erp_rejected_count() == 1
+            && d.r()
+                .store
+                .last_inbound()
+                .is_ok_and(|l| l.is_some_and(|l| l.file == "ta1.edi"))
+    })
+    .await;
+    let html = home(&c, &base(&d), &cookie).await;
+    for want in [
+        "850 written as",
+        "PO Response accepted by Ingram",
+        "Console login (from 127.0.0.1:",
+        "Last inbound file: ta1.edi (archived)",
+        "<a class=\"tile alarm\" href=\"/pos?state=errors\"><span class=\"n\">1</span><span class=\"label\">850s the ERP rejected (997 or TA1)</span>",
+    ] {
+        assert!(html.contains(want), "after a restart, {want}: {html}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn an_error_file_is_viewed_escaped_and_dismissed_into_the_archive_with_a_reason() {
+    let ws = Workspace::new();
+    let d = ws.start_with(&with_token(&ws)).await;
+    let base = base(&d);
+    let c = no_redirects();
+    let cookie = login(&c, &base).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(
+        &ws,
+        "junk.855",
+        b"<script>alert(1)</script>\x1b[31m red\nsecond line\n",
+    );
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "junk.855").await,
+        Outcome::Rejected { .. }
+    ));
+    let (s, list) = page(&c, &format!("{base}/errors"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(
+        list.contains("href=\"/errors/view?file=junk.855\""),
+        "{list}"
+    );
+    let (s, view) = page(&c, &format!("{base}/errors/view?file=junk.855"), &cookie).await;
+    assert_eq!(s, 200, "{view}");
+    assert!(!view.contains("<script>alert"), "{view}");
+    assert!(
+        view.contains("&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m red\nsecond line"),
+        "{view}"
+    );
+    assert!(view.contains("Why it is here"), "{view}");
+    // Bounded: a big file shows its first part only.
+    std::fs::write(ws.path("error/big.855"), vec![b'A'; 200 * 1024]).unwrap();
+    let (s, big) = page(&c, &format!("{base}/errors/view?file=big.855"), &cookie).await;
+    assert_eq!(s, 200);
+    assert!(big.contains("only the first 64 KiB are shown"), "bounded");
+    assert!(big.len() < 100 * 1024, "{}", big.len());
+    // Never through a symlink, never a path.
+    std::os::unix::fs::symlink("/etc/passwd", ws.path("error/link.855")).unwrap();
+    for name in ["link.855", "..%2Fedi-bridge.toml", "junk.855.reason.txt"] {
+        let (s, html) = page(&c, &format!("{base}/errors/view?file={name}"), &cookie).await;
+        assert_eq!(s, 404, "{name}: {html}");
+        assert!(!html.contains("root:"), "{html}");
+    }
+
+    let csrf = csrf_of(&list);
+    // Dismiss needs a reason.
+    let r = c
+        .post(format!("{base}/errors/dismiss"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("file", "junk.855"),
+            ("reason", " "),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(ws.path("error/junk.855").exists());
+    let r = c
+        .post(format!("{base}/errors/dismiss"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("file", "junk.855"),
+            ("reason", "test file from the ERP vendor"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(!ws.path("error/junk.855").exists());
+    assert!(!ws.path("error/junk.855.reason.txt").exists());
+    let dismissed: Vec<String> = walk(&ws.path("archive/dismissed"), false)
+        .iter()
+        .map(|p| name_of(p))
+        .collect();
+    assert_eq!(
+        {
+            let mut v = dismissed.clone();
+            v.sort();
+            v
+        },
+        ["junk.855", "junk.855.reason.txt"],
+        "{dismissed:?}"
+    );
+    // A symlink is never dismissed either.
+    let r = c
+        .post(format!("{base}/errors/dismiss"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("file", "link.855"),
+            ("reason", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(std::fs::symlink_metadata(ws.path("error/link.855")).is_ok());
+
+    // The action is logged with its time, client address and reason.
+    let log = d.r().store.recent_activity(5).unwrap();
+    let entry = log
+        .iter()
+        .find(|e| e.text.starts_with("Dismiss: error/junk.855"))
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert!(
+        entry.text.contains("reason: test file from the ERP vendor")
+            && entry.text.contains("archive/dismissed/"),
+        "{entry:?}"
+    );
+    assert!(
+        entry
+            .client
+            .as_deref()
+            .is_some_and(|c| c.starts_with("127.0.0.1:")),
+        "{entry:?}"
+    );
+    assert!(entry.at.ends_with('Z'), "{entry:?}");
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn the_right_token_logs_in_whatever_was_guessed_before_from_the_same_address() {
     let ws = Workspace::new();

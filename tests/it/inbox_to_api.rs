@@ -489,7 +489,8 @@ async fn a_dead_lettered_response_holds_its_status_back_until_retry_sends_both_i
     let store = &d.r().store;
     let blocked = store.blocked_jobs().unwrap();
     assert_eq!(blocked.len(), 1, "{blocked:?}");
-    let shown = edi_bridge::admin::ops::show(store, "IM-PO-1001").unwrap();
+    let shown =
+        edi_bridge::admin::ops::show(store, "IM-PO-1001", &ws.path("edi-bridge.toml")).unwrap();
     assert!(
         shown.contains("blocked: waits for the dead-lettered PO Response (855)"),
         "{shown}"

@@ -19,5 +19,6 @@ mod operate;
 mod outage;
 mod programs;
 mod real_world;
+mod setup;
 mod support;
 mod webhook_to_850;

@@ -299,7 +299,13 @@ fn shipped_systemd_example_config_passes_check() {
     let ws = Workspace::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = ws.path("edi-bridge.toml");
-    std::fs::copy(root.join("systemd/edi-bridge.toml"), &config).unwrap();
+    // The ERP's directories must exist: the workspace's stand in for /srv/erp.
+    let shipped = std::fs::read_to_string(root.join("systemd/edi-bridge.toml")).unwrap();
+    std::fs::write(
+        &config,
+        shipped.replace("\"/srv/erp/", &format!("\"{}/", ws.dir.path().display())),
+    )
+    .unwrap();
     std::fs::create_dir(ws.path("mappings")).unwrap();
     std::fs::copy(
         root.join("mappings/ingram.toml"),

@@ -1,6 +1,7 @@
 //! `edi-bridge check --online` against the project's Ingram emulator on 127.0.0.1:0: every check
 //! passes on a good setup (and the token never shows), a wrong client secret fails at the token
-//! step and says so, a missing directory is named with its fix.
+//! step and says so, a partner id the API refuses is named with its fix, and a missing ERP
+//! directory stops at the configuration.
 
 use crate::support::*;
 
@@ -50,6 +51,7 @@ async fn every_check_passes_against_the_emulator_and_the_token_never_shows() {
         "✓ access token",
         "✓ API base",
         "plain HTTP on loopback",
+        "✓ partner id",
         "✓ webhook secret",
         "✓ outbox",
         "✓ error directory",
@@ -69,7 +71,6 @@ async fn a_wrong_client_secret_fails_at_the_token_step_and_a_missing_directory_i
     let (sim, _t) = sim(|_| {}).await;
     let ws = Workspace::new();
     make_dirs(&ws);
-    std::fs::remove_dir(ws.path("error")).unwrap();
     std::fs::write(ws.path("client.secret"), "not-the-secret").unwrap();
     let (code, out) = online(&ws, &sim).await;
     assert_eq!(code, Some(1), "{out}");
@@ -79,12 +80,41 @@ async fn a_wrong_client_secret_fails_at_the_token_step_and_a_missing_directory_i
         "{out}"
     );
     assert!(!out.contains("not-the-secret"), "{out}");
-    let error_line = out.lines().find(|l| l.contains("error directory")).unwrap();
+    assert!(out.contains("checks failed"), "{out}");
+    // A missing ERP directory stops at the configuration, before any connection, naming it.
+    std::fs::remove_dir(ws.path("error")).unwrap();
+    let (code, out) = online(&ws, &sim).await;
+    assert_eq!(code, Some(64), "{out}");
     assert!(
-        error_line.starts_with("✗") && error_line.contains("create it"),
+        out.contains("paths.error") && out.contains("does not exist: create it"),
         "{out}"
     );
-    assert!(out.contains("checks failed"), "{out}");
+}
+
+#[tokio::test]
+async fn a_partner_id_the_api_does_not_accept_fails_with_its_fix() {
+    // The emulator knows US123456; the config says US999999.
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    let config = ws.path("edi-bridge.toml");
+    std::fs::write(
+        &config,
+        ws.config_text_for(&sim.base_url(), &sim.token_url(), "")
+            .replace("partner_id = \"US123456\"", "partner_id = \"US999999\""),
+    )
+    .unwrap();
+    let (code, out) = tokio::task::spawn_blocking(move || run_check(&config))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    let line = out.lines().find(|l| l.contains("partner id")).unwrap();
+    assert!(
+        line.starts_with("✗") && line.contains("US999999") && line.contains("ingram.partner_id"),
+        "{out}"
+    );
+    assert!(out.contains("✓ access token"), "{out}");
+    assert!(out.contains("1 of "), "{out}");
 }
 
 #[tokio::test]

@@ -15,6 +15,9 @@ pub const OLD_SECRET: &str = "previous-webhook-secret";
 pub const CLIENT_SECRET: &str = "test-client-secret";
 pub const SAMPLE: &str = include_str!("../../samples/ingram-po-webhook.json");
 
+/// The ERP's directories a workspace has (the state directory is the daemon's own).
+pub const ERP_DIRS: [&str; 4] = ["outbox", "inbox", "archive", "error"];
+
 /// A temporary workspace: config, mapping, ERP directories.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
@@ -23,6 +26,10 @@ pub struct Workspace {
 impl Workspace {
     pub fn new() -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
+        // The ERP's directories exist before the daemon starts (it never creates them).
+        for d in ERP_DIRS {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
         std::fs::write(dir.path().join("webhook.secret"), SECRET).unwrap();
         std::fs::write(dir.path().join("webhook.previous"), OLD_SECRET).unwrap();
         std::fs::write(dir.path().join("client.secret"), CLIENT_SECRET).unwrap();
@@ -271,6 +278,9 @@ pub fn edi_bridge_command() -> std::process::Command {
         edi_bridge::config::ENV_WEBHOOK_SECRET,
         edi_bridge::config::ENV_WEBHOOK_SECRET_PREVIOUS,
         edi_bridge::config::ENV_CLIENT_SECRET,
+        edi_bridge::config::ENV_CONSOLE_TOKEN,
+        edi_bridge::config::ENV_SMTP_PASSWORD,
+        edi_bridge::config::ENV_CONFIG,
     ] {
         cmd.env_remove(var);
     }

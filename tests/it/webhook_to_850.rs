@@ -390,7 +390,8 @@ async fn retention_keeps_open_pos_and_redeliveries_stay_duplicates_forever() {
     // Three days on, the 850 has had no 997, 855 or 856: the PO is open and stays.
     d.r().clock.advance(3 * day);
     assert_eq!(prune(d.r().clock.now_ms()), 0);
-    let shown = edi_bridge::admin::ops::show(store, "IM-PO-1001").unwrap();
+    let shown =
+        edi_bridge::admin::ops::show(store, "IM-PO-1001", &ws.path("edi-bridge.toml")).unwrap();
     assert!(
         shown.contains("open: no 997 from the ERP for its 850"),
         "{shown}"

@@ -5,6 +5,7 @@
 //! module that names reqwest.
 
 mod error;
+pub mod health;
 mod token;
 
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct ApiAnswer {
     pub status: u16,
     /// The server's `Date` header, as sent.
     pub date: Option<String>,
+    /// The message of an error body, when the answer was not 2xx.
+    pub message: Option<String>,
 }
 
 /// The client. Cheap to clone; clones share the connection pool and the token cache.
@@ -84,6 +87,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     settings: Arc<ApiSettings>,
     tokens: Arc<TokenCache>,
+    health: Arc<health::ApiHealth>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -160,7 +164,85 @@ impl ApiClient {
             http,
             settings: Arc::new(settings),
             tokens: Arc::new(TokenCache::default()),
+            health: Arc::new(health::ApiHealth::new(crate::clock::Clock::system())),
         })
+    }
+
+    /// The same client recording what it sees of Ingram by `clock` (the daemon's, which tests
+    /// move forward). Call before cloning: clones share the record.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.health = Arc::new(health::ApiHealth::new(clock));
+        self
+    }
+
+    /// When Ingram last answered, since when it has not, and the token's state.
+    pub fn health(&self) -> &health::ApiHealth {
+        &self.health
+    }
+
+    /// A valid token (cached or new), recording what the token endpoint said when it was asked.
+    async fn token(&self) -> Result<Token, Error> {
+        let before = self.tokens.refreshes();
+        match self.tokens.get(&self.http, &self.settings).await {
+            Ok(t) => {
+                if self.tokens.refreshes() != before {
+                    self.health.answered();
+                    let left = t
+                        .refresh_at
+                        .saturating_duration_since(tokio::time::Instant::now());
+                    let renew_by_ms = self
+                        .health
+                        .clock()
+                        .now_ms()
+                        .saturating_add(left.as_millis() as u64);
+                    self.health.token(health::TokenState::Valid { renew_by_ms });
+                }
+                Ok(t)
+            }
+            Err(e) => {
+                self.note_token_error(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn note_token_error(&self, e: &Error) {
+        match e {
+            Error::TokenStatus {
+                status, message, ..
+            } => {
+                self.health.status(*status, "the token endpoint");
+                if *status < 500 {
+                    self.health.token(health::TokenState::Refused {
+                        at_ms: self.health.clock().now_ms(),
+                        status: *status,
+                        message: crate::text::clip(message, 200),
+                    });
+                }
+            }
+            Error::Timeout | Error::Connect(_) | Error::Body(_) => {
+                self.health.unanswered(format!("token endpoint: {e}"))
+            }
+            // An answer Ingram gave that we could not use; or a local problem.
+            Error::Token(_) => self.health.answered(),
+            Error::Status { .. } | Error::Build(_) => {}
+        }
+    }
+
+    /// One attempt, with what it showed of Ingram recorded.
+    async fn send_noted(
+        &self,
+        url: &str,
+        payload: &[u8],
+        correlation_id: &str,
+        token: &Token,
+    ) -> Result<reqwest::Response, Error> {
+        let r = self.send(url, payload, correlation_id, token).await;
+        match &r {
+            Ok(resp) => self.health.status(resp.status().as_u16(), "the API"),
+            Err(e) => self.health.unanswered(format!("API: {e}")),
+        }
+        r
     }
 
     /// The settings this client was built with.
@@ -197,8 +279,10 @@ impl ApiClient {
         exact_path(&self.settings.api_base_url, &url)?;
         let payload = serde_json::to_vec(body).map_err(|e| Error::Body(e.to_string()))?;
 
-        let token = self.tokens.get(&self.http, &self.settings).await?;
-        let first = self.send(&url, &payload, correlation_id, &token).await?;
+        let token = self.token().await?;
+        let first = self
+            .send_noted(&url, &payload, correlation_id, &token)
+            .await?;
         let response = if first.status() == reqwest::StatusCode::UNAUTHORIZED {
             tracing::info!(
                 correlation_id,
@@ -206,8 +290,9 @@ impl ApiClient {
                 "Ingram rejected the access token, fetching a new one."
             );
             self.tokens.invalidate(&token).await;
-            let token = self.tokens.get(&self.http, &self.settings).await?;
-            self.send(&url, &payload, correlation_id, &token).await?
+            let token = self.token().await?;
+            self.send_noted(&url, &payload, correlation_id, &token)
+                .await?
         } else {
             first
         };
@@ -277,13 +362,17 @@ impl ApiClient {
             .send()
             .await
             .map_err(map_reqwest_error)?;
+        let status = response.status().as_u16();
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = response.text().await.unwrap_or_default();
         Ok(ApiAnswer {
-            status: response.status().as_u16(),
-            date: response
-                .headers()
-                .get(reqwest::header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            status,
+            date,
+            message: (!(200..300).contains(&status)).then(|| message_from_body(&text)),
         })
     }
 

@@ -20,7 +20,7 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 #[derive(Clone)]
 pub(crate) struct Token {
     pub(crate) value: Arc<str>,
-    refresh_at: Instant,
+    pub(crate) refresh_at: Instant,
     /// What the token endpoint said the token lasts (capped at 24 h).
     pub(crate) expires_in: Duration,
 }
