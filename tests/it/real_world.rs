@@ -420,3 +420,140 @@ async fn standard_segments_are_known_and_only_unknown_ones_are_noted_in_the_997(
     );
     d.stop().await;
 }
+
+/// The sample with its ISA13/GS06 replaced by `n` (a new envelope for the same documents).
+fn envelope(text: &str, isa13: &str, gs06: &str, n: u32) -> String {
+    text.replace(isa13, &format!("{n:09}"))
+        .replace(&format!("*{gs06}*X*"), &format!("*{n}*X*"))
+        .replace(&format!("GE*1*{gs06}~"), &format!("GE*1*{n}~"))
+}
+
+#[tokio::test]
+async fn a_bare_855_without_bak09_takes_the_date_it_was_received() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    let text = bare(ACK).replace("*SO-77812*20261121~", "*SO-77812~");
+    assert!(!text.contains("20261121~"), "{text}");
+    let day = || {
+        time::OffsetDateTime::now_utc()
+            .date()
+            .format(time::macros::format_description!("[year]-[month]-[day]"))
+            .unwrap()
+    };
+    let before = day();
+    drop_inbox(&ws, "no-bak09.855", text.as_bytes());
+    let outcome = d.wait_inbox(&mut rx, "no-bak09.855").await;
+    assert!(
+        matches!(outcome, Outcome::Archived { jobs: 1, .. }),
+        "{outcome:?}"
+    );
+    let calls = sim.wait_for_calls(1, Duration::from_secs(20)).await;
+    let got = calls[0].body["acknowledgementDate"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(got == before || got == day(), "{got}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn documents_sent_twice_are_sent_once() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ack.855", ACK.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ack.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    // The same original 855 (BAK01 00, same PO) in a new envelope: no call.
+    drop_inbox(
+        &ws,
+        "ack-again.855",
+        envelope(ACK, "000000501", "501", 502).as_bytes(),
+    );
+    match d.wait_inbox(&mut rx, "ack-again.855").await {
+        Outcome::Duplicate { reason, moved } => {
+            assert!(
+                reason.contains("IM-PO-1001") && reason.contains("855"),
+                "{reason}"
+            );
+            assert!(
+                moved.starts_with(ws.path("archive/duplicates")),
+                "{moved:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A replacement (BAK01 05) is sent.
+    drop_inbox(
+        &ws,
+        "ack-replace.855",
+        envelope(ACK, "000000501", "501", 503)
+            .replace("BAK*00*", "BAK*05*")
+            .as_bytes(),
+    );
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ack-replace.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    // The same for an 856: the original shipment again (BSN01 00, same BSN02) is no call, and
+    // twice in one file it is queued once.
+    let twice = envelope(ASN, "000000601", "601", 602)
+        .replace(
+            "SE*28*0001~\n",
+            &format!(
+                "SE*28*0001~\n{}",
+                bare(ASN)
+                    .replace("ST*856*0001", "ST*856*0002")
+                    .replace("SE*28*0001", "SE*28*0002")
+            ),
+        )
+        .replace("GE*1*602~", "GE*2*602~");
+    drop_inbox(&ws, "asn.856", twice.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "asn.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    drop_inbox(
+        &ws,
+        "asn-again.856",
+        envelope(ASN, "000000601", "601", 604).as_bytes(),
+    );
+    match d.wait_inbox(&mut rx, "asn-again.856").await {
+        Outcome::Duplicate { reason, .. } => {
+            assert!(reason.contains("ASN-5501"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop_inbox(
+        &ws,
+        "asn-replace.856",
+        envelope(ASN, "000000601", "601", 605)
+            .replace("BSN*00*", "BSN*05*")
+            .as_bytes(),
+    );
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "asn-replace.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    let calls = sim.wait_for_calls(4, Duration::from_secs(20)).await;
+    d.stop().await;
+    let calls = sim.calls();
+    let kinds: Vec<&str> = calls
+        .iter()
+        .map(|c| {
+            if c.path.ends_with("/response") {
+                "855"
+            } else {
+                "856"
+            }
+        })
+        .collect();
+    assert_eq!(kinds, ["855", "855", "856", "856"], "{calls:?}");
+}
