@@ -14,6 +14,7 @@
 
 mod codec;
 pub mod health;
+pub mod inbound;
 pub mod keys;
 pub mod records;
 mod refused;
@@ -885,6 +886,16 @@ pub struct Due {
 impl Store {
     /// Commits everything one inbound file produced; duplicate interchanges commit nothing.
     pub fn commit_inbound(&self, b: &InboundBatch) -> Result<InboundCommit, StoreError> {
+        self.commit_inbound_chunk(b, &inbound::Chunk::default())
+    }
+
+    /// [`Store::commit_inbound`] for one chunk of a file: with the file's position and the
+    /// original documents the chunk queued ([`inbound`]).
+    pub fn commit_inbound_chunk(
+        &self,
+        b: &InboundBatch,
+        chunk: &inbound::Chunk,
+    ) -> Result<InboundCommit, StoreError> {
         let i = self.inner()?;
         let job_ids: Vec<u64> = b
             .jobs
@@ -905,6 +916,7 @@ impl Store {
             claimed_file: b.claimed_file.clone(),
             received_at: b.received_at.clone(),
         });
+        let inbound = i.db.open_tree(inbound::INBOUND)?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
         let out = (
@@ -916,8 +928,9 @@ impl Store {
             &i.awaiting_997,
             &i.erp_rejected,
             &i.states,
+            &inbound,
         )
-            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states)| {
+            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states, inbound)| {
                 changes.restart();
                 for key in &b.interchanges {
                     if let Some(prev) = interchanges.get(key)? {
@@ -933,6 +946,15 @@ impl Store {
                 }
                 for key in &b.interchanges {
                     interchanges.insert(key.as_slice(), ic.as_slice())?;
+                }
+                if let Some(p) = &chunk.progress {
+                    match p.done {
+                        Some(n) => inbound.insert(p.key.as_slice(), &n.to_be_bytes())?,
+                        None => inbound.remove(p.key.as_slice())?,
+                    };
+                }
+                for (key, rec) in &chunk.originals {
+                    inbound.insert(key.as_slice(), rec.as_slice())?;
                 }
                 for ((job, id), corr) in b.jobs.iter().zip(&job_ids).zip(&correlation) {
                     let rec = JobRecord {

@@ -109,7 +109,13 @@ pub(super) fn missing_element(seg: &Segment<'_>, n: usize) -> Diagnostic {
     )
 }
 
+/// A mandatory segment missing from a set; `at` is the ST (or the segment it should follow):
+/// the diagnostic names the missing segment right after it, as AK3 wants.
 pub(super) fn missing_segment(what: &str, at: Position) -> Diagnostic {
+    let mut at = at;
+    at.segment_id = Some(what.to_ascii_uppercase());
+    at.segment_in_set = at.segment_in_set.map(|n| n + 1);
+    at.segment_index = at.segment_index.map(|n| n + 1);
     Diagnostic::error(
         DiagnosticCode::MissingSegment,
         format!("mandatory segment {what} missing"),
