@@ -65,6 +65,24 @@ pub struct Progress {
     pub done: Option<u64>,
 }
 
+/// An inbox file waiting to be completed (no IEA closes its last ISA yet), as the inbox
+/// watcher last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingFile {
+    pub name: String,
+    pub size: u64,
+    /// Its mtime (RFC 3339): the wait counts from there.
+    pub modified_at: String,
+    pub waited_secs: u64,
+    /// `inbox.incomplete_timeout_secs`: it goes to `error/` once `waited_secs` reaches this.
+    pub timeout_secs: u64,
+    /// What the reader said of it (its first error), if anything.
+    pub reader: String,
+}
+
+/// `w`: the list of [`WaitingFile`]s.
+const WAITING: &[u8] = b"w";
+
 /// What a chunk of a file adds to its [`super::InboundBatch`].
 #[derive(Debug, Clone, Default)]
 pub struct Chunk {
@@ -88,6 +106,24 @@ impl Store {
     pub fn original(&self, key: &[u8]) -> Result<Option<OriginalRecord>, StoreError> {
         let tree = self.inner()?.db.open_tree(INBOUND)?;
         tree.get(key)?.map(|v| parse(key, &v)).transpose()
+    }
+
+    /// Records the inbox files waiting to be completed (the inbox watcher, when the list
+    /// changes).
+    pub fn set_inbox_waiting(&self, files: &[WaitingFile]) -> Result<(), StoreError> {
+        let tree = self.inner()?.db.open_tree(INBOUND)?;
+        tree.insert(WAITING, json(&files))?;
+        Ok(())
+    }
+
+    /// The inbox files waiting to be completed, as the inbox watcher last saw them (for the
+    /// console): each with its size, mtime, how long it has waited and the timeout.
+    pub fn inbox_waiting(&self) -> Result<Vec<WaitingFile>, StoreError> {
+        let tree = self.inner()?.db.open_tree(INBOUND)?;
+        match tree.get(WAITING)? {
+            Some(v) => parse(WAITING, &v),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Which file an interchange key was processed from, if any (read only; the commit checks
