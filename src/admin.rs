@@ -1,4 +1,4 @@
-//! Operator commands (`status`, `show`, `retry`, `replay`, `reload`). sled allows one process
+//! Operator commands (`status`, `show`, `retry`, `replay`, `close`, `reload`). sled allows one process
 //! per database, so while the daemon runs these go through its admin endpoint: HTTP on the unix
 //! socket `STATE/admin.sock` (mode 0600, never on the webhook listener). When no daemon answers,
 //! the CLI opens the store itself and runs the same [`ops`].
@@ -51,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/show/{po}", get(show))
         .route("/retry", post(retry))
         .route("/replay/{po}", post(replay))
+        .route("/close/{po}", post(close))
         .route("/reload", post(reload))
         .with_state(state)
 }
@@ -84,6 +85,19 @@ async fn replay(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Re
     let r = blocking(move || ops::replay(&s.store, &po)).await;
     wake.notify_one();
     reply(r)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CloseQuery {
+    pub reason: String,
+}
+
+async fn close(
+    State(s): State<AdminState>,
+    UrlPath(po): UrlPath<String>,
+    Query(q): Query<CloseQuery>,
+) -> Reply {
+    reply(blocking(move || ops::close(&s.store, &po, &q.reason)).await)
 }
 
 async fn reload(State(s): State<AdminState>) -> Reply {
@@ -265,11 +279,13 @@ pub mod ops {
             }
         }
         let unknown: usize = jobs.iter().filter(|j| j.unknown_po).count();
+        let blocked = store.blocked_jobs()?.len();
         let _ = writeln!(
             out,
-            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received), dead letters {}, 850s waiting {}, held for review {}, pruned by retention {}",
+            "\n{shown} PO(s) shown; queued jobs {} ({} for POs never received, {} blocked behind a dead letter of their PO), dead letters {}, 850s waiting {}, held for review {}, pruned by retention {}",
             jobs.len(),
             unknown,
+            blocked,
             dead.len(),
             store.outbox_depth(),
             store.review_count(),
@@ -309,10 +325,21 @@ pub mod ops {
 
     pub fn show(store: &Store, po: &str) -> anyhow::Result<String> {
         let o = store.order(po)?.with_context(|| {
-            format!("no purchase order {po} (POs older than [store] retention_days are pruned; their files stay in archive/)")
+            format!("no purchase order {po} (finished POs older than [store] retention_days are pruned; their files stay in archive/)")
         })?;
         let mut out = String::new();
         let _ = writeln!(out, "PO {}  ({})", o.po_number, lifecycle(&o));
+        match (&o.inbound.closed, o.open(true)) {
+            (Some(c), _) => {
+                let _ = writeln!(out, "closed by an operator {}: {}", c.at, c.reason);
+            }
+            (None, Some(why)) => {
+                let _ = writeln!(out, "open: {why}");
+            }
+            (None, None) => {
+                let _ = writeln!(out, "finished");
+            }
+        }
         let _ = writeln!(
             out,
             "webhook event {} received {}",
@@ -344,18 +371,26 @@ pub mod ops {
             .filter_map(Result::ok)
             .filter(|j| j.po == po)
             .collect();
+        let blocked = store.blocked_jobs()?;
         if !jobs.is_empty() {
             let _ = writeln!(out, "\nqueued API calls:");
             for j in jobs {
                 let _ = writeln!(
                     out,
-                    "  job {} {:?} {} attempts {} last error: {}",
+                    "  job {} {} {} attempts {} last error: {}",
                     j.id,
                     j.kind,
                     j.path,
                     j.attempts,
                     j.last_error.as_deref().unwrap_or("-")
                 );
+                if let Some((_, d)) = blocked.iter().find(|(b, _)| b.id == j.id) {
+                    let _ = writeln!(
+                        out,
+                        "    blocked: waits for the dead-lettered {} (job {}); `edi-bridge retry {}` sends them in order",
+                        d.job.kind, d.job.id, d.job.id
+                    );
+                }
             }
         }
         let dead: Vec<_> = store
@@ -368,7 +403,7 @@ pub mod ops {
             for d in dead {
                 let _ = writeln!(
                     out,
-                    "  job {} {:?} at {}: {}",
+                    "  job {} {} at {}: {}",
                     d.job.id, d.job.kind, d.at, d.reason
                 );
             }
@@ -383,6 +418,21 @@ pub mod ops {
             anyhow::bail!("no dead-lettered job {}", job.unwrap_or_default());
         }
         Ok(format!("{n} job(s) put back in the queue\n"))
+    }
+
+    pub fn close(store: &Store, po: &str, reason: &str) -> anyhow::Result<String> {
+        if reason.trim().is_empty() {
+            anyhow::bail!("--reason is empty: say why the PO is closed (it goes in its timeline)");
+        }
+        let rec = store.close(po, reason, &crate::clock::now_rfc3339())?;
+        store.flush_blocking()?;
+        tracing::warn!(po = %crate::text::Escaped(po), reason = %crate::text::Escaped(reason), "PO closed by an operator.");
+        let pending = rec.inbound.calls_pending;
+        Ok(if pending > 0 {
+            format!("PO {po}: closed; {pending} call(s) to Ingram are still queued or dead-lettered and keep it in the store until they are done\n")
+        } else {
+            format!("PO {po}: closed\n")
+        })
     }
 
     pub fn replay(store: &Store, po: &str) -> anyhow::Result<String> {

@@ -97,6 +97,17 @@ pub enum Command {
         config: PathBuf,
         po: String,
     },
+    /// Close a PO that will never finish (lines cancelled, an order handled by phone): it
+    /// then counts as finished, and retention may remove it once it is old enough. Logged with
+    /// the reason in its timeline.
+    Close {
+        #[arg(long, short)]
+        config: PathBuf,
+        po: String,
+        /// Why (kept in the PO's timeline).
+        #[arg(long)]
+        reason: String,
+    },
     /// Make the running daemon reload its mapping (same as SIGHUP).
     Reload {
         #[arg(long, short)]

@@ -300,10 +300,11 @@ pub struct StoreConfig {
     /// pruned from the store (their files stay in the archive).
     #[serde(default = "defaults::retention_days")]
     pub retention_days: u64,
-    /// A pruned PO's event id and PO number are remembered this long, so a redelivery is still
-    /// recognised.
-    #[serde(default = "defaults::dedupe_days")]
-    pub dedupe_days: u64,
+    /// No longer used: a pruned PO's event id and PO number are remembered for the life of the
+    /// store, so a redelivery is always recognised. Still accepted, so a configuration written
+    /// for an older version loads; the daemon logs that it is ignored.
+    #[serde(default)]
+    pub dedupe_days: Option<u64>,
 }
 
 impl Default for StoreConfig {
@@ -311,7 +312,7 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_mib: defaults::cache_mib(),
             retention_days: defaults::retention_days(),
-            dedupe_days: defaults::dedupe_days(),
+            dedupe_days: None,
         }
     }
 }
@@ -325,6 +326,10 @@ pub struct AlertConfig {
     /// Warn when no 855/856/997 arrived for this many hours.
     #[serde(default = "defaults::no_inbound_hours")]
     pub no_inbound_hours: u64,
+    /// Warn about POs still open (not finished, not closed) this many days after they were
+    /// received: retention never removes them, so someone has to look.
+    #[serde(default = "defaults::open_po_days")]
+    pub open_po_days: u64,
     /// How often the conditions are checked and logged.
     #[serde(default = "defaults::check_interval_secs")]
     pub check_interval_secs: u64,
@@ -371,6 +376,7 @@ impl Default for AlertConfig {
         AlertConfig {
             missing_997_hours: defaults::missing_997_hours(),
             no_inbound_hours: defaults::no_inbound_hours(),
+            open_po_days: defaults::open_po_days(),
             check_interval_secs: defaults::check_interval_secs(),
             webhook_url: None,
             smtp: None,
@@ -506,6 +512,9 @@ mod defaults {
     pub(super) fn smtp_port() -> u16 {
         587
     }
+    pub(super) fn open_po_days() -> u64 {
+        30
+    }
     pub(super) fn check_interval_secs() -> u64 {
         300
     }
@@ -514,9 +523,6 @@ mod defaults {
     }
     pub(super) fn retention_days() -> u64 {
         90
-    }
-    pub(super) fn dedupe_days() -> u64 {
-        400
     }
     pub(super) fn console_page_size() -> usize {
         50
@@ -690,16 +696,6 @@ impl Config {
         }
         if self.store.retention_days == 0 {
             bad("store", "retention_days", "must be at least 1".into());
-        }
-        if self.store.dedupe_days < self.store.retention_days {
-            bad(
-                "store",
-                "dedupe_days",
-                format!(
-                    "{} must be at least retention_days ({})",
-                    self.store.dedupe_days, self.store.retention_days
-                ),
-            );
         }
         if !(1..=65536).contains(&self.store.cache_mib) {
             bad(

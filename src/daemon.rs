@@ -57,6 +57,9 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         mapping,
         secrets,
     } = loaded;
+    if let Some(days) = config.store.dedupe_days {
+        tracing::warn!(dedupe_days = days, "[store] dedupe_days is ignored: accepted events and PO numbers are remembered for the life of the store.");
+    }
     let client = api_client(&config, &secrets)?;
     let dirs = open_dirs(&config)?;
     let store = open_store(&config).await?;
@@ -433,6 +436,11 @@ fn start_alerts(
         config.alerts.missing_997_hours,
         config.alerts.no_inbound_hours,
     );
+    let (open_days, clock, mapping) = (
+        config.alerts.open_po_days,
+        shared.clock.clone(),
+        shared.mapping.clone(),
+    );
     tasks.spawn("alert watcher", async move {
         let mut tick = tokio::time::interval(every);
         // The store's health is a published snapshot, cheap to read: watched every few seconds,
@@ -473,7 +481,12 @@ fn start_alerts(
                     let (m, st) = (metrics.clone(), store.clone());
                     let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
                     let (_, _, overdue, since) = values;
+                    let (st, cutoff) = (store.clone(), clock.now_ms().saturating_sub(open_days * 86_400_000));
+                    let expect_997 = mapping.current().ack997.expect_from_erp;
+                    let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3)).await?.unwrap_or_default();
+                    let oldest: Vec<String> = open.oldest.iter().map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.po_number))).collect();
                     for (kind, holds, text) in [
+                        ("open_pos", open.count > 0, format!("edi-bridge: {} PO(s) still open after {open_days} days, oldest: {}; see `edi-bridge status --state errors` and `edi-bridge show PO`, or `edi-bridge close PO --reason ...` for one that will never finish", open.count, oldest.join(", "))),
                         ("overdue_997", overdue > 0, format!("edi-bridge: {overdue} 850(s) have no 997 from the ERP after {hours_997} h")),
                         ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge: no 855/856/997 from the ERP for {} h", since / 3600)),
                     ] {
@@ -530,14 +543,14 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
     // never waits long behind one: 250 POs a second, far above any daily volume.
     const BATCH: usize = 25;
     const PAUSE: Duration = Duration::from_millis(100);
-    let (store, clock, stop) = (
+    let (store, clock, stop, mapping) = (
         shared.store.clone(),
         shared.clock.clone(),
         tasks.shutdown.clone(),
+        shared.mapping.clone(),
     );
     let day = Duration::from_secs(86_400);
     let retention = day * config.store.retention_days.min(100_000) as u32;
-    let dedupe = day * config.store.dedupe_days.min(100_000) as u32;
     tasks.spawn("retention", async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -547,13 +560,15 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
             }
             loop {
                 let (st, now) = (store.clone(), clock.now_ms());
-                let round =
-                    tokio::task::spawn_blocking(move || st.prune(now, retention, dedupe, BATCH))
-                        .await?;
+                let expect_997 = mapping.current().ack997.expect_from_erp;
+                let round = tokio::task::spawn_blocking(move || {
+                    st.prune(now, retention, expect_997, BATCH)
+                })
+                .await?;
                 match round {
-                    Ok(p) if p.orders > 0 || p.dedupe_expired > 0 || p.interchanges_expired > 0 => {
-                        tracing::info!(pos = p.orders, dedupe_keys = p.dedupe_expired, interchanges = p.interchanges_expired, "Retention pruned old records.");
-                        if p.orders < BATCH && p.dedupe_expired < BATCH && p.interchanges_expired < BATCH {
+                    Ok(p) if p.orders > 0 => {
+                        tracing::info!(pos = p.orders, "Retention pruned finished POs.");
+                        if p.orders < BATCH {
                             break;
                         }
                     }

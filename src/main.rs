@@ -93,6 +93,16 @@ fn main() -> ExitCode {
                 edi_bridge::admin::ops::replay(st, &po)
             }))
         }
+        Command::Close { config, po, reason } => {
+            let path = format!(
+                "/close/{}?reason={}",
+                edi_bridge::ingram::calls::path_segment(&po),
+                edi_bridge::ingram::calls::path_segment(&reason)
+            );
+            runtime().block_on(cli::operator(&config, "POST", &path, |st| {
+                edi_bridge::admin::ops::close(st, &po, &reason)
+            }))
+        }
         Command::Reload { config } => {
             runtime().block_on(cli::operator(&config, "POST", "/reload", |_| {
                 unreachable_reload()

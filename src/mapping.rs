@@ -566,11 +566,17 @@ impl Default for Inbound {
 pub struct Ack997 {
     /// Write a 997 into the outbox for every inbound functional group.
     pub generate: bool,
+    /// The ERP answers each of our 850s with a 997 (or TA1): a PO is finished, and may leave
+    /// the store, only once the ERP accepted its 850. `false` for an ERP that sends none.
+    pub expect_from_erp: bool,
 }
 
 impl Default for Ack997 {
     fn default() -> Self {
-        Ack997 { generate: true }
+        Ack997 {
+            generate: true,
+            expect_from_erp: true,
+        }
     }
 }
 

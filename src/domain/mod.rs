@@ -163,6 +163,22 @@ pub enum CallKind {
     PoStatus,
 }
 
+impl CallKind {
+    /// The call in the README's words: `PO Response (855)`, `PO Status (856)`.
+    pub fn label(self) -> &'static str {
+        match self {
+            CallKind::PoResponse => "PO Response (855)",
+            CallKind::PoStatus => "PO Status (856)",
+        }
+    }
+}
+
+impl std::fmt::Display for CallKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// A fresh correlation id for one queued call, sent on each of its attempts (Ingram's
 /// `IM-CorrelationID`): a UUID v4 without hyphens (32 hex characters).
 pub fn new_correlation_id() -> String {

@@ -22,7 +22,9 @@ pub const RECEIVED: &str = "received";
 /// console's state filter read one range of it.
 pub const STATES: &str = "states";
 /// Marker in `counters`: the state index was built from the orders.
-pub const STATES_BUILT: &[u8] = b"index\0built\0states\0v1";
+/// (v2: the `finished` and `closed` lifecycles, and each PO's count of pending calls, are
+/// derived once from the orders, jobs and dead letters.)
+pub const STATES_BUILT: &[u8] = b"index\0built\0states\0v2";
 
 /// `state code, received at (Unix ms, big-endian) \0 po`.
 pub fn state_key(lifecycle: &str, received_ms: u64, po: &str) -> Vec<u8> {
@@ -56,8 +58,8 @@ pub fn document_prefix(po: &str) -> Vec<u8> {
     k
 }
 
-/// What outlives a pruned PO, compactly: its event id and PO number (with the payload hash),
-/// so a redelivery is still recognised for `dedupe_days`.
+/// What outlives a pruned PO, compactly and for the life of the store: its event id and PO
+/// number (with the payload hash), so a redelivery is always recognised.
 pub const DEDUPE: &str = "dedupe";
 /// `counters` key: how many POs retention pruned.
 pub const PRUNED: &[u8] = b"pruned\0orders";

@@ -257,12 +257,7 @@ impl Inner {
         // Whatever was counted before no longer holds.
         self.overdue.lock().expect("overdue lock").known = None;
         if !self.counters.contains_key(keys::STATES_BUILT)? {
-            for entry in self.orders.iter() {
-                let (k, v) = entry?;
-                let rec: OrderRecord = parse(&k, &v)?;
-                self.states.insert(state_key(&rec), &[])?;
-            }
-            self.counters.insert(keys::STATES_BUILT, &[])?;
+            self.build_states()?;
         }
         if self.counters.contains_key(keys::INDEXES_BUILT)? {
             return Ok(());
@@ -284,6 +279,37 @@ impl Inner {
                 .insert(keys::awaiting_key(received, &rec.po_number), &[])?;
         }
         self.counters.insert(keys::INDEXES_BUILT, &[])?;
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Derives each PO's pending calls from the jobs and dead letters and rebuilds the state
+    /// index from the orders (once per store: a store written before either existed).
+    fn build_states(&self) -> Result<(), StoreError> {
+        let mut pending: std::collections::HashMap<Vec<u8>, u32> = Default::default();
+        for entry in self.jobs.iter() {
+            let (k, v) = entry?;
+            let job: JobRecord = parse(&k, &v)?;
+            *pending.entry(job.po.into_bytes()).or_default() += 1;
+        }
+        for entry in self.dead.iter() {
+            let (k, v) = entry?;
+            let dead: DeadRecord = parse(&k, &v)?;
+            *pending.entry(dead.job.po.into_bytes()).or_default() += 1;
+        }
+        self.states.clear()?;
+        for entry in self.orders.iter() {
+            let (k, v) = entry?;
+            let mut rec: OrderRecord = parse(&k, &v)?;
+            let calls = pending.get(k.as_ref()).copied().unwrap_or(0);
+            if rec.inbound.calls_pending != calls {
+                rec.inbound.calls_pending = calls;
+                self.orders.insert(&k, json(&rec))?;
+            }
+            self.states.insert(state_key(&rec), &[])?;
+        }
+        self.counters.insert(keys::STATES_BUILT, &[])?;
         Ok(())
     }
 }
@@ -317,13 +343,21 @@ fn restate(
     Ok(())
 }
 
+/// A PO retention picked: its record, the bytes it was picked as, its documents' keys.
+type PruneCandidate = (OrderRecord, sled::IVec, Vec<sled::IVec>);
+
+/// Open POs older than a cutoff (see [`Store::open_before`]).
+#[derive(Debug, Default)]
+pub struct OpenPos {
+    pub count: usize,
+    /// Some of the oldest, with what each waits for.
+    pub oldest: Vec<(OrderRecord, records::Open)>,
+}
+
 /// What one retention round removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
     pub orders: usize,
-    pub dedupe_expired: usize,
-    /// Inbound interchange keys (duplicate detection) older than `dedupe_days`.
-    pub interchanges_expired: usize,
 }
 
 /// Unix ms of an RFC 3339 instant.
@@ -992,6 +1026,11 @@ impl Store {
                         }
                         Ok(())
                     };
+                for job in &b.jobs {
+                    touch(&job.po, &mut |rec| {
+                        rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_add(1);
+                    })?;
+                }
                 for (po, shipped) in &b.shipped {
                     touch(po, &mut |rec| {
                         for (line, q) in shipped {
@@ -1074,10 +1113,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Jobs due at `now_ms`, at most `limit`, one per PO, each PO's calls in order.
+    /// Jobs due at `now_ms`, at most `limit`, one per PO, each PO's calls in order: a PO's
+    /// PO Response before its PO Status calls, each kind in the order the files came. A call
+    /// waits while an earlier call of its PO is dead-lettered (see [`Store::blocked_jobs`]):
+    /// Ingram never gets a status before the response it follows.
     pub fn due_jobs(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
+        let i = self.inner()?;
+        let mut dead_first: std::collections::BTreeMap<String, (crate::domain::CallKind, u64)> =
+            Default::default();
+        for r in i.dead.iter() {
+            let (k, v) = r?;
+            let d: DeadRecord = parse(&k, &v)?;
+            let at = (d.job.kind, d.job.id);
+            let slot = dead_first.entry(d.job.po).or_insert(at);
+            *slot = (*slot).min(at);
+        }
         let mut first: std::collections::BTreeMap<String, JobRecord> = Default::default();
-        for r in self.inner()?.jobs.iter() {
+        for r in i.jobs.iter() {
             let (k, v) = r?;
             let job: JobRecord = parse(&k, &v)?;
             match first.get(&job.po) {
@@ -1088,7 +1140,10 @@ impl Store {
             }
         }
         let mut due = Due::default();
-        let mut heads: Vec<JobRecord> = first.into_values().collect();
+        let mut heads: Vec<JobRecord> = first
+            .into_values()
+            .filter(|j| dead_first.get(&j.po).is_none_or(|d| *d > (j.kind, j.id)))
+            .collect();
         heads.sort_by_key(|j| j.id);
         for job in heads {
             if job.next_attempt_ms <= now_ms {
@@ -1105,6 +1160,37 @@ impl Store {
         Ok(due)
     }
 
+    /// The queued calls that wait behind a dead-lettered call of the same PO (an earlier one
+    /// by [`Store::due_jobs`]'s order), each with the dead letter it waits for.
+    pub fn blocked_jobs(&self) -> Result<Vec<(JobRecord, DeadRecord)>, StoreError> {
+        let i = self.inner()?;
+        let mut dead: std::collections::BTreeMap<String, DeadRecord> = Default::default();
+        for r in i.dead.iter() {
+            let (k, v) = r?;
+            let d: DeadRecord = parse(&k, &v)?;
+            match dead.get(&d.job.po) {
+                Some(cur) if (cur.job.kind, cur.job.id) <= (d.job.kind, d.job.id) => {}
+                _ => {
+                    dead.insert(d.job.po.clone(), d);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if dead.is_empty() {
+            return Ok(out);
+        }
+        for r in i.jobs.iter() {
+            let (k, v) = r?;
+            let job: JobRecord = parse(&k, &v)?;
+            if let Some(d) = dead.get(&job.po) {
+                if (d.job.kind, d.job.id) < (job.kind, job.id) {
+                    out.push((job, d.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
     pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
         let i = self.inner()?;
@@ -1119,11 +1205,15 @@ impl Store {
             answer: answer.to_string(),
         });
         (&i.jobs, &i.orders, &i.states, &i.documents).transaction(|(jobs, orders, states, documents)| {
-            jobs.remove(&job.id.to_be_bytes())?;
+            // Once only: a job an operator moved meanwhile is not counted twice.
+            if jobs.remove(&job.id.to_be_bytes())?.is_none() {
+                return Ok(());
+            }
             documents.insert(keys::document_key(&job.po, job.id), document.as_slice())?;
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
                 let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
                 let before = state_key(&rec);
+                rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_sub(1);
                 let what = match job.kind {
                     crate::domain::CallKind::PoResponse => {
                         rec.inbound.response_sent_at = Some(at.to_string());
@@ -1158,9 +1248,12 @@ impl Store {
         rec.next_attempt_ms = next_attempt_ms;
         rec.last_error = Some(error.to_string());
         let key = job.id.to_be_bytes();
-        // Only if the job is still queued (an operator may have acted on it).
+        // Only if the job is still queued as it was (an operator may have acted on it): a job
+        // completed or dead-lettered meanwhile is never brought back.
         let jobs = &self.inner()?.jobs;
-        let _ = jobs.compare_and_swap(key, jobs.get(key)?, Some(json(&rec)))?;
+        if let Some(current) = jobs.get(key)? {
+            let _ = jobs.compare_and_swap(key, Some(current), Some(json(&rec)))?;
+        }
         Ok(())
     }
 
@@ -1176,14 +1269,17 @@ impl Store {
             at: at.to_string(),
         });
         (&i.jobs, &i.dead, &i.orders).transaction(|(jobs, dead, orders)| {
-            jobs.remove(&job.id.to_be_bytes())?;
+            // A job completed (or dead-lettered) meanwhile stays as it is.
+            if jobs.remove(&job.id.to_be_bytes())?.is_none() {
+                return Ok(());
+            }
             dead.insert(&job.id.to_be_bytes(), rec.as_slice())?;
             if let Some(bytes) = orders.get(job.po.as_bytes())? {
                 let mut o: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
                 o.history.push(HistoryEntry {
                     at: at.to_string(),
                     what: format!(
-                        "{:?} call refused by Ingram, dead-lettered (job {}): {reason}",
+                        "{} call refused by Ingram, dead-lettered (job {}): {reason}",
                         job.kind, job.id
                     ),
                 });
@@ -1261,93 +1357,78 @@ impl Store {
         n
     }
 
-    /// Retention: removes up to `limit` POs received before `now_ms - retention` whose 850 is
-    /// written and which have no queued or dead-lettered job, with their webhook event once none
-    /// of its POs is left; keeps their event id and PO number (with the payload hash) in
-    /// `dedupe`, and drops `dedupe` entries older than `dedupe`. Their files stay in `archive/`.
-    /// One transaction per call: the caller runs it in small batches.
+    /// Retention: removes up to `limit` finished POs received before `now_ms - retention`
+    /// (see [`OrderRecord::open`]: 850 written and accepted, or no 997 expected when
+    /// `expect_997` is false; 855 delivered; every line shipped; no call queued or
+    /// dead-lettered; or closed by an operator), with their documents, GS06 entries and their
+    /// webhook event once none of its POs is left. An open PO stays, whatever its age. Each
+    /// pruned PO's event id and PO number (with the payload hash) stay in `dedupe` for the life
+    /// of the store, so a redelivery is always a duplicate. A PO whose record changed after it
+    /// was picked is left for a later round. Their files stay in `archive/`. One transaction
+    /// per call: the caller runs it in small batches.
     pub fn prune(
         &self,
         now_ms: u64,
         retention: Duration,
-        dedupe: Duration,
+        expect_997: bool,
         limit: usize,
     ) -> Result<Pruned, StoreError> {
+        let candidates = self.prune_pick(now_ms, retention, expect_997, limit)?;
+        self.prune_picked(&candidates)
+    }
+
+    /// The reads of [`Store::prune`]: the finished POs old enough, as they are now.
+    fn prune_pick(
+        &self,
+        now_ms: u64,
+        retention: Duration,
+        expect_997: bool,
+        limit: usize,
+    ) -> Result<Vec<PruneCandidate>, StoreError> {
         let i = self.inner()?;
         let cutoff = now_ms.saturating_sub(retention.as_millis() as u64);
-        let dedupe_cutoff = now_ms.saturating_sub(dedupe.as_millis() as u64);
-        let mut busy = std::collections::HashSet::new();
-        for tree in [&i.jobs, &i.dead] {
-            for entry in tree.iter() {
-                let (k, v) = entry?;
-                let po = match parse::<JobRecord>(&k, &v) {
-                    Ok(j) => j.po,
-                    Err(_) => parse::<DeadRecord>(&k, &v)?.job.po,
+        // Only finished POs are read: the state index's `finished` and `closed` ranges (and,
+        // when the ERP sends no 997, the lifecycles that end without one), received before the
+        // cutoff, oldest first.
+        let mut lifecycles = vec!["finished", "closed"];
+        if !expect_997 {
+            lifecycles.extend(["850_written", "855_sent", "856_sent"]);
+        }
+        let mut candidates: Vec<PruneCandidate> = Vec::new();
+        'pick: for lifecycle in lifecycles {
+            let code = keys::state_code(lifecycle);
+            let mut end = vec![code];
+            end.extend_from_slice(&cutoff.to_be_bytes());
+            for entry in i.states.range(vec![code]..end) {
+                if candidates.len() >= limit {
+                    break 'pick;
+                }
+                let (k, _) = entry?;
+                let Some(po) = k.get(10..) else { continue };
+                let Some(bytes) = i.orders.get(po)? else {
+                    continue;
                 };
-                busy.insert(po);
+                let rec: OrderRecord = parse(po, &bytes)?;
+                let old = rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < cutoff);
+                if old && rec.open(expect_997).is_none() && rec.inbound.calls_pending == 0 {
+                    let documents = i
+                        .documents
+                        .scan_prefix(keys::document_prefix(&rec.po_number))
+                        .keys()
+                        .collect::<Result<Vec<_>, _>>()?;
+                    candidates.push((rec, bytes, documents));
+                }
             }
         }
-        // Only POs received before the cutoff are read (the received-time index), oldest
-        // first: a round costs what is old enough, not the history.
-        let mut candidates: Vec<OrderRecord> = Vec::new();
-        for entry in i.received.range(..cutoff.to_be_bytes().to_vec()) {
-            if candidates.len() >= limit {
-                break;
-            }
-            let (k, _) = entry?;
-            let Some(po) = k.get(9..) else { continue };
-            if busy.contains(String::from_utf8_lossy(po).as_ref()) {
-                continue;
-            }
-            let Some(v) = i.orders.get(po)? else { continue };
-            let rec: OrderRecord = parse(po, &v)?;
-            let old = rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < cutoff);
-            if old && written_ms(&rec).is_some() {
-                candidates.push(rec);
-            }
-        }
-        let mut documents_gone = Vec::new();
-        for rec in &candidates {
-            for entry in i
-                .documents
-                .scan_prefix(keys::document_prefix(&rec.po_number))
-            {
-                documents_gone.push(entry?.0);
-            }
-        }
-        let mut expired = Vec::new();
-        for entry in i.dedupe.iter() {
-            if expired.len() >= limit {
-                break;
-            }
-            let (k, v) = entry?;
-            let at = v
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_be_bytes);
-            if at < dedupe_cutoff {
-                expired.push(k);
-            }
-        }
-        // Inbound interchanges are remembered (a repeated file is a duplicate) as long as the
-        // dedupe keys are.
-        let mut old_interchanges = sled::Batch::default();
-        let mut interchanges_expired = 0;
-        for entry in i.interchanges.iter() {
-            if interchanges_expired >= limit {
-                break;
-            }
-            let (k, v) = entry?;
-            let rec: InterchangeRecord = parse(&k, &v)?;
-            if rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < dedupe_cutoff) {
-                old_interchanges.remove(k);
-                interchanges_expired += 1;
-            }
-        }
-        i.interchanges.apply_batch(old_interchanges)?;
+        Ok(candidates)
+    }
+
+    /// The transaction of [`Store::prune`]: removes the picked POs still exactly as picked.
+    fn prune_picked(&self, candidates: &[PruneCandidate]) -> Result<Pruned, StoreError> {
+        let i = self.inner()?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
-        let out = (
+        let pruned = (
             &i.orders,
             &i.events,
             &i.dedupe,
@@ -1371,22 +1452,23 @@ impl Store {
                     documents,
                 )| {
                     changes.restart();
-                    for k in &documents_gone {
-                        documents.remove(k)?;
-                    }
-                    for rec in &candidates {
+                    let mut pruned = Vec::new();
+                    for (rec, picked, docs) in candidates {
+                        // Exactly as it was picked, or not at all: a call queued, a 997, a
+                        // replay or a close since then is seen at the next round.
+                        if orders.get(rec.po_number.as_bytes())?.as_ref() != Some(picked) {
+                            continue;
+                        }
+                        orders.remove(rec.po_number.as_bytes())?;
+                        restate(states, Some(state_key(rec)), None)?;
+                        for k in docs {
+                            documents.remove(k)?;
+                        }
                         let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
                         let mut po_value = received_at.to_vec();
                         po_value.extend_from_slice(rec.payload_hash.as_bytes());
                         dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
                         dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received_at)?;
-                        // The index entry of the record as it is now (it may have moved on
-                        // since it was picked).
-                        if let Some(now) = orders.remove(rec.po_number.as_bytes())? {
-                            let now: OrderRecord =
-                                parse(rec.po_number.as_bytes(), &now).map_err(abort)?;
-                            restate(states, Some(state_key(&now)), None)?;
-                        }
                         received.remove(keys::awaiting_key(
                             rfc3339_ms(&rec.received_at).unwrap_or(0),
                             &rec.po_number,
@@ -1406,23 +1488,14 @@ impl Store {
                                 events.remove(rec.event_id.as_bytes())?;
                             }
                         }
-                    }
-                    for k in &expired {
-                        dedupe.remove(k)?;
+                        pruned.push(rec.clone());
                     }
                     let before = counters
                         .get(keys::PRUNED)?
                         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
                         .map_or(0, u64::from_be_bytes);
-                    counters.insert(
-                        keys::PRUNED,
-                        &(before + candidates.len() as u64).to_be_bytes(),
-                    )?;
-                    Ok(Pruned {
-                        orders: candidates.len(),
-                        dedupe_expired: expired.len(),
-                        interchanges_expired,
-                    })
+                    counters.insert(keys::PRUNED, &(before + pruned.len() as u64).to_be_bytes())?;
+                    Ok(pruned)
                 },
             )?;
         overdue.apply(&changes.into_inner());
@@ -1435,7 +1508,7 @@ impl Store {
             .keys()
             .map(|k| k.map(|k| String::from_utf8_lossy(&k[5..]).into_owned()))
             .collect::<Result<_, _>>()?;
-        for rec in &candidates {
+        for rec in &pruned {
             let Outbound850::Written { envelope, .. } = &rec.outbound else {
                 continue;
             };
@@ -1447,6 +1520,83 @@ impl Store {
                 )?;
             }
         }
+        Ok(Pruned {
+            orders: pruned.len(),
+        })
+    }
+
+    /// Marks a PO closed by an operator: it counts as finished (retention may prune it once
+    /// it is old enough and no call for it is queued or dead-lettered). Returns the record.
+    pub fn close(&self, po: &str, reason: &str, at: &str) -> Result<OrderRecord, StoreError> {
+        let i = self.inner()?;
+        let rec = (&i.orders, &i.states).transaction(|(orders, states)| {
+            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+            };
+            if rec.inbound.closed.is_none() {
+                let before = state_key(&rec);
+                let open = rec.open(true).map_or("nothing".into(), |o| o.to_string());
+                rec.inbound.closed = Some(records::Closed {
+                    at: at.to_string(),
+                    reason: reason.to_string(),
+                });
+                rec.history.push(HistoryEntry {
+                    at: at.to_string(),
+                    what: format!("closed by an operator ({reason}); it was waiting for: {open}"),
+                });
+                restate(states, Some(before), Some(&rec))?;
+                orders.insert(po.as_bytes(), json(&rec))?;
+            }
+            Ok(rec)
+        })?;
+        Ok(rec)
+    }
+
+    /// Open POs (not finished, not closed) received before `cutoff_ms`: how many, and the
+    /// oldest of each lifecycle (at most `limit` each) with what each waits for. Read through
+    /// the state index: keys are counted, and records read only for the sample (and, when the
+    /// ERP sends no 997, for the lifecycles that may end without one).
+    pub fn open_before(
+        &self,
+        cutoff_ms: u64,
+        expect_997: bool,
+        limit: usize,
+    ) -> Result<OpenPos, StoreError> {
+        let i = self.inner()?;
+        let mut out = OpenPos::default();
+        for lifecycle in records::LIFECYCLES {
+            if matches!(lifecycle, "finished" | "closed") {
+                continue;
+            }
+            let may_be_finished =
+                !expect_997 && matches!(lifecycle, "850_written" | "855_sent" | "856_sent");
+            let code = keys::state_code(lifecycle);
+            let mut end = vec![code];
+            end.extend_from_slice(&cutoff_ms.to_be_bytes());
+            let mut sampled = 0;
+            for entry in i.states.range(vec![code]..end) {
+                let (k, _) = entry?;
+                if !may_be_finished && sampled >= limit {
+                    out.count += 1;
+                    continue;
+                }
+                let Some(po) = k.get(10..) else { continue };
+                let Some(bytes) = i.orders.get(po)? else {
+                    continue;
+                };
+                let rec: OrderRecord = parse(po, &bytes)?;
+                if let Some(why) = rec.open(expect_997) {
+                    out.count += 1;
+                    if sampled < limit {
+                        sampled += 1;
+                        out.oldest.push((rec, why));
+                    }
+                }
+            }
+        }
+        out.oldest
+            .sort_by_key(|(r, _)| rfc3339_ms(&r.received_at).unwrap_or(0));
         Ok(out)
     }
 
@@ -2340,7 +2490,7 @@ pub(crate) mod tests {
                 job("S02", PoResponse),
                 job("S02", PoStatus),
             ],
-            shipped: vec![],
+            shipped: vec![("S02".into(), [("1".to_string(), 1)].into())],
             erp_997: vec![
                 (pair.into(), gs06["S01"], Accepted, String::new()),
                 (pair.into(), gs06["S03"], Rejected, String::new()),
@@ -2397,12 +2547,7 @@ pub(crate) mod tests {
 
         // Retention takes finished POs out of the index too.
         let pruned = store
-            .prune(
-                u64::MAX / 2,
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-                100,
-            )
+            .prune(u64::MAX / 2, Duration::from_secs(1), false, 100)
             .unwrap();
         assert!(pruned.orders > 0);
         states_agree_with_a_scan(&store);
@@ -2411,7 +2556,9 @@ pub(crate) mod tests {
             store.documents("S02").unwrap().is_empty(),
             "pruned with the PO"
         );
-        assert_eq!(store.inner().unwrap().documents.len(), 0);
+        // S01 (855 sent, nothing shipped) is open and keeps its own.
+        assert_eq!(store.documents("S01").unwrap().len(), 1);
+        assert_eq!(store.inner().unwrap().documents.len(), 1);
 
         // A store from before the index gets it at its next open, once.
         let i = store.inner().unwrap();
@@ -2422,7 +2569,7 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn interchange_keys_are_kept_for_dedupe_days_then_pruned() {
+    async fn interchange_keys_are_kept_for_the_life_of_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let day = Duration::from_secs(86_400);
@@ -2437,78 +2584,191 @@ pub(crate) mod tests {
             InboundCommit::Committed { jobs: 0 }
         );
         let at = ms("2026-11-21T00:00:00Z");
-        let soon = store
-            .prune(at + 10 * 86_400_000, 90 * day, 400 * day, 100)
+        store
+            .prune(at + 10_000 * 86_400_000, day, true, 100)
             .unwrap();
-        assert_eq!(soon.interchanges_expired, 0);
         assert!(matches!(
             store.commit_inbound(&file("b.855")).unwrap(),
             InboundCommit::Duplicate { .. }
         ));
-        let later = store
-            .prune(at + 401 * 86_400_000, 90 * day, 400 * day, 100)
-            .unwrap();
-        assert_eq!(later.interchanges_expired, 1);
-        assert_eq!(
-            store.commit_inbound(&file("c.855")).unwrap(),
-            InboundCommit::Committed { jobs: 0 }
-        );
     }
 
-    #[tokio::test]
-    async fn retention_prunes_finished_pos_and_dedupe_still_knows_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let pair = "ZZ:X/ZZ:Y";
-        let day = Duration::from_secs(86_400);
-        let received = ms("2026-11-23T00:00:00Z");
-        store
-            .record_event(&event("E1", &[po("DONE"), po("QUEUED")]))
-            .unwrap();
-        store
-            .record_event(&event("E2", &[po("UNWRITTEN")]))
-            .unwrap();
-        for p in ["DONE", "QUEUED"] {
-            allocate(&store, p, pair, |po, e| format!("{po}.{}", e.isa13));
+    /// Drives `po` through the store as the daemon would: 850 written (`written`), the ERP's
+    /// 997 (`ack`), 855 and 856 calls (`calls`: kind and the quantity shipped of line 1),
+    /// each completed by Ingram unless `accept` is false.
+    struct Life<'a> {
+        store: &'a Store,
+        pair: &'a str,
+        n: std::cell::Cell<u32>,
+    }
+
+    impl Life<'_> {
+        fn write_850(&self, po: &str) -> u32 {
+            let rec = allocate(self.store, po, self.pair, |po, e| {
+                format!("{po}.{}", e.isa13)
+            });
+            let Outbound850::Allocated { envelope } = &rec.outbound else {
+                panic!("{rec:?}")
+            };
+            let queue = self.store.outbox_batch(100).unwrap();
+            let (qid, _) = queue.iter().find(|(_, q)| q == po).unwrap();
+            self.store
+                .complete_850s(&[(*qid, po)], "2026-11-23T00:01:00Z")
+                .unwrap();
+            envelope.gs06
         }
-        let queue = store.outbox_batch(10).unwrap();
-        let done: Vec<(u64, &str)> = queue
-            .iter()
-            .filter(|(_, p)| p != "UNWRITTEN")
-            .map(|(q, p)| (*q, p.as_str()))
-            .collect();
-        store.complete_850s(&done, "2026-11-23T00:01:00Z").unwrap();
-        // QUEUED has an API call waiting: never pruned while it does.
-        store
-            .commit_inbound(&InboundBatch {
-                interchanges: vec![b"x".to_vec()],
-                claimed_file: "f".into(),
+
+        fn inbound(&self, b: InboundBatch) {
+            let n = self.n.get() + 1;
+            self.n.set(n);
+            let b = InboundBatch {
+                interchanges: vec![format!("ic{n}").into_bytes()],
+                claimed_file: format!("f{n}"),
                 received_at: "2026-11-24T00:00:00Z".into(),
+                ..b
+            };
+            self.store.commit_inbound(&b).unwrap();
+        }
+
+        fn ack(&self, gs06: u32, a: records::ErpAck) {
+            self.inbound(InboundBatch {
+                erp_997: vec![(self.pair.into(), gs06, a, String::new())],
+                ..Default::default()
+            });
+        }
+
+        fn call(&self, po: &str, kind: crate::domain::CallKind, shipped: u64) -> JobRecord {
+            self.inbound(InboundBatch {
                 jobs: vec![NewJob {
-                    po: "QUEUED".into(),
-                    kind: crate::domain::CallKind::PoResponse,
+                    po: po.into(),
+                    kind,
                     path: "/p".into(),
                     body: "{}".into(),
                     segments: vec![],
                     source: "f".into(),
                     unknown_po: false,
                 }],
-                shipped: vec![],
-                erp_997: vec![],
-                files: vec![],
-                history: vec![],
-            })
-            .unwrap();
+                shipped: if shipped > 0 {
+                    vec![(po.into(), [("1".to_string(), shipped)].into())]
+                } else {
+                    vec![]
+                },
+                ..Default::default()
+            });
+            let mut jobs: Vec<JobRecord> = self
+                .store
+                .jobs()
+                .map(Result::unwrap)
+                .filter(|j| j.po == po)
+                .collect();
+            jobs.sort_by_key(|j| j.id);
+            jobs.pop().unwrap()
+        }
+
+        fn accepted(&self, job: &JobRecord) {
+            self.store
+                .complete_job(job, "200", "2026-11-24T00:02:00Z")
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_only_finished_pos_and_remembers_them_forever() {
+        use crate::domain::CallKind::{PoResponse, PoStatus};
+        use records::ErpAck::{Accepted, Rejected};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let life = Life {
+            store: &store,
+            pair: "ZZ:X/ZZ:Y",
+            n: Default::default(),
+        };
+        let day = Duration::from_secs(86_400);
+        let received = ms("2026-11-23T00:00:00Z");
+        let mut two = po("TWO_LINES");
+        let mut second = two.lines[0].clone();
+        second.ingram_line_number = "2".into();
+        two.lines.push(second);
+        let names = [
+            "DONE",
+            "UNWRITTEN",
+            "NO997",
+            "REJECTED",
+            "NO855",
+            "PARTIAL",
+            "QUEUED",
+            "DEAD",
+            "CLOSED",
+        ];
+        let mut orders: Vec<PurchaseOrder> = names.iter().map(|n| po(n)).collect();
+        orders.push(two);
+        store.record_event(&event("E1", &orders)).unwrap();
+        for p in names
+            .iter()
+            .filter(|p| **p != "UNWRITTEN")
+            .chain(&["TWO_LINES"])
+        {
+            let gs06 = life.write_850(p);
+            if *p == "REJECTED" {
+                life.ack(gs06, Rejected);
+            } else if *p != "NO997" {
+                life.ack(gs06, Accepted);
+            }
+        }
+        // Finished: 855 and 856 accepted, every line shipped.
+        for p in ["DONE", "NO997", "PARTIAL", "QUEUED", "DEAD", "TWO_LINES"] {
+            let j = life.call(p, PoResponse, 0);
+            life.accepted(&j);
+        }
+        for p in ["DONE", "NO997", "TWO_LINES"] {
+            let j = life.call(p, PoStatus, 1);
+            life.accepted(&j);
+        }
+        // Partly shipped (quantity 1 of line 1 only on TWO_LINES; nothing on PARTIAL).
+        let _ = life.call("QUEUED", PoStatus, 1);
+        let dead = life.call("DEAD", PoStatus, 1);
+        store.dead_letter(&dead, "400", "t").unwrap();
+        assert_eq!(
+            store.order("DEAD").unwrap().unwrap().open(true),
+            Some(records::Open::CallsPending { calls: 1 })
+        );
+        let closed = store.close("CLOSED", "cancelled by phone", "t").unwrap();
+        assert_eq!(closed.lifecycle(), "closed");
+        assert_eq!(
+            store.order("DONE").unwrap().unwrap().lifecycle(),
+            "finished"
+        );
+        assert_eq!(
+            store.order("TWO_LINES").unwrap().unwrap().open(true),
+            Some(records::Open::NotShipped { line: "2".into() })
+        );
 
         let early = store
-            .prune(received + 89 * 86_400_000, 90 * day, 400 * day, 100)
+            .prune(received + 89 * 86_400_000, 90 * day, true, 100)
             .unwrap();
         assert_eq!(early.orders, 0, "younger than retention_days");
-        let pruned = store
-            .prune(received + 91 * 86_400_000, 90 * day, 400 * day, 100)
-            .unwrap();
-        assert_eq!(pruned.orders, 1);
-        assert!(store.order("DONE").unwrap().is_none());
+        // Open POs stay whatever their age; an open PO older than a threshold is listed.
+        let far = received + 10_000 * 86_400_000;
+        let old_open = store.open_before(far, true, 100).unwrap();
+        assert_eq!(old_open.count, 8, "{:?}", old_open.oldest);
+        let pruned = store.prune(far, 90 * day, true, 100).unwrap();
+        assert_eq!(pruned.orders, 2);
+        for p in ["DONE", "CLOSED"] {
+            assert!(store.order(p).unwrap().is_none(), "{p}");
+        }
+        for p in [
+            "UNWRITTEN",
+            "NO997",
+            "REJECTED",
+            "NO855",
+            "PARTIAL",
+            "QUEUED",
+            "DEAD",
+            "TWO_LINES",
+        ] {
+            assert!(store.order(p).unwrap().is_some(), "{p} is open");
+        }
+        assert!(store.documents("DONE").unwrap().is_empty());
         let gs06_left: Vec<_> = store
             .inner()
             .unwrap()
@@ -2518,18 +2778,16 @@ pub(crate) mod tests {
             .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
             .collect();
         assert!(!gs06_left.contains(&"DONE".to_string()), "{gs06_left:?}");
-        assert!(store.order("QUEUED").unwrap().is_some(), "a job is queued");
-        assert!(
-            store.order("UNWRITTEN").unwrap().is_some(),
-            "850 not written"
-        );
-        assert!(
-            store.event("E1").unwrap().is_some(),
-            "QUEUED still needs it"
-        );
-        assert_eq!(store.pruned_count(), 1);
+        assert!(store.event("E1").unwrap().is_some(), "open POs need it");
+        assert_eq!(store.pruned_count(), 2);
+        // An ERP that sends no 997: NO997 is finished too.
+        let pruned = store.prune(far, 90 * day, false, 100).unwrap();
+        assert_eq!(pruned.orders, 1);
+        assert!(store.order("NO997").unwrap().is_none());
 
-        // Redeliveries are still recognised.
+        // Redeliveries are recognised for the life of the store.
+        let much_later = far + 100_000 * 86_400_000;
+        assert_eq!(store.prune(much_later, day, true, 100).unwrap().orders, 0);
         assert_eq!(
             store.record_event(&event("E1", &[po("DONE")])).unwrap(),
             Intake::DuplicateEvent
@@ -2552,21 +2810,67 @@ pub(crate) mod tests {
                 conflicting: vec!["DONE".into()]
             }
         );
+        states_agree_with_a_scan(&store);
+    }
 
-        // After dedupe_days the keys go too, and the PO number would be new again.
-        let later = store
-            .prune(received + 401 * 86_400_000, 90 * day, 400 * day, 100)
+    #[tokio::test]
+    async fn a_po_changed_after_retention_picked_it_is_not_pruned() {
+        use crate::domain::CallKind::{PoResponse, PoStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let life = Life {
+            store: &store,
+            pair: "ZZ:X/ZZ:Y",
+            n: Default::default(),
+        };
+        store.record_event(&event("E1", &[po("P")])).unwrap();
+        let gs06 = life.write_850("P");
+        life.ack(gs06, records::ErpAck::Accepted);
+        for kind in [PoResponse, PoStatus] {
+            let j = life.call("P", kind, u64::from(kind == PoStatus));
+            life.accepted(&j);
+        }
+        let far = u64::MAX / 4;
+        let day = Duration::from_secs(86_400);
+        let picked = store.prune_pick(far, day, true, 10).unwrap();
+        assert_eq!(picked.len(), 1);
+        // Between the pick and the transaction, the ERP sends a correcting 856.
+        let late = life.call("P", PoStatus, 0);
+        assert_eq!(store.prune_picked(&picked).unwrap().orders, 0);
+        assert!(store.order("P").unwrap().is_some());
+        // Once Ingram accepted it, the next round prunes.
+        life.accepted(&late);
+        assert_eq!(store.prune(far, day, true, 10).unwrap().orders, 1);
+    }
+
+    #[tokio::test]
+    async fn a_late_reschedule_never_brings_back_a_finished_job() {
+        use crate::domain::CallKind::PoResponse;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let life = Life {
+            store: &store,
+            pair: "ZZ:X/ZZ:Y",
+            n: Default::default(),
+        };
+        store
+            .record_event(&event("E1", &[po("A"), po("B")]))
             .unwrap();
-        assert!(later.dedupe_expired >= 2, "{later:?}");
-        assert_eq!(later.interchanges_expired, 0, "none was ever received here");
-        assert_eq!(
-            store.record_event(&event("E5", &[po("DONE")])).unwrap(),
-            Intake::Stored {
-                new: vec!["DONE".into()],
-                repeated: vec![],
-                conflicting: vec![]
-            }
-        );
+        let a = life.call("A", PoResponse, 0);
+        let b = life.call("B", PoResponse, 0);
+        // Completed (A) or dead-lettered (B) while an earlier attempt was still out.
+        life.accepted(&a);
+        store.dead_letter(&b, "400", "t").unwrap();
+        store.reschedule_job(&a, 1, "timeout").unwrap();
+        store.reschedule_job(&b, 1, "timeout").unwrap();
+        assert_eq!(store.job_count(), 0);
+        // A dead letter that completed meanwhile is not dead-lettered either.
+        store.dead_letter(&a, "late", "t").unwrap();
+        assert_eq!(store.dead_count(), 1);
+        let a = store.order("A").unwrap().unwrap();
+        assert_eq!(a.inbound.calls_pending, 0);
+        assert!(a.inbound.response_sent_at.is_some());
+        assert_eq!(store.order("B").unwrap().unwrap().inbound.calls_pending, 1);
     }
 }
 

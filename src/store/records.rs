@@ -74,7 +74,9 @@ pub struct OrderRecord {
 }
 
 /// Where a PO stands, as one word (`status`, the console, the state index).
-pub const LIFECYCLES: [&str; 7] = [
+/// `finished` and `closed` are the only two a PO leaves the store from (retention); their
+/// place at the end keeps the codes of the older ones in the state index.
+pub const LIFECYCLES: [&str; 9] = [
     "received",
     "850_written",
     "997_received",
@@ -82,16 +84,54 @@ pub const LIFECYCLES: [&str; 7] = [
     "856_sent",
     "997_rejected",
     "ta1_rejected",
+    "finished",
+    "closed",
 ];
+
+/// Why a PO is still open: the first thing it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Open {
+    /// The 850 is not in the outbox yet.
+    No850,
+    /// The ERP has not answered the 850 with a 997.
+    No997,
+    /// The ERP refused the 850 (997 or TA1).
+    Rejected,
+    /// Calls to Ingram for it are queued or dead-lettered.
+    CallsPending { calls: u32 },
+    /// No PO Response (855) delivered to Ingram yet.
+    No855,
+    /// This line has not shipped in full (856s delivered so far).
+    NotShipped { line: String },
+}
+
+impl std::fmt::Display for Open {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Open::No850 => f.write_str("its 850 is not written yet"),
+            Open::No997 => f.write_str("no 997 from the ERP for its 850"),
+            Open::Rejected => f.write_str("the ERP rejected its 850"),
+            Open::CallsPending { calls } => {
+                write!(f, "{calls} call(s) to Ingram queued or dead-lettered")
+            }
+            Open::No855 => f.write_str("no 855 delivered to Ingram"),
+            Open::NotShipped { line } => write!(f, "line {line} not shipped in full"),
+        }
+    }
+}
 
 impl OrderRecord {
     /// The PO's lifecycle, one of [`LIFECYCLES`].
     pub fn lifecycle(&self) -> &'static str {
         let o = self;
-        if o.inbound.erp_997 == Some(ErpAck::InterchangeRejected) {
+        if o.inbound.closed.is_some() {
+            "closed"
+        } else if o.inbound.erp_997 == Some(ErpAck::InterchangeRejected) {
             "ta1_rejected"
         } else if o.inbound.erp_997.is_some_and(ErpAck::is_rejection) {
             "997_rejected"
+        } else if o.open(true).is_none() {
+            "finished"
         } else if o.inbound.statuses_sent > 0 {
             "856_sent"
         } else if o.inbound.response_sent_at.is_some() {
@@ -104,6 +144,56 @@ impl OrderRecord {
             "received"
         }
     }
+}
+
+impl OrderRecord {
+    /// What the PO still waits for, `None` once it is finished: its 850 written and accepted by
+    /// the ERP's 997 (unless `expect_997` is false: the ERP sends none), its 855 delivered to
+    /// Ingram, and every line shipped in full by delivered 856s. A PO an operator closed is
+    /// finished whatever it waited for.
+    pub fn open(&self, expect_997: bool) -> Option<Open> {
+        if self.inbound.closed.is_some() {
+            return None;
+        }
+        if !matches!(self.outbound, Outbound850::Written { .. }) {
+            return Some(Open::No850);
+        }
+        match self.inbound.erp_997 {
+            Some(a) if a.is_rejection() => return Some(Open::Rejected),
+            Some(ErpAck::Accepted | ErpAck::AcceptedWithErrors) => {}
+            _ if expect_997 => return Some(Open::No997),
+            _ => {}
+        }
+        if self.inbound.calls_pending > 0 {
+            return Some(Open::CallsPending {
+                calls: self.inbound.calls_pending,
+            });
+        }
+        if self.inbound.response_sent_at.is_none() {
+            return Some(Open::No855);
+        }
+        self.order
+            .lines
+            .iter()
+            .find(|l| {
+                self.inbound
+                    .shipped
+                    .get(&l.ingram_line_number)
+                    .copied()
+                    .unwrap_or(0)
+                    < l.quantity
+            })
+            .map(|l| Open::NotShipped {
+                line: l.ingram_line_number.clone(),
+            })
+    }
+}
+
+/// An operator closed the PO (`edi-bridge close`): it counts as finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    pub at: String,
+    pub reason: String,
 }
 
 /// What the ERP answered to our 850: its 997 for the 850's group, or its TA1 for the 850's
@@ -172,6 +262,17 @@ pub struct InboundProgress {
     pub statuses_sent: u32,
     /// Quantity shipped so far per Ingram line number (all 856s parsed).
     pub shipped: BTreeMap<String, u64>,
+    /// Set when an operator closed the PO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
+    /// Calls for this PO queued or dead-lettered (not yet accepted by Ingram): kept by the
+    /// store in the transactions that add and complete them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub calls_pending: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An API call waiting for Ingram to accept it.

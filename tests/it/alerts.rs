@@ -291,3 +291,35 @@ async fn an_alert_is_also_e_mailed_through_smtp() {
     }
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_po_still_open_after_open_po_days_raises_an_alert_naming_it() {
+    let hook = receiver(200).await;
+    let ws = Workspace::new();
+    let d = ws
+        .start_with(&format!(
+            "{FAST}[alerts]\nopen_po_days = 1\ncheck_interval_secs = 1\nwebhook_url = \"{}\"\n",
+            hook.url
+        ))
+        .await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    // Two days on by the daemon's clock, the ERP has sent nothing back.
+    d.r().clock.advance(Duration::from_secs(2 * 86_400));
+    let mut n = 1;
+    let alert = loop {
+        let got = hook.wait_for("the open-PO alert", n).await;
+        if let Some(a) = got.iter().find(|a| a["kind"] == "open_pos") {
+            break a.clone();
+        }
+        n = got.len() + 1;
+    };
+    let text = alert["text"].as_str().unwrap();
+    assert!(
+        text.contains("1 PO(s) still open after 1 days")
+            && text.contains("IM-PO-1001 (no 997 from the ERP for its 850)"),
+        "{text}"
+    );
+    d.stop().await;
+}

@@ -474,3 +474,47 @@ async fn one_856_for_two_pos_makes_one_status_call_each() {
     );
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_lettered_response_holds_its_status_back_until_retry_sends_both_in_order() {
+    let (sim, _t) = sim(|c| c.faults = vec![Fault::Status(400)]).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&ws, &d).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ack.855", ACK.as_bytes());
+    d.wait_inbox(&mut rx, "ack.855").await;
+    d.until("the 855's call dead-lettered", || {
+        d.r().store.dead_count() == 1
+    })
+    .await;
+    drop_inbox(&ws, "asn.856", ASN.as_bytes());
+    d.wait_inbox(&mut rx, "asn.856").await;
+    // The 856's call waits behind the dead letter, and says so.
+    let store = &d.r().store;
+    let blocked = store.blocked_jobs().unwrap();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    let shown = edi_bridge::admin::ops::show(store, "IM-PO-1001").unwrap();
+    assert!(
+        shown.contains("blocked: waits for the dead-lettered PO Response (855)"),
+        "{shown}"
+    );
+    let status = edi_bridge::admin::ops::status(store, &Default::default()).unwrap();
+    assert!(
+        status.contains("1 blocked behind a dead letter"),
+        "{status}"
+    );
+    // Retry: the response goes first, then the status.
+    let out = edi_bridge::admin::request(&ws.path("state"), "POST", "/retry")
+        .await
+        .expect("the daemon answers on its admin socket")
+        .unwrap();
+    assert!(out.contains("1 job(s) put back"), "{out}");
+    let calls = sim.wait_for_calls(3, Duration::from_secs(20)).await;
+    let seen: Vec<(bool, u16)> = calls
+        .iter()
+        .map(|c| (c.path.ends_with("/response"), c.status))
+        .collect();
+    assert_eq!(seen, [(true, 400), (true, 200), (false, 200)], "{calls:?}");
+    d.stop().await;
+}

@@ -289,24 +289,41 @@ async fn duplicates_never_make_a_second_850() {
 }
 
 #[tokio::test]
-async fn redeliveries_of_a_pruned_po_are_still_duplicates() {
+async fn retention_keeps_open_pos_and_redeliveries_stay_duplicates_forever() {
     let ws = Workspace::new();
-    let d = ws.start().await;
+    // The old contract's knobs, set as low as they go: neither may forget an order now.
+    let d = ws
+        .start_with("[store]\nretention_days = 1\ndedupe_days = 1\n")
+        .await;
     let url = d.url();
     let (s, _) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
     assert_eq!(s, 200);
     d.wait_written(1).await;
-    // Retention runs by the daemon's clock: 91 days on, the finished PO is pruned.
     let day = std::time::Duration::from_secs(86_400);
-    d.r().clock.advance(91 * day);
-    let pruned = d
-        .r()
-        .store
-        .prune(d.r().clock.now_ms(), 90 * day, 400 * day, 100)
-        .unwrap();
-    assert_eq!(pruned.orders, 1);
-    assert!(d.r().store.order("IM-PO-1001").unwrap().is_none());
-    // Ingram redelivers the event, and re-sends the PO under a new event id: no second 850.
+    let store = &d.r().store;
+    let prune = |at: u64| store.prune(at, day, true, 100).unwrap().orders;
+    // Three days on, the 850 has had no 997, 855 or 856: the PO is open and stays.
+    d.r().clock.advance(3 * day);
+    assert_eq!(prune(d.r().clock.now_ms()), 0);
+    let shown = edi_bridge::admin::ops::show(store, "IM-PO-1001").unwrap();
+    assert!(
+        shown.contains("open: no 997 from the ERP for its 850"),
+        "{shown}"
+    );
+    let old_open = store.open_before(d.r().clock.now_ms(), true, 10).unwrap();
+    assert_eq!(old_open.count, 1);
+    // Redelivered three days later: a duplicate, no second 850.
+    let (s, b) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")), "{b}");
+    // An operator closes it; the next round prunes it.
+    let out = edi_bridge::admin::ops::close(store, "IM-PO-1001", "handled by phone").unwrap();
+    assert!(out.contains("closed"), "{out}");
+    assert_eq!(prune(d.r().clock.now_ms()), 1);
+    assert!(store.order("IM-PO-1001").unwrap().is_none());
+    // Years later, Ingram redelivers the event and re-sends the PO under a new event id:
+    // still no second 850.
+    d.r().clock.advance(3000 * day);
+    assert_eq!(prune(d.r().clock.now_ms()), 0);
     let (s, b) = post(&url, SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
     assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")), "{b}");
     let (s, b) = post(&url, &sample_with("E-9", "IM-PO-1001"), Some(&sign("E-9"))).await;
