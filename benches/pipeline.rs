@@ -1937,8 +1937,8 @@ fn many_855(n: usize) -> Vec<u8> {
 }
 
 /// The release daemon (Ingram unreachable, so every call stays queued) takes in one file of
-/// `BENCH_INBOX_SETS` 855 sets; its RSS is sampled every 20 ms and its peak (`VmHWM`) read once
-/// the file is archived, against its idle RSS. The mark is 150 MiB.
+/// `BENCH_INBOX_SETS` 855 sets; its RSS is sampled every 20 ms and its peak (`VmHWM`) read 5 s
+/// after the file is archived (its calls queued), against its idle RSS. The mark is 150 MiB.
 async fn inbox_sets(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
     let dir = s.root.join("inbox-sets");
     let n = s.inbox_sets;
@@ -1969,6 +1969,12 @@ async fn inbox_sets(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = started.elapsed();
+    // And a while after: the deliver worker now holds 30,000 queued calls (Ingram is down).
+    let after = Instant::now();
+    while after.elapsed() < Duration::from_secs(5) {
+        sampled = sampled.max(status_kb(&pid, "VmRSS").unwrap_or(0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let peak = status_kb(&pid, "VmHWM").unwrap_or(sampled).max(sampled);
     if archived("error") {
         bail!("the file of {n} sets went to error/");

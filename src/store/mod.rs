@@ -1128,32 +1128,45 @@ impl Store {
             let slot = dead_first.entry(d.job.po).or_insert(at);
             *slot = (*slot).min(at);
         }
-        let mut first: std::collections::BTreeMap<String, JobRecord> = Default::default();
+        // Only what ordering needs is kept per PO (not the whole record with its body and
+        // segments): a queue of 30,000 calls stays a few MiB; the due ones are read again.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            id: u64,
+            po: String,
+            kind: crate::domain::CallKind,
+            next_attempt_ms: u64,
+        }
+        let mut first: std::collections::BTreeMap<String, (crate::domain::CallKind, u64, u64)> =
+            Default::default();
         for r in i.jobs.iter() {
             let (k, v) = r?;
-            let job: JobRecord = parse(&k, &v)?;
+            let job: Head = parse(&k, &v)?;
+            let at = (job.kind, job.id, job.next_attempt_ms);
             match first.get(&job.po) {
-                Some(cur) if (cur.kind, cur.id) <= (job.kind, job.id) => {}
+                Some(cur) if (cur.0, cur.1) <= (job.kind, job.id) => {}
                 _ => {
-                    first.insert(job.po.clone(), job);
+                    first.insert(job.po, at);
                 }
             }
         }
         let mut due = Due::default();
-        let mut heads: Vec<JobRecord> = first
-            .into_values()
-            .filter(|j| dead_first.get(&j.po).is_none_or(|d| *d > (j.kind, j.id)))
+        let mut heads: Vec<(String, (crate::domain::CallKind, u64, u64))> = first
+            .into_iter()
+            .filter(|(po, (kind, id, _))| dead_first.get(po).is_none_or(|d| *d > (*kind, *id)))
             .collect();
-        heads.sort_by_key(|j| j.id);
-        for job in heads {
-            if job.next_attempt_ms <= now_ms {
+        heads.sort_by_key(|(_, (_, id, _))| *id);
+        for (_, (_, id, next_attempt_ms)) in heads {
+            if next_attempt_ms <= now_ms {
                 if due.jobs.len() < limit {
-                    due.jobs.push(job);
+                    if let Some(v) = i.jobs.get(id.to_be_bytes())? {
+                        due.jobs.push(parse(&id.to_be_bytes(), &v)?);
+                    }
                 }
             } else {
                 due.next_due_ms = Some(
                     due.next_due_ms
-                        .map_or(job.next_attempt_ms, |n: u64| n.min(job.next_attempt_ms)),
+                        .map_or(next_attempt_ms, |n: u64| n.min(next_attempt_ms)),
                 );
             }
         }
