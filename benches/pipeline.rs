@@ -65,6 +65,8 @@ struct Settings {
     only: Option<Vec<String>>,
     /// POs preloaded for the history section (`BENCH_HISTORY_POS`, 200,000).
     history_pos: usize,
+    /// 855 sets in the one inbox file of the inbox-sets section (`BENCH_INBOX_SETS`, 30,000).
+    inbox_sets: usize,
     /// Cargo's target directory (derived from this executable's path).
     target: PathBuf,
     /// Scratch space for workspaces and generated files (`target/bench-tmp`).
@@ -105,6 +107,7 @@ impl Settings {
             inbox_burst: env_usize("BENCH_INBOX_BURST", q(300, 40))?,
             big_mb: env_usize("BENCH_BIG_MB", q(100, 10))?,
             history_pos: env_usize("BENCH_HISTORY_POS", q(200_000, 5_000))?,
+            inbox_sets: env_usize("BENCH_INBOX_SETS", q(30_000, 3_000))?,
             py_mb: env_usize("BENCH_PY_MB", q(5, 1))?,
             python: std::env::var("BENCH_PYTHON")
                 .ok()
@@ -274,6 +277,10 @@ fn main() -> anyhow::Result<()> {
         if s.runs("history") {
             step("7. history: a store holding many POs against an empty one");
             history(&s, &mut rep).await?;
+        }
+        if s.runs("inboxsets") {
+            step("8. one inbox file of many 855 sets: the daemon's peak RSS");
+            inbox_sets(&s, &mut rep).await?;
         }
         anyhow::Ok(())
     })?;
@@ -1912,4 +1919,104 @@ async fn history(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. One inbox file of many sets.
+
+/// One interchange of `n` small 855 sets, each for its own PO (so none is a duplicate).
+fn many_855(n: usize) -> Vec<u8> {
+    let mut out = String::with_capacity(n * 150 + 300);
+    out.push_str(ACK_855.lines().next().unwrap_or_default());
+    out.push('\n');
+    out.push_str("GS*PR*VENDORERP*INGRAMMICRO*20261121*0900*501*X*004010~\n");
+    for i in 1..=n {
+        out.push_str(&format!(
+            "ST*855*{i:04}~\nBAK*00*AC*BENCH-PO-{i}*20261120****SO-{i}*20261121~\nPO1*1*10*EA*123.45*PE*VP*ABC-123*BP*7HW123~\nACK*IA*10*EA*068*20261125~\nCTT*1~\nSE*6*{i:04}~\n"
+        ));
+    }
+    out.push_str(&format!("GE*{n}*501~\nIEA*1*000000501~\n"));
+    out.into_bytes()
+}
+
+/// The release daemon (Ingram unreachable, so every call stays queued) takes in one file of
+/// `BENCH_INBOX_SETS` 855 sets; its RSS is sampled every 20 ms and its peak (`VmHWM`) read 5 s
+/// after the file is archived (its calls queued), against its idle RSS. The mark is 150 MiB.
+async fn inbox_sets(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
+    let dir = s.root.join("inbox-sets");
+    let n = s.inbox_sets;
+    let p = start_server_with(Kind::Ours, &dir, "[inbox]\nsettle_ms = 100\n").await?;
+    let pid = p.pid();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = status_kb(&pid, "VmRSS").unwrap_or(0);
+    let bytes = many_855(n);
+    let size = bytes.len();
+    std::fs::write(dir.join("inbox/.sets.part"), &bytes)?;
+    drop(bytes);
+    let started = Instant::now();
+    std::fs::rename(dir.join("inbox/.sets.part"), dir.join("inbox/sets.855"))?;
+    let archived = |sub: &str| {
+        walkdir(&dir.join(sub))
+            .iter()
+            .any(|f| f.file_name().is_some_and(|x| x == "sets.855"))
+    };
+    let mut sampled = 0u64;
+    loop {
+        sampled = sampled.max(status_kb(&pid, "VmRSS").unwrap_or(0));
+        if archived("archive") || archived("error") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            bail!("the file of {n} sets was not processed in 900 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    // And a while after: the deliver worker now holds 30,000 queued calls (Ingram is down).
+    let after = Instant::now();
+    while after.elapsed() < Duration::from_secs(5) {
+        sampled = sampled.max(status_kb(&pid, "VmRSS").unwrap_or(0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak = status_kb(&pid, "VmHWM").unwrap_or(sampled).max(sampled);
+    if archived("error") {
+        bail!("the file of {n} sets went to error/");
+    }
+    rep.row(
+        8,
+        &format!(
+            "inbox: peak RSS taking in one file of {} 855 sets ({:.1} MB; mark 150 MiB)",
+            group_digits(n as u64),
+            size as f64 / 1e6
+        ),
+        format!("{:.0} MiB", kb_to_mib(peak)),
+        format!("{:.0} MiB idle", kb_to_mib(idle)),
+        format!("{:.2}x", peak as f64 / idle.max(1) as f64),
+    );
+    rep.notes.push(format!(
+        "8: {} sets taken in (committed in chunks, archived) in {:.1} s",
+        group_digits(n as u64),
+        took.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Every file under `dir` (recursively); empty when it does not exist.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

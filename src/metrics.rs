@@ -46,6 +46,8 @@ pub struct Metrics {
     /// Mapping program failures: webhook, PO Response, PO Status.
     program_errors: [AtomicU64; 3],
     inbox_unreadable: AtomicU64,
+    /// Inbox files waiting to be completed (a gauge, set by each scan).
+    inbox_waiting: AtomicU64,
     api_delivered: AtomicU64,
     api_retried: AtomicU64,
     api_rejected: AtomicU64,
@@ -439,6 +441,11 @@ impl Metrics {
         self.inbox_not_regular.fetch_add(1, Relaxed);
     }
 
+    /// How many inbox files wait to be completed (set by each scan).
+    pub fn inbox_waiting(&self, n: usize) {
+        self.inbox_waiting.store(n as u64, Relaxed);
+    }
+
     /// An inbox file the daemon could not open or read (counted per failed attempt).
     pub fn inbox_unreadable(&self) {
         self.inbox_unreadable.fetch_add(1, Relaxed);
@@ -561,6 +568,16 @@ impl Metrics {
                 c.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_inbox_waiting_files Inbox files waiting to be completed (no IEA closes their last ISA yet); each goes to error/ once inbox.incomplete_timeout_secs have passed since its last write."
+        );
+        let _ = writeln!(s, "# TYPE edi_bridge_inbox_waiting_files gauge");
+        let _ = writeln!(
+            s,
+            "edi_bridge_inbox_waiting_files {}",
+            self.inbox_waiting.load(Relaxed)
+        );
         let _ = writeln!(
             s,
             "# HELP edi_bridge_inbox_scans_total Passes over the inbox directory (at start, on a change, every rescan_secs)."

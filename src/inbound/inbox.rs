@@ -11,7 +11,8 @@
 //! commit and before the move: a file that changed after it was taken is never archived with
 //! bytes nobody processed. Reason files quote at most a short escaped excerpt of a file.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ use crate::ingram::from_855::from_855;
 use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::{Mapping, UnknownPo};
 use crate::outbound::to_850::write_options;
+use crate::store::inbound::{self, OriginalRecord};
 use crate::store::records::{ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
 use crate::x12;
@@ -38,11 +40,13 @@ pub struct Dirs {
     pub max_file_bytes: u64,
 }
 
-/// What reading a file gave, before anything is committed.
-struct Plan {
-    batch: InboundBatch,
-    problems: Vec<String>,
-}
+/// Sets committed per store transaction. A file of many sets is committed in chunks of this
+/// many, each with the file's position, so memory stays at one chunk whatever the number of
+/// sets, and a restart resumes after the last chunk committed (nothing lost, nothing twice).
+pub const CHUNK_SETS: usize = 256;
+
+/// The most problems a reason file lists (the rest are counted).
+const MAX_PROBLEMS: usize = 50;
 
 /// A file's bytes as read before it was claimed, with what `fstat` said of it then.
 pub struct Read {
@@ -53,6 +57,13 @@ pub struct Read {
 /// Processes the claimed file `name` in the processing area completely. `read` is what the
 /// watcher already read of it; used only when the claimed file is still that file unchanged
 /// (same inode, size and mtime), otherwise the file is read again.
+///
+/// Two streaming passes over the bytes, each holding one transaction set at a time: the check
+/// reads, parses and translates every set and acknowledges it (a set that cannot become a
+/// call is `R`, with its AK3/AK4 codes); only a file whose every set passed is then committed,
+/// set by set in chunks of [`CHUNK_SETS`], and after the last chunk (with its 997s and
+/// interchange keys) moved to the archive. A file with any problem goes to `error/` and its
+/// 997 rejects every set (none was sent).
 pub fn process(
     store: &Store,
     mapping: &Mapping,
@@ -86,69 +97,179 @@ pub fn process(
         return Ok(Outcome::Changing { reason });
     }
     let received_at = crate::clock::now_rfc3339();
-    let plan = plan(store, mapping, &name, &bytes, &received_at)?;
+    let hash = content_hash(&bytes);
+    let file_key = keys::file_key(&name, &hash);
+    let done = store.inbound_progress(&file_key)?;
+    let walk = Walk {
+        store,
+        mapping,
+        name: &name,
+        hash: &hash,
+        received_at: &received_at,
+        pair: mapping.interchange.pair_key(),
+        done,
+    };
+    let mut check = Check::default();
+    walk.pass(&bytes, &mut Mode::Check(&mut check))?;
+    if let Some(previous_file) = check.seen_before.take() {
+        if previous_file == name {
+            // Committed completely before a crash; only the move is left.
+            store.flush_blocking()?;
+            return archive(dirs, processing, claimed, &received_at, 0);
+        }
+        let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
+        return duplicate(dirs, processing, claimed, reason);
+    }
     // Looked at once more right before anything is committed: a writer still at work gets its
     // file back untouched at the next scan.
     if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
         return Ok(Outcome::Changing { reason });
     }
-    if !plan.problems.is_empty() {
-        // Still answer the ERP with a 997 that rejects the group, then quarantine the file.
-        let mut batch = plan.batch;
-        // The file's own key (name + content) makes answering it idempotent: processed again
-        // after a crash or a failed move, it gets no second 997.
-        batch.interchanges = vec![keys::file_key(&name, &content_hash(&bytes))];
-        batch.jobs.clear();
-        batch.shipped.clear();
-        batch.erp_997.clear();
-        batch.history.clear();
+    if !check.problems.is_empty() {
+        // Answer the ERP with 997s that reject every set (none goes to Ingram), then
+        // quarantine the file. The file's own key (name + content) makes answering it
+        // idempotent: processed again after a crash or a failed move, it gets no second 997.
+        let mut batch = InboundBatch {
+            claimed_file: name.clone(),
+            received_at: received_at.clone(),
+            interchanges: vec![file_key],
+            ..Default::default()
+        };
+        for g in &mut check.acks {
+            for s in &mut g.sets {
+                s.reject();
+            }
+        }
+        batch.files = replies(store, mapping, &walk.pair, &check.acks, &mut check.problems);
         if !batch.files.is_empty() {
             match store.commit_inbound(&batch)? {
                 InboundCommit::Committed { .. } => store.flush_blocking()?,
                 InboundCommit::AlreadyCommitted | InboundCommit::Duplicate { .. } => {}
             }
         }
-        let reason = plan.problems.join("\n");
+        let mut reason = check.problems.join("\n");
+        if check.more_problems > 0 {
+            reason.push_str(&format!("\n… and {} more problem(s)", check.more_problems));
+        }
+        if done > 0 {
+            reason.push_str(&format!("\nthe first {done} set(s) of this file were processed before (API calls queued); the others were NOT"));
+        }
         let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
         return Ok(Outcome::Rejected { reason, moved });
     }
-    let jobs = plan.batch.jobs.len();
-    match store.commit_inbound(&plan.batch)? {
-        InboundCommit::Duplicate { previous_file } => {
-            let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-            let dup = dirs
-                .archive
-                .open()?
-                .sub("duplicates", files::SHARED_DIR_MODE)?;
-            let moved = quarantine(processing, claimed, &dup, &reason)?;
-            Ok(Outcome::Duplicate { reason, moved })
-        }
-        InboundCommit::Committed { .. } | InboundCommit::AlreadyCommitted => {
-            store.flush_blocking()?;
-            if let Some(change) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-                // Committed already: what was read goes to Ingram; what came after it was never
-                // read, so the file is not archived as if it had been.
-                let reason = format!(
-                    "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
-                    bytes.len(),
-                    bytes.len()
-                );
-                let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-                return Ok(Outcome::Rejected { reason, moved });
-            }
-            let day = format!("inbound/{}", crate::clock::date_path(&received_at));
-            let dest = dirs
-                .archive
-                .open()?
-                .sub_path(&day, files::SHARED_DIR_MODE)?;
-            let got = processing.move_unique(claimed, &dest, claimed)?;
-            dest.sync()?;
-            Ok(Outcome::Archived {
-                jobs,
-                archived: dest.path().join(got),
-            })
-        }
+    let mut files_997 = Vec::new();
+    let queued = RefCell::new(Vec::new());
+    let mut chunks = Chunks {
+        store,
+        name: &name,
+        received_at: &received_at,
+        progress: inbound::progress_key(&file_key),
+        batch: InboundBatch::default(),
+        originals: &queued,
+        sets: 0,
+        jobs: 0,
+        recorded: 0,
+        duplicates: Vec::new(),
+    };
+    walk.pass(&bytes, &mut Mode::Commit(&mut chunks))?;
+    let mut problems = Vec::new();
+    files_997.extend(replies(
+        store,
+        mapping,
+        &walk.pair,
+        &check.acks,
+        &mut problems,
+    ));
+    for p in problems {
+        tracing::error!(file = %text::escape(&name), problem = %text::escape(&p), "No 997 for an inbound group.");
     }
+    let mut last = std::mem::take(&mut chunks.batch);
+    last.interchanges = check.interchanges;
+    last.files = files_997;
+    last.claimed_file = name.clone();
+    last.received_at = received_at.clone();
+    let chunk = inbound::Chunk {
+        progress: Some(inbound::Progress {
+            key: chunks.progress.clone(),
+            done: None,
+        }),
+        originals: chunks.originals.take(),
+    };
+    let jobs = chunks.jobs + last.jobs.len();
+    if let InboundCommit::Duplicate { previous_file } = store.commit_inbound_chunk(&last, &chunk)? {
+        // Only a file processed meanwhile under another name can get here.
+        let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
+        return duplicate(dirs, processing, claimed, reason);
+    }
+    store.flush_blocking()?;
+    if let Some(change) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+        // Committed already: what was read goes to Ingram; what came after it was never
+        // read, so the file is not archived as if it had been.
+        let reason = format!(
+            "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
+            bytes.len(),
+            bytes.len()
+        );
+        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+        return Ok(Outcome::Rejected { reason, moved });
+    }
+    for d in chunks.duplicates.iter().take(10) {
+        tracing::warn!(file = %text::escape(&name), duplicate = %text::escape(d), "Document sent again; no API call made.");
+    }
+    if done == 0 && jobs == 0 && chunks.recorded == 0 && !chunks.duplicates.is_empty() {
+        let n = chunks.duplicates.len();
+        let mut reason = format!(
+            "duplicate document(s), no API call made: {}",
+            chunks
+                .duplicates
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if n > 5 {
+            reason.push_str(&format!("; and {} more", n - 5));
+        }
+        return duplicate(dirs, processing, claimed, reason);
+    }
+    archive(dirs, processing, claimed, &received_at, jobs)
+}
+
+/// Moves a processed file to `archive/inbound/YYYY/MM/DD/`.
+fn archive(
+    dirs: &Dirs,
+    processing: &Dir,
+    claimed: &OsStr,
+    received_at: &str,
+    jobs: usize,
+) -> anyhow::Result<Outcome> {
+    let day = format!("inbound/{}", crate::clock::date_path(received_at));
+    let dest = dirs
+        .archive
+        .open()?
+        .sub_path(&day, files::SHARED_DIR_MODE)?;
+    let got = processing.move_unique(claimed, &dest, claimed)?;
+    dest.sync()?;
+    Ok(Outcome::Archived {
+        jobs,
+        archived: dest.path().join(got),
+    })
+}
+
+/// Moves a file that brought nothing new to `archive/duplicates/` with its reason.
+fn duplicate(
+    dirs: &Dirs,
+    processing: &Dir,
+    claimed: &OsStr,
+    reason: String,
+) -> anyhow::Result<Outcome> {
+    let dup = dirs
+        .archive
+        .open()?
+        .sub("duplicates", files::SHARED_DIR_MODE)?;
+    let moved = quarantine(processing, claimed, &dup, &reason)?;
+    Ok(Outcome::Duplicate { reason, moved })
 }
 
 /// Why a file that was taken no longer looks the way it did, if it does not.
@@ -198,119 +319,324 @@ pub fn read_options(mapping: &Mapping) -> x12::ReadOptions {
     }
 }
 
-fn plan(
+/// The acknowledgment of one inbound group, built set by set during the check.
+struct GroupAck {
+    ic: x12::IsaHeader,
+    header: x12::GsHeader,
+    sets: Vec<x12::SetAck>,
+    /// Diagnostics on the group itself (AK9 codes).
+    diags: Vec<x12::Diagnostic>,
+}
+
+/// What the check (the first pass) found.
+#[derive(Default)]
+struct Check {
+    problems: Vec<String>,
+    more_problems: usize,
+    acks: Vec<GroupAck>,
+    interchanges: Vec<Vec<u8>>,
+    /// An interchange of this file already processed, from this file.
+    seen_before: Option<String>,
+}
+
+impl Check {
+    fn problem(&mut self, p: String) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        } else {
+            self.more_problems += 1;
+        }
+    }
+}
+
+/// The commit (the second pass): the batch being filled and what was committed so far.
+struct Chunks<'a> {
+    store: &'a Store,
+    name: &'a str,
+    received_at: &'a str,
+    /// [`inbound::progress_key`] of the file.
+    progress: Vec<u8>,
+    batch: InboundBatch,
+    /// Original documents `batch` queues.
+    originals: &'a RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// Sets in `batch`.
+    sets: usize,
+    /// Jobs committed by earlier chunks.
+    jobs: usize,
+    /// 997s and TA1s from the ERP recorded.
+    recorded: usize,
+    /// Original documents sent again (no call).
+    duplicates: Vec<String>,
+}
+
+impl Chunks<'_> {
+    /// Commits the batch with the file's position (`done` sets) and flushes it: jobs become
+    /// visible to the deliver worker only once durable.
+    fn commit(&mut self, done: u64) -> anyhow::Result<()> {
+        let mut b = std::mem::take(&mut self.batch);
+        b.claimed_file = self.name.to_string();
+        b.received_at = self.received_at.to_string();
+        let chunk = inbound::Chunk {
+            progress: Some(inbound::Progress {
+                key: self.progress.clone(),
+                done: Some(done),
+            }),
+            originals: self.originals.take(),
+        };
+        self.jobs += b.jobs.len();
+        self.store.commit_inbound_chunk(&b, &chunk)?;
+        self.store.flush_blocking()?;
+        self.sets = 0;
+        tracing::debug!(file = %text::escape(self.name), sets = done, "Inbox file chunk committed.");
+        Ok(())
+    }
+}
+
+enum Mode<'m, 'a> {
+    Check(&'m mut Check),
+    Commit(&'m mut Chunks<'a>),
+}
+
+/// One file being processed.
+struct Walk<'a> {
+    store: &'a Store,
+    mapping: &'a Mapping,
+    name: &'a str,
+    hash: &'a str,
+    received_at: &'a str,
+    /// The outbound pair key (control-number counters, GS06 index).
+    pair: String,
+    /// Sets committed by an earlier attempt (skipped by the commit, acknowledged by the check).
+    done: u64,
+}
+
+impl Walk<'_> {
+    /// One streaming pass over the file, one transaction set at a time.
+    fn pass(&self, bytes: &[u8], mode: &mut Mode<'_, '_>) -> anyhow::Result<()> {
+        let opts = read_options(self.mapping);
+        let seen = RefCell::new(HashMap::new());
+        let scratch_originals = RefCell::new(Vec::new());
+        let mut ic: Option<(x12::IsaHeader, bool)> = None;
+        let mut group: Option<(x12::GsHeader, bool)> = None;
+        let mut sets: Vec<x12::SetAck> = Vec::new();
+        let mut diags: Vec<x12::Diagnostic> = Vec::new();
+        let (mut any, mut warned, mut n) = (false, 0usize, 0u64);
+        for ev in x12::Reader::new(bytes, &opts) {
+            match ev {
+                x12::Event::Diagnostic(d) => {
+                    if let Mode::Check(c) = mode {
+                        if d.is_error() {
+                            c.problem(format!(
+                                "{}: {} ({})",
+                                d.code.as_str(),
+                                d.message,
+                                d.position.describe()
+                            ));
+                        } else if warned < 10 {
+                            // Tolerated quirks (a wrong count, an inferred delimiter) are
+                            // processed, and said so.
+                            warned += 1;
+                            tracing::warn!(file = %text::escape(self.name), code = d.code.as_str(), position = %d.position.describe(), message = %text::escape(&d.message), "Inbox file read with a warning.");
+                        }
+                    }
+                    if d.position.group.is_some() {
+                        diags.push(d);
+                    }
+                }
+                x12::Event::InterchangeStart {
+                    header, synthetic, ..
+                } => {
+                    any = true;
+                    if let Mode::Check(c) = mode {
+                        let key = self.interchange_key(&header, synthetic, bytes);
+                        if let Some(prev) = self.store.interchange_file(&key)? {
+                            c.seen_before = Some(prev);
+                            return Ok(());
+                        }
+                        c.interchanges.push(key);
+                    }
+                    ic = Some((header, synthetic));
+                }
+                x12::Event::Ta1(t) => {
+                    if let Mode::Commit(k) = mode {
+                        if n >= self.done {
+                            record_ta1(self.store, &self.pair, &t, self.name, &mut k.batch);
+                            k.recorded += 1;
+                        }
+                    }
+                }
+                x12::Event::GroupStart {
+                    header,
+                    synthetic,
+                    index,
+                } => {
+                    group = Some((header, synthetic));
+                    sets.clear();
+                    diags.retain(|d| d.position.group == Some(index));
+                }
+                x12::Event::Transaction(t) => {
+                    any = true;
+                    let mine: Vec<x12::Diagnostic> = diags
+                        .iter()
+                        .filter(|d| d.position.transaction == Some(t.index))
+                        .cloned()
+                        .collect();
+                    diags.retain(|d| d.position.transaction.is_none());
+                    let set = n;
+                    n += 1;
+                    let (Some((h, ic_synthetic)), Some((gs, _))) = (&ic, &group) else {
+                        continue;
+                    };
+                    if set < self.done {
+                        if let Mode::Check(_) = mode {
+                            sets.push(x12::SetAck::for_set(&t, &mine));
+                        }
+                        continue;
+                    }
+                    let source = if *ic_synthetic {
+                        format!("{} (bare set) ST02 {}", self.name, t.control_number.trim())
+                    } else {
+                        format!(
+                            "{} ISA13 {} GS06 {} ST02 {}",
+                            self.name,
+                            h.control_number.trim(),
+                            gs.control_number.trim(),
+                            t.control_number.trim()
+                        )
+                    };
+                    let ctx = Route {
+                        store: self.store,
+                        mapping: self.mapping,
+                        pair: &self.pair,
+                        gs,
+                        source: &source,
+                        name: self.name,
+                        hash: self.hash,
+                        received_at: self.received_at,
+                        set,
+                        seen: &seen,
+                        originals: match mode {
+                            Mode::Check(_) => &scratch_originals,
+                            Mode::Commit(k) => k.originals,
+                        },
+                    };
+                    match mode {
+                        Mode::Check(c) => {
+                            let mut scratch = InboundBatch::default();
+                            scratch_originals.borrow_mut().clear();
+                            match route(&ctx, &t, &mut scratch) {
+                                Ok(_) => sets.push(x12::SetAck::for_set(&t, &mine)),
+                                Err(refusal) => {
+                                    c.problem(refusal.to_string());
+                                    let mut all = mine;
+                                    all.extend(refusal.diagnostics());
+                                    let mut ack = x12::SetAck::for_set(&t, &all);
+                                    ack.reject();
+                                    sets.push(ack);
+                                }
+                            }
+                        }
+                        Mode::Commit(k) => {
+                            match route(&ctx, &t, &mut k.batch) {
+                                Ok(Routed::Jobs(j)) => {
+                                    tracing::debug!(source = %source, jobs = j, "Transaction set routed.")
+                                }
+                                Ok(Routed::ErpAck(a)) => {
+                                    k.recorded += 1;
+                                    tracing::debug!(source = %source, outcome = %a, "997 from the ERP recorded.")
+                                }
+                                Ok(Routed::Duplicate(what)) => k.duplicates.push(what),
+                                Err(refusal) => anyhow::bail!(
+                                    "set {} ({source}) passed the check but is refused now (the store changed meanwhile): {refusal}",
+                                    set + 1
+                                ),
+                            }
+                            k.sets += 1;
+                            if k.sets >= CHUNK_SETS {
+                                k.commit(set + 1)?;
+                            }
+                        }
+                    }
+                }
+                x12::Event::GroupEnd { .. } => {
+                    if let (Mode::Check(c), Some((h, ic_synthetic)), Some((gs, synthetic))) =
+                        (&mut *mode, &ic, group.take())
+                    {
+                        // No 997 for a group the reader invented (bare sets): no envelope to
+                        // answer; none for the ERP's own 997s either.
+                        if self.mapping.ack997.generate
+                            && !ic_synthetic
+                            && !synthetic
+                            && !gs.functional_id.trim().eq_ignore_ascii_case("FA")
+                        {
+                            c.acks.push(GroupAck {
+                                ic: h.clone(),
+                                header: gs,
+                                sets: std::mem::take(&mut sets),
+                                diags: std::mem::take(&mut diags),
+                            });
+                        }
+                    }
+                    sets.clear();
+                    diags.clear();
+                }
+                x12::Event::InterchangeEnd { .. } => ic = None,
+            }
+        }
+        if let Mode::Check(c) = mode {
+            if !any {
+                c.problem("no X12 interchange found (no ISA segment, no transaction set)".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The key that recognises an interchange sent again: ISA05/06/07/08/13; for bare sets,
+    /// which have no ISA, the file itself (name and content), which keeps processing it again
+    /// after a crash from queueing its calls twice. It differs from the key a rejected file's
+    /// 997 is recorded under, so a rejected file sent again unchanged (say, once its PO has
+    /// arrived) is processed, not skipped.
+    fn interchange_key(&self, h: &x12::IsaHeader, synthetic: bool, bytes: &[u8]) -> Vec<u8> {
+        if synthetic {
+            let _ = bytes;
+            return keys::file_key(self.name, &format!("bare:{}", self.hash));
+        }
+        let isa13 = h
+            .control_number
+            .trim()
+            .parse::<u64>()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| h.control_number.trim().to_string());
+        keys::interchange_key([
+            h.sender_qualifier.trim(),
+            h.sender_id.trim(),
+            h.receiver_qualifier.trim(),
+            h.receiver_id.trim(),
+            &isa13,
+        ])
+    }
+}
+
+/// The 997s answering the groups acknowledged by the check (a group whose 997 cannot be built
+/// is a problem).
+fn replies(
     store: &Store,
     mapping: &Mapping,
-    name: &str,
-    bytes: &[u8],
-    received_at: &str,
-) -> anyhow::Result<Plan> {
-    let doc = x12::read(bytes, &read_options(mapping));
-    let mut problems: Vec<String> = doc
-        .errors()
-        .map(|d| {
-            format!(
-                "{}: {} ({})",
-                d.code.as_str(),
-                d.message,
-                d.position.describe()
-            )
-        })
-        .collect();
-    if doc.interchanges.is_empty() && doc.transactions().next().is_none() {
-        problems.push("no X12 interchange found (no ISA segment, no transaction set)".into());
-    }
-    // Tolerated quirks (a wrong count, an inferred delimiter) are processed, and said so.
-    for d in doc.diagnostics.iter().filter(|d| !d.is_error()).take(10) {
-        tracing::warn!(file = %text::escape(name), code = d.code.as_str(), position = %d.position.describe(), message = %text::escape(&d.message), "Inbox file read with a warning.");
-    }
-    let pair = mapping.interchange.pair_key();
-    let mut batch = InboundBatch {
-        claimed_file: name.to_string(),
-        received_at: received_at.to_string(),
-        ..Default::default()
-    };
-    for ic in &doc.interchanges {
-        let h = &ic.header;
-        batch.interchanges.push(if ic.synthetic {
-            // Bare sets have no ISA to key them: the file itself (name and content) is the key,
-            // which keeps processing it again after a crash from queueing its calls twice. It
-            // differs from the key a rejected file's 997 is recorded under, so a rejected file
-            // sent again unchanged (say, once its PO has arrived) is processed, not skipped.
-            keys::file_key(name, &format!("bare:{}", content_hash(bytes)))
-        } else {
-            let isa13 = h
-                .control_number
-                .trim()
-                .parse::<u64>()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| h.control_number.trim().to_string());
-            keys::interchange_key([
-                h.sender_qualifier.trim(),
-                h.sender_id.trim(),
-                h.receiver_qualifier.trim(),
-                h.receiver_id.trim(),
-                &isa13,
-            ])
-        });
-        for ta1 in &ic.ta1 {
-            record_ta1(store, &pair, ta1, name, &mut batch);
-        }
-        for group in &ic.groups {
-            let group_diags: Vec<x12::Diagnostic> = doc
-                .diagnostics
-                .iter()
-                .filter(|d| {
-                    d.position.interchange == Some(ic.index)
-                        && d.position.group == Some(group.index)
-                })
-                .cloned()
-                .collect();
-            // No 997 for a group the reader invented (bare sets): no envelope to answer.
-            if mapping.ack997.generate
-                && !ic.synthetic
-                && !group.synthetic
-                && !group.header.functional_id.trim().eq_ignore_ascii_case("FA")
-            {
-                match reply_997(store, mapping, &pair, ic, group, &group_diags) {
-                    Ok(f) => batch.files.push(f),
-                    Err(e) => problems.push(format!(
-                        "could not build the 997 for group {}: {e}",
-                        group.header.control_number
-                    )),
-                }
-            }
-            for tx in &group.transactions {
-                let source = if ic.synthetic {
-                    format!("{name} (bare set) ST02 {}", tx.control_number.trim())
-                } else {
-                    format!(
-                        "{name} ISA13 {} GS06 {} ST02 {}",
-                        h.control_number.trim(),
-                        group.header.control_number.trim(),
-                        tx.control_number.trim()
-                    )
-                };
-                let ctx = Route {
-                    store,
-                    mapping,
-                    pair: &pair,
-                    gs: &group.header,
-                    source: &source,
-                };
-                match route(&ctx, tx, &mut batch) {
-                    Ok(Routed::Jobs(n)) => {
-                        tracing::debug!(source = %source, jobs = n, "Transaction set routed.")
-                    }
-                    Ok(Routed::ErpAck(a)) => {
-                        tracing::debug!(source = %source, outcome = %a, "997 from the ERP recorded.")
-                    }
-                    Err(refusal) => problems.push(refusal.to_string()),
-                }
-            }
+    pair: &str,
+    acks: &[GroupAck],
+    problems: &mut Vec<String>,
+) -> Vec<FileRecord> {
+    let mut out = Vec::new();
+    for g in acks {
+        match reply_997(store, mapping, pair, g) {
+            Ok(f) => out.push(f),
+            Err(e) => problems.push(format!(
+                "could not build the 997 for group {}: {e}",
+                g.header.control_number
+            )),
         }
     }
-    Ok(Plan { batch, problems })
+    out
 }
 
 /// Records a TA1 from the ERP against the 850 interchange it names (TA101 = the ISA13 we
@@ -371,26 +697,80 @@ struct Route<'a> {
     gs: &'a x12::GsHeader,
     /// File and control numbers, for history and job sources.
     source: &'a str,
+    /// The claimed file's name and content hash, and when it was received.
+    name: &'a str,
+    hash: &'a str,
+    received_at: &'a str,
+    /// The set's place in the file (0-based).
+    set: u64,
+    /// Original documents met earlier in this pass over the file: key → set.
+    seen: &'a RefCell<HashMap<Vec<u8>, u64>>,
+    /// Original documents queued by the batch being built.
+    originals: &'a RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
+}
+
+impl Route<'_> {
+    /// Whether the original document with `key` was already queued (earlier in this file, or
+    /// from another file): then a description of it for the warning; otherwise it is recorded
+    /// in the batch as queued by this set.
+    fn sent_before(&self, key: Vec<u8>, what: &str) -> Result<Option<String>, Refusal> {
+        if let Some(first) = self.seen.borrow().get(&key) {
+            if *first < self.set {
+                return Ok(Some(format!(
+                    "{what} already in this file (set {}), {}",
+                    first + 1,
+                    self.source
+                )));
+            }
+        }
+        if let Some(rec) = self
+            .store
+            .original(&key)
+            .map_err(|e| Refusal::Store(e.to_string()))?
+        {
+            let mine = rec.file == self.name && rec.hash == self.hash && rec.set >= self.set;
+            if !mine {
+                return Ok(Some(format!(
+                    "{what} already queued from {} at {}, {}",
+                    rec.file, rec.received_at, self.source
+                )));
+            }
+        }
+        self.seen
+            .borrow_mut()
+            .entry(key.clone())
+            .or_insert(self.set);
+        let rec = OriginalRecord {
+            file: self.name.to_string(),
+            hash: self.hash.to_string(),
+            set: self.set,
+            received_at: self.received_at.to_string(),
+        };
+        self.originals.borrow_mut().push((key, rec.encode()));
+        Ok(None)
+    }
 }
 
 /// What routing one transaction set added to the batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Routed {
     /// This many API calls queued (855, 856).
     Jobs(usize),
     /// The ERP's 997 for one of our 850s recorded.
     ErpAck(ErpAck),
+    /// An original document sent again: no call (what it is, for the warning).
+    Duplicate(String),
 }
 
 /// Why a transaction set is not processed; the file then goes to `error/` with this reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum Refusal {
-    /// The typed reader found an error (code, message, position).
-    #[error("{0}")]
-    Invalid(String),
+    /// The typed reader found errors (code, message, position); the first is shown.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<x12::Diagnostic>),
     /// The translator could not build the API call.
-    #[error("{0}")]
-    Untranslatable(String),
+    #[error("{}", .0.message)]
+    Untranslatable(Box<x12::Diagnostic>),
     /// A PO the bridge never received, held by `inbound.unknown_po = "hold"`.
     #[error("{kind} for purchase order {po} which the bridge never received; held by inbound.unknown_po = \"hold\" ({at})")]
     UnknownPoHeld {
@@ -409,17 +789,55 @@ enum Refusal {
     Store(String),
 }
 
-/// The first error among a typed reader's diagnostics, as a refusal.
-fn first_error(diags: &[x12::Diagnostic]) -> Result<(), Refusal> {
-    match diags.iter().find(|d| d.is_error()) {
-        Some(d) => Err(Refusal::Invalid(format!(
-            "{}: {} ({})",
-            d.code.as_str(),
-            d.message,
-            d.position.describe()
-        ))),
-        None => Ok(()),
+impl Refusal {
+    /// What the 997 says of the refused set (AK3/AK4 and AK5 codes), besides the reader's.
+    fn diagnostics(&self) -> Vec<x12::Diagnostic> {
+        match self {
+            Refusal::Invalid(d) => d.clone(),
+            Refusal::Untranslatable(d) => vec![(**d).clone()],
+            _ => Vec::new(),
+        }
     }
+}
+
+/// The first diagnostic of a refusal, as the reason shows it.
+fn describe(diags: &[x12::Diagnostic]) -> String {
+    diags
+        .first()
+        .map(|d| {
+            format!(
+                "{}: {} ({})",
+                d.code.as_str(),
+                d.message,
+                d.position.describe()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The errors among a typed reader's diagnostics, as a refusal.
+fn first_error(diags: &[x12::Diagnostic]) -> Result<(), Refusal> {
+    let errors: Vec<x12::Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::Invalid(errors))
+    }
+}
+
+/// A translator's refusal as a diagnostic at its segment and element: an unreadable date is
+/// AK4 code 8, any other value code 7.
+fn untranslatable(e: crate::ingram::calls::TranslateError) -> Refusal {
+    let code = if e.message.contains("is not a date") {
+        x12::DiagnosticCode::InvalidDate
+    } else {
+        x12::DiagnosticCode::InvalidValue
+    };
+    Refusal::Untranslatable(Box::new(x12::Diagnostic::error(
+        code,
+        e.to_string(),
+        (*e.position).clone(),
+    )))
 }
 
 /// Routes one transaction set by ST01 and adds what it produces to the batch.
@@ -460,8 +878,19 @@ fn route_855(
 ) -> Result<Routed, Refusal> {
     let (ack, diags) = x12::Ack855::parse(tx);
     first_error(&diags)?;
-    let call = from_855(&ack, bak, ctx.mapping, ctx.gs.date.trim())
-        .map_err(|e| Refusal::Untranslatable(e.to_string()))?;
+    // Without BAK09 the group's date (GS04) dates the acknowledgment; a bare set has none, so
+    // the day the file was received does.
+    let received_day: String = ctx
+        .received_at
+        .chars()
+        .take(10)
+        .filter(|c| c.is_ascii_digit())
+        .collect();
+    let fallback = match ctx.gs.date.trim() {
+        "" => received_day.as_str(),
+        gs04 => gs04,
+    };
+    let call = from_855(&ack, bak, ctx.mapping, fallback).map_err(untranslatable)?;
     let unknown = ctx
         .store
         .order(&call.po)
@@ -473,6 +902,17 @@ fn route_855(
             po: call.po,
             at: bak.describe(),
         });
+    }
+    if ack.purpose.trim() == "00" {
+        let key = inbound::original_key(&call.po, "855", "");
+        let what = format!("original 855 (BAK01 00) for PO {}", call.po);
+        if let Some(dup) = ctx.sent_before(key, &what)? {
+            batch.history.push((
+                call.po.clone(),
+                format!("855 received again, not sent: {dup}"),
+            ));
+            return Ok(Routed::Duplicate(dup));
+        }
     }
     if unknown {
         tracing::warn!(po = %call.po, source = %ctx.source, "855 for a PO the bridge never received; sending it anyway (flagged).");
@@ -502,9 +942,9 @@ fn route_856(
     let (asn, diags) = x12::Asn856::parse(tx);
     first_error(&diags)?;
     let views = order_views(ctx.store, &asn, batch)?;
-    let calls = from_856(&asn, bsn, ctx.mapping, &views)
-        .map_err(|e| Refusal::Untranslatable(e.to_string()))?;
-    let n = calls.len();
+    let calls = from_856(&asn, bsn, ctx.mapping, &views).map_err(untranslatable)?;
+    let mut n = 0;
+    let mut duplicates = Vec::new();
     for c in calls {
         let unknown = !views.contains_key(&c.call.po);
         if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
@@ -514,6 +954,23 @@ fn route_856(
                 at: bsn.describe(),
             });
         }
+        if asn.purpose.trim() == "00" {
+            let key = inbound::original_key(&c.call.po, "856", asn.shipment_id.trim());
+            let what = format!(
+                "original 856 (BSN01 00) shipment {} for PO {}",
+                asn.shipment_id.trim(),
+                c.call.po
+            );
+            if let Some(dup) = ctx.sent_before(key, &what)? {
+                batch.history.push((
+                    c.call.po.clone(),
+                    format!("856 received again, not sent: {dup}"),
+                ));
+                duplicates.push(dup);
+                continue;
+            }
+        }
+        n += 1;
         if unknown {
             tracing::warn!(po = %c.call.po, source = %ctx.source, "856 for a PO the bridge never received; sending it anyway (flagged).");
         }
@@ -535,6 +992,9 @@ fn route_856(
             source: ctx.source.to_string(),
             unknown_po: unknown,
         });
+    }
+    if n == 0 && !duplicates.is_empty() {
+        return Ok(Routed::Duplicate(duplicates.join("; ")));
     }
     Ok(Routed::Jobs(n))
 }
@@ -664,19 +1124,22 @@ fn reply_997(
     store: &Store,
     mapping: &Mapping,
     pair: &str,
-    ic: &x12::Interchange<'_>,
-    group: &x12::Group<'_>,
-    diags: &[x12::Diagnostic],
+    group: &GroupAck,
 ) -> anyhow::Result<FileRecord> {
     let mut opts = write_options(mapping);
     let (version, gs08) = reply_version(&group.header.version, opts.version);
     opts.version = version;
-    let ack = x12::Ack997::for_group(group, diags, opts.version);
+    let ack = x12::Ack997::for_sets(
+        &group.header,
+        group.sets.clone(),
+        &group.diags,
+        opts.version,
+    );
     let (isa13, gs06, st02) = store.allocate_numbers(pair)?;
     let now = time::OffsetDateTime::now_utc();
     let f =
         |d: &[time::format_description::BorrowedFormatItem<'_>]| now.format(d).unwrap_or_default();
-    let h = &ic.header;
+    let h = &group.ic;
     let isa = x12::IsaHeader {
         auth_qualifier: "00".into(),
         auth_info: String::new(),

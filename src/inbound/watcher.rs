@@ -28,6 +28,7 @@ use crate::events::Outcome;
 use crate::files::{self, Dir, Kind, Meta, OpenError, Root};
 use crate::inbound::inbox::{self, Dirs};
 use crate::mapping::SharedMapping;
+use crate::store::inbound::WaitingFile;
 use crate::store::Store;
 use crate::text::Escaped;
 
@@ -119,6 +120,10 @@ struct State {
     processing: HashMap<OsString, Seen>,
     /// The inbox or its processing area could not be opened, listed or used.
     dir_complaint: Throttle,
+    /// Files said to be waiting (logged once each).
+    announced: HashSet<String>,
+    /// The waiting list last recorded in the store (names and sizes).
+    published: Option<Vec<(String, u64)>>,
 }
 
 /// A running watch on the inbox: wakes the scanner and follows writers.
@@ -262,6 +267,7 @@ impl Inbox {
             }
         };
         let mut present = HashSet::new();
+        let mut waiting = Vec::new();
         for name in names {
             if self.ignored(&name.to_string_lossy()) {
                 continue;
@@ -290,7 +296,9 @@ impl Inbox {
                 .entry(name.clone())
                 .or_insert_with(|| Seen::new(meta, now));
             entry.update(meta, now);
-            let timed_out = now.duration_since(entry.first_seen) >= self.incomplete_timeout;
+            // Counted from the file's mtime (its last write), not from when this process first
+            // saw it: a restart does not start the wait again.
+            let timed_out = age(&meta) >= self.incomplete_timeout;
             if meta.size > self.dirs.max_file_bytes {
                 // It can only grow: refuse it now rather than read it.
                 let reason = inbox::too_big_reason(meta.size, self.dirs.max_file_bytes);
@@ -341,7 +349,17 @@ impl Inbox {
                     }
                     self.refuse(&incoming, &name, &reason);
                 }
-                Readiness::Incomplete(_) => pending = true,
+                Readiness::Incomplete(seen) => {
+                    pending = true;
+                    waiting.push(WaitingFile {
+                        name: name.to_string_lossy().into_owned(),
+                        size: meta.size,
+                        modified_at: rfc3339_of(meta.mtime_ns),
+                        waited_secs: age(&meta).as_secs(),
+                        timeout_secs: self.incomplete_timeout.as_secs(),
+                        reader: seen.first().cloned().unwrap_or_default(),
+                    });
+                }
                 Readiness::NotRegular(kind) => {
                     state.inbox.remove(&name);
                     self.refuse_special(&incoming, &name, kind);
@@ -365,7 +383,29 @@ impl Inbox {
             }
         }
         state.inbox.retain(|n, _| present.contains(n));
+        self.publish_waiting(state, waiting);
         pending
+    }
+
+    /// Says which files wait to be completed: the `edi_bridge_inbox_waiting_files` gauge, a
+    /// log line when a file starts waiting, and the list in the store for the console
+    /// ([`Store::inbox_waiting`]), rewritten only when it changes.
+    fn publish_waiting(&self, state: &mut State, waiting: Vec<WaitingFile>) {
+        self.metrics.inbox_waiting(waiting.len());
+        let names: HashSet<&str> = waiting.iter().map(|w| w.name.as_str()).collect();
+        for w in &waiting {
+            if !state.announced.contains(&w.name) {
+                tracing::info!(file = %Escaped(&w.name), size = w.size, timeout_secs = w.timeout_secs, waited_secs = w.waited_secs, reader = %Escaped(&w.reader), "Inbox file incomplete (no IEA closes its last ISA yet); waiting for the rest until the incomplete timeout, counted from its last write.");
+            }
+        }
+        state.announced = names.iter().map(|n| n.to_string()).collect();
+        let key: Vec<(String, u64)> = waiting.iter().map(|w| (w.name.clone(), w.size)).collect();
+        if state.published.as_ref() != Some(&key) {
+            match self.store.set_inbox_waiting(&waiting) {
+                Ok(()) => state.published = Some(key),
+                Err(e) => tracing::debug!(error = %e, "Cannot record the waiting inbox files."),
+            }
+        }
     }
 
     /// The processing area, checked before each use: a real directory the daemon owns. An
@@ -572,6 +612,26 @@ impl Inbox {
     }
 }
 
+/// How long ago the file was last written (zero for an mtime in the future).
+fn age(meta: &Meta) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    Duration::from_nanos(u64::try_from(now - meta.mtime_ns).unwrap_or(0))
+}
+
+/// An mtime as RFC 3339 (UTC).
+fn rfc3339_of(mtime_ns: i128) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(mtime_ns)
+        .ok()
+        .and_then(|t| t.replace_nanosecond(0).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Whether a watch event can mean that a file arrived or changed. inotify also reports the
 /// directory being opened and read, which is what every scan does: waking on those would make
 /// each scan cause the next, a busy loop. A file closed after writing still counts. A watch
@@ -646,10 +706,11 @@ pub fn readiness(bytes: &[u8]) -> Readiness {
             _ => {}
         }
     }
-    // 128 bytes hold a whole ISA even with generous padding: an ISA that starts closer than
-    // that to the end of the file may still be being written, whatever it looks like now.
-    let cut_at_end = broken_isa.is_some_and(|at| at.saturating_add(128) > bytes.len())
-        || isa_begun_at_end(bytes);
+    // Only an ISA that could still grow into a valid one waits; one whose bytes already
+    // cannot be an ISA (wrong lengths, inconsistent delimiters, letters in numeric fields) is
+    // broken now, and processing rejects it with the reader's positioned diagnostic.
+    let cut_at_end =
+        broken_isa.is_some_and(|at| isa_could_grow(&bytes[at..])) || isa_begun_at_end(bytes);
     let complete = if real { !real_open } else { sets && !sets_open };
     if cut_at_end {
         return Readiness::Incomplete(errors);
@@ -657,27 +718,101 @@ pub fn readiness(bytes: &[u8]) -> Readiness {
     if complete {
         return Readiness::Complete;
     }
-    if broken_isa.is_some() {
+    if broken_isa.is_some() || last_isa_broken(bytes) {
         return Readiness::Unreadable;
     }
     Readiness::Incomplete(errors)
 }
 
-/// Whether the file ends inside an ISA that has only begun (`I`, `IS`, or an `ISA` less than
-/// 128 bytes from the end with no IEA after it): a writer that has not finished.
+/// Whether the file ends inside an ISA that has only begun (`I`, `IS`, or a last `ISA` with no
+/// IEA after it whose header is, so far, a valid one): a writer that has not finished.
 fn isa_begun_at_end(bytes: &[u8]) -> bool {
-    let at_boundary = |p: usize| p == 0 || !bytes[p - 1].is_ascii_alphanumeric();
     let end = bytes.trim_ascii_end();
     for k in 1..=2 {
-        if end.ends_with(&b"ISA"[..k]) && at_boundary(end.len() - k) {
+        if end.ends_with(&b"ISA"[..k]) && at_boundary(bytes, end.len() - k) {
             return true;
         }
     }
-    let tail_from = bytes.len().saturating_sub(128);
-    memchr::memmem::rfind(&bytes[tail_from..], b"ISA").is_some_and(|i| {
-        let p = tail_from + i;
-        at_boundary(p) && memchr::memmem::find(&bytes[p..], b"IEA").is_none()
-    })
+    last_open_isa(bytes).is_some_and(|p| isa_could_grow(&bytes[p..]))
+}
+
+/// Whether the last `ISA` with no IEA after it has a header that can no longer be one.
+fn last_isa_broken(bytes: &[u8]) -> bool {
+    last_open_isa(bytes).is_some_and(|p| !isa_could_grow(&bytes[p..]))
+}
+
+/// Where the last `ISA` (at a segment boundary) with no `IEA` after it starts.
+fn last_open_isa(bytes: &[u8]) -> Option<usize> {
+    let mut end = bytes.len();
+    while let Some(p) = memchr::memmem::rfind(&bytes[..end], b"ISA") {
+        if at_boundary(bytes, p) {
+            return memchr::memmem::find(&bytes[p..], b"IEA")
+                .is_none()
+                .then_some(p);
+        }
+        end = p;
+    }
+    None
+}
+
+fn at_boundary(bytes: &[u8], p: usize) -> bool {
+    p == 0 || !bytes[p - 1].is_ascii_alphanumeric()
+}
+
+/// Whether `b` (an `ISA` to the end of the file) could still be, or grow into, a valid ISA
+/// header: the element separator neither alphanumeric nor blank, sixteen elements each no
+/// longer than its maximum (ISA01 2, ISA02 10, ISA03 2, ISA04 10, ISA05 2, ISA06 15, ISA07 2,
+/// ISA08 15, ISA09 6, ISA10 4, ISA11 1, ISA12 5, ISA13 9, ISA14 1, ISA15 1, ISA16 1), digits
+/// in ISA09, ISA10, ISA12, ISA13 and ISA14. Line breaks are skipped (a wrapped ISA is read).
+/// Bytes after the ISA's terminator are not looked at.
+pub fn isa_could_grow(b: &[u8]) -> bool {
+    const MAX: [usize; 16] = [2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1];
+    const DIGITS: [bool; 16] = [
+        false, false, false, false, false, false, false, false, true, true, false, true, true,
+        true, false, false,
+    ];
+    if b.len() <= 3 {
+        return b"ISA".starts_with(b);
+    }
+    if !b.starts_with(b"ISA") {
+        return false;
+    }
+    let sep = b[3];
+    if sep.is_ascii_alphanumeric() || sep.is_ascii_whitespace() {
+        return false;
+    }
+    let (mut el, mut len, mut component) = (0usize, 0usize, 0u8);
+    for &c in &b[4..] {
+        if el == 15 {
+            if len == 0 && (c == b'\r' || c == b'\n') {
+                continue;
+            }
+            if len == 0 {
+                // ISA16, the component separator.
+                if c == sep || c.is_ascii_alphanumeric() {
+                    return false;
+                }
+                component = c;
+                len = 1;
+                continue;
+            }
+            // The segment terminator: distinct from both separators.
+            return c != sep && c != component && !c.is_ascii_alphanumeric();
+        }
+        if c == b'\r' || c == b'\n' {
+            continue;
+        }
+        if c == sep {
+            el += 1;
+            len = 0;
+            continue;
+        }
+        len += 1;
+        if len > MAX[el] || (DIGITS[el] && !(c.is_ascii_digit() || c == b' ')) {
+            return false;
+        }
+    }
+    true
 }
 
 /// `Some(excerpt)` when the first non-blank bytes cannot begin X12: an interchange (`ISA`), a
@@ -772,6 +907,44 @@ mod tests {
         // A whole ISA with unusable delimiters cannot get better by waiting.
         let bad = String::from_utf8_lossy(one).replace('~', "*");
         assert_eq!(readiness(bad.as_bytes()), Readiness::Unreadable);
+    }
+
+    #[test]
+    fn an_isa_that_cannot_be_one_is_broken_now_and_one_that_can_grow_waits() {
+        let one = include_bytes!("../../samples/ingram-po-855.edi");
+        for cut in [1usize, 3, 4, 20, 60, 104, 105, 106] {
+            assert!(isa_could_grow(&one[..cut]), "cut at {cut}");
+        }
+        assert!(isa_could_grow(one));
+        for broken in [
+            &b"ISA*00*garbage garbage garbage"[..],
+            b"ISAA00",
+            b"ISA 00",
+            b"ISA*00*          *00*          *ZZ*VENDORERP      *ZZ*INGRAMMICRO    *26112X",
+            b"ISA*00*          *00*          *ZZ*VENDORERP      *ZZ*INGRAMMICRO    *261121*0900*U*00401*00000050A",
+            b"ISA*000*",
+        ] {
+            assert!(!isa_could_grow(broken), "{}", String::from_utf8_lossy(broken));
+            assert_eq!(
+                readiness(broken),
+                Readiness::Unreadable,
+                "{}",
+                String::from_utf8_lossy(broken)
+            );
+        }
+        // A complete interchange followed by something that cannot be an ISA: taken now (and
+        // rejected by processing with the reader's diagnostic).
+        let mut v = one.to_vec();
+        v.extend_from_slice(b"ISA*00*garbage that goes on and on~");
+        assert!(
+            matches!(readiness(&v), Readiness::Unreadable | Readiness::Complete),
+            "{:?}",
+            readiness(&v)
+        );
+        // One followed by the start of a valid ISA still waits.
+        let mut v = one.to_vec();
+        v.extend_from_slice(&one[..50]);
+        assert!(matches!(readiness(&v), Readiness::Incomplete(_)));
     }
 
     #[test]

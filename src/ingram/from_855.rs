@@ -64,7 +64,20 @@ pub fn from_855(
     let whole_rejected = ack_type == REJECTED;
     let mut lines = Vec::new();
     for (n, line) in ack.lines.iter().enumerate() {
-        let ordered = parse_qty(line.quantity.as_deref());
+        // A PO102 that is there but no quantity refuses the set: never a line without it.
+        let ordered = match line.quantity.as_deref() {
+            Some(q) => Some(parse_qty(Some(q)).ok_or_else(|| {
+                fail(
+                    &line.position,
+                    2,
+                    format!(
+                        "po102 '{q}' is not a quantity (0 to {})",
+                        crate::ingram::calls::MAX_QUANTITY
+                    ),
+                )
+            })?),
+            None => None,
+        };
         let (mut accepted, mut backordered, mut rejected, mut changed) = (0u64, 0u64, 0u64, false);
         let mut statuses: Vec<&str> = Vec::new();
         let mut ship_date = None;
@@ -333,6 +346,24 @@ mod tests {
         let plain = call(&ACK.replace("*068*20261125", ""), &Mapping::builtin()).unwrap();
         assert!(plain.body["lines"][0].get("estimatedShipDate").is_none());
         assert!(plain.body["lines"][1].get("rejectReason").is_none());
+    }
+
+    #[test]
+    fn a_po102_that_is_no_quantity_refuses_the_set() {
+        let text = ACK.replace("PO1*1*10*EA", "PO1*1*2.5*EA");
+        let doc = x12::read(text.as_bytes(), &x12::ReadOptions::default());
+        let tx = doc.transactions().next().expect("one set");
+        let (ack, _) = Ack855::parse(tx);
+        let e = from_855(
+            &ack,
+            &x12::Position::default(),
+            &Mapping::builtin(),
+            "20261121",
+        )
+        .unwrap_err();
+        assert_eq!(e.position.segment_id.as_deref(), Some("PO1"));
+        assert_eq!(e.position.element, Some(2));
+        assert!(e.message.contains("po102 '2.5'"), "{e}");
     }
 
     #[test]

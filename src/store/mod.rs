@@ -17,6 +17,7 @@ mod backup;
 mod codec;
 pub mod continuity;
 pub mod health;
+pub mod inbound;
 pub mod keys;
 pub mod records;
 mod refused;
@@ -949,6 +950,16 @@ pub struct Due {
 impl Store {
     /// Commits everything one inbound file produced; duplicate interchanges commit nothing.
     pub fn commit_inbound(&self, b: &InboundBatch) -> Result<InboundCommit, StoreError> {
+        self.commit_inbound_chunk(b, &inbound::Chunk::default())
+    }
+
+    /// [`Store::commit_inbound`] for one chunk of a file: with the file's position and the
+    /// original documents the chunk queued ([`inbound`]).
+    pub fn commit_inbound_chunk(
+        &self,
+        b: &InboundBatch,
+        chunk: &inbound::Chunk,
+    ) -> Result<InboundCommit, StoreError> {
         let (i, _w) = self.writer()?;
         let job_ids: Vec<u64> = b
             .jobs
@@ -969,6 +980,7 @@ impl Store {
             claimed_file: b.claimed_file.clone(),
             received_at: b.received_at.clone(),
         });
+        let inbound = i.db.open_tree(inbound::INBOUND)?;
         let mut overdue = i.overdue.lock().expect("overdue lock");
         let changes = AwaitingChanges::default();
         let out = (
@@ -980,8 +992,9 @@ impl Store {
             &i.awaiting_997,
             &i.erp_rejected,
             &i.states,
+            &inbound,
         )
-            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states)| {
+            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states, inbound)| {
                 changes.restart();
                 for key in &b.interchanges {
                     if let Some(prev) = interchanges.get(key)? {
@@ -997,6 +1010,15 @@ impl Store {
                 }
                 for key in &b.interchanges {
                     interchanges.insert(key.as_slice(), ic.as_slice())?;
+                }
+                if let Some(p) = &chunk.progress {
+                    match p.done {
+                        Some(n) => inbound.insert(p.key.as_slice(), &n.to_be_bytes())?,
+                        None => inbound.remove(p.key.as_slice())?,
+                    };
+                }
+                for (key, rec) in &chunk.originals {
+                    inbound.insert(key.as_slice(), rec.as_slice())?;
                 }
                 for ((job, id), corr) in b.jobs.iter().zip(&job_ids).zip(&correlation) {
                     let rec = JobRecord {
@@ -1137,32 +1159,45 @@ impl Store {
             let slot = dead_first.entry(d.job.po).or_insert(at);
             *slot = (*slot).min(at);
         }
-        let mut first: std::collections::BTreeMap<String, JobRecord> = Default::default();
+        // Only what ordering needs is kept per PO (not the whole record with its body and
+        // segments): a queue of 30,000 calls stays a few MiB; the due ones are read again.
+        #[derive(serde::Deserialize)]
+        struct Head {
+            id: u64,
+            po: String,
+            kind: crate::domain::CallKind,
+            next_attempt_ms: u64,
+        }
+        let mut first: std::collections::BTreeMap<String, (crate::domain::CallKind, u64, u64)> =
+            Default::default();
         for r in i.jobs.iter() {
             let (k, v) = r?;
-            let job: JobRecord = parse(&k, &v)?;
+            let job: Head = parse(&k, &v)?;
+            let at = (job.kind, job.id, job.next_attempt_ms);
             match first.get(&job.po) {
-                Some(cur) if (cur.kind, cur.id) <= (job.kind, job.id) => {}
+                Some(cur) if (cur.0, cur.1) <= (job.kind, job.id) => {}
                 _ => {
-                    first.insert(job.po.clone(), job);
+                    first.insert(job.po, at);
                 }
             }
         }
         let mut due = Due::default();
-        let mut heads: Vec<JobRecord> = first
-            .into_values()
-            .filter(|j| dead_first.get(&j.po).is_none_or(|d| *d > (j.kind, j.id)))
+        let mut heads: Vec<(String, (crate::domain::CallKind, u64, u64))> = first
+            .into_iter()
+            .filter(|(po, (kind, id, _))| dead_first.get(po).is_none_or(|d| *d > (*kind, *id)))
             .collect();
-        heads.sort_by_key(|j| j.id);
-        for job in heads {
-            if job.next_attempt_ms <= now_ms {
+        heads.sort_by_key(|(_, (_, id, _))| *id);
+        for (_, (_, id, next_attempt_ms)) in heads {
+            if next_attempt_ms <= now_ms {
                 if due.jobs.len() < limit {
-                    due.jobs.push(job);
+                    if let Some(v) = i.jobs.get(id.to_be_bytes())? {
+                        due.jobs.push(parse(&id.to_be_bytes(), &v)?);
+                    }
                 }
             } else {
                 due.next_due_ms = Some(
                     due.next_due_ms
-                        .map_or(job.next_attempt_ms, |n: u64| n.min(job.next_attempt_ms)),
+                        .map_or(next_attempt_ms, |n: u64| n.min(next_attempt_ms)),
                 );
             }
         }
@@ -1518,6 +1553,14 @@ impl Store {
             .keys()
             .map(|k| k.map(|k| String::from_utf8_lossy(&k[5..]).into_owned()))
             .collect::<Result<_, _>>()?;
+        // And the keys of the originals (855 BAK03, 856 BSN02) it received, which tell a
+        // document sent twice: they go with the PO.
+        let originals = i.db.open_tree(inbound::INBOUND)?;
+        for rec in &pruned {
+            for k in originals.scan_prefix(inbound::original_prefix(&rec.po_number)).keys() {
+                originals.remove(k?)?;
+            }
+        }
         for rec in &pruned {
             let Outbound850::Written { envelope, .. } = &rec.outbound else {
                 continue;

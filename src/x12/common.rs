@@ -66,6 +66,41 @@ pub(super) fn code(seg: &Segment<'_>, n: usize) -> Option<String> {
     seg.text(n).map(|s| s.to_ascii_uppercase())
 }
 
+/// A numeric element (R or N: a quantity, a price): its text, or None with an error naming
+/// segment and element when it is there but not a number (`TEN`, `1,5`, `--2`).
+pub(super) fn number(seg: &Segment<'_>, n: usize, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let v = txt(seg, n)?;
+    if is_number(&v) {
+        return Some(v);
+    }
+    diags.push(Diagnostic::error(
+        DiagnosticCode::NotNumeric,
+        format!(
+            "{}{:02} '{}' is not a number",
+            seg.id().to_ascii_lowercase(),
+            n,
+            v.chars().take(40).collect::<String>()
+        ),
+        seg.position().with_element(n),
+    ));
+    None
+}
+
+/// X12 R/N syntax: an optional minus, digits with at most one decimal point, at least one digit.
+pub(super) fn is_number(v: &str) -> bool {
+    let body = v.strip_prefix('-').unwrap_or(v);
+    let mut digits = 0usize;
+    let mut points = 0usize;
+    for c in body.chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            '.' => points += 1,
+            _ => return false,
+        }
+    }
+    digits > 0 && points <= 1
+}
+
 pub(super) fn missing_element(seg: &Segment<'_>, n: usize) -> Diagnostic {
     Diagnostic::error(
         DiagnosticCode::MissingElement,
@@ -74,7 +109,13 @@ pub(super) fn missing_element(seg: &Segment<'_>, n: usize) -> Diagnostic {
     )
 }
 
+/// A mandatory segment missing from a set; `at` is the ST (or the segment it should follow):
+/// the diagnostic names the missing segment right after it, as AK3 wants.
 pub(super) fn missing_segment(what: &str, at: Position) -> Diagnostic {
+    let mut at = at;
+    at.segment_id = Some(what.to_ascii_uppercase());
+    at.segment_in_set = at.segment_in_set.map(|n| n + 1);
+    at.segment_index = at.segment_index.map(|n| n + 1);
     Diagnostic::error(
         DiagnosticCode::MissingSegment,
         format!("mandatory segment {what} missing"),

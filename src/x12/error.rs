@@ -64,8 +64,12 @@ pub enum DiagnosticCode {
     UnexpectedSegment,
     /// A mandatory element is missing or empty.
     MissingElement,
-    /// An element has a value that is not acceptable (not numeric, unknown code).
+    /// An element has a value that is not acceptable (unknown code).
     InvalidValue,
+    /// A numeric element (a quantity, a price) holds something that is not a number.
+    NotNumeric,
+    /// A date element holds something that is not a date.
+    InvalidDate,
     /// ST02 repeated inside one group.
     DuplicateControlNumber,
     /// ISA13 repeated inside one file.
@@ -119,6 +123,8 @@ impl DiagnosticCode {
             UnexpectedSegment => "unexpected_segment",
             MissingElement => "missing_element",
             InvalidValue => "invalid_value",
+            NotNumeric => "not_numeric",
+            InvalidDate => "invalid_date",
             DuplicateControlNumber => "duplicate_control_number",
             DuplicateInterchange => "duplicate_interchange",
             DuplicateGroup => "duplicate_group",
@@ -138,7 +144,8 @@ impl DiagnosticCode {
             UnknownSegmentId | BadSegmentId => Some("1"),
             UnexpectedSegment => Some("2"),
             MissingSegment => Some("3"),
-            MissingElement | InvalidValue | TooLong | TrailingSeparator => Some("8"),
+            MissingElement | InvalidValue | NotNumeric | InvalidDate | TooLong
+            | TrailingSeparator => Some("8"),
             HlOrphan | HlCycle | HlDuplicate => Some("8"),
             _ => None,
         }
@@ -152,7 +159,8 @@ impl DiagnosticCode {
             TrailingSeparator => Some("3"),
             TooLong => Some("5"),
             InvalidValue | HlOrphan | HlCycle | HlDuplicate => Some("7"),
-            NonUtf8 => Some("6"),
+            NonUtf8 | NotNumeric => Some("6"),
+            InvalidDate => Some("8"),
             _ => None,
         }
     }
@@ -166,8 +174,8 @@ impl DiagnosticCode {
             SeCountMismatch => Some("4"),
             DuplicateControlNumber => Some("23"),
             UnknownSegmentId | BadSegmentId | UnexpectedSegment | MissingSegment
-            | MissingElement | InvalidValue | TooLong | TrailingSeparator | HlOrphan | HlCycle
-            | HlDuplicate => Some("5"),
+            | MissingElement | InvalidValue | NotNumeric | InvalidDate | TooLong
+            | TrailingSeparator | HlOrphan | HlCycle | HlDuplicate => Some("5"),
             _ => None,
         }
     }

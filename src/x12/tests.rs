@@ -1334,3 +1334,35 @@ fn lowercase_and_odd_ids_dispatch_like_uppercase() {
         .all(|d| d.code != DiagnosticCode::BadSegmentId
             && d.code != DiagnosticCode::UnknownSegmentId));
 }
+
+#[test]
+fn a_quantity_that_is_not_a_number_is_an_error_and_a_997_names_it() {
+    let text =
+        include_str!("../../samples/ingram-po-855.edi").replace("PO1*1*10*EA", "PO1*1*TEN*EA");
+    let doc = read(text.as_bytes(), &ReadOptions::default());
+    let g = &doc.interchanges[0].groups[0];
+    let tx = &g.transactions[0];
+    let (ack, d) = Ack855::parse(tx);
+    assert_eq!(ack.lines[0].quantity, None);
+    let e = d.iter().find(|d| d.is_error()).expect("an error");
+    assert_eq!(e.code, DiagnosticCode::NotNumeric);
+    assert_eq!(e.position.segment_id.as_deref(), Some("PO1"));
+    assert_eq!(e.position.element, Some(2));
+    assert!(e.message.contains("po102 'TEN'"), "{e}");
+    let set = SetAck::for_set(tx, &d);
+    let out = Ack997::for_sets(&g.header, vec![set], &[], Version::V4010);
+    let w = write(
+        &doc.interchanges[0].header,
+        &[OutGroup {
+            header: g.header.clone(),
+            transactions: vec![out.to_transaction("0001")],
+        }],
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    let w = String::from_utf8(w).unwrap();
+    assert!(w.contains("AK3*PO1*3**8~"), "{w}");
+    assert!(w.contains("AK4*2**6*TEN~"), "{w}");
+    assert!(w.contains("AK5*R*5~"), "{w}");
+    assert!(w.contains("AK9*R*1*1*0~"), "{w}");
+}

@@ -4,7 +4,7 @@
 //! form when the file does not carry them.
 
 use super::common::{
-    code, missing_element, missing_segment, parse_dtm, parse_n1, parse_per, parse_ref,
+    code, missing_element, missing_segment, number, parse_dtm, parse_n1, parse_per, parse_ref,
     party_detail, product_ids, txt, Contact, Dtm, Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
@@ -222,7 +222,7 @@ impl Ack855 {
                 a.hash_total = txt(seg, 2);
             } else if seg.is("SCH") {
                 let schedule = Schedule {
-                    quantity: txt(seg, 1),
+                    quantity: number(seg, 1, &mut d),
                     uom: code(seg, 2),
                     entity: code(seg, 3),
                     name: txt(seg, 4),
@@ -244,9 +244,9 @@ impl Ack855 {
                 in_party = false;
                 a.lines.push(AckLine {
                     line_number: txt(seg, 1),
-                    quantity: txt(seg, 2),
+                    quantity: number(seg, 2, &mut d),
                     uom: code(seg, 3),
-                    unit_price: txt(seg, 4),
+                    unit_price: number(seg, 4, &mut d),
                     price_basis: code(seg, 5),
                     product_ids: product_ids(seg, 6, 10),
                     position: seg.position(),
@@ -265,7 +265,7 @@ impl Ack855 {
                 });
                 let detail = AckDetail {
                     status,
-                    quantity: txt(seg, 2),
+                    quantity: number(seg, 2, &mut d),
                     uom: code(seg, 3),
                     date_qualifier: code(seg, 4),
                     date: txt(seg, 5),

@@ -7,7 +7,7 @@
 //! after the first release are left out of the serialized form when the file lacks them.
 
 use super::common::{
-    code, missing_element, missing_segment, parse_dtm, parse_n1, parse_ref, party_detail,
+    code, missing_element, missing_segment, number, parse_dtm, parse_n1, parse_ref, party_detail,
     product_ids, txt, unexpected, Dtm, Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
@@ -402,10 +402,10 @@ impl Asn856 {
             } else if seg.is("SN1") {
                 n.sn1 = Some(Sn1 {
                     assigned_id: txt(seg, 1),
-                    quantity: txt(seg, 2),
+                    quantity: number(seg, 2, &mut d),
                     uom: code(seg, 3),
-                    quantity_to_date: txt(seg, 4),
-                    quantity_ordered: txt(seg, 5),
+                    quantity_to_date: number(seg, 4, &mut d),
+                    quantity_ordered: number(seg, 5, &mut d),
                     status: code(seg, 8),
                     ordered_uom: code(seg, 6),
                 });

@@ -2,7 +2,7 @@
 //! diagnostics (`Ack997::for_group`) and writer (`Ack997::to_transaction`), reference §2.
 
 use super::common::{code, missing_element, missing_segment, txt, unexpected};
-use super::envelope::{Group, Transaction};
+use super::envelope::{Group, GsHeader, Transaction};
 use super::error::{Diagnostic, Severity};
 use super::writer::{OutSegment, OutTransaction, Version};
 use serde::Serialize;
@@ -44,6 +44,80 @@ pub struct SetAck {
     pub status: String,
     /// AK502..AK506 (718).
     pub errors: Vec<String>,
+}
+
+impl SetAck {
+    /// The AK2 loop for one received set from the diagnostics positioned in it (the reader's
+    /// and the typed parser's): AK3/AK4 for each segment and element problem with its X12
+    /// code, AK502.. for the set, and `R` when any is an error (or the set is not closed), `E`
+    /// when only notes, else `A`.
+    pub fn for_set(t: &Transaction<'_>, ds: &[Diagnostic]) -> SetAck {
+        let mut set = SetAck {
+            set_id: t.id.clone(),
+            control_number: t.control_number.clone(),
+            ..SetAck::default()
+        };
+        for d in ds {
+            if let (Some(c), Some(pos)) = (d.code.ak304(), d.position.segment_in_set) {
+                let seg_id = d.position.segment_id.clone().unwrap_or_default();
+                let p = pos.to_string();
+                let idx = match set
+                    .segment_errors
+                    .iter()
+                    .position(|e| e.position == p && e.segment_id == seg_id)
+                {
+                    Some(i) => i,
+                    None => {
+                        set.segment_errors.push(SegmentError {
+                            segment_id: seg_id,
+                            position: p,
+                            loop_id: None,
+                            code: Some(c.to_string()),
+                            elements: Vec::new(),
+                        });
+                        set.segment_errors.len() - 1
+                    }
+                };
+                if let (Some(ec), Some(el)) = (d.code.ak403(), d.position.element) {
+                    let bad = t
+                        .segments
+                        .get(pos.saturating_sub(1))
+                        .and_then(|s| s.element(el))
+                        .map(|v| v.chars().take(99).collect::<String>())
+                        .filter(|v| !v.is_empty());
+                    if let Some(se) = set.segment_errors.get_mut(idx) {
+                        if se.elements.len() < 99 {
+                            se.elements.push(ElementError {
+                                position: el.to_string(),
+                                component: d.position.component.map(|c| c.to_string()),
+                                reference: None,
+                                code: ec.to_string(),
+                                bad_value: bad,
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(c) = d.code.ak5() {
+                push_unique(&mut set.errors, c, 5);
+            }
+        }
+        let has_error = ds.iter().any(|d| d.severity == Severity::Error) || !t.closed;
+        let has_note = !set.errors.is_empty() || !set.segment_errors.is_empty();
+        set.status = if has_error {
+            "R".into()
+        } else if has_note {
+            "E".into()
+        } else {
+            "A".into()
+        };
+        set
+    }
+
+    /// Refuses a set the bridge did not turn into a call: `R`, keeping its codes.
+    pub fn reject(&mut self) {
+        self.status = "R".into();
+    }
 }
 
 /// The 997.
@@ -156,92 +230,47 @@ impl Ack997 {
     /// Build the 997 for one received group from the diagnostics positioned in it. `group`
     /// must come from the `Document` the diagnostics were produced for.
     pub fn for_group(group: &Group<'_>, diagnostics: &[Diagnostic], version: Version) -> Ack997 {
-        let in_group: Vec<&Diagnostic> = diagnostics
+        let in_group: Vec<Diagnostic> = diagnostics
             .iter()
             .filter(|d| {
                 d.position.interchange == Some(group.interchange)
                     && d.position.group == Some(group.index)
             })
+            .cloned()
             .collect();
-        let mut sets = Vec::new();
-        let mut accepted = 0usize;
-        let mut any_e = false;
-        for t in &group.transactions {
-            let ds: Vec<&&Diagnostic> = in_group
-                .iter()
-                .filter(|d| d.position.transaction == Some(t.index))
-                .collect();
-            let mut set = SetAck {
-                set_id: t.id.clone(),
-                control_number: t.control_number.clone(),
-                ..SetAck::default()
-            };
-            for d in &ds {
-                if let (Some(c), Some(pos)) = (d.code.ak304(), d.position.segment_in_set) {
-                    let seg_id = d.position.segment_id.clone().unwrap_or_default();
-                    let p = pos.to_string();
-                    let idx = match set
-                        .segment_errors
-                        .iter()
-                        .position(|e| e.position == p && e.segment_id == seg_id)
-                    {
-                        Some(i) => i,
-                        None => {
-                            set.segment_errors.push(SegmentError {
-                                segment_id: seg_id,
-                                position: p,
-                                loop_id: None,
-                                code: Some(c.to_string()),
-                                elements: Vec::new(),
-                            });
-                            set.segment_errors.len() - 1
-                        }
-                    };
-                    if let (Some(ec), Some(el)) = (d.code.ak403(), d.position.element) {
-                        let bad = t
-                            .segments
-                            .get(pos.saturating_sub(1))
-                            .and_then(|s| s.element(el))
-                            .map(|v| v.chars().take(99).collect::<String>());
-                        if let Some(se) = set.segment_errors.get_mut(idx) {
-                            if se.elements.len() < 99 {
-                                se.elements.push(ElementError {
-                                    position: el.to_string(),
-                                    component: d.position.component.map(|c| c.to_string()),
-                                    reference: None,
-                                    code: ec.to_string(),
-                                    bad_value: bad,
-                                });
-                            }
-                        }
-                    }
-                }
-                if let Some(c) = d.code.ak5() {
-                    push_unique(&mut set.errors, c, 5);
-                }
-            }
-            let has_error = ds.iter().any(|d| d.severity == Severity::Error) || !t.closed;
-            let has_note = !set.errors.is_empty() || !set.segment_errors.is_empty();
-            set.status = if has_error {
-                "R".into()
-            } else if has_note {
-                any_e = true;
-                "E".into()
-            } else {
-                "A".into()
-            };
-            if set.status != "R" {
-                accepted += 1;
-            }
-            sets.push(set);
-        }
+        let sets = group
+            .transactions
+            .iter()
+            .map(|t| {
+                let ds: Vec<Diagnostic> = in_group
+                    .iter()
+                    .filter(|d| d.position.transaction == Some(t.index))
+                    .cloned()
+                    .collect();
+                SetAck::for_set(t, &ds)
+            })
+            .collect();
+        Ack997::for_sets(&group.header, sets, &in_group, version)
+    }
+
+    /// Build the 997 for one received group from its sets' acknowledgments (each from
+    /// [`SetAck::for_set`], in order) and the diagnostics positioned in the group: what a
+    /// streaming reader builds set by set, without holding the group.
+    pub fn for_sets(
+        header: &GsHeader,
+        sets: Vec<SetAck>,
+        group_diagnostics: &[Diagnostic],
+        version: Version,
+    ) -> Ack997 {
+        let accepted = sets.iter().filter(|s| s.status != "R").count();
+        let any_e = sets.iter().any(|s| s.status == "E");
         let mut group_errors = Vec::new();
-        for d in &in_group {
+        for d in group_diagnostics {
             if let Some(c) = d.code.ak9() {
                 push_unique(&mut group_errors, c, 5);
             }
         }
-        let n = group.transactions.len();
+        let n = sets.len();
         let group_status = if accepted == 0 && n > 0 {
             "R"
         } else if accepted < n {
@@ -252,10 +281,10 @@ impl Ack997 {
             "A"
         };
         Ack997 {
-            functional_id: group.header.functional_id.clone(),
-            group_control: group.header.control_number.clone(),
+            functional_id: header.functional_id.clone(),
+            group_control: header.control_number.clone(),
             version: match version {
-                Version::V5010 => Some(group.header.version.clone()).filter(|v| !v.is_empty()),
+                Version::V5010 => Some(header.version.clone()).filter(|v| !v.is_empty()),
                 Version::V4010 => None,
             },
             sets,

@@ -674,3 +674,95 @@ fn check_store(ws: &Workspace, expected: &Expected, problems: &mut Vec<String>) 
         }
     }
 }
+
+/// One interchange of `n` small 855 sets, each for its own PO.
+fn many_855(n: usize) -> Vec<u8> {
+    let sample = include_str!("../../samples/ingram-po-855.edi");
+    let mut out = format!(
+        "{}\nGS*PR*VENDORERP*INGRAMMICRO*20261121*0900*501*X*004010~\n",
+        sample.lines().next().unwrap()
+    );
+    for i in 1..=n {
+        out.push_str(&format!(
+            "ST*855*{i:04}~\nBAK*00*AC*CR-PO-{i}*20261120****SO-{i}*20261121~\nPO1*1*10*EA*123.45*PE*VP*ABC-123*BP*7HW123~\nACK*IA*10*EA*068*20261125~\nCTT*1~\nSE*6*{i:04}~\n"
+        ));
+    }
+    out.push_str(&format!("GE*{n}*501~\nIEA*1*000000501~\n"));
+    out.into_bytes()
+}
+
+/// A file of many sets is committed in chunks, each with the file's position: killed after
+/// its first chunk, the daemon resumes after the last chunk committed, and every set becomes
+/// exactly one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_of_many_sets_killed_mid_way_loses_and_duplicates_nothing() {
+    const SETS: usize = 1000;
+    let (sim, _t) = support::sim(|_| {}).await;
+    let ws = Workspace::new();
+    let config = write_config(&ws, &sim);
+    let log = ws.path("crash.log");
+    std::fs::create_dir_all(ws.path("inbox")).unwrap();
+    std::fs::write(ws.path("inbox/.many.part"), many_855(SETS)).unwrap();
+    std::fs::rename(ws.path("inbox/.many.part"), ws.path("inbox/many.855")).unwrap();
+    let (chunk_tx, chunk_rx) = std::sync::mpsc::channel::<()>();
+    let mut child = support::edi_bridge_command()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env(ENV_WEBHOOK_SECRET, SECRET)
+        .env(ENV_CLIENT_SECRET, CLIENT_SECRET)
+        .env("RUST_LOG", "info,edi_bridge::inbound::inbox=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn edi-bridge");
+    let out = std::fs::File::create(&log).unwrap();
+    let _started = support::tee_stderr(&mut child, out, "[run 0] ".into(), move |line| {
+        if String::from_utf8_lossy(line).contains("Inbox file chunk committed") {
+            let _ = chunk_tx.send(());
+        }
+    });
+    // The signal: the first chunk is committed. Kill right then, mid-file.
+    let got = tokio::task::spawn_blocking(move || chunk_rx.recv_timeout(START_TIMEOUT))
+        .await
+        .unwrap();
+    assert!(
+        got.is_ok(),
+        "no chunk committed\nlog tail:\n{}",
+        tail(&log, 40)
+    );
+    let first = Bridge {
+        child,
+        run: 0,
+        started: None,
+    };
+    first.kill(&log);
+    assert!(
+        support::walk(&ws.path("archive"), false).is_empty(),
+        "the file was finished before the kill; nothing was tested"
+    );
+    let mut second = Bridge::spawn(&config, &log, 1);
+    second.wait_started(&log).await;
+    let calls = sim.wait_for_calls(SETS, QUIESCE_TIMEOUT).await;
+    assert_eq!(calls.len(), SETS, "log tail:\n{}", tail(&log, 40));
+    // Nothing more comes.
+    let calls = sim.wait_for_calls(SETS + 1, QUIET).await;
+    second.terminate(&log);
+    let pos: BTreeSet<String> = calls
+        .iter()
+        .filter(|c| c.status == 200)
+        .map(|c| {
+            c.body["ingramPurchaseOrderNumber"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(pos.len(), SETS, "each set exactly once");
+    assert_eq!(calls.len(), SETS, "no call twice");
+    let archived = support::walk(&ws.path("archive/inbound"), false);
+    assert!(
+        archived.iter().any(|p| support::name_of(p) == "many.855"),
+        "{archived:?}"
+    );
+}

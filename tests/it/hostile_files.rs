@@ -551,3 +551,84 @@ async fn a_file_whose_name_is_too_long_for_a_reason_suffix_still_gets_its_reason
     assert!(text.contains("not an X12 file"), "{text}");
     assert_eq!(mode(&ws.path(&format!("error/{}", reasons[0]))), 0o640);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_become_complete_goes_to_error_at_once_and_a_waiting_one_is_shown() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    // An incomplete timeout far beyond the test's waits: only "at once" can pass.
+    let d = ws
+        .start_against(
+            &sim,
+            "[inbox]\nsettle_ms = 100\nrescan_secs = 1\nincomplete_timeout_secs = 3600\n",
+        )
+        .await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "garbage.855", b"ISA*00*garbage garbage garbage~");
+    let Outcome::Rejected { reason, .. } = d.wait_inbox(&mut rx, "garbage.855").await else {
+        panic!("not rejected")
+    };
+    assert!(
+        reason.contains("bad_isa") || reason.contains("isa"),
+        "{reason}"
+    );
+    // A whole interchange, then bytes that cannot be an ISA.
+    let mut tail = ack_855_for("IM-TAIL-1", 7601);
+    tail.extend_from_slice(b"ISA*00*garbage that is not a header~");
+    drop_inbox(&ws, "tail.855", &tail);
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "tail.855").await,
+        Outcome::Rejected { .. }
+    ));
+    // A file cut inside a valid ISA waits, and says so in /metrics and in the store.
+    let mut partial = ack_855_for("IM-WAIT-1", 7602);
+    partial.extend_from_slice(&ack_855_for("IM-WAIT-2", 7603)[..40]);
+    drop_inbox(&ws, "slow.855", &partial);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting = d.r().store.inbox_waiting().unwrap();
+        if waiting.iter().any(|w| w.name == "slow.855") {
+            assert_eq!(waiting[0].timeout_secs, 3600);
+            assert_eq!(waiting[0].size, partial.len() as u64);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never shown as waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = metrics(&d).await;
+    assert!(m.contains("edi_bridge_inbox_waiting_files 1\n"), "{m}");
+    d.stop().await;
+    assert!(ws.names("inbox").contains(&"slow.855".to_string()));
+    // The wait counts from the file's last write, not from a start: a file last written an
+    // hour ago is past a 60 s timeout at once after a restart.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(ws.path("inbox/slow.855"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(f);
+    let d = ws
+        .start_against(
+            &sim,
+            "[inbox]\nsettle_ms = 100\nrescan_secs = 1\nincomplete_timeout_secs = 60\n",
+        )
+        .await;
+    // (Its first scan may come before a subscription could: the error directory is the truth;
+    // the reason file may be seen between its creation and its write.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let reason = loop {
+        let reason =
+            std::fs::read_to_string(ws.path("error/slow.855.reason.txt")).unwrap_or_default();
+        if reason.contains("incomplete") || std::time::Instant::now() > deadline {
+            break reason;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(reason.contains("incomplete"), "{reason}");
+    d.stop().await;
+    assert!(sim.calls().is_empty());
+}

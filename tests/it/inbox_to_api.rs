@@ -138,17 +138,20 @@ async fn wait_until(d: &TestDaemon, f: impl Fn(&edi_bridge::store::records::Orde
     .await;
 }
 
-/// The sample 855 rewritten with other delimiters / terminators / layout.
+/// The sample 855 rewritten with other delimiters / terminators / layout (as replacements,
+/// BAK01 05: the same original again would be a duplicate document).
 fn quirky() -> Vec<(&'static str, Vec<u8>)> {
-    let pipes = ACK.replace('*', "|").replace("000000501", "000000502");
+    let replace = ACK.replace("BAK*00*", "BAK*05*");
+    let ack = replace.as_str();
+    let pipes = ack.replace('*', "|").replace("000000501", "000000502");
     let mut bom_cr = vec![0xEF, 0xBB, 0xBF];
     bom_cr.extend(
-        ACK.replace("~\n", "\r")
+        ack.replace("~\n", "\r")
             .replace("000000501", "000000503")
             .replace('~', "\r")
             .bytes(),
     );
-    let flat: String = ACK.replace("000000501", "000000504").replace('\n', "");
+    let flat: String = ack.replace("000000501", "000000504").replace('\n', "");
     let wrapped: String = flat
         .as_bytes()
         .chunks(80)
@@ -156,8 +159,8 @@ fn quirky() -> Vec<(&'static str, Vec<u8>)> {
         .collect();
     let two = format!(
         "{}{}",
-        ACK.replace("000000501", "000000505"),
-        ACK.replace("000000501", "000000506")
+        ack.replace("000000501", "000000505"),
+        ack.replace("000000501", "000000506")
     );
     let v5010 = ACK
         .replace("000000501", "000000507")
@@ -331,7 +334,9 @@ async fn fault_sequences_end_in_delivery_in_order_and_400_is_dead_lettered() {
     drop_inbox(
         &ws,
         "again.855",
-        ACK.replace("000000501", "000000777").as_bytes(),
+        ACK.replace("000000501", "000000777")
+            .replace("BAK*00*", "BAK*05*")
+            .as_bytes(),
     );
     d.wait_inbox(&mut rx, "again.855").await;
     d.until("a dead letter", || d.r().store.dead_count() == 1)

@@ -151,8 +151,10 @@ async fn bare_855s_reach_ingram_without_a_997_or_a_duplicate() {
         Outcome::Archived { jobs: 1, .. }
     ));
     // The same sets again in another file: bare sets have no interchange number, so this is
-    // no duplicate interchange (and two sets with the same ST02 are no duplicate either).
-    let twice = format!("{text}{text}");
+    // no duplicate interchange (and two sets with the same ST02 are no duplicate either). As
+    // replacements (BAK01 05) they are no duplicate documents either.
+    let replaced = text.replace("BAK*00*", "BAK*05*");
+    let twice = format!("{replaced}{replaced}");
     drop_inbox(&ws, "bare-2.855", twice.as_bytes());
     assert!(matches!(
         d.wait_inbox(&mut rx, "bare-2.855").await,
@@ -169,7 +171,11 @@ async fn bare_855s_reach_ingram_without_a_997_or_a_duplicate() {
     assert_eq!(lines[1]["lineStatus"], "rejected");
     assert_eq!(lines[1]["rejectReason"], "CW", "from ACK29");
     // An enveloped file after them: its 997 is the only one (the queue is in order).
-    drop_inbox(&ws, "enveloped.855", ACK.as_bytes());
+    drop_inbox(
+        &ws,
+        "enveloped.855",
+        ACK.replace("BAK*00*", "BAK*05*").as_bytes(),
+    );
     assert!(matches!(
         d.wait_inbox(&mut rx, "enveloped.855").await,
         Outcome::Archived { jobs: 1, .. }
@@ -195,10 +201,13 @@ async fn repeated_control_numbers_in_one_file_are_warnings_and_duplicates_across
         .filter(|l| !l.starts_with("ISA*") && !l.starts_with("IEA*"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let doubled = ACK.replace(
-        "IEA*1*000000501~",
-        &format!("{second_group}IEA*2*000000501~"),
-    );
+    // Replacements (BAK01 05): the same original twice would be a duplicate document.
+    let doubled = ACK
+        .replace(
+            "IEA*1*000000501~",
+            &format!("{second_group}IEA*2*000000501~"),
+        )
+        .replace("BAK*00*", "BAK*05*");
     let file = format!("{ACK}{doubled}");
     drop_inbox(&ws, "twice.855", file.as_bytes());
     assert!(matches!(
@@ -400,7 +409,8 @@ async fn standard_segments_are_known_and_only_unknown_ones_are_noted_in_the_997(
     let unknown = ASN
         .replace("SN1*1*8*EA~", "SN1*1*8*EA~\nZQX*1~")
         .replace("SE*28*0001", "SE*29*0001")
-        .replace("000000601", "000000602");
+        .replace("000000601", "000000602")
+        .replace("ASN-5501", "ASN-5502");
     drop_inbox(&ws, "unknown.856", unknown.as_bytes());
     assert!(matches!(
         d.wait_inbox(&mut rx, "unknown.856").await,
@@ -419,4 +429,217 @@ async fn standard_segments_are_known_and_only_unknown_ones_are_noted_in_the_997(
         "{acks:?}"
     );
     d.stop().await;
+}
+
+/// The sample with its ISA13/GS06 replaced by `n` (a new envelope for the same documents).
+fn envelope(text: &str, isa13: &str, gs06: &str, n: u32) -> String {
+    text.replace(isa13, &format!("{n:09}"))
+        .replace(&format!("*{gs06}*X*"), &format!("*{n}*X*"))
+        .replace(&format!("GE*1*{gs06}~"), &format!("GE*1*{n}~"))
+}
+
+#[tokio::test]
+async fn a_bare_855_without_bak09_takes_the_date_it_was_received() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    let text = bare(ACK).replace("*SO-77812*20261121~", "*SO-77812~");
+    assert!(!text.contains("20261121~"), "{text}");
+    let day = || {
+        time::OffsetDateTime::now_utc()
+            .date()
+            .format(time::macros::format_description!("[year]-[month]-[day]"))
+            .unwrap()
+    };
+    let before = day();
+    drop_inbox(&ws, "no-bak09.855", text.as_bytes());
+    let outcome = d.wait_inbox(&mut rx, "no-bak09.855").await;
+    assert!(
+        matches!(outcome, Outcome::Archived { jobs: 1, .. }),
+        "{outcome:?}"
+    );
+    let calls = sim.wait_for_calls(1, Duration::from_secs(20)).await;
+    let got = calls[0].body["acknowledgementDate"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(got == before || got == day(), "{got}");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn documents_sent_twice_are_sent_once() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ack.855", ACK.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ack.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    // The same original 855 (BAK01 00, same PO) in a new envelope: no call.
+    drop_inbox(
+        &ws,
+        "ack-again.855",
+        envelope(ACK, "000000501", "501", 502).as_bytes(),
+    );
+    match d.wait_inbox(&mut rx, "ack-again.855").await {
+        Outcome::Duplicate { reason, moved } => {
+            assert!(
+                reason.contains("IM-PO-1001") && reason.contains("855"),
+                "{reason}"
+            );
+            assert!(
+                moved.starts_with(ws.path("archive/duplicates")),
+                "{moved:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A replacement (BAK01 05) is sent.
+    drop_inbox(
+        &ws,
+        "ack-replace.855",
+        envelope(ACK, "000000501", "501", 503)
+            .replace("BAK*00*", "BAK*05*")
+            .as_bytes(),
+    );
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "ack-replace.855").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    // The same for an 856: the original shipment again (BSN01 00, same BSN02) is no call, and
+    // twice in one file it is queued once.
+    let twice = envelope(ASN, "000000601", "601", 602)
+        .replace(
+            "SE*28*0001~\n",
+            &format!(
+                "SE*28*0001~\n{}",
+                bare(ASN)
+                    .replace("ST*856*0001", "ST*856*0002")
+                    .replace("SE*28*0001", "SE*28*0002")
+            ),
+        )
+        .replace("GE*1*602~", "GE*2*602~");
+    drop_inbox(&ws, "asn.856", twice.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "asn.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    drop_inbox(
+        &ws,
+        "asn-again.856",
+        envelope(ASN, "000000601", "601", 604).as_bytes(),
+    );
+    match d.wait_inbox(&mut rx, "asn-again.856").await {
+        Outcome::Duplicate { reason, .. } => {
+            assert!(reason.contains("ASN-5501"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop_inbox(
+        &ws,
+        "asn-replace.856",
+        envelope(ASN, "000000601", "601", 605)
+            .replace("BSN*00*", "BSN*05*")
+            .as_bytes(),
+    );
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "asn-replace.856").await,
+        Outcome::Archived { jobs: 1, .. }
+    ));
+    sim.wait_for_calls(4, Duration::from_secs(20)).await;
+    d.stop().await;
+    let calls = sim.calls();
+    let kinds: Vec<&str> = calls
+        .iter()
+        .map(|c| {
+            if c.path.ends_with("/response") {
+                "855"
+            } else {
+                "856"
+            }
+        })
+        .collect();
+    assert_eq!(kinds, ["855", "855", "856", "856"], "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_997_says_what_the_bridge_did_with_each_set() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, FAST).await;
+    with_order(&d).await;
+    let mut rx = d.r().events.subscribe();
+    // No BAK: to error/, and the 997 rejects the set naming the missing segment.
+    let no_bak = envelope(ACK, "000000501", "501", 511)
+        .replace("BAK*00*AC*IM-PO-1001*20261120****SO-77812*20261121~\n", "")
+        .replace("SE*9*0001", "SE*8*0001");
+    drop_inbox(&ws, "no-bak.855", no_bak.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "no-bak.855").await,
+        Outcome::Rejected { .. }
+    ));
+    // PO102 `TEN`: an error with its position, to error/, and the 997 names element and value.
+    let ten = envelope(ACK, "000000501", "501", 512).replace("PO1*1*10*EA", "PO1*1*TEN*EA");
+    drop_inbox(&ws, "ten.855", ten.as_bytes());
+    match d.wait_inbox(&mut rx, "ten.855").await {
+        Outcome::Rejected { reason, .. } => {
+            assert!(reason.contains("po102 'TEN' is not a number"), "{reason}");
+            assert!(
+                reason.contains("segment PO1") && reason.contains("element 02"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // An unknown ACK01 code: the translator refuses it, so does the 997.
+    let code = envelope(ACK, "000000501", "501", 513).replace("ACK*IB", "ACK*ZQ");
+    drop_inbox(&ws, "code.855", code.as_bytes());
+    assert!(matches!(
+        d.wait_inbox(&mut rx, "code.855").await,
+        Outcome::Rejected { .. }
+    ));
+    d.until("three 997s", || acks_997(&ws).len() >= 3).await;
+    let acks = acks_997(&ws);
+    let of = |gs06: &str| {
+        acks.iter()
+            .find(|a| a.contains(&format!("AK1*PR*{gs06}~")))
+            .unwrap_or_else(|| panic!("no 997 for {gs06}: {acks:?}"))
+            .clone()
+    };
+    let a = of("511");
+    assert!(
+        a.contains("AK3*BAK*2**3~") && a.contains("AK5*R*5~") && a.contains("AK9*R*1*1*0~"),
+        "{a}"
+    );
+    let a = of("512");
+    assert!(
+        a.contains("AK3*PO1*3**8~") && a.contains("AK4*2**6*TEN~") && a.contains("AK5*R*5~"),
+        "{a}"
+    );
+    assert!(a.contains("AK9*R*1*1*0~"), "{a}");
+    let a = of("513");
+    assert!(
+        a.contains("AK4*1**7*ZQ~") && a.contains("AK5*R*5~") && a.contains("AK9*R*1*1*0~"),
+        "{a}"
+    );
+    d.stop().await;
+    assert!(sim.calls().is_empty(), "{:?}", sim.calls());
+    // inspect reports the non-numeric quantity too.
+    std::fs::write(ws.path("ten.edi"), &ten).unwrap();
+    let out = edi_bridge_command()
+        .args(["inspect", &ws.path("ten.edi").display().to_string()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("not_numeric") && stdout.contains("po102 'TEN'"),
+        "{stdout}"
+    );
 }
