@@ -60,11 +60,14 @@ struct Settings {
     python: Option<String>,
     /// Criterion results older than this Unix time are ignored (`BENCH_CRITERION_SINCE`).
     criterion_since: Option<u64>,
-    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory, bigfile, history; all
+    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory, bigfile, history, inboxsets, webhookhistory; all
     /// when unset).
     only: Option<Vec<String>>,
     /// POs preloaded for the history section (`BENCH_HISTORY_POS`, 200,000).
     history_pos: usize,
+    /// POs posted through the webhook in the webhook-history section (`BENCH_WEBHOOK_POS`,
+    /// 100,000).
+    webhook_pos: usize,
     /// 855 sets in the one inbox file of the inbox-sets section (`BENCH_INBOX_SETS`, 30,000).
     inbox_sets: usize,
     /// Cargo's target directory (derived from this executable's path).
@@ -108,6 +111,7 @@ impl Settings {
             big_mb: env_usize("BENCH_BIG_MB", q(100, 10))?,
             history_pos: env_usize("BENCH_HISTORY_POS", q(200_000, 5_000))?,
             inbox_sets: env_usize("BENCH_INBOX_SETS", q(30_000, 3_000))?,
+            webhook_pos: env_usize("BENCH_WEBHOOK_POS", q(100_000, 5_000))?,
             py_mb: env_usize("BENCH_PY_MB", q(5, 1))?,
             python: std::env::var("BENCH_PYTHON")
                 .ok()
@@ -281,6 +285,10 @@ fn main() -> anyhow::Result<()> {
         if s.runs("inboxsets") {
             step("8. one inbox file of many 855 sets: the daemon's peak RSS");
             inbox_sets(&s, &mut rep).await?;
+        }
+        if s.runs("webhookhistory") {
+            step("9. many POs taken in through the webhook: the daemon's RSS after");
+            webhook_history(&s, &mut rep).await?;
         }
         anyhow::Ok(())
     })?;
@@ -1997,6 +2005,55 @@ async fn inbox_sets(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
         "8: {} sets taken in (committed in chunks, archived) in {:.1} s",
         group_digits(n as u64),
         took.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Section 9: `webhook_pos` POs posted through the webhook (16 connections, each PO its own
+/// event), every 850 written, then the daemon's RSS once idle, against its RSS idle when empty
+/// (mark: under 100 MiB after 100,000).
+async fn webhook_history(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
+    let dir = s.root.join("webhook-history");
+    let n = s.webhook_pos;
+    let p = start_server(Kind::Ours, &dir).await?;
+    let pid = p.pid();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let empty = status_kb(&pid, "VmRSS").unwrap_or(0);
+    let url = p.url();
+    let mut failed = 0;
+    let started = Instant::now();
+    // In slices, so the bodies never all sit in memory at once.
+    for slice in 0..n.div_ceil(10_000) {
+        let count = 10_000.min(n - slice * 10_000);
+        let bodies = webhooks(&format!("WH{slice:02}"), count)?;
+        failed += closed_loop(&url, bodies, 16).await.failed;
+    }
+    let took = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while count_850(&dir.join("outbox")) < n - failed {
+        if Instant::now() > deadline {
+            bail!("not every 850 was written in 900 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = status_kb(&pid, "VmRSS").unwrap_or(0);
+    let peak = status_kb(&pid, "VmHWM").unwrap_or(after);
+    rep.row(
+        9,
+        &format!(
+            "history: RSS after {} POs taken in through the webhook (mark 100 MiB)",
+            group_digits(n as u64)
+        ),
+        format!("{:.0} MiB (peak {:.0})", kb_to_mib(after), kb_to_mib(peak)),
+        format!("{:.0} MiB empty", kb_to_mib(empty)),
+        format!("{:.2}x", after as f64 / empty.max(1) as f64),
+    );
+    rep.notes.push(format!(
+        "9: {} webhooks posted in {:.0} s ({failed} failed), state {:.0} MiB on disk",
+        group_digits(n as u64),
+        took.as_secs_f64(),
+        dir_size(&dir.join("state")) as f64 / 1048576.0
     ));
     Ok(())
 }

@@ -75,7 +75,7 @@ pub enum Command {
         #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         /// Only POs in this state: received, 850_written, 997_received, 855_sent, 856_sent,
-        /// 997_rejected, ta1_rejected, errors.
+        /// 997_rejected, ta1_rejected, finished, closed, errors.
         #[arg(long)]
         state: Option<String>,
         /// Only POs received at or after this RFC 3339 instant or date (2026-11-20).
@@ -114,7 +114,8 @@ pub enum Command {
     /// then counts as finished, and retention may remove it once it is old enough. Logged with
     /// the reason in its timeline.
     Close {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         po: String,
         /// Why (kept in the PO's timeline).
@@ -142,7 +143,8 @@ pub enum StoreCommand {
     /// Write a consistent copy of the store to DIR/db (a new directory), while the daemon runs
     /// (through its admin socket; webhooks wait for the copy) or not.
     Backup {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         dir: PathBuf,
     },
@@ -150,7 +152,8 @@ pub enum StoreCommand {
     /// deleted), the backup copied in, then repaired from the outbox and the archive so that
     /// no control number is handed out twice and no written PO is written again.
     Restore {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         dir: PathBuf,
     },
@@ -158,7 +161,8 @@ pub enum StoreCommand {
     /// control numbers raised past every one sent, POs the store lost remembered as written.
     /// The daemon refuses to start until this has run on a store that went backwards.
     Repair {
-        #[arg(long, short)]
+        /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
+        #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
     },
 }

@@ -42,7 +42,11 @@ pub struct Counts {
     pub waiting_856: usize,
     pub queued_jobs: usize,
     pub dead_letters: usize,
+    /// Queued calls held behind a dead letter of their PO.
+    pub blocked_calls: usize,
     pub error_files: usize,
+    /// Inbox files not yet complete, waiting (up to the incomplete timeout) to grow.
+    pub inbox_waiting: usize,
     /// 850s with no 997 past the alert threshold.
     pub overdue_997: usize,
 }
@@ -72,6 +76,10 @@ pub fn counts(
     c.queued_jobs = store.job_count();
     c.erp_rejected = store.erp_rejected_count();
     c.dead_letters = store.dead_count();
+    if c.dead_letters > 0 {
+        c.blocked_calls = store.blocked_jobs()?.len();
+    }
+    c.inbox_waiting = store.inbox_waiting().map(|w| w.len()).unwrap_or(0);
     c.error_files = error_names(dirs).map(|n| n.len()).unwrap_or(0);
     c.overdue_997 = store.overdue_850s(now_ms.saturating_sub(missing_997_hours * 3_600_000));
     Ok(c)

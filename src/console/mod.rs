@@ -652,14 +652,20 @@ async fn errors_page(
     problem: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let dirs = s.dirs.clone();
-    match blocking(move || data::error_files(&dirs)).await {
-        Ok(Ok((files, total))) => (
+    let (dirs, store) = (s.dirs.clone(), s.store.clone());
+    match blocking(move || {
+        let waiting = store.inbox_waiting().unwrap_or_default();
+        data::error_files(&dirs).map(|(files, total)| (files, total, waiting))
+    })
+    .await
+    {
+        Ok(Ok((files, total, waiting))) => (
             status,
             page(pages::errors_page(
                 &session.frame(Nav::Errors),
                 &files,
                 total,
+                &waiting,
                 &session.csrf,
                 flash,
                 problem,

@@ -250,7 +250,9 @@ pub fn home(
                 (tile("waiting for an 856", c.waiting_856, "/pos?state=855_sent", false))
                 (tile("API calls queued", c.queued_jobs, "/pos", false))
                 (tile("dead letters", c.dead_letters, "/dead", true))
+                (tile("calls held behind a dead letter of their PO", c.blocked_calls, "/dead", true))
                 (tile("files in error/", c.error_files, "/errors", true))
+                (tile("inbox files waiting to be complete", c.inbox_waiting, "/errors", false))
                 (tile("850s the ERP rejected (997 or TA1)", c.erp_rejected, "/pos?state=errors", true))
                 (tile(&format!("850s without a 997 after {missing_997_hours} h"), c.overdue_997, "/pos?state=850_written", true))
             }
@@ -371,6 +373,13 @@ pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
                 @if let Some(d) = &order.po_date { dt { "PO date" } dd { (d) } }
                 dt { "Total" } dd { (order.total()) " " (order.currency.as_deref().unwrap_or("")) }
                 dt { "997 from the ERP" } dd { (o.inbound.erp_997.map_or("none yet", |a| a.as_str())) }
+                dt { "Open" } dd {
+                    @match (&o.inbound.closed, o.open(true)) {
+                        (Some(c), _) => { "closed by an operator " (c.at) ": " (c.reason) }
+                        (None, Some(why)) => { "waits: " (why.to_string()) }
+                        (None, None) => { "finished" }
+                    }
+                }
                 @match &o.outbound {
                     Outbound850::Written { envelope, written_at } => {
                         dt { "850" } dd { (envelope.file_name) " written " (written_at) ", ISA13 " (format!("{:09}", envelope.isa13)) ", GS06 " (envelope.gs06) }
@@ -413,7 +422,7 @@ pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
                         }
                         p.answer { "Ingram answered: " (d.answer) }
                         details { summary { "segments" } pre.x12 { (segments_text(&d.segments)) } }
-                        details { summary { (format!("{:?}", d.kind)) " body sent to " code { (d.path) } } pre { (d.body) } }
+                        details { summary { (d.kind.label()) " body sent to " code { (d.path) } } pre { (d.body) } }
                     }
                 }
             }
@@ -427,8 +436,11 @@ pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
                 h2 { "Calls waiting for Ingram" }
                 @for j in &p.jobs {
                     section.job {
-                        p { (format!("{:?}", j.kind)) " " code { (j.path) } ", " (j.attempts) " attempt(s)"
+                        p { (j.kind.label()) " " code { (j.path) } ", " (j.attempts) " attempt(s)"
                             @if let Some(e) = &j.last_error { ", last error: " (e) } }
+                        @if let Some(d) = p.dead.iter().filter(|d| (d.job.kind, d.job.id) < (j.kind, j.id)).min_by_key(|d| (d.job.kind, d.job.id)) {
+                            p.problem { "Blocked: waits for the refused " (d.job.kind.label()) " (job " (d.job.id) "). Retry it and both go to Ingram in order." }
+                        }
                         p.source { "from " (j.source) }
                         details { summary { "body" } pre { (j.body) } }
                         @if !j.segments.is_empty() {
@@ -452,7 +464,7 @@ fn dead_item(d: &DeadRecord, csrf: &str) -> Markup {
     html! {
         section.dead {
             p {
-                strong { (format!("{:?}", d.job.kind)) } " for "
+                strong { (d.job.kind.label()) } " for "
                 a href=(po_href(&d.job.po)) { "PO " (d.job.po) }
                 " (job " (d.job.id) ") at " (d.at)
             }
@@ -514,6 +526,7 @@ pub fn errors_page(
     frame: &Frame<'_>,
     files: &[ErrorFile],
     total: usize,
+    waiting: &[crate::store::inbound::WaitingFile],
     csrf: &str,
     flash: Option<&str>,
     problem: Option<&str>,
@@ -526,6 +539,17 @@ pub fn errors_page(
             p.note { "Inbox files that could not be processed, each with its reason. Fix the file or the mapping, then Requeue: the file moves back to the inbox and is read again." }
             @if let Some(f) = flash { p.flash role="status" { (f) } }
             @if let Some(p) = problem { p.problem role="alert" { (p) } }
+            @if !waiting.is_empty() {
+                h2 { "Inbox files waiting to be complete" }
+                p.note { "Each could still grow into a whole interchange (an ERP still writing it); it goes to error/ once it has waited its timeout, counted from its last change." }
+                @for w in waiting {
+                    section.waiting {
+                        p { strong.file { (w.name) } " · " (w.size) " bytes · changed " (w.modified_at) " · waited " (w.waited_secs) " s of " (w.timeout_secs) " s" }
+                        @if !w.reader.is_empty() { pre.reason { (w.reader) } }
+                    }
+                }
+                h2 { "Files in error/" }
+            }
             @if files.is_empty() {
                 p.empty { "No files in error/." }
             }

@@ -710,3 +710,44 @@ async fn idle_and_slow_sockets_cannot_hold_the_console_slots() {
     drop(held);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_call_held_behind_a_dead_letter_says_so_on_the_po_page_and_the_home_page() {
+    let (sim, _t) = sim(|c| c.faults = vec![Fault::Status(400)]).await;
+    let ws = Workspace::new();
+    let d = ws.start_against(&sim, &with_token(&ws)).await;
+    let (s, _) = post(&d.url(), SAMPLE, Some(&sign("N01CIB9VVFYKR9J6ZW"))).await;
+    assert_eq!(s, 200);
+    d.wait_written(1).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(
+        &ws,
+        "ack.855",
+        include_bytes!("../../samples/ingram-po-855.edi"),
+    );
+    d.wait_inbox(&mut rx, "ack.855").await;
+    d.until("the 855's call refused", || d.r().store.dead_count() == 1)
+        .await;
+    drop_inbox(
+        &ws,
+        "asn.856",
+        include_bytes!("../../samples/ingram-po-856.edi"),
+    );
+    d.wait_inbox(&mut rx, "asn.856").await;
+    let c = no_redirects();
+    let cookie = login(&c, &base(&d)).await;
+    let (s, html) = page(&c, &format!("{}/pos/IM-PO-1001", base(&d)), &cookie).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(
+        html.contains("Blocked: waits for the refused PO Response (855) (job "),
+        "{html}"
+    );
+    assert!(html.contains("<dt>Open</dt><dd>waits: "), "{html}");
+    let (_, home) = page(&c, &format!("{}/", base(&d)), &cookie).await;
+    assert!(
+        home.contains("calls held behind a dead letter of their PO"),
+        "{home}"
+    );
+    d.stop().await;
+    assert_eq!(sim.calls().len(), 1, "the 856's call was never sent");
+}
