@@ -3,7 +3,7 @@
 //! it stood at one instant: the copy holds the write gate alone, so no transaction is half in
 //! it (reads and the webhook's answers wait for the copy; nothing is lost). A restore, with
 //! no daemon running, moves the current database aside (never deletes it) and copies the
-//! backup in; the caller then repairs it from the archive (`crate::continuity`), because a
+//! backup in; the caller then repairs it from the archive (the top-level `continuity` module), because a
 //! backup is older than what was written since.
 
 use std::path::{Path, PathBuf};

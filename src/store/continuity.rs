@@ -1,5 +1,5 @@
 //! What the store says about the 850s it has written, for the check that it has not gone
-//! backwards (`crate::continuity`): its control-number counters per interchange pair, whether
+//! backwards (the top-level `continuity` module): its control-number counters per interchange pair, whether
 //! it knows a PO as written, and the repair that adopts what the archive proves was written
 //! (counters raised past it; a PO the store lost is remembered as written, so a redelivery is
 //! never a second 850).
