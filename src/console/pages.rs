@@ -742,10 +742,27 @@ mod tests {
             modified_ms: 0,
             reason: format!("reason: {HOSTILE}"),
         }];
-        let html =
-            errors_page(&frame(), &files, 1, "c", Some(HOSTILE), Some(HOSTILE)).into_string();
+        let waiting = vec![crate::store::inbound::WaitingFile {
+            name: HOSTILE.into(),
+            size: 1,
+            modified_at: "t".into(),
+            waited_secs: 1,
+            timeout_secs: 600,
+            reader: HOSTILE.into(),
+        }];
+        let html = errors_page(
+            &frame(),
+            &files,
+            1,
+            &waiting,
+            "c",
+            Some(HOSTILE),
+            Some(HOSTILE),
+        )
+        .into_string();
         assert_escaped(&html);
         assert!(html.contains("name=\"file\" value=\"&lt;script&gt;"));
+        assert!(html.contains("Inbox files waiting to be complete"));
     }
 
     #[test]

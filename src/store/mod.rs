@@ -3033,6 +3033,56 @@ mod size_tests {
     }
 
     #[test]
+    fn a_pruned_po_is_remembered_forever_in_about_a_hundred_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let n = 200;
+        preload(&store, n);
+        for i in 0..n {
+            store
+                .close(&format!("H-{i:07}"), "size test", "2026-01-02T00:00:00Z")
+                .unwrap();
+        }
+        let pruned = store
+            .prune(u64::MAX / 4, Duration::from_secs(1), true, n)
+            .unwrap();
+        assert_eq!(pruned.orders, n);
+        let left: std::collections::BTreeMap<String, usize> =
+            tree_bytes(&store).into_iter().collect();
+        let dedupe = left["dedupe"];
+        eprintln!("dedupe: {:.0} B per pruned PO", dedupe as f64 / n as f64);
+        // Event id and PO number with the payload hash (12-character PO numbers and event ids).
+        assert!(dedupe / n <= 120, "{} bytes per pruned PO", dedupe / n);
+        for tree in [
+            "orders",
+            "events",
+            "documents",
+            "received",
+            "states",
+            "awaiting_997",
+        ] {
+            assert_eq!(
+                left.get(tree).copied().unwrap_or(0),
+                0,
+                "{tree} still holds bytes"
+            );
+        }
+        // Known by both, forever.
+        assert_eq!(
+            store
+                .record_event(&NewEvent {
+                    event_id: "HEV-0000007".into(),
+                    received_at: "2099-01-01T00:00:00Z".into(),
+                    headers: vec![],
+                    raw_body: "{}".into(),
+                    orders: vec![],
+                })
+                .unwrap(),
+            Intake::DuplicateEvent
+        );
+    }
+
+    #[test]
     fn records_written_before_compression_still_read_and_update() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
