@@ -2015,7 +2015,9 @@ async fn inbox_sets(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
 async fn webhook_history(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
     let dir = s.root.join("webhook-history");
     let n = s.webhook_pos;
-    let p = start_server(Kind::Ours, &dir).await?;
+    // `BENCH_WEBHOOK_EXTRA`: config lines for this run (e.g. "[store]\ncache_mib = 16").
+    let extra = std::env::var("BENCH_WEBHOOK_EXTRA").unwrap_or_default();
+    let p = start_server_with(Kind::Ours, &dir, &extra.replace("\\n", "\n")).await?;
     let pid = p.pid();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let empty = status_kb(&pid, "VmRSS").unwrap_or(0);
