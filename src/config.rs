@@ -25,8 +25,8 @@ pub const ENV_SMTP_PASSWORD: &str = "EDI_BRIDGE_SMTP_PASSWORD";
 /// Environment variable holding the web console's access token.
 pub const ENV_CONSOLE_TOKEN: &str = "EDI_BRIDGE_CONSOLE_TOKEN";
 
-/// The highest `requests_per_minute` an account may set (100 calls a second).
-pub const MAX_REQUESTS_PER_MINUTE: u32 = 6000;
+/// The highest `requests_per_minute` an account may set (1,000 calls a second).
+pub const MAX_REQUESTS_PER_MINUTE: u32 = 60_000;
 
 /// A secret value. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -1203,7 +1203,7 @@ mod tests {
             .map(|p| (p.line, p.key.as_str(), p.message.as_str()))
             .collect();
         assert!(
-            found.contains(&(Some(14), "ingram.requests_per_minute", "must be 1 to 6000")),
+            found.contains(&(Some(14), "ingram.requests_per_minute", "must be 1 to 60000")),
             "{found:?}"
         );
         assert!(
