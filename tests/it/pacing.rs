@@ -13,7 +13,7 @@ use crate::support::*;
 
 const FAST: &str = "[inbox]\nsettle_ms = 0\nrescan_secs = 1\nincomplete_timeout_secs = 3\n[delivery]\nbackoff_base_ms = 20\nbackoff_max_secs = 1\n";
 
-/// `[ingram]` keys go before the extra text's first table: appended after `[ingram]`'s keys.
+/// The test config with `keys` in `[ingram]`, in place of its fast `requests_per_minute`.
 fn with_ingram_keys(
     ws: &Workspace,
     sim: &edi_bridge::sim::SimHandle,
@@ -21,10 +21,7 @@ fn with_ingram_keys(
     extra: &str,
 ) -> String {
     ws.config_text_for(&sim.base_url(), &sim.token_url(), extra)
-        .replace(
-            "sender_id = \"ACME-EDI\"\n",
-            &format!("sender_id = \"ACME-EDI\"\n{keys}"),
-        )
+        .replace("requests_per_minute = 60000\n", keys)
 }
 
 /// The value of a metric line `name{account="default"}`.
@@ -189,7 +186,7 @@ async fn a_declared_window_holds_calls_without_spending_attempts_or_alerting() {
     let text = with_ingram_keys(
         &ws,
         &sim,
-        &format!("maintenance = [\"{window}\"]\n"),
+        &format!("requests_per_minute = 60000\nmaintenance = [\"{window}\"]\n"),
         &format!(
             "{FAST}{}api_unreachable_minutes = 15\n",
             alerting(&hook.url)
