@@ -76,6 +76,11 @@ struct Lane {
 impl Deliverer {
     /// Runs one lane per account until shutdown (or a lane fails).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Until the store keys jobs by account, two lanes would take the same jobs.
+        anyhow::ensure!(
+            self.accounts.len() == 1,
+            "the deliver worker serves one account until jobs are keyed by account"
+        );
         let mut lanes = tokio::task::JoinSet::new();
         let mut wakes = Vec::new();
         for account in self.accounts.clone() {
@@ -107,12 +112,8 @@ impl Lane {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            // Today every job is the one account's; with several accounts the store keys jobs
-            // by (account, PO) and this reads this account's own.
-            let store = self.d.store.clone();
-            let limit = self.d.workers;
             let busy = self.d.live.busy();
-            let due = tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?;
+            let due = self.due().await?;
             drop(busy);
             // A store that cannot be read or written (a full disk) is waited out, not fatal.
             let due = match due {
@@ -169,6 +170,14 @@ impl Lane {
                 }
             }
         }
+    }
+
+    /// This account's due jobs. Today every job is the one account's (`default`); a second
+    /// account's lane needs the store to key jobs by (account, PO) and this to read its own.
+    async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
+        let store = self.d.store.clone();
+        let limit = self.d.workers;
+        Ok(tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?)
     }
 
     /// Logs a store error and waits a backoff (or until shutdown).
