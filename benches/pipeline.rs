@@ -519,6 +519,7 @@ client_secret_file = "{d}/client.secret"
 partner_id = "US123456"
 country_code = "US"
 sender_id = "ACME-EDI"
+requests_per_minute = 60000
 [mapping]
 file = "mapping.toml"
 {extra}

@@ -25,6 +25,9 @@ pub const ENV_SMTP_PASSWORD: &str = "EDI_BRIDGE_SMTP_PASSWORD";
 /// Environment variable holding the web console's access token.
 pub const ENV_CONSOLE_TOKEN: &str = "EDI_BRIDGE_CONSOLE_TOKEN";
 
+/// The highest `requests_per_minute` an account may set (1,000 calls a second).
+pub const MAX_REQUESTS_PER_MINUTE: u32 = 60_000;
+
 /// A secret value. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -189,6 +192,30 @@ pub struct Ingram {
     /// Refresh the token this long before it expires.
     #[serde(default = "defaults::token_refresh_margin_secs")]
     pub token_refresh_margin_secs: u64,
+    /// The account's client-side pace: API calls are spaced evenly, at most this many a minute
+    /// (Ingram limits each app and revokes "abusive" ones; POST limits are not published, GETs
+    /// are 60 a minute). A 429 or a low `X-RateLimit-Remaining` also pauses the account's calls
+    /// until Ingram's reset, without spending retry attempts.
+    #[serde(default = "defaults::requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// Declared maintenance windows, `DAYS HH:MM-HH:MM ±HH:MM` each (e.g.
+    /// `"Mon-Fri 23:00-04:00 -08:00"`): calls wait through them without spending retry attempts
+    /// or raising the `api_unreachable` alert.
+    #[serde(default)]
+    pub maintenance: Vec<String>,
+}
+
+impl Ingram {
+    /// The declared maintenance windows (validated at load; an entry that does not parse is
+    /// left out).
+    pub fn windows(&self) -> crate::pacing::Windows {
+        crate::pacing::Windows(
+            self.maintenance
+                .iter()
+                .filter_map(|m| crate::pacing::Window::parse(m).ok())
+                .collect(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -476,6 +503,9 @@ mod defaults {
     }
     pub(super) fn token_refresh_margin_secs() -> u64 {
         300
+    }
+    pub(super) fn requests_per_minute() -> u32 {
+        60
     }
     pub(super) fn mapping_file() -> PathBuf {
         "mappings/ingram.toml".into()
@@ -834,6 +864,16 @@ impl Config {
                 "must be two letters, e.g. US".into(),
             );
         }
+        if !(1..=MAX_REQUESTS_PER_MINUTE).contains(&self.ingram.requests_per_minute) {
+            bad(
+                "ingram",
+                "requests_per_minute",
+                format!("must be 1 to {MAX_REQUESTS_PER_MINUTE}"),
+            );
+        }
+        if let Err(e) = crate::pacing::Windows::parse(&self.ingram.maintenance) {
+            bad("ingram", "maintenance", e);
+        }
         let sender = self.ingram.sender_id.trim();
         if sender.is_empty() || sender.len() > 32 {
             bad("ingram", "sender_id", "must be 1 to 32 characters".into());
@@ -1143,5 +1183,40 @@ mod tests {
             problems.contains(&(Some(15), "store.cache_mib".to_string())),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn pace_and_maintenance_windows_default_and_are_checked_at_their_line() {
+        let base = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                    [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                    partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let c: Config = parse_toml(base, Path::new("c.toml")).unwrap();
+        assert_eq!(c.ingram.requests_per_minute, 60);
+        assert!(c.ingram.maintenance.is_empty() && c.validate(base).is_empty());
+        let t = format!(
+            "{base}requests_per_minute = 0\nmaintenance = [\"Mon-Fri 23:00-04:00 -08:00\", \"Sun 25:00-01:00 +00:00\"]\n"
+        );
+        let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+        let problems = c.validate(&t);
+        let found: Vec<(Option<usize>, &str, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.key.as_str(), p.message.as_str()))
+            .collect();
+        assert!(
+            found.contains(&(Some(14), "ingram.requests_per_minute", "must be 1 to 60000")),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(
+                Some(15),
+                "ingram.maintenance",
+                "entry 2: '25:00' is not a time like 23:00"
+            )),
+            "{found:?}"
+        );
+        let ok = format!("{base}maintenance = [\"Mon-Fri 23:00-04:00 -08:00\", \"Sat,Sun 18:00-05:00 -08:00\"]\n");
+        let c: Config = parse_toml(&ok, Path::new("c.toml")).unwrap();
+        assert!(c.validate(&ok).is_empty());
+        assert_eq!(c.ingram.windows().0.len(), 2);
     }
 }

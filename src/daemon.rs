@@ -42,6 +42,8 @@ pub struct Running {
     pub clock: crate::clock::Clock,
     /// The workers' liveness stamps; with the store's health they decide the watchdog.
     pub liveness: Arc<crate::notify::Liveness>,
+    /// Each account's limiter (today one, `default`): what its calls wait for.
+    pub limiters: Vec<Arc<crate::pacing::Limiter>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     failure: Arc<Mutex<Option<String>>>,
@@ -88,12 +90,19 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         store,
         mapping: SharedMapping::new(mapping),
         events: tokio::sync::broadcast::channel(4096).0,
-        clock,
+        clock: clock.clone(),
         liveness: Arc::new(crate::notify::Liveness::default()),
         outbox_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
+        limiter: Arc::new(crate::pacing::Limiter::new(
+            DEFAULT_ACCOUNT,
+            config.ingram.requests_per_minute,
+            config.ingram.windows(),
+            clock.clone(),
+        )),
     };
     shared.metrics.set_client(client.clone());
+    shared.metrics.set_limiters(vec![shared.limiter.clone()]);
     let tasks = Tasks {
         tracker: TaskTracker::new(),
         shutdown,
@@ -128,6 +137,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events,
         clock,
         liveness,
+        limiter,
         ..
     } = shared;
     let Tasks {
@@ -149,6 +159,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events,
         clock,
         liveness,
+        limiters: vec![limiter],
         tracker,
         shutdown,
         failure,
@@ -166,7 +177,12 @@ struct Shared {
     liveness: Arc<crate::notify::Liveness>,
     outbox_wake: Arc<Notify>,
     deliver_wake: Arc<Notify>,
+    /// The `default` account's pace, pauses and maintenance windows.
+    limiter: Arc<crate::pacing::Limiter>,
 }
+
+/// The account `[ingram]` configures.
+pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// The ERP's directories, which must exist (never created: only the daemon's own
 /// subdirectories inside them are); the workers reopen each one (`files::Root`) for every round
@@ -435,14 +451,19 @@ fn start_deliverer(
     shared: &Shared,
     tasks: &Tasks,
 ) {
+    // Today one account, `default` (`[ingram]`); each account gets its own lane.
     let deliverer = Deliverer {
         store: shared.store.clone(),
-        client,
+        accounts: vec![crate::inbound::deliver::Account {
+            id: DEFAULT_ACCOUNT.into(),
+            client,
+            limiter: shared.limiter.clone(),
+            mapping: shared.mapping.clone(),
+        }],
         workers: config.delivery.workers,
         backoff_base: Duration::from_millis(config.delivery.backoff_base_ms),
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
         wake: shared.deliver_wake.clone(),
-        mapping: shared.mapping.clone(),
         events: shared.events.clone(),
         live: shared.liveness.stamp("deliver worker"),
     };
@@ -508,17 +529,18 @@ fn start_alerts(
         crate::alerts::run(alerts.clone(), channel, tasks.shutdown.clone()),
     );
     let ctx = crate::alerts::Context {
-        account: "default".into(),
+        account: DEFAULT_ACCOUNT.into(),
         config: config.source.clone(),
         console_url: config.console.as_ref().and_then(|c| c.public_url.clone()),
     };
     let mut rx = shared.events.subscribe();
-    let (metrics, store, stop, client, clock) = (
+    let (metrics, store, stop, client, clock, limiter) = (
         shared.metrics.clone(),
         shared.store.clone(),
         tasks.shutdown.clone(),
         client.clone(),
         shared.clock.clone(),
+        shared.limiter.clone(),
     );
     let every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
     // Dead letters of one cause are collected until none came for this long, then sent as one.
@@ -604,10 +626,20 @@ fn start_alerts(
                 _ = stop.cancelled() => return Ok(()),
             };
             if check_outage {
-                let reach = client.health().snapshot();
-                let queued = if reach.unanswered_since_ms.is_some() { store.job_count() } else { 0 };
-                if let Some(a) = outage.observe(&reach, clock.now_ms(), unreachable_ms, queued, &ctx) {
-                    alerts.raise(a);
+                let mut reach = client.health().snapshot();
+                let now = clock.now_ms();
+                // A declared maintenance window is no outage: none is alerted while one is open,
+                // and one that began before it counts from its close.
+                let counted = match reach.unanswered_since_ms {
+                    Some(since) => limiter.outage_counts_from(since, now).map(Some),
+                    None => Some(None),
+                };
+                if let Some(since) = counted {
+                    reach.unanswered_since_ms = since;
+                    let queued = if since.is_some() { store.job_count() } else { 0 };
+                    if let Some(a) = outage.observe(&reach, now, unreachable_ms, queued, &ctx) {
+                        alerts.raise(a);
+                    }
                 }
             }
             if check_rejections {

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod notify;
 pub mod online;
 pub mod outbound;
+pub mod pacing;
 pub mod program;
 pub mod reload;
 pub mod samples;

@@ -58,6 +58,8 @@ pub struct Metrics {
     last_inbound_unix: AtomicU64,
     started_unix: AtomicU64,
     token_refreshes: std::sync::OnceLock<crate::ingram::api::ApiClient>,
+    /// Each account's limiter, shown by account.
+    limiters: std::sync::OnceLock<Vec<std::sync::Arc<crate::pacing::Limiter>>>,
     pub alerts: Alerts,
     /// The alert channel's counters (sent, failed, dropped, suppressed).
     pub alert_channel: std::sync::Arc<crate::alerts::AlertCounts>,
@@ -200,6 +202,39 @@ impl Metrics {
         };
         m.started_unix.store(unix_now(), Relaxed);
         m
+    }
+
+    /// The accounts' limiters `/metrics` reports (set once, at start).
+    pub fn set_limiters(&self, limiters: Vec<std::sync::Arc<crate::pacing::Limiter>>) {
+        let _ = self.limiters.set(limiters);
+    }
+
+    /// Each account's limiter: its pace, what it let through, what waited and why.
+    fn render_limiters(&self, s: &mut String) {
+        let snaps: Vec<crate::pacing::LimiterSnapshot> = self
+            .limiters
+            .get()
+            .map(|ls| ls.iter().map(|l| l.snapshot()).collect())
+            .unwrap_or_default();
+        type Pick = fn(&crate::pacing::LimiterSnapshot) -> String;
+        let rows: [(&str, &str, &str, Pick); 9] = [
+            ("edi_bridge_api_pace_requests_per_minute", "gauge", "The account's client-side pace (requests_per_minute).", |l| l.requests_per_minute.to_string()),
+            ("edi_bridge_api_pace_allowed_total", "counter", "API calls the account's limiter let through.", |l| l.allowed.to_string()),
+            ("edi_bridge_api_pace_waits_total", "counter", "API calls that waited for their slot in the account's pace.", |l| l.paced.to_string()),
+            ("edi_bridge_api_pace_wait_seconds_total", "counter", "Time API calls waited for the pace, a pause or a maintenance window.", |l| format!("{:.3}", l.waited_ms as f64 / 1000.0)),
+            ("edi_bridge_api_throttled_total", "counter", "429 answers from Ingram (each pauses the account until its reset; no retry attempt spent).", |l| l.throttled.to_string()),
+            ("edi_bridge_api_low_remaining_total", "counter", "Answers whose X-RateLimit-Remaining ran low (each pauses the account until the reset).", |l| l.low_remaining.to_string()),
+            ("edi_bridge_api_paused_seconds", "gauge", "How long the account's calls still wait for Ingram's rate-limit reset (0: not paused).", |l| format!("{:.3}", l.paused_ms as f64 / 1000.0)),
+            ("edi_bridge_api_maintenance", "gauge", "1 while one of the account's declared maintenance windows is open (its calls wait).", |l| u8::from(l.in_window).to_string()),
+            ("edi_bridge_api_maintenance_waits_total", "counter", "API calls that waited for a declared maintenance window to close.", |l| l.window_waits.to_string()),
+        ];
+        for (name, kind, help, pick) in rows {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} {kind}");
+            for l in &snaps {
+                let _ = writeln!(s, "{name}{{account=\"{}\"}} {}", l.account, pick(l));
+            }
+        }
     }
 
     /// The client whose token refreshes `/metrics` reports.
@@ -626,6 +661,7 @@ impl Metrics {
             &self.api_count,
             &self.api_sum_us,
         );
+        self.render_limiters(&mut s);
         let _ = writeln!(s, "# TYPE edi_bridge_api_queue_depth gauge");
         let _ = writeln!(s, "edi_bridge_api_queue_depth {}", store.job_count());
         let _ = writeln!(s, "# TYPE edi_bridge_token_refreshes_total counter");

@@ -1,12 +1,19 @@
-//! The delivery worker: sends queued API jobs to Ingram until Ingram accepts them. Each round
-//! takes the due jobs — at most one per PO, so a PO's calls go strictly in order (its PO Response
-//! before its PO Status calls) while different POs proceed in parallel — sends them
-//! concurrently, and records each outcome: 2xx removes the job (the only way a job leaves the
-//! queue, besides a dead letter); a retryable failure (timeout, 408, 429, 5xx) reschedules it
-//! with exponential backoff and jitter, never sooner than Ingram's `Retry-After` /
-//! `X-RateLimit-Reset`; a refusal (another 4xx) moves it to the dead letters. Ingram's nightly
-//! maintenance is just a long run of retries; the queue drains on its own afterwards. PO numbers
-//! (from ERP files) and Ingram's error messages are logged escaped ([`Escaped`]).
+//! The delivery worker: sends queued API jobs to Ingram until Ingram accepts them. Each account
+//! has its own lane (an [`Account`]: its API client, its [`Limiter`], its mapping) running on its
+//! own task, so one account's API being down, slow or throttling never delays another account's
+//! calls. Each round of a lane takes the due jobs — at most one per PO, so a PO's calls go
+//! strictly in order (its PO Response before its PO Status calls, and behind a dead letter of
+//! its PO: `Store::due_jobs`) while different POs proceed in parallel — and sends them
+//! concurrently, each call first waiting for the account's limiter: its pace
+//! (`requests_per_minute`), a pause Ingram asked for (a 429's `Retry-After` /
+//! `X-RateLimit-Reset`, or an `X-RateLimit-Remaining` at or below the calls that may be in
+//! flight), and any declared maintenance window. Such waits (and a retryable failure of a call
+//! a window began under) send the call again later without recording an attempt. Otherwise
+//! each outcome is recorded: 2xx removes the job (the only way a job leaves the queue, besides a
+//! dead letter); a retryable failure (timeout, 408, 5xx) reschedules it with exponential backoff
+//! and jitter, never sooner than Ingram's `Retry-After`; a refusal (another 4xx) moves it to the
+//! dead letters. PO numbers (from ERP files) and Ingram's error messages are logged escaped
+//! ([`Escaped`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{canonical, CallKind};
 use crate::events::Delivery;
-use crate::ingram::api::{self, ApiClient, RetryAction};
+use crate::ingram::api::{self, ApiClient, RateLimit, RetryAction};
+use crate::pacing::{Limiter, PauseCause};
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -24,32 +32,88 @@ use crate::text::Escaped;
 /// Longest idle wait before looking at the queue again.
 const IDLE: Duration = Duration::from_secs(60);
 
+/// How long a 429 without `Retry-After` or `X-RateLimit-Reset` pauses the account (Ingram's
+/// limits are per minute).
+const THROTTLE_PAUSE: Duration = Duration::from_secs(60);
+
+/// One account's bundle: everything its lane needs to deliver its calls.
+#[derive(Clone)]
+pub struct Account {
+    /// The account's id (`default` for `[ingram]`): in logs and metrics labels.
+    pub id: String,
+    pub client: ApiClient,
+    /// The account's pace, pauses and maintenance windows (shared with `/metrics` and alerts).
+    pub limiter: Arc<Limiter>,
+    /// The mapping whose body programs render the account's requests.
+    pub mapping: crate::mapping::SharedMapping,
+}
+
 #[derive(Clone)]
 pub struct Deliverer {
     pub store: Store,
-    pub client: ApiClient,
+    /// One lane each.
+    pub accounts: Vec<Account>,
+    /// Jobs a lane sends at once.
     pub workers: usize,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Woken when jobs are queued; wakes every lane.
     pub wake: Arc<Notify>,
-    /// The mapping whose body programs render each request.
-    pub mapping: crate::mapping::SharedMapping,
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
     /// Busy while it works with the store (the watchdog's view of this worker; API calls have
     /// their own timeouts).
     pub live: crate::clock::BusySince,
 }
 
+/// One account's lane: the worker's shared parts, the account, and its own wake-up.
+#[derive(Clone)]
+struct Lane {
+    d: Deliverer,
+    account: Account,
+    wake: Arc<Notify>,
+}
+
 impl Deliverer {
+    /// Runs one lane per account until shutdown (or a lane fails).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Until the store keys jobs by account, two lanes would take the same jobs.
+        anyhow::ensure!(
+            self.accounts.len() == 1,
+            "the deliver worker serves one account until jobs are keyed by account"
+        );
+        let mut lanes = tokio::task::JoinSet::new();
+        let mut wakes = Vec::new();
+        for account in self.accounts.clone() {
+            let lane = Lane {
+                d: self.clone(),
+                account,
+                wake: Arc::new(Notify::new()),
+            };
+            wakes.push(lane.wake.clone());
+            lanes.spawn(lane.run(shutdown.clone()));
+        }
+        loop {
+            tokio::select! {
+                // New jobs: each lane looks at its queue (`notify_one` keeps a wake-up that
+                // lands while the lane is busy).
+                _ = self.wake.notified() => wakes.iter().for_each(|w| w.notify_one()),
+                r = lanes.join_next() => match r {
+                    Some(r) => r??,
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+}
+
+impl Lane {
+    async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            let store = self.store.clone();
-            let limit = self.workers;
-            let busy = self.live.busy();
-            let due = tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?;
+            let busy = self.d.live.busy();
+            let due = self.due().await?;
             drop(busy);
             // A store that cannot be read or written (a full disk) is waited out, not fatal.
             let due = match due {
@@ -78,8 +142,8 @@ impl Deliverer {
             // A job may have been committed but not yet flushed by the inbox: make it durable
             // before Ingram sees it, so a crash cannot re-create it under a new correlation id.
             let flushed = {
-                let _busy = self.live.busy();
-                self.store.flush().await
+                let _busy = self.d.live.busy();
+                self.d.store.flush().await
             };
             if let Err(e) = flushed {
                 self.store_wait(&e, &shutdown).await;
@@ -88,17 +152,19 @@ impl Deliverer {
             let mut set = tokio::task::JoinSet::new();
             for job in due.jobs {
                 let me = self.clone();
-                set.spawn(async move { me.deliver(job).await });
+                let stop = shutdown.clone();
+                set.spawn(async move { me.deliver(job, &stop).await });
             }
             while let Some(r) = set.join_next().await {
                 if let Err(e) = r? {
                     // The store failed to record an outcome: the job stays queued and is retried.
                     tracing::error!(
+                        account = %self.account.id,
                         error = %Escaped(&format!("{e:#}")),
                         "Could not record a delivery outcome."
                     );
                     tokio::select! {
-                        _ = tokio::time::sleep(self.backoff_base) => {}
+                        _ = tokio::time::sleep(self.d.backoff_base) => {}
                         _ = shutdown.cancelled() => {}
                     }
                 }
@@ -106,11 +172,19 @@ impl Deliverer {
         }
     }
 
+    /// This account's due jobs. Today every job is the one account's (`default`); a second
+    /// account's lane needs the store to key jobs by (account, PO) and this to read its own.
+    async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
+        let store = self.d.store.clone();
+        let limit = self.d.workers;
+        Ok(tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?)
+    }
+
     /// Logs a store error and waits a backoff (or until shutdown).
     async fn store_wait(&self, e: &crate::store::StoreError, shutdown: &CancellationToken) {
         tracing::warn!(error = %e, "Deliveries wait for the state store.");
         tokio::select! {
-            _ = tokio::time::sleep(self.backoff_base.max(Duration::from_secs(1))) => {}
+            _ = tokio::time::sleep(self.d.backoff_base.max(Duration::from_secs(1))) => {}
             _ = shutdown.cancelled() => {}
         }
     }
@@ -120,7 +194,7 @@ impl Deliverer {
     /// corrected mapping applies to jobs already queued.
     async fn render(&self, job: &JobRecord) -> anyhow::Result<Result<serde_json::Value, String>> {
         let canonical: serde_json::Value = serde_json::from_str(&job.body)?;
-        let mapping = self.mapping.current();
+        let mapping = self.account.mapping.current();
         let program = match job.kind {
             CallKind::PoResponse => &mapping.programs.po_response,
             CallKind::PoStatus => &mapping.programs.po_status,
@@ -128,7 +202,7 @@ impl Deliverer {
         let po = if program.is_identity() || !program.uses("$po") {
             serde_json::Value::Null
         } else {
-            let store = self.store.clone();
+            let store = self.d.store.clone();
             let po_number = job.po.clone();
             let order = tokio::task::spawn_blocking(move || store.order(&po_number)).await??;
             order.map_or(serde_json::Value::Null, |o| canonical::po_json(&o.order))
@@ -146,18 +220,16 @@ impl Deliverer {
         .await?)
     }
 
-    /// One attempt at one job, outcome recorded durably.
-    async fn deliver(&self, job: JobRecord) -> anyhow::Result<()> {
-        let started = std::time::Instant::now();
-        let outcome = match self.render(&job).await? {
-            Ok(body) => self.send(&job, &body).await,
-            Err(reason) => Delivery::ProgramFailed { reason },
+    /// One attempt at one job, outcome recorded durably. Nothing is recorded when shutdown
+    /// came while the call waited for the account's limiter.
+    async fn deliver(&self, job: JobRecord, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let Some((outcome, elapsed)) = self.attempt(&job, shutdown).await? else {
+            return Ok(());
         };
-        let elapsed = started.elapsed();
-        let store = self.store.clone();
+        let store = self.d.store.clone();
         let j = job.clone();
         let o = outcome.clone();
-        let _busy = self.live.busy();
+        let _busy = self.d.live.busy();
         tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
             let at = crate::clock::now_rfc3339();
             match &o {
@@ -171,7 +243,7 @@ impl Deliverer {
             }
         })
         .await??;
-        self.store.flush().await?;
+        self.d.store.flush().await?;
         match &outcome {
             Delivery::Delivered { status } => {
                 tracing::info!(po = %Escaped(&job.po), kind = ?job.kind, status, attempts = job.attempts + 1, correlation_id = %job.correlation_id, "Delivered to Ingram.")
@@ -186,7 +258,7 @@ impl Deliverer {
                 tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Nothing sent: the mapping's program failed; dead-lettered (fix the mapping, then retry).")
             }
         }
-        let _ = self.events.send(crate::events::Event::Delivery {
+        let _ = self.d.events.send(crate::events::Event::Delivery {
             po: job.po.clone(),
             job: job.id,
             kind: job.kind,
@@ -196,17 +268,58 @@ impl Deliverer {
         Ok(())
     }
 
-    /// Sends the rendered body once and classifies the answer.
-    async fn send(&self, job: &JobRecord, body: &serde_json::Value) -> Delivery {
-        let result = self
-            .client
-            .post_json(&job.path, body, &job.correlation_id)
-            .await;
-        match result {
-            Ok(d) => Delivery::Delivered { status: d.status },
-            Err(e) => match e.retry_action() {
+    /// Waits for the account's limiter, renders and sends the call, and classifies the answer;
+    /// with the time the last send took. A 429 pauses the account and the call waits again; so
+    /// does a retryable failure while a declared window is open (it began during the call).
+    /// `None`: shutdown came first.
+    async fn attempt(
+        &self,
+        job: &JobRecord,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<(Delivery, Duration)>> {
+        let limiter = &self.account.limiter;
+        loop {
+            if !limiter.acquire(shutdown).await {
+                return Ok(None);
+            }
+            let started = std::time::Instant::now();
+            let body = match self.render(job).await? {
+                Ok(body) => body,
+                Err(reason) => {
+                    return Ok(Some((
+                        Delivery::ProgramFailed { reason },
+                        started.elapsed(),
+                    )))
+                }
+            };
+            let result = self
+                .account
+                .client
+                .post_json(&job.path, &body, &job.correlation_id)
+                .await;
+            let e = match result {
+                Ok(d) => {
+                    self.observe_rate(&d.rate);
+                    let outcome = Delivery::Delivered { status: d.status };
+                    return Ok(Some((outcome, started.elapsed())));
+                }
+                Err(e) => e,
+            };
+            if let Some(after) = e.throttled() {
+                let pause = after.unwrap_or(THROTTLE_PAUSE);
+                tracing::warn!(account = %self.account.id, po = %Escaped(&job.po), kind = ?job.kind, pause_ms = pause.as_millis() as u64, "Ingram throttled the account (429); its calls pause until the reset, no attempt spent.");
+                limiter.pause(pause, PauseCause::Throttled);
+                continue;
+            }
+            let action = e.retry_action();
+            if matches!(action, RetryAction::Retry { .. }) && limiter.in_window() {
+                tracing::info!(account = %self.account.id, po = %Escaped(&job.po), kind = ?job.kind, error = %Escaped(&e.to_string()), "A call failed as a declared maintenance window opened; it waits for the window to close, no attempt spent.");
+                continue;
+            }
+            let outcome = match action {
                 RetryAction::Retry { after } => {
-                    let backoff = api::backoff(job.attempts, self.backoff_base, self.backoff_max);
+                    let backoff =
+                        api::backoff(job.attempts, self.d.backoff_base, self.d.backoff_max);
                     Delivery::Retry {
                         after: after.map_or(backoff, |a| a.max(backoff)),
                         reason: e.to_string(),
@@ -216,7 +329,18 @@ impl Deliverer {
                     reason: e.to_string(),
                     status: e.status(),
                 },
-            },
+            };
+            return Ok(Some((outcome, started.elapsed())));
+        }
+    }
+
+    /// An answer whose `X-RateLimit-Remaining` is at or below the calls this lane may have in
+    /// flight pauses the account until Ingram's reset: the next calls would be throttled.
+    fn observe_rate(&self, rate: &RateLimit) {
+        if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset) {
+            if remaining <= self.d.workers as u64 && !reset.is_zero() {
+                self.account.limiter.pause(reset, PauseCause::LowRemaining);
+            }
         }
     }
 }

@@ -38,6 +38,13 @@ pub struct SimArgs {
     /// Seed for the random 503s.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Enforce a rate limit of this many PO calls per `--rate-limit-window-secs` (429 with
+    /// `X-RateLimit-*` and `Retry-After` beyond it).
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// The rate limit's window, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub rate_limit_window_secs: u64,
     /// Append every call as one JSON line to this file.
     #[arg(long)]
     pub record: Option<PathBuf>,
@@ -114,6 +121,10 @@ pub async fn run(args: SimArgs, shutdown: CancellationToken) -> anyhow::Result<(
         failure_rate: args.failure_rate,
         seed: args.seed,
         record: args.record,
+        rate_limit: args.rate_limit.map(|requests| super::RateLimit {
+            requests,
+            per: Duration::from_secs(args.rate_limit_window_secs.max(1)),
+        }),
         ..SimConfig::default()
     };
     let sim = SimHandle::start(config, shutdown)

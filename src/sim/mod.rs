@@ -51,6 +51,17 @@ pub struct SimConfig {
     pub seed: u64,
     /// Append one JSON line per call (token calls too) to this file, flushed per line.
     pub record: Option<PathBuf>,
+    /// Enforce a rate limit on PO calls like Ingram's gateway: every answer carries
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds), and
+    /// a call over the limit gets 429 with `Retry-After`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// At most `requests` PO calls in each window of `per`, windows aligned to the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
 }
 
 impl Default for SimConfig {
@@ -71,6 +82,7 @@ impl Default for SimConfig {
             failure_rate: 0.0,
             seed: 0,
             record: None,
+            rate_limit: None,
         }
     }
 }
@@ -153,6 +165,8 @@ pub(crate) struct Shared {
     pub(crate) tokens: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     pub(crate) rng: Mutex<rand::rngs::StdRng>,
     pub(crate) record_file: Option<tokio::sync::Mutex<tokio::fs::File>>,
+    /// The rate limit's current window (its index since the epoch) and the calls counted in it.
+    pub(crate) rate_window: Mutex<(u64, u32)>,
 }
 
 /// A running emulator. Stops when the `shutdown` token given to `start` is cancelled.
@@ -203,6 +217,7 @@ impl SimHandle {
             tokens: Mutex::new(Default::default()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed)),
             record_file,
+            rate_window: Mutex::new((0, 0)),
             config,
         });
         let task = tokio::spawn(server::serve(listener, shared.clone(), shutdown));
@@ -274,6 +289,11 @@ impl SimHandle {
     /// While down, every API call gets a 503 (a maintenance window); token calls still work.
     pub fn set_down(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// How many PO calls were answered 429 (by the rate limit or a scripted fault).
+    pub fn throttled_count(&self) -> usize {
+        self.calls().iter().filter(|c| c.status == 429).count()
     }
 
     /// How many tokens have been issued.

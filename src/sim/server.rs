@@ -195,6 +195,10 @@ async fn handle(
     call.kind = kind.to_owned();
     call.po = po.clone();
     let mut delay = cfg.latency;
+    let rate = match (&po, &method) {
+        (Some(_), &Method::POST) => rate_check(&shared),
+        _ => None,
+    };
     let answer = match po {
         // Like Ingram's gateway, a presented token is checked before the path is routed, and
         // then the partner id (the connection test's harmless GET relies on both).
@@ -213,6 +217,10 @@ async fn handle(
         Some(_) if method != Method::POST => Answer::new(
             405,
             error_entry("methodNotAllowed", "Method not allowed", Vec::new()),
+        ),
+        Some(_) if rate.is_some_and(|r| r.over) => Answer::new(
+            429,
+            json!({"errors": [{"field": null, "message": "too many requests"}]}),
         ),
         Some(_) if shared.down.load(Ordering::SeqCst) => fault_answer(&shared, 503, &headers),
         Some(po) => {
@@ -234,6 +242,22 @@ async fn handle(
             }
         }
     };
+    let mut answer = answer;
+    if let Some(r) = rate {
+        answer
+            .headers
+            .retain(|(name, _)| !name.starts_with("x-ratelimit-"));
+        answer.headers.extend([
+            ("x-ratelimit-limit", r.limit.to_string()),
+            ("x-ratelimit-remaining", r.remaining.to_string()),
+            ("x-ratelimit-reset", r.reset_epoch_secs.to_string()),
+        ]);
+        if r.over {
+            answer
+                .headers
+                .push(("retry-after", r.retry_after_secs.to_string()));
+        }
+    }
     call.status = answer.status;
     call.response = answer.body.clone();
     record(&shared, call).await;
@@ -241,6 +265,43 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     answer.into_response()
+}
+
+/// Where a PO call stands against the configured rate limit.
+#[derive(Debug, Clone, Copy)]
+struct RateState {
+    limit: u32,
+    remaining: u32,
+    reset_epoch_secs: u64,
+    retry_after_secs: u64,
+    /// Over the limit: answer 429 (not counted).
+    over: bool,
+}
+
+/// Counts this call in the current window of the rate limit, if one is configured.
+fn rate_check(shared: &Shared) -> Option<RateState> {
+    let limit = shared.config.rate_limit?;
+    let per_ms = (limit.per.as_millis() as u64).max(1);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let index = now_ms / per_ms;
+    let mut window = lock(&shared.rate_window);
+    if window.0 != index {
+        *window = (index, 0);
+    }
+    let over = window.1 >= limit.requests;
+    if !over {
+        window.1 += 1;
+    }
+    let reset_ms = (index + 1) * per_ms;
+    Some(RateState {
+        limit: limit.requests,
+        remaining: limit.requests - window.1,
+        reset_epoch_secs: reset_ms.div_ceil(1000),
+        retry_after_secs: (reset_ms - now_ms).div_ceil(1000).max(1),
+        over,
+    })
 }
 
 /// Whether this call draws one of the configured random 503s.

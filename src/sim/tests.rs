@@ -655,3 +655,41 @@ async fn cli_serves_until_shutdown() {
     ]);
     assert!(run(missing, CancellationToken::new()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_rate_limit_answers_429_with_its_headers_beyond_the_limit() {
+    // A window far longer than the test, so it never rolls over mid-test.
+    let per = Duration::from_secs(10 * 365 * 86_400);
+    let (sim, _stop) = start(SimConfig {
+        rate_limit: Some(RateLimit { requests: 3, per }),
+        ..SimConfig::default()
+    })
+    .await;
+    let t = token(&sim).await;
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    for left in ["2", "1", "0"] {
+        let r = po_call(&sim, &t, &json!({}), |_| {}).await;
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(header(&r, "x-ratelimit-limit").as_deref(), Some("3"));
+        assert_eq!(header(&r, "x-ratelimit-remaining").as_deref(), Some(left));
+        assert_eq!(header(&r, "retry-after"), None);
+    }
+    let r = po_call(&sim, &t, &json!({}), |_| {}).await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(header(&r, "x-ratelimit-remaining").as_deref(), Some("0"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reset: u64 = header(&r, "x-ratelimit-reset").unwrap().parse().unwrap();
+    let retry: u64 = header(&r, "retry-after").unwrap().parse().unwrap();
+    assert!(reset > now && retry >= 1, "{reset} {retry}");
+    assert_eq!(sim.throttled_count(), 1);
+    // Token calls are not limited.
+    token(&sim).await;
+}

@@ -15,7 +15,7 @@ const FAST: &str = "[inbox]\nsettle_ms = 50\nrescan_secs = 1\nincomplete_timeout
 
 /// Alert settings for the tests: the receiver's URL and a check interval of a second (dead
 /// letters of one cause are collected until none came for that long).
-fn alerting(url: &str) -> String {
+pub(crate) fn alerting(url: &str) -> String {
     format!("[alerts]\ncheck_interval_secs = 1\nwebhook_url = \"{url}\"\n")
 }
 
@@ -49,13 +49,13 @@ fn command_after<'a>(text: &'a str, after: &str) -> &'a str {
 }
 
 /// A receiver that records every body and answers `status`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     bodies: Arc<Mutex<Vec<Value>>>,
     hits: Arc<tokio::sync::Notify>,
 }
 
-async fn receiver(status: u16) -> Receiver {
+pub(crate) async fn receiver(status: u16) -> Receiver {
     let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
     let hits = Arc::new(tokio::sync::Notify::new());
     let (b, h) = (bodies.clone(), hits.clone());
@@ -83,7 +83,7 @@ async fn receiver(status: u16) -> Receiver {
 }
 
 impl Receiver {
-    async fn wait_for(&self, what: &str, n: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, what: &str, n: usize) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let notified = self.hits.notified();

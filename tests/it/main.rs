@@ -17,6 +17,7 @@ mod notify;
 mod online;
 mod operate;
 mod outage;
+mod pacing;
 mod programs;
 mod real_world;
 mod setup;

@@ -76,6 +76,8 @@ request_timeout_secs = 2
 partner_id = "US123456"
 country_code = "US"
 sender_id = "ACME-EDI"
+# The emulator has no rate limit unless a test sets one: no pacing to wait for.
+requests_per_minute = 60000
 [mapping]
 file = "mapping.toml"
 [outbox]

@@ -76,6 +76,25 @@ impl Error {
         }
     }
 
+    /// `Some(wait)` when Ingram throttled the call (429, from the API or its token endpoint):
+    /// the wait its `Retry-After` / `X-RateLimit-Reset` asked for, if any. A throttled call is
+    /// paced, not failed: the caller pauses the account and sends it again.
+    pub fn throttled(&self) -> Option<Option<Duration>> {
+        match self {
+            Error::Status {
+                status: 429,
+                retry_after,
+                ..
+            }
+            | Error::TokenStatus {
+                status: 429,
+                retry_after,
+                ..
+            } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The HTTP status behind this error, if the server answered at all.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -217,6 +236,42 @@ pub fn retry_after(headers: &HeaderMap, now_epoch_secs: u64) -> Option<Duration>
     match (from_retry_after, from_reset) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// What an answer said of the app's rate limit (`X-RateLimit-Limit`, `X-RateLimit-Remaining`,
+/// `X-RateLimit-Reset`); each `None` when absent or unreadable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: Option<u64>,
+    pub remaining: Option<u64>,
+    /// How long until the limit resets (from epoch seconds, or seconds below 10^9).
+    pub reset: Option<Duration>,
+}
+
+/// Reads the `X-RateLimit-*` headers of any answer.
+pub fn rate_limit(headers: &HeaderMap, now_epoch_secs: u64) -> RateLimit {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_secs(v.trim()))
+        .map(|secs| {
+            if secs.as_secs() < 1_000_000_000 {
+                secs
+            } else {
+                secs.saturating_sub(Duration::from_secs(now_epoch_secs))
+            }
+        });
+    RateLimit {
+        limit: number("x-ratelimit-limit"),
+        remaining: number("x-ratelimit-remaining"),
+        reset,
     }
 }
 
@@ -365,6 +420,38 @@ mod tests {
         assert_eq!(retry_after(&h, at - 10), Some(Duration::from_secs(10)));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn rate_limit_headers_are_read_from_any_answer() {
+        let now = 1_800_000_000;
+        assert_eq!(rate_limit(&HeaderMap::new(), now), RateLimit::default());
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("3"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000012"));
+        assert_eq!(
+            rate_limit(&h, now),
+            RateLimit {
+                limit: Some(60),
+                remaining: Some(3),
+                reset: Some(Duration::from_secs(12))
+            }
+        );
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("0.5"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("many"));
+        let r = rate_limit(&h, now);
+        assert_eq!(
+            (r.remaining, r.reset),
+            (None, Some(Duration::from_millis(500)))
+        );
+        let throttled = Error::Status {
+            status: 429,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(throttled.throttled(), Some(Some(Duration::from_secs(2))));
+        assert_eq!(Error::Timeout.throttled(), None);
     }
 
     #[test]

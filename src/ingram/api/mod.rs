@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
-pub use error::{backoff, parse_error_message, retry_after, status_action, Error, RetryAction};
+pub use error::{
+    backoff, parse_error_message, rate_limit, retry_after, status_action, Error, RateLimit,
+    RetryAction,
+};
 pub use token::{parse_expires_in, refresh_deadline, MAX_TOKEN_LIFETIME};
 
 use error::{message_from_body, now_epoch_secs};
@@ -69,6 +72,8 @@ impl std::fmt::Debug for ApiSettings {
 pub struct Delivered {
     pub status: u16,
     pub body: String,
+    /// What the answer said of the app's rate limit (the caller paces by it).
+    pub rate: RateLimit,
 }
 
 /// What the API base answered to the connection test.
@@ -299,9 +304,14 @@ impl ApiClient {
 
         let status = response.status().as_u16();
         let wait = retry_after(response.headers(), now_epoch_secs());
+        let rate = rate_limit(response.headers(), now_epoch_secs());
         let text = response.text().await.map_err(map_reqwest_error)?;
         if (200..300).contains(&status) {
-            Ok(Delivered { status, body: text })
+            Ok(Delivered {
+                status,
+                body: text,
+                rate,
+            })
         } else {
             Err(Error::Status {
                 status,

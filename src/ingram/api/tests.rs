@@ -360,7 +360,8 @@ async fn partial_success_207_is_delivered() {
         d,
         Delivered {
             status: 207,
-            body: body.to_owned()
+            body: body.to_owned(),
+            rate: Default::default(),
         }
     );
     client.post_json("/po", &json!({}), "c2").await.unwrap();
