@@ -565,7 +565,7 @@ mod defaults {
         15
     }
     pub(super) fn cache_mib() -> u64 {
-        32
+        crate::store::DEFAULT_CACHE_MIB
     }
     pub(super) fn retention_days() -> u64 {
         90
@@ -1172,7 +1172,7 @@ mod tests {
 
     #[test]
     fn the_store_cache_is_bounded_by_default_and_checked() {
-        assert_eq!(StoreConfig::default().cache_mib, 32);
+        assert_eq!(StoreConfig::default().cache_mib, 16);
         let t = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
                  [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
                  partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n[store]\ncache_mib = 0\n";
