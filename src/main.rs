@@ -36,6 +36,15 @@ fn main() -> ExitCode {
             mapping,
             update,
         }) => edi_bridge::translate::mapping_test(&dir, mapping.as_deref(), update),
+        Command::Mapping(cli::MappingCommand::Learn { from, webhooks }) => {
+            edi_bridge::migrate::learn::run(&from, webhooks.as_deref())
+        }
+        Command::Compare {
+            mapping,
+            van,
+            webhooks,
+            json,
+        } => edi_bridge::migrate::compare::run(mapping.as_deref(), &van, &webhooks, json),
         Command::Inspect { file } => cli::inspect(&file),
         Command::Store(cmd) => runtime().block_on(cli::store(cmd)),
         Command::Status {

@@ -166,6 +166,9 @@ pub struct Delimiters {
     /// Write a newline after each segment terminator.
     #[serde(default = "d::yes")]
     pub newline: bool,
+    /// With `newline`, the line break is CR LF (`\r\n`) instead of LF.
+    #[serde(default)]
+    pub crlf: bool,
 }
 
 impl Default for Delimiters {
@@ -176,6 +179,7 @@ impl Default for Delimiters {
             segment: d::segment(),
             repetition: d::repetition(),
             newline: true,
+            crlf: false,
         }
     }
 }

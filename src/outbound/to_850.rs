@@ -679,6 +679,7 @@ pub fn write_options(mapping: &Mapping) -> x12::WriteOptions {
             segment: byte(&d.segment, b'~'),
         },
         newline: d.newline,
+        crlf: d.crlf,
         version,
         max_lengths: mapping.length_overrides(),
         uppercase: mapping.po850.uppercase,

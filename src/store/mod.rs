@@ -1557,7 +1557,10 @@ impl Store {
         // document sent twice: they go with the PO.
         let originals = i.db.open_tree(inbound::INBOUND)?;
         for rec in &pruned {
-            for k in originals.scan_prefix(inbound::original_prefix(&rec.po_number)).keys() {
+            for k in originals
+                .scan_prefix(inbound::original_prefix(&rec.po_number))
+                .keys()
+            {
                 originals.remove(k?)?;
             }
         }
