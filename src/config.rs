@@ -76,6 +76,10 @@ pub struct Config {
     /// The state store.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Moving from a VAN: where its 850s land and whether calls are sent (README "Moving from
+    /// your VAN").
+    #[serde(default)]
+    pub migration: Migration,
     /// The operator's web console; off when the table is absent.
     #[serde(default)]
     pub console: Option<ConsoleConfig>,
@@ -224,6 +228,33 @@ pub struct Outbox {
     /// its nice value, 0 to 19): 850s wait a little on a busy machine, webhooks do not.
     #[serde(default = "defaults::outbox_nice")]
     pub nice: i32,
+    /// Shadow mode: the 850s (and 997s) go to this directory, never to `paths.outbox`; no 997
+    /// is expected for them and none is overdue. Unset (the default) after the cut-over.
+    #[serde(default)]
+    pub shadow_dir: Option<PathBuf>,
+}
+
+/// `[migration]`: the parallel run beside the VAN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    /// Where the ERP's copies of the VAN's 850s land: each is compared with the shadow 850 for
+    /// the same PO (needs `[outbox] shadow_dir`).
+    #[serde(default)]
+    pub van_dir: Option<PathBuf>,
+    /// `false`: the 855/856 in the inbox are read and the calls they would make are recorded,
+    /// never sent (the VAN still carries them to Ingram).
+    #[serde(default = "defaults::yes")]
+    pub send_calls: bool,
+}
+
+impl Default for Migration {
+    fn default() -> Self {
+        Migration {
+            van_dir: None,
+            send_calls: true,
+        }
+    }
 }
 
 impl Default for Outbox {
@@ -233,6 +264,7 @@ impl Default for Outbox {
             archive_copy: true,
             retry_secs: defaults::outbox_retry_secs(),
             nice: defaults::outbox_nice(),
+            shadow_dir: None,
         }
     }
 }
@@ -850,6 +882,20 @@ impl Config {
         }
         if self.inbox.max_file_bytes < 1024 {
             bad("inbox", "max_file_bytes", "must be at least 1024".into());
+        }
+        if self.outbox.shadow_dir.as_ref() == Some(&self.paths.outbox) {
+            bad(
+                "outbox",
+                "shadow_dir",
+                "must not be paths.outbox: the shadow 850s must never reach the ERP".into(),
+            );
+        }
+        if self.migration.van_dir.is_some() && self.outbox.shadow_dir.is_none() {
+            bad(
+                "migration",
+                "van_dir",
+                "needs [outbox] shadow_dir: only shadow 850s are compared with the VAN's".into(),
+            );
         }
         if !(0..=19).contains(&self.outbox.nice) {
             bad("outbox", "nice", "must be 0 to 19".into());
