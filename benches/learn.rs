@@ -17,7 +17,9 @@ fn bench(c: &mut Criterion) {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/van/classic/van.toml"),
     )
     .unwrap();
-    let files: Vec<Vec<u8>> = (0..POS).map(|n| corpus::van_850(&van, n).unwrap()).collect();
+    let files: Vec<Vec<u8>> = (0..POS)
+        .map(|n| corpus::van_850(&van, n).unwrap())
+        .collect();
     let pos: Vec<_> = (0..POS)
         .map(|n| {
             edi_bridge::ingram::order::decode(&corpus::webhook(n), &Mapping::builtin().webhook)
@@ -35,7 +37,9 @@ fn bench(c: &mut Criterion) {
     let archive = parse();
     let mut g = c.benchmark_group("learn 1,000 850s");
     g.sample_size(10);
-    g.bench_function("baseline: parse the archive", |b| b.iter(|| black_box(parse())));
+    g.bench_function("baseline: parse the archive", |b| {
+        b.iter(|| black_box(parse()))
+    });
     g.bench_function("learn", |b| {
         b.iter(|| black_box(learn::learn(&archive, &pos)))
     });

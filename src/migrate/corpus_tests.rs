@@ -115,6 +115,13 @@ fn learn_comments_its_evidence_and_reports_what_it_guessed() {
         learned.toml
     );
     assert!(learned.toml.contains("sender_id = \"INGRAMMICRO\""));
+    let (archive4, pos4) = archive_and_pos(&dir("bare-newline").join("learn"));
+    let four = learn::learn(&archive4, &pos4);
+    assert!(
+        four.toml.contains("decimals in") && four.toml.contains("\nprice_decimals = 4\n"),
+        "{}",
+        four.toml
+    );
     assert!(
         learned
             .toml

@@ -18,6 +18,7 @@ use super::X12File;
 use crate::cli::Exit;
 use crate::domain::{Address, PurchaseOrder};
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
+use crate::outbound::to_850::price_text;
 
 /// Counts of the values seen for one element.
 #[derive(Debug, Default)]
@@ -776,6 +777,46 @@ fn learn_po850(
         "",
         &format!("{line_count} lines"),
     );
+    // Number format: PO104 as the webhook's price with a fixed number of decimals, or plain.
+    let (mut plain, mut fixed): (usize, BTreeMap<u32, usize>) = (0, BTreeMap::new());
+    let mut priced = 0;
+    for (p, po) in &paired {
+        for l in &p.lines {
+            let po1 = l[0];
+            let Some(price) = po
+                .lines
+                .iter()
+                .find(|x| x.ingram_line_number == X12File::value(po1, 1))
+                .and_then(|x| x.unit_price)
+            else {
+                continue;
+            };
+            priced += 1;
+            let written = X12File::value(po1, 4);
+            if price.to_string() == written {
+                plain += 1;
+            }
+            for d in 0..=6 {
+                if price_text(price, Some(d)).as_deref() == Some(written) {
+                    *fixed.entry(d).or_default() += 1;
+                }
+            }
+        }
+    }
+    match fixed.iter().find(|(_, k)| **k == priced && priced > 0) {
+        Some((d, k)) if plain < priced => {
+            out.comment(&format!(
+                "PO104 is the webhook's price with {d} decimals in {k} of {priced} paired lines"
+            ));
+            out.key("price_decimals", &d.to_string());
+        }
+        _ if plain < priced => out.report.push(format!(
+            "PO104: the webhook's price as written in only {plain} of {priced} paired lines, and no fixed number of decimals fits them all"
+        )),
+        _ => out.comment(&format!(
+            "PO104 is the webhook's price as written in {plain} of {priced} paired lines"
+        )),
+    }
     let mut id_hits: BTreeMap<(&str, String), usize> = BTreeMap::new();
     let mut uom: BTreeMap<String, Tally> = BTreeMap::new();
     let mut ship_dtm = Tally::default();
