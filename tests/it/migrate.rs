@@ -169,3 +169,102 @@ async fn send_calls_false_reads_the_erps_855_and_records_its_call_without_sendin
     d.stop().await;
     stop_sim.cancel();
 }
+
+/// Runs `edi-bridge ARGS`: (exit code, stdout, stderr).
+fn run(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = edi_bridge_command().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn learn_then_compare_on_the_command_line_and_their_exit_codes() {
+    let ws = Workspace::new();
+    let at = corpus("pipes");
+    let (learn, check) = (at.join("learn"), at.join("check"));
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let (code, toml, err) = run(&[
+        "mapping".as_ref(),
+        "learn".as_ref(),
+        "--from".as_ref(),
+        &os(&learn.join("archive")),
+        "--webhooks".as_ref(),
+        &os(&learn.join("webhooks")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("verified: the learned mapping reproduces all 30 paired POs"),
+        "{err}"
+    );
+    assert!(
+        toml.contains("# ISA05 01 in 30 of 30 files\nsender_qualifier = \"01\""),
+        "{toml}"
+    );
+    std::fs::write(ws.path("learned.toml"), &toml).unwrap();
+
+    let compare = |mapping: &Path, json: bool| {
+        let mut args = vec![
+            "compare".into(),
+            "--mapping".into(),
+            os(mapping),
+            "--van".into(),
+            os(&check.join("archive")),
+            "--webhooks".into(),
+            os(&check.join("webhooks")),
+        ];
+        if json {
+            args.push("--json".into());
+        }
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        run(&refs)
+    };
+    let (code, out, err) = compare(&ws.path("learned.toml"), false);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("15 of 15 identical\n"), "{out}");
+    // The shipped mapping is not this VAN's layout: the first difference is the delimiter.
+    let (code, out, _) = compare(&ws.path("mapping.toml"), false);
+    assert_eq!(code, 1);
+    assert!(out.contains("4500011000: segment 1 (delimiters), element separator: VAN \"|\" ours \"*\" (mapping key delimiters.element)"), "{out}");
+    assert!(out.ends_with("0 of 15 identical\n"), "{out}");
+    let (code, out, _) = compare(&ws.path("mapping.toml"), true);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["identical"].as_u64(), v["compared"].as_u64()),
+        (Some(0), Some(15))
+    );
+    assert_eq!(v["pos"][0]["result"], "different");
+    assert_eq!(v["pos"][0]["difference"]["key"], "delimiters.element");
+
+    // An archived PO the learned mapping cannot reproduce: named, and the exit code says so.
+    let archive = ws.path("archive-with-sac");
+    std::fs::create_dir(&archive).unwrap();
+    for f in plain_files(&learn.join("archive")) {
+        let mut text = std::fs::read_to_string(&f).unwrap();
+        if name_of(&f) == "4500010007.850" {
+            text = text.replacen("\r\nPO1|", "\r\nSAC|N|||||||||||||||BUNDLE~\r\nPO1|", 1);
+        }
+        std::fs::write(archive.join(name_of(&f)), text).unwrap();
+    }
+    let (code, _, err) = run(&[
+        "mapping".as_ref(),
+        "learn".as_ref(),
+        "--from".as_ref(),
+        &os(&archive),
+        "--webhooks".as_ref(),
+        &os(&learn.join("webhooks")),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("could not place: SAC in 1 of 30 files"),
+        "{err}"
+    );
+    assert!(
+        err.contains("differs: ") && err.contains("4500010007.850"),
+        "{err}"
+    );
+    assert!(err.contains("reproduces 29 of 30 paired POs"), "{err}");
+}
