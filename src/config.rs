@@ -655,6 +655,21 @@ impl Config {
     /// per directory, naming it. (The state directory is the daemon's own: created when absent.)
     fn check_dirs(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
+        // The shadow run's directories (README "Moving from your VAN") must exist as well.
+        let shadow = [
+            ("outbox", "shadow_dir", self.outbox.shadow_dir.as_ref()),
+            ("migration", "van_dir", self.migration.van_dir.as_ref()),
+        ];
+        for (section, key, p) in shadow.into_iter().filter_map(|(s, k, p)| Some((s, k, p?))) {
+            if !p.is_dir() {
+                out.push(Problem {
+                    file: self.source.clone(),
+                    line: locate(text, section, key),
+                    key: format!("{section}.{key}"),
+                    message: format!("{} is not an existing directory", p.display()),
+                });
+            }
+        }
         for (key, p) in [
             ("outbox", &self.paths.outbox),
             ("inbox", &self.paths.inbox),
@@ -1189,5 +1204,38 @@ mod tests {
             problems.contains(&(Some(15), "store.cache_mib".to_string())),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn the_shadow_run_keys_are_checked_at_their_line() {
+        let t = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                 [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                 partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n\
+                 [outbox]\nshadow_dir = \"o\"\n[migration]\nvan_dir = \"/nonexistent/van\"\nsend_calls = false\n";
+        let c: Config = parse_toml(t, Path::new("c.toml")).unwrap();
+        assert!(!c.migration.send_calls);
+        let problems: Vec<(Option<usize>, String)> =
+            c.validate(t).into_iter().map(|p| (p.line, p.key)).collect();
+        assert!(
+            problems.contains(&(Some(15), "outbox.shadow_dir".to_string())),
+            "{problems:?}"
+        );
+        let dirs: Vec<String> = c.check_dirs(t).into_iter().map(|p| p.to_string()).collect();
+        assert!(
+            dirs.iter().any(|p| p.contains(
+                "c.toml:17: migration.van_dir: /nonexistent/van is not an existing directory"
+            )),
+            "{dirs:?}"
+        );
+        let t = t.replace("shadow_dir = \"o\"\n", "");
+        let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+        let problems: Vec<String> = c.validate(&t).into_iter().map(|p| p.to_string()).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("migration.van_dir: needs [outbox] shadow_dir")),
+            "{problems:?}"
+        );
+        assert!(Migration::default().send_calls);
     }
 }
