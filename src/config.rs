@@ -1222,9 +1222,8 @@ mod tests {
         );
         let dirs: Vec<String> = c.check_dirs(t).into_iter().map(|p| p.to_string()).collect();
         assert!(
-            dirs.iter().any(|p| p.contains(
-                "c.toml:17: migration.van_dir: /nonexistent/van is not an existing directory"
-            )),
+            dirs.iter().any(|p| p
+                .contains(":17: migration.van_dir: /nonexistent/van is not an existing directory")),
             "{dirs:?}"
         );
         let t = t.replace("shadow_dir = \"o\"\n", "");
