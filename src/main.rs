@@ -37,14 +37,19 @@ fn main() -> ExitCode {
             update,
         }) => edi_bridge::translate::mapping_test(&dir, mapping.as_deref(), update),
         Command::Mapping(cli::MappingCommand::Learn { from, webhooks }) => {
-            edi_bridge::migrate::learn::run(&from, webhooks.as_deref())
+            migrated(edi_bridge::migrate::learn::run(&from, webhooks.as_deref()))
         }
         Command::Compare {
             mapping,
             van,
             webhooks,
             json,
-        } => edi_bridge::migrate::compare::run(mapping.as_deref(), &van, &webhooks, json),
+        } => migrated(edi_bridge::migrate::compare::run(
+            mapping.as_deref(),
+            &van,
+            &webhooks,
+            json,
+        )),
         Command::Inspect { file } => cli::inspect(&file),
         Command::Store(cmd) => runtime().block_on(cli::store(cmd)),
         Command::Status {
@@ -161,4 +166,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// The exit of a `compare` or `mapping learn` command.
+fn migrated(status: edi_bridge::migrate::Status) -> cli::Exit {
+    match status {
+        edi_bridge::migrate::Status::Ok => cli::Exit::Ok,
+        edi_bridge::migrate::Status::Usage => cli::Exit::Config,
+        edi_bridge::migrate::Status::Failed => cli::Exit::Failure,
+    }
 }

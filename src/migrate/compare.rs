@@ -13,8 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use super::X12File;
-use crate::cli::Exit;
+use super::{Status, X12File};
 use crate::domain::PurchaseOrder;
 use crate::mapping::Mapping;
 use crate::outbound::to_850::{self, ControlNumbers};
@@ -309,6 +308,12 @@ pub fn render_ours(
     X12File::parse(&bytes)
 }
 
+/// The VAN's 850s by BEG03, with their files.
+pub type VanIndex = BTreeMap<String, (PathBuf, X12File)>;
+
+/// Webhook POs with the file each came from.
+pub type WebhookPos = Vec<(PathBuf, PurchaseOrder)>;
+
 /// The outcome for one webhook PO.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -335,7 +340,7 @@ pub struct PoReport {
 }
 
 /// The VAN's 850s of `dir` by BEG03, and a problem per file that could not be read.
-pub fn van_850s(dir: &Path) -> Result<(BTreeMap<String, (PathBuf, X12File)>, Vec<String>), String> {
+pub fn van_850s(dir: &Path) -> Result<(VanIndex, Vec<String>), String> {
     let mut by_po = BTreeMap::new();
     let mut problems = Vec::new();
     for path in super::files_in(dir)? {
@@ -362,10 +367,7 @@ pub fn van_850s(dir: &Path) -> Result<(BTreeMap<String, (PathBuf, X12File)>, Vec
 }
 
 /// The POs of each webhook file in `dir` (`*.json`), decoded through the mapping.
-pub fn webhook_pos(
-    dir: &Path,
-    mapping: &Mapping,
-) -> Result<(Vec<(PathBuf, PurchaseOrder)>, Vec<String>), String> {
+pub fn webhook_pos(dir: &Path, mapping: &Mapping) -> Result<(WebhookPos, Vec<String>), String> {
     let mut pos = Vec::new();
     let mut problems = Vec::new();
     for path in super::files_in(dir)? {
@@ -451,8 +453,8 @@ pub fn line(r: &PoReport) -> String {
 }
 
 /// The `compare` command. Exit 0 only when every compared PO is identical (and at least one was).
-pub fn run(mapping: Option<&Path>, van: &Path, webhooks: &Path, json: bool) -> Exit {
-    let mapping = match crate::translate::load_mapping(mapping) {
+pub fn run(mapping: Option<&Path>, van: &Path, webhooks: &Path, json: bool) -> Status {
+    let mapping = match super::load_mapping(mapping) {
         Ok(m) => m,
         Err(exit) => return exit,
     };
@@ -461,7 +463,7 @@ pub fn run(mapping: Option<&Path>, van: &Path, webhooks: &Path, json: bool) -> E
         Ok(x) => x,
         Err(e) => {
             eprintln!("edi-bridge compare: {e}");
-            return Exit::Config;
+            return Status::Usage;
         }
     };
     problems.extend(more);
@@ -485,8 +487,8 @@ pub fn run(mapping: Option<&Path>, van: &Path, webhooks: &Path, json: bool) -> E
         println!("{identical} of {compared} identical");
     }
     if compared > 0 && identical == compared {
-        Exit::Ok
+        Status::Ok
     } else {
-        Exit::Failure
+        Status::Failed
     }
 }

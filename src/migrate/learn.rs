@@ -14,8 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::compare::{self, Outcome};
-use super::X12File;
-use crate::cli::Exit;
+use super::{Status, X12File};
 use crate::domain::{Address, PurchaseOrder};
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
 use crate::outbound::to_850::price_text;
@@ -155,6 +154,9 @@ fn parts(f: &X12File) -> Parts<'_> {
     }
     p
 }
+
+/// Reads one webhook field of a PO.
+type FieldOf = fn(&PurchaseOrder) -> Option<String>;
 
 /// Segments some mapping key writes (anything else needs `[[po850.segments]]`).
 const KNOWN: [&str; 23] = [
@@ -535,7 +537,7 @@ fn learn_po850(
     }
 
     // REF qualifiers: which webhook field each carries.
-    let ref_fields: [(&str, &str, fn(&PurchaseOrder) -> Option<String>); 5] = [
+    let ref_fields: [(&str, &str, FieldOf); 5] = [
         ("reseller_order_ref", "resellerOrderNumber", |po| {
             Some(po.reseller_order_number.clone())
         }),
@@ -1196,7 +1198,7 @@ pub fn verify(
 }
 
 /// The archive's 850s (each transaction set on its own) and a problem per unreadable file.
-pub fn read_archive(dir: &Path) -> Result<(Vec<(PathBuf, X12File)>, Vec<String>), String> {
+pub fn read_archive(dir: &Path) -> Result<(super::Archive, Vec<String>), String> {
     let mut archive = Vec::new();
     let mut problems = Vec::new();
     for path in super::files_in(dir)? {
@@ -1226,17 +1228,17 @@ pub fn learn_and_verify(
 
 /// The `mapping learn` command: the TOML on stdout, the report on stderr; exit 1 when the
 /// learned mapping does not reproduce every paired PO of the archive.
-pub fn run(from: &Path, webhooks: Option<&Path>) -> Exit {
+pub fn run(from: &Path, webhooks: Option<&Path>) -> Status {
     let (archive, mut problems) = match read_archive(from) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("edi-bridge mapping learn: {e}");
-            return Exit::Config;
+            return Status::Usage;
         }
     };
     if archive.is_empty() {
         eprintln!("edi-bridge mapping learn: no 850 in {}", from.display());
-        return Exit::Config;
+        return Status::Usage;
     }
     let pos: Vec<PurchaseOrder> = match webhooks {
         Some(dir) => match compare::webhook_pos(dir, &Mapping::builtin()) {
@@ -1246,7 +1248,7 @@ pub fn run(from: &Path, webhooks: Option<&Path>) -> Exit {
             }
             Err(e) => {
                 eprintln!("edi-bridge mapping learn: {e}");
-                return Exit::Config;
+                return Status::Usage;
             }
         },
         None => Vec::new(),
@@ -1270,13 +1272,13 @@ pub fn run(from: &Path, webhooks: Option<&Path>) -> Exit {
         .count();
     if paired == 0 {
         eprintln!("not verified: no webhook is paired with an archived 850 (give --webhooks for some of the same POs), so only the archive's constants were learned");
-        return Exit::Ok;
+        return Status::Ok;
     }
     if failures.is_empty() {
         eprintln!(
             "verified: the learned mapping reproduces all {paired} paired POs of the archive"
         );
-        Exit::Ok
+        Status::Ok
     } else {
         for f in &failures {
             eprintln!("differs: {f}");
@@ -1285,6 +1287,6 @@ pub fn run(from: &Path, webhooks: Option<&Path>) -> Exit {
             "the learned mapping reproduces {} of {paired} paired POs of the archive",
             paired - failures.len()
         );
-        Exit::Failure
+        Status::Failed
     }
 }
