@@ -199,3 +199,88 @@ fn compare_names_the_first_difference_its_place_and_its_key() {
     assert_eq!(difference.van, "ACMEERP        ");
     assert_eq!(compare::tally(&reports), (0, 15));
 }
+
+/// An 850 written by hand in the layout of the spec's illustrative 850 (x12-reference.md §3.4:
+/// `*` `>` `~` and LF, N1*ST with a constant id, no DTM, no REF for the order type), not by our
+/// writer, for PO `n`, and the webhook Ingram sent for it.
+fn hand_written(n: u32) -> (String, serde_json::Value) {
+    let po = format!("45123456{n:02}");
+    let (qty, price, name) = [
+        (5, "123.45", "Acme Corp Receiving"),
+        (2, "9.90", "Northwind Logistics"),
+        (12, "1.05", "Contoso Labs"),
+    ][n as usize % 3];
+    let total = crate::domain::Amount::parse(price)
+        .unwrap()
+        .times(qty)
+        .to_string();
+    let x12 = format!(
+        "ISA*00*          *00*          *ZZ*INGRAMMICRO    *ZZ*VENDORERP      *250101*1200*U*00401*00000010{n}*0*P*>~\n\
+         GS*PO*INGRAMMICRO*VENDORERP*20250101*1200*10{n}*X*004010~\n\
+         ST*850*000{n}~\n\
+         BEG*00*SA*{po}**2025010{n}~\n\
+         CUR*BY*USD~\n\
+         REF*CO*RESELLER-PO-7{n}~\n\
+         ITD*01*3*****30*****NET 30~\n\
+         N1*ST*{}*92*SHIP0001~\n\
+         N3*{n}00 MAIN ST~\n\
+         N4*SANTA ANA*CA*92705*US~\n\
+         PO1*1*{qty}*EA*{price}*PE*VP*ABC-12{n}*BP*1A2B3{n}*UP*01234567890{n}~\n\
+         PID*F****WIDGET 24 PORT SWITCH~\n\
+         CTT*1*{qty}~\n\
+         AMT*TT*{total}~\n\
+         SE*13*000{n}~\n\
+         GE*1*10{n}~\n\
+         IEA*1*00000010{n}~\n",
+        name.to_uppercase()
+    );
+    let webhook = serde_json::json!({
+        "eventid": format!("E{n}"),
+        "resource": [{
+            "ingramPurchaseOrderNumber": po,
+            "ingramPurchaseOrderDate": format!("2025-01-0{n}T10:00:00Z"),
+            "resellerOrderNumber": format!("RESELLER-PO-7{n}"),
+            "paymentTerms": "30",
+            "currencyCode": "USD",
+            "shipToInfo": {"companyName": name, "addressLine1": format!("{n}00 Main St"), "city": "Santa Ana", "state": "CA", "postalCode": "92705", "countryCode": "US"},
+            "lines": [{"ingramLineNumber": "1", "ingramPartNumber": format!("1A2B3{n}"), "vendorPartNumber": format!("ABC-12{n}"), "upcCode": format!("01234567890{n}"), "description": "Widget 24 port switch", "quantity": qty, "unitOfMeasure": "EA", "unitPrice": price}]
+        }]
+    });
+    (x12, webhook)
+}
+
+#[test]
+fn learn_reproduces_a_layout_our_writer_did_not_write() {
+    let decode = |v: &serde_json::Value| {
+        crate::ingram::order::decode(v, &Mapping::builtin().webhook)
+            .unwrap()
+            .orders
+            .remove(0)
+    };
+    let (mut archive, mut pos) = (Vec::new(), Vec::new());
+    for n in 1..=2 {
+        let (x12, webhook) = hand_written(n);
+        archive.push((
+            PathBuf::from(format!("{n}.850")),
+            X12File::parse(x12.as_bytes()).unwrap(),
+        ));
+        pos.push(decode(&webhook));
+    }
+    let (learned, failures) = learn::learn_and_verify(&archive, &pos);
+    assert!(failures.is_empty(), "{failures:#?}\n{}", learned.toml);
+    let mapping = Mapping::from_str(&learned.toml, Path::new("learned.toml")).unwrap();
+    let (x12, webhook) = hand_written(3);
+    let van = X12File::parse(x12.as_bytes()).unwrap();
+    let ours = compare::render_ours(&decode(&webhook), &mapping, &van).unwrap();
+    assert_eq!(
+        compare::first_difference(&van, &ours, &mapping),
+        None,
+        "{}",
+        learned.toml
+    );
+    assert!(
+        learned.toml.contains("id = \"SHIP0001\""),
+        "{}",
+        learned.toml
+    );
+}
