@@ -30,6 +30,9 @@ pub const NOT_SENT: &str = "nothing: not sent, [migration] send_calls = false";
 /// The calls the Migration page keeps (the newest).
 const KEEP_CALLS: usize = 500;
 
+/// The comparisons the Migration page keeps (the newest, one per PO); the counters count all.
+const KEEP_COMPARISONS: usize = 2000;
+
 /// Largest 850 file read (a PO with thousands of lines is far below it).
 const MAX_850_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -68,7 +71,7 @@ pub struct Snapshot {
     pub different: u64,
     /// Shadow 850s still waiting for the VAN's (PO numbers).
     pub waiting: usize,
-    /// The latest comparison per PO, differences first.
+    /// The latest comparison per PO (the newest [`KEEP_COMPARISONS`]), differences first.
     pub comparisons: Vec<Comparison>,
     /// Newest first.
     pub calls: Vec<RecordedCall>,
@@ -77,7 +80,8 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 struct Inner {
     snapshot: Snapshot,
-    results: BTreeMap<String, Comparison>,
+    /// Oldest first, one per PO.
+    results: VecDeque<Comparison>,
     calls: VecDeque<RecordedCall>,
 }
 
@@ -105,7 +109,7 @@ impl ShadowState {
     pub fn snapshot(&self) -> Snapshot {
         let i = self.0.lock().expect("shadow lock");
         let mut s = i.snapshot.clone();
-        s.comparisons = i.results.values().cloned().collect();
+        s.comparisons = i.results.iter().rev().cloned().collect();
         s.comparisons.sort_by_key(|c| c.difference.is_none());
         s.calls = i.calls.iter().rev().cloned().collect();
         s
@@ -117,7 +121,11 @@ impl ShadowState {
             None => i.snapshot.identical += 1,
             Some(_) => i.snapshot.different += 1,
         }
-        i.results.insert(c.po.clone(), c);
+        i.results.retain(|r| r.po != c.po);
+        if i.results.len() == KEEP_COMPARISONS {
+            i.results.pop_front();
+        }
+        i.results.push_back(c);
     }
 
     fn waiting(&self, n: usize) {

@@ -102,6 +102,24 @@ async fn shadow_850s_go_to_the_shadow_dir_and_are_compared_with_the_vans() {
     // No 997 is expected for a shadow 850: none is overdue, even past a zero-hour threshold.
     assert!(m.contains("edi_bridge_850_without_997 0"), "{m}");
 
+    // A PO written again (`replay`, after a mapping fix) is compared again.
+    let config = ws.path("edi-bridge.toml");
+    // (Off the runtime: the daemon answers the admin socket on it.)
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run(&[
+            "replay".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            first.as_ref(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let seen = comparisons(&mut rx, 1).await;
+    assert_eq!(seen, BTreeMap::from([(first.into(), true)]));
+    assert_eq!(ws.files("shadow").len(), 4);
+
     let console = format!("http://{}/migration", d.r().console_addr.unwrap());
     let html = client()
         .get(&console)
@@ -111,7 +129,7 @@ async fn shadow_850s_go_to_the_shadow_dir_and_are_compared_with_the_vans() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("2 of 3 identical"), "{html}");
+    assert!(html.contains("3 of 4 identical"), "{html}");
     assert!(html.contains(third) && html.contains("N102"), "{html}");
     assert!(html.contains("po850.parties.source"), "{html}");
     assert!(html.contains("&lt;i&gt;ACME&lt;/i&gt;"), "{html}");
