@@ -134,6 +134,23 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Moving from a VAN: pair each webhook PO with the VAN's 850 of the same BEG03, render
+    /// ours with the mapping and report per PO the first difference, then "N of M identical".
+    /// Exit 0 only when every compared PO is identical.
+    Compare {
+        /// Mapping TOML (default: the shipped mappings/ingram.toml).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// The VAN's 850s (one interchange per file).
+        #[arg(long)]
+        van: PathBuf,
+        /// Ingram's webhooks for the same POs (`*.json`).
+        #[arg(long)]
+        webhooks: PathBuf,
+        /// One JSON document for scripts instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// The local Ingram emulator (token, PO Response, PO Status), or `sim send-webhook FILE.json`.
     Sim(Box<crate::sim::cli::SimArgs>),
 }
@@ -180,6 +197,18 @@ pub enum MappingCommand {
         /// Write the actual output as the expected files instead of comparing.
         #[arg(long)]
         update: bool,
+    },
+    /// Learn the mapping from the ERP's archive of the 850s Ingram's VAN delivered: the TOML on
+    /// stdout (each choice commented with its evidence), what could not be placed on stderr.
+    /// With webhooks of some of the same POs it also learns which field feeds which element,
+    /// and checks itself: exit 1 when the learned mapping does not reproduce a paired PO.
+    Learn {
+        /// The archived 850s.
+        #[arg(long = "from")]
+        from: PathBuf,
+        /// Ingram's webhooks (`*.json`) for some of the same POs.
+        #[arg(long)]
+        webhooks: Option<PathBuf>,
     },
 }
 

@@ -79,6 +79,10 @@ pub struct Config {
     /// The state store.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Moving from a VAN: where its 850s land and whether calls are sent (README "Moving from
+    /// your VAN").
+    #[serde(default)]
+    pub migration: Migration,
     /// The operator's web console; off when the table is absent.
     #[serde(default)]
     pub console: Option<ConsoleConfig>,
@@ -251,6 +255,33 @@ pub struct Outbox {
     /// its nice value, 0 to 19): 850s wait a little on a busy machine, webhooks do not.
     #[serde(default = "defaults::outbox_nice")]
     pub nice: i32,
+    /// Shadow mode: the 850s (and 997s) go to this directory, never to `paths.outbox`; no 997
+    /// is expected for them and none is overdue. Unset (the default) after the cut-over.
+    #[serde(default)]
+    pub shadow_dir: Option<PathBuf>,
+}
+
+/// `[migration]`: the parallel run beside the VAN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    /// Where the ERP's copies of the VAN's 850s land: each is compared with the shadow 850 for
+    /// the same PO (needs `[outbox] shadow_dir`).
+    #[serde(default)]
+    pub van_dir: Option<PathBuf>,
+    /// `false`: the 855/856 in the inbox are read and the calls they would make are recorded,
+    /// never sent (the VAN still carries them to Ingram).
+    #[serde(default = "defaults::yes")]
+    pub send_calls: bool,
+}
+
+impl Default for Migration {
+    fn default() -> Self {
+        Migration {
+            van_dir: None,
+            send_calls: true,
+        }
+    }
 }
 
 impl Default for Outbox {
@@ -260,6 +291,7 @@ impl Default for Outbox {
             archive_copy: true,
             retry_secs: defaults::outbox_retry_secs(),
             nice: defaults::outbox_nice(),
+            shadow_dir: None,
         }
     }
 }
@@ -653,6 +685,21 @@ impl Config {
     /// per directory, naming it. (The state directory is the daemon's own: created when absent.)
     fn check_dirs(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
+        // The shadow run's directories (README "Moving from your VAN") must exist as well.
+        let shadow = [
+            ("outbox", "shadow_dir", self.outbox.shadow_dir.as_ref()),
+            ("migration", "van_dir", self.migration.van_dir.as_ref()),
+        ];
+        for (section, key, p) in shadow.into_iter().filter_map(|(s, k, p)| Some((s, k, p?))) {
+            if !p.is_dir() {
+                out.push(Problem {
+                    file: self.source.clone(),
+                    line: locate(text, section, key),
+                    key: format!("{section}.{key}"),
+                    message: format!("{} is not an existing directory", p.display()),
+                });
+            }
+        }
         for (key, p) in [
             ("outbox", &self.paths.outbox),
             ("inbox", &self.paths.inbox),
@@ -890,6 +937,20 @@ impl Config {
         }
         if self.inbox.max_file_bytes < 1024 {
             bad("inbox", "max_file_bytes", "must be at least 1024".into());
+        }
+        if self.outbox.shadow_dir.as_ref() == Some(&self.paths.outbox) {
+            bad(
+                "outbox",
+                "shadow_dir",
+                "must not be paths.outbox: the shadow 850s must never reach the ERP".into(),
+            );
+        }
+        if self.migration.van_dir.is_some() && self.outbox.shadow_dir.is_none() {
+            bad(
+                "migration",
+                "van_dir",
+                "needs [outbox] shadow_dir: only shadow 850s are compared with the VAN's".into(),
+            );
         }
         if !(0..=19).contains(&self.outbox.nice) {
             bad("outbox", "nice", "must be 0 to 19".into());
@@ -1218,5 +1279,37 @@ mod tests {
         let c: Config = parse_toml(&ok, Path::new("c.toml")).unwrap();
         assert!(c.validate(&ok).is_empty());
         assert_eq!(c.ingram.windows().0.len(), 2);
+    }
+
+    #[test]
+    fn the_shadow_run_keys_are_checked_at_their_line() {
+        let t = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                 [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                 partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n\
+                 [outbox]\nshadow_dir = \"o\"\n[migration]\nvan_dir = \"/nonexistent/van\"\nsend_calls = false\n";
+        let c: Config = parse_toml(t, Path::new("c.toml")).unwrap();
+        assert!(!c.migration.send_calls);
+        let problems: Vec<(Option<usize>, String)> =
+            c.validate(t).into_iter().map(|p| (p.line, p.key)).collect();
+        assert!(
+            problems.contains(&(Some(15), "outbox.shadow_dir".to_string())),
+            "{problems:?}"
+        );
+        let dirs: Vec<String> = c.check_dirs(t).into_iter().map(|p| p.to_string()).collect();
+        assert!(
+            dirs.iter().any(|p| p
+                .contains(":17: migration.van_dir: /nonexistent/van is not an existing directory")),
+            "{dirs:?}"
+        );
+        let t = t.replace("shadow_dir = \"o\"\n", "");
+        let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+        let problems: Vec<String> = c.validate(&t).into_iter().map(|p| p.to_string()).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("migration.van_dir: needs [outbox] shadow_dir")),
+            "{problems:?}"
+        );
+        assert!(Migration::default().send_calls);
     }
 }

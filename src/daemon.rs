@@ -86,6 +86,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             config: Some(config.source.clone()),
             missing_997_hours: config.alerts.missing_997_hours,
             no_inbound_hours: config.alerts.no_inbound_hours,
+            shadow: config.outbox.shadow_dir.is_some(),
         })),
         store,
         mapping: SharedMapping::new(mapping),
@@ -110,11 +111,29 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     };
 
     let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
-    let console = start_console(&config, &secrets, &dirs, &client, &shared, &tasks)?;
+    let migration = crate::migrate::shadow::ShadowState::configured(
+        config
+            .outbox
+            .shadow_dir
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        config
+            .migration
+            .van_dir
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        config.migration.send_calls,
+    );
+    let console = start_console(
+        &config, &secrets, &dirs, &client, &shared, &tasks, &migration,
+    )?;
     let (console_addr, console_recorded) = console.unzip();
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
-    start_deliverer(&config, client.clone(), &shared, &tasks);
+    if config.migration.send_calls {
+        start_deliverer(&config, client.clone(), &shared, &tasks);
+    }
+    start_migration(&config, &shared, &tasks, migration)?;
     start_metrics(&config, &shared, &tasks);
     start_alerts(&config, &secrets, &client, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
@@ -211,7 +230,16 @@ fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
     Ok(ErpDirs {
-        outbox: open("outbox", &config.paths.outbox)?,
+        outbox: match &config.outbox.shadow_dir {
+            // Shadow mode: every file the outbox worker writes goes here instead.
+            Some(shadow) => crate::files::Root::existing(shadow).with_context(|| {
+                format!(
+                    "outbox.shadow_dir: the directory {} must exist",
+                    shadow.display()
+                )
+            })?,
+            None => open("outbox", &config.paths.outbox)?,
+        },
         inbox: open("inbox", &config.paths.inbox)?,
         archive: open("archive", &config.paths.archive)?,
         error: open("error", &config.paths.error)?,
@@ -240,7 +268,11 @@ async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
 /// hand out control numbers the ERP has already seen, or write a PO again.
 async fn check_continuity(config: &crate::config::Config, store: &Store) -> anyhow::Result<()> {
     let (outbox, archive, st) = (
-        config.paths.outbox.clone(),
+        config
+            .outbox
+            .shadow_dir
+            .clone()
+            .unwrap_or_else(|| config.paths.outbox.clone()),
         config.paths.archive.clone(),
         store.clone(),
     );
@@ -331,6 +363,7 @@ fn start_console(
     client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
+    migration: &crate::migrate::shadow::ShadowState,
 ) -> anyhow::Result<Option<(SocketAddr, tokio::sync::watch::Receiver<u64>)>> {
     let Some(c) = &config.console else {
         return Ok(None);
@@ -360,7 +393,8 @@ fn start_console(
         config.alerts.missing_997_hours,
         c.page_size,
         tasks.shutdown.clone(),
-    );
+    )
+    .with_migration(migration.clone());
     let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
     let limits = crate::outbound::listener::Limits {
@@ -470,6 +504,44 @@ fn start_deliverer(
     tasks.spawn("deliver worker", deliverer.run(tasks.shutdown.clone()));
 }
 
+/// Shadow mode (README "Moving from your VAN"): the comparer of shadow and VAN 850s when
+/// `[migration] van_dir` is set, and the call recorder in place of the delivery workers when
+/// `[migration] send_calls = false`.
+fn start_migration(
+    config: &crate::config::Config,
+    shared: &Shared,
+    tasks: &Tasks,
+    state: crate::migrate::shadow::ShadowState,
+) -> anyhow::Result<()> {
+    if let (Some(shadow), Some(van)) = (&config.outbox.shadow_dir, &config.migration.van_dir) {
+        let root = |key: &str, p: &std::path::Path| {
+            crate::files::Root::existing(p)
+                .with_context(|| format!("{key}: the directory {} must exist", p.display()))
+        };
+        let comparer = crate::migrate::shadow::Shadow {
+            shadow_dir: root("outbox.shadow_dir", shadow)?,
+            van_dir: root("migration.van_dir", van)?,
+            mapping: shared.mapping.clone(),
+            metrics: shared.metrics.clone(),
+            state: state.clone(),
+            events: shared.events.clone(),
+            rescan: Duration::from_secs(config.inbox.rescan_secs.clamp(1, 60)),
+        };
+        tasks.spawn("shadow comparer", comparer.run(tasks.shutdown.clone()));
+    }
+    if !config.migration.send_calls {
+        let recorder = crate::migrate::shadow::Recorder {
+            store: shared.store.clone(),
+            mapping: shared.mapping.clone(),
+            state,
+            wake: shared.deliver_wake.clone(),
+            events: shared.events.clone(),
+        };
+        tasks.spawn("call recorder", recorder.run(tasks.shutdown.clone()));
+    }
+    Ok(())
+}
+
 /// Metrics follow the event stream; alerts are checked on a timer.
 fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
     let mut rx = shared.events.subscribe();
@@ -508,6 +580,8 @@ fn start_alerts(
     shared: &Shared,
     tasks: &Tasks,
 ) {
+    // Shadow 850s never reach the ERP: no 997 comes back for them, and none is overdue.
+    let shadow = config.outbox.shadow_dir.is_some();
     let alerts = crate::alerts::Alerts::with_counts(shared.metrics.alert_channel.clone());
     let email = config.alerts.smtp.as_ref().map(|s| crate::alerts::Email {
         host: s.host.clone(),
@@ -609,7 +683,7 @@ fn start_alerts(
                     let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
                     let (_, _, overdue, since) = values;
                     let (st, cutoff) = (store.clone(), clock.now_ms().saturating_sub(open_days * 86_400_000));
-                    let expect_997 = mapping.current().ack997.expect_from_erp;
+                    let expect_997 = mapping.current().ack997.expect_from_erp && !shadow;
                     let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3)).await?.unwrap_or_default();
                     let oldest: Vec<String> = open.oldest.iter().map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.po_number))).collect();
                     for (kind, holds, text) in [
@@ -688,6 +762,7 @@ const DEAD_LETTER_QUIET: Duration = Duration::from_secs(30);
 /// Retention: prunes old, finished POs in small batches (one short transaction each), once
 /// an hour and once soon after start, by the daemon's clock.
 fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+    let shadow = config.outbox.shadow_dir.is_some();
     // Small transactions with a pause between them, so intake (which needs the same trees)
     // never waits long behind one: 250 POs a second, far above any daily volume.
     const BATCH: usize = 25;
@@ -709,7 +784,7 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
             }
             loop {
                 let (st, now) = (store.clone(), clock.now_ms());
-                let expect_997 = mapping.current().ack997.expect_from_erp;
+                let expect_997 = mapping.current().ack997.expect_from_erp && !shadow;
                 let round = tokio::task::spawn_blocking(move || {
                     st.prune(now, retention, expect_997, BATCH)
                 })

@@ -27,6 +27,10 @@ pub enum Event {
         /// How long the call took.
         elapsed: Duration,
     },
+    /// Shadow mode: a shadow 850 was compared with the VAN's 850 for the same PO.
+    Shadow850 { po: String, identical: bool },
+    /// Shadow mode (`[migration] send_calls = false`): a call was recorded instead of sent.
+    CallRecorded { po: String, job: u64 },
 }
 
 /// How processing one file ended.

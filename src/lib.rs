@@ -33,6 +33,7 @@ pub mod inbound;
 pub mod ingram;
 pub mod mapping;
 pub mod metrics;
+pub mod migrate;
 pub mod notify;
 pub mod online;
 pub mod outbound;

@@ -36,6 +36,20 @@ fn main() -> ExitCode {
             mapping,
             update,
         }) => edi_bridge::translate::mapping_test(&dir, mapping.as_deref(), update),
+        Command::Mapping(cli::MappingCommand::Learn { from, webhooks }) => {
+            migrated(edi_bridge::migrate::learn::run(&from, webhooks.as_deref()))
+        }
+        Command::Compare {
+            mapping,
+            van,
+            webhooks,
+            json,
+        } => migrated(edi_bridge::migrate::compare::run(
+            mapping.as_deref(),
+            &van,
+            &webhooks,
+            json,
+        )),
         Command::Inspect { file } => cli::inspect(&file),
         Command::Store(cmd) => runtime().block_on(cli::store(cmd)),
         Command::Status {
@@ -152,4 +166,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// The exit of a `compare` or `mapping learn` command.
+fn migrated(status: edi_bridge::migrate::Status) -> cli::Exit {
+    match status {
+        edi_bridge::migrate::Status::Ok => cli::Exit::Ok,
+        edi_bridge::migrate::Status::Usage => cli::Exit::Config,
+        edi_bridge::migrate::Status::Failed => cli::Exit::Failure,
+    }
 }

@@ -166,6 +166,9 @@ pub struct Delimiters {
     /// Write a newline after each segment terminator.
     #[serde(default = "d::yes")]
     pub newline: bool,
+    /// With `newline`, the line break is CR LF (`\r\n`) instead of LF.
+    #[serde(default)]
+    pub crlf: bool,
 }
 
 impl Default for Delimiters {
@@ -176,6 +179,7 @@ impl Default for Delimiters {
             segment: d::segment(),
             repetition: d::repetition(),
             newline: true,
+            crlf: false,
         }
     }
 }
@@ -361,6 +365,10 @@ pub struct Po850 {
     pub notes_n9_qualifier: String,
     /// PO105 basis of unit price.
     pub price_basis: String,
+    /// PO104 and AMT02 with exactly this many decimals (`19.9000` for 4); unset: as few as
+    /// the amount needs, at least two when it has a fraction (`19.90`, `12`). A price with
+    /// more significant decimals is refused, never rounded.
+    pub price_decimals: Option<u32>,
     /// PO1 product id qualifiers; empty = not sent.
     pub vendor_part_qualifier: String,
     pub ingram_part_qualifier: String,
@@ -415,6 +423,7 @@ impl Default for Po850 {
             carrier_id_qualifier: s("2"),
             notes_n9_qualifier: s("L1"),
             price_basis: s("PE"),
+            price_decimals: None,
             vendor_part_qualifier: s("VP"),
             ingram_part_qualifier: s("BP"),
             upc_qualifier: s("UP"),
@@ -940,6 +949,9 @@ impl Mapping {
                     ),
                 );
             }
+        }
+        if self.po850.price_decimals.is_some_and(|d| d > 6) {
+            bad("po850", "price_decimals", "must be 0 to 6".into());
         }
         let csh = &self.po850.csh;
         if !csh.is_empty() && (csh.len() > 2 || !csh.chars().all(|c| c.is_ascii_alphanumeric())) {

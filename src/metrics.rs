@@ -33,6 +33,8 @@ pub struct Metrics {
     webhooks_5xx: AtomicU64,
     webhooks_other: AtomicU64,
     files_850: AtomicU64,
+    /// Shadow 850s compared with the VAN's: identical, different.
+    shadow_850s: [AtomicU64; 2],
     outbox_errors: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -116,6 +118,8 @@ pub struct Alerts {
     pub config: Option<std::path::PathBuf>,
     pub missing_997_hours: u64,
     pub no_inbound_hours: u64,
+    /// Shadow mode (`[outbox] shadow_dir`): the 850s never reach the ERP, so none is overdue.
+    pub shadow: bool,
 }
 
 fn unix_now() -> u64 {
@@ -248,7 +252,8 @@ impl Metrics {
         use crate::events::Event;
         use crate::events::Outcome;
         match e {
-            Event::Written850 { .. } => {}
+            // Counted where they happen (`shadow_850`).
+            Event::Written850 { .. } | Event::Shadow850 { .. } | Event::CallRecorded { .. } => {}
             Event::WrittenFile { .. } => {
                 self.files_997.fetch_add(1, Relaxed);
             }
@@ -312,7 +317,11 @@ impl Metrics {
         let cutoff = time::OffsetDateTime::now_utc()
             - time::Duration::hours(self.alerts.missing_997_hours as i64);
         let cutoff_ms = (cutoff.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-        let no_997 = store.overdue_850s(cutoff_ms);
+        let no_997 = if self.alerts.shadow {
+            0
+        } else {
+            store.overdue_850s(cutoff_ms)
+        };
         let last = self.last_inbound_unix.load(Relaxed);
         let since = unix_now().saturating_sub(if last == 0 {
             self.started_unix.load(Relaxed)
@@ -458,6 +467,11 @@ impl Metrics {
         self.files_850.fetch_add(1, Relaxed);
     }
 
+    /// One shadow 850 compared with the VAN's (`[migration] van_dir`).
+    pub fn shadow_850(&self, identical: bool) {
+        self.shadow_850s[usize::from(!identical)].fetch_add(1, Relaxed);
+    }
+
     pub fn outbox_error(&self) {
         self.outbox_errors.fetch_add(1, Relaxed);
     }
@@ -571,6 +585,14 @@ impl Metrics {
             "edi_bridge_850_written_total {}",
             self.files_850.load(Relaxed)
         );
+        let _ = writeln!(s, "# TYPE edi_bridge_shadow_850s_total counter");
+        for (i, result) in ["identical", "different"].iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "edi_bridge_shadow_850s_total{{result=\"{result}\"}} {}",
+                self.shadow_850s[i].load(Relaxed)
+            );
+        }
         let _ = writeln!(s, "# TYPE edi_bridge_outbox_errors_total counter");
         let _ = writeln!(
             s,

@@ -63,6 +63,8 @@ pub struct ConsoleState {
     pub missing_997_hours: u64,
     pub page_size: usize,
     pub shutdown: CancellationToken,
+    /// The shadow run's comparisons and recorded calls (the Migration page).
+    pub migration: crate::migrate::shadow::ShadowState,
     logins: Arc<Mutex<(u64, u32)>>,
     counts: Arc<Mutex<Option<(std::time::Instant, data::Counts)>>>,
 }
@@ -93,9 +95,18 @@ impl ConsoleState {
             missing_997_hours,
             page_size,
             shutdown,
+            migration: Default::default(),
             logins: Arc::default(),
             counts: Arc::default(),
         }
+    }
+}
+
+impl ConsoleState {
+    /// The same console, its Migration page showing `migration`.
+    pub fn with_migration(mut self, migration: crate::migrate::shadow::ShadowState) -> Self {
+        self.migration = migration;
+        self
     }
 }
 
@@ -188,6 +199,19 @@ pub fn activity(ev: &Event) -> Option<Activity> {
             Some(po.clone()),
         ),
         Event::WrittenFile { file } => (Level::Ok, format!("{file} written to the outbox"), None),
+        Event::Shadow850 { po, identical } => match identical {
+            true => (
+                Level::Ok,
+                "shadow 850 identical to the VAN's".into(),
+                Some(po.clone()),
+            ),
+            false => (
+                Level::Warn,
+                "shadow 850 differs from the VAN's (see Migration)".into(),
+                Some(po.clone()),
+            ),
+        },
+        Event::CallRecorded { .. } => return None,
         Event::InboxFile { file, outcome } => match outcome {
             Outcome::Archived { jobs, .. } => (
                 Level::Ok,
@@ -255,6 +279,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/errors/requeue", post(requeue))
         .route("/errors/view", get(error_view))
         .route("/errors/dismiss", post(dismiss))
+        .route("/migration", get(migration))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/events", get(events))
@@ -835,6 +860,13 @@ async fn dismiss(
         }
         Err(e) => failed(&session, Nav::Errors, e),
     }
+}
+
+async fn migration(State(s): State<ConsoleState>, session: Session) -> Response {
+    page(pages::migration_page(
+        &session.frame(Nav::Migration),
+        &s.migration.snapshot(),
+    ))
 }
 
 async fn login_form(State(s): State<ConsoleState>) -> Response {

@@ -15,6 +15,7 @@ pub enum Nav {
     Pos,
     Dead,
     Errors,
+    Migration,
     None,
 }
 
@@ -207,6 +208,7 @@ fn layout(title: &str, frame: &Frame<'_>, body: Markup) -> Markup {
                         (item(Nav::Pos, "/pos", "Purchase orders"))
                         (item(Nav::Dead, "/dead", "Dead letters"))
                         (item(Nav::Errors, "/errors", "Error files"))
+                        (item(Nav::Migration, "/migration", "Migration"))
                     }
                     @if let Some(csrf) = frame.logout_csrf {
                         form.logout method="post" action="/logout" {
@@ -635,6 +637,74 @@ pub fn message(frame: &Frame<'_>, title: &str, text: &str) -> Markup {
         html! {
             h1 { (title) }
             p { (text) }
+        },
+    )
+}
+
+/// The shadow run beside the VAN: each shadow 850 compared with the VAN's (differences first),
+/// and the calls recorded instead of sent.
+pub fn migration_page(frame: &Frame<'_>, m: &crate::migrate::shadow::Snapshot) -> Markup {
+    let compared = m.identical + m.different;
+    layout(
+        "Migration",
+        frame,
+        html! {
+            h1 { "Moving from the VAN" }
+            @match &m.shadow_dir {
+                None => p.note { "Shadow mode is off: 850s go to the ERP's outbox. (It is on while [outbox] shadow_dir is set; see the README's \"Moving from your VAN\".)" },
+                Some(dir) => p.note { "Shadow mode: 850s go to " code { (dir) } ", never to the ERP's outbox." },
+            }
+            @if let Some(van) = &m.van_dir {
+                p { "Compared with the VAN's 850s in " code { (van) } ": "
+                    strong { (m.identical) " of " (compared) " identical" }
+                    @if m.waiting > 0 { " (" (m.waiting) " shadow 850s wait for the VAN's)" } }
+            }
+            @if !m.send_calls {
+                p.note { "[migration] send_calls = false: the calls below were recorded, not sent to Ingram." }
+            }
+            @if m.comparisons.is_empty() {
+                p.empty { "Nothing compared yet." }
+            } @else {
+                table {
+                    thead { tr { th { "PO" } th { "Result" } th { "Segment" } th { "Element" } th { "VAN" } th { "Ours" } th { "Mapping key" } th { "Files" } } }
+                    tbody {
+                        @for c in &m.comparisons {
+                            tr {
+                                td { a href=(po_href(&c.po)) { (c.po) } }
+                                @match &c.difference {
+                                    None => { td { "identical" } td {} td {} td {} td {} td {} }
+                                    Some(d) => {
+                                        td.bad { "different" }
+                                        td { (d.position) " " (d.segment) }
+                                        td { (d.element) }
+                                        td { code { (d.van) } }
+                                        td { code { (d.ours) } }
+                                        td { code { (d.key) } }
+                                    }
+                                }
+                                td { (c.ours) " / " (c.van) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !m.calls.is_empty() {
+                h2 { "Calls recorded, not sent" }
+                table {
+                    thead { tr { th { "PO" } th { "Call" } th { "Body" } th { "From" } th { "At" } } }
+                    tbody {
+                        @for c in &m.calls {
+                            tr {
+                                td { a href=(po_href(&c.po)) { (c.po) } }
+                                td { (c.method) " " (c.path) }
+                                td { code { (c.body) } }
+                                td { (c.source) }
+                                td { (c.at) }
+                            }
+                        }
+                    }
+                }
+            }
         },
     )
 }

@@ -80,7 +80,17 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
             return Err(fail(line_at(i, &n.quantity), "PO102", p));
         }
         if let Some(price) = l.unit_price {
-            if let Some(p) = number(&price.to_string(), "PO1", 4) {
+            let Some(text) = price_text(price, m.price_decimals) else {
+                return Err(fail(
+                    line_at(i, &n.unit_price),
+                    "PO104",
+                    format!(
+                        "{price} has more decimals than [po850] price_decimals = {}",
+                        m.price_decimals.unwrap_or_default()
+                    ),
+                ));
+            };
+            if let Some(p) = number(&text, "PO1", 4) {
                 return Err(fail(line_at(i, &n.unit_price), "PO104", p));
             }
         }
@@ -96,7 +106,8 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
         }
     }
     if m.total_amount && po.lines.iter().any(|l| l.unit_price.is_some()) {
-        if let Some(p) = number(&po.total().to_string(), "AMT", 2) {
+        let total = price_text(po.total(), m.price_decimals).unwrap_or_default();
+        if let Some(p) = number(&total, "AMT", 2) {
             return Err(fail(at(&n.lines), "AMT02, the order total", p));
         }
     }
@@ -563,7 +574,17 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
                 uom: CodeLists::lookup(&lists.unit_of_measure, &l.unit_of_measure)
                     .unwrap_or(&l.unit_of_measure)
                     .to_ascii_uppercase(),
-                unit_price: l.unit_price.map(|p| p.to_string()),
+                unit_price: l
+                    .unit_price
+                    .map(|p| {
+                        price_text(p, m.price_decimals).ok_or_else(|| x12::WriteError::Inexact {
+                            segment: "PO1".into(),
+                            element: 4,
+                            value: p.to_string(),
+                            problem: "more decimals than [po850] price_decimals".into(),
+                        })
+                    })
+                    .transpose()?,
                 price_basis: l.unit_price.and_then(|_| non_empty(&m.price_basis)),
                 product_ids: ids,
                 description: descriptions.next(),
@@ -598,7 +619,9 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
         parties,
         lines,
         hash_total: m.hash_total,
-        total_amount: (m.total_amount && any_price).then(|| po.total().to_string()),
+        total_amount: (m.total_amount && any_price).then(|| {
+            price_text(po.total(), m.price_decimals).unwrap_or_else(|| po.total().to_string())
+        }),
         extra_header,
         extra_summary,
     })
@@ -679,6 +702,7 @@ pub fn write_options(mapping: &Mapping) -> x12::WriteOptions {
             segment: byte(&d.segment, b'~'),
         },
         newline: d.newline,
+        crlf: d.crlf,
         version,
         max_lengths: mapping.length_overrides(),
         uppercase: mapping.po850.uppercase,
@@ -726,6 +750,35 @@ fn party(pm: &PartyMap, a: &Address) -> x12::Party {
         country: a.country_code.clone().filter(|_| pm.address),
         contacts,
     }
+}
+
+/// An amount as PO104 and AMT02 write it: exactly `decimals` decimals (`[po850]
+/// price_decimals`: padded with zeros), or its plain form (`617.25`, `12`, `0.50`) when unset.
+/// `None` when `decimals` would drop a significant digit.
+pub fn price_text(a: crate::domain::Amount, decimals: Option<u32>) -> Option<String> {
+    let Some(d) = decimals else {
+        return Some(a.to_string());
+    };
+    let units = if a.scale <= d {
+        a.units.checked_mul(10i128.checked_pow(d - a.scale)?)?
+    } else {
+        let div = 10i128.checked_pow(a.scale - d)?;
+        if a.units % div != 0 {
+            return None;
+        }
+        a.units / div
+    };
+    let (sign, abs) = (if units < 0 { "-" } else { "" }, units.unsigned_abs());
+    if d == 0 {
+        return Some(format!("{sign}{abs}"));
+    }
+    let pow = 10u128.pow(d);
+    Some(format!(
+        "{sign}{}.{:0width$}",
+        abs / pow,
+        abs % pow,
+        width = d as usize
+    ))
 }
 
 /// `YYYY-MM-DD` → the mapping's date format.
@@ -1170,6 +1223,29 @@ expr = '["AMT", "1", "0"], ["AMT", "GV", (.lines | length | tostring)]'
                 "ISA", "GS", "ST", "BEG", "REF", "CSH", "DTM", "N1", "N1", "PO1", "PO1", "CTT",
                 "SE", "GE", "IEA"
             ]
+        );
+    }
+
+    #[test]
+    fn price_decimals_pad_and_never_round() {
+        let a = |s: &str| crate::domain::Amount::parse(s).unwrap();
+        assert_eq!(price_text(a("19.9"), None).unwrap(), "19.90");
+        assert_eq!(price_text(a("19.9"), Some(4)).unwrap(), "19.9000");
+        assert_eq!(price_text(a("12"), Some(2)).unwrap(), "12.00");
+        assert_eq!(price_text(a("12.50"), Some(0)), None);
+        assert_eq!(price_text(a("12.000"), Some(0)).unwrap(), "12");
+        assert_eq!(price_text(a("19.905"), Some(2)), None);
+        let text =
+            crate::mapping::DEFAULT_MAPPING.replace("# price_decimals = 2 ", "price_decimals = 2 ");
+        let mapping = Mapping::from_str(&text, std::path::Path::new("m.toml")).unwrap();
+        assert_eq!(mapping.po850.price_decimals, Some(2));
+        let po = po_with(|v| v["lines"][0]["unitPrice"] = "123.455".into());
+        let err = check(&po, 0, &mapping).unwrap_err();
+        assert_eq!(err.field, "resource[0].lines[0].unitPrice");
+        assert!(
+            err.message.contains("price_decimals = 2"),
+            "{}",
+            err.message
         );
     }
 }

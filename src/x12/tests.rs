@@ -221,6 +221,7 @@ fn writer_reproduces_reference_850() {
         }],
         &WriteOptions {
             newline: true,
+            crlf: false,
             ..WriteOptions::default()
         },
     )

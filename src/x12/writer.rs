@@ -50,6 +50,8 @@ pub struct WriteOptions {
     pub delimiters: Delimiters,
     /// Write "\n" after each terminator.
     pub newline: bool,
+    /// With `newline`, write "\r\n" instead.
+    pub crlf: bool,
     pub version: Version,
     /// Overrides of the built-in maximum lengths: (segment id, element 1-based, max len).
     pub max_lengths: Vec<(String, usize, usize)>,
@@ -62,6 +64,7 @@ impl Default for WriteOptions {
         WriteOptions {
             delimiters: Delimiters::default(),
             newline: false,
+            crlf: false,
             version: Version::V4010,
             max_lengths: Vec::new(),
             uppercase: true,
@@ -512,6 +515,9 @@ impl Ctx<'_> {
     fn term(&mut self) {
         self.out.push(self.opts.delimiters.segment);
         if self.opts.newline {
+            if self.opts.crlf {
+                self.out.push(b'\r');
+            }
             self.out.push(b'\n');
         }
     }

@@ -13,6 +13,7 @@ mod hostile_files;
 mod hostile_listener;
 mod inbox_to_api;
 mod integrity;
+mod migrate;
 mod notify;
 mod online;
 mod operate;
