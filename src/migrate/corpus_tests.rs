@@ -284,3 +284,36 @@ fn learn_reproduces_a_layout_our_writer_did_not_write() {
         learned.toml
     );
 }
+
+#[test]
+fn a_van_file_with_several_pos_is_compared_po_by_po() {
+    let at = dir("classic").join("check/archive");
+    let read = |po: &str| std::fs::read_to_string(at.join(format!("{po}.850"))).unwrap();
+    let (one, two) = (read("4500011000"), read("4500011001"));
+    let body = |t: &str| t[t.find("ST*").unwrap()..t.find("GE*").unwrap()].to_string();
+    let both = format!(
+        "{}{}{}GE*2*{}",
+        &one[..one.find("ST*").unwrap()],
+        body(&one),
+        body(&two),
+        &one[one.find("GE*").unwrap() + "GE*1*".len()..]
+    );
+    let file = X12File::parse(both.as_bytes()).unwrap();
+    let parts = file.split();
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[1].0, "4500011001");
+    let mapping = van("classic");
+    let alone = X12File::parse(two.as_bytes()).unwrap();
+    assert_eq!(
+        compare::first_difference(&alone, &parts[1].1, &mapping),
+        None
+    );
+    assert_eq!(
+        compare::first_difference(
+            &X12File::parse(one.as_bytes()).unwrap(),
+            &parts[0].1,
+            &mapping
+        ),
+        None
+    );
+}

@@ -392,30 +392,40 @@ fn learn_po850(
         _ => s[0].clone(),
     };
     let mut present: BTreeMap<String, usize> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
     for (_, f) in archive {
         let mut seen = std::collections::BTreeSet::new();
-        let mut prev: Option<usize> = None;
         for s in &f.segments {
-            let id = &s[0];
-            match order.iter().position(|o| o == id) {
-                Some(i) => prev = Some(prev.map_or(i, |p| p.max(i))),
-                None => {
-                    let at = prev.map_or(order.len(), |p| p + 1);
-                    order.insert(at, id.clone());
-                    prev = Some(at);
-                }
-            }
             if seen.insert(label(s)) {
                 *present.entry(label(s)).or_default() += 1;
             }
         }
     }
-    let _ = writeln!(
-        out.text,
-        "\n# Segment order in the archive: {}",
+    // The order of segment IDs in each area, merged over the files.
+    let merged = |seqs: &mut dyn Iterator<Item = Vec<&str>>| {
+        let mut order: Vec<String> = Vec::new();
+        for seq in seqs {
+            let mut prev: Option<usize> = None;
+            for id in seq {
+                match order.iter().position(|o| o == id) {
+                    Some(i) => prev = Some(prev.map_or(i, |p| p.max(i))),
+                    None => {
+                        let at = prev.map_or(order.len(), |p| p + 1);
+                        order.insert(at, id.to_string());
+                        prev = Some(at);
+                    }
+                }
+            }
+        }
         order.join(" ")
-    );
+    };
+    fn ids<'a>(segs: &[&'a [String]]) -> Vec<&'a str> {
+        segs.iter().map(|s| s[0].as_str()).collect()
+    }
+    let heading = merged(&mut all.iter().map(|p| ids(&p.heading)));
+    let line = merged(&mut all.iter().flat_map(|p| p.lines.iter().map(|l| ids(l))));
+    let summary = merged(&mut all.iter().map(|p| ids(&p.summary)));
+    let order = format!("ST {heading} | each PO1 loop: {line} | {summary} SE");
+    let _ = writeln!(out.text, "\n# Segment order in the archive: {order}",);
     let always: Vec<&str> = present
         .iter()
         .filter(|(_, k)| **k == n)
@@ -586,11 +596,31 @@ fn learn_po850(
             })
             .sum();
         let chosen = match best {
-            Some((key, h)) if *h == total_paired && *h > 0 => Some((*key, format!("REF*{qual} carries the webhook field in {h} of {total_paired} paired REF*{qual}"))),
-            _ if webhooks && total_paired > 0 && !assigned.contains_key("order_type_ref") && *count == n => {
+            Some((key, h)) if *h == total_paired && *h > 0 => {
+                let name = ref_fields
+                    .iter()
+                    .find(|(k, _, _)| k == key)
+                    .map_or("", |(_, n, _)| *n);
+                Some((
+                    *key,
+                    format!("REF*{qual} carries {name} in {h} of {total_paired} paired REF*{qual}"),
+                ))
+            }
+            _ if webhooks
+                && total_paired > 0
+                && !assigned.contains_key("order_type_ref")
+                && *count == n =>
+            {
                 for (p, po) in &paired {
-                    for s in p.heading.iter().filter(|s| s[0] == "REF" && X12File::value(s, 1) == qual) {
-                        order_codes.entry(po.order_type.clone()).or_default().add(X12File::value(s, 2));
+                    for s in p
+                        .heading
+                        .iter()
+                        .filter(|s| s[0] == "REF" && X12File::value(s, 1) == qual)
+                    {
+                        order_codes
+                            .entry(po.order_type.clone())
+                            .or_default()
+                            .add(X12File::value(s, 2));
                     }
                 }
                 Some(("order_type_ref", format!("REF*{qual} in all {n} files, its value follows orderType (code list below)")))
@@ -605,8 +635,13 @@ fn learn_po850(
                     _ => None,
                 };
                 guess.map(|g| {
-                    out.report.push(format!("REF*{qual}: po850.{g} guessed from the qualifier code (no webhooks)"));
-                    (g, format!("REF*{qual} in {count} of {n} files; guessed from the code"))
+                    out.report.push(format!(
+                        "REF*{qual}: po850.{g} guessed from the qualifier code (no webhooks)"
+                    ));
+                    (
+                        g,
+                        format!("REF*{qual} in {count} of {n} files; guessed from the code"),
+                    )
                 })
             }
             _ => None,

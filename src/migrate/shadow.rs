@@ -159,7 +159,8 @@ pub struct Shadow {
 /// so that each file is read once.
 #[derive(Default)]
 struct Index {
-    files: BTreeMap<OsString, Option<String>>,
+    /// File name → the BEG03 of each of its transaction sets (none: not an 850).
+    files: BTreeMap<OsString, Vec<String>>,
 }
 
 impl Index {
@@ -172,19 +173,20 @@ impl Index {
             if name.to_string_lossy().starts_with('.') || self.files.contains_key(&name) {
                 continue;
             }
-            let po = match dir.open_regular(&name) {
+            let pos = match dir.open_regular(&name) {
                 Ok((mut file, _)) => crate::files::read_limited(&mut file, MAX_850_BYTES)
                     .ok()
                     .flatten()
                     .and_then(|b| X12File::parse(&b).ok())
-                    .and_then(|f| f.first("BEG").map(|b| X12File::value(b, 3).to_string())),
-                Err(_) => None,
+                    .map(|f| f.split().into_iter().map(|(po, _)| po).collect())
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
             };
-            self.files.insert(name, po);
+            self.files.insert(name, pos);
         }
         let mut by_po = BTreeMap::new();
-        for (name, po) in &self.files {
-            if let Some(po) = po {
+        for (name, pos) in &self.files {
+            for po in pos.iter().filter(|p| !p.is_empty()) {
                 by_po.insert(po.clone(), name.clone());
             }
         }
@@ -250,7 +252,13 @@ impl Shadow {
                 let bytes = crate::files::read_limited(&mut f, MAX_850_BYTES)
                     .map_err(|e| e.to_string())?
                     .ok_or("too large")?;
-                X12File::parse(&bytes)
+                // The PO's own transaction set, when the file holds several.
+                X12File::parse(&bytes)?
+                    .split()
+                    .into_iter()
+                    .find(|(p, _)| p == po)
+                    .map(|(_, one)| one)
+                    .ok_or_else(|| format!("no BEG03 {po} in it any more"))
             };
             let (o, v) = match (
                 read(&self.shadow_dir, our_name),
