@@ -346,7 +346,7 @@ impl Recorder {
                 at: crate::clock::now_rfc3339(),
             });
             self.store
-                .complete_job(job, NOT_SENT, &crate::clock::now_rfc3339())?;
+                .record_unsent_job(job, NOT_SENT, &crate::clock::now_rfc3339())?;
         }
         self.store.flush_blocking()?;
         for job in &due.jobs {

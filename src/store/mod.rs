@@ -1239,6 +1239,28 @@ impl Store {
 
     /// Ingram accepted the job: remove it and advance the PO's lifecycle.
     pub fn complete_job(&self, job: &JobRecord, answer: &str, at: &str) -> Result<(), StoreError> {
+        self.finish_job(job, answer, at, true)
+    }
+
+    /// A shadow run recorded the job without sending it (`[migration] send_calls = false`):
+    /// removed and kept with the PO like a delivered one, its lifecycle advanced as the VAN's
+    /// copy was delivered, and the timeline saying it was not sent.
+    pub fn record_unsent_job(
+        &self,
+        job: &JobRecord,
+        note: &str,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.finish_job(job, note, at, false)
+    }
+
+    fn finish_job(
+        &self,
+        job: &JobRecord,
+        answer: &str,
+        at: &str,
+        sent: bool,
+    ) -> Result<(), StoreError> {
         let (i, _w) = self.writer()?;
         let document = json(&DocumentRecord {
             kind: job.kind,
@@ -1272,7 +1294,11 @@ impl Store {
                 };
                 rec.history.push(HistoryEntry {
                     at: at.to_string(),
-                    what: format!("{what} after {} attempt(s), correlation {}, from {}: Ingram answered {answer}", job.attempts + 1, job.correlation_id, job.source),
+                    what: if sent {
+                        format!("{what} after {} attempt(s), correlation {}, from {}: Ingram answered {answer}", job.attempts + 1, job.correlation_id, job.source)
+                    } else {
+                        format!("{} from {} recorded, NOT sent to Ingram: {answer}", job.kind.label(), job.source)
+                    },
                 });
                 restate(states, Some(before), Some(&rec))?;
                 orders.insert(job.po.as_bytes(), json(&rec))?;

@@ -183,6 +183,23 @@ async fn send_calls_false_reads_the_erps_855_and_records_its_call_without_sendin
         "{:?}",
         order.history
     );
+    // The timeline never says it was sent.
+    assert!(
+        order
+            .history
+            .iter()
+            .all(|h| !h.what.contains("sent to Ingram (")),
+        "{:?}",
+        order.history
+    );
+    assert!(
+        order
+            .history
+            .iter()
+            .any(|h| h.what.contains("recorded, NOT sent to Ingram")),
+        "{:?}",
+        order.history
+    );
     assert!(ws.files("outbox").is_empty());
     d.stop().await;
     stop_sim.cancel();
