@@ -501,6 +501,11 @@ pub async fn operator(
         )),
         None => open_offline(&cfg.paths.state).and_then(|store| offline(&store)),
     };
+    print_outcome(result)
+}
+
+/// Prints an operator command's answer (stdout) or its error (stderr); the exit it means.
+fn print_outcome(result: anyhow::Result<String>) -> Exit {
     match result {
         Ok(text) => {
             print!("{text}");
@@ -547,16 +552,7 @@ pub async fn store(cmd: StoreCommand) -> Exit {
         StoreCommand::Restore { dir, .. } => store_restore(&cfg, &config, &dir).await,
         StoreCommand::Repair { .. } => store_repair(&cfg).await,
     };
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            Exit::Ok
-        }
-        Err(e) => {
-            eprintln!("edi-bridge: {e:#}");
-            Exit::Failure
-        }
-    }
+    print_outcome(result)
 }
 
 /// An absolute form of `dir` (the daemon may run in another working directory).

@@ -176,9 +176,8 @@ fn ahead(seen: u64, counter: u64) -> bool {
     seen > counter && seen - counter < u64::from(crate::store::CONTROL_MAX) / 2
 }
 
-/// What the store lacks, one line per finding (empty: the store is not behind).
-pub fn check(store: &Store, written: &[Written]) -> Result<Vec<String>, StoreError> {
-    let mut gaps = Vec::new();
+/// The highest ISA13, GS06 and ST02 seen per interchange pair.
+fn highest(written: &[Written]) -> std::collections::BTreeMap<&str, Counters> {
     let mut pairs: std::collections::BTreeMap<&str, Counters> = Default::default();
     for w in written {
         let c = pairs.entry(&w.pair).or_default();
@@ -186,7 +185,13 @@ pub fn check(store: &Store, written: &[Written]) -> Result<Vec<String>, StoreErr
         c.gs06 = c.gs06.max(w.gs06.into());
         c.st02 = c.st02.max(w.st02.into());
     }
-    for (pair, seen) in &pairs {
+    pairs
+}
+
+/// What the store lacks, one line per finding (empty: the store is not behind).
+pub fn check(store: &Store, written: &[Written]) -> Result<Vec<String>, StoreError> {
+    let mut gaps = Vec::new();
+    for (pair, seen) in &highest(written) {
         let have = store.counters(pair)?;
         for (what, s, h) in [
             ("ISA13", seen.isa13, have.isa13),
@@ -237,14 +242,7 @@ pub fn repair(store: &Store, written: &[Written], at: &str) -> Result<Repaired, 
         files_read: written.len(),
         ..Default::default()
     };
-    let mut pairs: std::collections::BTreeMap<&str, Counters> = Default::default();
-    for w in written {
-        let c = pairs.entry(&w.pair).or_default();
-        c.isa13 = c.isa13.max(w.isa13.into());
-        c.gs06 = c.gs06.max(w.gs06.into());
-        c.st02 = c.st02.max(w.st02.into());
-    }
-    for (pair, seen) in pairs {
+    for (pair, seen) in highest(written) {
         let have = store.counters(pair)?;
         if ahead(seen.isa13, have.isa13)
             || ahead(seen.gs06, have.gs06)

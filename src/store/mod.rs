@@ -2688,6 +2688,14 @@ pub(crate) mod tests {
     }
 
     impl Life<'_> {
+        fn new(store: &Store) -> Life<'_> {
+            Life {
+                store,
+                pair: "ZZ:X/ZZ:Y",
+                n: Default::default(),
+            }
+        }
+
         fn write_850(&self, po: &str) -> u32 {
             let rec = allocate(self.store, po, self.pair, |po, e| {
                 format!("{po}.{}", e.isa13)
@@ -2763,11 +2771,7 @@ pub(crate) mod tests {
         use records::ErpAck::{Accepted, Rejected};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let life = Life {
-            store: &store,
-            pair: "ZZ:X/ZZ:Y",
-            n: Default::default(),
-        };
+        let life = Life::new(&store);
         let day = Duration::from_secs(86_400);
         let received = ms("2026-11-23T00:00:00Z");
         let mut two = po("TWO_LINES");
@@ -2903,11 +2907,7 @@ pub(crate) mod tests {
         use crate::domain::CallKind::{PoResponse, PoStatus};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let life = Life {
-            store: &store,
-            pair: "ZZ:X/ZZ:Y",
-            n: Default::default(),
-        };
+        let life = Life::new(&store);
         store.record_event(&event("E1", &[po("P")])).unwrap();
         let gs06 = life.write_850("P");
         life.ack(gs06, records::ErpAck::Accepted);
@@ -2933,11 +2933,7 @@ pub(crate) mod tests {
         use crate::domain::CallKind::PoResponse;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let life = Life {
-            store: &store,
-            pair: "ZZ:X/ZZ:Y",
-            n: Default::default(),
-        };
+        let life = Life::new(&store);
         store
             .record_event(&event("E1", &[po("A"), po("B")]))
             .unwrap();

@@ -43,11 +43,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn run(ws: &Workspace, args: &[&str]) -> (bool, String, String) {
+/// Runs the real binary with `args` and `--config CONFIG`: success, stdout, stderr.
+fn run_with(config: &Path, args: &[String]) -> (bool, String, String) {
     let out = edi_bridge_command()
         .args(args)
         .arg("--config")
-        .arg(ws.path("edi-bridge.toml"))
+        .arg(config)
         .output()
         .unwrap();
     (
@@ -57,25 +58,20 @@ fn run(ws: &Workspace, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+fn args(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+fn run(ws: &Workspace, a: &[&str]) -> (bool, String, String) {
+    run_with(&ws.path("edi-bridge.toml"), &args(a))
+}
+
 /// [`run`] on a blocking thread, for commands that talk to an in-process daemon.
-async fn run_async(ws: &Workspace, args: &[&str]) -> (bool, String, String) {
-    let config = ws.path("edi-bridge.toml");
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = edi_bridge_command()
-            .args(&args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
+async fn run_async(ws: &Workspace, a: &[&str]) -> (bool, String, String) {
+    let (config, a) = (ws.path("edi-bridge.toml"), args(a));
+    tokio::task::spawn_blocking(move || run_with(&config, &a))
+        .await
+        .unwrap()
 }
 
 async fn start_result(ws: &Workspace) -> anyhow::Result<TestDaemon> {
