@@ -720,39 +720,47 @@ async fn requeue(
     }
     let dirs = s.dirs.clone();
     let name = f.file.clone();
-    match blocking(move || data::requeue(&dirs, &name)).await {
+    let moved = blocking(move || data::requeue(&dirs, &name)).await;
+    after_move(&s, &session, &client, &f.file, moved, "requeued", |to| {
+        (
+            Level::Ok,
+            format!(
+                "Requeue: error/{} moved back to the inbox as {}",
+                crate::text::escape(&f.file),
+                crate::text::escape(to)
+            ),
+        )
+    })
+    .await
+}
+
+/// The answer to a move out of `error/` (Requeue, Dismiss): the action logged and a redirect
+/// to the error page saying where the file went (`done`), or the page again saying why not.
+async fn after_move(
+    s: &ConsoleState,
+    session: &Session,
+    client: &Client,
+    file: &str,
+    moved: anyhow::Result<Result<String, data::RequeueError>>,
+    done: &str,
+    logged: impl FnOnce(&str) -> (Level, String),
+) -> Response {
+    match moved {
         Ok(Ok(to)) => {
-            log_action(
-                &s,
-                &client,
-                Level::Ok,
-                format!(
-                    "Requeue: error/{} moved back to the inbox as {}",
-                    crate::text::escape(&f.file),
-                    crate::text::escape(&to)
-                ),
-                None,
-            )
-            .await;
+            let (level, text) = logged(&to);
+            log_action(s, client, level, text, None).await;
             Redirect::to(&format!(
-                "/errors?done=requeued&file={}&to={}",
-                pages::seg(&f.file),
+                "/errors?done={done}&file={}&to={}",
+                pages::seg(file),
                 pages::seg(&to)
             ))
             .into_response()
         }
-        Ok(Err(e @ data::RequeueError::Io(_))) => failed(&session, Nav::Errors, e),
+        Ok(Err(e @ data::RequeueError::Io(_))) => failed(session, Nav::Errors, e),
         Ok(Err(e)) => {
-            errors_page(
-                &s,
-                &session,
-                None,
-                Some(&e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
+            errors_page(s, session, None, Some(&e.to_string()), StatusCode::CONFLICT).await
         }
-        Err(e) => failed(&session, Nav::Errors, e),
+        Err(e) => failed(session, Nav::Errors, e),
     }
 }
 
@@ -825,41 +833,19 @@ async fn dismiss(
     let dirs = s.dirs.clone();
     let name = f.file.clone();
     let day = crate::clock::date_path(&crate::clock::now_rfc3339());
-    match blocking(move || data::dismiss(&dirs, &name, &day)).await {
-        Ok(Ok(to)) => {
-            log_action(
-                &s,
-                &client,
-                Level::Warn,
-                format!(
-                    "Dismiss: error/{} moved to archive/{}; reason: {}",
-                    crate::text::escape(&f.file),
-                    crate::text::escape(&to),
-                    crate::text::escape(&reason)
-                ),
-                None,
-            )
-            .await;
-            Redirect::to(&format!(
-                "/errors?done=dismissed&file={}&to={}",
-                pages::seg(&f.file),
-                pages::seg(&to)
-            ))
-            .into_response()
-        }
-        Ok(Err(e @ data::RequeueError::Io(_))) => failed(&session, Nav::Errors, e),
-        Ok(Err(e)) => {
-            errors_page(
-                &s,
-                &session,
-                None,
-                Some(&e.to_string()),
-                StatusCode::CONFLICT,
-            )
-            .await
-        }
-        Err(e) => failed(&session, Nav::Errors, e),
-    }
+    let moved = blocking(move || data::dismiss(&dirs, &name, &day)).await;
+    after_move(&s, &session, &client, &f.file, moved, "dismissed", |to| {
+        (
+            Level::Warn,
+            format!(
+                "Dismiss: error/{} moved to archive/{}; reason: {}",
+                crate::text::escape(&f.file),
+                crate::text::escape(to),
+                crate::text::escape(&reason)
+            ),
+        )
+    })
+    .await
 }
 
 async fn migration(State(s): State<ConsoleState>, session: Session) -> Response {
