@@ -102,7 +102,7 @@ impl Alerts {
     }
 }
 
-/// What every alert names besides its subject: the account (one for now: `default`), the
+/// What every alert names besides its subject: the account (`default` for `[ingram]`), the
 /// config file (in the commands it suggests, so they work when copied) and the console's public
 /// address (for a link to the page about it), when `[console] public_url` is set.
 #[derive(Debug, Clone)]
@@ -127,6 +127,30 @@ const REASON_LINES: usize = 8;
 const REASON_CHARS: usize = 300;
 
 impl Context {
+    /// The same context for the account `id`.
+    pub fn with_account(&self, id: &str) -> Context {
+        Context {
+            account: id.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The context for the account a PO's store key names.
+    pub fn for_po(&self, po_key: &str) -> Context {
+        self.with_account(crate::domain::split_po_key(po_key).0)
+    }
+
+    /// A PO as a command's arguments: its number, shell-quoted, and `--account ID` outside the
+    /// account `default`.
+    pub fn po_args(po_key: &str) -> String {
+        let (account, po) = crate::domain::split_po_key(po_key);
+        let quoted = crate::config::shell_quote(&crate::text::escape(po));
+        match account {
+            crate::domain::DEFAULT_ACCOUNT => quoted,
+            a => format!("{quoted} --account {a}"),
+        }
+    }
+
     /// `edi-bridge SUB --config FILE ARGS`.
     pub fn command(&self, sub: &str, args: &str) -> String {
         crate::config::command(&self.config, sub, args)
@@ -297,7 +321,9 @@ const NAMED: usize = 10;
 
 impl DeadLetters {
     pub fn add(&mut self, d: DeadLetter, now_ms: u64) {
-        let (key, ..) = d.cause();
+        let (cause, ..) = d.cause();
+        // One account's causes are its own (its credentials, its API).
+        let key = format!("{} {cause}", crate::domain::split_po_key(&d.po).0);
         let g = self.groups.entry(key).or_insert(Group {
             items: Vec::new(),
             last_ms: now_ms,
@@ -321,7 +347,7 @@ impl DeadLetters {
         ready
             .into_iter()
             .filter_map(|k| self.groups.remove(&k).map(|g| (k, g)))
-            .map(|(key, g)| group_alert(&key, &g.items, ctx))
+            .map(|(key, g)| group_alert(&key, &g.items, &ctx.for_po(&g.items[0].po)))
             .collect()
     }
 }
@@ -329,7 +355,7 @@ impl DeadLetters {
 fn group_alert(key: &str, items: &[DeadLetter], ctx: &Context) -> Alert {
     let first = &items[0];
     let (_, what, todo) = first.cause();
-    let po = crate::text::escape(&first.po);
+    let po = crate::text::escape(crate::domain::split_po_key(&first.po).1);
     let test = matches!(first.status, Some(401 | 403))
         .then(|| format!("The connection test: {}", ctx.command("check", "--online")));
     if let [d] = items {
@@ -455,7 +481,9 @@ impl Outage {
 /// The alert for a PO whose 850 the ERP rejected: `how` is the stored outcome, `detail` the
 /// 997's AK5/AK9 codes and errors, or the TA1's codes.
 pub fn erp_rejected(po: &str, detail: &str, ctx: &Context) -> Alert {
-    let p = crate::text::escape(po);
+    let ctx = &ctx.for_po(po);
+    let args = Context::po_args(po);
+    let p = crate::text::escape(crate::domain::split_po_key(po).1);
     let lines = vec![
         format!(
             "The ERP said: {}",
@@ -463,11 +491,11 @@ pub fn erp_rejected(po: &str, detail: &str, ctx: &Context) -> Alert {
         ),
         format!(
             "The PO's timeline: {}",
-            ctx.command("show", &crate::config::shell_quote(&p))
+            ctx.command("show", &args)
         ),
         format!(
             "Once the ERP's problem is fixed, write the 850 again: {}",
-            ctx.command("replay", &crate::config::shell_quote(&p))
+            ctx.command("replay", &args)
         ),
     ];
     Alert {

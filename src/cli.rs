@@ -256,8 +256,11 @@ pub fn check(config: &Path, online: bool) -> Exit {
             eprintln!("edi-bridge: cannot find the edi-bridge executable: {e}");
             Exit::Failure
         })?;
-        let mapping = loaded.mapping.clone().sandboxed(sandbox);
-        let problems = crate::samples::check(&mapping);
+        let problems: Vec<_> = loaded
+            .accounts
+            .iter()
+            .flat_map(|a| crate::samples::check(&a.mapping.clone().sandboxed(sandbox.clone())))
+            .collect();
         if !problems.is_empty() {
             Err(report(problems))
         } else if online {
@@ -288,17 +291,23 @@ pub fn check(config: &Path, online: bool) -> Exit {
             }
         }
         Ok(loaded) => {
-            println!(
-                "{}: ok (mapping {}, webhook secrets: {}, client secret: {})",
-                config.display(),
-                loaded.config.mapping_path().display(),
-                loaded.secrets.webhook.len(),
-                if loaded.secrets.client.is_some() {
-                    "set"
-                } else {
-                    "not set"
-                }
-            );
+            for a in &loaded.accounts {
+                let account = match loaded.accounts.len() {
+                    1 => String::new(),
+                    _ => format!("account {}: ", a.account.id),
+                };
+                println!(
+                    "{}: {account}ok (mapping {}, webhook secrets: {}, client secret: {})",
+                    config.display(),
+                    loaded.config.resolve_path(&a.account.mapping).display(),
+                    a.secrets.webhook.len(),
+                    if a.secrets.client.is_some() {
+                        "set"
+                    } else {
+                        "not set"
+                    }
+                );
+            }
             Exit::Ok
         }
         Err(e) => e,

@@ -56,11 +56,17 @@ pub struct Config {
     pub server: Server,
     /// ERP directories and the state directory.
     pub paths: Paths,
-    /// Ingram API endpoints and identities.
-    pub ingram: Ingram,
-    /// Where the mapping TOML lives.
+    /// The single-account form: Ingram API endpoints and identities of the account `default`
+    /// (with `[mapping]` and the `[server]` webhook secrets). `[[accounts]]` adds others.
+    #[serde(default)]
+    pub ingram: Option<Ingram>,
+    /// Where the mapping TOML of the account `default` lives.
     #[serde(default)]
     pub mapping: MappingRef,
+    /// Ingram accounts (one per country or API app), each with its own identities, secrets,
+    /// mapping and webhook path (README "Several accounts").
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
     /// How 850 files are named and delivered.
     #[serde(default)]
     pub outbox: Outbox,
@@ -222,6 +228,177 @@ impl Ingram {
     }
 }
 
+/// One `[[accounts]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// `[a-z0-9-]`, 1 to 16 characters: in the webhook's URL path, metric labels, the CLI.
+    pub id: String,
+    pub api_base_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    /// `IM-PartnerID`, e.g. `CA654321`.
+    pub partner_id: String,
+    /// `IM-CountryCode`, e.g. `CA`.
+    pub country_code: String,
+    /// `IM-SenderID`.
+    pub sender_id: String,
+    /// The account's mapping TOML, relative to the config file.
+    pub mapping: PathBuf,
+    /// File holding the OAuth2 client secret (else `EDI_BRIDGE_CLIENT_SECRET_<ID>`, else the
+    /// systemd credential `client_secret_<id>`).
+    pub client_secret_file: Option<PathBuf>,
+    /// File holding the webhook secret (else `EDI_BRIDGE_WEBHOOK_SECRET_<ID>`, else the
+    /// credential `webhook_secret_<id>`).
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The previous webhook secret during a rotation (else
+    /// `EDI_BRIDGE_WEBHOOK_SECRET_PREVIOUS_<ID>`, else `webhook_secret_previous_<id>`).
+    pub webhook_secret_previous_file: Option<PathBuf>,
+    /// Where this account's 850s go; unset: `[paths] outbox`.
+    pub outbox: Option<PathBuf>,
+    #[serde(default = "defaults::connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    #[serde(default = "defaults::api_timeout_secs")]
+    pub request_timeout_secs: u64,
+    #[serde(default = "defaults::token_refresh_margin_secs")]
+    pub token_refresh_margin_secs: u64,
+    /// As `[ingram] requests_per_minute`: this account's own pace.
+    #[serde(default = "defaults::requests_per_minute")]
+    pub requests_per_minute: u32,
+    /// As `[ingram] maintenance`.
+    #[serde(default)]
+    pub maintenance: Vec<String>,
+}
+
+/// One account as the daemon uses it, from `[ingram]` (the account `default`) or an
+/// `[[accounts]]` table: where its settings are written, for messages, and where its secrets
+/// come from.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub api_base_url: String,
+    pub token_url: String,
+    pub client_id: String,
+    pub partner_id: String,
+    pub country_code: String,
+    pub sender_id: String,
+    /// The mapping file as written (resolve with [`Config::resolve_path`]).
+    pub mapping: PathBuf,
+    pub client_secret_file: Option<PathBuf>,
+    pub webhook_secret_file: Option<PathBuf>,
+    pub webhook_secret_previous_file: Option<PathBuf>,
+    pub outbox: Option<PathBuf>,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub token_refresh_margin_secs: u64,
+    pub requests_per_minute: u32,
+    pub maintenance: Vec<String>,
+    /// `None`: `[ingram]`; `Some(i)`: the `i`-th `[[accounts]]` table.
+    pub table: Option<usize>,
+}
+
+impl Account {
+    /// The declared maintenance windows (validated at load; an entry that does not parse is
+    /// left out).
+    pub fn windows(&self) -> crate::pacing::Windows {
+        crate::pacing::Windows(
+            self.maintenance
+                .iter()
+                .filter_map(|m| crate::pacing::Window::parse(m).ok())
+                .collect(),
+        )
+    }
+
+    /// The config key of one of this account's settings, as messages name it
+    /// (`ingram.client_id`, `accounts[ca].client_id`).
+    pub fn key(&self, key: &str) -> String {
+        match self.table {
+            None if key == "mapping" => "mapping.file".into(),
+            None if key.starts_with("webhook_secret") => format!("server.{key}"),
+            None => format!("ingram.{key}"),
+            Some(_) => format!("accounts[{}].{key}", self.id),
+        }
+    }
+
+    /// The 1-based line where one of this account's keys is written.
+    pub fn line(&self, text: &str, key: &str) -> Option<usize> {
+        match self.table {
+            None if key == "mapping" => locate(text, "mapping", "file"),
+            None if key.starts_with("webhook_secret") => locate(text, "server", key),
+            None => locate(text, "ingram", key),
+            Some(i) => crate::tomlfile::locate_nth(text, "accounts", i, key),
+        }
+    }
+
+    /// The environment variable and systemd credential holding one of its secrets when no file
+    /// is named: `EDI_BRIDGE_CLIENT_SECRET` / `client_secret` for `default` from `[ingram]`,
+    /// `EDI_BRIDGE_CLIENT_SECRET_CA` / `client_secret_ca` for the account `ca`.
+    pub fn secret_sources(&self, env: &str, credential: &str) -> (String, String) {
+        match self.table {
+            None => (env.to_owned(), credential.to_owned()),
+            Some(_) => (
+                format!("{env}_{}", self.id.to_ascii_uppercase().replace('-', "_")),
+                format!("{credential}_{}", self.id),
+            ),
+        }
+    }
+
+    /// The URL path its webhook is posted to.
+    pub fn webhook_path(&self) -> String {
+        format!("/webhooks/ingram/{}/purchase-orders", self.id)
+    }
+}
+
+impl From<&Ingram> for Account {
+    fn from(i: &Ingram) -> Account {
+        Account {
+            id: crate::domain::DEFAULT_ACCOUNT.into(),
+            api_base_url: i.api_base_url.clone(),
+            token_url: i.token_url.clone(),
+            client_id: i.client_id.clone(),
+            partner_id: i.partner_id.clone(),
+            country_code: i.country_code.clone(),
+            sender_id: i.sender_id.clone(),
+            mapping: PathBuf::new(),
+            client_secret_file: i.client_secret_file.clone(),
+            webhook_secret_file: None,
+            webhook_secret_previous_file: None,
+            outbox: None,
+            connect_timeout_secs: i.connect_timeout_secs,
+            request_timeout_secs: i.request_timeout_secs,
+            token_refresh_margin_secs: i.token_refresh_margin_secs,
+            requests_per_minute: i.requests_per_minute,
+            maintenance: i.maintenance.clone(),
+            table: None,
+        }
+    }
+}
+
+impl AccountConfig {
+    fn account(&self, table: usize) -> Account {
+        Account {
+            id: self.id.clone(),
+            api_base_url: self.api_base_url.clone(),
+            token_url: self.token_url.clone(),
+            client_id: self.client_id.clone(),
+            partner_id: self.partner_id.clone(),
+            country_code: self.country_code.clone(),
+            sender_id: self.sender_id.clone(),
+            mapping: self.mapping.clone(),
+            client_secret_file: self.client_secret_file.clone(),
+            webhook_secret_file: self.webhook_secret_file.clone(),
+            webhook_secret_previous_file: self.webhook_secret_previous_file.clone(),
+            outbox: self.outbox.clone(),
+            connect_timeout_secs: self.connect_timeout_secs,
+            request_timeout_secs: self.request_timeout_secs,
+            token_refresh_margin_secs: self.token_refresh_margin_secs,
+            requests_per_minute: self.requests_per_minute,
+            maintenance: self.maintenance.clone(),
+            table: Some(table),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MappingRef {
@@ -241,8 +418,9 @@ impl Default for MappingRef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outbox {
-    /// File name pattern; placeholders `{po}`, `{isa13}`, `{gs06}`, `{st02}`, `{date}`. Must
-    /// contain `{isa13}` so every interchange gets its own name.
+    /// File name pattern; placeholders `{po}`, `{isa13}`, `{gs06}`, `{st02}`, `{date}`,
+    /// `{account}`. Must contain `{isa13}` so every interchange gets its own name (and
+    /// `{account}` when several accounts share an outbox).
     #[serde(default = "defaults::file_pattern")]
     pub file_pattern: String,
     /// Keep a copy of each 850 in `archive/outbound/YYYY/MM/DD/`.
@@ -613,21 +791,57 @@ mod defaults {
 /// Secrets resolved at start-up from files, environment or systemd credentials.
 #[derive(Debug, Clone)]
 pub struct Secrets {
-    /// Current and (during a rotation) previous webhook secret.
-    pub webhook: Vec<Secret>,
-    pub client: Option<Secret>,
     /// The SMTP password for e-mailed alerts, when `[alerts.smtp]` names a user.
     pub smtp_password: Option<Secret>,
     /// The web console's token (`[console]`); `None` is only allowed on a loopback listener.
     pub console_token: Option<Secret>,
 }
 
-/// A fully loaded, validated configuration with its mapping and secrets.
+/// One account's secrets.
+#[derive(Debug, Clone)]
+pub struct AccountSecrets {
+    /// Current and (during a rotation) previous webhook secret.
+    pub webhook: Vec<Secret>,
+    pub client: Option<Secret>,
+}
+
+/// One account, loaded: its settings, its mapping and its secrets.
+#[derive(Debug, Clone)]
+pub struct LoadedAccount {
+    pub account: Account,
+    pub mapping: Mapping,
+    pub secrets: AccountSecrets,
+}
+
+/// A fully loaded, validated configuration with its accounts' mappings and secrets.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
-    pub mapping: Mapping,
+    /// Every account, in [`Config::accounts`]' order (at least one).
+    pub accounts: Vec<LoadedAccount>,
     pub secrets: Secrets,
+}
+
+impl Loaded {
+    /// The first account (`default` when `[ingram]` is set): what the commands that take one
+    /// mapping use when no account is named.
+    pub fn primary(&self) -> &LoadedAccount {
+        &self.accounts[0]
+    }
+
+    /// The account `id`, or an error listing the ones configured.
+    pub fn account(&self, id: Option<&str>) -> anyhow::Result<&LoadedAccount> {
+        let Some(id) = id else {
+            return Ok(self.primary());
+        };
+        self.accounts
+            .iter()
+            .find(|a| a.account.id == id)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.accounts.iter().map(|a| a.account.id.as_str()).collect();
+                anyhow::anyhow!("no account '{id}' in {} (accounts: {})", self.config.source.display(), known.join(", "))
+            })
+    }
 }
 
 impl Config {
@@ -644,30 +858,66 @@ impl Config {
         let mut config: Config = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
         config.source = path.to_path_buf();
         let mut problems = config.validate(text);
+        problems.extend(config.validate_accounts(text));
         problems.extend(config.check_dirs(text));
-        let mapping_path = config.mapping_path();
-        let mapping = match Mapping::load(&mapping_path) {
-            Ok(m) => Some(m),
-            Err(ConfigError(mut ps)) => {
-                problems.append(&mut ps);
-                None
+        let accounts = config.accounts();
+        let mut mappings = Vec::new();
+        for a in &accounts {
+            match Mapping::load(&config.resolve_path(&a.mapping)) {
+                Ok(m) => mappings.push(m),
+                Err(ConfigError(mut ps)) => problems.append(&mut ps),
             }
-        };
-        let secrets = match config.resolve_secrets(text) {
+        }
+        if mappings.len() == accounts.len() {
+            problems.extend(config.check_pairs(text, &accounts, &mappings));
+        }
+        let secrets = match config.resolve_secrets(text, &accounts) {
             Ok(s) => Some(s),
             Err(mut ps) => {
                 problems.append(&mut ps);
                 None
             }
         };
-        match (mapping, secrets) {
-            (Some(mapping), Some(secrets)) if problems.is_empty() => Ok(Loaded {
+        match secrets {
+            Some((secrets, per_account)) if problems.is_empty() => Ok(Loaded {
+                accounts: accounts
+                    .into_iter()
+                    .zip(mappings)
+                    .zip(per_account)
+                    .map(|((account, mapping), secrets)| LoadedAccount {
+                        account,
+                        mapping,
+                        secrets,
+                    })
+                    .collect(),
                 config,
-                mapping,
                 secrets,
             }),
             _ => Err(ConfigError(problems)),
         }
+    }
+
+    /// Every account: `default` from `[ingram]` (with `[mapping]` and the `[server]` webhook
+    /// secrets) first when it is set, then each `[[accounts]]` table in order.
+    pub fn accounts(&self) -> Vec<Account> {
+        let mut out = Vec::new();
+        if let Some(i) = &self.ingram {
+            let mut a = Account::from(i);
+            a.mapping = self.mapping.file.clone();
+            a.webhook_secret_file = self.server.webhook_secret_file.clone();
+            a.webhook_secret_previous_file = self.server.webhook_secret_previous_file.clone();
+            out.push(a);
+        }
+        out.extend(self.accounts.iter().enumerate().map(|(i, a)| a.account(i)));
+        out
+    }
+
+    /// Where an account's 850s go: its own `outbox`, else `[paths] outbox`.
+    pub fn outbox_of(&self, account: &Account) -> PathBuf {
+        account
+            .outbox
+            .clone()
+            .unwrap_or_else(|| self.paths.outbox.clone())
     }
 
     /// Reads only the config file (no mapping, no secrets), for operator commands that need
@@ -734,12 +984,16 @@ impl Config {
         command(&self.source, sub, args)
     }
 
-    /// The mapping file, resolved against the config file's directory.
+    /// The first account's mapping file, resolved against the config file's directory.
     pub fn mapping_path(&self) -> PathBuf {
-        self.resolve(&self.mapping.file)
+        match self.accounts().first() {
+            Some(a) => self.resolve_path(&a.mapping),
+            None => self.resolve_path(&self.mapping.file),
+        }
     }
 
-    fn resolve(&self, p: &Path) -> PathBuf {
+    /// A path from the config file, resolved against the config file's directory.
+    pub fn resolve_path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
         } else {
@@ -884,47 +1138,6 @@ impl Config {
                 bad("server", key, "must be at least 1".into());
             }
         }
-        for (key, value) in [
-            ("api_base_url", &self.ingram.api_base_url),
-            ("token_url", &self.ingram.token_url),
-        ] {
-            if !(value.starts_with("http://") || value.starts_with("https://")) {
-                bad("ingram", key, format!("'{value}' is not an http(s) URL"));
-            }
-        }
-        if self.ingram.client_id.trim().is_empty() {
-            bad("ingram", "client_id", "must not be empty".into());
-        }
-        if self.ingram.partner_id.trim().is_empty() {
-            bad("ingram", "partner_id", "must not be empty".into());
-        }
-        if self.ingram.country_code.len() != 2
-            || !self
-                .ingram
-                .country_code
-                .chars()
-                .all(|c| c.is_ascii_alphabetic())
-        {
-            bad(
-                "ingram",
-                "country_code",
-                "must be two letters, e.g. US".into(),
-            );
-        }
-        if !(1..=MAX_REQUESTS_PER_MINUTE).contains(&self.ingram.requests_per_minute) {
-            bad(
-                "ingram",
-                "requests_per_minute",
-                format!("must be 1 to {MAX_REQUESTS_PER_MINUTE}"),
-            );
-        }
-        if let Err(e) = crate::pacing::Windows::parse(&self.ingram.maintenance) {
-            bad("ingram", "maintenance", e);
-        }
-        let sender = self.ingram.sender_id.trim();
-        if sender.is_empty() || sender.len() > 32 {
-            bad("ingram", "sender_id", "must be 1 to 32 characters".into());
-        }
         if !self.outbox.file_pattern.contains("{isa13}") {
             bad(
                 "outbox",
@@ -975,24 +1188,128 @@ impl Config {
         out
     }
 
-    fn resolve_secrets(&self, text: &str) -> Result<Secrets, Vec<Problem>> {
+    /// The accounts: at least one; ids well formed and unique; each one's endpoints, identities
+    /// and pace; a shared outbox names each account's files apart.
+    fn validate_accounts(&self, text: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let accounts = self.accounts();
+        if accounts.is_empty() {
+            out.push(Problem {
+                file: self.source.clone(),
+                line: None,
+                key: "accounts".into(),
+                message: "no Ingram account: set [ingram] (the account default) or one [[accounts]] table per account".into(),
+            });
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &accounts {
+            let mut bad = |key: &str, message: String| {
+                out.push(Problem {
+                    file: self.source.clone(),
+                    line: a.line(text, key),
+                    key: a.key(key),
+                    message,
+                })
+            };
+            if a.table.is_some() {
+                if let Err(e) = crate::domain::account::check_account_id(&a.id) {
+                    bad("id", format!("'{}' {e}", a.id));
+                }
+            }
+            if !seen.insert(a.id.clone()) {
+                bad(
+                    "id",
+                    match a.id.as_str() {
+                        crate::domain::DEFAULT_ACCOUNT => "the account default is [ingram]'s: give this one another id, or move [ingram] into this table".into(),
+                        id => format!("the account '{id}' is configured twice"),
+                    },
+                );
+            }
+            for (key, value) in [("api_base_url", &a.api_base_url), ("token_url", &a.token_url)] {
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    bad(key, format!("'{value}' is not an http(s) URL"));
+                }
+            }
+            for (key, value) in [("client_id", &a.client_id), ("partner_id", &a.partner_id)] {
+                if value.trim().is_empty() {
+                    bad(key, "must not be empty".into());
+                }
+            }
+            if a.country_code.len() != 2 || !a.country_code.chars().all(|c| c.is_ascii_alphabetic()) {
+                bad("country_code", "must be two letters, e.g. US".into());
+            }
+            if !(1..=MAX_REQUESTS_PER_MINUTE).contains(&a.requests_per_minute) {
+                bad(
+                    "requests_per_minute",
+                    format!("must be 1 to {MAX_REQUESTS_PER_MINUTE}"),
+                );
+            }
+            if let Err(e) = crate::pacing::Windows::parse(&a.maintenance) {
+                bad("maintenance", e.to_string());
+            }
+            let sender = a.sender_id.trim();
+            if sender.is_empty() || sender.len() > 32 {
+                bad("sender_id", "must be 1 to 32 characters".into());
+            }
+        }
+        // Two accounts writing to one directory would give their files the same names (each
+        // account numbers its own interchanges).
+        let mut dirs = std::collections::BTreeMap::<PathBuf, usize>::new();
+        for a in &accounts {
+            *dirs.entry(self.outbox_of(a)).or_default() += 1;
+        }
+        if dirs.values().any(|n| *n > 1) && !self.outbox.file_pattern.contains("{account}") {
+            out.push(Problem {
+                file: self.source.clone(),
+                line: locate(text, "outbox", "file_pattern"),
+                key: "outbox.file_pattern".into(),
+                message: "several accounts write to one outbox: the pattern must contain {account} (each account numbers its own interchanges)".into(),
+            });
+        }
+        out
+    }
+
+    /// Each account answers to its own interchange pair: an inbound file is routed by it.
+    fn check_pairs(&self, text: &str, accounts: &[Account], mappings: &[Mapping]) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeMap::new();
+        for (a, m) in accounts.iter().zip(mappings) {
+            let pair = crate::mapping::InboundPair::of(&m.interchange);
+            if let Some(other) = seen.insert(pair.clone(), a.id.clone()) {
+                out.push(Problem {
+                    file: self.source.clone(),
+                    line: a.line(text, "mapping"),
+                    key: a.key("mapping"),
+                    message: format!("the account '{}' has the same interchange ids as '{other}' ({pair}): an 855, 856 or 997 could not be told apart; give each account its own ISA or GS ids", a.id),
+                });
+            }
+        }
+        out
+    }
+
+    fn resolve_secrets(
+        &self,
+        text: &str,
+        accounts: &[Account],
+    ) -> Result<(Secrets, Vec<AccountSecrets>), Vec<Problem>> {
         let mut problems = Vec::new();
         let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        let mut read = |section: &str,
-                        key: &str,
+        // `key` names the setting in messages, `line` where it is written.
+        let mut read = |key: String,
+                        line: Option<usize>,
                         file: &Option<PathBuf>,
                         env: &str,
                         credential: &str|
          -> Option<Secret> {
             if let Some(f) = file {
-                let f = self.resolve(f);
+                let f = self.resolve_path(f);
                 return match std::fs::read_to_string(&f) {
                     Ok(s) if !s.trim().is_empty() => Some(Secret::new(s.trim())),
                     Ok(_) => {
                         problems.push(Problem {
                             file: self.source.clone(),
-                            line: locate(text, section, key),
-                            key: format!("{section}.{key}"),
+                            line,
+                            key,
                             message: format!("{} is empty", f.display()),
                         });
                         None
@@ -1000,8 +1317,8 @@ impl Config {
                     Err(e) => {
                         problems.push(Problem {
                             file: self.source.clone(),
-                            line: locate(text, section, key),
-                            key: format!("{section}.{key}"),
+                            line,
+                            key,
                             message: format!("cannot read {}: {e}", f.display()),
                         });
                         None
@@ -1017,32 +1334,57 @@ impl Config {
             let s = std::fs::read_to_string(path).ok()?;
             (!s.trim().is_empty()).then(|| Secret::new(s.trim()))
         };
-        let current = read(
-            "server",
-            "webhook_secret_file",
-            &self.server.webhook_secret_file,
-            ENV_WEBHOOK_SECRET,
-            "webhook_secret",
-        );
-        let previous = read(
-            "server",
-            "webhook_secret_previous_file",
-            &self.server.webhook_secret_previous_file,
-            ENV_WEBHOOK_SECRET_PREVIOUS,
-            "webhook_secret_previous",
-        );
-        let client = read(
-            "ingram",
-            "client_secret_file",
-            &self.ingram.client_secret_file,
-            ENV_CLIENT_SECRET,
-            "client_secret",
-        );
+        let mut per_account = Vec::new();
+        let mut missing = Vec::new();
+        for a in accounts {
+            let mut secret = |key: &str, file: &Option<PathBuf>, env: &str, credential: &str| {
+                let (env, credential) = a.secret_sources(env, credential);
+                read(a.key(key), a.line(text, key), file, &env, &credential)
+            };
+            let current = secret(
+                "webhook_secret_file",
+                &a.webhook_secret_file,
+                ENV_WEBHOOK_SECRET,
+                "webhook_secret",
+            );
+            let previous = secret(
+                "webhook_secret_previous_file",
+                &a.webhook_secret_previous_file,
+                ENV_WEBHOOK_SECRET_PREVIOUS,
+                "webhook_secret_previous",
+            );
+            let client = secret(
+                "client_secret_file",
+                &a.client_secret_file,
+                ENV_CLIENT_SECRET,
+                "client_secret",
+            );
+            let (webhook_env, webhook_credential) =
+                a.secret_sources(ENV_WEBHOOK_SECRET, "webhook_secret");
+            let (client_env, client_credential) =
+                a.secret_sources(ENV_CLIENT_SECRET, "client_secret");
+            if current.is_none() {
+                missing.push((
+                    a.key("webhook_secret_file"),
+                    format!("no webhook secret for the account {}: set {webhook_env}, {}, or the systemd credential {webhook_credential}", a.id, a.key("webhook_secret_file")),
+                ));
+            }
+            if client.is_none() {
+                missing.push((
+                    a.key("client_secret_file"),
+                    format!("no OAuth2 client secret for the account {}: set {client_env}, {}, or the systemd credential {client_credential}", a.id, a.key("client_secret_file")),
+                ));
+            }
+            per_account.push(AccountSecrets {
+                webhook: current.into_iter().chain(previous).collect(),
+                client,
+            });
+        }
         let smtp = self.alerts.smtp.as_ref();
         let smtp_password = match smtp.filter(|s| s.user.is_some()) {
             Some(s) => read(
-                "alerts.smtp",
-                "password_file",
+                "alerts.smtp.password_file".into(),
+                locate(text, "alerts.smtp", "password_file"),
                 &s.password_file,
                 ENV_SMTP_PASSWORD,
                 "smtp_password",
@@ -1052,8 +1394,8 @@ impl Config {
         let console = self.console.as_ref();
         let console_token = match console {
             Some(c) => read(
-                "console",
-                "token_file",
+                "console.token_file".into(),
+                locate(text, "console", "token_file"),
                 &c.token_file,
                 ENV_CONSOLE_TOKEN,
                 "console_token",
@@ -1077,25 +1419,15 @@ impl Config {
                 });
             }
         }
-        if current.is_none() && !named(&problems, "server.webhook_secret_file") {
-            problems.push(Problem {
-                file: self.source.clone(),
-                line: None,
-                key: "server.webhook_secret_file".into(),
-                message: format!(
-                    "no webhook secret: set {ENV_WEBHOOK_SECRET}, server.webhook_secret_file, or the systemd credential webhook_secret"
-                ),
-            });
-        }
-        if client.is_none() && !named(&problems, "ingram.client_secret_file") {
-            problems.push(Problem {
-                file: self.source.clone(),
-                line: None,
-                key: "ingram.client_secret_file".into(),
-                message: format!(
-                    "no OAuth2 client secret: set {ENV_CLIENT_SECRET}, ingram.client_secret_file, or the systemd credential client_secret"
-                ),
-            });
+        for (key, message) in missing {
+            if !named(&problems, &key) {
+                problems.push(Problem {
+                    file: self.source.clone(),
+                    line: None,
+                    key,
+                    message,
+                });
+            }
         }
         if smtp.is_some_and(|s| s.user.is_some())
             && smtp_password.is_none()
@@ -1113,12 +1445,13 @@ impl Config {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Secrets {
-            webhook: current.into_iter().chain(previous).collect(),
-            client,
-            smtp_password,
-            console_token,
-        })
+        Ok((
+            Secrets {
+                smtp_password,
+                console_token,
+            },
+            per_account,
+        ))
     }
 }
 
@@ -1165,9 +1498,9 @@ fn check_pattern(p: &str) -> Result<(), String> {
             return Err("unclosed '{'".into());
         };
         let name = &rest[start + 1..start + end];
-        if !["po", "isa13", "gs06", "st02", "date"].contains(&name) {
+        if !["po", "isa13", "gs06", "st02", "date", "account"].contains(&name) {
             return Err(format!(
-                "unknown placeholder {{{name}}}; use {{po}}, {{isa13}}, {{gs06}}, {{st02}}, {{date}}"
+                "unknown placeholder {{{name}}}; use {{po}}, {{isa13}}, {{gs06}}, {{st02}}, {{date}}, {{account}}"
             ));
         }
         rest = &rest[start + end + 1..];

@@ -42,8 +42,8 @@ pub struct Running {
     pub clock: crate::clock::Clock,
     /// The workers' liveness stamps; with the store's health they decide the watchdog.
     pub liveness: Arc<crate::notify::Liveness>,
-    /// Each account's limiter (today one, `default`): what its calls wait for.
-    pub limiters: Vec<Arc<crate::pacing::Limiter>>,
+    /// Each account's bundle (limiter, mapping, client).
+    pub accounts: crate::accounts::Accounts,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     failure: Arc<Mutex<Option<String>>>,
@@ -62,7 +62,7 @@ pub async fn run(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<
 pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let Loaded {
         config,
-        mapping,
+        accounts,
         secrets,
     } = loaded;
     if let Some(days) = config.store.dedupe_days {
@@ -74,10 +74,10 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         None => crate::program::Sandbox::this_binary()
             .context("cannot find the edi-bridge executable for the program workers")?,
     };
-    let mapping = mapping.sandboxed(sandbox);
     let clock = crate::clock::Clock::system();
-    let client = api_client(&config, &secrets)?.with_clock(clock.clone());
-    let dirs = open_dirs(&config)?;
+    let accounts = bundles(&config, accounts, &sandbox, &clock)?;
+    let client = accounts.primary().client.clone();
+    let dirs = open_dirs(&config, &accounts)?;
     let store = open_store(&config).await?;
     check_continuity(&config, &store).await?;
     let shared = Shared {
@@ -89,28 +89,22 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             shadow: config.outbox.shadow_dir.is_some(),
         })),
         store,
-        mapping: SharedMapping::new(mapping),
+        mapping: accounts.primary().mapping.clone(),
         events: tokio::sync::broadcast::channel(4096).0,
         clock: clock.clone(),
         liveness: Arc::new(crate::notify::Liveness::default()),
         outbox_wake: Arc::new(Notify::new()),
         deliver_wake: Arc::new(Notify::new()),
-        limiter: Arc::new(crate::pacing::Limiter::new(
-            DEFAULT_ACCOUNT,
-            config.ingram.requests_per_minute,
-            config.ingram.windows(),
-            clock.clone(),
-        )),
+        accounts,
     };
-    shared.metrics.set_client(client.clone());
-    shared.metrics.set_limiters(vec![shared.limiter.clone()]);
+    shared.metrics.set_accounts(shared.accounts.clone());
     let tasks = Tasks {
         tracker: TaskTracker::new(),
         shutdown,
         failure: Arc::default(),
     };
 
-    let (addr, budget) = start_listener(&config, &secrets, &shared, &tasks)?;
+    let (addr, budget) = start_listener(&config, &shared, &tasks)?;
     let migration = crate::migrate::shadow::ShadowState::configured(
         config
             .outbox
@@ -131,11 +125,11 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_outbox(&config, &dirs, &shared, &tasks)?;
     start_inbox(&config, dirs, &shared, &tasks)?;
     if config.migration.send_calls {
-        start_deliverer(&config, client.clone(), &shared, &tasks);
+        start_deliverer(&config, &shared, &tasks);
     }
     start_migration(&config, &shared, &tasks, migration)?;
     start_metrics(&config, &shared, &tasks);
-    start_alerts(&config, &secrets, &client, &shared, &tasks);
+    start_alerts(&config, &secrets, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
     // What exists in the state directory now (the store, the key, the socket; files an older
@@ -156,7 +150,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events,
         clock,
         liveness,
-        limiter,
+        accounts,
         ..
     } = shared;
     let Tasks {
@@ -178,7 +172,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         events,
         clock,
         liveness,
-        limiters: vec![limiter],
+        accounts,
         tracker,
         shutdown,
         failure,
@@ -196,25 +190,67 @@ struct Shared {
     liveness: Arc<crate::notify::Liveness>,
     outbox_wake: Arc<Notify>,
     deliver_wake: Arc<Notify>,
-    /// The `default` account's pace, pauses and maintenance windows.
-    limiter: Arc<crate::pacing::Limiter>,
+    /// Every account's bundle.
+    accounts: crate::accounts::Accounts,
 }
 
-/// The account `[ingram]` configures.
-pub const DEFAULT_ACCOUNT: &str = "default";
+pub use crate::domain::DEFAULT_ACCOUNT;
+
+/// Each account's bundle: its mapping (programs in worker processes under its `[limits]`),
+/// API client, limiter and outbox.
+fn bundles(
+    config: &crate::config::Config,
+    loaded: Vec<crate::config::LoadedAccount>,
+    sandbox: &crate::program::Sandbox,
+    clock: &crate::clock::Clock,
+) -> anyhow::Result<crate::accounts::Accounts> {
+    let mut out = Vec::new();
+    for a in loaded {
+        let id = a.account.id.clone();
+        let client = api_client(&a.account, &a.secrets)
+            .with_context(|| format!("account {id}"))?
+            .with_clock(clock.clone());
+        let outbox_dir = match &config.outbox.shadow_dir {
+            // Shadow mode: every file the outbox worker writes goes there instead.
+            Some(shadow) => shadow.clone(),
+            None => config.outbox_of(&a.account),
+        };
+        out.push(crate::accounts::Account {
+            limiter: Arc::new(crate::pacing::Limiter::new(
+                &id,
+                a.account.requests_per_minute,
+                a.account.windows(),
+                clock.clone(),
+            )),
+            mapping: SharedMapping::new(a.mapping.sandboxed(sandbox.clone())),
+            mapping_path: config.resolve_path(&a.account.mapping),
+            webhook_secrets: Arc::new(a.secrets.webhook.clone()),
+            partner: Arc::new(client.clone()),
+            client,
+            outbox_dir,
+            settings: a.account,
+            id,
+        });
+    }
+    Ok(crate::accounts::Accounts::new(out))
+}
 
 /// The ERP's directories, which must exist (never created: only the daemon's own
 /// subdirectories inside them are); the workers reopen each one (`files::Root`) for every round
 /// and reach what is inside only through that handle.
 struct ErpDirs {
-    outbox: crate::files::Root,
+    /// Each account's outbox (the shadow directory in a shadow run), by account id.
+    outboxes: std::collections::BTreeMap<String, crate::files::Root>,
     inbox: crate::files::Root,
     archive: crate::files::Root,
     error: crate::files::Root,
     temp_key: crate::files::TempKey,
 }
 
-fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
+fn open_dirs(
+    config: &crate::config::Config,
+    accounts: &crate::accounts::Accounts,
+) -> anyhow::Result<ErpDirs> {
     let open = |key: &str, dir: &std::path::Path| {
         crate::files::Root::existing(dir).with_context(|| {
             format!(
@@ -230,16 +266,23 @@ fn open_dirs(config: &crate::config::Config) -> anyhow::Result<ErpDirs> {
         crate::files::Dir::open(&config.paths.state, crate::files::PRIVATE_DIR_MODE)
             .with_context(|| format!("cannot open {}", config.paths.state.display()))?;
     Ok(ErpDirs {
-        outbox: match &config.outbox.shadow_dir {
-            // Shadow mode: every file the outbox worker writes goes here instead.
-            Some(shadow) => crate::files::Root::existing(shadow).with_context(|| {
-                format!(
-                    "outbox.shadow_dir: the directory {} must exist",
-                    shadow.display()
-                )
-            })?,
-            None => open("outbox", &config.paths.outbox)?,
-        },
+        outboxes: accounts
+            .iter()
+            .map(|a| {
+                let key = match (&config.outbox.shadow_dir, &a.settings.outbox) {
+                    (Some(_), _) => "outbox.shadow_dir".to_string(),
+                    (None, Some(_)) => a.settings.key("outbox"),
+                    (None, None) => "paths.outbox".to_string(),
+                };
+                let root = crate::files::Root::existing(&a.outbox_dir).with_context(|| {
+                    format!(
+                        "{key}: the directory {} must exist (edi-bridge never creates it)",
+                        a.outbox_dir.display()
+                    )
+                })?;
+                Ok((a.id.clone(), root))
+            })
+            .collect::<anyhow::Result<_>>()?,
         inbox: open("inbox", &config.paths.inbox)?,
         archive: open("archive", &config.paths.archive)?,
         error: open("error", &config.paths.error)?,
@@ -308,7 +351,6 @@ async fn check_continuity(config: &crate::config::Config, store: &Store) -> anyh
 /// Binds the public listener and serves the webhook router on it.
 fn start_listener(
     config: &crate::config::Config,
-    secrets: &crate::config::Secrets,
     shared: &Shared,
     tasks: &Tasks,
 ) -> anyhow::Result<(SocketAddr, crate::outbound::listener::DescriptorBudget)> {
@@ -319,8 +361,7 @@ fn start_listener(
     let app = webhook::router(
         WebhookState {
             store: shared.store.clone(),
-            secrets: Arc::new(secrets.webhook.clone()),
-            mapping: shared.mapping.clone(),
+            accounts: shared.accounts.clone(),
             outbox_wake: shared.outbox_wake.clone(),
             metrics: shared.metrics.clone(),
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
@@ -431,8 +472,15 @@ fn start_outbox(
 ) -> anyhow::Result<()> {
     let outbox = Outbox {
         store: shared.store.clone(),
-        mapping: shared.mapping.clone(),
-        outbox_dir: dirs.outbox.clone(),
+        accounts: shared
+            .accounts
+            .iter()
+            .map(|a| crate::outbound::outbox::OutboxAccount {
+                id: a.id.clone(),
+                mapping: a.mapping.clone(),
+                dir: dirs.outboxes[&a.id].clone(),
+            })
+            .collect(),
         archive_dir: config.outbox.archive_copy.then(|| dirs.archive.clone()),
         temp_key: dirs.temp_key.clone(),
         file_pattern: config.outbox.file_pattern.clone(),
@@ -456,7 +504,7 @@ fn start_inbox(
 ) -> anyhow::Result<()> {
     let inbox = Inbox {
         store: shared.store.clone(),
-        mapping: shared.mapping.clone(),
+        accounts: shared.accounts.clone(),
         inbox: dirs.inbox,
         dirs: Dirs {
             archive: dirs.archive,
@@ -479,21 +527,20 @@ fn start_inbox(
     Ok(())
 }
 
-fn start_deliverer(
-    config: &crate::config::Config,
-    client: ApiClient,
-    shared: &Shared,
-    tasks: &Tasks,
-) {
-    // Today one account, `default` (`[ingram]`); each account gets its own lane.
+fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+    // Each account gets its own lane.
     let deliverer = Deliverer {
         store: shared.store.clone(),
-        accounts: vec![crate::inbound::deliver::Account {
-            id: DEFAULT_ACCOUNT.into(),
-            client,
-            limiter: shared.limiter.clone(),
-            mapping: shared.mapping.clone(),
-        }],
+        accounts: shared
+            .accounts
+            .iter()
+            .map(|a| crate::inbound::deliver::Account {
+                id: a.id.clone(),
+                partner: a.partner.clone(),
+                limiter: a.limiter.clone(),
+                mapping: a.mapping.clone(),
+            })
+            .collect(),
         workers: config.delivery.workers,
         backoff_base: Duration::from_millis(config.delivery.backoff_base_ms),
         backoff_max: Duration::from_secs(config.delivery.backoff_max_secs.max(1)),
@@ -576,7 +623,6 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
 fn start_alerts(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
-    client: &ApiClient,
     shared: &Shared,
     tasks: &Tasks,
 ) {
@@ -602,19 +648,26 @@ fn start_alerts(
         "alert sender",
         crate::alerts::run(alerts.clone(), channel, tasks.shutdown.clone()),
     );
+    // Alerts about the whole bridge name every account; one about a PO, a call or an API names
+    // its own.
+    let all = shared
+        .accounts
+        .iter()
+        .map(|a| a.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let ctx = crate::alerts::Context {
-        account: DEFAULT_ACCOUNT.into(),
+        account: all.clone(),
         config: config.source.clone(),
         console_url: config.console.as_ref().and_then(|c| c.public_url.clone()),
     };
     let mut rx = shared.events.subscribe();
-    let (metrics, store, stop, client, clock, limiter) = (
+    let (metrics, store, stop, clock, accounts) = (
         shared.metrics.clone(),
         shared.store.clone(),
         tasks.shutdown.clone(),
-        client.clone(),
         shared.clock.clone(),
-        shared.limiter.clone(),
+        shared.accounts.clone(),
     );
     let every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
     // Dead letters of one cause are collected until none came for this long, then sent as one.
@@ -633,7 +686,9 @@ fn start_alerts(
         let mut group_tick = tokio::time::interval(quiet);
         let mut conditions = crate::alerts::Conditions::default();
         let mut dead = crate::alerts::DeadLetters::default();
-        let mut outage = crate::alerts::Outage::default();
+        // Each account's API is down or up on its own.
+        let mut outages: Vec<crate::alerts::Outage> =
+            accounts.iter().map(|_| Default::default()).collect();
         // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
         // the inbox file that carried it is processed.
         let st = store.clone();
@@ -645,7 +700,7 @@ fn start_alerts(
             let check_rejections = tokio::select! {
                 e = rx.recv() => match e {
                     Ok(e) => {
-                        if let Some(a) = crate::alerts::for_event(&e, &ctx) {
+                        if let Some(a) = crate::alerts::for_event(&e, &ctx.with_account(&all)) {
                             alerts.raise(a);
                         }
                         if let Some(d) = crate::alerts::DeadLetter::of(&e) {
@@ -700,19 +755,22 @@ fn start_alerts(
                 _ = stop.cancelled() => return Ok(()),
             };
             if check_outage {
-                let mut reach = client.health().snapshot();
-                let now = clock.now_ms();
-                // A declared maintenance window is no outage: none is alerted while one is open,
-                // and one that began before it counts from its close.
-                let counted = match reach.unanswered_since_ms {
-                    Some(since) => limiter.outage_counts_from(since, now).map(Some),
-                    None => Some(None),
-                };
-                if let Some(since) = counted {
-                    reach.unanswered_since_ms = since;
-                    let queued = if since.is_some() { store.job_count() } else { 0 };
-                    if let Some(a) = outage.observe(&reach, now, unreachable_ms, queued, &ctx) {
-                        alerts.raise(a);
+                for (account, outage) in accounts.iter().zip(outages.iter_mut()) {
+                    let mut reach = account.client.health().snapshot();
+                    let now = clock.now_ms();
+                    // A declared maintenance window is no outage: none is alerted while one is
+                    // open, and one that began before it counts from its close.
+                    let counted = match reach.unanswered_since_ms {
+                        Some(since) => account.limiter.outage_counts_from(since, now).map(Some),
+                        None => Some(None),
+                    };
+                    if let Some(since) = counted {
+                        reach.unanswered_since_ms = since;
+                        let queued = if since.is_some() { store.job_count() } else { 0 };
+                        let ctx = ctx.with_account(&account.id);
+                        if let Some(a) = outage.observe(&reach, now, unreachable_ms, queued, &ctx) {
+                            alerts.raise(a);
+                        }
                     }
                 }
             }
@@ -853,16 +911,18 @@ fn start_admin(
     Ok(())
 }
 
-/// The Ingram API client from config and secrets.
+/// An account's Ingram API client from its settings and secrets.
 pub fn api_client(
-    config: &crate::config::Config,
-    secrets: &crate::config::Secrets,
+    account: &crate::config::Account,
+    secrets: &crate::config::AccountSecrets,
 ) -> anyhow::Result<ApiClient> {
-    let secret = secrets
-        .client
-        .as_ref()
-        .context("no OAuth2 client secret (EDI_BRIDGE_CLIENT_SECRET, ingram.client_secret_file or the credential client_secret)")?;
-    let i = &config.ingram;
+    let secret = secrets.client.as_ref().with_context(|| {
+        format!(
+            "no OAuth2 client secret ({})",
+            account.key("client_secret_file")
+        )
+    })?;
+    let i = account;
     ApiClient::new(ApiSettings {
         api_base_url: i.api_base_url.clone(),
         token_url: i.token_url.clone(),

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms, unreachable_pub)]
 
+pub mod accounts;
 pub mod admin;
 pub mod alerts;
 pub mod background;
@@ -38,6 +39,7 @@ pub mod notify;
 pub mod online;
 pub mod outbound;
 pub mod pacing;
+pub mod partner;
 pub mod program;
 pub mod reload;
 pub mod samples;

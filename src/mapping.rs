@@ -151,6 +151,54 @@ impl Interchange {
     }
 }
 
+/// The ids an 855, 856 or 997 from the ERP carries when it answers this mapping's 850s: the
+/// 850's receiver as its sender (ISA06, GS02) and the 850's sender as its receiver (ISA08,
+/// GS03). Each account has its own; an inbound file is routed to the account it matches.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InboundPair {
+    pub isa06: String,
+    pub isa08: String,
+    pub gs02: String,
+    pub gs03: String,
+}
+
+impl InboundPair {
+    pub fn of(i: &Interchange) -> InboundPair {
+        InboundPair {
+            isa06: i.receiver_id.trim().to_owned(),
+            isa08: i.sender_id.trim().to_owned(),
+            gs02: i.gs_receiver().trim().to_owned(),
+            gs03: i.gs_sender().trim().to_owned(),
+        }
+    }
+
+    /// Whether an interchange with these ISA ids answers this pair (ids compared trimmed).
+    pub fn matches_isa(&self, isa06: &str, isa08: &str) -> bool {
+        self.isa06 == isa06.trim() && self.isa08 == isa08.trim()
+    }
+
+    /// Whether a group with these GS ids answers this pair.
+    pub fn matches_gs(&self, gs02: &str, gs03: &str) -> bool {
+        self.gs02 == gs02.trim() && self.gs03 == gs03.trim()
+    }
+
+    /// Whether the GS ids tell this pair apart from another with the same ISA ids.
+    pub fn gs_differs(&self) -> bool {
+        self.gs02 != self.isa06 || self.gs03 != self.isa08
+    }
+}
+
+/// `ISA06 X / ISA08 Y`, with `(GS02 … / GS03 …)` when the GS ids differ.
+impl std::fmt::Display for InboundPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ISA06 {} / ISA08 {}", self.isa06, self.isa08)?;
+        if self.gs_differs() {
+            write!(f, " (GS02 {} / GS03 {})", self.gs02, self.gs03)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Delimiters {

@@ -62,6 +62,10 @@ pub struct Metrics {
     token_refreshes: std::sync::OnceLock<crate::ingram::api::ApiClient>,
     /// Each account's limiter, shown by account.
     limiters: std::sync::OnceLock<Vec<std::sync::Arc<crate::pacing::Limiter>>>,
+    /// The accounts (their clients' token refreshes), shown by account.
+    accounts: std::sync::OnceLock<crate::accounts::Accounts>,
+    /// Per account: 850s written, calls delivered, retried, refused.
+    by_account: std::sync::Mutex<std::collections::BTreeMap<String, [u64; 4]>>,
     pub alerts: Alerts,
     /// The alert channel's counters (sent, failed, dropped, suppressed).
     pub alert_channel: std::sync::Arc<crate::alerts::AlertCounts>,
@@ -208,6 +212,62 @@ impl Metrics {
         m
     }
 
+    /// The accounts `/metrics` reports by account (set once, at start): their limiters, and
+    /// the first account's client for the unlabelled token-refresh total.
+    pub fn set_accounts(&self, accounts: crate::accounts::Accounts) {
+        self.set_limiters(accounts.iter().map(|a| a.limiter.clone()).collect());
+        self.set_client(accounts.primary().client.clone());
+        let _ = self.accounts.set(accounts);
+    }
+
+    /// Counts one of an account's figures (0: 850 written, 1 delivered, 2 retried, 3 refused).
+    fn count_for(&self, po_key: &str, figure: usize) {
+        let account = crate::domain::split_po_key(po_key).0;
+        let mut m = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(account) {
+            Some(v) => v[figure] += 1,
+            None => {
+                let mut v = [0; 4];
+                v[figure] = 1;
+                m.insert(account.to_owned(), v);
+            }
+        }
+    }
+
+    /// The figures labelled by account.
+    fn render_accounts(&self, s: &mut String) {
+        let ids: Vec<String> = self
+            .accounts
+            .get()
+            .map(|a| a.iter().map(|a| a.id.clone()).collect())
+            .unwrap_or_default();
+        let counts = self
+            .by_account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let get = |id: &str, i: usize| counts.get(id).map_or(0, |v| v[i]);
+        let _ = writeln!(s, "# HELP edi_bridge_account_850s_written_total 850s written to the outbox, by account.");
+        let _ = writeln!(s, "# TYPE edi_bridge_account_850s_written_total counter");
+        for id in &ids {
+            let _ = writeln!(s, "edi_bridge_account_850s_written_total{{account=\"{id}\"}} {}", get(id, 0));
+        }
+        let _ = writeln!(s, "# HELP edi_bridge_account_api_calls_total API call attempts by account and outcome.");
+        let _ = writeln!(s, "# TYPE edi_bridge_account_api_calls_total counter");
+        for id in &ids {
+            for (i, o) in [(1, "delivered"), (2, "retry"), (3, "rejected")] {
+                let _ = writeln!(s, "edi_bridge_account_api_calls_total{{account=\"{id}\",outcome=\"{o}\"}} {}", get(id, i));
+            }
+        }
+        let _ = writeln!(s, "# HELP edi_bridge_account_token_refreshes_total OAuth2 access tokens fetched, by account.");
+        let _ = writeln!(s, "# TYPE edi_bridge_account_token_refreshes_total counter");
+        if let Some(accounts) = self.accounts.get() {
+            for a in accounts.iter() {
+                let _ = writeln!(s, "edi_bridge_account_token_refreshes_total{{account=\"{}\"}} {}", a.id, a.client.token_refreshes());
+            }
+        }
+    }
+
     /// The accounts' limiters `/metrics` reports (set once, at start).
     pub fn set_limiters(&self, limiters: Vec<std::sync::Arc<crate::pacing::Limiter>>) {
         let _ = self.limiters.set(limiters);
@@ -252,8 +312,9 @@ impl Metrics {
         use crate::events::Event;
         use crate::events::Outcome;
         match e {
+            Event::Written850 { po, .. } => self.count_for(po, 0),
             // Counted where they happen (`shadow_850`).
-            Event::Written850 { .. } | Event::Shadow850 { .. } | Event::CallRecorded { .. } => {}
+            Event::Shadow850 { .. } | Event::CallRecorded { .. } => {}
             Event::WrittenFile { .. } => {
                 self.files_997.fetch_add(1, Relaxed);
             }
@@ -273,8 +334,17 @@ impl Metrics {
                 outcome,
                 elapsed,
                 kind,
+                po,
                 ..
             } => {
+                self.count_for(
+                    po,
+                    match outcome {
+                        Delivery::Delivered { .. } => 1,
+                        Delivery::Retry { .. } => 2,
+                        _ => 3,
+                    },
+                );
                 observe_latency(
                     &self.api_buckets,
                     &self.api_count,
@@ -684,6 +754,7 @@ impl Metrics {
             &self.api_sum_us,
         );
         self.render_limiters(&mut s);
+        self.render_accounts(&mut s);
         let _ = writeln!(s, "# TYPE edi_bridge_api_queue_depth gauge");
         let _ = writeln!(s, "edi_bridge_api_queue_depth {}", store.job_count());
         let _ = writeln!(s, "# TYPE edi_bridge_token_refreshes_total counter");

@@ -1,5 +1,6 @@
 //! `edi-bridge check --online`: the live connection test an admin runs after editing the
-//! config. A checklist, one line per check, ✓ or ✗ with the fix for each ✗: an access token is
+//! config. A checklist, one line per check (the account's checks once per account, named
+//! `access token (ca)` when there are several), ✓ or ✗ with the fix for each ✗: an access token is
 //! fetched (its lifetime shown, never the token), the API base answers over TLS with it and
 //! does not refuse the partner id (`IM-PartnerID`), the webhook secret is present, every directory exists and is writable, the outbox's temp files
 //! and final names share a filesystem, the descriptor limit is adequate, and the clock agrees
@@ -44,24 +45,15 @@ impl Check {
 pub async fn run(loaded: &Loaded) -> Vec<Check> {
     let config = &loaded.config;
     let mut out = Vec::new();
-    let client = crate::daemon::api_client(config, &loaded.secrets);
-    match client {
-        Err(e) => out.push(Check::fail(
-            "access token",
-            format!("{e:#}: set the client secret (ingram.client_secret_file, EDI_BRIDGE_CLIENT_SECRET or the credential client_secret)"),
-        )),
-        Ok(client) => network(&client, config, &mut out).await,
-    }
-    if loaded.secrets.webhook.is_empty() {
-        out.push(Check::fail(
-            "webhook secret",
-            "none: set server.webhook_secret_file, EDI_BRIDGE_WEBHOOK_SECRET or the credential webhook_secret",
-        ));
-    } else {
-        out.push(Check::pass(
-            "webhook secret",
-            format!("{} configured", loaded.secrets.webhook.len()),
-        ));
+    let several = loaded.accounts.len() > 1;
+    for la in &loaded.accounts {
+        let mut checks = account_checks(la).await;
+        if several {
+            for c in &mut checks {
+                c.name = format!("{} ({})", c.name, la.account.id);
+            }
+        }
+        out.extend(checks);
     }
     let p = &config.paths;
     for (name, dir) in [
@@ -126,9 +118,46 @@ pub async fn run(loaded: &Loaded) -> Vec<Check> {
     out
 }
 
+/// One account's checks: its token, API base, partner id and clock, and its webhook secret.
+async fn account_checks(la: &crate::config::LoadedAccount) -> Vec<Check> {
+    let a = &la.account;
+    let mut out = Vec::new();
+    match crate::daemon::api_client(a, &la.secrets) {
+        Err(e) => {
+            let (env, credential) =
+                a.secret_sources(crate::config::ENV_CLIENT_SECRET, "client_secret");
+            out.push(Check::fail(
+                "access token",
+                format!(
+                    "{e:#}: set the client secret ({}, {env} or the credential {credential})",
+                    a.key("client_secret_file")
+                ),
+            ))
+        }
+        Ok(client) => network(&client, a, &mut out).await,
+    }
+    if la.secrets.webhook.is_empty() {
+        let (env, credential) =
+            a.secret_sources(crate::config::ENV_WEBHOOK_SECRET, "webhook_secret");
+        out.push(Check::fail(
+            "webhook secret",
+            format!(
+                "none: set {}, {env} or the credential {credential}",
+                a.key("webhook_secret_file")
+            ),
+        ));
+    } else {
+        out.push(Check::pass(
+            "webhook secret",
+            format!("{} configured", la.secrets.webhook.len()),
+        ));
+    }
+    out
+}
+
 /// The token, the API base and the clock, in that order (each needs the one before).
-async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut Vec<Check>) {
-    let token_url = &config.ingram.token_url;
+async fn network(client: &ApiClient, config: &crate::config::Account, out: &mut Vec<Check>) {
+    let token_url = &config.token_url;
     match client.probe_token().await {
         Ok(expires) => out.push(Check::pass(
             "access token",
@@ -137,14 +166,14 @@ async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut V
         Err(e) => {
             out.push(Check::fail(
                 "access token",
-                format!("{token_url}: {e}: check ingram.client_id and the client secret, and that the token URL is right"),
+                format!("{token_url}: {e}: check {} and the client secret, and that the token URL is right", config.key("client_id")),
             ));
             out.push(Check::fail("API base", "not tried without a token"));
             out.push(Check::fail("clock", "not tried without a token"));
             return;
         }
     }
-    let base = &config.ingram.api_base_url;
+    let base = &config.api_base_url;
     let tls = base.starts_with("https://");
     let loopback = ["http://127.", "http://localhost", "http://[::1]"]
         .iter()
@@ -155,7 +184,7 @@ async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut V
             if refused {
                 out.push(Check::fail(
                     "API base",
-                    format!("{base} refused the token (HTTP {}): check ingram.partner_id and that the API credentials are enabled for the vendor APIs", answer.status),
+                    format!("{base} refused the token (HTTP {}): check {} and that the API credentials are enabled for the vendor APIs", answer.status, config.key("partner_id")),
                 ));
             } else if !tls && !loopback {
                 out.push(Check::fail(
@@ -186,7 +215,7 @@ async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut V
         Err(e) => {
             out.push(Check::fail(
                 "API base",
-                format!("{base}: {e}: check ingram.api_base_url and that this host may reach it (proxy, firewall)"),
+                format!("{base}: {e}: check {} and that this host may reach it (proxy, firewall)", config.key("api_base_url")),
             ));
             out.push(Check::fail("partner id", "not tried without an answer"));
             out.push(Check::fail("clock", "not tried without an answer"));
@@ -197,17 +226,18 @@ async fn network(client: &ApiClient, config: &crate::config::Config, out: &mut V
 /// Whether the API accepted `IM-PartnerID` on the connection test's GET (harmless: it reads
 /// nothing and changes nothing). Ingram refuses an unknown partner id with a 4xx whose message
 /// names it ("Invalid partner id"); any other answer means it was not refused.
-fn partner(config: &crate::config::Config, answer: &crate::ingram::api::ApiAnswer) -> Check {
-    let id = crate::text::escape(&config.ingram.partner_id);
-    let base = &config.ingram.api_base_url;
+fn partner(config: &crate::config::Account, answer: &crate::ingram::api::ApiAnswer) -> Check {
+    let id = crate::text::escape(&config.partner_id);
+    let base = &config.api_base_url;
     let message = answer.message.as_deref().unwrap_or_default();
     if (400..500).contains(&answer.status) && message.to_ascii_lowercase().contains("partner") {
         Check::fail(
             "partner id",
             format!(
-                "{base} refused IM-PartnerID '{id}' (HTTP {}: {}): set ingram.partner_id to the partner id Ingram registered for this account",
+                "{base} refused IM-PartnerID '{id}' (HTTP {}: {}): set {} to the partner id Ingram registered for this account",
                 answer.status,
-                crate::text::clip(&crate::text::escape(message), 200)
+                crate::text::clip(&crate::text::escape(message), 200),
+                config.key("partner_id")
             ),
         )
     } else {

@@ -4,7 +4,10 @@
 //! store, the translators and the workers can all depend on it without depending on each other.
 //! [`canonical`] is the PO's documented JSON shape, the one mapping programs see as `$po`.
 
+pub mod account;
 pub mod canonical;
+
+pub use account::{po_key, split_po_key, PoRef, DEFAULT_ACCOUNT};
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
-//! The delivery worker: sends queued API jobs to Ingram until Ingram accepts them. Each account
-//! has its own lane (an [`Account`]: its API client, its [`Limiter`], its mapping) running on its
-//! own task, so one account's API being down, slow or throttling never delays another account's
+//! The delivery worker: sends queued API jobs to the distributor until it accepts them. Each
+//! account has its own lane (an [`Account`]: its [`Partner`], its [`Limiter`], its mapping)
+//! running on its own task, taking only its own account's jobs, so one account's API being down, slow or throttling never delays another account's
 //! calls. Each round of a lane takes the due jobs — at most one per PO, so a PO's calls go
 //! strictly in order (its PO Response before its PO Status calls, and behind a dead letter of
 //! its PO: `Store::due_jobs`) while different POs proceed in parallel — and sends them
@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{canonical, CallKind};
 use crate::events::Delivery;
-use crate::ingram::api::{self, ApiClient, RateLimit, RetryAction};
 use crate::pacing::{Limiter, PauseCause};
+use crate::partner::{self, Answer, Partner, Rate, Retry};
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -41,7 +41,8 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(60);
 pub struct Account {
     /// The account's id (`default` for `[ingram]`): in logs and metrics labels.
     pub id: String,
-    pub client: ApiClient,
+    /// Who the calls go to.
+    pub partner: Arc<dyn Partner>,
     /// The account's pace, pauses and maintenance windows (shared with `/metrics` and alerts).
     pub limiter: Arc<Limiter>,
     /// The mapping whose body programs render the account's requests.
@@ -76,11 +77,6 @@ struct Lane {
 impl Deliverer {
     /// Runs one lane per account until shutdown (or a lane fails).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        // Until the store keys jobs by account, two lanes would take the same jobs.
-        anyhow::ensure!(
-            self.accounts.len() == 1,
-            "the deliver worker serves one account until jobs are keyed by account"
-        );
         let mut lanes = tokio::task::JoinSet::new();
         let mut wakes = Vec::new();
         for account in self.accounts.clone() {
@@ -172,12 +168,11 @@ impl Lane {
         }
     }
 
-    /// This account's due jobs. Today every job is the one account's (`default`); a second
-    /// account's lane needs the store to key jobs by (account, PO) and this to read its own.
+    /// This account's due jobs.
     async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
         let store = self.d.store.clone();
-        let limit = self.d.workers;
-        Ok(tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?)
+        let (limit, account) = (self.d.workers, self.account.id.clone());
+        Ok(tokio::task::spawn_blocking(move || store.due_jobs(Some(&account), now_ms(), limit)).await?)
     }
 
     /// Logs a store error and waits a backoff (or until shutdown).
@@ -214,8 +209,9 @@ impl Lane {
         // off the async runtime.
         let kind = job.kind;
         let segments = job.segments.clone();
+        let partner = self.account.partner.clone();
         Ok(tokio::task::spawn_blocking(move || {
-            crate::ingram::calls::render_body(&mapping, kind, &canonical, &segments, &po)
+            partner.render_body(&mapping, kind, &canonical, &segments, &po)
         })
         .await?)
     }
@@ -246,16 +242,16 @@ impl Lane {
         self.d.store.flush().await?;
         match &outcome {
             Delivery::Delivered { status } => {
-                tracing::info!(po = %Escaped(&job.po), kind = ?job.kind, status, attempts = job.attempts + 1, correlation_id = %job.correlation_id, "Delivered to Ingram.")
+                tracing::info!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, status, attempts = job.attempts + 1, correlation_id = %job.correlation_id, "Delivered.")
             }
             Delivery::Retry { after, reason } => {
-                tracing::warn!(po = %Escaped(&job.po), kind = ?job.kind, attempts = job.attempts + 1, retry_in_ms = after.as_millis() as u64, reason = %Escaped(reason), "Ingram call failed; will retry.")
+                tracing::warn!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, attempts = job.attempts + 1, retry_in_ms = after.as_millis() as u64, reason = %Escaped(reason), "Call failed; will retry.")
             }
             Delivery::Rejected { reason, .. } => {
-                tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Ingram refused the call; dead-lettered.")
+                tracing::error!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "The call was refused; dead-lettered.")
             }
             Delivery::ProgramFailed { reason } => {
-                tracing::error!(po = %Escaped(&job.po), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Nothing sent: the mapping's program failed; dead-lettered (fix the mapping, then retry).")
+                tracing::error!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, job = job.id, reason = %Escaped(reason), "Nothing sent: the mapping's program failed; dead-lettered (fix the mapping, then retry).")
             }
         }
         let _ = self.d.events.send(crate::events::Event::Delivery {
@@ -292,43 +288,43 @@ impl Lane {
                     )))
                 }
             };
-            let result = self
+            let answer = self
                 .account
-                .client
-                .post_json(&job.path, &body, &job.correlation_id)
+                .partner
+                .send(&job.path, &body, &job.correlation_id)
                 .await;
-            let e = match result {
-                Ok(d) => {
-                    self.observe_rate(&d.rate);
-                    let outcome = Delivery::Delivered { status: d.status };
+            let (reason, status, retry) = match answer {
+                Answer::Accepted { status, rate } => {
+                    self.observe_rate(&rate);
+                    let outcome = Delivery::Delivered { status };
                     return Ok(Some((outcome, started.elapsed())));
                 }
-                Err(e) => e,
+                Answer::Throttled { after } => {
+                    let pause = after.unwrap_or(THROTTLE_PAUSE);
+                    tracing::warn!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, pause_ms = pause.as_millis() as u64, "The distributor throttled the account (429); its calls pause until the reset, no attempt spent.");
+                    limiter.pause(pause, PauseCause::Throttled);
+                    continue;
+                }
+                Answer::Failed {
+                    reason,
+                    status,
+                    retry,
+                } => (reason, status, retry),
             };
-            if let Some(after) = e.throttled() {
-                let pause = after.unwrap_or(THROTTLE_PAUSE);
-                tracing::warn!(account = %self.account.id, po = %Escaped(&job.po), kind = ?job.kind, pause_ms = pause.as_millis() as u64, "Ingram throttled the account (429); its calls pause until the reset, no attempt spent.");
-                limiter.pause(pause, PauseCause::Throttled);
+            if matches!(retry, Retry::Later { .. }) && limiter.in_window() {
+                tracing::info!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, error = %Escaped(&reason), "A call failed as a declared maintenance window opened; it waits for the window to close, no attempt spent.");
                 continue;
             }
-            let action = e.retry_action();
-            if matches!(action, RetryAction::Retry { .. }) && limiter.in_window() {
-                tracing::info!(account = %self.account.id, po = %Escaped(&job.po), kind = ?job.kind, error = %Escaped(&e.to_string()), "A call failed as a declared maintenance window opened; it waits for the window to close, no attempt spent.");
-                continue;
-            }
-            let outcome = match action {
-                RetryAction::Retry { after } => {
+            let outcome = match retry {
+                Retry::Later { after } => {
                     let backoff =
-                        api::backoff(job.attempts, self.d.backoff_base, self.d.backoff_max);
+                        partner::backoff(job.attempts, self.d.backoff_base, self.d.backoff_max);
                     Delivery::Retry {
                         after: after.map_or(backoff, |a| a.max(backoff)),
-                        reason: e.to_string(),
+                        reason,
                     }
                 }
-                RetryAction::Reject => Delivery::Rejected {
-                    reason: e.to_string(),
-                    status: e.status(),
-                },
+                Retry::Never => Delivery::Rejected { reason, status },
             };
             return Ok(Some((outcome, started.elapsed())));
         }
@@ -336,13 +332,18 @@ impl Lane {
 
     /// An answer whose `X-RateLimit-Remaining` is at or below the calls this lane may have in
     /// flight pauses the account until Ingram's reset: the next calls would be throttled.
-    fn observe_rate(&self, rate: &RateLimit) {
+    fn observe_rate(&self, rate: &Rate) {
         if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset) {
             if remaining <= self.d.workers as u64 && !reset.is_zero() {
                 self.account.limiter.pause(reset, PauseCause::LowRemaining);
             }
         }
     }
+}
+
+/// A job's PO for a log line (`PO`, or `account/PO`).
+fn shown(key: &str) -> String {
+    crate::domain::account::show_po_key(key)
 }
 
 fn now_ms() -> u64 {

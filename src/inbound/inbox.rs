@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
+use crate::accounts::{Accounts, Routed as AccountRoute};
+use crate::domain::po_key;
 use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
@@ -66,7 +68,7 @@ pub struct Read {
 /// 997 rejects every set (none was sent).
 pub fn process(
     store: &Store,
-    mapping: &Mapping,
+    accounts: &Accounts,
     dirs: &Dirs,
     processing: &Dir,
     claimed: &OsStr,
@@ -96,6 +98,15 @@ pub fn process(
     if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
         return Ok(Outcome::Changing { reason });
     }
+    // Whose file it is: the account whose 850s its interchange answers.
+    let account = match accounts.route_file(&bytes) {
+        AccountRoute::Account(a) => a,
+        AccountRoute::Unknown(reason) => {
+            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+            return Ok(Outcome::Rejected { reason, moved });
+        }
+    };
+    let mapping = &*account.mapping.current();
     let received_at = crate::clock::now_rfc3339();
     let hash = content_hash(&bytes);
     let file_key = keys::file_key(&name, &hash);
@@ -103,6 +114,8 @@ pub fn process(
     let walk = Walk {
         store,
         mapping,
+        account: &account.id,
+        accounts,
         name: &name,
         hash: &hash,
         received_at: &received_at,
@@ -140,7 +153,14 @@ pub fn process(
                 s.reject();
             }
         }
-        batch.files = replies(store, mapping, &walk.pair, &check.acks, &mut check.problems);
+        batch.files = replies(
+            store,
+            mapping,
+            &account.id,
+            &walk.pair,
+            &check.acks,
+            &mut check.problems,
+        );
         if !batch.files.is_empty() {
             match store.commit_inbound(&batch)? {
                 InboundCommit::Committed { .. } => store.flush_blocking()?,
@@ -176,6 +196,7 @@ pub fn process(
     files_997.extend(replies(
         store,
         mapping,
+        &account.id,
         &walk.pair,
         &check.acks,
         &mut problems,
@@ -401,6 +422,10 @@ enum Mode<'m, 'a> {
 struct Walk<'a> {
     store: &'a Store,
     mapping: &'a Mapping,
+    /// The account the file belongs to: its POs are this account's.
+    account: &'a str,
+    /// Every account, to check that each interchange of the file is this account's.
+    accounts: &'a Accounts,
     name: &'a str,
     hash: &'a str,
     received_at: &'a str,
@@ -411,6 +436,26 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// A problem when an interchange of the file is another account's (or no account's): one
+    /// file, one account.
+    fn other_account(&self, h: &x12::IsaHeader, synthetic: bool) -> Option<String> {
+        if synthetic {
+            return None;
+        }
+        match self.accounts.route(&h.sender_id, &h.receiver_id, None) {
+            AccountRoute::Account(a) if a.id == self.account => None,
+            AccountRoute::Account(a) => Some(format!(
+                "interchange {} is the account {}'s, the file's first is the account {}'s: send each account's documents in files of their own",
+                text::escape(h.control_number.trim()),
+                a.id,
+                self.account
+            )),
+            // Two accounts share these ISA ids (their GS ids tell them apart).
+            AccountRoute::Unknown(_) if self.accounts.iter().any(|a| a.inbound_pair().matches_isa(&h.sender_id, &h.receiver_id)) => None,
+            AccountRoute::Unknown(reason) => Some(reason),
+        }
+    }
+
     /// One streaming pass over the file, one transaction set at a time.
     fn pass(&self, bytes: &[u8], mode: &mut Mode<'_, '_>) -> anyhow::Result<()> {
         let opts = read_options(self.mapping);
@@ -448,6 +493,9 @@ impl Walk<'_> {
                 } => {
                     any = true;
                     if let Mode::Check(c) = mode {
+                        if let Some(problem) = self.other_account(&header, synthetic) {
+                            c.problem(problem);
+                        }
                         let key = self.interchange_key(&header, synthetic, bytes);
                         if let Some(prev) = self.store.interchange_file(&key)? {
                             c.seen_before = Some(prev);
@@ -460,7 +508,14 @@ impl Walk<'_> {
                 x12::Event::Ta1(t) => {
                     if let Mode::Commit(k) = mode {
                         if n >= self.done {
-                            record_ta1(self.store, &self.pair, &t, self.name, &mut k.batch);
+                            record_ta1(
+                                self.store,
+                                self.account,
+                                &self.pair,
+                                &t,
+                                self.name,
+                                &mut k.batch,
+                            );
                             k.recorded += 1;
                         }
                     }
@@ -507,6 +562,7 @@ impl Walk<'_> {
                     let ctx = Route {
                         store: self.store,
                         mapping: self.mapping,
+                        account: self.account,
                         pair: &self.pair,
                         gs,
                         source: &source,
@@ -622,13 +678,14 @@ impl Walk<'_> {
 fn replies(
     store: &Store,
     mapping: &Mapping,
+    account: &str,
     pair: &str,
     acks: &[GroupAck],
     problems: &mut Vec<String>,
 ) -> Vec<FileRecord> {
     let mut out = Vec::new();
     for g in acks {
-        match reply_997(store, mapping, pair, g) {
+        match reply_997(store, mapping, account, pair, g) {
             Ok(f) => out.push(f),
             Err(e) => problems.push(format!(
                 "could not build the 997 for group {}: {e}",
@@ -641,7 +698,14 @@ fn replies(
 
 /// Records a TA1 from the ERP against the 850 interchange it names (TA101 = the ISA13 we
 /// wrote), as the ERP's answer to that PO's 850. A rejection is logged as an error.
-fn record_ta1(store: &Store, pair: &str, ta1: &x12::Ta1, name: &str, batch: &mut InboundBatch) {
+fn record_ta1(
+    store: &Store,
+    account: &str,
+    pair: &str,
+    ta1: &x12::Ta1,
+    name: &str,
+    batch: &mut InboundBatch,
+) {
     let outcome = match ta1.ack_code.as_str() {
         "A" => ErpAck::InterchangeAccepted,
         "E" => ErpAck::InterchangeAcceptedWithErrors,
@@ -653,7 +717,7 @@ fn record_ta1(store: &Store, pair: &str, ta1: &x12::Ta1, name: &str, batch: &mut
         .trim()
         .parse::<u32>()
         .ok()
-        .and_then(|isa13| po_for_isa13(store, isa13))
+        .and_then(|isa13| po_for_isa13(store, account, isa13))
     else {
         tracing::warn!(file = %text::escape(name), isa13 = %text::escape(&ta1.control_number), ack = %text::escape(&ta1.ack_code), note = %text::escape(note), "TA1 from the ERP for an interchange the bridge did not write; nothing recorded.");
         return;
@@ -674,15 +738,16 @@ fn record_ta1(store: &Store, pair: &str, ta1: &x12::Ta1, name: &str, batch: &mut
 }
 
 /// The PO (and GS06) of the 850 we wrote with this ISA13. TA1s are rare: a scan of the orders.
-fn po_for_isa13(store: &Store, isa13: u32) -> Option<(String, u32)> {
+fn po_for_isa13(store: &Store, account: &str, isa13: u32) -> Option<(String, u32)> {
     store
         .orders()
         .filter_map(Result::ok)
+        .filter(|o| o.account == account)
         .find_map(|o| match o.outbound {
             Outbound850::Allocated { envelope } | Outbound850::Written { envelope, .. }
                 if envelope.isa13 == isa13 =>
             {
-                Some((o.po_number, envelope.gs06))
+                Some((po_key(&o.account, &o.po_number), envelope.gs06))
             }
             _ => None,
         })
@@ -692,6 +757,8 @@ fn po_for_isa13(store: &Store, isa13: u32) -> Option<(String, u32)> {
 struct Route<'a> {
     store: &'a Store,
     mapping: &'a Mapping,
+    /// The file's account: a PO number in it is this account's PO.
+    account: &'a str,
     /// The outbound pair key (control-number counters, GS06 index).
     pair: &'a str,
     gs: &'a x12::GsHeader,
@@ -787,6 +854,13 @@ enum Refusal {
     /// The store could not be read.
     #[error("{0}")]
     Store(String),
+}
+
+impl Route<'_> {
+    /// The store key of a PO number in this file's account.
+    fn key(&self, po: &str) -> String {
+        po_key(self.account, po)
+    }
 }
 
 impl Refusal {
@@ -891,9 +965,10 @@ fn route_855(
         gs04 => gs04,
     };
     let call = from_855(&ack, bak, ctx.mapping, fallback).map_err(untranslatable)?;
+    let key = ctx.key(&call.po);
     let unknown = ctx
         .store
-        .order(&call.po)
+        .order(&key)
         .map_err(|e| Refusal::Store(e.to_string()))?
         .is_none();
     if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
@@ -904,11 +979,11 @@ fn route_855(
         });
     }
     if ack.purpose.trim() == "00" {
-        let key = inbound::original_key(&call.po, "855", "");
+        let original = inbound::original_key(&key, "855", "");
         let what = format!("original 855 (BAK01 00) for PO {}", call.po);
-        if let Some(dup) = ctx.sent_before(key, &what)? {
+        if let Some(dup) = ctx.sent_before(original, &what)? {
             batch.history.push((
-                call.po.clone(),
+                key.clone(),
                 format!("855 received again, not sent: {dup}"),
             ));
             return Ok(Routed::Duplicate(dup));
@@ -919,9 +994,9 @@ fn route_855(
     }
     batch
         .history
-        .push((call.po.clone(), format!("855 received: {}", ctx.source)));
+        .push((key.clone(), format!("855 received: {}", ctx.source)));
     batch.jobs.push(NewJob {
-        po: call.po,
+        po: key,
         kind: call.kind,
         path: call.path,
         body: call.body.to_string(),
@@ -941,12 +1016,13 @@ fn route_856(
 ) -> Result<Routed, Refusal> {
     let (asn, diags) = x12::Asn856::parse(tx);
     first_error(&diags)?;
-    let views = order_views(ctx.store, &asn, batch)?;
+    let views = order_views(ctx, &asn, batch)?;
     let calls = from_856(&asn, bsn, ctx.mapping, &views).map_err(untranslatable)?;
     let mut n = 0;
     let mut duplicates = Vec::new();
     for c in calls {
         let unknown = !views.contains_key(&c.call.po);
+        let key = ctx.key(&c.call.po);
         if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
             return Err(Refusal::UnknownPoHeld {
                 kind: "856",
@@ -955,15 +1031,15 @@ fn route_856(
             });
         }
         if asn.purpose.trim() == "00" {
-            let key = inbound::original_key(&c.call.po, "856", asn.shipment_id.trim());
+            let original = inbound::original_key(&key, "856", asn.shipment_id.trim());
             let what = format!(
                 "original 856 (BSN01 00) shipment {} for PO {}",
                 asn.shipment_id.trim(),
                 c.call.po
             );
-            if let Some(dup) = ctx.sent_before(key, &what)? {
+            if let Some(dup) = ctx.sent_before(original, &what)? {
                 batch.history.push((
-                    c.call.po.clone(),
+                    key.clone(),
                     format!("856 received again, not sent: {dup}"),
                 ));
                 duplicates.push(dup);
@@ -975,16 +1051,16 @@ fn route_856(
             tracing::warn!(po = %c.call.po, source = %ctx.source, "856 for a PO the bridge never received; sending it anyway (flagged).");
         }
         batch.history.push((
-            c.call.po.clone(),
+            key.clone(),
             format!(
                 "856 received (shipment {}): {}",
                 asn.shipment_id.trim(),
                 ctx.source
             ),
         ));
-        batch.shipped.push((c.call.po.clone(), c.shipped_now));
+        batch.shipped.push((key.clone(), c.shipped_now));
         batch.jobs.push(NewJob {
-            po: c.call.po,
+            po: key,
             kind: c.call.kind,
             path: c.call.path,
             body: c.call.body.to_string(),
@@ -1002,7 +1078,7 @@ fn route_856(
 /// What the store knows of each PO the 856 names: ordered quantities, vendor parts and what
 /// has shipped so far (earlier 856s, in the store and earlier in this same file).
 fn order_views(
-    store: &Store,
+    ctx: &Route<'_>,
     asn: &x12::Asn856,
     batch: &InboundBatch,
 ) -> Result<BTreeMap<String, OrderView>, Refusal> {
@@ -1010,15 +1086,17 @@ fn order_views(
     for node in &asn.nodes {
         let Some(prf) = &node.prf else { continue };
         let po = prf.po_number.trim().to_string();
-        let Some(rec) = store
-            .order(&po)
+        let key = ctx.key(&po);
+        let Some(rec) = ctx
+            .store
+            .order(&key)
             .map_err(|e| Refusal::Store(e.to_string()))?
         else {
             continue;
         };
         let mut shipped = rec.inbound.shipped.clone();
         for (p, lines) in &batch.shipped {
-            if *p == po {
+            if *p == key {
                 for (l, q) in lines {
                     let slot = shipped.entry(l.clone()).or_default();
                     *slot = slot.saturating_add(*q);
@@ -1123,6 +1201,7 @@ fn reply_version(gs08: &str, mapping_version: x12::Version) -> (x12::Version, Op
 fn reply_997(
     store: &Store,
     mapping: &Mapping,
+    account: &str,
     pair: &str,
     group: &GroupAck,
 ) -> anyhow::Result<FileRecord> {
@@ -1177,9 +1256,15 @@ fn reply_997(
         }],
         &opts,
     )?;
+    // Each account numbers its own interchanges: another account's 997 names say whose.
+    let prefix = match account {
+        crate::domain::DEFAULT_ACCOUNT => String::new(),
+        other => format!("{other}."),
+    };
     Ok(FileRecord {
+        account: account.to_owned(),
         file_name: format!(
-            "997.{}.{isa13:09}.997",
+            "997.{prefix}{}.{isa13:09}.997",
             files::safe_name(group.header.control_number.trim())
         ),
         content: String::from_utf8_lossy(&bytes).into_owned(),

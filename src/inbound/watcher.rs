@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::events::Outcome;
 use crate::files::{self, Dir, Kind, Meta, OpenError, Root};
 use crate::inbound::inbox::{self, Dirs};
-use crate::mapping::SharedMapping;
+use crate::accounts::Accounts;
 use crate::store::inbound::WaitingFile;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -60,7 +60,8 @@ impl Throttle {
 #[derive(Clone)]
 pub struct Inbox {
     pub store: Store,
-    pub mapping: SharedMapping,
+    /// Every account: a file goes to the account its interchange answers.
+    pub accounts: Accounts,
     pub inbox: Root,
     pub dirs: Dirs,
     pub settle: Duration,
@@ -527,9 +528,8 @@ impl Inbox {
     /// Processes one claimed file; true when it is still changing and stays claimed. Errors
     /// leave it in the processing area for the next scan.
     fn handle(&self, processing: &Dir, name: &OsStr, read: Option<inbox::Read>) -> bool {
-        let mapping = self.mapping.current();
         let shown = name.to_string_lossy().into_owned();
-        match inbox::process(&self.store, &mapping, &self.dirs, processing, name, read) {
+        match inbox::process(&self.store, &self.accounts, &self.dirs, processing, name, read) {
             Ok(Outcome::Changing { reason }) => {
                 tracing::warn!(file = %Escaped(&shown), reason = %Escaped(&reason), "Inbox file changed after it was taken; nothing committed, looking again once it settles.");
                 true

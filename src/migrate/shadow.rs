@@ -332,7 +332,7 @@ impl Recorder {
     }
 
     fn round(&self) -> Result<usize, crate::store::StoreError> {
-        let due = self.store.due_jobs(u64::MAX, 64)?;
+        let due = self.store.due_jobs(None, u64::MAX, 64)?;
         let mapping = self.mapping.current();
         for job in &due.jobs {
             let body = self.body(&mapping, job);

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::files::{self, Dir, OpenError, Root, TempKey};
+use crate::domain::PoRef;
 use crate::mapping::{Mapping, SharedMapping};
 use crate::metrics::Metrics;
 use crate::outbound::to_850::{self, ControlNumbers};
@@ -32,8 +33,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct Outbox {
     pub store: Store,
-    pub mapping: SharedMapping,
-    pub outbox_dir: Root,
+    /// Each account's mapping and outbox directory.
+    pub accounts: Vec<OutboxAccount>,
     /// The archive root (`archive/`), when 850 copies are kept.
     pub archive_dir: Option<Root>,
     /// Makes the temp names unguessable (see the module docs).
@@ -47,6 +48,14 @@ pub struct Outbox {
     pub background: crate::background::Background,
     /// Busy while a batch is being written (the watchdog's view of this worker).
     pub live: crate::clock::BusySince,
+}
+
+/// What the worker needs of one account.
+#[derive(Clone)]
+pub struct OutboxAccount {
+    pub id: String,
+    pub mapping: SharedMapping,
+    pub dir: Root,
 }
 
 /// How many queued 850s one round takes.
@@ -77,7 +86,7 @@ impl Outbox {
                 Ok(Batch { written, failed }) => {
                     for (po, file) in written.iter() {
                         self.metrics.file_850_written();
-                        tracing::info!(po = %crate::text::Escaped(po), file = %crate::text::Escaped(file), "850 written to the outbox.");
+                        tracing::info!(po = %shown(po), file = %crate::text::Escaped(file), "850 written to the outbox.");
                         let _ = self.events.send(crate::events::Event::Written850 {
                             po: po.clone(),
                             file: file.clone(),
@@ -123,63 +132,77 @@ impl Outbox {
     /// then drop the receipts. The order of durable steps per PO is the one in the module docs.
     fn write_batch(&self, limit: usize) -> anyhow::Result<Batch> {
         let store = &self.store;
-        let mapping = self.mapping.current();
-        let pair = mapping.interchange.pair_key();
         let now = crate::clock::now_rfc3339();
         let mut finished = Vec::new();
-        let mut pending = Vec::new();
+        let mut pending: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
         for (queue_id, po) in store.outbox_batch(limit)? {
             match store.order(&po)? {
                 None => {
-                    tracing::warn!(po = %crate::text::Escaped(&po), "Queued PO has no record; dropping the queue entry.");
+                    tracing::warn!(po = %shown(&po), "Queued PO has no record; dropping the queue entry.");
                     finished.push((queue_id, po));
                 }
                 Some(rec) if matches!(rec.outbound, Outbound850::Written { .. }) => {
                     finished.push((queue_id, po))
                 }
-                Some(_) => pending.push((queue_id, po)),
+                Some(_) => {
+                    let account = PoRef::from_key(&po).account;
+                    pending.entry(account).or_default().push((queue_id, po));
+                }
             }
         }
-        // One transaction for the whole batch: sled serialises transactions against flushes, so
-        // fewer of them keep webhook intake from waiting.
-        let names: Vec<&str> = pending.iter().map(|(_, po)| po.as_str()).collect();
-        let recs = if names.is_empty() {
-            Vec::new()
-        } else {
-            store.allocate_850s(&names, &pair, &now, |po, env| {
-                file_name(&self.file_pattern, po, env)
-            })?
-        };
-        let work: Vec<(u64, String, _)> = pending
-            .into_iter()
-            .zip(recs)
-            .map(|((queue_id, po), rec)| (queue_id, po, rec))
-            .collect();
+        let mut failed = 0;
+        // One transaction per account (each numbers its own interchanges): sled serialises
+        // transactions against flushes, so fewer of them keep webhook intake from waiting.
+        let mut work = Vec::new();
+        for (account, entries) in pending {
+            let Some(acc) = self.accounts.iter().find(|a| a.id == account) else {
+                tracing::error!(account = %crate::text::Escaped(&account), pos = entries.len(), "Queued POs of an account that is no longer configured stay queued: configure the account again.");
+                failed += entries.len();
+                continue;
+            };
+            let mapping = acc.mapping.current();
+            let names: Vec<&str> = entries.iter().map(|(_, po)| po.as_str()).collect();
+            let recs = store.allocate_850s(
+                &names,
+                &mapping.interchange.pair_key(),
+                &now,
+                |po, env| file_name(&self.file_pattern, &PoRef::from_key(po), env),
+            )?;
+            for ((queue_id, po), rec) in entries.into_iter().zip(recs) {
+                work.push((queue_id, po, rec, acc, mapping.clone()));
+            }
+        }
         if work.is_empty() && finished.is_empty() {
-            return Ok(Batch::default());
+            return Ok(Batch {
+                written: Vec::new(),
+                failed,
+            });
         }
         store.flush_blocking()?;
-        let outbox = self.outbox_dir.open()?;
         let archive = match &self.archive_dir {
             Some(root) => Some(root.open()?),
             None => None,
         };
+        let mut outboxes: BTreeMap<String, Dir> = BTreeMap::new();
         let mut staged = Vec::new();
         let mut archive_dirs: BTreeMap<String, Dir> = BTreeMap::new();
-        let mut failed = 0;
-        for (queue_id, po, rec) in work {
+        for (queue_id, po, rec, acc, mapping) in work {
             let Outbound850::Allocated { envelope } = &rec.outbound else {
-                anyhow::bail!("allocation left PO {po} pending");
+                anyhow::bail!("allocation left PO {} pending", shown(&po));
             };
             let bytes = match render(&rec.order, &mapping, envelope) {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::error!(po = %crate::text::Escaped(&po), error = %crate::text::Escaped(&format!("{e:#}")), "850 cannot be rendered with the current mapping; it stays queued.");
+                    tracing::error!(po = %shown(&po), error = %crate::text::Escaped(&format!("{e:#}")), "850 cannot be rendered with the current mapping; it stays queued.");
                     failed += 1;
                     continue;
                 }
             };
-            stage(&outbox, &self.temp_key, &envelope.file_name, &bytes)?;
+            let outbox = match outboxes.entry(acc.id.clone()) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(acc.dir.open()?),
+            };
+            stage(outbox, &self.temp_key, &envelope.file_name, &bytes)?;
             if let Some(archive) = &archive {
                 let day = format!("outbound/{}", crate::clock::date_path(&envelope.created_at));
                 let dir = match archive_dirs.entry(day) {
@@ -191,37 +214,53 @@ impl Outbox {
                 };
                 dir.replace_file(OsStr::new(&envelope.file_name), &bytes)?;
             }
-            staged.push((queue_id, po, envelope.file_name.clone()));
+            staged.push((queue_id, po, envelope.file_name.clone(), acc.id.clone()));
         }
-        outbox.sync()?;
-        for d in archive_dirs.values() {
+        for d in outboxes.values().chain(archive_dirs.values()) {
             d.sync()?;
         }
         let at = crate::clock::now_rfc3339();
         let done: Vec<(u64, &str)> = finished
             .iter()
             .map(|(q, po)| (*q, po.as_str()))
-            .chain(staged.iter().map(|(q, po, _)| (*q, po.as_str())))
+            .chain(staged.iter().map(|(q, po, _, _)| (*q, po.as_str())))
             .collect();
         store.complete_850s(&done, &at)?;
         store.flush_blocking()?;
-        let mut removed = false;
-        for (_, _, name) in &staged {
-            removed |= outbox.unlink(&self.temp_key.temp_name(name)).is_ok();
+        let mut removed = BTreeMap::new();
+        for (_, _, name, account) in &staged {
+            if let Some(outbox) = outboxes.get(account) {
+                if outbox.unlink(&self.temp_key.temp_name(name)).is_ok() {
+                    removed.insert(account.clone(), ());
+                }
+            }
         }
-        if removed {
-            let _ = outbox.sync();
+        for account in removed.keys() {
+            if let Some(outbox) = outboxes.get(account) {
+                let _ = outbox.sync();
+            }
         }
         Ok(Batch {
-            written: staged.into_iter().map(|(_, po, f)| (po, f)).collect(),
+            written: staged.into_iter().map(|(_, po, f, _)| (po, f)).collect(),
             failed,
         })
+    }
+
+    /// The outbox directory a prepared file of `account` goes to (the first account's when that
+    /// account is no longer configured: every outbox is the ERP's).
+    fn dir_of(&self, account: &str) -> Root {
+        self.accounts
+            .iter()
+            .find(|a| a.id == account)
+            .unwrap_or(&self.accounts[0])
+            .dir
+            .clone()
     }
 
     /// Writes queued prepared files (997s); true when one was written (look again).
     async fn write_prepared_files(&self, shutdown: &CancellationToken) -> bool {
         let store = self.store.clone();
-        let dir = self.outbox_dir.clone();
+        let me = self.clone();
         let key = self.temp_key.clone();
         let result = self
             .background
@@ -229,6 +268,7 @@ impl Outbox {
                 let Some((id, file)) = store.next_file()? else {
                     return Ok(None);
                 };
+                let dir = me.dir_of(&file.account);
                 // The record (and the control numbers in it) must be durable before the file exists.
                 store.flush_blocking()?;
                 let dir = dir.open()?;
@@ -290,8 +330,8 @@ pub fn render(
 
 /// The file name for a PO's 850: the pattern with placeholders filled and the PO number made
 /// safe (only `A-Z a-z 0-9 . _ -`, no leading dot, at most 80 characters).
-pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
-    let safe_po = files::safe_name(po);
+pub fn file_name(pattern: &str, po: &PoRef, env: &Envelope850) -> String {
+    let safe_po = files::safe_name(&po.po);
     let date: String = env
         .created_at
         .chars()
@@ -304,6 +344,12 @@ pub fn file_name(pattern: &str, po: &str, env: &Envelope850) -> String {
         .replace("{gs06}", &env.gs06.to_string())
         .replace("{st02}", &format!("{:04}", env.st02))
         .replace("{date}", &date)
+        .replace("{account}", &po.account)
+}
+
+/// A PO's store key for a log line (`PO`, or `account/PO`), escaped.
+fn shown(key: &str) -> String {
+    crate::text::escape(&crate::domain::account::show_po_key(key))
 }
 
 /// Puts `bytes` at `dir/name` exactly once (see the module docs for the protocol).
@@ -399,19 +445,19 @@ mod tests {
     #[test]
     fn file_names_are_safe() {
         assert_eq!(
-            file_name("{po}.{isa13}.850", "IM-1", &env()),
+            file_name("{po}.{isa13}.850", &PoRef::new("default", "IM-1"), &env()),
             "IM-1.000000042.850"
         );
         assert_eq!(
-            file_name("{po}.{isa13}.850", "../../etc/passwd", &env()),
+            file_name("{po}.{isa13}.850", &PoRef::new("default", "../../etc/passwd"), &env()),
             "______etc_passwd.000000042.850"
         );
         assert_eq!(
-            file_name("{po}.{isa13}.850", "a/b\nc\u{0}", &env()),
+            file_name("{po}.{isa13}.850", &PoRef::new("default", "a/b\nc\u{0}"), &env()),
             "a_b_c_.000000042.850"
         );
         assert_eq!(
-            file_name("{date}-{gs06}-{st02}-{isa13}", ".x", &env()),
+            file_name("{date}-{gs06}-{st02}-{isa13}", &PoRef::new("default", ".x"), &env()),
             "20261123-7-0003-000000042"
         );
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,14 +29,19 @@ use http_body_util::BodyExt as _;
 use serde_json::{json, Value};
 use tokio::sync::{Notify, Semaphore};
 
+use tracing::Level;
+
+use crate::accounts::{Account, Accounts};
 use crate::clock::Clock;
-use crate::config::Secret;
+use crate::domain::DEFAULT_ACCOUNT;
 use crate::ingram::order::{self, DecodeError};
-use crate::mapping::SharedMapping;
 use crate::metrics::{ListenerTimeout, Metrics, ProgramKind};
 use crate::outbound::to_850;
 use crate::store::{Intake, NewEvent, Store};
 use crate::text::{self, Escaped};
+
+/// Each account's webhook path.
+pub const ACCOUNT_PATH: &str = "/webhooks/ingram/{id}/purchase-orders";
 
 /// Header carrying the Base64 HMAC-SHA512 of the event id.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature";
@@ -45,8 +50,8 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature";
 #[derive(Clone)]
 pub struct WebhookState {
     pub store: Store,
-    pub secrets: Arc<Vec<Secret>>,
-    pub mapping: SharedMapping,
+    /// Each account: its secrets and mapping.
+    pub accounts: Accounts,
     /// Woken after each durable intake so the outbox worker starts at once.
     pub outbox_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
@@ -79,10 +84,13 @@ enum BodyError {
     Broken(String),
 }
 
-/// The router: the webhook path plus `/healthz`, `/readyz` and `/metrics`.
+/// The router: each account's webhook path (`/webhooks/ingram/{id}/purchase-orders`), the
+/// single-account path (`path`) for the account `default`, plus `/healthz`, `/readyz` and
+/// `/metrics`.
 pub fn router(state: WebhookState, path: &str, max_body_bytes: usize) -> Router {
     Router::new()
-        .route(path, post(receive))
+        .route(ACCOUNT_PATH, post(receive_for))
+        .route(path, post(receive_default))
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -113,15 +121,6 @@ async fn health(State(s): State<WebhookState>) -> Response {
     }
 }
 
-/// A 503 with `Retry-After` for an event that is not durable (or not read yet): the client
-/// retries (Ingram does).
-fn unavailable(field: &str, message: &str) -> Response {
-    let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, field, message);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
-    r
-}
-
 async fn metrics(State(s): State<WebhookState>) -> Response {
     let body = s.metrics.render(&s.store);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
@@ -142,14 +141,6 @@ fn segments_refusal(
         .iter()
         .enumerate()
         .find_map(|(i, po)| to_850::to_850(po, mapping).err().map(|e| (i, e)))
-}
-
-fn refuse(status: StatusCode, field: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({ "error": message.into(), "field": field })),
-    )
-        .into_response()
 }
 
 /// Waits (bounded) for a body slot, then reads the whole body within the read deadline while
@@ -204,36 +195,39 @@ async fn read_body(
         .map_err(|_| BodyError::Timeout)?
 }
 
-async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+/// `POST /webhooks/ingram/{id}/purchase-orders`: the account `id`'s webhook.
+async fn receive_for(
+    State(s): State<WebhookState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    receive(s, account, headers, body).await
+}
+
+/// The single-account path (`server.webhook_path`): the account `default`'s webhook.
+async fn receive_default(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+    receive(s, DEFAULT_ACCOUNT.to_owned(), headers, body).await
+}
+
+async fn receive(s: WebhookState, account: String, headers: HeaderMap, body: Body) -> Response {
+    let Some(account) = s.accounts.get(&account).cloned() else {
+        let response = Refusal::new(
+            StatusCode::NOT_FOUND,
+            "account",
+            format!(
+                "no account '{}' in this bridge",
+                text::escape(&account)
+            ),
+        )
+        .into_response();
+        s.metrics.webhook(response.status().as_u16());
+        return response;
+    };
     let body = match read_body(&s.bodies, &s.metrics, &headers, body).await {
         Ok(b) => b,
         Err(e) => {
-            let mut response = match e {
-                BodyError::TooLarge => refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "$",
-                    "body larger than server.max_body_bytes",
-                ),
-                BodyError::NoSlot => {
-                    s.metrics.listener_timeout(ListenerTimeout::BodySlot);
-                    tracing::debug!("Webhook body refused: every body slot stayed busy.");
-                    unavailable("$", "too many request bodies being received; retry")
-                }
-                BodyError::Timeout => {
-                    s.metrics.listener_timeout(ListenerTimeout::Body);
-                    tracing::debug!("Webhook body not received within the body deadline.");
-                    refuse(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "$",
-                        "body not received within server.body_read_timeout_secs",
-                    )
-                }
-                BodyError::Broken(e) => refuse(
-                    StatusCode::BAD_REQUEST,
-                    "$",
-                    format!("failed to read the request body: {e}"),
-                ),
-            };
+            let mut response = body_refusal(&s, e).into_response();
             // The rest of the body is not wanted: close instead of draining it.
             response.headers_mut().insert(
                 header::CONNECTION,
@@ -243,82 +237,245 @@ async fn receive(State(s): State<WebhookState>, headers: HeaderMap, body: Body) 
             return response;
         }
     };
-    let response = match tokio::time::timeout(s.request_timeout, handle(&s, &headers, &body)).await
-    {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::warn!(
-                timeout_secs = s.request_timeout.as_secs(),
-                "Webhook request timed out before it was durable."
-            );
-            unavailable("", "timed out before the event was durable; retry")
-        }
-    };
+    let response =
+        match tokio::time::timeout(s.request_timeout, handle(&s, &account, &headers, &body)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(refusal)) => refusal.into_response(),
+            Err(_) => Refusal::unavailable("", "timed out before the event was durable; retry")
+                .logged(
+                    Level::WARN,
+                    "Webhook request timed out before it was durable.",
+                    None,
+                    Some(format!("timeout {} s", s.request_timeout.as_secs())),
+                )
+                .into_response(),
+        };
     s.metrics.webhook(response.status().as_u16());
     response
 }
 
-async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response {
+/// The refusal for a body that could not be read.
+fn body_refusal(s: &WebhookState, e: BodyError) -> Refusal {
+    match e {
+        BodyError::TooLarge => Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "$",
+            "body larger than server.max_body_bytes",
+        ),
+        BodyError::NoSlot => {
+            s.metrics.listener_timeout(ListenerTimeout::BodySlot);
+            Refusal::unavailable("$", "too many request bodies being received; retry").logged(
+                Level::DEBUG,
+                "Webhook body refused: every body slot stayed busy.",
+                None,
+                None,
+            )
+        }
+        BodyError::Timeout => {
+            s.metrics.listener_timeout(ListenerTimeout::Body);
+            Refusal::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "$",
+                "body not received within server.body_read_timeout_secs",
+            )
+            .logged(
+                Level::DEBUG,
+                "Webhook body not received within the body deadline.",
+                None,
+                None,
+            )
+        }
+        BodyError::Broken(e) => Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "$",
+            format!("failed to read the request body: {e}"),
+        ),
+    }
+}
+
+/// Why a webhook is not accepted: the response it becomes (a JSON body naming the field), and
+/// the log line, written once, where the refusal becomes the response.
+struct Refusal {
+    status: StatusCode,
+    field: String,
+    message: String,
+    log: Option<RefusalLog>,
+}
+
+struct RefusalLog {
+    level: Level,
+    what: &'static str,
+    event_id: Option<String>,
+    detail: Option<String>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, field: &str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            field: field.to_owned(),
+            message: message.into(),
+            log: None,
+        }
+    }
+
+    /// A 503 with `Retry-After` for an event that is not durable (or not read yet): the client
+    /// retries (Ingram does).
+    fn unavailable(field: &str, message: &str) -> Refusal {
+        Refusal::new(StatusCode::SERVICE_UNAVAILABLE, field, message)
+    }
+
+    /// The refusal, logged at `level` with `what`, the event id (escaped) and a detail.
+    fn logged(
+        mut self,
+        level: Level,
+        what: &'static str,
+        event_id: Option<&str>,
+        detail: Option<String>,
+    ) -> Refusal {
+        self.log = Some(RefusalLog {
+            level,
+            what,
+            event_id: event_id.map(text::escape),
+            detail,
+        });
+        self
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        if let Some(l) = &self.log {
+            let (id, detail) = (
+                l.event_id.as_deref().unwrap_or(""),
+                l.detail.as_deref().unwrap_or(""),
+            );
+            match l.level {
+                Level::ERROR => tracing::error!(event_id = %id, detail = %detail, "{}", l.what),
+                Level::WARN => tracing::warn!(event_id = %id, detail = %detail, "{}", l.what),
+                Level::INFO => tracing::info!(event_id = %id, detail = %detail, "{}", l.what),
+                _ => tracing::debug!(event_id = %id, detail = %detail, "{}", l.what),
+            }
+        }
+        let mut r = (
+            self.status,
+            Json(json!({ "error": self.message, "field": self.field })),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+        }
+        r
+    }
+}
+
+/// One webhook, step by step; any step may refuse it.
+async fn handle(
+    s: &WebhookState,
+    account: &Account,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, Refusal> {
     let started = std::time::Instant::now();
+    json_content(headers)?;
+    let signature = signature_header(headers)?;
+    let root = parse(body)?;
+    let event_id =
+        order::event_id(&root).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, &e.field, e.message))?;
+    verify(account, &event_id, signature)?;
+    // The signature verified: this id is the account's (or a replay of its signature).
+    let event_key = crate::domain::po_key(&account.id, &event_id);
+    let now_ms = s.clock.now_ms();
+    refused_before(s, &event_key, now_ms)?;
+    let event = decode(s, account, root, &event_id, &event_key, now_ms).await?;
+    let intake = store(s, account, &event, headers, body).await?;
+    s.metrics.webhook_latency(started.elapsed());
+    Ok(answer(s, account, &event, intake))
+}
+
+fn json_content(headers: &HeaderMap) -> Result<(), Refusal> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
-    if !(mime.eq_ignore_ascii_case("application/json")
-        || mime.to_ascii_lowercase().ends_with("+json"))
+    if mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
     {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-type",
-            format!("content type '{content_type}' is not application/json"),
-        );
+        return Ok(());
     }
-    let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
-        tracing::warn!("Webhook refused: no signature header.");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            SIGNATURE_HEADER,
-            "missing signature",
-        );
-    };
-    let root: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, "$", format!("malformed json: {e}")),
-    };
-    // serde_json keeps the last of two values for one key; which the sender meant is a guess.
+    Err(Refusal::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "content-type",
+        format!(
+            "content type '{}' is not application/json",
+            text::escape(content_type)
+        ),
+    ))
+}
+
+fn signature_header(headers: &HeaderMap) -> Result<&str, Refusal> {
+    headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            Refusal::new(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "missing signature").logged(
+                Level::WARN,
+                "Webhook refused: no signature header.",
+                None,
+                None,
+            )
+        })
+}
+
+/// The body as JSON; a key repeated in one object is refused (serde_json keeps the last of two
+/// values for one key; which the sender meant is a guess).
+fn parse(body: &Bytes) -> Result<Value, Refusal> {
+    let root: Value = serde_json::from_slice(body).map_err(|e| {
+        Refusal::new(StatusCode::BAD_REQUEST, "$", format!("malformed json: {e}"))
+    })?;
     if let Some(field) = order::repeated_key(body) {
-        return refuse(
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             &field,
             "this key appears twice in one object: which value is meant cannot be told",
-        );
+        ));
     }
-    let event_id = match order::event_id(&root) {
-        Ok(id) => id,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.field, e.message),
-    };
-    if !crate::ingram::signature::verify(
-        &s.secrets
-            .iter()
-            .map(|x| x.expose().as_bytes())
-            .collect::<Vec<_>>(),
-        &event_id,
-        signature,
-    ) {
-        tracing::warn!(event_id = %Escaped(&event_id), "Webhook refused: signature does not verify.");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            SIGNATURE_HEADER,
-            "signature does not verify",
-        );
+    Ok(root)
+}
+
+/// The signature, against this account's secrets only.
+fn verify(account: &Account, event_id: &str, signature: &str) -> Result<(), Refusal> {
+    let secrets: Vec<&[u8]> = account
+        .webhook_secrets
+        .iter()
+        .map(|x| x.expose().as_bytes())
+        .collect();
+    if crate::ingram::signature::verify(&secrets, event_id, signature) {
+        return Ok(());
     }
-    // The signature verified: this id is Ingram's (or a replay of Ingram's signature).
-    let now_ms = s.clock.now_ms();
-    if let Some(refused) = refused_before(s, &event_id, now_ms) {
-        return refused;
-    }
-    let mapping = s.mapping.current();
+    Err(
+        Refusal::new(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "signature does not verify")
+            .logged(
+                Level::WARN,
+                "Webhook refused: signature does not verify.",
+                Some(event_id),
+                Some(format!("account {}", account.id)),
+            ),
+    )
+}
+
+/// The typed event through the account's mapping: the webhook program, the decode, the 850
+/// checks and its segment programs. A body the account cannot accept is remembered as refused.
+async fn decode(
+    s: &WebhookState,
+    account: &Account,
+    root: Value,
+    event_id: &str,
+    event_key: &str,
+    now_ms: u64,
+) -> Result<order::Event, Refusal> {
+    let mapping = account.mapping.current();
     // The mapping's programs run in worker processes and may take up to their time limit: off
     // the async runtime, so a slow or looping program holds this request only.
     let decoded = {
@@ -349,70 +506,73 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             Ok(work())
         }
     };
-    let decoded = match decoded {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(event_id = %Escaped(&event_id), error = %e, "Webhook not accepted: decoding it failed unexpectedly; answered 500.");
-            return refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "",
-                "the event could not be decoded",
-            );
+    let mapping_file = mapping.source.display().to_string();
+    match decoded {
+        Err(e) => Err(Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+            "the event could not be decoded",
+        )
+        .logged(
+            Level::ERROR,
+            "Webhook not accepted: decoding it failed unexpectedly; answered 500.",
+            Some(event_id),
+            Some(e.to_string()),
+        )),
+        Ok(Ok((event, None))) => Ok(event),
+        Ok(Ok((_, Some((index, error))))) => {
+            // As for the webhook program: the mapping is at fault, nothing is stored, and
+            // Ingram redelivers once it is corrected.
+            s.metrics.program_error(ProgramKind::Webhook);
+            let field = format!("resource[{index}]");
+            Err(Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, &field, error.to_string()).logged(
+                Level::ERROR,
+                "Webhook not accepted: the 850 cannot be built with the mapping's [[po850.segments]]; nothing stored, answered 500.",
+                Some(event_id),
+                Some(format!("{field}: {} (mapping {mapping_file})", text::escape(&error.to_string()))),
+            ))
         }
-    };
-    let event = match decoded {
-        Ok((e, refusal)) => match refusal {
-            None => e,
-            Some((index, error)) => {
-                // As for the webhook program: the mapping is at fault, nothing is stored, and
-                // Ingram redelivers once it is corrected.
-                s.metrics.program_error(ProgramKind::Webhook);
-                let field = format!("resource[{index}]");
-                tracing::error!(
-                    event_id = %Escaped(&event_id),
-                    field = %field,
-                    reason = %Escaped(&error.to_string()),
-                    mapping = %mapping.source.display(),
-                    "Webhook not accepted: the 850 cannot be built with the mapping's [[po850.segments]]; nothing stored, answered 500."
-                );
-                return refuse(StatusCode::INTERNAL_SERVER_ERROR, &field, error.to_string());
-            }
-        },
-        Err(DecodeError::Field(e)) => {
-            tracing::warn!(
-                event_id = %Escaped(&event_id),
-                field = %Escaped(&e.field),
-                reason = %Escaped(&e.message),
-                "Webhook refused: the body cannot be accepted."
-            );
-            remember_refusal(s, &event_id, &e, now_ms).await;
-            return refuse(StatusCode::BAD_REQUEST, &e.field, e.message);
+        Ok(Err(DecodeError::Field(e))) => {
+            remember_refusal(s, event_key, &e, now_ms).await;
+            Err(Refusal::new(StatusCode::BAD_REQUEST, &e.field, e.message.clone()).logged(
+                Level::WARN,
+                "Webhook refused: the body cannot be accepted.",
+                Some(event_id),
+                Some(format!("{}: {}", text::escape(&e.field), text::escape(&e.message))),
+            ))
         }
-        Err(DecodeError::Program {
+        Ok(Err(DecodeError::Program {
             index,
             error,
             place,
-        }) => {
+        })) => {
             // The mapping is at fault, not Ingram: nothing is stored, and a 5xx makes Ingram
             // deliver the event again once the mapping is corrected.
             s.metrics.program_error(ProgramKind::Webhook);
             let field = format!("resource[{index}]");
-            tracing::error!(
-                event_id = %Escaped(&event_id),
-                field = %field,
-                reason = %Escaped(&error.to_string()),
-                mapping = %mapping.source.display(),
-                program = %place,
-                "Webhook not accepted: the mapping's [webhook] program failed; nothing stored, answered 500."
-            );
-            return refuse(
+            Err(Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &field,
                 format!("the mapping's [webhook] program failed: {error}"),
-            );
+            )
+            .logged(
+                Level::ERROR,
+                "Webhook not accepted: the mapping's [webhook] program failed; nothing stored, answered 500.",
+                Some(event_id),
+                Some(format!("{field}: {} (mapping {mapping_file}, program {place})", text::escape(&error.to_string()))),
+            ))
         }
-    };
-    let raw = String::from_utf8_lossy(body).into_owned();
+    }
+}
+
+/// The event, its POs and their queue entries, durably (the store's group commit).
+async fn store(
+    s: &WebhookState,
+    account: &Account,
+    event: &order::Event,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Intake, Refusal> {
     let kept_headers: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "authorization" | "cookie"))
@@ -423,28 +583,33 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             )
         })
         .collect();
-    let intake = s
-        .store
+    s.store
         .intake(NewEvent {
+            account: account.id.clone(),
             event_id: event.event_id.clone(),
             received_at: crate::clock::now_rfc3339(),
             headers: kept_headers,
-            raw_body: raw,
+            raw_body: String::from_utf8_lossy(body).into_owned(),
             orders: event.orders.clone(),
         })
-        .await;
-    let intake = match intake {
-        Ok(i) => i,
-        Err(e) => {
+        .await
+        .map_err(|e| {
             // The store's own failure is logged once by its committer; this is per request.
-            tracing::warn!(event_id = %Escaped(&event.event_id), error = %e, "Webhook not stored; answered 503.");
-            return unavailable("", "could not store the event durably; retry");
-        }
-    };
-    s.metrics.webhook_latency(started.elapsed());
+            Refusal::unavailable("", "could not store the event durably; retry").logged(
+                Level::WARN,
+                "Webhook not stored; answered 503.",
+                Some(&event.event_id),
+                Some(e.to_string()),
+            )
+        })
+}
+
+/// The 200 for a stored (or duplicate) event.
+fn answer(s: &WebhookState, account: &Account, event: &order::Event, intake: Intake) -> Response {
+    let id = Escaped(&event.event_id);
     match intake {
         Intake::DuplicateEvent => {
-            tracing::info!(event_id = %Escaped(&event.event_id), "Duplicate webhook event acknowledged; nothing new stored.");
+            tracing::info!(account = %account.id, event_id = %id, "Duplicate webhook event acknowledged; nothing new stored.");
             (
                 StatusCode::OK,
                 Json(json!({"status": "duplicate", "eventId": event.event_id})),
@@ -457,13 +622,14 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
             conflicting,
         } => {
             for po in &conflicting {
-                tracing::warn!(event_id = %Escaped(&event.event_id), po = %Escaped(po), "Purchase order re-sent with a different payload; held for review, no second 850.");
+                tracing::warn!(account = %account.id, event_id = %id, po = %Escaped(po), "Purchase order re-sent with a different payload; held for review, no second 850.");
             }
             if !new.is_empty() {
                 s.outbox_wake.notify_one();
             }
             tracing::info!(
-                event_id = %Escaped(&event.event_id),
+                account = %account.id,
+                event_id = %id,
                 new = %text::escape(&new.join(",")),
                 repeated = %text::escape(&repeated.join(",")),
                 "Webhook event stored."
@@ -483,32 +649,32 @@ async fn handle(s: &WebhookState, headers: &HeaderMap, body: &Bytes) -> Response
 
 /// The 409 for a signed event id refused for its body within the last day, unless that id was
 /// accepted meanwhile (then intake answers it as a duplicate). Prunes a batch of expired refusals.
-fn refused_before(s: &WebhookState, event_id: &str, now_ms: u64) -> Option<Response> {
+fn refused_before(s: &WebhookState, event_key: &str, now_ms: u64) -> Result<(), Refusal> {
     if let Err(e) = s.store.prune_refused(now_ms, crate::store::PRUNE_BATCH) {
         tracing::warn!(error = %e, "Could not prune expired webhook refusals.");
     }
-    let refused = match s.store.refused_event(event_id, now_ms) {
-        Ok(r) => r?,
+    let refused = match s.store.refused_event(event_key, now_ms) {
+        Ok(None) => return Ok(()),
+        Ok(Some(r)) => r,
         Err(e) => {
-            tracing::error!(event_id = %Escaped(event_id), error = %e, "Could not read webhook refusals.");
-            return Some(refuse(
+            return Err(Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "",
                 "could not read the state store; retry",
-            ));
+            )
+            .logged(
+                Level::ERROR,
+                "Could not read webhook refusals.",
+                Some(event_key),
+                Some(e.to_string()),
+            ))
         }
     };
-    if matches!(s.store.event(event_id), Ok(Some(_))) {
-        return None;
+    if matches!(s.store.event(event_key), Ok(Some(_))) {
+        return Ok(());
     }
     let at = crate::clock::rfc3339_ms(refused.refused_at_ms);
-    tracing::warn!(
-        event_id = %Escaped(event_id),
-        refused_at = %at,
-        field = %Escaped(&refused.field),
-        "Webhook refused: this event id was refused for its body before; refused again whatever the body."
-    );
-    Some(refuse(
+    Err(Refusal::new(
         StatusCode::CONFLICT,
         "eventid",
         format!(
@@ -517,6 +683,12 @@ fn refused_before(s: &WebhookState, event_id: &str, now_ms: u64) -> Option<Respo
             refused.reason,
             crate::store::REFUSED_TTL_MS / 3_600_000
         ),
+    )
+    .logged(
+        Level::WARN,
+        "Webhook refused: this event id was refused for its body before; refused again whatever the body.",
+        Some(event_key),
+        Some(format!("refused at {at}, field {}", text::escape(&refused.field))),
     ))
 }
 

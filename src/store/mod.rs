@@ -462,6 +462,8 @@ pub struct Store {
 
 /// A new webhook event, validated and ready to persist.
 pub struct NewEvent {
+    /// The account whose webhook it came through: its POs and event id are that account's.
+    pub account: String,
     pub event_id: String,
     pub received_at: String,
     pub headers: Vec<(String, String)>,
@@ -1150,7 +1152,12 @@ impl Store {
     /// PO Response before its PO Status calls, each kind in the order the files came. A call
     /// waits while an earlier call of its PO is dead-lettered (see [`Store::blocked_jobs`]):
     /// Ingram never gets a status before the response it follows.
-    pub fn due_jobs(&self, now_ms: u64, limit: usize) -> Result<Due, StoreError> {
+    pub fn due_jobs(
+        &self,
+        account: Option<&str>,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Due, StoreError> {
         let i = self.inner()?;
         let mut dead_first: std::collections::BTreeMap<String, (crate::domain::CallKind, u64)> =
             Default::default();
@@ -1175,6 +1182,10 @@ impl Store {
         for r in i.jobs.iter() {
             let (k, v) = r?;
             let job: Head = parse(&k, &v)?;
+            // A lane takes its own account's calls only.
+            if account.is_some_and(|a| crate::domain::split_po_key(&job.po).0 != a) {
+                continue;
+            }
             let at = (job.kind, job.id, job.next_attempt_ms);
             match first.get(&job.po) {
                 Some(cur) if (cur.0, cur.1) <= (job.kind, job.id) => {}
@@ -1883,6 +1894,7 @@ fn stage_event(
             None => {
                 let rec = OrderRecord {
                     schema_version: SCHEMA_VERSION,
+                    account: ev.account.clone(),
                     po_number: po.po_number.clone(),
                     event_id: ev.event_id.clone(),
                     received_at: ev.received_at.clone(),

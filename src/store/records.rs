@@ -60,6 +60,9 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderRecord {
     pub schema_version: u32,
+    /// The account the PO came through (records from before accounts: `default`).
+    #[serde(default = "default_account")]
+    pub account: String,
     pub po_number: String,
     pub event_id: String,
     pub received_at: String,
@@ -143,6 +146,23 @@ impl OrderRecord {
         } else {
             "received"
         }
+    }
+}
+
+impl OrderRecord {
+    /// The store key of this PO: its number in its account (see [`crate::domain::account`]).
+    pub fn key(&self) -> String {
+        crate::domain::po_key(&self.account, &self.po_number)
+    }
+
+    /// The store key of the event it came with (event ids are the account's).
+    pub fn event_key(&self) -> String {
+        crate::domain::po_key(&self.account, &self.event_id)
+    }
+
+    /// For people: `PO`, or `account/PO` outside the account `default`.
+    pub fn shown(&self) -> String {
+        crate::domain::PoRef::new(&self.account, &self.po_number).to_string()
     }
 }
 
@@ -342,6 +362,14 @@ pub struct FileRecord {
     pub file_name: String,
     pub content: String,
     pub what: String,
+    /// The account whose outbox it goes to (records from before accounts: `default`).
+    #[serde(default = "default_account")]
+    pub account: String,
+}
+
+/// The account of a record written before accounts existed.
+pub fn default_account() -> String {
+    crate::domain::DEFAULT_ACCOUNT.to_owned()
 }
 
 /// A PO re-sent under a new event id with a different payload, kept for an operator to review.

@@ -284,16 +284,7 @@ fn parse_secs(v: &str) -> Option<Duration> {
     (f.is_finite() && f >= 0.0).then(|| Duration::from_secs_f64(f.min(1e12)))
 }
 
-/// Exponential backoff with full jitter: a uniform random wait in `[0, min(max, base * 2^attempt)]`.
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    use rand::Rng as _;
-    let cap = base
-        .checked_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
-        .unwrap_or(max)
-        .min(max);
-    let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(rand::rng().random_range(0..=nanos))
-}
+pub use crate::partner::backoff;
 
 /// The current time as Unix seconds.
 pub(crate) fn now_epoch_secs() -> u64 {
