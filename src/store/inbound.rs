@@ -7,7 +7,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{json, parse, Store, StoreError};
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::records::{
+    self, FileRecord, HistoryEntry, InterchangeRecord, JobRecord, OrderRecord, SCHEMA_VERSION,
+};
+use super::{
+    abort, json, keys, parse, restate, state_key, written_ms, AwaitingChanges, Store, StoreError,
+};
 
 /// The tree.
 pub const INBOUND: &str = "inbound";
@@ -137,5 +145,229 @@ impl Store {
             }
             None => Ok(None),
         }
+    }
+}
+
+/// Everything one inbound file produced, committed in one transaction.
+#[derive(Debug, Default)]
+pub struct InboundBatch {
+    /// Interchange keys (see [`keys::interchange_key`]) this file carries.
+    pub interchanges: Vec<Vec<u8>>,
+    /// The claimed file name, recorded with each interchange key.
+    pub claimed_file: String,
+    pub received_at: String,
+    pub jobs: Vec<NewJob>,
+    /// Quantities shipped per PO and line by this file's 856s.
+    pub shipped: Vec<(String, std::collections::BTreeMap<String, u64>)>,
+    /// 997s (and TA1s, by the GS06 of the 850 they name) from the ERP for our 850s:
+    /// (outbound pair, GS06, outcome, detail).
+    pub erp_997: Vec<(String, u32, records::ErpAck, String)>,
+    /// 997s to write into the outbox.
+    pub files: Vec<FileRecord>,
+    /// Timeline entries: (PO, text).
+    pub history: Vec<(String, String)>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub po: String,
+    pub kind: crate::domain::CallKind,
+    pub path: String,
+    /// The canonical body (JSON); the mapping's program renders the request body at delivery.
+    pub body: String,
+    /// The transaction set's segments (`$segments` of the mapping's body program).
+    pub segments: Vec<Vec<String>>,
+    pub source: String,
+    pub unknown_po: bool,
+}
+
+/// What committing an inbound file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundCommit {
+    Committed {
+        jobs: usize,
+    },
+    /// Already committed from this same claimed file (a crash came before it was archived).
+    AlreadyCommitted,
+    /// An interchange of this file was processed before, from `previous_file`.
+    Duplicate {
+        previous_file: String,
+    },
+}
+
+impl Store {
+    /// Commits everything one inbound file produced; duplicate interchanges commit nothing.
+    pub fn commit_inbound(&self, b: &InboundBatch) -> Result<InboundCommit, StoreError> {
+        self.commit_inbound_chunk(b, &Chunk::default())
+    }
+
+    /// [`Store::commit_inbound`] for one chunk of a file: with the file's position and the
+    /// original documents the chunk queued ([`inbound`]).
+    pub fn commit_inbound_chunk(
+        &self,
+        b: &InboundBatch,
+        chunk: &Chunk,
+    ) -> Result<InboundCommit, StoreError> {
+        let (i, _w) = self.writer()?;
+        let job_ids: Vec<u64> = b
+            .jobs
+            .iter()
+            .map(|_| i.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let file_ids: Vec<u64> = b
+            .files
+            .iter()
+            .map(|_| i.db.generate_id())
+            .collect::<Result<_, _>>()?;
+        let correlation: Vec<String> = b
+            .jobs
+            .iter()
+            .map(|_| crate::domain::new_correlation_id())
+            .collect();
+        let ic = json(&InterchangeRecord {
+            claimed_file: b.claimed_file.clone(),
+            received_at: b.received_at.clone(),
+        });
+        let inbound = i.db.open_tree(INBOUND)?;
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
+        let out = (
+            &i.interchanges,
+            &i.jobs,
+            &i.orders,
+            &i.file_queue,
+            &i.gs06_index,
+            &i.awaiting_997,
+            &i.erp_rejected,
+            &i.states,
+            &inbound,
+        )
+            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states, inbound)| {
+                changes.restart();
+                for key in &b.interchanges {
+                    if let Some(prev) = interchanges.get(key)? {
+                        let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
+                        return Ok(if prev.claimed_file == b.claimed_file {
+                            InboundCommit::AlreadyCommitted
+                        } else {
+                            InboundCommit::Duplicate {
+                                previous_file: prev.claimed_file,
+                            }
+                        });
+                    }
+                }
+                for key in &b.interchanges {
+                    interchanges.insert(key.as_slice(), ic.as_slice())?;
+                }
+                if let Some(p) = &chunk.progress {
+                    match p.done {
+                        Some(n) => inbound.insert(p.key.as_slice(), &n.to_be_bytes())?,
+                        None => inbound.remove(p.key.as_slice())?,
+                    };
+                }
+                for (key, rec) in &chunk.originals {
+                    inbound.insert(key.as_slice(), rec.as_slice())?;
+                }
+                for ((job, id), corr) in b.jobs.iter().zip(&job_ids).zip(&correlation) {
+                    let rec = JobRecord {
+                        schema_version: SCHEMA_VERSION,
+                        id: *id,
+                        po: job.po.clone(),
+                        kind: job.kind,
+                        correlation_id: corr.clone(),
+                        path: job.path.clone(),
+                        body: job.body.clone(),
+                        segments: job.segments.clone(),
+                        created_at: b.received_at.clone(),
+                        source: job.source.clone(),
+                        unknown_po: job.unknown_po,
+                        attempts: 0,
+                        next_attempt_ms: 0,
+                        last_error: None,
+                    };
+                    jobs.insert(&id.to_be_bytes(), json(&rec))?;
+                }
+                for (file, id) in b.files.iter().zip(&file_ids) {
+                    files.insert(&id.to_be_bytes(), json(file))?;
+                }
+                let touch =
+                    |po: &str,
+                     f: &mut dyn FnMut(&mut OrderRecord)|
+                     -> Result<(), ConflictableTransactionError<StoreError>> {
+                        if let Some(bytes) = orders.get(po.as_bytes())? {
+                            let mut rec: OrderRecord =
+                                parse(po.as_bytes(), &bytes).map_err(abort)?;
+                            let before = state_key(&rec);
+                            f(&mut rec);
+                            restate(states, Some(before), Some(&rec))?;
+                            orders.insert(po.as_bytes(), json(&rec))?;
+                        }
+                        Ok(())
+                    };
+                for job in &b.jobs {
+                    touch(&job.po, &mut |rec| {
+                        rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_add(1);
+                    })?;
+                }
+                for (po, shipped) in &b.shipped {
+                    touch(po, &mut |rec| {
+                        for (line, q) in shipped {
+                            let slot = rec.inbound.shipped.entry(line.clone()).or_default();
+                            *slot = slot.saturating_add(*q);
+                        }
+                    })?;
+                }
+                for (pair, gs06, outcome, detail) in &b.erp_997 {
+                    if let Some(po) = index.get(keys::gs06_key(pair, *gs06))? {
+                        let po = String::from_utf8_lossy(&po).into_owned();
+                        let mut after: Option<(Option<u64>, bool)> = None;
+                        touch(&po, &mut |rec| {
+                            // A TA1 that does not refuse the interchange says less than a 997.
+                            let keep = outcome.is_interchange()
+                                && !outcome.is_rejection()
+                                && rec.inbound.erp_997.is_some();
+                            if !keep {
+                                rec.inbound.erp_997 = Some(*outcome);
+                            }
+                            let what = if outcome.is_interchange() {
+                                format!("TA1 from ERP for the 850 interchange (GS06 {gs06}): {outcome}{detail}")
+                            } else {
+                                format!("997 from ERP for the 850 (GS06 {gs06}): {outcome}{detail}")
+                            };
+                            rec.history.push(HistoryEntry {
+                                at: b.received_at.clone(),
+                                what,
+                            });
+                            after = Some((
+                                written_ms(rec),
+                                rec.inbound.erp_997.is_some_and(|a| a.is_rejection()),
+                            ));
+                        })?;
+                        // The indexes follow the record: no longer awaiting a 997; rejected or not.
+                        if let Some((written, is_rejected)) = after {
+                            if let Some(ms) = written {
+                                changes.remove(awaiting, ms, &po)?;
+                            }
+                            if is_rejected {
+                                rejected.insert(po.as_bytes(), &[])?;
+                            } else {
+                                rejected.remove(po.as_bytes())?;
+                            }
+                        }
+                    }
+                }
+                for (po, what) in &b.history {
+                    touch(po, &mut |rec| {
+                        rec.history.push(HistoryEntry {
+                            at: b.received_at.clone(),
+                            what: what.clone(),
+                        })
+                    })?;
+                }
+                Ok(InboundCommit::Committed { jobs: b.jobs.len() })
+            })?;
+        overdue.apply(&changes.into_inner());
+        Ok(out)
     }
 }

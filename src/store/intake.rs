@@ -1,0 +1,205 @@
+//! Webhook intake: a validated event and its POs written in one transaction (several events
+//! share one, in order), each new PO queued for its 850, a repeated PO recognised by its payload
+//! hash (a pruned one too, through `dedupe`) and a conflicting one held for review.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+use tokio::sync::oneshot;
+
+use super::committer::{committer_late, Commit, COMMIT_WAIT};
+use super::records::{
+    EventRecord, HistoryEntry, OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
+};
+use super::{abort, json, keys, parse, payload_hash, restate, rfc3339_ms, Store, StoreError};
+use crate::domain::PurchaseOrder;
+
+/// A new webhook event, validated and ready to persist.
+pub struct NewEvent {
+    /// The account whose webhook it came through: its POs and event id are that account's.
+    pub account: String,
+    pub event_id: String,
+    pub received_at: String,
+    pub headers: Vec<(String, String)>,
+    pub raw_body: String,
+    pub orders: Vec<PurchaseOrder>,
+}
+
+/// What persisting a webhook event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    /// The event id was seen before: nothing new stored.
+    DuplicateEvent,
+    /// Stored; `new` POs were queued for an 850; `repeated` were known already (no second 850);
+    /// `conflicting` were known with a different payload and are held for review.
+    Stored {
+        new: Vec<String>,
+        repeated: Vec<String>,
+        conflicting: Vec<String>,
+    },
+}
+
+impl Store {
+    /// Persists a webhook event and its POs and makes them durable: the answer comes after the
+    /// flush. Events arriving together share one transaction and one flush. While the store
+    /// cannot write, refuses at once (nothing is queued behind a failing disk).
+    pub async fn intake(&self, ev: NewEvent) -> Result<Intake, StoreError> {
+        if let Some(reason) = self.shared.health.failing_reason() {
+            return Err(StoreError::Unavailable(reason));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(Commit::Intake(Box::new(ev), tx))?;
+        match tokio::time::timeout(COMMIT_WAIT, rx).await {
+            Ok(r) => r.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Unavailable(committer_late())),
+        }
+    }
+
+    /// Persists a webhook event and its POs in one transaction (not yet flushed).
+    pub fn record_event(&self, ev: &NewEvent) -> Result<Intake, StoreError> {
+        let mut out = self.record_events(&[ev])?;
+        out.pop().ok_or_else(|| StoreError::Corrupt {
+            key: ev.event_id.clone(),
+            message: "transaction returned no outcome".into(),
+        })
+    }
+
+    /// Persists several webhook events in one transaction, in order (a later event sees the
+    /// earlier ones: a repeated event id is a duplicate, a repeated PO is repeated or
+    /// conflicting). Not yet flushed. One outcome per event.
+    pub fn record_events(&self, evs: &[&NewEvent]) -> Result<Vec<Intake>, StoreError> {
+        let (i, _w) = self.writer()?;
+        let mut staged = Vec::with_capacity(evs.len());
+        for ev in evs {
+            let queue_ids: Vec<u64> = ev
+                .orders
+                .iter()
+                .map(|_| i.db.generate_id())
+                .collect::<Result<_, _>>()?;
+            let hashes: Vec<String> = ev.orders.iter().map(payload_hash).collect();
+            let event_rec = json(&EventRecord {
+                schema_version: SCHEMA_VERSION,
+                event_id: ev.event_id.clone(),
+                received_at: ev.received_at.clone(),
+                headers: ev.headers.clone(),
+                raw_body: ev.raw_body.clone(),
+                po_numbers: ev.orders.iter().map(|o| o.po_number.clone()).collect(),
+            });
+            staged.push((*ev, queue_ids, hashes, event_rec));
+        }
+        let out = (
+            &i.events,
+            &i.orders,
+            &i.review,
+            &i.outbox_queue,
+            &i.dedupe,
+            &i.received,
+            &i.states,
+        )
+            .transaction(
+                |(events, orders, review, queue, dedupe, received, states)| {
+                    let mut out = Vec::with_capacity(staged.len());
+                    for (ev, queue_ids, hashes, event_rec) in &staged {
+                        out.push(stage_event(
+                            (events, orders, review, queue, dedupe, received, states),
+                            ev,
+                            queue_ids,
+                            hashes,
+                            event_rec,
+                        )?);
+                    }
+                    Ok(out)
+                },
+            )?;
+        Ok(out)
+    }
+}
+
+/// The trees an intake transaction touches: events, orders, review, outbox queue, dedupe,
+/// received, states.
+type IntakeTrees<'t> = (
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+    &'t TransactionalTree,
+);
+
+/// One event's part of an intake transaction (see [`Store::record_events`]).
+fn stage_event(
+    (events, orders, review, queue, dedupe, received, states): IntakeTrees<'_>,
+    ev: &NewEvent,
+    queue_ids: &[u64],
+    hashes: &[String],
+    event_rec: &[u8],
+) -> Result<Intake, ConflictableTransactionError<StoreError>> {
+    if events.get(ev.event_id.as_bytes())?.is_some()
+        || dedupe.get(keys::dedupe_event_key(&ev.event_id))?.is_some()
+    {
+        return Ok(Intake::DuplicateEvent);
+    }
+    events.insert(ev.event_id.as_bytes(), event_rec)?;
+    let (mut new, mut repeated, mut conflicting) = (vec![], vec![], vec![]);
+    for ((po, hash), qid) in ev.orders.iter().zip(hashes).zip(queue_ids) {
+        let key = po.po_number.as_bytes();
+        // A PO pruned by retention is still known by its hash in `dedupe`.
+        let known_hash = match orders.get(key)? {
+            Some(bytes) => {
+                let existing: OrderRecord = parse(key, &bytes).map_err(abort)?;
+                Some(existing.payload_hash)
+            }
+            None => dedupe
+                .get(keys::dedupe_po_key(&po.po_number))?
+                .map(|v| String::from_utf8_lossy(v.get(8..).unwrap_or_default()).into_owned()),
+        };
+        match known_hash {
+            Some(existing_hash) => {
+                if &existing_hash == hash {
+                    repeated.push(po.po_number.clone());
+                } else {
+                    review.insert(
+                        keys::review_key(&po.po_number, &ev.event_id),
+                        json(&ReviewRecord {
+                            schema_version: SCHEMA_VERSION,
+                            po_number: po.po_number.clone(),
+                            event_id: ev.event_id.clone(),
+                            received_at: ev.received_at.clone(),
+                            payload_hash: hash.clone(),
+                            order: po.clone(),
+                        }),
+                    )?;
+                    conflicting.push(po.po_number.clone());
+                }
+            }
+            None => {
+                let rec = OrderRecord {
+                    schema_version: SCHEMA_VERSION,
+                    account: ev.account.clone(),
+                    po_number: po.po_number.clone(),
+                    event_id: ev.event_id.clone(),
+                    received_at: ev.received_at.clone(),
+                    payload_hash: hash.clone(),
+                    order: po.clone(),
+                    outbound: Outbound850::Pending,
+                    history: vec![HistoryEntry {
+                        at: ev.received_at.clone(),
+                        what: format!("webhook received (event {})", &ev.event_id),
+                    }],
+                    inbound: Default::default(),
+                };
+                orders.insert(key, json(&rec))?;
+                queue.insert(&qid.to_be_bytes(), key)?;
+                let at = rfc3339_ms(&ev.received_at).unwrap_or(0);
+                received.insert(keys::awaiting_key(at, &po.po_number), &[])?;
+                restate(states, None, Some(&rec))?;
+                new.push(po.po_number.clone());
+            }
+        }
+    }
+    Ok(Intake::Stored {
+        new,
+        repeated,
+        conflicting,
+    })
+}

@@ -1,0 +1,285 @@
+//! Retention and the end of a PO's life: pruning finished POs (remembered forever in `dedupe`),
+//! an operator's close, and the open POs older than a cutoff (the `open_pos` alert).
+
+use std::time::Duration;
+
+use sled::Transactional;
+
+use super::records::{self, EventRecord, HistoryEntry, OrderRecord, Outbound850};
+use super::{
+    abort, inbound, json, keys, parse, restate, rfc3339_ms, state_key, written_ms, AwaitingChanges,
+    Store, StoreError,
+};
+
+/// A PO retention picked: its record, the bytes it was picked as, its documents' keys.
+type PruneCandidate = (OrderRecord, sled::IVec, Vec<sled::IVec>);
+
+/// Open POs older than a cutoff (see [`Store::open_before`]).
+#[derive(Debug, Default)]
+pub struct OpenPos {
+    pub count: usize,
+    /// Some of the oldest, with what each waits for.
+    pub oldest: Vec<(OrderRecord, records::Open)>,
+}
+
+/// What one retention round removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub orders: usize,
+}
+
+impl Store {
+    /// Retention: removes up to `limit` finished POs received before `now_ms - retention`
+    /// (see [`OrderRecord::open`]: 850 written and accepted, or no 997 expected when
+    /// `expect_997` is false; 855 delivered; every line shipped; no call queued or
+    /// dead-lettered; or closed by an operator), with their documents, GS06 entries and their
+    /// webhook event once none of its POs is left. An open PO stays, whatever its age. Each
+    /// pruned PO's event id and PO number (with the payload hash) stay in `dedupe` for the life
+    /// of the store, so a redelivery is always a duplicate. A PO whose record changed after it
+    /// was picked is left for a later round. Their files stay in `archive/`. One transaction
+    /// per call: the caller runs it in small batches.
+    pub fn prune(
+        &self,
+        now_ms: u64,
+        retention: Duration,
+        expect_997: bool,
+        limit: usize,
+    ) -> Result<Pruned, StoreError> {
+        let candidates = self.prune_pick(now_ms, retention, expect_997, limit)?;
+        self.prune_picked(&candidates)
+    }
+
+    /// The reads of [`Store::prune`]: the finished POs old enough, as they are now.
+    pub(super) fn prune_pick(
+        &self,
+        now_ms: u64,
+        retention: Duration,
+        expect_997: bool,
+        limit: usize,
+    ) -> Result<Vec<PruneCandidate>, StoreError> {
+        let i = self.inner()?;
+        let cutoff = now_ms.saturating_sub(retention.as_millis() as u64);
+        // Only finished POs are read: the state index's `finished` and `closed` ranges (and,
+        // when the ERP sends no 997, the lifecycles that end without one), received before the
+        // cutoff, oldest first.
+        let mut lifecycles = vec!["finished", "closed"];
+        if !expect_997 {
+            lifecycles.extend(["850_written", "855_sent", "856_sent"]);
+        }
+        let mut candidates: Vec<PruneCandidate> = Vec::new();
+        'pick: for lifecycle in lifecycles {
+            let code = keys::state_code(lifecycle);
+            let mut end = vec![code];
+            end.extend_from_slice(&cutoff.to_be_bytes());
+            for entry in i.states.range(vec![code]..end) {
+                if candidates.len() >= limit {
+                    break 'pick;
+                }
+                let (k, _) = entry?;
+                let Some(po) = k.get(10..) else { continue };
+                let Some(bytes) = i.orders.get(po)? else {
+                    continue;
+                };
+                let rec: OrderRecord = parse(po, &bytes)?;
+                let old = rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < cutoff);
+                if old && rec.open(expect_997).is_none() && rec.inbound.calls_pending == 0 {
+                    let documents = i
+                        .documents
+                        .scan_prefix(keys::document_prefix(&rec.po_number))
+                        .keys()
+                        .collect::<Result<Vec<_>, _>>()?;
+                    candidates.push((rec, bytes, documents));
+                }
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// The transaction of [`Store::prune`]: removes the picked POs still exactly as picked.
+    pub(super) fn prune_picked(&self, candidates: &[PruneCandidate]) -> Result<Pruned, StoreError> {
+        let (i, _w) = self.writer()?;
+        let mut overdue = i.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
+        let pruned = (
+            &i.orders,
+            &i.events,
+            &i.dedupe,
+            &i.awaiting_997,
+            &i.erp_rejected,
+            &i.counters,
+            &i.received,
+            &i.states,
+            &i.documents,
+        )
+            .transaction(
+                |(
+                    orders,
+                    events,
+                    dedupe,
+                    awaiting,
+                    rejected,
+                    counters,
+                    received,
+                    states,
+                    documents,
+                )| {
+                    changes.restart();
+                    let mut pruned = Vec::new();
+                    for (rec, picked, docs) in candidates {
+                        // Exactly as it was picked, or not at all: a call queued, a 997, a
+                        // replay or a close since then is seen at the next round.
+                        if orders.get(rec.po_number.as_bytes())?.as_ref() != Some(picked) {
+                            continue;
+                        }
+                        orders.remove(rec.po_number.as_bytes())?;
+                        restate(states, Some(state_key(rec)), None)?;
+                        for k in docs {
+                            documents.remove(k)?;
+                        }
+                        let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
+                        let mut po_value = received_at.to_vec();
+                        po_value.extend_from_slice(rec.payload_hash.as_bytes());
+                        dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
+                        dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received_at)?;
+                        received.remove(keys::awaiting_key(
+                            rfc3339_ms(&rec.received_at).unwrap_or(0),
+                            &rec.po_number,
+                        ))?;
+                        if let Some(ms) = written_ms(rec) {
+                            changes.remove(awaiting, ms, &rec.po_number)?;
+                        }
+                        rejected.remove(rec.po_number.as_bytes())?;
+                        if let Some(ev) = events.get(rec.event_id.as_bytes())? {
+                            let ev: EventRecord =
+                                parse(rec.event_id.as_bytes(), &ev).map_err(abort)?;
+                            let mut others = false;
+                            for p in ev.po_numbers.iter().filter(|p| **p != rec.po_number) {
+                                others |= orders.get(p.as_bytes())?.is_some();
+                            }
+                            if !others {
+                                events.remove(rec.event_id.as_bytes())?;
+                            }
+                        }
+                        pruned.push(rec.clone());
+                    }
+                    let before = counters
+                        .get(keys::PRUNED)?
+                        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                        .map_or(0, u64::from_be_bytes);
+                    counters.insert(keys::PRUNED, &(before + pruned.len() as u64).to_be_bytes())?;
+                    Ok(pruned)
+                },
+            )?;
+        overdue.apply(&changes.into_inner());
+        drop(overdue);
+        // The pruned POs' GS06 entries (which PO a 997 answers), for every sender/receiver pair
+        // that has numbered 850s; each goes only if it still names that PO.
+        let pairs: Vec<String> = i
+            .counters
+            .scan_prefix(keys::counter_key("gs06", ""))
+            .keys()
+            .map(|k| k.map(|k| String::from_utf8_lossy(&k[5..]).into_owned()))
+            .collect::<Result<_, _>>()?;
+        // And the keys of the originals (855 BAK03, 856 BSN02) it received, which tell a
+        // document sent twice: they go with the PO.
+        let originals = i.db.open_tree(inbound::INBOUND)?;
+        for rec in &pruned {
+            for k in originals
+                .scan_prefix(inbound::original_prefix(&rec.po_number))
+                .keys()
+            {
+                originals.remove(k?)?;
+            }
+        }
+        for rec in &pruned {
+            let Outbound850::Written { envelope, .. } = &rec.outbound else {
+                continue;
+            };
+            for pair in &pairs {
+                let _ = i.gs06_index.compare_and_swap(
+                    keys::gs06_key(pair, envelope.gs06),
+                    Some(rec.po_number.as_bytes()),
+                    None::<&[u8]>,
+                )?;
+            }
+        }
+        Ok(Pruned {
+            orders: pruned.len(),
+        })
+    }
+
+    /// Marks a PO closed by an operator: it counts as finished (retention may prune it once
+    /// it is old enough and no call for it is queued or dead-lettered). Returns the record.
+    pub fn close(&self, po: &str, reason: &str, at: &str) -> Result<OrderRecord, StoreError> {
+        let (i, _w) = self.writer()?;
+        let rec = (&i.orders, &i.states).transaction(|(orders, states)| {
+            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
+                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
+                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
+            };
+            if rec.inbound.closed.is_none() {
+                let before = state_key(&rec);
+                let open = rec.open(true).map_or("nothing".into(), |o| o.to_string());
+                rec.inbound.closed = Some(records::Closed {
+                    at: at.to_string(),
+                    reason: reason.to_string(),
+                });
+                rec.history.push(HistoryEntry {
+                    at: at.to_string(),
+                    what: format!("closed by an operator ({reason}); it was waiting for: {open}"),
+                });
+                restate(states, Some(before), Some(&rec))?;
+                orders.insert(po.as_bytes(), json(&rec))?;
+            }
+            Ok(rec)
+        })?;
+        Ok(rec)
+    }
+
+    /// Open POs (not finished, not closed) received before `cutoff_ms`: how many, and the
+    /// oldest of each lifecycle (at most `limit` each) with what each waits for. Read through
+    /// the state index: keys are counted, and records read only for the sample (and, when the
+    /// ERP sends no 997, for the lifecycles that may end without one).
+    pub fn open_before(
+        &self,
+        cutoff_ms: u64,
+        expect_997: bool,
+        limit: usize,
+    ) -> Result<OpenPos, StoreError> {
+        let i = self.inner()?;
+        let mut out = OpenPos::default();
+        for lifecycle in records::LIFECYCLES {
+            if matches!(lifecycle, "finished" | "closed") {
+                continue;
+            }
+            let may_be_finished =
+                !expect_997 && matches!(lifecycle, "850_written" | "855_sent" | "856_sent");
+            let code = keys::state_code(lifecycle);
+            let mut end = vec![code];
+            end.extend_from_slice(&cutoff_ms.to_be_bytes());
+            let mut sampled = 0;
+            for entry in i.states.range(vec![code]..end) {
+                let (k, _) = entry?;
+                if !may_be_finished && sampled >= limit {
+                    out.count += 1;
+                    continue;
+                }
+                let Some(po) = k.get(10..) else { continue };
+                let Some(bytes) = i.orders.get(po)? else {
+                    continue;
+                };
+                let rec: OrderRecord = parse(po, &bytes)?;
+                if let Some(why) = rec.open(expect_997) {
+                    out.count += 1;
+                    if sampled < limit {
+                        sampled += 1;
+                        out.oldest.push((rec, why));
+                    }
+                }
+            }
+        }
+        out.oldest
+            .sort_by_key(|(r, _)| rfc3339_ms(&r.received_at).unwrap_or(0));
+        Ok(out)
+    }
+}
