@@ -22,8 +22,10 @@ pub const SOCKET: &str = "admin.sock";
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Store,
-    pub mapping: SharedMapping,
-    pub mapping_path: PathBuf,
+    /// The configured accounts' ids (a PO number is looked up in each).
+    pub accounts: Vec<String>,
+    /// Each account's mapping and its file (`reload` reloads them all).
+    pub mappings: Vec<(SharedMapping, PathBuf)>,
     /// The daemon's config file, named in the commands its answers suggest.
     pub config_path: PathBuf,
     pub outbox_wake: std::sync::Arc<tokio::sync::Notify>,
@@ -40,11 +42,21 @@ pub struct StatusQuery {
     pub po: Option<String>,
     /// Show at most this many POs (the summary line still counts everything queued).
     pub limit: Option<usize>,
+    /// Only this account's POs.
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RetryQuery {
     pub job: Option<u64>,
+    /// With every dead letter: only this account's.
+    pub account: Option<String>,
+}
+
+/// Which account a PO number is looked up in (needed only when it is in several).
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountQuery {
+    pub account: Option<String>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -69,23 +81,41 @@ fn reply(r: anyhow::Result<String>) -> Reply {
 }
 
 async fn status(State(s): State<AdminState>, Query(q): Query<StatusQuery>) -> Reply {
-    reply(blocking(move || ops::status(&s.store, &q)).await)
+    reply(blocking(move || ops::status(&s.store, &s.accounts, &q)).await)
 }
 
-async fn show(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Reply {
-    reply(blocking(move || ops::show(&s.store, &po, &s.config_path)).await)
+async fn show(
+    State(s): State<AdminState>,
+    UrlPath(po): UrlPath<String>,
+    Query(q): Query<AccountQuery>,
+) -> Reply {
+    reply(
+        blocking(move || {
+            let key = ops::resolve(&s.store, &s.accounts, &po, q.account.as_deref())?;
+            ops::show(&s.store, &key, &s.config_path)
+        })
+        .await,
+    )
 }
 
 async fn retry(State(s): State<AdminState>, Query(q): Query<RetryQuery>) -> Reply {
     let wake = s.deliver_wake.clone();
-    let r = blocking(move || ops::retry(&s.store, q.job)).await;
+    let r = blocking(move || ops::retry(&s.store, &s.accounts, q.job, q.account.as_deref())).await;
     wake.notify_one();
     reply(r)
 }
 
-async fn replay(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Reply {
+async fn replay(
+    State(s): State<AdminState>,
+    UrlPath(po): UrlPath<String>,
+    Query(q): Query<AccountQuery>,
+) -> Reply {
     let wake = s.outbox_wake.clone();
-    let r = blocking(move || ops::replay(&s.store, &po)).await;
+    let r = blocking(move || {
+        let key = ops::resolve(&s.store, &s.accounts, &po, q.account.as_deref())?;
+        ops::replay(&s.store, &key)
+    })
+    .await;
     wake.notify_one();
     reply(r)
 }
@@ -93,6 +123,7 @@ async fn replay(State(s): State<AdminState>, UrlPath(po): UrlPath<String>) -> Re
 #[derive(Debug, Default, Deserialize)]
 pub struct CloseQuery {
     pub reason: String,
+    pub account: Option<String>,
 }
 
 async fn close(
@@ -100,7 +131,13 @@ async fn close(
     UrlPath(po): UrlPath<String>,
     Query(q): Query<CloseQuery>,
 ) -> Reply {
-    reply(blocking(move || ops::close(&s.store, &po, &q.reason)).await)
+    reply(
+        blocking(move || {
+            let key = ops::resolve(&s.store, &s.accounts, &po, q.account.as_deref())?;
+            ops::close(&s.store, &key, &q.reason)
+        })
+        .await,
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,8 +153,13 @@ async fn reload(State(s): State<AdminState>) -> Reply {
     // The new mapping's programs run on the samples first: off the runtime.
     reply(
         blocking(move || {
-            crate::reload::reload(&s.mapping, &s.mapping_path)
-                .map(|()| "mapping reloaded\n".to_string())
+            for (mapping, path) in &s.mappings {
+                crate::reload::reload(mapping, path)?;
+            }
+            Ok(match s.mappings.len() {
+                1 => "mapping reloaded\n".to_string(),
+                n => format!("{n} mappings reloaded\n"),
+            })
         })
         .await,
     )
@@ -214,6 +256,7 @@ pub mod ops {
     use anyhow::Context as _;
 
     use super::StatusQuery;
+    use crate::domain::po_key;
     use crate::store::records::{ErpAck, OrderRecord, Outbound850};
     use crate::store::Store;
 
@@ -222,8 +265,51 @@ pub mod ops {
         o.lifecycle()
     }
 
-    pub fn status(store: &Store, q: &StatusQuery) -> anyhow::Result<String> {
+    /// The store key of PO number `po`: in `account` when named, else in the one account that
+    /// has it (an error when several do).
+    pub fn resolve(
+        store: &Store,
+        accounts: &[String],
+        po: &str,
+        account: Option<&str>,
+    ) -> anyhow::Result<String> {
+        if let Some(a) = account {
+            if !accounts.iter().any(|x| x == a) {
+                anyhow::bail!(
+                    "no account '{}' (accounts: {})",
+                    crate::text::escape(a),
+                    accounts.join(", ")
+                );
+            }
+            return Ok(po_key(a, po));
+        }
+        let mut found = Vec::new();
+        for a in accounts {
+            if store.order(&po_key(a, po))?.is_some() {
+                found.push(a.as_str());
+            }
+        }
+        match found.as_slice() {
+            [one] => Ok(po_key(one, po)),
+            [] => Ok(po_key(
+                accounts.first().map_or(crate::domain::DEFAULT_ACCOUNT, |a| a),
+                po,
+            )),
+            several => anyhow::bail!(
+                "PO {} is in {} accounts ({}): name one with --account",
+                crate::text::escape(po),
+                several.len(),
+                several.join(", ")
+            ),
+        }
+    }
+
+    pub fn status(store: &Store, accounts: &[String], q: &StatusQuery) -> anyhow::Result<String> {
         let mut out = String::new();
+        let po = match &q.po {
+            Some(po) => Some(resolve(store, accounts, po, q.account.as_deref())?),
+            None => None,
+        };
         let dead: Vec<_> = store.dead_letters().collect::<Result<_, _>>()?;
         let jobs: Vec<_> = store.jobs().collect::<Result<_, _>>()?;
         let _ = writeln!(
@@ -238,7 +324,7 @@ pub mod ops {
         // `--state` reads the state index (`errors`: the POs with a dead letter, and the two
         // rejected states).
         let orders: Box<dyn Iterator<Item = Result<_, crate::store::StoreError>>> =
-            match (&q.po, q.state.as_deref(), since_ms) {
+            match (&po, q.state.as_deref(), since_ms) {
                 (Some(po), _, _) => Box::new(store.order(po).transpose().into_iter()),
                 (None, Some("errors"), ms) => {
                     Box::new(errors(store, &dead, ms.unwrap_or(0))?.into_iter().map(Ok))
@@ -249,7 +335,11 @@ pub mod ops {
             };
         for o in orders {
             let o = o?;
-            let errors = dead.iter().filter(|d| d.job.po == o.po_number).count();
+            if q.account.as_deref().is_some_and(|a| a != o.account) {
+                continue;
+            }
+            let key = o.key();
+            let errors = dead.iter().filter(|d| d.job.po == key).count();
             let state = lifecycle(&o);
             if let Some(want) = &q.state {
                 let hit = if want == "errors" {
@@ -267,7 +357,7 @@ pub mod ops {
             {
                 continue;
             }
-            if q.po.as_deref().is_some_and(|p| p != o.po_number) {
+            if po.as_deref().is_some_and(|p| p != key) {
                 continue;
             }
             let file = match &o.outbound {
@@ -276,11 +366,11 @@ pub mod ops {
                 }
                 Outbound850::Pending => "-",
             };
-            let queued = jobs.iter().filter(|j| j.po == o.po_number).count();
+            let queued = jobs.iter().filter(|j| j.po == key).count();
             let _ = writeln!(
                 out,
                 "{:<24} {:<13} {:<20} {:<28} {:>5} {:>5}  {}",
-                o.po_number,
+                o.shown(),
                 state,
                 o.received_at,
                 o.inbound.erp_997.map_or("-", ErpAck::as_str),
@@ -321,7 +411,7 @@ pub mod ops {
         for state in ["997_rejected", "ta1_rejected"] {
             for o in store.orders_in_state(state, since_ms) {
                 let o = o?;
-                out.insert(o.po_number.clone(), o);
+                out.insert(o.key(), o);
             }
         }
         for d in dead {
@@ -330,7 +420,7 @@ pub mod ops {
             }
             if let Some(o) = store.order(&d.job.po)? {
                 if crate::store::rfc3339_ms(&o.received_at).unwrap_or(0) >= since_ms {
-                    out.insert(o.po_number.clone(), o);
+                    out.insert(o.key(), o);
                 }
             }
         }
@@ -343,10 +433,11 @@ pub mod ops {
     /// copied).
     pub fn show(store: &Store, po: &str, config: &std::path::Path) -> anyhow::Result<String> {
         let o = store.order(po)?.with_context(|| {
+            let po = crate::text::escape(&crate::domain::account::show_po_key(po));
             format!("no purchase order {po} (finished POs older than [store] retention_days are pruned; their files stay in archive/)")
         })?;
         let mut out = String::new();
-        let _ = writeln!(out, "PO {}  ({})", o.po_number, lifecycle(&o));
+        let _ = writeln!(out, "PO {}  ({})", o.shown(), lifecycle(&o));
         match (&o.inbound.closed, o.open(true)) {
             (Some(c), _) => {
                 let _ = writeln!(out, "closed by an operator {}: {}", c.at, c.reason);
@@ -435,8 +526,36 @@ pub mod ops {
         Ok(out)
     }
 
-    pub fn retry(store: &Store, job: Option<u64>) -> anyhow::Result<String> {
-        let n = store.retry_dead(job)?;
+    /// Puts dead letters back in the queue: one job, or every one (of `account` when named).
+    pub fn retry(
+        store: &Store,
+        accounts: &[String],
+        job: Option<u64>,
+        account: Option<&str>,
+    ) -> anyhow::Result<String> {
+        let n = match (job, account) {
+            (None, Some(a)) => {
+                if !accounts.iter().any(|x| x == a) {
+                    anyhow::bail!(
+                        "no account '{}' (accounts: {})",
+                        crate::text::escape(a),
+                        accounts.join(", ")
+                    );
+                }
+                let mine: Vec<u64> = store
+                    .dead_letters()
+                    .filter_map(Result::ok)
+                    .filter(|d| crate::domain::split_po_key(&d.job.po).0 == a)
+                    .map(|d| d.job.id)
+                    .collect();
+                let mut n = 0;
+                for id in mine {
+                    n += store.retry_dead(Some(id))?;
+                }
+                n
+            }
+            _ => store.retry_dead(job)?,
+        };
         store.flush_blocking()?;
         if job.is_some() && n == 0 {
             anyhow::bail!("no dead-lettered job {}", job.unwrap_or_default());
@@ -450,8 +569,9 @@ pub mod ops {
         }
         let rec = store.close(po, reason, &crate::clock::now_rfc3339())?;
         store.flush_blocking()?;
-        tracing::warn!(po = %crate::text::Escaped(po), reason = %crate::text::Escaped(reason), "PO closed by an operator.");
+        tracing::warn!(po = %crate::text::Escaped(&rec.shown()), reason = %crate::text::Escaped(reason), "PO closed by an operator.");
         let pending = rec.inbound.calls_pending;
+        let po = rec.shown();
         Ok(if pending > 0 {
             format!("PO {po}: closed; {pending} call(s) to Ingram are still queued or dead-lettered and keep it in the store until they are done\n")
         } else {
@@ -477,6 +597,7 @@ pub mod ops {
     pub fn replay(store: &Store, po: &str) -> anyhow::Result<String> {
         store.requeue_850(po, &crate::clock::now_rfc3339())?;
         store.flush_blocking()?;
+        let po = crate::domain::account::show_po_key(po);
         tracing::warn!(po = %po, "850 replay requested by an operator: a new 850 with new control numbers will be written.");
         Ok(format!(
             "PO {po}: 850 queued again; it gets new control numbers\n"
@@ -503,6 +624,10 @@ pub(crate) fn since_ms(since: &str) -> Option<u64> {
 mod tests {
     use crate::store::{NewEvent, Store};
 
+    fn accounts() -> Vec<String> {
+        vec![crate::domain::DEFAULT_ACCOUNT.to_owned()]
+    }
+
     #[test]
     fn status_pages_with_limit() {
         let dir = tempfile::tempdir().unwrap();
@@ -513,6 +638,7 @@ mod tests {
             .collect();
         store
             .record_event(&NewEvent {
+                account: crate::domain::DEFAULT_ACCOUNT.into(),
                 event_id: "E".into(),
                 received_at: "2026-11-23T00:00:00Z".into(),
                 headers: vec![],
@@ -524,11 +650,11 @@ mod tests {
             limit: Some(2),
             ..Default::default()
         };
-        let out = super::ops::status(&store, &q).unwrap();
+        let out = super::ops::status(&store, &accounts(), &q).unwrap();
         assert!(out.contains("(--limit 2 reached)"), "{out}");
         assert!(out.contains("2 PO(s) shown"), "{out}");
         assert!(!out.lines().any(|l| l.starts_with("C ")), "{out}");
-        let all = super::ops::status(&store, &super::StatusQuery::default()).unwrap();
+        let all = super::ops::status(&store, &accounts(), &super::StatusQuery::default()).unwrap();
         assert!(all.contains("3 PO(s) shown"), "{all}");
     }
 
@@ -542,6 +668,7 @@ mod tests {
         {
             store
                 .record_event(&NewEvent {
+                    account: crate::domain::DEFAULT_ACCOUNT.into(),
                     event_id: format!("E{i}"),
                     received_at: format!("{day}T12:00:00Z"),
                     headers: vec![],
@@ -554,7 +681,7 @@ mod tests {
             since: Some("2026-11-21".into()),
             ..Default::default()
         };
-        let out = super::ops::status(&store, &q).unwrap();
+        let out = super::ops::status(&store, &accounts(), &q).unwrap();
         assert!(out.contains("2 PO(s) shown"), "{out}");
         assert!(!out.lines().any(|l| l.starts_with("P0 ")), "{out}");
         let via_index: Vec<String> = store

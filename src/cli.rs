@@ -86,6 +86,9 @@ pub enum Command {
         /// Show at most this many POs.
         #[arg(long)]
         limit: Option<usize>,
+        /// Only this account's POs.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// A PO's timeline: webhook, 850 and control numbers, 997, 855/856 files and API calls.
     Show {
@@ -93,8 +96,12 @@ pub enum Command {
         #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         po: String,
+        /// The account the PO is in (needed only when a PO number is in several).
+        #[arg(long)]
+        account: Option<String>,
     },
-    /// Put dead-lettered API calls back in the queue: one JOB, or `--all-dead`.
+    /// Put dead-lettered API calls back in the queue: one JOB, or `--all-dead` (of one
+    /// `--account`).
     Retry {
         /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
         #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
@@ -102,6 +109,9 @@ pub enum Command {
         job: Option<u64>,
         #[arg(long, conflicts_with = "job")]
         all_dead: bool,
+        /// With `--all-dead`: only this account's dead letters.
+        #[arg(long, requires = "all_dead")]
+        account: Option<String>,
     },
     /// Write a PO's 850 again, with new control numbers (logged).
     Replay {
@@ -109,6 +119,9 @@ pub enum Command {
         #[arg(long, short, env = crate::config::ENV_CONFIG, default_value = crate::config::DEFAULT_CONFIG, hide_default_value = true, hide_env = true)]
         config: PathBuf,
         po: String,
+        /// The account the PO is in (needed only when a PO number is in several).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Close a PO that will never finish (lines cancelled, an order handled by phone): it
     /// then counts as finished, and retention may remove it once it is old enough. Logged with
@@ -121,6 +134,9 @@ pub enum Command {
         /// Why (kept in the PO's timeline).
         #[arg(long)]
         reason: String,
+        /// The account the PO is in (needed only when a PO number is in several).
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Make the running daemon reload its mapping (same as SIGHUP).
     Reload {
@@ -491,7 +507,7 @@ pub async fn operator(
     config: &Path,
     method: &str,
     path: &str,
-    offline: impl FnOnce(&crate::store::Store) -> anyhow::Result<String>,
+    offline: impl FnOnce(&crate::store::Store, &[String]) -> anyhow::Result<String>,
 ) -> Exit {
     let cfg = match Config::load_paths(config) {
         Ok(c) => c,
@@ -508,7 +524,10 @@ pub async fn operator(
             "no running daemon answers on {}",
             cfg.paths.state.join(crate::admin::SOCKET).display()
         )),
-        None => open_offline(&cfg.paths.state).and_then(|store| offline(&store)),
+        None => {
+            let accounts: Vec<String> = cfg.accounts().into_iter().map(|a| a.id).collect();
+            open_offline(&cfg.paths.state).and_then(|store| offline(&store, &accounts))
+        }
     };
     print_outcome(result)
 }

@@ -876,11 +876,14 @@ fn start_admin(
     shared: &Shared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
-    let mapping_path = config.mapping_path();
     let admin_state = crate::admin::AdminState {
         store: shared.store.clone(),
-        mapping: shared.mapping.clone(),
-        mapping_path: mapping_path.clone(),
+        accounts: shared.accounts.iter().map(|a| a.id.clone()).collect(),
+        mappings: shared
+            .accounts
+            .iter()
+            .map(|a| (a.mapping.clone(), a.mapping_path.clone()))
+            .collect(),
         config_path: config.source.clone(),
         outbox_wake: shared.outbox_wake.clone(),
         deliver_wake: shared.deliver_wake.clone(),
@@ -897,13 +900,17 @@ fn start_admin(
         crate::admin::serve(admin_listener, socket, admin_state, stop).await
     });
     // Registered here, before READY=1: a `systemctl reload` right after start is a reload,
-    // never SIGHUP's default action (the end of the process).
+    // never SIGHUP's default action (the end of the process). One SIGHUP reloads every
+    // account's mapping.
     let hup = crate::reload::hangup().context("cannot install the SIGHUP handler")?;
     tasks.spawn(
         "mapping reload",
         crate::reload::run(
-            shared.mapping.clone(),
-            mapping_path,
+            shared
+                .accounts
+                .iter()
+                .map(|a| (a.mapping.clone(), a.mapping_path.clone()))
+                .collect(),
             hup,
             tasks.shutdown.clone(),
         ),

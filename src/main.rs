@@ -58,12 +58,14 @@ fn main() -> ExitCode {
             since,
             po,
             limit,
+            account,
         } => {
             let q = edi_bridge::admin::StatusQuery {
                 state,
                 since,
                 po,
                 limit,
+                account,
             };
             let limit_text = q.limit.map(|l| l.to_string());
             let path = format!(
@@ -72,23 +74,34 @@ fn main() -> ExitCode {
                     ("state", q.state.as_deref()),
                     ("since", q.since.as_deref()),
                     ("po", q.po.as_deref()),
-                    ("limit", limit_text.as_deref())
+                    ("limit", limit_text.as_deref()),
+                    ("account", q.account.as_deref())
                 ])
             );
-            runtime().block_on(cli::operator(&config, "GET", &path, |st| {
-                edi_bridge::admin::ops::status(st, &q)
+            runtime().block_on(cli::operator(&config, "GET", &path, |st, accounts| {
+                edi_bridge::admin::ops::status(st, accounts, &q)
             }))
         }
-        Command::Show { config, po } => {
-            let path = format!("/show/{}", edi_bridge::ingram::calls::path_segment(&po));
-            runtime().block_on(cli::operator(&config, "GET", &path, |st| {
-                edi_bridge::admin::ops::show(st, &po, &config)
+        Command::Show {
+            config,
+            po,
+            account,
+        } => {
+            let path = format!(
+                "/show/{}{}",
+                edi_bridge::ingram::calls::path_segment(&po),
+                cli::query(&[("account", account.as_deref())])
+            );
+            runtime().block_on(cli::operator(&config, "GET", &path, |st, accounts| {
+                let key = edi_bridge::admin::ops::resolve(st, accounts, &po, account.as_deref())?;
+                edi_bridge::admin::ops::show(st, &key, &config)
             }))
         }
         Command::Retry {
             config,
             job,
             all_dead,
+            account,
         } => {
             if job.is_none() && !all_dead {
                 eprintln!("edi-bridge retry: name a JOB or --all-dead");
@@ -96,31 +109,49 @@ fn main() -> ExitCode {
             } else {
                 let path = format!(
                     "/retry{}",
-                    cli::query(&[("job", job.map(|j| j.to_string()).as_deref())])
+                    cli::query(&[
+                        ("job", job.map(|j| j.to_string()).as_deref()),
+                        ("account", account.as_deref())
+                    ])
                 );
-                runtime().block_on(cli::operator(&config, "POST", &path, |st| {
-                    edi_bridge::admin::ops::retry(st, job)
+                runtime().block_on(cli::operator(&config, "POST", &path, |st, accounts| {
+                    edi_bridge::admin::ops::retry(st, accounts, job, account.as_deref())
                 }))
             }
         }
-        Command::Replay { config, po } => {
-            let path = format!("/replay/{}", edi_bridge::ingram::calls::path_segment(&po));
-            runtime().block_on(cli::operator(&config, "POST", &path, |st| {
-                edi_bridge::admin::ops::replay(st, &po)
+        Command::Replay {
+            config,
+            po,
+            account,
+        } => {
+            let path = format!(
+                "/replay/{}{}",
+                edi_bridge::ingram::calls::path_segment(&po),
+                cli::query(&[("account", account.as_deref())])
+            );
+            runtime().block_on(cli::operator(&config, "POST", &path, |st, accounts| {
+                let key = edi_bridge::admin::ops::resolve(st, accounts, &po, account.as_deref())?;
+                edi_bridge::admin::ops::replay(st, &key)
             }))
         }
-        Command::Close { config, po, reason } => {
+        Command::Close {
+            config,
+            po,
+            reason,
+            account,
+        } => {
             let path = format!(
-                "/close/{}?reason={}",
+                "/close/{}{}",
                 edi_bridge::ingram::calls::path_segment(&po),
-                edi_bridge::ingram::calls::path_segment(&reason)
+                cli::query(&[("reason", Some(&reason)), ("account", account.as_deref())])
             );
-            runtime().block_on(cli::operator(&config, "POST", &path, |st| {
-                edi_bridge::admin::ops::close(st, &po, &reason)
+            runtime().block_on(cli::operator(&config, "POST", &path, |st, accounts| {
+                let key = edi_bridge::admin::ops::resolve(st, accounts, &po, account.as_deref())?;
+                edi_bridge::admin::ops::close(st, &key, &reason)
             }))
         }
         Command::Reload { config } => {
-            runtime().block_on(cli::operator(&config, "POST", "/reload", |_| {
+            runtime().block_on(cli::operator(&config, "POST", "/reload", |_, _| {
                 unreachable_reload()
             }))
         }

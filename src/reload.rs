@@ -48,52 +48,82 @@ pub fn hangup() -> std::io::Result<tokio::signal::unix::Signal> {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
 }
 
-/// Watches the mapping file and SIGHUP (`hup`, from [`hangup`]) until `shutdown`.
+/// Watches every account's mapping file and SIGHUP (`hup`, from [`hangup`]) until `shutdown`;
+/// a change to one file reloads that mapping, SIGHUP reloads them all.
 pub async fn run(
-    shared: SharedMapping,
-    path: PathBuf,
+    mappings: Vec<(SharedMapping, PathBuf)>,
     mut hup: tokio::signal::unix::Signal,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // Which mappings changed since the last reload (by index), set by the watcher.
+    let changed = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let wake = Arc::new(Notify::new());
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let file_name = path.file_name().map(|n| n.to_os_string());
+    let mut dirs: Vec<PathBuf> = mappings
+        .iter()
+        .map(|(_, p)| {
+            p.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."))
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let names: Vec<Option<std::ffi::OsString>> = mappings
+        .iter()
+        .map(|(_, p)| p.file_name().map(|n| n.to_os_string()))
+        .collect();
     let _watcher = {
         use notify::Watcher as _;
-        let wake = wake.clone();
+        let (wake, changed) = (wake.clone(), changed.clone());
         let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                let ours = ev
-                    .paths
+                if matches!(ev.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+                let hit: Vec<usize> = names
                     .iter()
-                    .any(|p| p.file_name().map(|n| n.to_os_string()) == file_name);
-                let change = !matches!(ev.kind, notify::EventKind::Access(_));
-                if ours && change {
+                    .enumerate()
+                    .filter(|(_, n)| {
+                        ev.paths
+                            .iter()
+                            .any(|p| p.file_name().map(|f| f.to_os_string()) == **n)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !hit.is_empty() {
+                    changed
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(hit);
                     wake.notify_one();
                 }
             }
         })?;
-        match w.watch(&dir, notify::RecursiveMode::NonRecursive) {
-            Ok(()) => Some(w),
-            Err(e) => {
-                tracing::warn!(error = %e, "Cannot watch the mapping file; SIGHUP still reloads it.");
-                None
+        let mut watching = true;
+        for dir in &dirs {
+            if let Err(e) = w.watch(dir, notify::RecursiveMode::NonRecursive) {
+                tracing::warn!(error = %e, dir = %dir.display(), "Cannot watch a mapping file's directory; SIGHUP still reloads it.");
+                watching = false;
             }
         }
+        watching.then_some(w)
     };
     loop {
-        tokio::select! {
+        let which: Vec<usize> = tokio::select! {
             _ = wake.notified() => {
                 // Let an editor finish writing (several events arrive per save), then read once.
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                std::mem::take(&mut *changed.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect()
             }
-            _ = hup.recv() => tracing::info!("SIGHUP received: reloading the mapping."),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: reloading the mappings.");
+                (0..mappings.len()).collect()
+            }
             _ = shutdown.cancelled() => return Ok(()),
+        };
+        for i in which {
+            let (s, p) = mappings[i].clone();
+            let _ = tokio::task::spawn_blocking(move || reload(&s, &p)).await;
         }
-        let (s, p) = (shared.clone(), path.clone());
-        let _ = tokio::task::spawn_blocking(move || reload(&s, &p)).await;
     }
 }

@@ -2,6 +2,7 @@
 //! share one, in order), each new PO queued for its 850, a repeated PO recognised by its payload
 //! hash (a pruned one too, through `dedupe`) and a conflicting one held for review.
 
+use crate::domain::po_key;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 use tokio::sync::oneshot;
@@ -134,15 +135,18 @@ fn stage_event(
     hashes: &[String],
     event_rec: &[u8],
 ) -> Result<Intake, ConflictableTransactionError<StoreError>> {
-    if events.get(ev.event_id.as_bytes())?.is_some()
-        || dedupe.get(keys::dedupe_event_key(&ev.event_id))?.is_some()
+    // Event ids and PO numbers are the account's: keyed in it (`domain::account`).
+    let event_key = po_key(&ev.account, &ev.event_id);
+    if events.get(event_key.as_bytes())?.is_some()
+        || dedupe.get(keys::dedupe_event_key(&event_key))?.is_some()
     {
         return Ok(Intake::DuplicateEvent);
     }
-    events.insert(ev.event_id.as_bytes(), event_rec)?;
+    events.insert(event_key.as_bytes(), event_rec)?;
     let (mut new, mut repeated, mut conflicting) = (vec![], vec![], vec![]);
     for ((po, hash), qid) in ev.orders.iter().zip(hashes).zip(queue_ids) {
-        let key = po.po_number.as_bytes();
+        let po_key = po_key(&ev.account, &po.po_number);
+        let key = po_key.as_bytes();
         // A PO pruned by retention is still known by its hash in `dedupe`.
         let known_hash = match orders.get(key)? {
             Some(bytes) => {
@@ -150,7 +154,7 @@ fn stage_event(
                 Some(existing.payload_hash)
             }
             None => dedupe
-                .get(keys::dedupe_po_key(&po.po_number))?
+                .get(keys::dedupe_po_key(&po_key))?
                 .map(|v| String::from_utf8_lossy(v.get(8..).unwrap_or_default()).into_owned()),
         };
         match known_hash {
@@ -159,7 +163,7 @@ fn stage_event(
                     repeated.push(po.po_number.clone());
                 } else {
                     review.insert(
-                        keys::review_key(&po.po_number, &ev.event_id),
+                        keys::review_key(&po_key, &event_key),
                         json(&ReviewRecord {
                             schema_version: SCHEMA_VERSION,
                             po_number: po.po_number.clone(),
@@ -191,7 +195,7 @@ fn stage_event(
                 orders.insert(key, json(&rec))?;
                 queue.insert(&qid.to_be_bytes(), key)?;
                 let at = rfc3339_ms(&ev.received_at).unwrap_or(0);
-                received.insert(keys::awaiting_key(at, &po.po_number), &[])?;
+                received.insert(keys::awaiting_key(at, &po_key), &[])?;
                 restate(states, None, Some(&rec))?;
                 new.push(po.po_number.clone());
             }

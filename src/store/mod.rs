@@ -255,15 +255,15 @@ impl Inner {
             if rec.inbound.erp_997.is_none() {
                 if let Some(ms) = written_ms(&rec) {
                     self.awaiting_997
-                        .insert(keys::awaiting_key(ms, &rec.po_number), &[])?;
+                        .insert(keys::awaiting_key(ms, &rec.key()), &[])?;
                 }
             }
             if rec.inbound.erp_997.is_some_and(|a| a.is_rejection()) {
-                self.erp_rejected.insert(rec.po_number.as_bytes(), &[])?;
+                self.erp_rejected.insert(rec.key().as_bytes(), &[])?;
             }
             let received = rfc3339_ms(&rec.received_at).unwrap_or(0);
             self.received
-                .insert(keys::awaiting_key(received, &rec.po_number), &[])?;
+                .insert(keys::awaiting_key(received, &rec.key()), &[])?;
         }
         self.counters.insert(keys::INDEXES_BUILT, &[])?;
         Ok(())
@@ -306,7 +306,7 @@ fn state_key(rec: &OrderRecord) -> Vec<u8> {
     keys::state_key(
         rec.lifecycle(),
         rfc3339_ms(&rec.received_at).unwrap_or(0),
-        &rec.po_number,
+        &rec.key(),
     )
 }
 

@@ -85,7 +85,7 @@ impl Store {
                 if old && rec.open(expect_997).is_none() && rec.inbound.calls_pending == 0 {
                     let documents = i
                         .documents
-                        .scan_prefix(keys::document_prefix(&rec.po_number))
+                        .scan_prefix(keys::document_prefix(&rec.key()))
                         .keys()
                         .collect::<Result<Vec<_>, _>>()?;
                     candidates.push((rec, bytes, documents));
@@ -128,10 +128,10 @@ impl Store {
                     for (rec, picked, docs) in candidates {
                         // Exactly as it was picked, or not at all: a call queued, a 997, a
                         // replay or a close since then is seen at the next round.
-                        if orders.get(rec.po_number.as_bytes())?.as_ref() != Some(picked) {
+                        if orders.get(rec.key().as_bytes())?.as_ref() != Some(picked) {
                             continue;
                         }
-                        orders.remove(rec.po_number.as_bytes())?;
+                        orders.remove(rec.key().as_bytes())?;
                         restate(states, Some(state_key(rec)), None)?;
                         for k in docs {
                             documents.remove(k)?;
@@ -139,25 +139,26 @@ impl Store {
                         let received_at = rfc3339_ms(&rec.received_at).unwrap_or(0).to_be_bytes();
                         let mut po_value = received_at.to_vec();
                         po_value.extend_from_slice(rec.payload_hash.as_bytes());
-                        dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
-                        dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received_at)?;
+                        dedupe.insert(keys::dedupe_po_key(&rec.key()), po_value)?;
+                        dedupe.insert(keys::dedupe_event_key(&rec.event_key()), &received_at)?;
                         received.remove(keys::awaiting_key(
                             rfc3339_ms(&rec.received_at).unwrap_or(0),
-                            &rec.po_number,
+                            &rec.key(),
                         ))?;
                         if let Some(ms) = written_ms(rec) {
-                            changes.remove(awaiting, ms, &rec.po_number)?;
+                            changes.remove(awaiting, ms, &rec.key())?;
                         }
-                        rejected.remove(rec.po_number.as_bytes())?;
-                        if let Some(ev) = events.get(rec.event_id.as_bytes())? {
+                        rejected.remove(rec.key().as_bytes())?;
+                        if let Some(ev) = events.get(rec.event_key().as_bytes())? {
                             let ev: EventRecord =
-                                parse(rec.event_id.as_bytes(), &ev).map_err(abort)?;
+                                parse(rec.event_key().as_bytes(), &ev).map_err(abort)?;
                             let mut others = false;
                             for p in ev.po_numbers.iter().filter(|p| **p != rec.po_number) {
-                                others |= orders.get(p.as_bytes())?.is_some();
+                                let key = crate::domain::po_key(&rec.account, p);
+                                others |= orders.get(key.as_bytes())?.is_some();
                             }
                             if !others {
-                                events.remove(rec.event_id.as_bytes())?;
+                                events.remove(rec.event_key().as_bytes())?;
                             }
                         }
                         pruned.push(rec.clone());
@@ -185,7 +186,7 @@ impl Store {
         let originals = i.db.open_tree(inbound::INBOUND)?;
         for rec in &pruned {
             for k in originals
-                .scan_prefix(inbound::original_prefix(&rec.po_number))
+                .scan_prefix(inbound::original_prefix(&rec.key()))
                 .keys()
             {
                 originals.remove(k?)?;
@@ -198,7 +199,7 @@ impl Store {
             for pair in &pairs {
                 let _ = i.gs06_index.compare_and_swap(
                     keys::gs06_key(pair, envelope.gs06),
-                    Some(rec.po_number.as_bytes()),
+                    Some(rec.key().as_bytes()),
                     None::<&[u8]>,
                 )?;
             }
