@@ -1682,6 +1682,7 @@ fn preload(dir: &Path, n: usize, received_at: &str) -> anyhow::Result<u64> {
                     .map_err(|e| anyhow!("{e}"))?
                     .orders;
                 Ok(NewEvent {
+                    account: edi_bridge::domain::DEFAULT_ACCOUNT.into(),
                     event_id,
                     received_at: received_at.into(),
                     headers: vec![("content-type".into(), "application/json".into())],

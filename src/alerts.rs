@@ -323,7 +323,10 @@ impl DeadLetters {
     pub fn add(&mut self, d: DeadLetter, now_ms: u64) {
         let (cause, ..) = d.cause();
         // One account's causes are its own (its credentials, its API).
-        let key = format!("{} {cause}", crate::domain::split_po_key(&d.po).0);
+        let key = match crate::domain::split_po_key(&d.po).0 {
+            crate::domain::DEFAULT_ACCOUNT => cause,
+            account => format!("{account} {cause}"),
+        };
         let g = self.groups.entry(key).or_insert(Group {
             items: Vec::new(),
             last_ms: now_ms,

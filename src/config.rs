@@ -215,19 +215,6 @@ pub struct Ingram {
     pub maintenance: Vec<String>,
 }
 
-impl Ingram {
-    /// The declared maintenance windows (validated at load; an entry that does not parse is
-    /// left out).
-    pub fn windows(&self) -> crate::pacing::Windows {
-        crate::pacing::Windows(
-            self.maintenance
-                .iter()
-                .filter_map(|m| crate::pacing::Window::parse(m).ok())
-                .collect(),
-        )
-    }
-}
-
 /// One `[[accounts]]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1269,6 +1256,14 @@ impl Config {
         out
     }
 
+    /// Every check of the file's own values (not of the directories, mappings or secrets).
+    #[cfg(test)]
+    fn validate_all(&self, text: &str) -> Vec<Problem> {
+        let mut out = self.validate(text);
+        out.extend(self.validate_accounts(text));
+        out
+    }
+
     /// Each account answers to its own interchange pair: an inbound file is routed by it.
     fn check_pairs(&self, text: &str, accounts: &[Account], mappings: &[Mapping]) -> Vec<Problem> {
         let mut out = Vec::new();
@@ -1585,13 +1580,13 @@ mod tests {
                     [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
                     partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
         let c: Config = parse_toml(base, Path::new("c.toml")).unwrap();
-        assert_eq!(c.ingram.requests_per_minute, 60);
-        assert!(c.ingram.maintenance.is_empty() && c.validate(base).is_empty());
+        assert_eq!(c.accounts()[0].requests_per_minute, 60);
+        assert!(c.accounts()[0].maintenance.is_empty() && c.validate_all(base).is_empty());
         let t = format!(
             "{base}requests_per_minute = 0\nmaintenance = [\"Mon-Fri 23:00-04:00 -08:00\", \"Sun 25:00-01:00 +00:00\"]\n"
         );
         let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
-        let problems = c.validate(&t);
+        let problems = c.validate_all(&t);
         let found: Vec<(Option<usize>, &str, &str)> = problems
             .iter()
             .map(|p| (p.line, p.key.as_str(), p.message.as_str()))
@@ -1610,8 +1605,8 @@ mod tests {
         );
         let ok = format!("{base}maintenance = [\"Mon-Fri 23:00-04:00 -08:00\", \"Sat,Sun 18:00-05:00 -08:00\"]\n");
         let c: Config = parse_toml(&ok, Path::new("c.toml")).unwrap();
-        assert!(c.validate(&ok).is_empty());
-        assert_eq!(c.ingram.windows().0.len(), 2);
+        assert!(c.validate_all(&ok).is_empty());
+        assert_eq!(c.accounts()[0].windows().0.len(), 2);
     }
 
     #[test]

@@ -760,6 +760,7 @@ mod tests {
         order.lines[0].description = Some(HOSTILE.into());
         let rec = OrderRecord {
             schema_version: SCHEMA_VERSION,
+            account: crate::domain::DEFAULT_ACCOUNT.into(),
             po_number: HOSTILE.into(),
             event_id: HOSTILE.into(),
             received_at: "2026-12-04T00:00:00Z".into(),

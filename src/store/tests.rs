@@ -50,6 +50,7 @@ fn allocate(
 
 fn event(id: &str, orders: &[PurchaseOrder]) -> NewEvent {
     NewEvent {
+        account: crate::domain::DEFAULT_ACCOUNT.into(),
         event_id: id.into(),
         received_at: "2026-11-23T00:00:00Z".into(),
         headers: vec![],
@@ -817,6 +818,7 @@ mod size_tests {
                     .unwrap()
                     .orders;
                 NewEvent {
+                    account: crate::domain::DEFAULT_ACCOUNT.into(),
                     event_id,
                     received_at: "2026-01-01T00:00:00Z".into(),
                     headers: vec![("content-type".into(), "application/json".into())],
@@ -935,6 +937,7 @@ mod size_tests {
         assert_eq!(
             store
                 .record_event(&NewEvent {
+                    account: crate::domain::DEFAULT_ACCOUNT.into(),
                     event_id: "HEV-0000007".into(),
                     received_at: "2099-01-01T00:00:00Z".into(),
                     headers: vec![],

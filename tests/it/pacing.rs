@@ -193,7 +193,7 @@ async fn a_declared_window_holds_calls_without_spending_attempts_or_alerting() {
         ),
     );
     let d = ws.start_text(&text).await;
-    let limiter = d.r().limiters[0].clone();
+    let limiter = d.r().accounts.primary().limiter.clone();
     assert_eq!(limiter.account(), "default");
     // Ingram stops answering just before its window: a first failed attempt.
     sim.set_down(true);
