@@ -87,6 +87,15 @@ impl Accounts {
         self.0.iter().find(|a| a.id == id)
     }
 
+    /// Each account's outbound pair key (`ISA05:ISA06/ISA07:ISA08`, as the store keys its
+    /// control numbers) with the account's id.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|a| (a.mapping.current().interchange.pair_key(), a.id.clone()))
+            .collect()
+    }
+
     /// The first account: the one commands use when none is named.
     pub fn primary(&self) -> &Account {
         &self.0[0]

@@ -292,7 +292,9 @@ pub mod ops {
         match found.as_slice() {
             [one] => Ok(po_key(one, po)),
             [] => Ok(po_key(
-                accounts.first().map_or(crate::domain::DEFAULT_ACCOUNT, |a| a),
+                accounts
+                    .first()
+                    .map_or(crate::domain::DEFAULT_ACCOUNT, |a| a),
                 po,
             )),
             several => anyhow::bail!(

@@ -190,8 +190,9 @@ fn reason_lines(reason: &str) -> Vec<String> {
     out
 }
 
-/// A console page's path for a PO.
-fn po_page(po: &str) -> String {
+/// A console page's path for a PO (its store key: `?account=` outside the account default).
+fn po_page(key: &str) -> String {
+    let (account, po) = crate::domain::split_po_key(key);
     let seg: String = po
         .bytes()
         .map(|b| {
@@ -202,7 +203,10 @@ fn po_page(po: &str) -> String {
             }
         })
         .collect();
-    format!("/pos/{seg}")
+    match account {
+        crate::domain::DEFAULT_ACCOUNT => format!("/pos/{seg}"),
+        a => format!("/pos/{seg}?account={a}"),
+    }
 }
 
 /// The alert an event calls for at once, if any (dead letters are grouped by cause instead,
@@ -492,10 +496,7 @@ pub fn erp_rejected(po: &str, detail: &str, ctx: &Context) -> Alert {
             "The ERP said: {}",
             crate::text::clip(&crate::text::escape(detail), 600)
         ),
-        format!(
-            "The PO's timeline: {}",
-            ctx.command("show", &args)
-        ),
+        format!("The PO's timeline: {}", ctx.command("show", &args)),
         format!(
             "Once the ERP's problem is fixed, write the 850 again: {}",
             ctx.command("replay", &args)

@@ -660,14 +660,27 @@ async fn store_repair(cfg: &Config) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || repair_now(&cfg)).await?
 }
 
+/// Each account's outbound pair key and id, from its mapping.
+fn account_pairs(cfg: &Config) -> anyhow::Result<Vec<(String, String)>> {
+    cfg.accounts()
+        .into_iter()
+        .map(|a| {
+            let m = crate::mapping::Mapping::load(&cfg.resolve_path(&a.mapping))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((m.interchange.pair_key(), a.id))
+        })
+        .collect()
+}
+
 /// Reads the outbox and the whole archive and adopts what they prove.
 fn repair_now(cfg: &Config) -> anyhow::Result<String> {
     let store = open_offline(&cfg.paths.state)?;
-    let written = crate::continuity::gather(
-        &cfg.paths.outbox,
+    let mut written = crate::continuity::gather(
+        &cfg.outboxes(),
         &cfg.paths.archive,
         crate::continuity::Scope::Everything,
     )?;
+    crate::continuity::in_accounts(&mut written, &account_pairs(cfg)?);
     let repaired = crate::continuity::repair(&store, &written, &crate::clock::now_rfc3339())?;
     tracing::warn!(
         counters = repaired.counters_raised.len(),

@@ -825,8 +825,16 @@ impl Loaded {
             .iter()
             .find(|a| a.account.id == id)
             .ok_or_else(|| {
-                let known: Vec<&str> = self.accounts.iter().map(|a| a.account.id.as_str()).collect();
-                anyhow::anyhow!("no account '{id}' in {} (accounts: {})", self.config.source.display(), known.join(", "))
+                let known: Vec<&str> = self
+                    .accounts
+                    .iter()
+                    .map(|a| a.account.id.as_str())
+                    .collect();
+                anyhow::anyhow!(
+                    "no account '{id}' in {} (accounts: {})",
+                    self.config.source.display(),
+                    known.join(", ")
+                )
             })
     }
 }
@@ -896,6 +904,17 @@ impl Config {
             out.push(a);
         }
         out.extend(self.accounts.iter().enumerate().map(|(i, a)| a.account(i)));
+        out
+    }
+
+    /// Every directory 850s are written to: each account's outbox, or the shadow directory.
+    pub fn outboxes(&self) -> Vec<PathBuf> {
+        if let Some(shadow) = &self.outbox.shadow_dir {
+            return vec![shadow.clone()];
+        }
+        let mut out: Vec<PathBuf> = self.accounts().iter().map(|a| self.outbox_of(a)).collect();
+        out.sort();
+        out.dedup();
         out
     }
 
@@ -1212,7 +1231,10 @@ impl Config {
                     },
                 );
             }
-            for (key, value) in [("api_base_url", &a.api_base_url), ("token_url", &a.token_url)] {
+            for (key, value) in [
+                ("api_base_url", &a.api_base_url),
+                ("token_url", &a.token_url),
+            ] {
                 if !(value.starts_with("http://") || value.starts_with("https://")) {
                     bad(key, format!("'{value}' is not an http(s) URL"));
                 }
@@ -1222,7 +1244,8 @@ impl Config {
                     bad(key, "must not be empty".into());
                 }
             }
-            if a.country_code.len() != 2 || !a.country_code.chars().all(|c| c.is_ascii_alphabetic()) {
+            if a.country_code.len() != 2 || !a.country_code.chars().all(|c| c.is_ascii_alphabetic())
+            {
                 bad("country_code", "must be two letters, e.g. US".into());
             }
             if !(1..=MAX_REQUESTS_PER_MINUTE).contains(&a.requests_per_minute) {

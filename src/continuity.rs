@@ -29,7 +29,7 @@ pub struct Written {
     pub isa13: u32,
     pub gs06: u32,
     pub st02: u32,
-    /// BEG03.
+    /// BEG03, keyed in its account by [`in_accounts`] (as the store keys POs).
     pub po: Option<String>,
     /// ISA09/ISA10 as an RFC 3339 instant.
     pub created_at: String,
@@ -45,11 +45,28 @@ pub enum Scope {
     Everything,
 }
 
-/// The 850s in `outbox` and `archive/outbound/YYYY/MM/DD/`, oldest day first.
-pub fn gather(outbox: &Path, archive: &Path, scope: Scope) -> std::io::Result<Vec<Written>> {
+/// Each 850's PO keyed in the account whose interchange pair wrote it (`pairs`: pair key →
+/// account id); an 850 of a pair no account has keeps its bare number (the account default).
+pub fn in_accounts(written: &mut [Written], pairs: &[(String, String)]) {
+    for w in written {
+        let account = pairs.iter().find(|(p, _)| *p == w.pair).map(|(_, a)| a);
+        if let (Some(po), Some(account)) = (&w.po, account) {
+            w.po = Some(crate::domain::po_key(account, po));
+        }
+    }
+}
+
+/// The 850s in each outbox and `archive/outbound/YYYY/MM/DD/`, oldest day first.
+pub fn gather(
+    outboxes: &[std::path::PathBuf],
+    archive: &Path,
+    scope: Scope,
+) -> std::io::Result<Vec<Written>> {
     let mut out = Vec::new();
-    if let Ok(dir) = Dir::open_existing(outbox) {
-        read_dir_850s(&dir, &mut out)?;
+    for outbox in outboxes {
+        if let Ok(dir) = Dir::open_existing(outbox) {
+            read_dir_850s(&dir, &mut out)?;
+        }
     }
     let Ok(root) = Dir::open_existing(archive) else {
         return Ok(out);

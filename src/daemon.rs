@@ -79,7 +79,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let client = accounts.primary().client.clone();
     let dirs = open_dirs(&config, &accounts)?;
     let store = open_store(&config).await?;
-    check_continuity(&config, &store).await?;
+    check_continuity(&config, &accounts, &store).await?;
     let shared = Shared {
         metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
             error_dir: Some(config.paths.error.clone()),
@@ -309,19 +309,21 @@ async fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
 
 /// Refuses to start on a store that has gone backwards (see [`crate::continuity`]): it would
 /// hand out control numbers the ERP has already seen, or write a PO again.
-async fn check_continuity(config: &crate::config::Config, store: &Store) -> anyhow::Result<()> {
-    let (outbox, archive, st) = (
-        config
-            .outbox
-            .shadow_dir
-            .clone()
-            .unwrap_or_else(|| config.paths.outbox.clone()),
+async fn check_continuity(
+    config: &crate::config::Config,
+    accounts: &crate::accounts::Accounts,
+    store: &Store,
+) -> anyhow::Result<()> {
+    let (outboxes, archive, st) = (
+        config.outboxes(),
         config.paths.archive.clone(),
         store.clone(),
     );
+    let pairs = accounts.pairs();
     let gaps = tokio::task::spawn_blocking(move || {
-        let written =
-            crate::continuity::gather(&outbox, &archive, crate::continuity::Scope::Recent)?;
+        let mut written =
+            crate::continuity::gather(&outboxes, &archive, crate::continuity::Scope::Recent)?;
+        crate::continuity::in_accounts(&mut written, &pairs);
         anyhow::Ok(crate::continuity::check(&st, &written))
     })
     .await??;
@@ -435,7 +437,8 @@ fn start_console(
         c.page_size,
         tasks.shutdown.clone(),
     )
-    .with_migration(migration.clone());
+    .with_migration(migration.clone())
+    .with_accounts(shared.accounts.iter().map(|a| a.id.clone()).collect());
     let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
     let limits = crate::outbound::listener::Limits {

@@ -247,23 +247,42 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let get = |id: &str, i: usize| counts.get(id).map_or(0, |v| v[i]);
-        let _ = writeln!(s, "# HELP edi_bridge_account_850s_written_total 850s written to the outbox, by account.");
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_account_850s_written_total 850s written to the outbox, by account."
+        );
         let _ = writeln!(s, "# TYPE edi_bridge_account_850s_written_total counter");
         for id in &ids {
-            let _ = writeln!(s, "edi_bridge_account_850s_written_total{{account=\"{id}\"}} {}", get(id, 0));
+            let _ = writeln!(
+                s,
+                "edi_bridge_account_850s_written_total{{account=\"{id}\"}} {}",
+                get(id, 0)
+            );
         }
-        let _ = writeln!(s, "# HELP edi_bridge_account_api_calls_total API call attempts by account and outcome.");
+        let _ = writeln!(
+            s,
+            "# HELP edi_bridge_account_api_calls_total API call attempts by account and outcome."
+        );
         let _ = writeln!(s, "# TYPE edi_bridge_account_api_calls_total counter");
         for id in &ids {
             for (i, o) in [(1, "delivered"), (2, "retry"), (3, "rejected")] {
-                let _ = writeln!(s, "edi_bridge_account_api_calls_total{{account=\"{id}\",outcome=\"{o}\"}} {}", get(id, i));
+                let _ = writeln!(
+                    s,
+                    "edi_bridge_account_api_calls_total{{account=\"{id}\",outcome=\"{o}\"}} {}",
+                    get(id, i)
+                );
             }
         }
         let _ = writeln!(s, "# HELP edi_bridge_account_token_refreshes_total OAuth2 access tokens fetched, by account.");
         let _ = writeln!(s, "# TYPE edi_bridge_account_token_refreshes_total counter");
         if let Some(accounts) = self.accounts.get() {
             for a in accounts.iter() {
-                let _ = writeln!(s, "edi_bridge_account_token_refreshes_total{{account=\"{}\"}} {}", a.id, a.client.token_refreshes());
+                let _ = writeln!(
+                    s,
+                    "edi_bridge_account_token_refreshes_total{{account=\"{}\"}} {}",
+                    a.id,
+                    a.client.token_refreshes()
+                );
             }
         }
     }

@@ -215,7 +215,10 @@ async fn network(client: &ApiClient, config: &crate::config::Account, out: &mut 
         Err(e) => {
             out.push(Check::fail(
                 "API base",
-                format!("{base}: {e}: check {} and that this host may reach it (proxy, firewall)", config.key("api_base_url")),
+                format!(
+                    "{base}: {e}: check {} and that this host may reach it (proxy, firewall)",
+                    config.key("api_base_url")
+                ),
             ));
             out.push(Check::fail("partner id", "not tried without an answer"));
             out.push(Check::fail("clock", "not tried without an answer"));

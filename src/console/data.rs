@@ -89,6 +89,8 @@ pub fn counts(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoRow {
     pub po: String,
+    /// The account it came through.
+    pub account: String,
     pub state: &'static str,
     pub received_at: String,
     pub file: Option<String>,
@@ -103,6 +105,9 @@ pub struct ListQuery {
     /// A lifecycle word, or `errors`.
     #[serde(default)]
     pub state: String,
+    /// Only this account's POs.
+    #[serde(default)]
+    pub account: String,
     /// A date (`2026-12-01`) or an RFC 3339 instant: POs received since.
     #[serde(default)]
     pub since: String,
@@ -121,13 +126,30 @@ pub fn states() -> impl Iterator<Item = &'static str> {
 /// One page of POs matching `q`, and whether there are more.
 pub fn list(
     store: &Store,
+    accounts: &[String],
     q: &ListQuery,
     page_size: usize,
 ) -> Result<(Vec<PoRow>, bool), ListError> {
+    let account = q.account.trim();
+    if !account.is_empty() && !accounts.iter().any(|a| a == account) {
+        return Err(ListError::Query(format!(
+            "unknown account; use one of {}",
+            accounts.join(", ")
+        )));
+    }
     let po = q.po.trim();
     if !po.is_empty() {
-        let row = store.order(po)?.map(|o| row(&o));
-        return Ok((row.into_iter().collect(), false));
+        // A PO number is looked up in each account (or the one chosen).
+        let mut rows = Vec::new();
+        for a in accounts
+            .iter()
+            .filter(|a| account.is_empty() || *a == account)
+        {
+            if let Some(o) = store.order(&crate::domain::po_key(a, po))? {
+                rows.push(row(&o));
+            }
+        }
+        return Ok((rows, false));
     }
     if !q.state.is_empty() && !states().any(|s| s == q.state) {
         return Err(ListError::Query(format!(
@@ -161,6 +183,9 @@ pub fn list(
     let mut seen = 0usize;
     for o in orders {
         let o = o?;
+        if !account.is_empty() && o.account != account {
+            continue;
+        }
         seen += 1;
         if seen <= skip {
             continue;
@@ -176,6 +201,7 @@ pub fn list(
 fn row(o: &OrderRecord) -> PoRow {
     PoRow {
         po: o.po_number.clone(),
+        account: o.account.clone(),
         state: state(o),
         received_at: o.received_at.clone(),
         file: match &o.outbound {

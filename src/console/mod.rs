@@ -65,6 +65,8 @@ pub struct ConsoleState {
     pub shutdown: CancellationToken,
     /// The shadow run's comparisons and recorded calls (the Migration page).
     pub migration: crate::migrate::shadow::ShadowState,
+    /// The accounts' ids: a PO number is looked up in each; the PO list filters by them.
+    pub accounts: Arc<Vec<String>>,
     logins: Arc<Mutex<(u64, u32)>>,
     counts: Arc<Mutex<Option<(std::time::Instant, data::Counts)>>>,
 }
@@ -96,6 +98,7 @@ impl ConsoleState {
             page_size,
             shutdown,
             migration: Default::default(),
+            accounts: Arc::new(vec![crate::domain::DEFAULT_ACCOUNT.to_owned()]),
             logins: Arc::default(),
             counts: Arc::default(),
         }
@@ -106,6 +109,12 @@ impl ConsoleState {
     /// The same console, its Migration page showing `migration`.
     pub fn with_migration(mut self, migration: crate::migrate::shadow::ShadowState) -> Self {
         self.migration = migration;
+        self
+    }
+
+    /// The same console, for these accounts.
+    pub fn with_accounts(mut self, accounts: Vec<String>) -> Self {
+        self.accounts = Arc::new(accounts);
         self
     }
 }
@@ -520,8 +529,8 @@ async fn po_list(
     session: Session,
     Query(q): Query<data::ListQuery>,
 ) -> Response {
-    let (store, size, q2) = (s.store.clone(), s.page_size, q.clone());
-    match blocking(move || data::list(&store, &q2, size)).await {
+    let (store, size, q2, accounts) = (s.store.clone(), s.page_size, q.clone(), s.accounts.clone());
+    match blocking(move || data::list(&store, &accounts, &q2, size)).await {
         Ok(Ok((rows, more))) => page(pages::po_list(
             &session.frame(Nav::Pos),
             &rows,
@@ -545,13 +554,26 @@ async fn po_list(
     }
 }
 
+/// Which account's PO a page shows (absent: the account default).
+#[derive(Debug, Default, Deserialize)]
+struct AccountParam {
+    #[serde(default)]
+    account: String,
+}
+
 async fn po_page(
     State(s): State<ConsoleState>,
     session: Session,
     Path(po): Path<String>,
+    Query(a): Query<AccountParam>,
 ) -> Response {
-    let (store, dirs, po2) = (s.store.clone(), s.dirs.clone(), po.clone());
-    match blocking(move || data::po_page(&store, &dirs, &po2)).await {
+    let account = match a.account.as_str() {
+        "" => crate::domain::DEFAULT_ACCOUNT,
+        other => other,
+    };
+    let key = crate::domain::po_key(account, &po);
+    let (store, dirs) = (s.store.clone(), s.dirs.clone());
+    match blocking(move || data::po_page(&store, &dirs, &key)).await {
         Ok(Ok(Some(p))) => page(pages::po_page(&session.frame(Nav::Pos), &p, &session.csrf)),
         Ok(Ok(None)) => (
             StatusCode::NOT_FOUND,

@@ -182,8 +182,22 @@ pub fn seg(s: &str) -> String {
     out
 }
 
-fn po_href(po: &str) -> String {
-    format!("/pos/{}", seg(po))
+/// The page of the PO a store key names.
+fn key_href(key: &str) -> String {
+    let (account, po) = crate::domain::split_po_key(key);
+    po_href(po, account)
+}
+
+/// A store key for people (`PO`, or `account/PO`).
+fn shown(key: &str) -> String {
+    crate::domain::account::show_po_key(key)
+}
+
+fn po_href(po: &str, account: &str) -> String {
+    match account {
+        crate::domain::DEFAULT_ACCOUNT => format!("/pos/{}", seg(po)),
+        a => format!("/pos/{}?account={}", seg(po), seg(a)),
+    }
 }
 
 fn layout(title: &str, frame: &Frame<'_>, body: Markup) -> Markup {
@@ -283,7 +297,7 @@ pub fn home(
                             time { (a.at) }
                             " "
                             @if let Some(po) = &a.po {
-                                a href=(po_href(po)) { "PO " (po) }
+                                a href=(key_href(po)) { "PO " (shown(po)) }
                                 ": "
                             }
                             (a.text)
@@ -307,10 +321,11 @@ pub fn po_list(
 ) -> Markup {
     let page_href = |page: usize| {
         format!(
-            "/pos?po={}&state={}&since={}&page={page}",
+            "/pos?po={}&state={}&since={}&account={}&page={page}",
             seg(&q.po),
             seg(&q.state),
-            seg(&q.since)
+            seg(&q.since),
+            seg(&q.account)
         )
     };
     layout(
@@ -329,6 +344,7 @@ pub fn po_list(
                     }
                 }
                 label { "Received since " input type="date" name="since" value=(q.since); }
+                label { "Account " input type="search" name="account" value=(q.account) autocomplete="off" size="8"; }
                 button type="submit" { "Search" }
             }
             @if let Some(p) = problem {
@@ -338,11 +354,12 @@ pub fn po_list(
                 p.empty { "No purchase order matches." }
             } @else if !rows.is_empty() {
                 table.list id="pos" {
-                    thead { tr { th { "PO" } th { "State" } th { "Received" } th { "850 file" } } }
+                    thead { tr { th { "PO" } th { "Account" } th { "State" } th { "Received" } th { "850 file" } } }
                     tbody {
                         @for r in rows {
                             tr {
-                                td { a href=(po_href(&r.po)) { (r.po) } }
+                                td { a href=(po_href(&r.po, &r.account)) { (r.po) } }
+                                td.account { (r.account) }
                                 td { span class={"state s-" (r.state)} { (r.state) } }
                                 td { (r.received_at) }
                                 td.file { (r.file.as_deref().unwrap_or("-")) }
@@ -363,10 +380,10 @@ pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
     let o = &p.order;
     let order = &o.order;
     layout(
-        &format!("PO {}", o.po_number),
+        &format!("PO {}", o.shown()),
         frame,
         html! {
-            h1 { "PO " span.po { (o.po_number) } " " span class={"state s-" (p.state)} { (p.state) } }
+            h1 { "PO " span.po { (o.shown()) } " " span class={"state s-" (p.state)} { (p.state) } }
             dl.facts {
                 dt { "Received" } dd { (o.received_at) }
                 dt { "Webhook event" } dd { (o.event_id) }
@@ -467,7 +484,7 @@ fn dead_item(d: &DeadRecord, csrf: &str) -> Markup {
         section.dead {
             p {
                 strong { (d.job.kind.label()) } " for "
-                a href=(po_href(&d.job.po)) { "PO " (d.job.po) }
+                a href=(key_href(&d.job.po)) { "PO " (shown(&d.job.po)) }
                 " (job " (d.job.id) ") at " (d.at)
             }
             p.reason { "Ingram said: " (d.reason) }
@@ -670,7 +687,7 @@ pub fn migration_page(frame: &Frame<'_>, m: &crate::migrate::shadow::Snapshot) -
                     tbody {
                         @for c in &m.comparisons {
                             tr {
-                                td { a href=(po_href(&c.po)) { (c.po) } }
+                                td { a href=(key_href(&c.po)) { (shown(&c.po)) } }
                                 @match &c.difference {
                                     None => { td { "identical" } td {} td {} td {} td {} td {} }
                                     Some(d) => {
@@ -695,7 +712,7 @@ pub fn migration_page(frame: &Frame<'_>, m: &crate::migrate::shadow::Snapshot) -
                     tbody {
                         @for c in &m.calls {
                             tr {
-                                td { a href=(po_href(&c.po)) { (c.po) } }
+                                td { a href=(key_href(&c.po)) { (shown(&c.po)) } }
                                 td { (c.method) " " (c.path) }
                                 td { code { (c.body) } }
                                 td { (c.source) }
@@ -733,6 +750,7 @@ mod tests {
     fn hostile_po_numbers_are_escaped_in_text_and_encoded_in_links() {
         let rows = vec![PoRow {
             po: HOSTILE.into(),
+            account: "default".into(),
             state: "received",
             received_at: "2026-12-04T00:00:00Z".into(),
             file: Some(format!("{HOSTILE}.850")),

@@ -122,9 +122,6 @@ mod tests {
             Err(AccountIdError::Length)
         );
         assert_eq!(check_account_id("CA"), Err(AccountIdError::Character('C')));
-        assert_eq!(
-            check_account_id("c/a"),
-            Err(AccountIdError::Character('/'))
-        );
+        assert_eq!(check_account_id("c/a"), Err(AccountIdError::Character('/')));
     }
 }

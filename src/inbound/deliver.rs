@@ -172,7 +172,10 @@ impl Lane {
     async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
         let store = self.d.store.clone();
         let (limit, account) = (self.d.workers, self.account.id.clone());
-        Ok(tokio::task::spawn_blocking(move || store.due_jobs(Some(&account), now_ms(), limit)).await?)
+        Ok(
+            tokio::task::spawn_blocking(move || store.due_jobs(Some(&account), now_ms(), limit))
+                .await?,
+        )
     }
 
     /// Logs a store error and waits a backoff (or until shutdown).

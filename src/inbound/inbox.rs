@@ -982,10 +982,9 @@ fn route_855(
         let original = inbound::original_key(&key, "855", "");
         let what = format!("original 855 (BAK01 00) for PO {}", call.po);
         if let Some(dup) = ctx.sent_before(original, &what)? {
-            batch.history.push((
-                key.clone(),
-                format!("855 received again, not sent: {dup}"),
-            ));
+            batch
+                .history
+                .push((key.clone(), format!("855 received again, not sent: {dup}")));
             return Ok(Routed::Duplicate(dup));
         }
     }
@@ -1038,10 +1037,9 @@ fn route_856(
                 c.call.po
             );
             if let Some(dup) = ctx.sent_before(original, &what)? {
-                batch.history.push((
-                    key.clone(),
-                    format!("856 received again, not sent: {dup}"),
-                ));
+                batch
+                    .history
+                    .push((key.clone(), format!("856 received again, not sent: {dup}")));
                 duplicates.push(dup);
                 continue;
             }

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::Accounts;
 use crate::events::Outcome;
 use crate::files::{self, Dir, Kind, Meta, OpenError, Root};
 use crate::inbound::inbox::{self, Dirs};
-use crate::accounts::Accounts;
 use crate::store::inbound::WaitingFile;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -529,7 +529,14 @@ impl Inbox {
     /// leave it in the processing area for the next scan.
     fn handle(&self, processing: &Dir, name: &OsStr, read: Option<inbox::Read>) -> bool {
         let shown = name.to_string_lossy().into_owned();
-        match inbox::process(&self.store, &self.accounts, &self.dirs, processing, name, read) {
+        match inbox::process(
+            &self.store,
+            &self.accounts,
+            &self.dirs,
+            processing,
+            name,
+            read,
+        ) {
             Ok(Outcome::Changing { reason }) => {
                 tracing::warn!(file = %Escaped(&shown), reason = %Escaped(&reason), "Inbox file changed after it was taken; nothing committed, looking again once it settles.");
                 true

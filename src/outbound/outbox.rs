@@ -21,8 +21,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::files::{self, Dir, OpenError, Root, TempKey};
 use crate::domain::PoRef;
+use crate::files::{self, Dir, OpenError, Root, TempKey};
 use crate::mapping::{Mapping, SharedMapping};
 use crate::metrics::Metrics;
 use crate::outbound::to_850::{self, ControlNumbers};
@@ -162,12 +162,10 @@ impl Outbox {
             };
             let mapping = acc.mapping.current();
             let names: Vec<&str> = entries.iter().map(|(_, po)| po.as_str()).collect();
-            let recs = store.allocate_850s(
-                &names,
-                &mapping.interchange.pair_key(),
-                &now,
-                |po, env| file_name(&self.file_pattern, &PoRef::from_key(po), env),
-            )?;
+            let recs =
+                store.allocate_850s(&names, &mapping.interchange.pair_key(), &now, |po, env| {
+                    file_name(&self.file_pattern, &PoRef::from_key(po), env)
+                })?;
             for ((queue_id, po), rec) in entries.into_iter().zip(recs) {
                 work.push((queue_id, po, rec, acc, mapping.clone()));
             }
@@ -449,15 +447,27 @@ mod tests {
             "IM-1.000000042.850"
         );
         assert_eq!(
-            file_name("{po}.{isa13}.850", &PoRef::new("default", "../../etc/passwd"), &env()),
+            file_name(
+                "{po}.{isa13}.850",
+                &PoRef::new("default", "../../etc/passwd"),
+                &env()
+            ),
             "______etc_passwd.000000042.850"
         );
         assert_eq!(
-            file_name("{po}.{isa13}.850", &PoRef::new("default", "a/b\nc\u{0}"), &env()),
+            file_name(
+                "{po}.{isa13}.850",
+                &PoRef::new("default", "a/b\nc\u{0}"),
+                &env()
+            ),
             "a_b_c_.000000042.850"
         );
         assert_eq!(
-            file_name("{date}-{gs06}-{st02}-{isa13}", &PoRef::new("default", ".x"), &env()),
+            file_name(
+                "{date}-{gs06}-{st02}-{isa13}",
+                &PoRef::new("default", ".x"),
+                &env()
+            ),
             "20261123-7-0003-000000042"
         );
     }

@@ -206,7 +206,11 @@ async fn receive_for(
 }
 
 /// The single-account path (`server.webhook_path`): the account `default`'s webhook.
-async fn receive_default(State(s): State<WebhookState>, headers: HeaderMap, body: Body) -> Response {
+async fn receive_default(
+    State(s): State<WebhookState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     receive(s, DEFAULT_ACCOUNT.to_owned(), headers, body).await
 }
 
@@ -215,10 +219,7 @@ async fn receive(s: WebhookState, account: String, headers: HeaderMap, body: Bod
         let response = Refusal::new(
             StatusCode::NOT_FOUND,
             "account",
-            format!(
-                "no account '{}' in this bridge",
-                text::escape(&account)
-            ),
+            format!("no account '{}' in this bridge", text::escape(&account)),
         )
         .into_response();
         s.metrics.webhook(response.status().as_u16());
@@ -237,19 +238,23 @@ async fn receive(s: WebhookState, account: String, headers: HeaderMap, body: Bod
             return response;
         }
     };
-    let response =
-        match tokio::time::timeout(s.request_timeout, handle(&s, &account, &headers, &body)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(refusal)) => refusal.into_response(),
-            Err(_) => Refusal::unavailable("", "timed out before the event was durable; retry")
-                .logged(
-                    Level::WARN,
-                    "Webhook request timed out before it was durable.",
-                    None,
-                    Some(format!("timeout {} s", s.request_timeout.as_secs())),
-                )
-                .into_response(),
-        };
+    let response = match tokio::time::timeout(
+        s.request_timeout,
+        handle(&s, &account, &headers, &body),
+    )
+    .await
+    {
+        Ok(Ok(r)) => r,
+        Ok(Err(refusal)) => refusal.into_response(),
+        Err(_) => Refusal::unavailable("", "timed out before the event was durable; retry")
+            .logged(
+                Level::WARN,
+                "Webhook request timed out before it was durable.",
+                None,
+                Some(format!("timeout {} s", s.request_timeout.as_secs())),
+            )
+            .into_response(),
+    };
     s.metrics.webhook(response.status().as_u16());
     response
 }
@@ -381,8 +386,8 @@ async fn handle(
     json_content(headers)?;
     let signature = signature_header(headers)?;
     let root = parse(body)?;
-    let event_id =
-        order::event_id(&root).map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, &e.field, e.message))?;
+    let event_id = order::event_id(&root)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, &e.field, e.message))?;
     verify(account, &event_id, signature)?;
     // The signature verified: this id is the account's (or a replay of its signature).
     let event_key = crate::domain::po_key(&account.id, &event_id);
@@ -419,7 +424,12 @@ fn signature_header(headers: &HeaderMap) -> Result<&str, Refusal> {
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            Refusal::new(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "missing signature").logged(
+            Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                SIGNATURE_HEADER,
+                "missing signature",
+            )
+            .logged(
                 Level::WARN,
                 "Webhook refused: no signature header.",
                 None,
@@ -431,9 +441,8 @@ fn signature_header(headers: &HeaderMap) -> Result<&str, Refusal> {
 /// The body as JSON; a key repeated in one object is refused (serde_json keeps the last of two
 /// values for one key; which the sender meant is a guess).
 fn parse(body: &Bytes) -> Result<Value, Refusal> {
-    let root: Value = serde_json::from_slice(body).map_err(|e| {
-        Refusal::new(StatusCode::BAD_REQUEST, "$", format!("malformed json: {e}"))
-    })?;
+    let root: Value = serde_json::from_slice(body)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "$", format!("malformed json: {e}")))?;
     if let Some(field) = order::repeated_key(body) {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -454,15 +463,17 @@ fn verify(account: &Account, event_id: &str, signature: &str) -> Result<(), Refu
     if crate::ingram::signature::verify(&secrets, event_id, signature) {
         return Ok(());
     }
-    Err(
-        Refusal::new(StatusCode::UNAUTHORIZED, SIGNATURE_HEADER, "signature does not verify")
-            .logged(
-                Level::WARN,
-                "Webhook refused: signature does not verify.",
-                Some(event_id),
-                Some(format!("account {}", account.id)),
-            ),
+    Err(Refusal::new(
+        StatusCode::UNAUTHORIZED,
+        SIGNATURE_HEADER,
+        "signature does not verify",
     )
+    .logged(
+        Level::WARN,
+        "Webhook refused: signature does not verify.",
+        Some(event_id),
+        Some(format!("account {}", account.id)),
+    ))
 }
 
 /// The typed event through the account's mapping: the webhook program, the decode, the 850
@@ -534,12 +545,18 @@ async fn decode(
         }
         Ok(Err(DecodeError::Field(e))) => {
             remember_refusal(s, event_key, &e, now_ms).await;
-            Err(Refusal::new(StatusCode::BAD_REQUEST, &e.field, e.message.clone()).logged(
-                Level::WARN,
-                "Webhook refused: the body cannot be accepted.",
-                Some(event_id),
-                Some(format!("{}: {}", text::escape(&e.field), text::escape(&e.message))),
-            ))
+            Err(
+                Refusal::new(StatusCode::BAD_REQUEST, &e.field, e.message.clone()).logged(
+                    Level::WARN,
+                    "Webhook refused: the body cannot be accepted.",
+                    Some(event_id),
+                    Some(format!(
+                        "{}: {}",
+                        text::escape(&e.field),
+                        text::escape(&e.message)
+                    )),
+                ),
+            )
         }
         Ok(Err(DecodeError::Program {
             index,

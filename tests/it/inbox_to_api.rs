@@ -501,7 +501,8 @@ async fn a_dead_lettered_response_holds_its_status_back_until_retry_sends_both_i
         "{shown}"
     );
     let status =
-        edi_bridge::admin::ops::status(store, &["default".to_string()], &Default::default()).unwrap();
+        edi_bridge::admin::ops::status(store, &["default".to_string()], &Default::default())
+            .unwrap();
     assert!(
         status.contains("1 blocked behind a dead letter"),
         "{status}"
