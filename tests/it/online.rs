@@ -216,3 +216,76 @@ async fn the_outbox_check_links_a_temp_file_to_a_final_name_and_leaves_nothing()
         );
     }
 }
+
+/// The README's first configuration: `samples/emulator.toml` as shipped passes `check` with the
+/// walkthrough's secrets in the environment and its directories made where it is run, and
+/// passes every step of `check --online` against an emulator that accepts what the sample says
+/// (`sim-client`, the walkthrough's client secret); only the emulator's port differs.
+#[tokio::test]
+async fn the_emulator_sample_config_passes_check_and_the_connection_test() {
+    const CLIENT: &str = "emulator-client-secret";
+    const WEBHOOK: &str = "emulator-webhook-secret";
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("samples/emulator.toml");
+    let text = std::fs::read_to_string(&sample).unwrap();
+    // The walkthrough in the sample's header sets these very values.
+    for export in [
+        format!("export EDI_BRIDGE_CLIENT_SECRET={CLIENT}"),
+        format!("export EDI_BRIDGE_WEBHOOK_SECRET={WEBHOOK}"),
+    ] {
+        assert!(text.contains(&export), "{export}");
+    }
+    let cwd = tempfile::tempdir().unwrap();
+    for d in ["state", "outbox", "inbox", "archive", "error"] {
+        std::fs::create_dir_all(cwd.path().join("emulator").join(d)).unwrap();
+    }
+    let check = |config: std::path::PathBuf, online: bool| {
+        let cwd = cwd.path().to_path_buf();
+        move || {
+            let mut cmd = edi_bridge_command();
+            cmd.current_dir(cwd)
+                .env(edi_bridge::config::ENV_CLIENT_SECRET, CLIENT)
+                .env(edi_bridge::config::ENV_WEBHOOK_SECRET, WEBHOOK)
+                .args(["check", "--config"])
+                .arg(config);
+            if online {
+                cmd.arg("--online");
+            }
+            let out = cmd.output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.code(), text)
+        }
+    };
+    let (code, out) = tokio::task::spawn_blocking(check(sample.clone(), false))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("client secret: set"), "{out}");
+
+    let (sim, _t) = sim(|c| {
+        c.client_id = "sim-client".into();
+        c.client_secret = CLIENT.into();
+        c.partner_id = None;
+    })
+    .await;
+    let online = cwd.path().join("emulator.toml");
+    std::fs::write(
+        &online,
+        text.replace("127.0.0.1:18443", &sim.addr().to_string())
+            .replace(
+                "\"../mappings/ingram.toml\"",
+                &format!("\"{}\"", root.join("mappings/ingram.toml").display()),
+            ),
+    )
+    .unwrap();
+    let (code, out) = tokio::task::spawn_blocking(check(online, true))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("checks passed") && !out.contains('✗'), "{out}");
+    assert!(!out.contains(CLIENT), "{out}");
+}
