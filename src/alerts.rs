@@ -283,11 +283,11 @@ impl DeadLetter {
 /// make one alert with a count, sent once no new one of that cause came for a quiet period.
 #[derive(Debug, Default)]
 pub struct DeadLetters {
-    groups: std::collections::BTreeMap<String, Group>,
+    groups: std::collections::BTreeMap<String, CauseGroup>,
 }
 
 #[derive(Debug)]
-struct Group {
+struct CauseGroup {
     items: Vec<DeadLetter>,
     last_ms: u64,
 }
@@ -298,7 +298,7 @@ const NAMED: usize = 10;
 impl DeadLetters {
     pub fn add(&mut self, d: DeadLetter, now_ms: u64) {
         let (key, ..) = d.cause();
-        let g = self.groups.entry(key).or_insert(Group {
+        let g = self.groups.entry(key).or_insert(CauseGroup {
             items: Vec::new(),
             last_ms: now_ms,
         });

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::{canonical, CallKind};
 use crate::events::Delivery;
-use crate::ingram::api::{self, ApiClient, RateLimit, RetryAction};
+use crate::ingram::api::{self, ApiClient, RateLimitHeaders, RetryAction};
 use crate::pacing::{Limiter, PauseCause};
 use crate::store::records::JobRecord;
 use crate::store::Store;
@@ -336,7 +336,7 @@ impl Lane {
 
     /// An answer whose `X-RateLimit-Remaining` is at or below the calls this lane may have in
     /// flight pauses the account until Ingram's reset: the next calls would be throttled.
-    fn observe_rate(&self, rate: &RateLimit) {
+    fn observe_rate(&self, rate: &RateLimitHeaders) {
         if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset) {
             if remaining <= self.d.workers as u64 && !reset.is_zero() {
                 self.account.limiter.pause(reset, PauseCause::LowRemaining);

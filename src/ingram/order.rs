@@ -32,7 +32,7 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
 
 /// A decoded webhook event: its id and one order per element of `resource`.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct WebhookEvent {
     pub event_id: String,
     pub event_time: Option<String>,
     pub orders: Vec<PurchaseOrder>,
@@ -90,7 +90,7 @@ fn at(place: &str) -> String {
 }
 
 /// Decodes a whole webhook event with the shipped names and no program.
-pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> {
+pub fn decode(root: &Value, names: &WebhookFields) -> Result<WebhookEvent, FieldError> {
     match decode_with(root, names, None) {
         Ok(e) => Ok(e),
         Err(DecodeError::Field(e)) => Err(e),
@@ -105,7 +105,7 @@ pub fn decode_with(
     root: &Value,
     names: &WebhookFields,
     program: Option<(&Program, &Runner)>,
-) -> Result<Event, DecodeError> {
+) -> Result<WebhookEvent, DecodeError> {
     let event_id = event_id(root)?;
     let obj = root.as_object().expect("event_id checked it is an object");
     if let Some(ev) = obj.get("event") {
@@ -156,7 +156,7 @@ pub fn decode_with(
             .into());
         }
     }
-    Ok(Event {
+    Ok(WebhookEvent {
         event_id,
         event_time,
         orders,

@@ -1,5 +1,5 @@
 //! The pure translator from a domain [`PurchaseOrder`] and the mapping to an X12 850 interchange:
-//! which webhook field lands in which segment and qualifier is read from [`Po850`], identities and
+//! which webhook field lands in which segment and qualifier is read from [`Po850Settings`](crate::mapping::Po850Settings), identities and
 //! delimiters from the mapping's envelope sections, control numbers from the caller. Data in,
 //! bytes out; no I/O, no clock (the envelope instant is a parameter). The `[[po850.segments]]`
 //! expressions run through the mapping's runner, which in the daemon is a worker process under
@@ -431,7 +431,7 @@ fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, Str
 }
 
 /// The typed 850 for `po` under `mapping`.
-pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrder, RenderError> {
+pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::Po850, RenderError> {
     let Extras {
         header: extra_header,
         lines: mut extra_lines,
@@ -597,7 +597,7 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
         })
         .collect::<Result<_, _>>()?;
     let any_price = po.lines.iter().any(|l| l.unit_price.is_some());
-    Ok(x12::PurchaseOrder {
+    Ok(x12::Po850 {
         purpose: m.purpose.clone(),
         po_type: m.po_type.clone(),
         po_number: po.po_number.clone(),
@@ -998,7 +998,7 @@ mod tests {
         let text = rendered(&po, &Mapping::builtin()).join("~\n") + "~\n";
         assert!(edi::parse(&text).is_ok(), "{:?}", edi::parse(&text).err());
         let doc = x12::read(text.as_bytes(), &x12::ReadOptions::default());
-        let (back, d) = x12::PurchaseOrder::parse(doc.transactions().next().unwrap());
+        let (back, d) = x12::Po850::parse(doc.transactions().next().unwrap());
         assert!(d.is_empty(), "{d:?}");
         let l = &back.lines[0];
         assert_eq!(l.description.as_deref(), Some(upper[0].as_str()));

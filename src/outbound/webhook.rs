@@ -131,7 +131,7 @@ async fn metrics(State(s): State<WebhookState>) -> Response {
 /// expression fails or yields something that is not a segment), checked before anything is
 /// stored so the order is never accepted and then stuck.
 fn segments_refusal(
-    event: &order::Event,
+    event: &order::WebhookEvent,
     mapping: &crate::mapping::Mapping,
 ) -> Option<(usize, to_850::RenderError)> {
     if mapping.programs.po850_segments.is_empty() {

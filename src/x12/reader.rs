@@ -1,11 +1,11 @@
 //! The tolerant tokenizer and envelope state machine. `Reader` walks the input bytes once,
 //! detects delimiters at every ISA (fixed-width fast path, separator-counting tolerant path),
-//! yields one `Event` per envelope boundary, per complete transaction set and per diagnostic, and
+//! yields one `ReadEvent` per envelope boundary, per complete transaction set and per diagnostic, and
 //! keeps at most one transaction set in memory. `read` collects the events into a `Document`.
 
 use super::dictionary::SEGMENT_IDS;
 use super::envelope::{
-    Document, Event, Group, GsHeader, Interchange, IsaHeader, ReadOptions, Transaction,
+    Document, Group, GsHeader, Interchange, IsaHeader, ReadEvent, ReadOptions, Transaction,
 };
 use super::error::{Diagnostic, DiagnosticCode as C, Position};
 use super::segment::{Delimiters, Loc, Segment};
@@ -317,7 +317,7 @@ enum Raw<'a> {
     Seg(Cow<'a, [u8]>, usize),
 }
 
-/// Streaming reader: an iterator of `Event`s over one input.
+/// Streaming reader: an iterator of `ReadEvent`s over one input.
 pub struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
@@ -335,7 +335,7 @@ pub struct Reader<'a> {
     ic: Option<IcState>,
     grp: Option<GrpState>,
     tx: Option<TxState<'a>>,
-    pending: VecDeque<Event<'a>>,
+    pending: VecDeque<ReadEvent<'a>>,
     /// Segment count of the last transaction set, used as the capacity of the next one.
     seg_hint: usize,
     /// Whether `fast_run` may take the bulk of the segments (off only in tests that prove it
@@ -398,7 +398,7 @@ impl<'a> Reader<'a> {
     }
 
     fn diag(&mut self, d: Diagnostic) {
-        self.pending.push_back(Event::Diagnostic(d));
+        self.pending.push_back(ReadEvent::Diagnostic(d));
     }
 
     /// A count or control-number mismatch between a header and its trailer: a warning, or an
@@ -780,7 +780,7 @@ impl<'a> Reader<'a> {
                 ),
                 p,
             ));
-            self.pending.push_back(Event::Transaction(t.tx));
+            self.pending.push_back(ReadEvent::Transaction(t.tx));
         }
     }
 
@@ -798,7 +798,7 @@ impl<'a> Reader<'a> {
                     p,
                 ));
             }
-            self.pending.push_back(Event::GroupEnd {
+            self.pending.push_back(ReadEvent::GroupEnd {
                 index: g.index as usize,
                 closed: false,
             });
@@ -816,7 +816,7 @@ impl<'a> Reader<'a> {
                     p,
                 ));
             }
-            self.pending.push_back(Event::InterchangeEnd {
+            self.pending.push_back(ReadEvent::InterchangeEnd {
                 index: i.index as usize,
                 closed: false,
             });
@@ -832,7 +832,7 @@ impl<'a> Reader<'a> {
             synthetic: true,
             seen_gs06: HashSet::new(),
         });
-        self.pending.push_back(Event::InterchangeStart {
+        self.pending.push_back(ReadEvent::InterchangeStart {
             header: IsaHeader::default(),
             delimiters: self.delims,
             terminator: self.term.clone(),
@@ -857,7 +857,7 @@ impl<'a> Reader<'a> {
             synthetic,
             seen_st02: HashSet::new(),
         });
-        self.pending.push_back(Event::GroupStart {
+        self.pending.push_back(ReadEvent::GroupStart {
             header,
             index: index as usize,
             synthetic,
@@ -960,7 +960,7 @@ impl<'a> Reader<'a> {
                     synthetic: false,
                     seen_gs06: HashSet::new(),
                 });
-                self.pending.push_back(Event::InterchangeStart {
+                self.pending.push_back(ReadEvent::InterchangeStart {
                     header,
                     delimiters: self.delims,
                     terminator: self.term.clone(),
@@ -1226,7 +1226,7 @@ impl<'a> Reader<'a> {
                     self.mismatch(code, message, position);
                 }
             }
-            self.pending.push_back(Event::Transaction(ts.tx));
+            self.pending.push_back(ReadEvent::Transaction(ts.tx));
         } else if key == K_GE {
             self.close_tx(Some(&seg), offset);
             let Some(g) = self.grp.take() else {
@@ -1261,7 +1261,7 @@ impl<'a> Reader<'a> {
                     Self::seg_pos(&seg, Some(2)),
                 );
             }
-            self.pending.push_back(Event::GroupEnd {
+            self.pending.push_back(ReadEvent::GroupEnd {
                 index: g.index as usize,
                 closed: true,
             });
@@ -1301,7 +1301,7 @@ impl<'a> Reader<'a> {
                 );
             }
             self.after_iea = true;
-            self.pending.push_back(Event::InterchangeEnd {
+            self.pending.push_back(ReadEvent::InterchangeEnd {
                 index: ic.index as usize,
                 closed: !ic.synthetic,
             });
@@ -1313,7 +1313,7 @@ impl<'a> Reader<'a> {
             for d in ds {
                 self.diag(d);
             }
-            self.pending.push_back(Event::Ta1(ta1));
+            self.pending.push_back(ReadEvent::Ta1(ta1));
         } else if self.ic.is_none() && self.after_iea {
             self.diag(Diagnostic::error(
                 C::SegmentAfterIea,
@@ -1423,9 +1423,9 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> Iterator for Reader<'a> {
-    type Item = Event<'a>;
+    type Item = ReadEvent<'a>;
 
-    fn next(&mut self) -> Option<Event<'a>> {
+    fn next(&mut self) -> Option<ReadEvent<'a>> {
         loop {
             if let Some(e) = self.pending.pop_front() {
                 return Some(e);
@@ -1446,7 +1446,7 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
     };
     for ev in Reader::new(input, opts) {
         match ev {
-            Event::InterchangeStart {
+            ReadEvent::InterchangeStart {
                 header,
                 delimiters,
                 terminator,
@@ -1464,12 +1464,12 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                 closed: false,
                 synthetic,
             }),
-            Event::Ta1(t) => {
+            ReadEvent::Ta1(t) => {
                 if let Some(ic) = doc.interchanges.last_mut() {
                     ic.ta1.push(t);
                 }
             }
-            Event::GroupStart {
+            ReadEvent::GroupStart {
                 header,
                 index,
                 synthetic,
@@ -1485,7 +1485,7 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                     });
                 }
             }
-            Event::Transaction(tx) => {
+            ReadEvent::Transaction(tx) => {
                 if let Some(g) = doc
                     .interchanges
                     .last_mut()
@@ -1494,7 +1494,7 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                     g.transactions.push(tx);
                 }
             }
-            Event::GroupEnd { closed, .. } => {
+            ReadEvent::GroupEnd { closed, .. } => {
                 if let Some(g) = doc
                     .interchanges
                     .last_mut()
@@ -1503,12 +1503,12 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                     g.closed = closed;
                 }
             }
-            Event::InterchangeEnd { closed, .. } => {
+            ReadEvent::InterchangeEnd { closed, .. } => {
                 if let Some(ic) = doc.interchanges.last_mut() {
                     ic.closed = closed;
                 }
             }
-            Event::Diagnostic(d) => doc.diagnostics.push(d),
+            ReadEvent::Diagnostic(d) => doc.diagnostics.push(d),
         }
     }
     doc

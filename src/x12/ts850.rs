@@ -1,6 +1,6 @@
-//! Typed 850 Purchase Order: `PurchaseOrder::to_transaction` renders the segment order of the
+//! Typed 850 Purchase Order: `Po850::to_transaction` renders the segment order of the
 //! reference §3.1 (BEG, CUR, REF, PER, FOB, ITD, DTM, TD5, N9/MSG, N1 loops, PO1 loops, CTT,
-//! AMT); `PurchaseOrder::parse` reads it back (for round trips and for inspecting outbound files).
+//! AMT); `Po850::parse` reads it back (for round trips and for inspecting outbound files).
 
 use super::common::{
     code, dtm_out, missing_segment, parse_dtm, parse_n1, parse_per, parse_ref, party_detail,
@@ -72,7 +72,7 @@ pub struct Line {
 
 /// The 850.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PurchaseOrder {
+pub struct Po850 {
     pub purpose: String,
     pub po_type: String,
     pub po_number: String,
@@ -171,7 +171,7 @@ fn decimal_sum<'s>(values: impl Iterator<Item = &'s str>) -> Option<String> {
     Some(if neg { format!("-{s}") } else { s })
 }
 
-impl PurchaseOrder {
+impl Po850 {
     /// Render the body (ST/SE are added by the writer).
     pub fn to_transaction(&self, control_number: &str) -> OutTransaction {
         let mut s = vec![OutSegment::new("BEG")
@@ -270,8 +270,8 @@ impl PurchaseOrder {
     }
 
     /// Read an 850 back.
-    pub fn parse(tx: &Transaction<'_>) -> (PurchaseOrder, Vec<Diagnostic>) {
-        let mut po = PurchaseOrder::default();
+    pub fn parse(tx: &Transaction<'_>) -> (Po850, Vec<Diagnostic>) {
+        let mut po = Po850::default();
         let mut d = Vec::new();
         let mut seen_beg = false;
         #[derive(PartialEq)]

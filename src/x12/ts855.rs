@@ -58,7 +58,7 @@ pub struct Schedule {
 
 /// AMT: qualifier, amount, credit/debit flag.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Amount {
+pub struct Amt {
     pub qualifier: String,
     pub amount: String,
     pub credit_debit: Option<String>,
@@ -125,7 +125,7 @@ pub struct Ack855 {
     pub notes: Vec<Note>,
     /// AMT amounts (summary or heading).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub amounts: Vec<Amount>,
+    pub amounts: Vec<Amt>,
     /// CTT01 number of line items, CTT02 hash total.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line_count: Option<String>,
@@ -212,7 +212,7 @@ impl Ack855 {
                         .extend(seg.element(1).map(|m| m.trim_end().to_string()));
                 }
             } else if seg.is("AMT") {
-                a.amounts.push(Amount {
+                a.amounts.push(Amt {
                     qualifier: code(seg, 1).unwrap_or_default(),
                     amount: txt(seg, 2).unwrap_or_default(),
                     credit_debit: code(seg, 3),
