@@ -134,7 +134,7 @@ fn heading<'m>(
 
 /// What a line's ACKs add up to.
 #[derive(Default)]
-struct Tally<'m> {
+struct LineAcks<'m> {
     accepted: u64,
     backordered: u64,
     rejected: u64,
@@ -144,7 +144,7 @@ struct Tally<'m> {
     reject_reason: Option<String>,
 }
 
-impl<'m> Tally<'m> {
+impl<'m> LineAcks<'m> {
     /// Sums the line's ACKs per status (an ACK without a quantity counts the ordered one); a
     /// line without ACKs takes the header's decision.
     fn of(
@@ -154,7 +154,7 @@ impl<'m> Tally<'m> {
         mapping: &'m Mapping,
         dates: &Dates<'_>,
     ) -> Result<Self, TranslateError> {
-        let mut t = Tally::default();
+        let mut t = LineAcks::default();
         for detail in &line.acks {
             t.add(detail, ordered, mapping, dates)?;
         }
@@ -291,7 +291,7 @@ fn line_json(
         Some(q) => Some(quantity(q, &line.position, "po102")?),
         None => None,
     };
-    let t = Tally::of(line, ordered, whole_rejected, mapping, dates)?;
+    let t = LineAcks::of(line, ordered, whole_rejected, mapping, dates)?;
     let ship_date = match &t.ship_date {
         Some(d) => Some(d.clone()),
         None => schedule_ship_date(line, dates)?,
