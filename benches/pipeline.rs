@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context as _};
 use axum::body::Bytes;
-use edi_bridge::x12::{read, Event, ReadOptions, Reader};
+use edi_bridge::x12::{read, ReadEvent, ReadOptions, Reader};
 
 #[path = "common/gen_856.rs"]
 mod gen_856;
@@ -402,7 +402,7 @@ fn mem_read(how: &str, file: &Path) -> anyhow::Result<()> {
         "stream" => {
             let mut n = 0usize;
             for ev in Reader::new(&bytes, &opts) {
-                if let Event::Transaction(t) = ev {
+                if let ReadEvent::Transaction(t) = ev {
                     n += t.segments.len();
                 }
             }
@@ -1522,7 +1522,7 @@ fn parse_vs_pyx12(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
     let ours_read = median_secs(5, || read(&data, &opts).diagnostics.len());
     let ours_stream = median_secs(5, || {
         Reader::new(&data, &opts)
-            .filter(|e| matches!(e, Event::Transaction(_)))
+            .filter(|e| matches!(e, ReadEvent::Transaction(_)))
             .count()
     });
     let segments = data.iter().filter(|b| **b == b'~').count();

@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use edi_bridge::x12::{
-    read, write, Event, GsHeader, IsaHeader, Line, OutGroup, ProductId, PurchaseOrder, ReadOptions,
+    read, write, GsHeader, IsaHeader, Line, OutGroup, Po850, ProductId, ReadEvent, ReadOptions,
     Reader, WriteOptions,
 };
 use std::hint::black_box;
@@ -29,7 +29,7 @@ fn bench_read(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0usize;
             for ev in Reader::new(black_box(&big), &ReadOptions::default()) {
-                if let Event::Transaction(t) = ev {
+                if let ReadEvent::Transaction(t) = ev {
                     n += t.segments.len();
                 }
             }
@@ -72,8 +72,8 @@ fn bench_read(c: &mut Criterion) {
     g.finish();
 }
 
-fn po(n: usize) -> PurchaseOrder {
-    PurchaseOrder {
+fn po(n: usize) -> Po850 {
+    Po850 {
         purpose: "00".into(),
         po_type: "SA".into(),
         po_number: format!("45{n:08}"),
@@ -102,7 +102,7 @@ fn po(n: usize) -> PurchaseOrder {
                 ..Line::default()
             })
             .collect(),
-        ..PurchaseOrder::default()
+        ..Po850::default()
     }
 }
 
@@ -122,7 +122,7 @@ fn bench_render(c: &mut Criterion) {
         control_number: "1".into(),
         ..GsHeader::default()
     };
-    let orders: Vec<PurchaseOrder> = (0..100).map(po).collect();
+    let orders: Vec<Po850> = (0..100).map(po).collect();
     let mut g = c.benchmark_group("render_850");
     g.throughput(Throughput::Elements(orders.len() as u64));
     g.bench_function("100 POs x 20 lines", |b| {

@@ -107,7 +107,7 @@ impl Accounts {
         let mut isa = None;
         for ev in crate::x12::Reader::new(bytes, &crate::x12::ReadOptions::default()) {
             match ev {
-                crate::x12::Event::InterchangeStart {
+                crate::x12::ReadEvent::InterchangeStart {
                     header, synthetic, ..
                 } => {
                     if synthetic {
@@ -115,7 +115,7 @@ impl Accounts {
                     }
                     isa = Some(header);
                 }
-                crate::x12::Event::GroupStart { header, .. } => {
+                crate::x12::ReadEvent::GroupStart { header, .. } => {
                     if let Some(h) = &isa {
                         return self.route(
                             &h.sender_id,
@@ -125,7 +125,7 @@ impl Accounts {
                     }
                     break;
                 }
-                crate::x12::Event::Transaction(_) => break,
+                crate::x12::ReadEvent::Transaction(_) => break,
                 _ => {}
             }
         }

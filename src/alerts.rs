@@ -311,11 +311,11 @@ impl DeadLetter {
 /// make one alert with a count, sent once no new one of that cause came for a quiet period.
 #[derive(Debug, Default)]
 pub struct DeadLetters {
-    groups: std::collections::BTreeMap<String, Group>,
+    groups: std::collections::BTreeMap<String, CauseGroup>,
 }
 
 #[derive(Debug)]
-struct Group {
+struct CauseGroup {
     items: Vec<DeadLetter>,
     last_ms: u64,
 }
@@ -331,7 +331,7 @@ impl DeadLetters {
             crate::domain::DEFAULT_ACCOUNT => cause,
             account => format!("{account} {cause}"),
         };
-        let g = self.groups.entry(key).or_insert(Group {
+        let g = self.groups.entry(key).or_insert(CauseGroup {
             items: Vec::new(),
             last_ms: now_ms,
         });

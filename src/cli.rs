@@ -455,7 +455,7 @@ pub fn inspect(file: &Path) -> Exit {
                         ("997", serde_json::to_value(v))
                     }
                     DocumentKind::Unknown(_) if tx.id.trim() == "850" => {
-                        let (v, d) = x12::PurchaseOrder::parse(tx);
+                        let (v, d) = x12::Po850::parse(tx);
                         diagnostics.extend(d);
                         ("850", serde_json::to_value(v))
                     }

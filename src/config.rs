@@ -1152,7 +1152,7 @@ impl Config {
             );
         }
         if let Err(e) = check_pattern(&self.outbox.file_pattern) {
-            bad("outbox", "file_pattern", e);
+            bad("outbox", "file_pattern", e.to_string());
         }
         if self.inbox.max_file_bytes < 1024 {
             bad("inbox", "max_file_bytes", "must be at least 1024".into());
@@ -1509,22 +1509,31 @@ fn named(problems: &[Problem], key: &str) -> bool {
     problems.iter().any(|p| p.key == key)
 }
 
-fn check_pattern(p: &str) -> Result<(), String> {
+/// Why `outbox.file_pattern` is not a usable file name pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PatternError {
+    #[error("unclosed '{{'")]
+    Unclosed,
+    #[error("unknown placeholder {{{0}}}; use {{po}}, {{isa13}}, {{gs06}}, {{st02}}, {{date}}, {{account}}")]
+    Placeholder(String),
+    #[error("must be a plain file name (no '/', not hidden)")]
+    NotPlain,
+}
+
+fn check_pattern(p: &str) -> Result<(), PatternError> {
     let mut rest = p;
     while let Some(start) = rest.find('{') {
         let Some(end) = rest[start..].find('}') else {
-            return Err("unclosed '{'".into());
+            return Err(PatternError::Unclosed);
         };
         let name = &rest[start + 1..start + end];
         if !["po", "isa13", "gs06", "st02", "date", "account"].contains(&name) {
-            return Err(format!(
-                "unknown placeholder {{{name}}}; use {{po}}, {{isa13}}, {{gs06}}, {{st02}}, {{date}}, {{account}}"
-            ));
+            return Err(PatternError::Placeholder(name.to_string()));
         }
         rest = &rest[start + end + 1..];
     }
     if p.contains('/') || p.starts_with('.') {
-        return Err("must be a plain file name (no '/', not hidden)".into());
+        return Err(PatternError::NotPlain);
     }
     Ok(())
 }

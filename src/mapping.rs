@@ -21,13 +21,13 @@ pub const DEFAULT_MAPPING: &str = include_str!("../mappings/ingram.toml");
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
-    pub interchange: Interchange,
+    pub interchange: InterchangeSettings,
     #[serde(default)]
-    pub delimiters: Delimiters,
+    pub delimiters: DelimiterSettings,
     #[serde(default)]
     pub webhook: WebhookFields,
     #[serde(default)]
-    pub po850: Po850,
+    pub po850: Po850Settings,
     #[serde(default)]
     pub code_lists: CodeLists,
     /// Element length overrides on top of the X12 dictionary's maxima.
@@ -40,7 +40,7 @@ pub struct Mapping {
     #[serde(default)]
     pub inbound: Inbound,
     #[serde(default)]
-    pub ack997: Ack997,
+    pub ack997: Ack997Settings,
     /// `[limits]`: time, memory and depth of every run of the programs below.
     #[serde(default)]
     pub limits: Limits,
@@ -105,7 +105,7 @@ pub enum X12Version {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Interchange {
+pub struct InterchangeSettings {
     /// `004010` (default) or `005010`.
     #[serde(default = "d::version")]
     pub version: X12Version,
@@ -128,7 +128,7 @@ pub struct Interchange {
     pub ack_requested: bool,
 }
 
-impl Interchange {
+impl InterchangeSettings {
     /// The (sender, receiver) pair as the store keys its control-number counters and the
     /// GS06 → PO index: `ISA05:ISA06/ISA07:ISA08`.
     pub fn pair_key(&self) -> String {
@@ -163,7 +163,7 @@ pub struct InboundPair {
 }
 
 impl InboundPair {
-    pub fn of(i: &Interchange) -> InboundPair {
+    pub fn of(i: &InterchangeSettings) -> InboundPair {
         InboundPair {
             isa06: i.receiver_id.trim().to_owned(),
             isa08: i.sender_id.trim().to_owned(),
@@ -201,7 +201,7 @@ impl std::fmt::Display for InboundPair {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Delimiters {
+pub struct DelimiterSettings {
     #[serde(default = "d::element")]
     pub element: String,
     #[serde(default = "d::component")]
@@ -219,9 +219,9 @@ pub struct Delimiters {
     pub crlf: bool,
 }
 
-impl Default for Delimiters {
+impl Default for DelimiterSettings {
     fn default() -> Self {
-        Delimiters {
+        DelimiterSettings {
             element: d::element(),
             component: d::component(),
             segment: d::segment(),
@@ -377,7 +377,7 @@ pub const SEGMENT_GLOBALS: [&str; 2] = ["$line", "$index"];
 /// How the 850 is built. An empty qualifier string means "do not emit that segment".
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Po850 {
+pub struct Po850Settings {
     /// BEG01 transaction set purpose.
     pub purpose: String,
     /// BEG02 PO type.
@@ -440,7 +440,7 @@ pub struct Po850 {
     pub segments: Vec<ExtraSegments>,
 }
 
-impl Default for Po850 {
+impl Default for Po850Settings {
     fn default() -> Self {
         let s = |v: &str| v.to_string();
         let party = |source, entity: &str| PartyMap {
@@ -451,7 +451,7 @@ impl Default for Po850 {
             id: String::new(),
             address: true,
         };
-        Po850 {
+        Po850Settings {
             purpose: s("00"),
             po_type: s("SA"),
             date_format: s("[year][month][day]"),
@@ -640,7 +640,7 @@ impl Default for Inbound {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Ack997 {
+pub struct Ack997Settings {
     /// Write a 997 into the outbox for every inbound functional group.
     pub generate: bool,
     /// The ERP answers each of our 850s with a 997 (or TA1): a PO is finished, and may leave
@@ -648,9 +648,9 @@ pub struct Ack997 {
     pub expect_from_erp: bool,
 }
 
-impl Default for Ack997 {
+impl Default for Ack997Settings {
     fn default() -> Self {
-        Ack997 {
+        Ack997Settings {
             generate: true,
             expect_from_erp: true,
         }

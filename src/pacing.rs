@@ -33,15 +33,38 @@ pub struct Window {
     offset_min: i64,
 }
 
+/// Why a maintenance window entry does not parse: the part that is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("'{0}' is not DAYS HH:MM-HH:MM ±HH:MM, e.g. \"Mon-Fri 23:00-04:00 -08:00\"")]
+    Shape(String),
+    #[error("'{0}' is not a day: Mon, Tue, Wed, Thu, Fri, Sat or Sun")]
+    Day(String),
+    #[error("'{0}' is not a time like 23:00")]
+    Time(String),
+    #[error("'{0}' is not a time range like 23:00-04:00")]
+    Range(String),
+    #[error("'{0}': the window must end at another time than it starts")]
+    Empty(String),
+    #[error("'{0}' is not a UTC offset like -08:00 or +01:00")]
+    Offset(String),
+}
+
+/// The first of an account's maintenance windows that does not parse (`entry` is 1-based).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {entry}: {error}")]
+pub struct WindowsError {
+    pub entry: usize,
+    pub error: WindowError,
+}
+
 impl Window {
     /// Parses `DAYS HH:MM-HH:MM ±HH:MM`. DAYS is a day (`Mon`), a range (`Mon-Fri`, `Fri-Mon`
     /// wraps) or a comma list of either (`Sat,Sun`); names are case-insensitive.
-    pub fn parse(s: &str) -> Result<Window, String> {
+    pub fn parse(s: &str) -> Result<Window, WindowError> {
         let parts: Vec<&str> = s.split_whitespace().collect();
         let [days, times, offset] = parts[..] else {
-            return Err(format!(
-                "'{s}' is not DAYS HH:MM-HH:MM ±HH:MM, e.g. \"Mon-Fri 23:00-04:00 -08:00\""
-            ));
+            return Err(WindowError::Shape(s.to_string()));
         };
         let mut set = [false; 7];
         for item in days.split(',') {
@@ -58,26 +81,20 @@ impl Window {
         }
         let (start, end) = times
             .split_once('-')
-            .ok_or_else(|| format!("'{times}' is not a time range like 23:00-04:00"))?;
+            .ok_or_else(|| WindowError::Range(times.to_string()))?;
         let (start, end) = (clock_time(start)?, clock_time(end)?);
         if start == end {
-            return Err(format!(
-                "'{times}': the window must end at another time than it starts"
-            ));
+            return Err(WindowError::Empty(times.to_string()));
         }
         let sign = match offset.as_bytes().first() {
             Some(b'+') => 1,
             Some(b'-') => -1,
-            _ => {
-                return Err(format!(
-                    "'{offset}' is not a UTC offset like -08:00 or +01:00"
-                ))
-            }
+            _ => return Err(WindowError::Offset(offset.to_string())),
         };
         let offset_min = clock_time(&offset[1..])
             .ok()
             .filter(|m| *m <= 14 * 60)
-            .ok_or_else(|| format!("'{offset}' is not a UTC offset like -08:00 or +01:00"))?;
+            .ok_or_else(|| WindowError::Offset(offset.to_string()))?;
         Ok(Window {
             days: set,
             start_min: start,
@@ -105,17 +122,17 @@ impl Window {
     }
 }
 
-fn day(name: &str) -> Result<usize, String> {
+fn day(name: &str) -> Result<usize, WindowError> {
     let lower = name.trim().to_ascii_lowercase();
     DAY_NAMES
         .iter()
         .position(|d| *d == lower)
-        .ok_or_else(|| format!("'{name}' is not a day: Mon, Tue, Wed, Thu, Fri, Sat or Sun"))
+        .ok_or_else(|| WindowError::Day(name.to_string()))
 }
 
 /// `HH:MM` as minutes after midnight.
-fn clock_time(t: &str) -> Result<i64, String> {
-    let bad = || format!("'{t}' is not a time like 23:00");
+fn clock_time(t: &str) -> Result<i64, WindowError> {
+    let bad = || WindowError::Time(t.to_string());
     let (h, m) = t.split_once(':').ok_or_else(bad)?;
     let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if !(0..24).contains(&h) || !(0..60).contains(&m) || t.len() != 5 {
@@ -130,11 +147,16 @@ pub struct Windows(pub Vec<Window>);
 
 impl Windows {
     /// Parses every entry; the first problem names the entry (1-based).
-    pub fn parse(entries: &[String]) -> Result<Windows, String> {
+    pub fn parse(entries: &[String]) -> Result<Windows, WindowsError> {
         entries
             .iter()
             .enumerate()
-            .map(|(i, e)| Window::parse(e).map_err(|m| format!("entry {}: {m}", i + 1)))
+            .map(|(i, e)| {
+                Window::parse(e).map_err(|error| WindowsError {
+                    entry: i + 1,
+                    error,
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Windows)
     }
@@ -408,11 +430,33 @@ mod tests {
             ("Mon 23:00-04:00 08:00", "is not a UTC offset"),
             ("Mon 23:00-04:00 -15:00", "is not a UTC offset"),
         ] {
-            let e = Window::parse(bad).unwrap_err();
+            let e = Window::parse(bad).unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");
         }
-        let e = Windows::parse(&["Mon 01:00-02:00 +00:00".into(), "x".into()]).unwrap_err();
+        let e = Windows::parse(&["Mon 01:00-02:00 +00:00".into(), "x".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("entry 2: "), "{e}");
+    }
+
+    #[test]
+    fn window_errors_keep_their_texts() {
+        let text = |s: &str| Window::parse(s).unwrap_err().to_string();
+        assert_eq!(
+            text("Mon 23:00-04:00"),
+            "'Mon 23:00-04:00' is not DAYS HH:MM-HH:MM ±HH:MM, e.g. \"Mon-Fri 23:00-04:00 -08:00\""
+        );
+        assert_eq!(
+            text("Mon 23:00-23:00 -08:00"),
+            "'23:00-23:00': the window must end at another time than it starts"
+        );
+        assert_eq!(
+            text("Mon 9:00-10:00 +00:00"),
+            "'9:00' is not a time like 23:00"
+        );
+        let e = Windows::parse(&["x".into()]).unwrap_err();
+        assert_eq!(e.entry, 1);
+        assert_eq!(e.error, WindowError::Shape("x".into()));
     }
 
     #[tokio::test]

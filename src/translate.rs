@@ -151,14 +151,31 @@ fn translate_webhook(file: &Path, bytes: &[u8], mapping: &Mapping, canonical: bo
     Exit::Ok
 }
 
+/// Why `mapping test` has no output to compare for an input (it shows `error: ` and this).
+#[derive(Debug, thiserror::Error)]
+enum ActualError {
+    /// The input cannot be read or decoded, or its calls cannot be previewed.
+    #[error("{0}")]
+    Input(String),
+    /// The `NAME.po.json` beside an 855/856 cannot be read or decoded.
+    #[error("{}: {message}", .path.display())]
+    PoFile { path: PathBuf, message: String },
+    /// A PO of the webhook cannot be rendered as an 850.
+    #[error("PO {po}: {error}")]
+    Render {
+        po: String,
+        error: to_850::RenderError,
+    },
+}
+
 /// What `mapping test` compares for one input: for a webhook, each PO in canonical JSON with
 /// its 850 transaction set (ST…SE, one string per segment; the envelope carries today's date
 /// and is left out); for an 855/856, the calls as `translate` prints them.
-fn actual(input: &Path, mapping: &Mapping) -> Result<Value, String> {
-    let bytes = read(input)?;
+fn actual(input: &Path, mapping: &Mapping) -> Result<Value, ActualError> {
+    let bytes = read(input).map_err(ActualError::Input)?;
     let name = input.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.ends_with(".json") {
-        let orders = webhook_orders(&bytes, mapping)?;
+        let orders = webhook_orders(&bytes, mapping).map_err(ActualError::Input)?;
         let mut out = Vec::new();
         for (n, po) in orders.iter().enumerate() {
             let n = n as u32 + 1;
@@ -169,20 +186,26 @@ fn actual(input: &Path, mapping: &Mapping) -> Result<Value, String> {
             };
             // A fixed instant: only the envelope (left out below) is dated by it.
             let at = time::OffsetDateTime::UNIX_EPOCH;
-            let x12 = to_850::render(po, mapping, numbers, at)
-                .map_err(|e| format!("PO {}: {e}", po.po_number))?;
+            let x12 =
+                to_850::render(po, mapping, numbers, at).map_err(|error| ActualError::Render {
+                    po: po.po_number.clone(),
+                    error,
+                })?;
             out.push(json!({"po": canonical::po_json(po), "850": transaction_set(&x12, mapping)}));
         }
         return Ok(Value::Array(out));
     }
     let pos_file = sibling(input, ".po.json");
     let orders = if pos_file.exists() {
-        webhook_orders(&read(&pos_file)?, mapping)
-            .map_err(|e| format!("{}: {e}", pos_file.display()))?
+        let bytes = read(&pos_file).map_err(ActualError::Input)?;
+        webhook_orders(&bytes, mapping).map_err(|message| ActualError::PoFile {
+            path: pos_file.clone(),
+            message,
+        })?
     } else {
         Vec::new()
     };
-    let calls = preview::calls(&bytes, mapping, &orders)?;
+    let calls = preview::calls(&bytes, mapping, &orders).map_err(ActualError::Input)?;
     Ok(Value::Array(calls.iter().map(|c| c.call_json()).collect()))
 }
 

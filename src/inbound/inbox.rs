@@ -468,7 +468,7 @@ impl Walk<'_> {
         let (mut any, mut warned, mut n) = (false, 0usize, 0u64);
         for ev in x12::Reader::new(bytes, &opts) {
             match ev {
-                x12::Event::Diagnostic(d) => {
+                x12::ReadEvent::Diagnostic(d) => {
                     if let Mode::Check(c) = mode {
                         if d.is_error() {
                             c.problem(format!(
@@ -488,7 +488,7 @@ impl Walk<'_> {
                         diags.push(d);
                     }
                 }
-                x12::Event::InterchangeStart {
+                x12::ReadEvent::InterchangeStart {
                     header, synthetic, ..
                 } => {
                     any = true;
@@ -505,7 +505,7 @@ impl Walk<'_> {
                     }
                     ic = Some((header, synthetic));
                 }
-                x12::Event::Ta1(t) => {
+                x12::ReadEvent::Ta1(t) => {
                     if let Mode::Commit(k) = mode {
                         if n >= self.done {
                             record_ta1(
@@ -520,7 +520,7 @@ impl Walk<'_> {
                         }
                     }
                 }
-                x12::Event::GroupStart {
+                x12::ReadEvent::GroupStart {
                     header,
                     synthetic,
                     index,
@@ -529,7 +529,7 @@ impl Walk<'_> {
                     sets.clear();
                     diags.retain(|d| d.position.group == Some(index));
                 }
-                x12::Event::Transaction(t) => {
+                x12::ReadEvent::Transaction(t) => {
                     any = true;
                     let mine: Vec<x12::Diagnostic> = diags
                         .iter()
@@ -614,7 +614,7 @@ impl Walk<'_> {
                         }
                     }
                 }
-                x12::Event::GroupEnd { .. } => {
+                x12::ReadEvent::GroupEnd { .. } => {
                     if let (Mode::Check(c), Some((h, ic_synthetic)), Some((gs, synthetic))) =
                         (&mut *mode, &ic, group.take())
                     {
@@ -636,7 +636,7 @@ impl Walk<'_> {
                     sets.clear();
                     diags.clear();
                 }
-                x12::Event::InterchangeEnd { .. } => ic = None,
+                x12::ReadEvent::InterchangeEnd { .. } => ic = None,
             }
         }
         if let Mode::Check(c) = mode {

@@ -675,7 +675,7 @@ pub enum Readiness {
 /// How ready `bytes` are to be processed. Streams through the reader: memory stays at one
 /// transaction set, whatever the file's size.
 pub fn readiness(bytes: &[u8]) -> Readiness {
-    use crate::x12::{DiagnosticCode, Event, Severity};
+    use crate::x12::{DiagnosticCode, ReadEvent, Severity};
     if let Some(found) = not_x12(bytes) {
         return Readiness::NotX12 { found };
     }
@@ -685,16 +685,16 @@ pub fn readiness(bytes: &[u8]) -> Readiness {
     let mut errors = Vec::new();
     for ev in crate::x12::Reader::new(bytes, &crate::x12::ReadOptions::default()) {
         match ev {
-            Event::InterchangeStart { synthetic, .. } => {
+            ReadEvent::InterchangeStart { synthetic, .. } => {
                 in_real = !synthetic;
                 real |= !synthetic;
             }
-            Event::InterchangeEnd { closed, .. } => real_open |= in_real && !closed,
-            Event::Transaction(t) => {
+            ReadEvent::InterchangeEnd { closed, .. } => real_open |= in_real && !closed,
+            ReadEvent::Transaction(t) => {
                 sets = true;
                 sets_open |= !t.closed;
             }
-            Event::Diagnostic(d) => {
+            ReadEvent::Diagnostic(d) => {
                 if matches!(
                     d.code,
                     DiagnosticCode::BadDelimiters | DiagnosticCode::BadIsa

@@ -28,194 +28,12 @@ pub fn from_855(
     mapping: &Mapping,
     fallback_date: &str,
 ) -> Result<ApiCall, TranslateError> {
-    let lists = &mapping.code_lists;
-    let fail = |pos: &x12::Position, element: usize, message: String| TranslateError {
-        position: Box::new(x12::Position {
-            element: Some(element),
-            ..pos.clone()
-        }),
-        message,
-    };
-    if ack.po_number.trim().is_empty() {
-        return Err(fail(
-            bak_position,
-            3,
-            "bak03 (purchase order number) is empty".into(),
-        ));
-    }
-    if let Some(problem) = crate::ingram::calls::dot_segment(ack.po_number.trim()) {
-        return Err(fail(bak_position, 3, format!("bak03 {problem}")));
-    }
-    let ack_type = CodeLists::lookup(&lists.ack_type, &ack.ack_type).ok_or_else(|| {
-        fail(
-            bak_position,
-            2,
-            format!(
-                "bak02 '{}' is not in code_lists.ack_type of the mapping",
-                ack.ack_type
-            ),
-        )
-    })?;
-    let api_format = &mapping.po_response.date_format;
-    let x12_formats = &mapping.inbound.x12_date_formats;
-    let date_src = ack.ack_date.as_deref().unwrap_or(fallback_date);
-    let ack_date = convert_date(date_src, x12_formats, api_format)
-        .ok_or_else(|| fail(bak_position, 9, format!("bak09 '{date_src}' is not a date")))?;
+    let dates = Dates::of(mapping);
+    let (ack_type, ack_date) = heading(ack, bak_position, mapping, &dates, fallback_date)?;
     let whole_rejected = ack_type == REJECTED;
     let mut lines = Vec::new();
     for (n, line) in ack.lines.iter().enumerate() {
-        // A PO102 that is there but no quantity refuses the set: never a line without it.
-        let ordered = match line.quantity.as_deref() {
-            Some(q) => Some(parse_qty(Some(q)).ok_or_else(|| {
-                fail(
-                    &line.position,
-                    2,
-                    format!(
-                        "po102 '{q}' is not a quantity (0 to {})",
-                        crate::ingram::calls::MAX_QUANTITY
-                    ),
-                )
-            })?),
-            None => None,
-        };
-        let (mut accepted, mut backordered, mut rejected, mut changed) = (0u64, 0u64, 0u64, false);
-        let mut statuses: Vec<&str> = Vec::new();
-        let mut ship_date = None;
-        let mut reject_reason = None;
-        for detail in &line.acks {
-            let status =
-                CodeLists::lookup(&lists.line_status, &detail.status).ok_or_else(|| {
-                    fail(
-                        &detail.position,
-                        1,
-                        format!(
-                            "ack01 '{}' is not in code_lists.line_status of the mapping",
-                            detail.status
-                        ),
-                    )
-                })?;
-            let qty = detail
-                .quantity
-                .as_deref()
-                .map(|q| {
-                    parse_qty(Some(q)).ok_or_else(|| {
-                        fail(
-                            &detail.position,
-                            2,
-                            format!(
-                                "ack02 '{q}' is not a quantity (0 to {})",
-                                crate::ingram::calls::MAX_QUANTITY
-                            ),
-                        )
-                    })
-                })
-                .transpose()?
-                .or(ordered)
-                .unwrap_or(0);
-            match status {
-                BACKORDERED => backordered = backordered.saturating_add(qty),
-                REJECTED => rejected = rejected.saturating_add(qty),
-                CHANGED => {
-                    changed = true;
-                    accepted = accepted.saturating_add(qty)
-                }
-                _ => accepted = accepted.saturating_add(qty),
-            }
-            statuses.push(status);
-            if status == REJECTED && reject_reason.is_none() {
-                reject_reason = detail.reason.clone();
-            }
-            if let (Some(q), Some(d)) = (&detail.date_qualifier, &detail.date) {
-                if mapping.inbound.estimated_ship_dtm.iter().any(|e| e == q) {
-                    ship_date =
-                        Some(convert_date(d, x12_formats, api_format).ok_or_else(|| {
-                            fail(&detail.position, 5, format!("ack05 '{d}' is not a date"))
-                        })?);
-                }
-            }
-        }
-        if line.acks.is_empty() {
-            // No ACK: the header decides for the whole line.
-            let q = ordered.unwrap_or(0);
-            if whole_rejected {
-                rejected = q;
-            } else {
-                accepted = q;
-            }
-        }
-        if ship_date.is_none() {
-            // SCH: the scheduled date of the line's first schedule with a ship-date qualifier.
-            let sch = line.schedules.iter().find_map(|s| {
-                let q = s.date_qualifier.as_ref()?;
-                let d = s.date.as_ref()?;
-                mapping
-                    .inbound
-                    .estimated_ship_dtm
-                    .contains(q)
-                    .then_some((s, d))
-            });
-            if let Some((s, d)) = sch {
-                ship_date =
-                    Some(convert_date(d, x12_formats, api_format).ok_or_else(|| {
-                        fail(&s.position, 6, format!("sch06 '{d}' is not a date"))
-                    })?);
-            }
-        }
-        if ship_date.is_none() {
-            for d in &line.dates {
-                if mapping.inbound.estimated_ship_dtm.contains(&d.qualifier) {
-                    ship_date = convert_date(&d.date, x12_formats, api_format);
-                }
-            }
-        }
-        let line_status = if line.acks.is_empty() {
-            if whole_rejected {
-                REJECTED
-            } else {
-                ACCEPTED
-            }
-        } else if statuses.len() == 1 {
-            statuses[0]
-        } else if accepted == 0 && backordered == 0 {
-            REJECTED
-        } else if backordered > 0 {
-            BACKORDERED
-        } else if changed || rejected > 0 {
-            CHANGED
-        } else {
-            ACCEPTED
-        };
-        let mut obj = Map::new();
-        obj.insert(
-            "ingramLineNumber".into(),
-            json!(line
-                .line_number
-                .clone()
-                .unwrap_or_else(|| (n + 1).to_string())),
-        );
-        if let Some(v) = product_id(line, &mapping.inbound.vendor_part_qualifiers) {
-            obj.insert("vendorPartNumber".into(), json!(v));
-        }
-        if let Some(v) = product_id(line, &mapping.inbound.ingram_part_qualifiers) {
-            obj.insert("ingramPartNumber".into(), json!(v));
-        }
-        if let Some(q) = ordered {
-            obj.insert("quantityOrdered".into(), json!(q));
-        }
-        obj.insert("quantityAccepted".into(), json!(accepted));
-        obj.insert("quantityBackordered".into(), json!(backordered));
-        obj.insert("quantityRejected".into(), json!(rejected));
-        if let Some(p) = &line.unit_price {
-            obj.insert("unitPrice".into(), json!(p.trim()));
-        }
-        obj.insert("lineStatus".into(), json!(line_status));
-        if let Some(d) = ship_date {
-            obj.insert("estimatedShipDate".into(), json!(d));
-        }
-        if let Some(r) = reject_reason {
-            obj.insert("rejectReason".into(), json!(r));
-        }
-        lines.push(Value::Object(obj));
+        lines.push(line_json(n, line, whole_rejected, mapping, &dates)?);
     }
     let mut body = Map::new();
     body.insert(
@@ -238,6 +56,278 @@ pub fn from_855(
         po,
         kind: CallKind::PoResponse,
     })
+}
+
+/// The error for element `element` of the segment at `pos`.
+fn fail(pos: &x12::Position, element: usize, message: String) -> TranslateError {
+    TranslateError {
+        position: Box::new(x12::Position {
+            element: Some(element),
+            ..pos.clone()
+        }),
+        message,
+    }
+}
+
+/// The mapping's date settings: the API's format, the X12 formats read, and the qualifiers
+/// of an estimated ship date.
+struct Dates<'m> {
+    api: &'m str,
+    x12: &'m [String],
+    ship: &'m [String],
+}
+
+impl<'m> Dates<'m> {
+    fn of(mapping: &'m Mapping) -> Self {
+        Dates {
+            api: &mapping.po_response.date_format,
+            x12: &mapping.inbound.x12_date_formats,
+            ship: &mapping.inbound.estimated_ship_dtm,
+        }
+    }
+
+    fn convert(&self, x12_date: &str) -> Option<String> {
+        convert_date(x12_date, self.x12, self.api)
+    }
+
+    fn is_ship(&self, qualifier: &str) -> bool {
+        self.ship.iter().any(|q| q == qualifier)
+    }
+}
+
+/// The BAK's PO number checked, its BAK02 translated and its date (or `fallback_date`)
+/// converted.
+fn heading<'m>(
+    ack: &Ack855,
+    bak_position: &x12::Position,
+    mapping: &'m Mapping,
+    dates: &Dates<'_>,
+    fallback_date: &str,
+) -> Result<(&'m str, String), TranslateError> {
+    if ack.po_number.trim().is_empty() {
+        return Err(fail(
+            bak_position,
+            3,
+            "bak03 (purchase order number) is empty".into(),
+        ));
+    }
+    if let Some(problem) = crate::ingram::calls::dot_segment(ack.po_number.trim()) {
+        return Err(fail(bak_position, 3, format!("bak03 {problem}")));
+    }
+    let ack_type =
+        CodeLists::lookup(&mapping.code_lists.ack_type, &ack.ack_type).ok_or_else(|| {
+            fail(
+                bak_position,
+                2,
+                format!(
+                    "bak02 '{}' is not in code_lists.ack_type of the mapping",
+                    ack.ack_type
+                ),
+            )
+        })?;
+    let date_src = ack.ack_date.as_deref().unwrap_or(fallback_date);
+    let ack_date = dates
+        .convert(date_src)
+        .ok_or_else(|| fail(bak_position, 9, format!("bak09 '{date_src}' is not a date")))?;
+    Ok((ack_type, ack_date))
+}
+
+/// What a line's ACKs add up to.
+#[derive(Default)]
+struct LineAcks<'m> {
+    accepted: u64,
+    backordered: u64,
+    rejected: u64,
+    changed: bool,
+    statuses: Vec<&'m str>,
+    ship_date: Option<String>,
+    reject_reason: Option<String>,
+}
+
+impl<'m> LineAcks<'m> {
+    /// Sums the line's ACKs per status (an ACK without a quantity counts the ordered one); a
+    /// line without ACKs takes the header's decision.
+    fn of(
+        line: &x12::AckLine,
+        ordered: Option<u64>,
+        whole_rejected: bool,
+        mapping: &'m Mapping,
+        dates: &Dates<'_>,
+    ) -> Result<Self, TranslateError> {
+        let mut t = LineAcks::default();
+        for detail in &line.acks {
+            t.add(detail, ordered, mapping, dates)?;
+        }
+        if line.acks.is_empty() {
+            // No ACK: the header decides for the whole line.
+            let q = ordered.unwrap_or(0);
+            if whole_rejected {
+                t.rejected = q;
+            } else {
+                t.accepted = q;
+            }
+        }
+        Ok(t)
+    }
+
+    fn add(
+        &mut self,
+        detail: &x12::AckDetail,
+        ordered: Option<u64>,
+        mapping: &'m Mapping,
+        dates: &Dates<'_>,
+    ) -> Result<(), TranslateError> {
+        let status = CodeLists::lookup(&mapping.code_lists.line_status, &detail.status)
+            .ok_or_else(|| {
+                fail(
+                    &detail.position,
+                    1,
+                    format!(
+                        "ack01 '{}' is not in code_lists.line_status of the mapping",
+                        detail.status
+                    ),
+                )
+            })?;
+        let qty = match detail.quantity.as_deref() {
+            Some(q) => Some(quantity(q, &detail.position, "ack02")?),
+            None => None,
+        };
+        let qty = qty.or(ordered).unwrap_or(0);
+        match status {
+            BACKORDERED => self.backordered = self.backordered.saturating_add(qty),
+            REJECTED => self.rejected = self.rejected.saturating_add(qty),
+            CHANGED => {
+                self.changed = true;
+                self.accepted = self.accepted.saturating_add(qty)
+            }
+            _ => self.accepted = self.accepted.saturating_add(qty),
+        }
+        self.statuses.push(status);
+        if status == REJECTED && self.reject_reason.is_none() {
+            self.reject_reason = detail.reason.clone();
+        }
+        if let (Some(q), Some(d)) = (&detail.date_qualifier, &detail.date) {
+            if dates.is_ship(q) {
+                self.ship_date = Some(dates.convert(d).ok_or_else(|| {
+                    fail(&detail.position, 5, format!("ack05 '{d}' is not a date"))
+                })?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The line's status: the header's without ACKs, the one ACK's, else from the sums.
+    fn line_status(&self, has_acks: bool, whole_rejected: bool) -> &'m str {
+        if !has_acks {
+            if whole_rejected {
+                REJECTED
+            } else {
+                ACCEPTED
+            }
+        } else if let [only] = self.statuses[..] {
+            only
+        } else if self.accepted == 0 && self.backordered == 0 {
+            REJECTED
+        } else if self.backordered > 0 {
+            BACKORDERED
+        } else if self.changed || self.rejected > 0 {
+            CHANGED
+        } else {
+            ACCEPTED
+        }
+    }
+}
+
+/// A PO102 or ACK02 as a quantity, or the error naming it (`element` is e.g. `po102`).
+fn quantity(q: &str, position: &x12::Position, element: &str) -> Result<u64, TranslateError> {
+    parse_qty(Some(q)).ok_or_else(|| {
+        fail(
+            position,
+            2,
+            format!(
+                "{element} '{q}' is not a quantity (0 to {})",
+                crate::ingram::calls::MAX_QUANTITY
+            ),
+        )
+    })
+}
+
+/// The estimated ship date when no ACK gave one: from the line's first SCH with a ship-date
+/// qualifier, else from its (last) ship-date DTM.
+fn schedule_ship_date(
+    line: &x12::AckLine,
+    dates: &Dates<'_>,
+) -> Result<Option<String>, TranslateError> {
+    let sch = line.schedules.iter().find_map(|s| {
+        let q = s.date_qualifier.as_ref()?;
+        let d = s.date.as_ref()?;
+        dates.is_ship(q).then_some((s, d))
+    });
+    if let Some((s, d)) = sch {
+        let date = dates
+            .convert(d)
+            .ok_or_else(|| fail(&s.position, 6, format!("sch06 '{d}' is not a date")))?;
+        return Ok(Some(date));
+    }
+    let mut ship_date = None;
+    for d in &line.dates {
+        if dates.is_ship(&d.qualifier) {
+            ship_date = dates.convert(&d.date);
+        }
+    }
+    Ok(ship_date)
+}
+
+/// One element of the call's `lines`.
+fn line_json(
+    n: usize,
+    line: &x12::AckLine,
+    whole_rejected: bool,
+    mapping: &Mapping,
+    dates: &Dates<'_>,
+) -> Result<Value, TranslateError> {
+    // A PO102 that is there but no quantity refuses the set: never a line without it.
+    let ordered = match line.quantity.as_deref() {
+        Some(q) => Some(quantity(q, &line.position, "po102")?),
+        None => None,
+    };
+    let t = LineAcks::of(line, ordered, whole_rejected, mapping, dates)?;
+    let ship_date = match &t.ship_date {
+        Some(d) => Some(d.clone()),
+        None => schedule_ship_date(line, dates)?,
+    };
+    let mut obj = Map::new();
+    obj.insert(
+        "ingramLineNumber".into(),
+        json!(line
+            .line_number
+            .clone()
+            .unwrap_or_else(|| (n + 1).to_string())),
+    );
+    if let Some(v) = product_id(line, &mapping.inbound.vendor_part_qualifiers) {
+        obj.insert("vendorPartNumber".into(), json!(v));
+    }
+    if let Some(v) = product_id(line, &mapping.inbound.ingram_part_qualifiers) {
+        obj.insert("ingramPartNumber".into(), json!(v));
+    }
+    if let Some(q) = ordered {
+        obj.insert("quantityOrdered".into(), json!(q));
+    }
+    obj.insert("quantityAccepted".into(), json!(t.accepted));
+    obj.insert("quantityBackordered".into(), json!(t.backordered));
+    obj.insert("quantityRejected".into(), json!(t.rejected));
+    if let Some(p) = &line.unit_price {
+        obj.insert("unitPrice".into(), json!(p.trim()));
+    }
+    let status = t.line_status(!line.acks.is_empty(), whole_rejected);
+    obj.insert("lineStatus".into(), json!(status));
+    if let Some(d) = ship_date {
+        obj.insert("estimatedShipDate".into(), json!(d));
+    }
+    if let Some(r) = t.reject_reason {
+        obj.insert("rejectReason".into(), json!(r));
+    }
+    Ok(Value::Object(obj))
 }
 
 fn parse_qty(s: Option<&str>) -> Option<u64> {

@@ -32,7 +32,7 @@ fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
 
 /// A decoded webhook event: its id and one order per element of `resource`.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct WebhookEvent {
     pub event_id: String,
     pub event_time: Option<String>,
     pub orders: Vec<PurchaseOrder>,
@@ -90,7 +90,7 @@ fn at(place: &str) -> String {
 }
 
 /// Decodes a whole webhook event with the shipped names and no program.
-pub fn decode(root: &Value, names: &WebhookFields) -> Result<Event, FieldError> {
+pub fn decode(root: &Value, names: &WebhookFields) -> Result<WebhookEvent, FieldError> {
     match decode_with(root, names, None) {
         Ok(e) => Ok(e),
         Err(DecodeError::Field(e)) => Err(e),
@@ -105,7 +105,7 @@ pub fn decode_with(
     root: &Value,
     names: &WebhookFields,
     program: Option<(&Program, &Runner)>,
-) -> Result<Event, DecodeError> {
+) -> Result<WebhookEvent, DecodeError> {
     let event_id = event_id(root)?;
     let obj = root.as_object().expect("event_id checked it is an object");
     if let Some(ev) = obj.get("event") {
@@ -156,7 +156,7 @@ pub fn decode_with(
             .into());
         }
     }
-    Ok(Event {
+    Ok(WebhookEvent {
         event_id,
         event_time,
         orders,
@@ -202,39 +202,23 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
         .map(|s| s.to_ascii_lowercase())
         .unwrap_or_else(|| "im::commercial".into());
     let vendor_quote_number = opt_string(o, "vendorQuoteNumber", &p("vendorQuoteNumber"))?;
-    let payment_terms_days = opt_string(o, "paymentTerms", &p("paymentTerms"))?
-        .map(|s| {
-            s.trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|d| *d <= 999)
-                .ok_or_else(|| {
-                    err(
-                        p("paymentTerms"),
-                        format!("'{s}' is not a number of net days"),
-                    )
-                })
+    let payment_terms_days = payment_terms(o, path)?;
+    let currency = currency(o, path)?;
+    let requested_delivery_date = opt_string(
+        o,
+        &n.requested_delivery_date,
+        &p(&n.requested_delivery_date),
+    )?
+    .map(|s| {
+        iso_date(&s).ok_or_else(|| {
+            err(
+                p(&n.requested_delivery_date),
+                format!("'{s}' is not a date"),
+            )
         })
-        .transpose()?;
-    let currency = opt_string(o, "currencyCode", &p("currencyCode"))?
-        .map(|s| {
-            let c = s.trim().to_ascii_uppercase();
-            if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                Ok(c)
-            } else {
-                Err(err(
-                    p("currencyCode"),
-                    format!("'{s}' is not an ISO 4217 code"),
-                ))
-            }
-        })
-        .transpose()?;
-    let date_field = |key: &str| -> Result<Option<String>, FieldError> {
-        opt_string(o, key, &p(key))?
-            .map(|s| iso_date(&s).ok_or_else(|| err(p(key), format!("'{s}' is not a date"))))
-            .transpose()
-    };
-    let requested_delivery_date = date_field(&n.requested_delivery_date)?;
+    })
+    .transpose()?;
+    let lines = decode_lines(o, path, n)?;
     let address = |key: &str| -> Result<Option<Address>, FieldError> {
         match o.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -242,12 +226,68 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
             Some(_) => Err(err(p(key), "must be an object")),
         }
     };
-    let lines_v = o.get(&n.lines).ok_or_else(|| err(p(&n.lines), "missing"))?;
+    Ok(PurchaseOrder {
+        po_number,
+        po_date,
+        reseller_order_number,
+        order_type,
+        vendor_quote_number,
+        payment_terms_days,
+        currency,
+        special_bid_number: opt_string(o, &n.special_bid_number, &p(&n.special_bid_number))?,
+        ship_via: opt_string(o, &n.ship_via, &p(&n.ship_via))?,
+        requested_delivery_date,
+        notes: opt_string(o, &n.notes, &p(&n.notes))?,
+        ship_to: address(&n.ship_to)?,
+        bill_to: address(&n.bill_to)?,
+        end_user: address(&n.end_user)?,
+        reseller: address(&n.reseller)?,
+        lines,
+    })
+}
+
+/// `paymentTerms`: net days, 0 to 999.
+fn payment_terms(o: &Map<String, Value>, path: &str) -> Result<Option<u32>, FieldError> {
+    let at = format!("{path}.paymentTerms");
+    opt_string(o, "paymentTerms", &at)?
+        .map(|s| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= 999)
+                .ok_or_else(|| err(&at, format!("'{s}' is not a number of net days")))
+        })
+        .transpose()
+}
+
+/// `currencyCode`: three letters, uppercased.
+fn currency(o: &Map<String, Value>, path: &str) -> Result<Option<String>, FieldError> {
+    let at = format!("{path}.currencyCode");
+    opt_string(o, "currencyCode", &at)?
+        .map(|s| {
+            let c = s.trim().to_ascii_uppercase();
+            if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+                Ok(c)
+            } else {
+                Err(err(&at, format!("'{s}' is not an ISO 4217 code")))
+            }
+        })
+        .transpose()
+}
+
+/// The PO's lines: at least one, each line number its own.
+fn decode_lines(
+    o: &Map<String, Value>,
+    path: &str,
+    n: &WebhookFields,
+) -> Result<Vec<OrderLine>, FieldError> {
+    let at = format!("{path}.{}", n.lines);
+    let lines_v = o.get(&n.lines).ok_or_else(|| err(&at, "missing"))?;
     let arr = lines_v
         .as_array()
-        .ok_or_else(|| err(p(&n.lines), "must be an array"))?;
+        .ok_or_else(|| err(&at, "must be an array"))?;
     if arr.is_empty() {
-        return Err(err(p(&n.lines), "must hold at least one line"));
+        return Err(err(&at, "must hold at least one line"));
     }
     let mut lines = Vec::with_capacity(arr.len());
     // Line numbers as the ERP's 855 and 856 name lines (leading zeros dropped): one line each.
@@ -267,24 +307,7 @@ fn decode_po(v: &Value, path: &str, n: &WebhookFields) -> Result<PurchaseOrder, 
         }
         lines.push(line);
     }
-    Ok(PurchaseOrder {
-        po_number,
-        po_date,
-        reseller_order_number,
-        order_type,
-        vendor_quote_number,
-        payment_terms_days,
-        currency,
-        special_bid_number: opt_string(o, &n.special_bid_number, &p(&n.special_bid_number))?,
-        ship_via: opt_string(o, &n.ship_via, &p(&n.ship_via))?,
-        requested_delivery_date,
-        notes: opt_string(o, &n.notes, &p(&n.notes))?,
-        ship_to: address(&n.ship_to)?,
-        bill_to: address(&n.bill_to)?,
-        end_user: address(&n.end_user)?,
-        reseller: address(&n.reseller)?,
-        lines,
-    })
+    Ok(lines)
 }
 
 fn decode_address(

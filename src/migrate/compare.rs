@@ -305,7 +305,7 @@ pub fn render_ours(
         .map_or(OffsetDateTime::UNIX_EPOCH, |t| t.assume_utc());
     let bytes = to_850::render(po, mapping, numbers, at)
         .map_err(|e| format!("cannot render our 850: {e}"))?;
-    X12File::parse(&bytes)
+    X12File::parse(&bytes).map_err(|e| e.to_string())
 }
 
 /// The VAN's 850s by BEG03, with their files.
@@ -346,7 +346,7 @@ pub fn van_850s(dir: &Path) -> Result<(VanIndex, Vec<String>), String> {
     for path in super::files_in(dir)? {
         let parsed = std::fs::read(&path)
             .map_err(|e| e.to_string())
-            .and_then(|b| X12File::parse(&b));
+            .and_then(|b| X12File::parse(&b).map_err(|e| e.to_string()));
         match parsed {
             Ok(file) => {
                 for (po, one) in file.split() {

@@ -1239,7 +1239,7 @@ pub fn read_archive(dir: &Path) -> Result<(super::Archive, Vec<String>), String>
     for path in super::files_in(dir)? {
         match std::fs::read(&path)
             .map_err(|e| e.to_string())
-            .and_then(|b| X12File::parse(&b))
+            .and_then(|b| X12File::parse(&b).map_err(|e| e.to_string()))
         {
             Ok(f) => archive.extend(f.split().into_iter().map(|(_, one)| (path.clone(), one))),
             Err(e) => problems.push(format!("{}: {e}", path.display())),

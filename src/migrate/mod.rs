@@ -26,20 +26,28 @@ pub struct X12File {
     pub segments: Vec<Vec<String>>,
 }
 
+/// Why a file cannot be read as an 850 interchange: what is wrong with its ISA.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IsaError {
+    #[error("no ISA segment")]
+    Missing,
+    #[error("the ISA segment is {0} bytes, not 106: the delimiters cannot be read")]
+    Short(usize),
+    #[error("the ISA segment has {0} elements, not 16")]
+    Elements(usize),
+}
+
 impl X12File {
     /// Reads the interchange in `bytes` (a UTF-8 BOM and anything before `ISA` are skipped).
     /// An error says what is wrong with the ISA.
-    pub fn parse(bytes: &[u8]) -> Result<X12File, String> {
+    pub fn parse(bytes: &[u8]) -> Result<X12File, IsaError> {
         let start = bytes
             .windows(3)
             .position(|w| w == b"ISA")
-            .ok_or("no ISA segment")?;
+            .ok_or(IsaError::Missing)?;
         let b = &bytes[start..];
         if b.len() < 106 {
-            return Err(format!(
-                "the ISA segment is {} bytes, not 106: the delimiters cannot be read",
-                b.len()
-            ));
+            return Err(IsaError::Short(b.len()));
         }
         let (element, component, terminator) = (b[3], b[104], b[105]);
         let line_break = match (terminator, &b[106..]) {
@@ -66,10 +74,7 @@ impl X12File {
         }
         let isa = &segments[0];
         if isa.len() != 17 {
-            return Err(format!(
-                "the ISA segment has {} elements, not 16",
-                isa.len() - 1
-            ));
+            return Err(IsaError::Elements(isa.len() - 1));
         }
         let repetition = {
             let r = isa[11].as_bytes();

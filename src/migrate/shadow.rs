@@ -253,7 +253,8 @@ impl Shadow {
                     .map_err(|e| e.to_string())?
                     .ok_or("too large")?;
                 // The PO's own transaction set, when the file holds several.
-                X12File::parse(&bytes)?
+                X12File::parse(&bytes)
+                    .map_err(|e| e.to_string())?
                     .split()
                     .into_iter()
                     .find(|(p, _)| p == po)

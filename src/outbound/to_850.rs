@@ -1,5 +1,5 @@
 //! The pure translator from a domain [`PurchaseOrder`] and the mapping to an X12 850 interchange:
-//! which webhook field lands in which segment and qualifier is read from [`Po850`], identities and
+//! which webhook field lands in which segment and qualifier is read from [`Po850Settings`](crate::mapping::Po850Settings), identities and
 //! delimiters from the mapping's envelope sections, control numbers from the caller. Data in,
 //! bytes out; no I/O, no clock (the envelope instant is a parameter). The `[[po850.segments]]`
 //! expressions run through the mapping's runner, which in the daemon is a worker process under
@@ -17,11 +17,13 @@
 
 use time::OffsetDateTime;
 
-use crate::domain::{Address, PurchaseOrder};
+use crate::domain::{Address, OrderLine, PurchaseOrder};
 use crate::ingram::order::FieldError;
 use serde_json::Value;
 
-use crate::mapping::{CodeLists, Mapping, PartyMap, PartySource, SegmentPlace, X12Version};
+use crate::mapping::{
+    CodeLists, Mapping, PartyMap, PartySource, Po850Settings, SegmentPlace, X12Version,
+};
 use crate::x12;
 
 /// Refuses `po` (the element at `index` of the webhook's `resource`) when the 850 written under
@@ -117,12 +119,34 @@ pub fn check(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), 
 /// The part of [`check`] for values that are neither numbers nor echoed identifiers: each one the
 /// 850 writes must fit its element's minimum and maximum length as the writer sanitises it.
 fn fits(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), FieldError> {
-    let opts = write_options(mapping);
-    let m = &mapping.po850;
-    let n = &mapping.webhook;
-    let lists = &mapping.code_lists;
-    let check = |value: &str, seg: &str, el: usize, field: String| -> Result<(), FieldError> {
-        match x12::fit_problem(value, &opts, seg, el) {
+    let fit = Fit {
+        opts: write_options(mapping),
+        index,
+        mapping,
+    };
+    fit.heading(po)?;
+    for pm in &mapping.po850.parties {
+        fit.party(po, pm)?;
+    }
+    fit.lines(po)
+}
+
+/// [`fits`] for one PO: the write options, and the PO's place in the webhook's `resource`.
+struct Fit<'m> {
+    opts: x12::WriteOptions,
+    index: usize,
+    mapping: &'m Mapping,
+}
+
+impl Fit<'_> {
+    /// The webhook field's path.
+    fn at(&self, field: &str) -> String {
+        format!("resource[{}].{field}", self.index)
+    }
+
+    /// `value` as element `el` of `seg`, or the error naming `field`.
+    fn check(&self, value: &str, seg: &str, el: usize, field: String) -> Result<(), FieldError> {
+        match x12::fit_problem(value, &self.opts, seg, el) {
             None => Ok(()),
             Some(problem) => Err(FieldError {
                 field,
@@ -131,59 +155,72 @@ fn fits(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), Field
                 ),
             }),
         }
-    };
-    let at = |field: &str| format!("resource[{index}].{field}");
-    let order_type = CodeLists::lookup(&lists.order_type, &po.order_type).unwrap_or(&po.order_type);
-    for (qualifier, value, field) in [
-        (
-            &m.reseller_order_ref,
-            Some(po.reseller_order_number.as_str()),
-            "resellerOrderNumber",
-        ),
-        (
-            &m.vendor_quote_ref,
-            po.vendor_quote_number.as_deref(),
-            "vendorQuoteNumber",
-        ),
-        (
-            &m.special_bid_ref,
-            po.special_bid_number.as_deref(),
-            n.special_bid_number.as_str(),
-        ),
-        (&m.order_type_ref, Some(order_type), "orderType"),
-    ] {
-        if let (false, Some(v)) = (qualifier.is_empty(), value) {
-            check(v, "REF", 2, at(field))?;
+    }
+
+    /// The heading's REFs, CUR and TD5.
+    fn heading(&self, po: &PurchaseOrder) -> Result<(), FieldError> {
+        let m = &self.mapping.po850;
+        let n = &self.mapping.webhook;
+        let lists = &self.mapping.code_lists;
+        let order_type =
+            CodeLists::lookup(&lists.order_type, &po.order_type).unwrap_or(&po.order_type);
+        for (qualifier, value, field) in [
+            (
+                &m.reseller_order_ref,
+                Some(po.reseller_order_number.as_str()),
+                "resellerOrderNumber",
+            ),
+            (
+                &m.vendor_quote_ref,
+                po.vendor_quote_number.as_deref(),
+                "vendorQuoteNumber",
+            ),
+            (
+                &m.special_bid_ref,
+                po.special_bid_number.as_deref(),
+                n.special_bid_number.as_str(),
+            ),
+            (&m.order_type_ref, Some(order_type), "orderType"),
+        ] {
+            if let (false, Some(v)) = (qualifier.is_empty(), value) {
+                self.check(v, "REF", 2, self.at(field))?;
+            }
         }
-    }
-    if let (false, Some(c)) = (m.currency_entity.is_empty(), &po.currency) {
-        check(c, "CUR", 2, at("currencyCode"))?;
-    }
-    if let (true, Some(via)) = (m.td5, &po.ship_via) {
-        if let Some(scac) = CodeLists::lookup(&lists.carrier, via) {
-            check(scac, "TD5", 3, at(&n.ship_via))?;
+        if let (false, Some(c)) = (m.currency_entity.is_empty(), &po.currency) {
+            self.check(c, "CUR", 2, self.at("currencyCode"))?;
         }
-        check(via, "TD5", 5, at(&n.ship_via))?;
+        if let (true, Some(via)) = (m.td5, &po.ship_via) {
+            if let Some(scac) = CodeLists::lookup(&lists.carrier, via) {
+                self.check(scac, "TD5", 3, self.at(&n.ship_via))?;
+            }
+            self.check(via, "TD5", 5, self.at(&n.ship_via))?;
+        }
+        Ok(())
     }
-    for pm in &m.parties {
-        let (addr, key) = match pm.source {
-            PartySource::ShipTo => (&po.ship_to, &n.ship_to),
-            PartySource::BillTo => (&po.bill_to, &n.bill_to),
-            PartySource::EndUser => (&po.end_user, &n.end_user),
-            PartySource::Reseller => (&po.reseller, &n.reseller),
+
+    /// One party of the mapping: its N1 name, N3/N4 address and PER contact.
+    fn party(&self, po: &PurchaseOrder, pm: &PartyMap) -> Result<(), FieldError> {
+        let n = &self.mapping.webhook;
+        let key = match pm.source {
+            PartySource::ShipTo => &n.ship_to,
+            PartySource::BillTo => &n.bill_to,
+            PartySource::EndUser => &n.end_user,
+            PartySource::Reseller => &n.reseller,
         };
-        let Some(a) = addr else { continue };
-        let field = |name: &str| at(&format!("{key}.{name}"));
+        let Some(a) = address(po, pm.source) else {
+            return Ok(());
+        };
+        let field = |name: &str| self.at(&format!("{key}.{name}"));
         match (&a.company_name, &a.contact) {
-            (Some(name), _) => check(name, "N1", 2, field(&n.company_name))?,
-            (None, Some(name)) => check(name, "N1", 2, field(&n.contact))?,
+            (Some(name), _) => self.check(name, "N1", 2, field(&n.company_name))?,
+            (None, Some(name)) => self.check(name, "N1", 2, field(&n.contact))?,
             (None, None) => {}
         }
         if pm.address {
             // The lines present, in order (an absent line 1 makes line 2 the first).
             for (i, line) in a.address_lines.iter().enumerate() {
                 let name = [&n.address_line1, &n.address_line2, &n.address_line3][i.min(2)];
-                check(line, "N3", i % 2 + 1, field(name))?;
+                self.check(line, "N3", i % 2 + 1, field(name))?;
             }
             for (value, el, name) in [
                 (&a.city, 1, &n.city),
@@ -192,36 +229,44 @@ fn fits(po: &PurchaseOrder, index: usize, mapping: &Mapping) -> Result<(), Field
                 (&a.country_code, 4, &n.country_code),
             ] {
                 if let Some(v) = value {
-                    check(v, "N4", el, field(name))?;
+                    self.check(v, "N4", el, field(name))?;
                 }
             }
         }
         if !pm.contact_function.is_empty() {
             if let Some(c) = &a.contact {
-                check(c, "PER", 2, field(&n.contact))?;
+                self.check(c, "PER", 2, field(&n.contact))?;
             }
             let mut el = 4;
             for (value, name) in [(&a.phone, &n.phone), (&a.email, &n.email)] {
                 if let Some(v) = value {
-                    check(v, "PER", el, field(name))?;
+                    self.check(v, "PER", el, field(name))?;
                     el += 2;
                 }
             }
         }
+        Ok(())
     }
-    for (i, l) in po.lines.iter().enumerate() {
-        let field = |name: &str| at(&format!("{}[{i}].{name}", n.lines));
-        let uom = CodeLists::lookup(&lists.unit_of_measure, &l.unit_of_measure)
-            .unwrap_or(&l.unit_of_measure);
-        check(uom, "PO1", 3, field(&n.unit_of_measure))?;
-        if let (true, Some(d)) = (m.line_description, &l.description) {
-            description_parts(d, &opts).map_err(|problem| FieldError {
-                field: field(&n.description),
-                message: format!("cannot be carried exactly by the 850 (PID05): {problem}"),
-            })?;
+
+    /// Each line's unit of measure and description.
+    fn lines(&self, po: &PurchaseOrder) -> Result<(), FieldError> {
+        let m = &self.mapping.po850;
+        let n = &self.mapping.webhook;
+        for (i, l) in po.lines.iter().enumerate() {
+            let field = |name: &str| self.at(&format!("{}[{i}].{name}", n.lines));
+            let uom =
+                CodeLists::lookup(&self.mapping.code_lists.unit_of_measure, &l.unit_of_measure)
+                    .unwrap_or(&l.unit_of_measure);
+            self.check(uom, "PO1", 3, field(&n.unit_of_measure))?;
+            if let (true, Some(d)) = (m.line_description, &l.description) {
+                description_parts(d, &self.opts).map_err(|problem| FieldError {
+                    field: field(&n.description),
+                    message: format!("cannot be carried exactly by the 850 (PID05): {problem}"),
+                })?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// How many PID segments a PO1 loop holds (the 850's PID loop repeats up to 1000 times).
@@ -431,191 +476,49 @@ fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, Str
 }
 
 /// The typed 850 for `po` under `mapping`.
-pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrder, RenderError> {
+pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::Po850, RenderError> {
     let Extras {
         header: extra_header,
         lines: mut extra_lines,
         summary: extra_summary,
     } = extra_segments(po, mapping)?;
     let m = &mapping.po850;
-    let lists = &mapping.code_lists;
     let opts = write_options(mapping);
-    let fmt = |iso: &str| x12_date(iso, &m.date_format);
-    let some = |q: &str, v: &Option<String>| -> Option<x12::Ref> {
-        match (q.is_empty(), v) {
-            (false, Some(v)) => Some(x12::Ref {
-                qualifier: q.to_string(),
-                value: v.clone(),
-                description: None,
-            }),
-            _ => None,
-        }
-    };
-    let mut refs = Vec::new();
-    if po.po_number.len() > LONG_PO {
-        refs.extend(some(&m.long_po_ref, &Some(po.po_number.clone())));
-    }
-    refs.extend(some(
-        &m.reseller_order_ref,
-        &Some(po.reseller_order_number.clone()),
-    ));
-    refs.extend(some(&m.vendor_quote_ref, &po.vendor_quote_number));
-    refs.extend(some(&m.special_bid_ref, &po.special_bid_number));
-    let order_type = CodeLists::lookup(&lists.order_type, &po.order_type)
-        .unwrap_or(&po.order_type)
-        .to_string();
-    refs.extend(some(&m.order_type_ref, &Some(order_type)));
-
-    let mut dates = Vec::new();
-    let mut dtm = |q: &str, iso: &Option<String>| {
-        if let (false, Some(d)) = (q.is_empty(), iso.as_deref().and_then(fmt)) {
-            dates.push(x12::Dtm {
-                qualifier: q.to_string(),
-                date: d,
-                time: None,
-            });
-        }
-    };
-    dtm(&m.po_date_dtm, &po.po_date);
-    dtm(&m.requested_delivery_dtm, &po.requested_delivery_date);
-
-    let terms = match (m.terms_type.is_empty(), po.payment_terms_days) {
-        (false, Some(days)) => Some(x12::Terms {
-            type_code: m.terms_type.clone(),
-            basis_date_code: non_empty(&m.terms_basis_date),
-            net_days: Some(days.to_string()),
-            description: non_empty(&m.terms_description.replace("{days}", &days.to_string())),
-        }),
-        _ => None,
-    };
-    let carrier = po.ship_via.as_ref().filter(|_| m.td5).map(|via| {
-        match CodeLists::lookup(&lists.carrier, via) {
-            Some(scac) => x12::Td5 {
-                routing_sequence: non_empty(&m.carrier_routing_sequence),
-                id_qualifier: non_empty(&m.carrier_id_qualifier),
-                scac: Some(scac.to_string()),
-                method: None,
-                routing: Some(via.clone()),
-            },
-            None => x12::Td5 {
-                routing_sequence: non_empty(&m.carrier_routing_sequence),
-                id_qualifier: None,
-                scac: None,
-                method: None,
-                routing: Some(via.clone()),
-            },
-        }
-    });
-    let notes = match (&po.notes, m.notes_n9_qualifier.is_empty()) {
-        (Some(text), false) => vec![x12::Note {
-            qualifier: m.notes_n9_qualifier.clone(),
-            reference: Some("NOTES".into()),
-            messages: split_text(text, 264),
-        }],
-        _ => Vec::new(),
-    };
     let parties = m
         .parties
         .iter()
-        .filter_map(|pm| {
-            let addr = match pm.source {
-                PartySource::ShipTo => &po.ship_to,
-                PartySource::BillTo => &po.bill_to,
-                PartySource::EndUser => &po.end_user,
-                PartySource::Reseller => &po.reseller,
-            };
-            addr.as_ref().map(|a| party(pm, a))
-        })
+        .filter_map(|pm| address(po, pm.source).map(|a| party(pm, a)))
         .collect();
     let lines = po
         .lines
         .iter()
         .zip(extra_lines.iter_mut())
-        .map(|(l, extra)| -> Result<x12::Line, RenderError> {
-            let mut ids = Vec::new();
-            for (q, v) in [
-                (&m.vendor_part_qualifier, &l.vendor_part_number),
-                (&m.ingram_part_qualifier, &l.ingram_part_number),
-                (&m.upc_qualifier, &l.upc),
-            ] {
-                if let (false, Some(v)) = (q.is_empty(), v) {
-                    ids.push(x12::ProductId {
-                        qualifier: q.clone(),
-                        value: v.clone(),
-                    });
-                }
-            }
-            let mut line_dates = Vec::new();
-            if let (false, Some(d)) = (
-                m.requested_ship_dtm.is_empty(),
-                l.requested_ship_date.as_deref().and_then(fmt),
-            ) {
-                line_dates.push(x12::Dtm {
-                    qualifier: m.requested_ship_dtm.clone(),
-                    date: d,
-                    time: None,
-                });
-            }
-            let mut descriptions = match (m.line_description, &l.description) {
-                (true, Some(d)) => {
-                    description_parts(d, &opts).map_err(|problem| x12::WriteError::Inexact {
-                        segment: "PID".into(),
-                        element: 5,
-                        value: d.clone(),
-                        problem,
-                    })?
-                }
-                _ => Vec::new(),
-            }
-            .into_iter();
-            Ok(x12::Line {
-                number: l.ingram_line_number.clone(),
-                quantity: l.quantity.to_string(),
-                uom: CodeLists::lookup(&lists.unit_of_measure, &l.unit_of_measure)
-                    .unwrap_or(&l.unit_of_measure)
-                    .to_ascii_uppercase(),
-                unit_price: l
-                    .unit_price
-                    .map(|p| {
-                        price_text(p, m.price_decimals).ok_or_else(|| x12::WriteError::Inexact {
-                            segment: "PO1".into(),
-                            element: 4,
-                            value: p.to_string(),
-                            problem: "more decimals than [po850] price_decimals".into(),
-                        })
-                    })
-                    .transpose()?,
-                price_basis: l.unit_price.and_then(|_| non_empty(&m.price_basis)),
-                product_ids: ids,
-                description: descriptions.next(),
-                description_continued: descriptions.collect(),
-                refs: Vec::new(),
-                dates: line_dates,
-                messages: Vec::new(),
-                extra: std::mem::take(extra),
-            })
-        })
+        .map(|(l, extra)| line(l, std::mem::take(extra), mapping, &opts))
         .collect::<Result<_, _>>()?;
     let any_price = po.lines.iter().any(|l| l.unit_price.is_some());
-    Ok(x12::PurchaseOrder {
+    Ok(x12::Po850 {
         purpose: m.purpose.clone(),
         po_type: m.po_type.clone(),
         po_number: po.po_number.clone(),
         release: None,
-        date: po.po_date.as_deref().and_then(fmt).unwrap_or_default(),
+        date: po
+            .po_date
+            .as_deref()
+            .and_then(|d| x12_date(d, &m.date_format))
+            .unwrap_or_default(),
         contract: None,
         currency: match (&po.currency, m.currency_entity.is_empty()) {
             (Some(c), false) => Some((m.currency_entity.clone(), c.clone())),
             _ => None,
         },
-        refs,
+        refs: heading_refs(po, mapping),
         contacts: Vec::new(),
         fob: None,
         sales_requirement: non_empty(&m.csh),
-        terms,
-        dates,
-        carrier,
-        notes,
+        terms: terms(po, m),
+        dates: heading_dates(po, m),
+        carrier: carrier(po, mapping),
+        notes: notes(po, m),
         parties,
         lines,
         hash_total: m.hash_total,
@@ -624,6 +527,189 @@ pub fn to_850(po: &PurchaseOrder, mapping: &Mapping) -> Result<x12::PurchaseOrde
         }),
         extra_header,
         extra_summary,
+    })
+}
+
+/// The address a party of the mapping is written from.
+fn address(po: &PurchaseOrder, source: PartySource) -> Option<&Address> {
+    match source {
+        PartySource::ShipTo => po.ship_to.as_ref(),
+        PartySource::BillTo => po.bill_to.as_ref(),
+        PartySource::EndUser => po.end_user.as_ref(),
+        PartySource::Reseller => po.reseller.as_ref(),
+    }
+}
+
+/// A REF with qualifier `q` when the mapping names one and there is a value.
+fn heading_ref(q: &str, v: Option<&str>) -> Option<x12::Ref> {
+    match (q.is_empty(), v) {
+        (false, Some(v)) => Some(x12::Ref {
+            qualifier: q.to_string(),
+            value: v.to_string(),
+            description: None,
+        }),
+        _ => None,
+    }
+}
+
+/// The heading REFs: a PO number longer than BEG03 holds, the reseller's order, the vendor
+/// quote, the special bid, the order type (after the mapping's code list).
+fn heading_refs(po: &PurchaseOrder, mapping: &Mapping) -> Vec<x12::Ref> {
+    let m = &mapping.po850;
+    let mut refs = Vec::new();
+    if po.po_number.len() > LONG_PO {
+        refs.extend(heading_ref(&m.long_po_ref, Some(&po.po_number)));
+    }
+    refs.extend(heading_ref(
+        &m.reseller_order_ref,
+        Some(&po.reseller_order_number),
+    ));
+    refs.extend(heading_ref(
+        &m.vendor_quote_ref,
+        po.vendor_quote_number.as_deref(),
+    ));
+    refs.extend(heading_ref(
+        &m.special_bid_ref,
+        po.special_bid_number.as_deref(),
+    ));
+    let order_type =
+        CodeLists::lookup(&mapping.code_lists.order_type, &po.order_type).unwrap_or(&po.order_type);
+    refs.extend(heading_ref(&m.order_type_ref, Some(order_type)));
+    refs
+}
+
+/// The heading DTMs: the PO date and the requested delivery date, where the mapping names a
+/// qualifier.
+fn heading_dates(po: &PurchaseOrder, m: &Po850Settings) -> Vec<x12::Dtm> {
+    let mut dates = Vec::new();
+    for (q, iso) in [
+        (&m.po_date_dtm, &po.po_date),
+        (&m.requested_delivery_dtm, &po.requested_delivery_date),
+    ] {
+        let date = iso.as_deref().and_then(|d| x12_date(d, &m.date_format));
+        if let (false, Some(date)) = (q.is_empty(), date) {
+            dates.push(x12::Dtm {
+                qualifier: q.to_string(),
+                date,
+                time: None,
+            });
+        }
+    }
+    dates
+}
+
+/// The ITD, when the mapping names a terms type and the PO has payment terms.
+fn terms(po: &PurchaseOrder, m: &Po850Settings) -> Option<x12::Terms> {
+    match (m.terms_type.is_empty(), po.payment_terms_days) {
+        (false, Some(days)) => Some(x12::Terms {
+            type_code: m.terms_type.clone(),
+            basis_date_code: non_empty(&m.terms_basis_date),
+            net_days: Some(days.to_string()),
+            description: non_empty(&m.terms_description.replace("{days}", &days.to_string())),
+        }),
+        _ => None,
+    }
+}
+
+/// The TD5 for the PO's ship-via: with the SCAC the mapping's carrier list gives, else the
+/// routing only.
+fn carrier(po: &PurchaseOrder, mapping: &Mapping) -> Option<x12::Td5> {
+    let m = &mapping.po850;
+    let via = po.ship_via.as_ref().filter(|_| m.td5)?;
+    let scac = CodeLists::lookup(&mapping.code_lists.carrier, via);
+    Some(x12::Td5 {
+        routing_sequence: non_empty(&m.carrier_routing_sequence),
+        id_qualifier: scac.and_then(|_| non_empty(&m.carrier_id_qualifier)),
+        scac: scac.map(str::to_string),
+        method: None,
+        routing: Some(via.clone()),
+    })
+}
+
+/// The N9 with the PO's notes as MSGs, when the mapping names a qualifier.
+fn notes(po: &PurchaseOrder, m: &Po850Settings) -> Vec<x12::Note> {
+    match (&po.notes, m.notes_n9_qualifier.is_empty()) {
+        (Some(text), false) => vec![x12::Note {
+            qualifier: m.notes_n9_qualifier.clone(),
+            reference: Some("NOTES".into()),
+            messages: split_text(text, 264),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// One PO1 loop: product IDs, the requested ship date, the description over as many PIDs as
+/// it takes, and the expressions' extra segments.
+fn line(
+    l: &OrderLine,
+    extra: Vec<Elements>,
+    mapping: &Mapping,
+    opts: &x12::WriteOptions,
+) -> Result<x12::Line, RenderError> {
+    let m = &mapping.po850;
+    let mut ids = Vec::new();
+    for (q, v) in [
+        (&m.vendor_part_qualifier, &l.vendor_part_number),
+        (&m.ingram_part_qualifier, &l.ingram_part_number),
+        (&m.upc_qualifier, &l.upc),
+    ] {
+        if let (false, Some(v)) = (q.is_empty(), v) {
+            ids.push(x12::ProductId {
+                qualifier: q.clone(),
+                value: v.clone(),
+            });
+        }
+    }
+    let mut line_dates = Vec::new();
+    if let (false, Some(d)) = (
+        m.requested_ship_dtm.is_empty(),
+        l.requested_ship_date
+            .as_deref()
+            .and_then(|d| x12_date(d, &m.date_format)),
+    ) {
+        line_dates.push(x12::Dtm {
+            qualifier: m.requested_ship_dtm.clone(),
+            date: d,
+            time: None,
+        });
+    }
+    let mut descriptions = match (m.line_description, &l.description) {
+        (true, Some(d)) => {
+            description_parts(d, opts).map_err(|problem| x12::WriteError::Inexact {
+                segment: "PID".into(),
+                element: 5,
+                value: d.clone(),
+                problem,
+            })?
+        }
+        _ => Vec::new(),
+    }
+    .into_iter();
+    Ok(x12::Line {
+        number: l.ingram_line_number.clone(),
+        quantity: l.quantity.to_string(),
+        uom: CodeLists::lookup(&mapping.code_lists.unit_of_measure, &l.unit_of_measure)
+            .unwrap_or(&l.unit_of_measure)
+            .to_ascii_uppercase(),
+        unit_price: l
+            .unit_price
+            .map(|p| {
+                price_text(p, m.price_decimals).ok_or_else(|| x12::WriteError::Inexact {
+                    segment: "PO1".into(),
+                    element: 4,
+                    value: p.to_string(),
+                    problem: "more decimals than [po850] price_decimals".into(),
+                })
+            })
+            .transpose()?,
+        price_basis: l.unit_price.and_then(|_| non_empty(&m.price_basis)),
+        product_ids: ids,
+        description: descriptions.next(),
+        description_continued: descriptions.collect(),
+        refs: Vec::new(),
+        dates: line_dates,
+        messages: Vec::new(),
+        extra,
     })
 }
 
@@ -998,7 +1084,7 @@ mod tests {
         let text = rendered(&po, &Mapping::builtin()).join("~\n") + "~\n";
         assert!(edi::parse(&text).is_ok(), "{:?}", edi::parse(&text).err());
         let doc = x12::read(text.as_bytes(), &x12::ReadOptions::default());
-        let (back, d) = x12::PurchaseOrder::parse(doc.transactions().next().unwrap());
+        let (back, d) = x12::Po850::parse(doc.transactions().next().unwrap());
         assert!(d.is_empty(), "{d:?}");
         let l = &back.lines[0];
         assert_eq!(l.description.as_deref(), Some(upper[0].as_str()));

@@ -130,7 +130,7 @@ async fn metrics(State(s): State<WebhookState>) -> Response {
 /// expression fails or yields something that is not a segment), checked before anything is
 /// stored so the order is never accepted and then stuck.
 fn segments_refusal(
-    event: &order::Event,
+    event: &order::WebhookEvent,
     mapping: &crate::mapping::Mapping,
 ) -> Option<(usize, to_850::RenderError)> {
     if mapping.programs.po850_segments.is_empty() {
@@ -485,7 +485,7 @@ async fn decode(
     event_id: &str,
     event_key: &str,
     now_ms: u64,
-) -> Result<order::Event, Refusal> {
+) -> Result<order::WebhookEvent, Refusal> {
     let mapping = account.mapping.current();
     // The mapping's programs run in worker processes and may take up to their time limit: off
     // the async runtime, so a slow or looping program holds this request only.
@@ -586,7 +586,7 @@ async fn decode(
 async fn store(
     s: &WebhookState,
     account: &Account,
-    event: &order::Event,
+    event: &order::WebhookEvent,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Intake, Refusal> {
@@ -622,7 +622,7 @@ async fn store(
 }
 
 /// The 200 for a stored (or duplicate) event.
-fn answer(s: &WebhookState, account: &Account, event: &order::Event, intake: Intake) -> Response {
+fn answer(s: &WebhookState, account: &Account, event: &order::WebhookEvent, intake: Intake) -> Response {
     let id = Escaped(&event.event_id);
     match intake {
         Intake::DuplicateEvent => {

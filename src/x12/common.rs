@@ -2,6 +2,7 @@
 //! contacts and N1 parties, each with a reader (from `Segment`) and a writer (to `OutSegment`),
 //! plus small helpers for positioned "missing segment/element" diagnostics.
 
+use super::envelope::Transaction;
 use super::error::{Diagnostic, DiagnosticCode, Position};
 use super::segment::Segment;
 use super::writer::OutSegment;
@@ -121,6 +122,14 @@ pub(super) fn missing_segment(what: &str, at: Position) -> Diagnostic {
         format!("mandatory segment {what} missing"),
         at,
     )
+}
+
+/// Where the set starts (its ST): a missing heading segment is reported right after it.
+pub(super) fn set_start(tx: &Transaction<'_>) -> Position {
+    tx.segments
+        .first()
+        .map(|seg| seg.position())
+        .unwrap_or_default()
 }
 
 pub(super) fn unexpected(seg: &Segment<'_>, why: &str) -> Diagnostic {

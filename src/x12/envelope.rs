@@ -1,5 +1,5 @@
 //! Envelope data types: the ISA/GS headers, the `Document` → `Interchange` → `Group` →
-//! `Transaction` tree that `read` builds, the streaming `Event`s that `Reader` yields, and
+//! `Transaction` tree that `read` builds, the streaming `ReadEvent`s that `Reader` yields, and
 //! `ReadOptions`.
 
 use super::error::{Diagnostic, Severity};
@@ -161,7 +161,7 @@ impl<'a> Transaction<'a> {
 /// What the streaming `Reader` yields.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)]
-pub enum Event<'a> {
+pub enum ReadEvent<'a> {
     InterchangeStart {
         header: IsaHeader,
         delimiters: Delimiters,

@@ -22,13 +22,13 @@ mod tests;
 
 pub use common::{Contact, Dtm, Party, ProductId, Ref};
 pub use envelope::{
-    Document, Event, Group, GsHeader, Interchange, IsaHeader, ReadOptions, Transaction,
+    Document, Group, GsHeader, Interchange, IsaHeader, ReadEvent, ReadOptions, Transaction,
 };
 pub use error::{Diagnostic, DiagnosticCode, Position, Severity};
 pub use reader::{read, Reader};
 pub use segment::{Delimiters, Segment};
 pub use ta1::Ta1;
-pub use ts850::{Fob, Line, Note, PurchaseOrder, Td5, Terms};
+pub use ts850::{Fob, Line, Note, Po850, Td5, Terms};
 pub use ts855::{Ack855, AckDetail, AckLine};
 pub use ts856::{Asn856, HlNode, Lin, Man, Prf, Sn1, Td1};
 pub use ts997::{Ack997, ElementError, SegmentError, SetAck};

@@ -1,11 +1,11 @@
 //! The tolerant tokenizer and envelope state machine. `Reader` walks the input bytes once,
 //! detects delimiters at every ISA (fixed-width fast path, separator-counting tolerant path),
-//! yields one `Event` per envelope boundary, per complete transaction set and per diagnostic, and
+//! yields one `ReadEvent` per envelope boundary, per complete transaction set and per diagnostic, and
 //! keeps at most one transaction set in memory. `read` collects the events into a `Document`.
 
 use super::dictionary::SEGMENT_IDS;
 use super::envelope::{
-    Document, Event, Group, GsHeader, Interchange, IsaHeader, ReadOptions, Transaction,
+    Document, Group, GsHeader, Interchange, IsaHeader, ReadEvent, ReadOptions, Transaction,
 };
 use super::error::{Diagnostic, DiagnosticCode as C, Position};
 use super::segment::{Delimiters, Loc, Segment};
@@ -290,6 +290,84 @@ fn numeric_eq(a: &str, b: &str) -> bool {
     }
 }
 
+/// What a segment is to the envelope state machine: each envelope segment has its own
+/// transition (`Reader::on_gs`, `on_st`, ...), everything else is body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SegKind {
+    Gs,
+    St,
+    Se,
+    Ge,
+    Iea,
+    Ta1,
+    Body,
+}
+
+impl SegKind {
+    /// From an ID's index (see `id_index`).
+    fn of_key(k: usize) -> SegKind {
+        match k {
+            K_GS => SegKind::Gs,
+            K_ST => SegKind::St,
+            K_SE => SegKind::Se,
+            K_GE => SegKind::Ge,
+            K_IEA => SegKind::Iea,
+            K_TA1 => SegKind::Ta1,
+            _ => SegKind::Body,
+        }
+    }
+
+    /// From an uppercased ID padded with NUL to three bytes.
+    fn of_padded(pad: &[u8; 3]) -> SegKind {
+        match pad {
+            b"GS\0" => SegKind::Gs,
+            b"ST\0" => SegKind::St,
+            b"SE\0" => SegKind::Se,
+            b"GE\0" => SegKind::Ge,
+            b"IEA" => SegKind::Iea,
+            b"TA1" => SegKind::Ta1,
+            _ => SegKind::Body,
+        }
+    }
+}
+
+/// ISA01..ISA15 as read (ISA11 untrimmed: it may be the repetition separator).
+fn isa_header(seg: &Segment<'_>) -> IsaHeader {
+    let t = |n| seg.text(n).unwrap_or_default();
+    IsaHeader {
+        auth_qualifier: t(1),
+        auth_info: t(2),
+        security_qualifier: t(3),
+        security_info: t(4),
+        sender_qualifier: t(5),
+        sender_id: t(6),
+        receiver_qualifier: t(7),
+        receiver_id: t(8),
+        date: t(9),
+        time: t(10),
+        standards_id: seg.element(11).map(|c| c.into_owned()).unwrap_or_default(),
+        version: t(12),
+        control_number: t(13),
+        ack_requested: t(14),
+        usage: t(15),
+    }
+}
+
+/// GS01..GS08.
+fn gs_header(seg: &Segment<'_>) -> GsHeader {
+    let t = |n| seg.text(n).unwrap_or_default();
+    GsHeader {
+        functional_id: t(1),
+        app_sender: t(2),
+        app_receiver: t(3),
+        date: t(4),
+        time: t(5),
+        control_number: t(6),
+        agency: t(7),
+        version: t(8),
+    }
+}
+
 struct IcState {
     header: IsaHeader,
     index: u32,
@@ -317,7 +395,7 @@ enum Raw<'a> {
     Seg(Cow<'a, [u8]>, usize),
 }
 
-/// Streaming reader: an iterator of `Event`s over one input.
+/// Streaming reader: an iterator of `ReadEvent`s over one input.
 pub struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
@@ -335,7 +413,7 @@ pub struct Reader<'a> {
     ic: Option<IcState>,
     grp: Option<GrpState>,
     tx: Option<TxState<'a>>,
-    pending: VecDeque<Event<'a>>,
+    pending: VecDeque<ReadEvent<'a>>,
     /// Segment count of the last transaction set, used as the capacity of the next one.
     seg_hint: usize,
     /// Whether `fast_run` may take the bulk of the segments (off only in tests that prove it
@@ -398,7 +476,7 @@ impl<'a> Reader<'a> {
     }
 
     fn diag(&mut self, d: Diagnostic) {
-        self.pending.push_back(Event::Diagnostic(d));
+        self.pending.push_back(ReadEvent::Diagnostic(d));
     }
 
     /// A count or control-number mismatch between a header and its trailer: a warning, or an
@@ -780,7 +858,7 @@ impl<'a> Reader<'a> {
                 ),
                 p,
             ));
-            self.pending.push_back(Event::Transaction(t.tx));
+            self.pending.push_back(ReadEvent::Transaction(t.tx));
         }
     }
 
@@ -798,7 +876,7 @@ impl<'a> Reader<'a> {
                     p,
                 ));
             }
-            self.pending.push_back(Event::GroupEnd {
+            self.pending.push_back(ReadEvent::GroupEnd {
                 index: g.index as usize,
                 closed: false,
             });
@@ -816,7 +894,7 @@ impl<'a> Reader<'a> {
                     p,
                 ));
             }
-            self.pending.push_back(Event::InterchangeEnd {
+            self.pending.push_back(ReadEvent::InterchangeEnd {
                 index: i.index as usize,
                 closed: false,
             });
@@ -832,7 +910,7 @@ impl<'a> Reader<'a> {
             synthetic: true,
             seen_gs06: HashSet::new(),
         });
-        self.pending.push_back(Event::InterchangeStart {
+        self.pending.push_back(ReadEvent::InterchangeStart {
             header: IsaHeader::default(),
             delimiters: self.delims,
             terminator: self.term.clone(),
@@ -857,14 +935,16 @@ impl<'a> Reader<'a> {
             synthetic,
             seen_st02: HashSet::new(),
         });
-        self.pending.push_back(Event::GroupStart {
+        self.pending.push_back(ReadEvent::GroupStart {
             header,
             index: index as usize,
             synthetic,
         });
     }
 
-    fn handle_isa(&mut self, p: usize) {
+    /// The ISA transition: a broken ISA is reported and skipped to the next one; a good one
+    /// closes whatever is open, takes its delimiters and opens a real interchange.
+    fn on_isa(&mut self, p: usize) {
         match self.detect_isa(p) {
             Err(d) => {
                 self.diag(d);
@@ -894,89 +974,81 @@ impl<'a> Reader<'a> {
                     ..Loc::default()
                 };
                 let seg = Segment::new(raw, &self.delims, loc);
-                let t = |n| seg.text(n).unwrap_or_default();
-                let header = IsaHeader {
-                    auth_qualifier: t(1),
-                    auth_info: t(2),
-                    security_qualifier: t(3),
-                    security_info: t(4),
-                    sender_qualifier: t(5),
-                    sender_id: t(6),
-                    receiver_qualifier: t(7),
-                    receiver_id: t(8),
-                    date: t(9),
-                    time: t(10),
-                    standards_id: seg.element(11).map(|c| c.into_owned()).unwrap_or_default(),
-                    version: t(12),
-                    control_number: t(13),
-                    ack_requested: t(14),
-                    usage: t(15),
-                };
-                let ver: u32 = header.version.trim().parse().unwrap_or(0);
-                if let [r] = header.standards_id.as_bytes() {
-                    let r = *r;
-                    if ver >= 402
-                        && !r.is_ascii_alphanumeric()
-                        && r != b' '
-                        && r != self.delims.element
-                        && r != self.delims.component
-                        && r != self.delims.segment
-                    {
-                        self.delims.repetition = Some(r);
-                    }
-                }
-                if tolerant {
-                    self.diag(Diagnostic::warning(
-                        C::IsaNotFixedWidth,
-                        "isa is not fixed width, delimiters found by counting separators",
-                        Self::seg_pos(&seg, None),
-                    ));
-                }
-                if header.control_number.is_empty()
-                    || !header.control_number.bytes().all(|b| b.is_ascii_digit())
-                {
-                    self.diag(Diagnostic::error(
-                        C::InvalidValue,
-                        format!("isa13 {:?} is not numeric", header.control_number),
-                        Self::seg_pos(&seg, Some(13)),
-                    ));
-                }
-                if !self.seen_isa13.insert(control_key(&header.control_number))
-                    && !header.control_number.is_empty()
-                {
-                    self.diag(Diagnostic::warning(
-                        C::DuplicateInterchange,
-                        format!(
-                            "isa13 {:?} repeats the control number of an earlier interchange in this file",
-                            header.control_number
-                        ),
-                        Self::seg_pos(&seg, Some(13)),
-                    ));
-                }
-                self.ic = Some(IcState {
-                    header: header.clone(),
-                    index: self.ic_count,
-                    groups: 0,
-                    synthetic: false,
-                    seen_gs06: HashSet::new(),
-                });
-                self.pending.push_back(Event::InterchangeStart {
-                    header,
-                    delimiters: self.delims,
-                    terminator: self.term.clone(),
-                    index: self.ic_count as usize,
-                    byte_offset: p,
-                    synthetic: false,
-                });
+                let header = isa_header(&seg);
+                self.take_repetition(&header);
+                self.check_isa(&seg, &header, tolerant);
+                self.open_ic(header, p);
             }
         }
     }
 
-    /// Checks the segment's ID, shape and length, and returns its dispatch key: `K_GS`, `K_ST`,
-    /// ... for the envelope IDs (any case), something else for the rest.
-    fn check_segment(&mut self, seg: &Segment<'_>) -> usize {
+    /// From 00402 on, ISA11 is the repetition separator when it is a plausible one.
+    fn take_repetition(&mut self, header: &IsaHeader) {
+        let ver: u32 = header.version.trim().parse().unwrap_or(0);
+        if let [r] = header.standards_id.as_bytes() {
+            let r = *r;
+            if ver >= 402
+                && !r.is_ascii_alphanumeric()
+                && r != b' '
+                && r != self.delims.element
+                && r != self.delims.component
+                && r != self.delims.segment
+            {
+                self.delims.repetition = Some(r);
+            }
+        }
+    }
+
+    /// The ISA's own diagnostics: read by counting separators, ISA13 not numeric or repeated.
+    fn check_isa(&mut self, seg: &Segment<'_>, header: &IsaHeader, tolerant: bool) {
+        if tolerant {
+            self.diag(Diagnostic::warning(
+                C::IsaNotFixedWidth,
+                "isa is not fixed width, delimiters found by counting separators",
+                Self::seg_pos(seg, None),
+            ));
+        }
+        let isa13 = &header.control_number;
+        if isa13.is_empty() || !isa13.bytes().all(|b| b.is_ascii_digit()) {
+            self.diag(Diagnostic::error(
+                C::InvalidValue,
+                format!("isa13 {isa13:?} is not numeric"),
+                Self::seg_pos(seg, Some(13)),
+            ));
+        }
+        if !self.seen_isa13.insert(control_key(isa13)) && !isa13.is_empty() {
+            self.diag(Diagnostic::warning(
+                C::DuplicateInterchange,
+                format!(
+                    "isa13 {isa13:?} repeats the control number of an earlier interchange in this file"
+                ),
+                Self::seg_pos(seg, Some(13)),
+            ));
+        }
+    }
+
+    fn open_ic(&mut self, header: IsaHeader, byte_offset: usize) {
+        self.ic = Some(IcState {
+            header: header.clone(),
+            index: self.ic_count,
+            groups: 0,
+            synthetic: false,
+            seen_gs06: HashSet::new(),
+        });
+        self.pending.push_back(ReadEvent::InterchangeStart {
+            header,
+            delimiters: self.delims,
+            terminator: self.term.clone(),
+            index: self.ic_count as usize,
+            byte_offset,
+            synthetic: false,
+        });
+    }
+
+    /// Checks the segment's ID, shape and length, and returns what it is to the envelope.
+    fn check_segment(&mut self, seg: &Segment<'_>) -> SegKind {
         let (key, valid, known) = match quick_id(seg.raw(), self.delims.element) {
-            Some(k) => (k, true, known_index(k)),
+            Some(k) => (SegKind::of_key(k), true, known_index(k)),
             None => {
                 // General path: the uppercased trimmed ID padded with NUL to three bytes (all NUL
                 // for longer IDs) picks the envelope segments, exactly as it always has.
@@ -987,20 +1059,11 @@ impl<'a> Reader<'a> {
                         *k = b.to_ascii_uppercase();
                     }
                 }
-                let key = match &pad {
-                    b"GS\0" => K_GS,
-                    b"ST\0" => K_ST,
-                    b"SE\0" => K_SE,
-                    b"GE\0" => K_GE,
-                    b"IEA" => K_IEA,
-                    b"TA1" => K_TA1,
-                    _ => K_OTHER,
-                };
                 let valid = (2..=3).contains(&idb.len())
                     && idb.iter().all(|b| b.is_ascii_alphanumeric())
                     && idb.first().is_some_and(|b| b.is_ascii_alphabetic());
                 let known = valid && id_index(idb).is_some_and(known_index);
-                (key, valid, known)
+                (SegKind::of_padded(&pad), valid, known)
             }
         };
         if !valid {
@@ -1044,276 +1107,249 @@ impl<'a> Reader<'a> {
         key
     }
 
-    fn handle_segment(&mut self, raw: Cow<'a, [u8]>, offset: usize) {
+    /// One segment other than the ISA: checked, then dispatched to the transition for what it
+    /// is to the envelope, like the states of csv-core's reader.
+    fn on_segment(&mut self, raw: Cow<'a, [u8]>, offset: usize) {
         self.seg_index += 1;
         self.any_segment = true;
-        let mut seg = Segment::new(raw, &self.delims, self.loc(offset));
-        let key = self.check_segment(&seg);
-        let t = |s: &Segment<'_>, n| s.text(n).unwrap_or_default();
-        if key == K_GS {
-            self.close_tx(Some(&seg), offset);
-            if self.grp.is_some() {
-                self.close_group(offset);
+        let seg = Segment::new(raw, &self.delims, self.loc(offset));
+        match self.check_segment(&seg) {
+            SegKind::Gs => self.on_gs(&seg, offset),
+            SegKind::St => self.on_st(seg, offset),
+            SegKind::Se => self.on_se(seg),
+            SegKind::Ge => self.on_ge(&seg, offset),
+            SegKind::Iea => self.on_iea(&seg, offset),
+            // An interchange acknowledgment sits directly in a real interchange.
+            SegKind::Ta1 if self.tx.is_none() && self.ic.as_ref().is_some_and(|i| !i.synthetic) => {
+                self.on_ta1(&seg)
             }
-            if self.ic.is_none() {
-                self.open_synthetic_ic(offset);
-            }
-            let header = GsHeader {
-                functional_id: t(&seg, 1),
-                app_sender: t(&seg, 2),
-                app_receiver: t(&seg, 3),
-                date: t(&seg, 4),
-                time: t(&seg, 5),
-                control_number: t(&seg, 6),
-                agency: t(&seg, 7),
-                version: t(&seg, 8),
-            };
-            let gs06 = header.control_number.clone();
-            let repeated = self
-                .ic
-                .as_mut()
-                .is_some_and(|i| !i.synthetic && !i.seen_gs06.insert(control_key(&gs06)));
-            self.open_group(header, false);
-            if repeated && !gs06.is_empty() {
-                let mut p = Self::seg_pos(&seg, Some(6));
-                p.group = self.grp.as_ref().map(|g| g.index as usize);
-                self.diag(Diagnostic::warning(
-                    C::DuplicateGroup,
-                    format!(
-                        "gs06 {gs06:?} repeats the control number of an earlier group in this interchange"
-                    ),
-                    p,
-                ));
-            }
-        } else if key == K_ST {
-            self.close_tx(Some(&seg), offset);
-            if self.ic.is_none() {
-                let p = Self::seg_pos(&seg, None);
-                if !self.real_isa_seen {
-                    let d = self.delims;
-                    let term: String = String::from_utf8_lossy(&self.term)
-                        .chars()
-                        .flat_map(char::escape_debug)
-                        .collect();
-                    self.diag(Diagnostic::warning(
-                        C::NoInterchange,
-                        format!(
-                            "transaction set without isa/gs envelope (no 997 answers it), read with element separator `{}` and segment terminator `{term}`",
-                            shown(d.element)
-                        ),
-                        p,
-                    ));
-                } else {
-                    self.diag(Diagnostic::error(
-                        C::SegmentAfterIea,
-                        "st after iea without a new isa",
-                        p,
-                    ));
-                }
-                self.open_synthetic_ic(offset);
-            }
-            if self.grp.is_none() {
-                let synthetic = self.ic.as_ref().is_some_and(|i| i.synthetic);
-                if !synthetic {
-                    self.diag(Diagnostic::error(
-                        C::MissingGs,
-                        "st without gs",
-                        Self::seg_pos(&seg, None),
-                    ));
-                }
-                self.open_group(GsHeader::default(), true);
-            }
-            let mut index = 1;
-            if let Some(g) = self.grp.as_mut() {
-                g.txs += 1;
-                index = g.txs as usize;
-            }
-            let id = t(&seg, 1);
-            let control_number = t(&seg, 2);
-            // A group the reader invented (bare sets, ST without GS) has no control number of
-            // its own to keep unique within: its sets are not checked against each other.
-            let dup = match self.grp.as_mut() {
-                Some(g) if !g.synthetic => {
-                    !g.seen_st02.insert(control_number.clone()) && !control_number.is_empty()
-                }
-                _ => false,
-            };
-            if id.is_empty() {
-                self.diag(Diagnostic::error(
-                    C::MissingElement,
-                    "st01 missing",
-                    Self::seg_pos(&seg, Some(1)),
-                ));
-            }
-            if control_number.is_empty() {
-                self.diag(Diagnostic::error(
-                    C::MissingElement,
-                    "st02 missing",
-                    Self::seg_pos(&seg, Some(2)),
-                ));
-            }
-            let implementation_ref = seg.text(3);
-            self.tx = Some(TxState {
-                tx: Transaction {
-                    id,
-                    control_number,
-                    implementation_ref,
-                    segments: Vec::with_capacity(self.seg_hint),
-                    index,
-                    closed: false,
-                },
-            });
-            seg.set_loc(self.loc(offset));
-            if dup {
-                self.diag(Diagnostic::error(
-                    C::DuplicateControlNumber,
-                    "st02 repeats a control number already used in this group",
-                    Self::seg_pos(&seg, Some(2)),
-                ));
-            }
-            if let Some(tx) = self.tx.as_mut() {
-                tx.tx.segments.push(seg);
-            }
-        } else if key == K_SE {
-            let Some(mut ts) = self.tx.take() else {
-                self.diag(Diagnostic::error(
-                    C::UnexpectedTrailer,
-                    "se without st",
-                    Self::seg_pos(&seg, None),
-                ));
-                return;
-            };
-            ts.tx.segments.push(seg);
-            ts.tx.closed = true;
-            let count = ts.tx.segments.len();
-            self.seg_hint = count.min(MAX_SEG_HINT);
-            if let Some(se) = ts.tx.segments.last() {
-                let mut ds = Vec::new();
-                let mut mismatches = Vec::new();
-                match se.text(1).map(|v| v.parse::<usize>()) {
-                    Some(Ok(n)) if n == count => {}
-                    Some(Ok(n)) => mismatches.push((
-                        C::SeCountMismatch,
-                        format!("se01 says {n} segments, counted {count}"),
-                        Self::seg_pos(se, Some(1)),
-                    )),
-                    Some(Err(_)) => ds.push(Diagnostic::error(
-                        C::InvalidValue,
-                        "se01 is not a number",
-                        Self::seg_pos(se, Some(1)),
-                    )),
-                    None => ds.push(Diagnostic::error(
-                        C::MissingElement,
-                        "se01 missing",
-                        Self::seg_pos(se, Some(1)),
-                    )),
-                }
-                let se02 = se.text(2).unwrap_or_default();
-                if !numeric_eq(&se02, &ts.tx.control_number) {
-                    mismatches.push((
-                        C::SeControlMismatch,
-                        format!(
-                            "se02 {:?} does not match st02 {:?}",
-                            se02, ts.tx.control_number
-                        ),
-                        Self::seg_pos(se, Some(2)),
-                    ));
-                }
-                for d in ds {
-                    self.diag(d);
-                }
-                for (code, message, position) in mismatches {
-                    self.mismatch(code, message, position);
-                }
-            }
-            self.pending.push_back(Event::Transaction(ts.tx));
-        } else if key == K_GE {
-            self.close_tx(Some(&seg), offset);
-            let Some(g) = self.grp.take() else {
-                self.diag(Diagnostic::error(
-                    C::UnexpectedTrailer,
-                    "ge without gs",
-                    Self::seg_pos(&seg, None),
-                ));
-                return;
-            };
-            match seg.text(1).map(|v| v.parse::<u32>()) {
-                Some(Ok(n)) if n == g.txs => {}
-                Some(Ok(n)) => self.mismatch(
-                    C::GeCountMismatch,
-                    format!("ge01 says {n} transaction sets, counted {}", g.txs),
-                    Self::seg_pos(&seg, Some(1)),
-                ),
-                _ => self.diag(Diagnostic::error(
-                    C::GeCountMismatch,
-                    "ge01 missing or not a number",
-                    Self::seg_pos(&seg, Some(1)),
-                )),
-            }
-            let ge02 = seg.text(2).unwrap_or_default();
-            if !numeric_eq(&ge02, &g.header.control_number) {
-                self.mismatch(
-                    C::GeControlMismatch,
-                    format!(
-                        "ge02 {:?} does not match gs06 {:?}",
-                        ge02, g.header.control_number
-                    ),
-                    Self::seg_pos(&seg, Some(2)),
-                );
-            }
-            self.pending.push_back(Event::GroupEnd {
-                index: g.index as usize,
-                closed: true,
-            });
-        } else if key == K_IEA {
-            self.close_tx(Some(&seg), offset);
+            SegKind::Ta1 | SegKind::Body => self.on_body(seg),
+        }
+    }
+
+    /// GS: closes an open set and group, opens a group (inside an invented interchange when
+    /// there is no ISA).
+    fn on_gs(&mut self, seg: &Segment<'_>, offset: usize) {
+        self.close_tx(Some(seg), offset);
+        if self.grp.is_some() {
             self.close_group(offset);
-            let Some(ic) = self.ic.take() else {
-                self.diag(Diagnostic::error(
-                    C::UnexpectedTrailer,
-                    "iea without isa",
-                    Self::seg_pos(&seg, None),
-                ));
-                return;
-            };
-            match seg.text(1).map(|v| v.parse::<u32>()) {
-                Some(Ok(n)) if n == ic.groups => {}
-                Some(Ok(n)) => self.mismatch(
-                    C::IeaCountMismatch,
-                    format!("iea01 says {n} groups, counted {}", ic.groups),
-                    Self::seg_pos(&seg, Some(1)),
+        }
+        if self.ic.is_none() {
+            self.open_synthetic_ic(offset);
+        }
+        let header = gs_header(seg);
+        let gs06 = header.control_number.clone();
+        let repeated = self
+            .ic
+            .as_mut()
+            .is_some_and(|i| !i.synthetic && !i.seen_gs06.insert(control_key(&gs06)));
+        self.open_group(header, false);
+        if repeated && !gs06.is_empty() {
+            let mut p = Self::seg_pos(seg, Some(6));
+            p.group = self.grp.as_ref().map(|g| g.index as usize);
+            self.diag(Diagnostic::warning(
+                C::DuplicateGroup,
+                format!(
+                    "gs06 {gs06:?} repeats the control number of an earlier group in this interchange"
                 ),
-                _ => self.diag(Diagnostic::error(
-                    C::IeaCountMismatch,
-                    "iea01 missing or not a number",
-                    Self::seg_pos(&seg, Some(1)),
+                p,
+            ));
+        }
+    }
+
+    /// ST: closes an open set, invents the interchange and group it lacks, opens a set.
+    fn on_st(&mut self, mut seg: Segment<'a>, offset: usize) {
+        self.close_tx(Some(&seg), offset);
+        if self.ic.is_none() {
+            self.st_without_isa(&seg, offset);
+        }
+        if self.grp.is_none() {
+            self.st_without_gs(&seg);
+        }
+        let mut index = 1;
+        if let Some(g) = self.grp.as_mut() {
+            g.txs += 1;
+            index = g.txs as usize;
+        }
+        let id = seg.text(1).unwrap_or_default();
+        let control_number = seg.text(2).unwrap_or_default();
+        // A group the reader invented (bare sets, ST without GS) has no control number of
+        // its own to keep unique within: its sets are not checked against each other.
+        let dup = match self.grp.as_mut() {
+            Some(g) if !g.synthetic => {
+                !g.seen_st02.insert(control_number.clone()) && !control_number.is_empty()
+            }
+            _ => false,
+        };
+        for (n, value) in [(1, &id), (2, &control_number)] {
+            if value.is_empty() {
+                self.diag(Diagnostic::error(
+                    C::MissingElement,
+                    format!("st0{n} missing"),
+                    Self::seg_pos(&seg, Some(n)),
+                ));
+            }
+        }
+        let implementation_ref = seg.text(3);
+        self.tx = Some(TxState {
+            tx: Transaction {
+                id,
+                control_number,
+                implementation_ref,
+                segments: Vec::with_capacity(self.seg_hint),
+                index,
+                closed: false,
+            },
+        });
+        seg.set_loc(self.loc(offset));
+        if dup {
+            self.diag(Diagnostic::error(
+                C::DuplicateControlNumber,
+                "st02 repeats a control number already used in this group",
+                Self::seg_pos(&seg, Some(2)),
+            ));
+        }
+        if let Some(tx) = self.tx.as_mut() {
+            tx.tx.segments.push(seg);
+        }
+    }
+
+    /// An ST before any ISA (a bare set: a warning) or after an IEA (an error), inside an
+    /// invented interchange.
+    fn st_without_isa(&mut self, seg: &Segment<'_>, offset: usize) {
+        let p = Self::seg_pos(seg, None);
+        if !self.real_isa_seen {
+            let d = self.delims;
+            let term: String = String::from_utf8_lossy(&self.term)
+                .chars()
+                .flat_map(char::escape_debug)
+                .collect();
+            self.diag(Diagnostic::warning(
+                C::NoInterchange,
+                format!(
+                    "transaction set without isa/gs envelope (no 997 answers it), read with element separator `{}` and segment terminator `{term}`",
+                    shown(d.element)
+                ),
+                p,
+            ));
+        } else {
+            self.diag(Diagnostic::error(
+                C::SegmentAfterIea,
+                "st after iea without a new isa",
+                p,
+            ));
+        }
+        self.open_synthetic_ic(offset);
+    }
+
+    /// An ST outside a group, inside an invented group (an error in a real interchange).
+    fn st_without_gs(&mut self, seg: &Segment<'_>) {
+        let synthetic = self.ic.as_ref().is_some_and(|i| i.synthetic);
+        if !synthetic {
+            self.diag(Diagnostic::error(
+                C::MissingGs,
+                "st without gs",
+                Self::seg_pos(seg, None),
+            ));
+        }
+        self.open_group(GsHeader::default(), true);
+    }
+
+    /// SE: closes the open set, checks its count and control number, yields it.
+    fn on_se(&mut self, seg: Segment<'a>) {
+        let Some(mut ts) = self.tx.take() else {
+            self.diag(Diagnostic::error(
+                C::UnexpectedTrailer,
+                "se without st",
+                Self::seg_pos(&seg, None),
+            ));
+            return;
+        };
+        ts.tx.segments.push(seg);
+        ts.tx.closed = true;
+        let count = ts.tx.segments.len();
+        self.seg_hint = count.min(MAX_SEG_HINT);
+        if let Some(se) = ts.tx.segments.last() {
+            match se.text(1).map(|v| v.parse::<usize>()) {
+                Some(Ok(n)) if n == count => {}
+                Some(Ok(n)) => self.mismatch(
+                    C::SeCountMismatch,
+                    format!("se01 says {n} segments, counted {count}"),
+                    Self::seg_pos(se, Some(1)),
+                ),
+                Some(Err(_)) => self.diag(Diagnostic::error(
+                    C::InvalidValue,
+                    "se01 is not a number",
+                    Self::seg_pos(se, Some(1)),
+                )),
+                None => self.diag(Diagnostic::error(
+                    C::MissingElement,
+                    "se01 missing",
+                    Self::seg_pos(se, Some(1)),
                 )),
             }
-            let iea02 = seg.text(2).unwrap_or_default();
-            if !numeric_eq(&iea02, &ic.header.control_number) {
-                self.mismatch(
-                    C::IeaControlMismatch,
-                    format!(
-                        "iea02 {:?} does not match isa13 {:?}",
-                        iea02, ic.header.control_number
-                    ),
-                    Self::seg_pos(&seg, Some(2)),
-                );
-            }
-            self.after_iea = true;
-            self.pending.push_back(Event::InterchangeEnd {
-                index: ic.index as usize,
-                closed: !ic.synthetic,
-            });
-        } else if let Some(tx) = self.tx.as_mut() {
+            let st02 = &ts.tx.control_number;
+            self.check_control(se, C::SeControlMismatch, "se02", "st02", st02);
+        }
+        self.pending.push_back(ReadEvent::Transaction(ts.tx));
+    }
+
+    /// GE: closes an open set and the group, checks its count and control number.
+    fn on_ge(&mut self, seg: &Segment<'_>, offset: usize) {
+        self.close_tx(Some(seg), offset);
+        let Some(g) = self.grp.take() else {
+            self.diag(Diagnostic::error(
+                C::UnexpectedTrailer,
+                "ge without gs",
+                Self::seg_pos(seg, None),
+            ));
+            return;
+        };
+        self.check_count(seg, C::GeCountMismatch, "ge01", "transaction sets", g.txs);
+        let gs06 = &g.header.control_number;
+        self.check_control(seg, C::GeControlMismatch, "ge02", "gs06", gs06);
+        self.pending.push_back(ReadEvent::GroupEnd {
+            index: g.index as usize,
+            closed: true,
+        });
+    }
+
+    /// IEA: closes an open set and group and the interchange, checks its count and control
+    /// number.
+    fn on_iea(&mut self, seg: &Segment<'_>, offset: usize) {
+        self.close_tx(Some(seg), offset);
+        self.close_group(offset);
+        let Some(ic) = self.ic.take() else {
+            self.diag(Diagnostic::error(
+                C::UnexpectedTrailer,
+                "iea without isa",
+                Self::seg_pos(seg, None),
+            ));
+            return;
+        };
+        self.check_count(seg, C::IeaCountMismatch, "iea01", "groups", ic.groups);
+        let isa13 = &ic.header.control_number;
+        self.check_control(seg, C::IeaControlMismatch, "iea02", "isa13", isa13);
+        self.after_iea = true;
+        self.pending.push_back(ReadEvent::InterchangeEnd {
+            index: ic.index as usize,
+            closed: !ic.synthetic,
+        });
+    }
+
+    /// A TA1 directly in a real interchange.
+    fn on_ta1(&mut self, seg: &Segment<'_>) {
+        let (ta1, ds) = Ta1::parse(seg);
+        for d in ds {
+            self.diag(d);
+        }
+        self.pending.push_back(ReadEvent::Ta1(ta1));
+    }
+
+    /// Any other segment: part of the open set, or reported and ignored outside one.
+    fn on_body(&mut self, seg: Segment<'a>) {
+        if let Some(tx) = self.tx.as_mut() {
             tx.tx.segments.push(seg);
-        } else if key == K_TA1 && self.ic.as_ref().is_some_and(|i| !i.synthetic) {
-            // An interchange acknowledgment: it sits directly in the interchange.
-            let (ta1, ds) = Ta1::parse(&seg);
-            for d in ds {
-                self.diag(d);
-            }
-            self.pending.push_back(Event::Ta1(ta1));
         } else if self.ic.is_none() && self.after_iea {
             self.diag(Diagnostic::error(
                 C::SegmentAfterIea,
@@ -1326,6 +1362,35 @@ impl<'a> Reader<'a> {
                 format!("segment {} outside a transaction set ignored", seg.id()),
                 Self::seg_pos(&seg, None),
             ));
+        }
+    }
+
+    /// A GE01 or IEA01 against the count of what it closes.
+    fn check_count(&mut self, seg: &Segment<'_>, code: C, name: &str, what: &str, counted: u32) {
+        match seg.text(1).map(|v| v.parse::<u32>()) {
+            Some(Ok(n)) if n == counted => {}
+            Some(Ok(n)) => self.mismatch(
+                code,
+                format!("{name} says {n} {what}, counted {counted}"),
+                Self::seg_pos(seg, Some(1)),
+            ),
+            _ => self.diag(Diagnostic::error(
+                code,
+                format!("{name} missing or not a number"),
+                Self::seg_pos(seg, Some(1)),
+            )),
+        }
+    }
+
+    /// A trailer's control number (element 2) against its header's.
+    fn check_control(&mut self, seg: &Segment<'_>, code: C, name: &str, header: &str, want: &str) {
+        let value = seg.text(2).unwrap_or_default();
+        if !numeric_eq(&value, want) {
+            self.mismatch(
+                code,
+                format!("{name} {value:?} does not match {header} {want:?}"),
+                Self::seg_pos(seg, Some(2)),
+            );
         }
     }
 
@@ -1349,7 +1414,7 @@ impl<'a> Reader<'a> {
 
     /// The hot loop, for the bulk of every file: inside an open transaction set with a one-byte
     /// terminator, push every segment that is known, well formed and not part of the envelope
-    /// (those for which `check_segment` reports nothing and `handle_segment` only pushes)
+    /// (those for which `check_segment` reports nothing and `on_body` only pushes)
     /// straight into the set, in one tight loop. It stops, leaving `pos` at the segment, at the
     /// first thing the general path must see: an envelope segment, an ISA, a CR/LF inside a
     /// segment, a stray terminator, an odd or unknown ID, a trailing separator, an oversized
@@ -1416,16 +1481,16 @@ impl<'a> Reader<'a> {
         }
         match self.next_raw() {
             None => self.finish(),
-            Some(Raw::Isa(p)) => self.handle_isa(p),
-            Some(Raw::Seg(raw, off)) => self.handle_segment(raw, off),
+            Some(Raw::Isa(p)) => self.on_isa(p),
+            Some(Raw::Seg(raw, off)) => self.on_segment(raw, off),
         }
     }
 }
 
 impl<'a> Iterator for Reader<'a> {
-    type Item = Event<'a>;
+    type Item = ReadEvent<'a>;
 
-    fn next(&mut self) -> Option<Event<'a>> {
+    fn next(&mut self) -> Option<ReadEvent<'a>> {
         loop {
             if let Some(e) = self.pending.pop_front() {
                 return Some(e);
@@ -1446,7 +1511,7 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
     };
     for ev in Reader::new(input, opts) {
         match ev {
-            Event::InterchangeStart {
+            ReadEvent::InterchangeStart {
                 header,
                 delimiters,
                 terminator,
@@ -1464,12 +1529,12 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                 closed: false,
                 synthetic,
             }),
-            Event::Ta1(t) => {
+            ReadEvent::Ta1(t) => {
                 if let Some(ic) = doc.interchanges.last_mut() {
                     ic.ta1.push(t);
                 }
             }
-            Event::GroupStart {
+            ReadEvent::GroupStart {
                 header,
                 index,
                 synthetic,
@@ -1485,7 +1550,7 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                     });
                 }
             }
-            Event::Transaction(tx) => {
+            ReadEvent::Transaction(tx) => {
                 if let Some(g) = doc
                     .interchanges
                     .last_mut()
@@ -1494,7 +1559,7 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                     g.transactions.push(tx);
                 }
             }
-            Event::GroupEnd { closed, .. } => {
+            ReadEvent::GroupEnd { closed, .. } => {
                 if let Some(g) = doc
                     .interchanges
                     .last_mut()
@@ -1503,12 +1568,12 @@ pub fn read<'a>(input: &'a [u8], opts: &ReadOptions) -> Document<'a> {
                     g.closed = closed;
                 }
             }
-            Event::InterchangeEnd { closed, .. } => {
+            ReadEvent::InterchangeEnd { closed, .. } => {
                 if let Some(ic) = doc.interchanges.last_mut() {
                     ic.closed = closed;
                 }
             }
-            Event::Diagnostic(d) => doc.diagnostics.push(d),
+            ReadEvent::Diagnostic(d) => doc.diagnostics.push(d),
         }
     }
     doc

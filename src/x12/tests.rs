@@ -1,6 +1,6 @@
 //! Tests of the codec: the golden runner over `tests/data/x12/{ok,err}` (regenerate with
 //! `UPDATE_EXPECT=1`), writer unit tests, the `edi` crate as an oracle, a proptest round trip of
-//! `PurchaseOrder`, and a seeded no-panic test over random and mutated inputs.
+//! `Po850`, and a seeded no-panic test over random and mutated inputs.
 
 use super::*;
 use serde_json::{json, Value};
@@ -20,7 +20,7 @@ fn seg_line(s: &Segment<'_>) -> String {
 fn typed(tx: &Transaction<'_>) -> (Value, Vec<Diagnostic>) {
     match tx.id.as_str() {
         "850" => {
-            let (v, d) = PurchaseOrder::parse(tx);
+            let (v, d) = Po850::parse(tx);
             (json!(v), d)
         }
         "855" => {
@@ -211,7 +211,7 @@ fn writer_reproduces_reference_850() {
     let input = std::fs::read(Path::new(DATA).join("ok/0001_850_basic.edi")).expect("case");
     let doc = read(&input, &ReadOptions::default());
     let tx = doc.transactions().next().expect("tx");
-    let (po, d) = PurchaseOrder::parse(tx);
+    let (po, d) = Po850::parse(tx);
     assert!(d.is_empty(), "{d:?}");
     let out = write(
         &sample_isa(),
@@ -592,8 +592,8 @@ fn streaming_reader_events() {
     let mut groups = 0;
     for ev in Reader::new(&input, &ReadOptions::default()) {
         match ev {
-            Event::Transaction(_) => txs += 1,
-            Event::GroupStart { .. } => groups += 1,
+            ReadEvent::Transaction(_) => txs += 1,
+            ReadEvent::GroupStart { .. } => groups += 1,
             _ => {}
         }
     }
@@ -914,7 +914,7 @@ mod prop {
                 },
             )
     }
-    fn po() -> impl Strategy<Value = PurchaseOrder> {
+    fn po() -> impl Strategy<Value = Po850> {
         (
             (
                 code(),
@@ -981,7 +981,7 @@ mod prop {
                     parties,
                     lines,
                     (hash_total, total_amount),
-                )| PurchaseOrder {
+                )| Po850 {
                     purpose,
                     po_type,
                     po_number,
@@ -1006,7 +1006,7 @@ mod prop {
     }
 
     /// What the writer should turn `po` into (sanitised, uppercased, truncated).
-    fn expected(po: &PurchaseOrder, o: &WriteOptions) -> PurchaseOrder {
+    fn expected(po: &Po850, o: &WriteOptions) -> Po850 {
         let rep = if o.version == Version::V5010 {
             Some(o.delimiters.repetition.unwrap_or(b'^'))
         } else {
@@ -1042,7 +1042,7 @@ mod prop {
                 .map(|(i, (a, b))| (s(a, "PER", 3 + 2 * i), s(b, "PER", 4 + 2 * i)))
                 .collect(),
         };
-        PurchaseOrder {
+        Po850 {
             purpose: s(&po.purpose, "BEG", 1),
             po_type: s(&po.po_type, "BEG", 2),
             // Identifiers are written exactly (not upper-cased).
@@ -1163,7 +1163,7 @@ mod prop {
             prop_assert!(errs.is_empty(), "{:?}", errs);
             prop_assert!(doc.is_complete());
             let tx = doc.transactions().next().ok_or_else(|| TestCaseError::fail("no tx"))?;
-            let (back, d) = PurchaseOrder::parse(tx);
+            let (back, d) = Po850::parse(tx);
             prop_assert!(d.is_empty(), "{:?}", d);
             prop_assert_eq!(back, expected(&po, &opts));
             let text = std::str::from_utf8(&out).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -1203,7 +1203,7 @@ fn exercise(input: &[u8]) -> usize {
             let a = Ack997::for_group(g, &doc.diagnostics, Version::V5010);
             n += a.sets.len();
             for t in &g.transactions {
-                n += PurchaseOrder::parse(t).1.len();
+                n += Po850::parse(t).1.len();
                 n += Ack855::parse(t).1.len();
                 let (asn, d) = Asn856::parse(t);
                 n += d.len();

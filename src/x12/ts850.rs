@@ -1,14 +1,15 @@
-//! Typed 850 Purchase Order: `PurchaseOrder::to_transaction` renders the segment order of the
+//! Typed 850 Purchase Order: `Po850::to_transaction` renders the segment order of the
 //! reference §3.1 (BEG, CUR, REF, PER, FOB, ITD, DTM, TD5, N9/MSG, N1 loops, PO1 loops, CTT,
-//! AMT); `PurchaseOrder::parse` reads it back (for round trips and for inspecting outbound files).
+//! AMT); `Po850::parse` reads it back (for round trips and for inspecting outbound files).
 
 use super::common::{
     code, dtm_out, missing_segment, parse_dtm, parse_n1, parse_per, parse_ref, party_detail,
-    party_out, per_out, product_ids, ref_out, required, txt, unexpected, Contact, Dtm, Party,
-    ProductId, Ref,
+    party_out, per_out, product_ids, ref_out, required, set_start, txt, unexpected, Contact, Dtm,
+    Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
 use super::error::Diagnostic;
+use super::segment::Segment;
 use super::writer::{OutSegment, OutTransaction};
 use serde::Serialize;
 
@@ -39,12 +40,54 @@ pub struct Td5 {
     pub routing: Option<String>,
 }
 
+impl Fob {
+    pub(super) fn read(seg: &Segment<'_>) -> Fob {
+        Fob {
+            payment_method: code(seg, 1).unwrap_or_default(),
+            location_qualifier: code(seg, 2),
+            description: txt(seg, 3),
+        }
+    }
+}
+
+impl Td5 {
+    pub(super) fn read(seg: &Segment<'_>) -> Td5 {
+        Td5 {
+            routing_sequence: code(seg, 1),
+            id_qualifier: code(seg, 2),
+            scac: txt(seg, 3),
+            method: code(seg, 4),
+            routing: txt(seg, 5),
+        }
+    }
+}
+
 /// N9 + MSG*.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Note {
     pub qualifier: String,
     pub reference: Option<String>,
     pub messages: Vec<String>,
+}
+
+impl Note {
+    /// The N9; its MSGs follow.
+    pub(super) fn read(seg: &Segment<'_>) -> Note {
+        Note {
+            qualifier: code(seg, 1).unwrap_or_default(),
+            reference: txt(seg, 2),
+            messages: Vec::new(),
+        }
+    }
+}
+
+/// Which loop of an 850 the reader is in: where a REF, DTM, MSG or PER belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loop850 {
+    Head,
+    Note,
+    Party,
+    Line,
 }
 
 /// PO1 loop.
@@ -72,7 +115,7 @@ pub struct Line {
 
 /// The 850.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PurchaseOrder {
+pub struct Po850 {
     pub purpose: String,
     pub po_type: String,
     pub po_number: String,
@@ -171,7 +214,7 @@ fn decimal_sum<'s>(values: impl Iterator<Item = &'s str>) -> Option<String> {
     Some(if neg { format!("-{s}") } else { s })
 }
 
-impl PurchaseOrder {
+impl Po850 {
     /// Render the body (ST/SE are added by the writer).
     pub fn to_transaction(&self, control_number: &str) -> OutTransaction {
         let mut s = vec![OutSegment::new("BEG")
@@ -270,122 +313,121 @@ impl PurchaseOrder {
     }
 
     /// Read an 850 back.
-    pub fn parse(tx: &Transaction<'_>) -> (PurchaseOrder, Vec<Diagnostic>) {
-        let mut po = PurchaseOrder::default();
+    pub fn parse(tx: &Transaction<'_>) -> (Po850, Vec<Diagnostic>) {
+        let mut po = Po850::default();
         let mut d = Vec::new();
         let mut seen_beg = false;
-        #[derive(PartialEq)]
-        enum Ctx {
-            Head,
-            Note,
-            Party,
-            Line,
-        }
-        let mut ctx = Ctx::Head;
+        let mut at = Loop850::Head;
         for seg in tx.body() {
             if seg.is("BEG") {
                 seen_beg = true;
-                po.purpose = required(seg, 1, &mut d);
-                po.po_type = required(seg, 2, &mut d);
-                po.po_number = required(seg, 3, &mut d);
-                po.release = txt(seg, 4);
-                po.date = required(seg, 5, &mut d);
-                po.contract = txt(seg, 6);
-            } else if seg.is("CUR") {
-                po.currency = Some((
-                    code(seg, 1).unwrap_or_default(),
-                    code(seg, 2).unwrap_or_default(),
-                ));
-            } else if seg.is("REF") {
-                let r = parse_ref(seg, &mut d);
-                match (&ctx, po.lines.last_mut()) {
-                    (Ctx::Line, Some(l)) => l.refs.push(r),
-                    _ => po.refs.push(r),
-                }
-            } else if seg.is("FOB") {
-                po.fob = Some(Fob {
-                    payment_method: code(seg, 1).unwrap_or_default(),
-                    location_qualifier: code(seg, 2),
-                    description: txt(seg, 3),
-                });
-            } else if seg.is("CSH") {
-                po.sales_requirement = code(seg, 1);
-            } else if seg.is("ITD") {
-                po.terms = Some(Terms {
-                    type_code: code(seg, 1).unwrap_or_default(),
-                    basis_date_code: code(seg, 2),
-                    net_days: txt(seg, 7),
-                    description: txt(seg, 12),
-                });
-            } else if seg.is("DTM") {
-                let x = parse_dtm(seg, &mut d);
-                match (&ctx, po.lines.last_mut()) {
-                    (Ctx::Line, Some(l)) => l.dates.push(x),
-                    _ => po.dates.push(x),
-                }
-            } else if seg.is("TD5") {
-                po.carrier = Some(Td5 {
-                    routing_sequence: code(seg, 1),
-                    id_qualifier: code(seg, 2),
-                    scac: txt(seg, 3),
-                    method: code(seg, 4),
-                    routing: txt(seg, 5),
-                });
-            } else if seg.is("N9") {
-                ctx = Ctx::Note;
-                po.notes.push(Note {
-                    qualifier: code(seg, 1).unwrap_or_default(),
-                    reference: txt(seg, 2),
-                    messages: Vec::new(),
-                });
-            } else if seg.is("MSG") {
-                let m = txt(seg, 1).unwrap_or_default();
-                match (&ctx, po.lines.last_mut(), po.notes.last_mut()) {
-                    (Ctx::Line, Some(l), _) => l.messages.push(m),
-                    (Ctx::Note, _, Some(n)) => n.messages.push(m),
-                    _ => d.push(unexpected(seg, "outside an n9 or po1 loop")),
-                }
-            } else if seg.is("N1") {
-                ctx = Ctx::Party;
-                po.parties.push(parse_n1(seg, &mut d));
-            } else if seg.is("PER") && ctx != Ctx::Party {
-                po.contacts.push(parse_per(seg));
-            } else if ctx == Ctx::Party
+                po.read_beg(seg, &mut d);
+            } else if let Some(start) = po.read_loop_start(seg, &mut d) {
+                at = start;
+            } else if at == Loop850::Party
                 && po.parties.last_mut().is_some_and(|p| party_detail(p, seg))
             {
-            } else if seg.is("PO1") {
-                ctx = Ctx::Line;
-                po.lines.push(Line {
-                    number: txt(seg, 1).unwrap_or_default(),
-                    quantity: required(seg, 2, &mut d),
-                    uom: code(seg, 3).unwrap_or_default(),
-                    unit_price: txt(seg, 4),
-                    price_basis: code(seg, 5),
-                    product_ids: product_ids(seg, 6, 10),
-                    ..Line::default()
-                });
-            } else if seg.is("PID") {
-                if let Some(l) = po.lines.last_mut() {
-                    if l.description.is_none() {
-                        l.description = txt(seg, 5);
-                    } else {
-                        l.description_continued.extend(txt(seg, 5));
-                    }
-                }
-            } else if seg.is("CTT") {
-                po.hash_total = txt(seg, 2).is_some();
-            } else if seg.is("AMT") && code(seg, 1).as_deref() == Some("TT") {
-                po.total_amount = txt(seg, 2);
+            } else {
+                po.read_segment(seg, at, &mut d);
             }
         }
         if !seen_beg {
-            let at = tx
-                .segments
-                .first()
-                .map(|s| s.position())
-                .unwrap_or_default();
-            d.push(missing_segment("beg", at));
+            d.push(missing_segment("beg", set_start(tx)));
         }
         (po, d)
+    }
+
+    fn read_beg(&mut self, seg: &Segment<'_>, d: &mut Vec<Diagnostic>) {
+        self.purpose = required(seg, 1, d);
+        self.po_type = required(seg, 2, d);
+        self.po_number = required(seg, 3, d);
+        self.release = txt(seg, 4);
+        self.date = required(seg, 5, d);
+        self.contract = txt(seg, 6);
+    }
+
+    /// N9, N1 and PO1 open a loop: the loop they open, None for any other segment.
+    fn read_loop_start(&mut self, seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> Option<Loop850> {
+        if seg.is("N9") {
+            self.notes.push(Note::read(seg));
+            Some(Loop850::Note)
+        } else if seg.is("N1") {
+            self.parties.push(parse_n1(seg, d));
+            Some(Loop850::Party)
+        } else if seg.is("PO1") {
+            self.lines.push(Line {
+                number: txt(seg, 1).unwrap_or_default(),
+                quantity: required(seg, 2, d),
+                uom: code(seg, 3).unwrap_or_default(),
+                unit_price: txt(seg, 4),
+                price_basis: code(seg, 5),
+                product_ids: product_ids(seg, 6, 10),
+                ..Line::default()
+            });
+            Some(Loop850::Line)
+        } else {
+            None
+        }
+    }
+
+    /// Any segment but BEG, the loop starts and a party's own: into the heading, or the loop
+    /// `at` where it belongs there.
+    fn read_segment(&mut self, seg: &Segment<'_>, at: Loop850, d: &mut Vec<Diagnostic>) {
+        let line = match at {
+            Loop850::Line => self.lines.last_mut(),
+            _ => None,
+        };
+        if seg.is("CUR") {
+            self.currency = Some((
+                code(seg, 1).unwrap_or_default(),
+                code(seg, 2).unwrap_or_default(),
+            ));
+        } else if seg.is("REF") {
+            let r = parse_ref(seg, d);
+            match line {
+                Some(l) => l.refs.push(r),
+                None => self.refs.push(r),
+            }
+        } else if seg.is("DTM") {
+            let x = parse_dtm(seg, d);
+            match line {
+                Some(l) => l.dates.push(x),
+                None => self.dates.push(x),
+            }
+        } else if seg.is("MSG") {
+            let m = txt(seg, 1).unwrap_or_default();
+            match (line, self.notes.last_mut()) {
+                (Some(l), _) => l.messages.push(m),
+                (None, Some(n)) if at == Loop850::Note => n.messages.push(m),
+                _ => d.push(unexpected(seg, "outside an n9 or po1 loop")),
+            }
+        } else if seg.is("FOB") {
+            self.fob = Some(Fob::read(seg));
+        } else if seg.is("CSH") {
+            self.sales_requirement = code(seg, 1);
+        } else if seg.is("ITD") {
+            self.terms = Some(Terms {
+                type_code: code(seg, 1).unwrap_or_default(),
+                basis_date_code: code(seg, 2),
+                net_days: txt(seg, 7),
+                description: txt(seg, 12),
+            });
+        } else if seg.is("TD5") {
+            self.carrier = Some(Td5::read(seg));
+        } else if seg.is("PER") {
+            self.contacts.push(parse_per(seg));
+        } else if seg.is("PID") {
+            if let Some(l) = self.lines.last_mut() {
+                if l.description.is_none() {
+                    l.description = txt(seg, 5);
+                } else {
+                    l.description_continued.extend(txt(seg, 5));
+                }
+            }
+        } else if seg.is("CTT") {
+            self.hash_total = txt(seg, 2).is_some();
+        } else if seg.is("AMT") && code(seg, 1).as_deref() == Some("TT") {
+            self.total_amount = txt(seg, 2);
+        }
     }
 }

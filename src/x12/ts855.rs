@@ -5,10 +5,11 @@
 
 use super::common::{
     code, missing_element, missing_segment, number, parse_dtm, parse_n1, parse_per, parse_ref,
-    party_detail, product_ids, txt, Contact, Dtm, Party, ProductId, Ref,
+    party_detail, product_ids, set_start, txt, unexpected, Contact, Dtm, Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
 use super::error::{Diagnostic, Position};
+use super::segment::Segment;
 use super::ts850::{Note, Td5};
 use serde::Serialize;
 
@@ -30,6 +31,26 @@ pub struct AckDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub position: Position,
+}
+
+impl AckDetail {
+    fn read(seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> AckDetail {
+        let status = code(seg, 1).unwrap_or_else(|| {
+            d.push(missing_element(seg, 1));
+            String::new()
+        });
+        AckDetail {
+            status,
+            quantity: number(seg, 2, d),
+            uom: code(seg, 3),
+            date_qualifier: code(seg, 4),
+            date: txt(seg, 5),
+            product_ids: product_ids(seg, 7, 11),
+            request_reference: txt(seg, 6),
+            reason: code(seg, 29),
+            position: seg.position(),
+        }
+    }
 }
 
 /// One SCH line item schedule.
@@ -56,9 +77,29 @@ pub struct Schedule {
     pub position: Position,
 }
 
+impl Schedule {
+    fn read(seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> Schedule {
+        Schedule {
+            quantity: number(seg, 1, d),
+            uom: code(seg, 2),
+            entity: code(seg, 3),
+            name: txt(seg, 4),
+            date_qualifier: code(seg, 5),
+            date: txt(seg, 6),
+            time: txt(seg, 7),
+            date_qualifier2: code(seg, 8),
+            date2: txt(seg, 9),
+            time2: txt(seg, 10),
+            request_reference: txt(seg, 11),
+            assigned_id: txt(seg, 12),
+            position: seg.position(),
+        }
+    }
+}
+
 /// AMT: qualifier, amount, credit/debit flag.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Amount {
+pub struct Amt {
     pub qualifier: String,
     pub amount: String,
     pub credit_debit: Option<String>,
@@ -84,6 +125,22 @@ pub struct AckLine {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parties: Vec<Party>,
     pub position: Position,
+}
+
+impl AckLine {
+    /// The PO1; the rest of the loop follows.
+    fn read(seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> AckLine {
+        AckLine {
+            line_number: txt(seg, 1),
+            quantity: number(seg, 2, d),
+            uom: code(seg, 3),
+            unit_price: number(seg, 4, d),
+            price_basis: code(seg, 5),
+            product_ids: product_ids(seg, 6, 10),
+            position: seg.position(),
+            ..AckLine::default()
+        }
+    }
 }
 
 /// The 855.
@@ -125,7 +182,7 @@ pub struct Ack855 {
     pub notes: Vec<Note>,
     /// AMT amounts (summary or heading).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub amounts: Vec<Amount>,
+    pub amounts: Vec<Amt>,
     /// CTT01 number of line items, CTT02 hash total.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line_count: Option<String>,
@@ -143,39 +200,7 @@ impl Ack855 {
         for seg in tx.body() {
             if seg.is("BAK") {
                 seen_bak = true;
-                a.purpose = code(seg, 1).unwrap_or_default();
-                a.ack_type = code(seg, 2).unwrap_or_default();
-                match txt(seg, 3) {
-                    Some(v) => a.po_number = v,
-                    None => d.push(missing_element(seg, 3)),
-                }
-                a.po_date = txt(seg, 4);
-                a.release = txt(seg, 5);
-                a.request_reference = txt(seg, 6);
-                a.contract = txt(seg, 7);
-                a.seller_order = txt(seg, 8);
-                a.ack_date = txt(seg, 9);
-                a.transaction_type = code(seg, 10);
-                if a.purpose.is_empty() {
-                    d.push(missing_element(seg, 1));
-                }
-                if a.ack_type.is_empty() {
-                    d.push(missing_element(seg, 2));
-                }
-            } else if seg.is("CUR") {
-                a.currency = code(seg, 2);
-            } else if seg.is("REF") {
-                let r = parse_ref(seg, &mut d);
-                match a.lines.last_mut() {
-                    Some(l) => l.refs.push(r),
-                    None => a.refs.push(r),
-                }
-            } else if seg.is("DTM") {
-                let x = parse_dtm(seg, &mut d);
-                match a.lines.last_mut() {
-                    Some(l) => l.dates.push(x),
-                    None => a.dates.push(x),
-                }
+                a.read_bak(seg, &mut d);
             } else if seg.is("N1") {
                 in_party = true;
                 let party = parse_n1(seg, &mut d);
@@ -183,111 +208,113 @@ impl Ack855 {
                     Some(l) => l.parties.push(party),
                     None => a.parties.push(party),
                 }
-            } else if in_party
-                && match a.lines.last_mut() {
-                    Some(l) => l.parties.last_mut(),
-                    None => a.parties.last_mut(),
-                }
-                .is_some_and(|p| party_detail(p, seg))
-            {
-            } else if seg.is("PER") && a.lines.is_empty() {
-                a.contacts.push(parse_per(seg));
-            } else if seg.is("TD5") && a.lines.is_empty() {
-                a.carriers.push(Td5 {
-                    routing_sequence: code(seg, 1),
-                    id_qualifier: code(seg, 2),
-                    scac: txt(seg, 3),
-                    method: code(seg, 4),
-                    routing: txt(seg, 5),
-                });
-            } else if seg.is("N9") && a.lines.is_empty() {
-                a.notes.push(Note {
-                    qualifier: code(seg, 1).unwrap_or_default(),
-                    reference: txt(seg, 2),
-                    messages: Vec::new(),
-                });
-            } else if seg.is("MSG") && a.lines.is_empty() {
-                if let Some(n) = a.notes.last_mut() {
-                    n.messages
-                        .extend(seg.element(1).map(|m| m.trim_end().to_string()));
-                }
-            } else if seg.is("AMT") {
-                a.amounts.push(Amount {
-                    qualifier: code(seg, 1).unwrap_or_default(),
-                    amount: txt(seg, 2).unwrap_or_default(),
-                    credit_debit: code(seg, 3),
-                });
-            } else if seg.is("CTT") {
-                a.line_count = txt(seg, 1);
-                a.hash_total = txt(seg, 2);
-            } else if seg.is("SCH") {
-                let schedule = Schedule {
-                    quantity: number(seg, 1, &mut d),
-                    uom: code(seg, 2),
-                    entity: code(seg, 3),
-                    name: txt(seg, 4),
-                    date_qualifier: code(seg, 5),
-                    date: txt(seg, 6),
-                    time: txt(seg, 7),
-                    date_qualifier2: code(seg, 8),
-                    date2: txt(seg, 9),
-                    time2: txt(seg, 10),
-                    request_reference: txt(seg, 11),
-                    assigned_id: txt(seg, 12),
-                    position: seg.position(),
-                };
-                match a.lines.last_mut() {
-                    Some(l) => l.schedules.push(schedule),
-                    None => d.push(super::common::unexpected(seg, "before any po1")),
-                }
+            } else if in_party && a.last_party().is_some_and(|p| party_detail(p, seg)) {
             } else if seg.is("PO1") {
                 in_party = false;
-                a.lines.push(AckLine {
-                    line_number: txt(seg, 1),
-                    quantity: number(seg, 2, &mut d),
-                    uom: code(seg, 3),
-                    unit_price: number(seg, 4, &mut d),
-                    price_basis: code(seg, 5),
-                    product_ids: product_ids(seg, 6, 10),
-                    position: seg.position(),
-                    ..AckLine::default()
-                });
-            } else if seg.is("PID") {
-                if let Some(l) = a.lines.last_mut() {
-                    if l.description.is_none() {
-                        l.description = txt(seg, 5);
-                    }
-                }
-            } else if seg.is("ACK") {
-                let status = code(seg, 1).unwrap_or_else(|| {
-                    d.push(missing_element(seg, 1));
-                    String::new()
-                });
-                let detail = AckDetail {
-                    status,
-                    quantity: number(seg, 2, &mut d),
-                    uom: code(seg, 3),
-                    date_qualifier: code(seg, 4),
-                    date: txt(seg, 5),
-                    product_ids: product_ids(seg, 7, 11),
-                    request_reference: txt(seg, 6),
-                    reason: code(seg, 29),
-                    position: seg.position(),
-                };
-                match a.lines.last_mut() {
-                    Some(l) => l.acks.push(detail),
-                    None => d.push(super::common::unexpected(seg, "before any po1")),
-                }
+                a.lines.push(AckLine::read(seg, &mut d));
+            } else if a.lines.is_empty() && a.read_heading(seg) {
+            } else {
+                a.read_segment(seg, &mut d);
             }
         }
         if !seen_bak {
-            let at = tx
-                .segments
-                .first()
-                .map(|s| s.position())
-                .unwrap_or_default();
-            d.push(missing_segment("bak", at));
+            d.push(missing_segment("bak", set_start(tx)));
         }
         (a, d)
+    }
+
+    fn read_bak(&mut self, seg: &Segment<'_>, d: &mut Vec<Diagnostic>) {
+        self.purpose = code(seg, 1).unwrap_or_default();
+        self.ack_type = code(seg, 2).unwrap_or_default();
+        match txt(seg, 3) {
+            Some(v) => self.po_number = v,
+            None => d.push(missing_element(seg, 3)),
+        }
+        self.po_date = txt(seg, 4);
+        self.release = txt(seg, 5);
+        self.request_reference = txt(seg, 6);
+        self.contract = txt(seg, 7);
+        self.seller_order = txt(seg, 8);
+        self.ack_date = txt(seg, 9);
+        self.transaction_type = code(seg, 10);
+        if self.purpose.is_empty() {
+            d.push(missing_element(seg, 1));
+        }
+        if self.ack_type.is_empty() {
+            d.push(missing_element(seg, 2));
+        }
+    }
+
+    /// The N1 loop being read: the current line's last, or the heading's.
+    fn last_party(&mut self) -> Option<&mut Party> {
+        match self.lines.last_mut() {
+            Some(l) => l.parties.last_mut(),
+            None => self.parties.last_mut(),
+        }
+    }
+
+    /// PER, TD5, N9 and MSG of the heading (before any PO1); false for other segments.
+    fn read_heading(&mut self, seg: &Segment<'_>) -> bool {
+        if seg.is("PER") {
+            self.contacts.push(parse_per(seg));
+        } else if seg.is("TD5") {
+            self.carriers.push(Td5::read(seg));
+        } else if seg.is("N9") {
+            self.notes.push(Note::read(seg));
+        } else if seg.is("MSG") {
+            if let Some(n) = self.notes.last_mut() {
+                n.messages
+                    .extend(seg.element(1).map(|m| m.trim_end().to_string()));
+            }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// CUR, REF, DTM, AMT, CTT, and a line's SCH, PID and ACK.
+    fn read_segment(&mut self, seg: &Segment<'_>, d: &mut Vec<Diagnostic>) {
+        if seg.is("CUR") {
+            self.currency = code(seg, 2);
+        } else if seg.is("REF") {
+            let r = parse_ref(seg, d);
+            match self.lines.last_mut() {
+                Some(l) => l.refs.push(r),
+                None => self.refs.push(r),
+            }
+        } else if seg.is("DTM") {
+            let x = parse_dtm(seg, d);
+            match self.lines.last_mut() {
+                Some(l) => l.dates.push(x),
+                None => self.dates.push(x),
+            }
+        } else if seg.is("AMT") {
+            self.amounts.push(Amt {
+                qualifier: code(seg, 1).unwrap_or_default(),
+                amount: txt(seg, 2).unwrap_or_default(),
+                credit_debit: code(seg, 3),
+            });
+        } else if seg.is("CTT") {
+            self.line_count = txt(seg, 1);
+            self.hash_total = txt(seg, 2);
+        } else if seg.is("SCH") {
+            let schedule = Schedule::read(seg, d);
+            match self.lines.last_mut() {
+                Some(l) => l.schedules.push(schedule),
+                None => d.push(unexpected(seg, "before any po1")),
+            }
+        } else if seg.is("PID") {
+            if let Some(l) = self.lines.last_mut() {
+                if l.description.is_none() {
+                    l.description = txt(seg, 5);
+                }
+            }
+        } else if seg.is("ACK") {
+            let detail = AckDetail::read(seg, d);
+            match self.lines.last_mut() {
+                Some(l) => l.acks.push(detail),
+                None => d.push(unexpected(seg, "before any po1")),
+            }
+        }
     }
 }

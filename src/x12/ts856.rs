@@ -8,10 +8,11 @@
 
 use super::common::{
     code, missing_element, missing_segment, number, parse_dtm, parse_n1, parse_ref, party_detail,
-    product_ids, txt, unexpected, Dtm, Party, ProductId, Ref,
+    product_ids, set_start, txt, Dtm, Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
 use super::error::{Diagnostic, DiagnosticCode, Position};
+use super::segment::Segment;
 use super::ts850::{Fob, Td5};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -243,197 +244,227 @@ impl Asn856 {
         for seg in tx.body() {
             if seg.is("BSN") {
                 seen_bsn = true;
-                a.purpose = code(seg, 1).unwrap_or_else(|| {
-                    d.push(missing_element(seg, 1));
-                    String::new()
-                });
-                a.shipment_id = txt(seg, 2).unwrap_or_else(|| {
-                    d.push(missing_element(seg, 2));
-                    String::new()
-                });
-                a.date = txt(seg, 3);
-                a.time = txt(seg, 4);
-                a.structure = txt(seg, 5);
-                continue;
-            }
-            if seg.is("HL") {
+                a.read_bsn(seg, &mut d);
+            } else if seg.is("HL") {
                 in_party = false;
-                let id = txt(seg, 1).unwrap_or_else(|| {
-                    d.push(missing_element(seg, 1));
-                    String::new()
-                });
-                let parent_id = txt(seg, 2).filter(|p| !p.trim_start_matches('0').is_empty());
-                let level = code(seg, 3).unwrap_or_else(|| {
-                    d.push(missing_element(seg, 3));
-                    String::new()
-                });
-                a.nodes.push(HlNode {
-                    id,
-                    parent_id,
-                    level,
-                    position: seg.position(),
-                    child_code: txt(seg, 4),
-                    ..HlNode::default()
-                });
-                continue;
-            }
-            let Some(n) = a.nodes.last_mut() else {
-                if seg.is("DTM") {
-                    a.dates.push(parse_dtm(seg, &mut d));
-                } else if seg.is("N1") {
-                    in_party = true;
-                    a.parties.push(parse_n1(seg, &mut d));
-                } else if in_party {
-                    a.parties.last_mut().map(|p| party_detail(p, seg));
-                }
-                continue;
-            };
-            if seg.is("N1") {
+                a.nodes.push(HlNode::read(seg, &mut d));
+            } else if seg.is("N1") {
                 in_party = true;
-                n.parties.push(parse_n1(seg, &mut d));
-                continue;
-            }
-            if in_party && n.parties.last_mut().is_some_and(|p| party_detail(p, seg)) {
-                continue;
-            }
-            if seg.is("REF") {
-                n.refs.push(parse_ref(seg, &mut d));
-            } else if seg.is("DTM") {
-                n.dates.push(parse_dtm(seg, &mut d));
-            } else if seg.is("TD1") {
-                n.td1.push(Td1 {
-                    packaging: code(seg, 1),
-                    lading_quantity: txt(seg, 2),
-                    weight_qualifier: code(seg, 6),
-                    weight: txt(seg, 7),
-                    weight_uom: code(seg, 8),
-                    volume: txt(seg, 9),
-                    volume_uom: code(seg, 10),
-                });
-            } else if seg.is("TD5") {
-                n.td5.push(Td5 {
-                    routing_sequence: code(seg, 1),
-                    id_qualifier: code(seg, 2),
-                    scac: txt(seg, 3),
-                    method: code(seg, 4),
-                    routing: txt(seg, 5),
-                });
-                if (6..=15).any(|k| txt(seg, k).is_some()) {
-                    n.td5_extra.push(Td5Extra {
-                        td5: n.td5.len() - 1,
-                        status: code(seg, 6),
-                        location_qualifier: code(seg, 7),
-                        location: txt(seg, 8),
-                        transit_direction: code(seg, 9),
-                        transit_time_qualifier: code(seg, 10),
-                        transit_time: txt(seg, 11),
-                        service_levels: (12..=14).filter_map(|k| code(seg, k)).collect(),
-                        country: code(seg, 15),
-                    });
+                let party = parse_n1(seg, &mut d);
+                match a.nodes.last_mut() {
+                    Some(n) => n.parties.push(party),
+                    None => a.parties.push(party),
                 }
-            } else if seg.is("TD3") {
-                n.td3.push(Td3 {
-                    equipment: code(seg, 1),
-                    initial: txt(seg, 2),
-                    number: txt(seg, 3),
-                    weight_qualifier: code(seg, 4),
-                    weight: txt(seg, 5),
-                    weight_uom: code(seg, 6),
-                    seal: txt(seg, 9),
-                });
-            } else if seg.is("MEA") {
-                n.mea.push(Mea {
-                    reference: code(seg, 1),
-                    qualifier: code(seg, 2),
-                    value: txt(seg, 3),
-                    uom: seg
-                        .component(4, 1)
-                        .map(|c| c.trim().to_ascii_uppercase())
-                        .filter(|c| !c.is_empty()),
-                });
-            } else if seg.is("CLD") {
-                n.cld.push(Cld {
-                    loads: txt(seg, 1),
-                    units: txt(seg, 2),
-                    packaging: code(seg, 3),
-                    size: txt(seg, 4),
-                    uom: code(seg, 5),
-                });
-            } else if seg.is("PO4") {
-                n.po4.push(Po4 {
-                    pack: txt(seg, 1),
-                    size: txt(seg, 2),
-                    uom: code(seg, 3),
-                    packaging: code(seg, 4),
-                    weight_qualifier: code(seg, 5),
-                    weight: txt(seg, 6),
-                    weight_uom: code(seg, 7),
-                });
-            } else if seg.is("FOB") {
-                n.fob.push(Fob {
-                    payment_method: code(seg, 1).unwrap_or_default(),
-                    location_qualifier: code(seg, 2),
-                    description: txt(seg, 3),
-                });
-            } else if seg.is("PRF") {
-                let po_number = txt(seg, 1).unwrap_or_else(|| {
-                    d.push(missing_element(seg, 1));
-                    String::new()
-                });
-                n.prf = Some(Prf {
-                    po_number,
-                    release: txt(seg, 2),
-                    change_seq: txt(seg, 3),
-                    po_date: txt(seg, 4),
-                    assigned_id: txt(seg, 5),
-                });
-            } else if seg.is("MAN") {
-                n.man.push(Man {
-                    qualifier: code(seg, 1).unwrap_or_default(),
-                    value: txt(seg, 2).unwrap_or_default(),
-                    qualifier2: code(seg, 4),
-                    value2: txt(seg, 5),
-                });
-            } else if seg.is("LIN") {
-                n.lin = Some(Lin {
-                    assigned_id: txt(seg, 1),
-                    product_ids: product_ids(seg, 2, 15),
-                });
-            } else if seg.is("SN1") {
-                n.sn1 = Some(Sn1 {
-                    assigned_id: txt(seg, 1),
-                    quantity: number(seg, 2, &mut d),
-                    uom: code(seg, 3),
-                    quantity_to_date: number(seg, 4, &mut d),
-                    quantity_ordered: number(seg, 5, &mut d),
-                    status: code(seg, 8),
-                    ordered_uom: code(seg, 6),
-                });
-            } else if seg.is("PID") {
-                n.descriptions.extend(txt(seg, 5));
-                n.pid.push(Pid {
-                    kind: code(seg, 1),
-                    characteristic: code(seg, 2),
-                    agency: code(seg, 3),
-                    code: txt(seg, 4),
-                    description: txt(seg, 5),
-                });
-            } else if seg.is("CTT") {
-                // summary; counts are senders' business (warn-only per reference)
-            } else if seg.is("BSN") {
-                d.push(unexpected(seg, "inside the hl loop"));
+            } else if in_party && a.last_party().is_some_and(|p| party_detail(p, seg)) {
+            } else if let Some(n) = a.nodes.last_mut() {
+                n.read_segment(seg, &mut d);
+            } else if seg.is("DTM") {
+                a.dates.push(parse_dtm(seg, &mut d));
             }
         }
         if !seen_bsn {
-            let at = tx
-                .segments
-                .first()
-                .map(|s| s.position())
-                .unwrap_or_default();
-            d.push(missing_segment("bsn", at));
+            d.push(missing_segment("bsn", set_start(tx)));
         }
         link(&mut a, &mut d);
         (a, d)
+    }
+
+    fn read_bsn(&mut self, seg: &Segment<'_>, d: &mut Vec<Diagnostic>) {
+        self.purpose = code(seg, 1).unwrap_or_else(|| {
+            d.push(missing_element(seg, 1));
+            String::new()
+        });
+        self.shipment_id = txt(seg, 2).unwrap_or_else(|| {
+            d.push(missing_element(seg, 2));
+            String::new()
+        });
+        self.date = txt(seg, 3);
+        self.time = txt(seg, 4);
+        self.structure = txt(seg, 5);
+    }
+
+    /// The N1 loop being read: the current level's last, or the heading's.
+    fn last_party(&mut self) -> Option<&mut Party> {
+        match self.nodes.last_mut() {
+            Some(n) => n.parties.last_mut(),
+            None => self.parties.last_mut(),
+        }
+    }
+}
+
+impl HlNode {
+    /// The HL; the level's segments follow.
+    fn read(seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> HlNode {
+        let id = txt(seg, 1).unwrap_or_else(|| {
+            d.push(missing_element(seg, 1));
+            String::new()
+        });
+        let parent_id = txt(seg, 2).filter(|p| !p.trim_start_matches('0').is_empty());
+        let level = code(seg, 3).unwrap_or_else(|| {
+            d.push(missing_element(seg, 3));
+            String::new()
+        });
+        HlNode {
+            id,
+            parent_id,
+            level,
+            position: seg.position(),
+            child_code: txt(seg, 4),
+            ..HlNode::default()
+        }
+    }
+
+    /// A segment of this level other than HL, N1 and its party's own.
+    fn read_segment(&mut self, seg: &Segment<'_>, d: &mut Vec<Diagnostic>) {
+        if seg.is("REF") {
+            self.refs.push(parse_ref(seg, d));
+        } else if seg.is("DTM") {
+            self.dates.push(parse_dtm(seg, d));
+        } else if seg.is("TD1") {
+            self.td1.push(td1(seg));
+        } else if seg.is("TD5") {
+            self.td5.push(Td5::read(seg));
+            self.td5_extra.extend(td5_extra(seg, self.td5.len() - 1));
+        } else if seg.is("TD3") {
+            self.td3.push(td3(seg));
+        } else if seg.is("MEA") {
+            self.mea.push(mea(seg));
+        } else if seg.is("CLD") {
+            self.cld.push(cld(seg));
+        } else if seg.is("PO4") {
+            self.po4.push(po4(seg));
+        } else if seg.is("FOB") {
+            self.fob.push(Fob::read(seg));
+        } else if seg.is("PRF") {
+            self.prf = Some(prf(seg, d));
+        } else if seg.is("MAN") {
+            self.man.push(Man {
+                qualifier: code(seg, 1).unwrap_or_default(),
+                value: txt(seg, 2).unwrap_or_default(),
+                qualifier2: code(seg, 4),
+                value2: txt(seg, 5),
+            });
+        } else if seg.is("LIN") {
+            self.lin = Some(Lin {
+                assigned_id: txt(seg, 1),
+                product_ids: product_ids(seg, 2, 15),
+            });
+        } else if seg.is("SN1") {
+            self.sn1 = Some(sn1(seg, d));
+        } else if seg.is("PID") {
+            self.descriptions.extend(txt(seg, 5));
+            self.pid.push(pid(seg));
+        }
+        // CTT: a summary; its counts are the sender's business (warn-only per reference).
+    }
+}
+
+fn td1(seg: &Segment<'_>) -> Td1 {
+    Td1 {
+        packaging: code(seg, 1),
+        lading_quantity: txt(seg, 2),
+        weight_qualifier: code(seg, 6),
+        weight: txt(seg, 7),
+        weight_uom: code(seg, 8),
+        volume: txt(seg, 9),
+        volume_uom: code(seg, 10),
+    }
+}
+
+/// TD506..TD515 when the TD5 carries any of them.
+fn td5_extra(seg: &Segment<'_>, td5: usize) -> Option<Td5Extra> {
+    (6..=15).any(|k| txt(seg, k).is_some()).then(|| Td5Extra {
+        td5,
+        status: code(seg, 6),
+        location_qualifier: code(seg, 7),
+        location: txt(seg, 8),
+        transit_direction: code(seg, 9),
+        transit_time_qualifier: code(seg, 10),
+        transit_time: txt(seg, 11),
+        service_levels: (12..=14).filter_map(|k| code(seg, k)).collect(),
+        country: code(seg, 15),
+    })
+}
+
+fn td3(seg: &Segment<'_>) -> Td3 {
+    Td3 {
+        equipment: code(seg, 1),
+        initial: txt(seg, 2),
+        number: txt(seg, 3),
+        weight_qualifier: code(seg, 4),
+        weight: txt(seg, 5),
+        weight_uom: code(seg, 6),
+        seal: txt(seg, 9),
+    }
+}
+
+fn mea(seg: &Segment<'_>) -> Mea {
+    Mea {
+        reference: code(seg, 1),
+        qualifier: code(seg, 2),
+        value: txt(seg, 3),
+        uom: seg
+            .component(4, 1)
+            .map(|c| c.trim().to_ascii_uppercase())
+            .filter(|c| !c.is_empty()),
+    }
+}
+
+fn cld(seg: &Segment<'_>) -> Cld {
+    Cld {
+        loads: txt(seg, 1),
+        units: txt(seg, 2),
+        packaging: code(seg, 3),
+        size: txt(seg, 4),
+        uom: code(seg, 5),
+    }
+}
+
+fn po4(seg: &Segment<'_>) -> Po4 {
+    Po4 {
+        pack: txt(seg, 1),
+        size: txt(seg, 2),
+        uom: code(seg, 3),
+        packaging: code(seg, 4),
+        weight_qualifier: code(seg, 5),
+        weight: txt(seg, 6),
+        weight_uom: code(seg, 7),
+    }
+}
+
+fn prf(seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> Prf {
+    let po_number = txt(seg, 1).unwrap_or_else(|| {
+        d.push(missing_element(seg, 1));
+        String::new()
+    });
+    Prf {
+        po_number,
+        release: txt(seg, 2),
+        change_seq: txt(seg, 3),
+        po_date: txt(seg, 4),
+        assigned_id: txt(seg, 5),
+    }
+}
+
+fn sn1(seg: &Segment<'_>, d: &mut Vec<Diagnostic>) -> Sn1 {
+    Sn1 {
+        assigned_id: txt(seg, 1),
+        quantity: number(seg, 2, d),
+        uom: code(seg, 3),
+        quantity_to_date: number(seg, 4, d),
+        quantity_ordered: number(seg, 5, d),
+        status: code(seg, 8),
+        ordered_uom: code(seg, 6),
+    }
+}
+
+fn pid(seg: &Segment<'_>) -> Pid {
+    Pid {
+        kind: code(seg, 1),
+        characteristic: code(seg, 2),
+        agency: code(seg, 3),
+        code: txt(seg, 4),
+        description: txt(seg, 5),
     }
 }
 

@@ -669,6 +669,34 @@ pub fn write(
     groups: &[OutGroup],
     opts: &WriteOptions,
 ) -> Result<Vec<u8>, WriteError> {
+    let rep = repetition(opts)?;
+    let isa13 = digits("isa13", &isa.control_number, 9)?;
+    let (date, time) = isa_date_time(isa)?;
+    if isa.sender_id.trim().is_empty() || isa.receiver_id.trim().is_empty() {
+        return Err(WriteError::BadField {
+            field: "isa06/isa08",
+            value: String::new(),
+        });
+    }
+    let mut ctx = Ctx {
+        opts,
+        rep,
+        out: Vec::new(),
+    };
+    ctx.isa(isa, isa13, date, time)?;
+    for g in groups {
+        ctx.group(g, date, time)?;
+    }
+    let iea = OutSegment::new("IEA")
+        .el(groups.len().to_string())
+        .el(format!("{isa13:09}"));
+    ctx.segment(&iea)?;
+    Ok(ctx.out)
+}
+
+/// The repetition separator (5010 only), once the delimiters are checked: none alphanumeric,
+/// a space, or used twice.
+fn repetition(opts: &WriteOptions) -> Result<Option<u8>, WriteError> {
     let d = opts.delimiters;
     let rep = match opts.version {
         Version::V4010 => None,
@@ -684,16 +712,11 @@ pub fn write(
             )));
         }
     }
-    let up = opts.uppercase;
-    let f = |field, v: &str, w| fixed(field, v, w, &d, rep, up);
-    let or = |v: &str, dflt: &'static str| -> String {
-        if v.trim().is_empty() {
-            dflt.to_string()
-        } else {
-            v.to_string()
-        }
-    };
-    let isa13 = digits("isa13", &isa.control_number, 9)?;
+    Ok(rep)
+}
+
+/// ISA09 (YYMMDD) and ISA10 (HHMM), trimmed, or the error naming the one that is not.
+fn isa_date_time(isa: &IsaHeader) -> Result<(&str, &str), WriteError> {
     let date = isa.date.trim();
     if date.len() != 6 || !date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(WriteError::BadField {
@@ -708,46 +731,82 @@ pub fn write(
             value: isa.time.clone(),
         });
     }
-    if isa.sender_id.trim().is_empty() || isa.receiver_id.trim().is_empty() {
-        return Err(WriteError::BadField {
-            field: "isa06/isa08",
-            value: String::new(),
-        });
+    Ok((date, time))
+}
+
+/// `v`, or `default` when it is blank.
+fn or(v: &str, default: &'static str) -> String {
+    if v.trim().is_empty() {
+        default.to_string()
+    } else {
+        v.to_string()
     }
-    let isa11 = match rep {
-        Some(r) => (r as char).to_string(),
-        None => "U".to_string(),
-    };
-    let e = d.element as char;
-    let mut ctx = Ctx {
-        opts,
-        rep,
-        out: Vec::new(),
-    };
-    let isa_line = [
-        "ISA".to_string(),
-        f("isa01", &or(&isa.auth_qualifier, "00"), 2)?,
-        f("isa02", &isa.auth_info, 10)?,
-        f("isa03", &or(&isa.security_qualifier, "00"), 2)?,
-        f("isa04", &isa.security_info, 10)?,
-        f("isa05", &or(&isa.sender_qualifier, "ZZ"), 2)?,
-        f("isa06", &isa.sender_id, 15)?,
-        f("isa07", &or(&isa.receiver_qualifier, "ZZ"), 2)?,
-        f("isa08", &isa.receiver_id, 15)?,
-        date.to_string(),
-        time.to_string(),
-        isa11,
-        opts.version.isa12().to_string(),
-        format!("{isa13:09}"),
-        f("isa14", &or(&isa.ack_requested, "0"), 1)?,
-        f("isa15", &or(&isa.usage, "P"), 1)?,
-        (d.component as char).to_string(),
-    ]
-    .join(&e.to_string());
-    ctx.out.extend_from_slice(isa_line.as_bytes());
-    ctx.term();
-    for g in groups {
+}
+
+impl Ctx<'_> {
+    /// The fixed-width ISA, blank qualifiers and flags defaulted.
+    fn isa(
+        &mut self,
+        isa: &IsaHeader,
+        isa13: u64,
+        date: &str,
+        time: &str,
+    ) -> Result<(), WriteError> {
+        let d = self.opts.delimiters;
+        let (rep, up) = (self.rep, self.opts.uppercase);
+        let f = |field, v: &str, w| fixed(field, v, w, &d, rep, up);
+        let isa11 = match rep {
+            Some(r) => (r as char).to_string(),
+            None => "U".to_string(),
+        };
+        let isa_line = [
+            "ISA".to_string(),
+            f("isa01", &or(&isa.auth_qualifier, "00"), 2)?,
+            f("isa02", &isa.auth_info, 10)?,
+            f("isa03", &or(&isa.security_qualifier, "00"), 2)?,
+            f("isa04", &isa.security_info, 10)?,
+            f("isa05", &or(&isa.sender_qualifier, "ZZ"), 2)?,
+            f("isa06", &isa.sender_id, 15)?,
+            f("isa07", &or(&isa.receiver_qualifier, "ZZ"), 2)?,
+            f("isa08", &isa.receiver_id, 15)?,
+            date.to_string(),
+            time.to_string(),
+            isa11,
+            self.opts.version.isa12().to_string(),
+            format!("{isa13:09}"),
+            f("isa14", &or(&isa.ack_requested, "0"), 1)?,
+            f("isa15", &or(&isa.usage, "P"), 1)?,
+            (d.component as char).to_string(),
+        ]
+        .join(&(d.element as char).to_string());
+        self.out.extend_from_slice(isa_line.as_bytes());
+        self.term();
+        Ok(())
+    }
+
+    /// GS, the group's sets, GE.
+    fn group(&mut self, g: &OutGroup, date: &str, time: &str) -> Result<(), WriteError> {
         let gs06 = digits("gs06", &g.header.control_number, 9)?;
+        let gs = self.gs(g, gs06, date, time)?;
+        self.segment(&gs)?;
+        for t in &g.transactions {
+            self.transaction(t)?;
+        }
+        let ge = OutSegment::new("GE")
+            .el(g.transactions.len().to_string())
+            .el(gs06.to_string());
+        self.segment(&ge)
+    }
+
+    /// The GS: GS01 from the first set's ID, GS04/GS05 from the ISA when blank; no element
+    /// may end up empty.
+    fn gs(
+        &self,
+        g: &OutGroup,
+        gs06: u64,
+        date: &str,
+        time: &str,
+    ) -> Result<OutSegment, WriteError> {
         let h = &g.header;
         let first = g.transactions.first().map(|t| t.id.trim()).unwrap_or("");
         let gs01 = if h.functional_id.trim().is_empty() {
@@ -773,10 +832,13 @@ pub fn write(
             .el(gs05)
             .el(gs06.to_string())
             .el(or(&h.agency, "X"))
-            .el(or(&h.version, opts.version.gs08()));
+            .el(or(&h.version, self.opts.version.gs08()));
+        let d = self.opts.delimiters;
         for n in 1..=8 {
             if gs.elements.get(n - 1).is_some_and(|e| match e {
-                OutElement::Simple(v) => sanitize(v, &d, rep, up, None).is_empty(),
+                OutElement::Simple(v) => {
+                    sanitize(v, &d, self.rep, self.opts.uppercase, None).is_empty()
+                }
                 _ => false,
             }) {
                 return Err(WriteError::MissingElement {
@@ -785,49 +847,47 @@ pub fn write(
                 });
             }
         }
-        ctx.segment(&gs)?;
-        for t in &g.transactions {
-            let st02 = t.control_number.trim();
-            if st02.is_empty() || st02.len() > 9 || !st02.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
-                return Err(WriteError::BadControlNumber {
-                    field: "st02",
-                    value: t.control_number.clone(),
-                });
-            }
-            let st02 = if st02.len() < 4 && st02.bytes().all(|b| b.is_ascii_digit()) {
-                format!("{st02:0>4}")
-            } else {
-                st02.to_string()
-            };
-            let st01 = sanitize(&t.id, &d, rep, up, None);
-            if st01.is_empty() {
-                return Err(WriteError::MissingElement {
-                    segment: "ST".into(),
-                    element: 1,
-                });
-            }
-            let mut st = OutSegment::new("ST").el(st01).el(st02.clone());
-            if opts.version == Version::V5010 {
-                st = st.opt(t.implementation_ref.clone());
-            }
-            ctx.segment(&st)?;
-            for s in &t.segments {
-                ctx.segment(s)?;
-            }
-            let se = OutSegment::new("SE")
-                .el((t.segments.len() + 2).to_string())
-                .el(st02);
-            ctx.segment(&se)?;
-        }
-        let ge = OutSegment::new("GE")
-            .el(g.transactions.len().to_string())
-            .el(gs06.to_string());
-        ctx.segment(&ge)?;
+        Ok(gs)
     }
-    let iea = OutSegment::new("IEA")
-        .el(groups.len().to_string())
-        .el(format!("{isa13:09}"));
-    ctx.segment(&iea)?;
-    Ok(ctx.out)
+
+    /// ST, the set's segments, SE.
+    fn transaction(&mut self, t: &OutTransaction) -> Result<(), WriteError> {
+        let st02 = t.control_number.trim();
+        if st02.is_empty() || st02.len() > 9 || !st02.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(WriteError::BadControlNumber {
+                field: "st02",
+                value: t.control_number.clone(),
+            });
+        }
+        let st02 = if st02.len() < 4 && st02.bytes().all(|b| b.is_ascii_digit()) {
+            format!("{st02:0>4}")
+        } else {
+            st02.to_string()
+        };
+        let st01 = sanitize(
+            &t.id,
+            &self.opts.delimiters,
+            self.rep,
+            self.opts.uppercase,
+            None,
+        );
+        if st01.is_empty() {
+            return Err(WriteError::MissingElement {
+                segment: "ST".into(),
+                element: 1,
+            });
+        }
+        let mut st = OutSegment::new("ST").el(st01).el(st02.clone());
+        if self.opts.version == Version::V5010 {
+            st = st.opt(t.implementation_ref.clone());
+        }
+        self.segment(&st)?;
+        for s in &t.segments {
+            self.segment(s)?;
+        }
+        let se = OutSegment::new("SE")
+            .el((t.segments.len() + 2).to_string())
+            .el(st02);
+        self.segment(&se)
+    }
 }

@@ -242,7 +242,7 @@ pub fn retry_after(headers: &HeaderMap, now_epoch_secs: u64) -> Option<Duration>
 /// What an answer said of the app's rate limit (`X-RateLimit-Limit`, `X-RateLimit-Remaining`,
 /// `X-RateLimit-Reset`); each `None` when absent or unreadable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateLimit {
+pub struct RateLimitHeaders {
     pub limit: Option<u64>,
     pub remaining: Option<u64>,
     /// How long until the limit resets (from epoch seconds, or seconds below 10^9).
@@ -250,7 +250,7 @@ pub struct RateLimit {
 }
 
 /// Reads the `X-RateLimit-*` headers of any answer.
-pub fn rate_limit(headers: &HeaderMap, now_epoch_secs: u64) -> RateLimit {
+pub fn rate_limit(headers: &HeaderMap, now_epoch_secs: u64) -> RateLimitHeaders {
     let number = |name: &str| {
         headers
             .get(name)
@@ -268,7 +268,7 @@ pub fn rate_limit(headers: &HeaderMap, now_epoch_secs: u64) -> RateLimit {
                 secs.saturating_sub(Duration::from_secs(now_epoch_secs))
             }
         });
-    RateLimit {
+    RateLimitHeaders {
         limit: number("x-ratelimit-limit"),
         remaining: number("x-ratelimit-remaining"),
         reset,
@@ -416,14 +416,17 @@ mod tests {
     #[test]
     fn rate_limit_headers_are_read_from_any_answer() {
         let now = 1_800_000_000;
-        assert_eq!(rate_limit(&HeaderMap::new(), now), RateLimit::default());
+        assert_eq!(
+            rate_limit(&HeaderMap::new(), now),
+            RateLimitHeaders::default()
+        );
         let mut h = HeaderMap::new();
         h.insert("x-ratelimit-limit", HeaderValue::from_static("60"));
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("3"));
         h.insert("x-ratelimit-reset", HeaderValue::from_static("1800000012"));
         assert_eq!(
             rate_limit(&h, now),
-            RateLimit {
+            RateLimitHeaders {
                 limit: Some(60),
                 remaining: Some(3),
                 reset: Some(Duration::from_secs(12))

@@ -14,7 +14,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
 pub use error::{
-    backoff, parse_error_message, rate_limit, retry_after, status_action, Error, RateLimit,
+    backoff, parse_error_message, rate_limit, retry_after, status_action, Error, RateLimitHeaders,
     RetryAction,
 };
 pub use token::{parse_expires_in, refresh_deadline, MAX_TOKEN_LIFETIME};
@@ -73,7 +73,7 @@ pub struct Delivered {
     pub status: u16,
     pub body: String,
     /// What the answer said of the app's rate limit (the caller paces by it).
-    pub rate: RateLimit,
+    pub rate: RateLimitHeaders,
 }
 
 /// What the API base answered to the connection test.
