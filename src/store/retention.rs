@@ -6,10 +6,8 @@ use std::time::Duration;
 use sled::Transactional;
 
 use super::records::{self, EventRecord, HistoryEntry, OrderRecord, Outbound850};
-use super::{
-    abort, inbound, json, keys, parse, restate, rfc3339_ms, state_key, written_ms, AwaitingChanges,
-    Store, StoreError,
-};
+use super::update::OrderTx;
+use super::{abort, inbound, keys, parse, rfc3339_ms, Inner, Store, StoreError};
 
 /// A PO retention picked: its record, the bytes it was picked as, its documents' keys.
 type PruneCandidate = (OrderRecord, sled::IVec, Vec<sled::IVec>);
@@ -98,32 +96,31 @@ impl Store {
     /// The transaction of [`Store::prune`]: removes the picked POs still exactly as picked.
     pub(super) fn prune_picked(&self, candidates: &[PruneCandidate]) -> Result<Pruned, StoreError> {
         let (i, _w) = self.writer()?;
-        let mut overdue = i.overdue.lock().expect("overdue lock");
-        let changes = AwaitingChanges::default();
-        let pruned = (
-            &i.orders,
-            &i.events,
-            &i.dedupe,
-            &i.awaiting_997,
-            &i.erp_rejected,
-            &i.counters,
-            &i.received,
-            &i.states,
-            &i.documents,
-        )
-            .transaction(
+        let pruned = i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.received,
+                &i.events,
+                &i.dedupe,
+                &i.counters,
+                &i.documents,
+            );
+            let pruned = trees.transaction(
                 |(
                     orders,
-                    events,
-                    dedupe,
+                    states,
                     awaiting,
                     rejected,
-                    counters,
                     received,
-                    states,
+                    events,
+                    dedupe,
+                    counters,
                     documents,
                 )| {
-                    changes.restart();
+                    let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
                     let mut pruned = Vec::new();
                     for (rec, picked, docs) in candidates {
                         // Exactly as it was picked, or not at all: a call queued, a 997, a
@@ -131,8 +128,7 @@ impl Store {
                         if orders.get(rec.po_number.as_bytes())?.as_ref() != Some(picked) {
                             continue;
                         }
-                        orders.remove(rec.po_number.as_bytes())?;
-                        restate(states, Some(state_key(rec)), None)?;
+                        tx.remove(rec, received)?;
                         for k in docs {
                             documents.remove(k)?;
                         }
@@ -141,14 +137,6 @@ impl Store {
                         po_value.extend_from_slice(rec.payload_hash.as_bytes());
                         dedupe.insert(keys::dedupe_po_key(&rec.po_number), po_value)?;
                         dedupe.insert(keys::dedupe_event_key(&rec.event_id), &received_at)?;
-                        received.remove(keys::awaiting_key(
-                            rfc3339_ms(&rec.received_at).unwrap_or(0),
-                            &rec.po_number,
-                        ))?;
-                        if let Some(ms) = written_ms(rec) {
-                            changes.remove(awaiting, ms, &rec.po_number)?;
-                        }
-                        rejected.remove(rec.po_number.as_bytes())?;
                         if let Some(ev) = events.get(rec.event_id.as_bytes())? {
                             let ev: EventRecord =
                                 parse(rec.event_id.as_bytes(), &ev).map_err(abort)?;
@@ -170,8 +158,17 @@ impl Store {
                     Ok(pruned)
                 },
             )?;
-        overdue.apply(&changes.into_inner());
-        drop(overdue);
+            Ok(pruned)
+        })?;
+        self.prune_after(&i, &pruned)?;
+        Ok(Pruned {
+            orders: pruned.len(),
+        })
+    }
+
+    /// What goes with the pruned POs outside the transaction: their GS06 entries and the keys
+    /// of the original documents they received.
+    fn prune_after(&self, i: &Inner, pruned: &[OrderRecord]) -> Result<(), StoreError> {
         // The pruned POs' GS06 entries (which PO a 997 answers), for every sender/receiver pair
         // that has numbered 850s; each goes only if it still names that PO.
         let pairs: Vec<String> = i
@@ -183,7 +180,7 @@ impl Store {
         // And the keys of the originals (855 BAK03, 856 BSN02) it received, which tell a
         // document sent twice: they go with the PO.
         let originals = i.db.open_tree(inbound::INBOUND)?;
-        for rec in &pruned {
+        for rec in pruned {
             for k in originals
                 .scan_prefix(inbound::original_prefix(&rec.po_number))
                 .keys()
@@ -191,7 +188,7 @@ impl Store {
                 originals.remove(k?)?;
             }
         }
-        for rec in &pruned {
+        for rec in pruned {
             let Outbound850::Written { envelope, .. } = &rec.outbound else {
                 continue;
             };
@@ -203,22 +200,23 @@ impl Store {
                 )?;
             }
         }
-        Ok(Pruned {
-            orders: pruned.len(),
-        })
+        Ok(())
     }
 
     /// Marks a PO closed by an operator: it counts as finished (retention may prune it once
     /// it is old enough and no call for it is queued or dead-lettered). Returns the record.
     pub fn close(&self, po: &str, reason: &str, at: &str) -> Result<OrderRecord, StoreError> {
         let (i, _w) = self.writer()?;
-        let rec = (&i.orders, &i.states).transaction(|(orders, states)| {
-            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-            };
-            if rec.inbound.closed.is_none() {
-                let before = state_key(&rec);
+        i.tallying_awaiting(|changes| {
+            let trees = (&i.orders, &i.states, &i.awaiting_997, &i.erp_rejected);
+            let rec = trees.transaction(|(orders, states, awaiting, rejected)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                let Some(mut rec) = tx.edit(po)? else {
+                    return Err(abort(StoreError::NoSuchOrder(po.to_string())));
+                };
+                if rec.inbound.closed.is_some() {
+                    return Ok(rec.into_record());
+                }
                 let open = rec.open(true).map_or("nothing".into(), |o| o.to_string());
                 rec.inbound.closed = Some(records::Closed {
                     at: at.to_string(),
@@ -228,12 +226,10 @@ impl Store {
                     at: at.to_string(),
                     what: format!("closed by an operator ({reason}); it was waiting for: {open}"),
                 });
-                restate(states, Some(before), Some(&rec))?;
-                orders.insert(po.as_bytes(), json(&rec))?;
-            }
+                tx.save(rec)
+            })?;
             Ok(rec)
-        })?;
-        Ok(rec)
+        })
     }
 
     /// Open POs (not finished, not closed) received before `cutoff_ms`: how many, and the
