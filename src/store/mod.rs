@@ -48,7 +48,9 @@ use std::time::Duration;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use records::{DeadRecord, DocumentRecord, EventRecord, JobRecord, OrderRecord, Outbound850};
+use records::{
+    DeadRecord, DocumentRecord, EventRecord, JobRecord, Lifecycle, OrderRecord, Outbound850,
+};
 
 use crate::domain::PurchaseOrder;
 
@@ -586,15 +588,14 @@ impl Store {
         self.orders_through(|i| &i.received, (from, Bound::Unbounded), 9)
     }
 
-    /// The POs in lifecycle `state` (one of `records::LIFECYCLES`) received at or after
-    /// `since_ms`, oldest first, read through the state index. An unknown state has none.
+    /// The POs in lifecycle `state` received at or after `since_ms`, oldest first, read
+    /// through the state index.
     pub fn orders_in_state(
         &self,
-        state: &str,
+        state: Lifecycle,
         since_ms: u64,
     ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
-        // An unknown state is code 0, which no entry has.
-        let code = keys::state_code(state);
+        let code = state.code();
         let mut from = vec![code];
         from.extend_from_slice(&since_ms.to_be_bytes());
         let range = (Bound::Included(from), Bound::Excluded(vec![code + 1]));
@@ -634,12 +635,10 @@ impl Store {
     }
 
     /// How many POs are in lifecycle `state` (index keys only; no record is read).
-    pub fn count_in_state(&self, state: &str) -> usize {
-        let code = keys::state_code(state);
-        match self.inner() {
-            Ok(i) if code != 0 => i.states.range(vec![code]..vec![code + 1]).count(),
-            _ => 0,
-        }
+    pub fn count_in_state(&self, state: Lifecycle) -> usize {
+        let code = state.code();
+        self.inner()
+            .map_or(0, |i| i.states.range(vec![code]..vec![code + 1]).count())
     }
 
     /// The 855s and 856s Ingram accepted for the PO, oldest first.

@@ -5,9 +5,16 @@ use std::time::Duration;
 
 use sled::Transactional;
 
-use super::records::{self, EventRecord, HistoryEntry, OrderRecord, Outbound850};
+use super::records::{self, EventRecord, HistoryEntry, Lifecycle, OrderRecord, Outbound850};
 use super::update::OrderTx;
 use super::{abort, inbound, keys, parse, rfc3339_ms, Inner, Store, StoreError};
+
+/// The lifecycles a PO may be finished in when the ERP sends no 997 (`expect_997` false).
+const ENDS_WITHOUT_997: [Lifecycle; 3] = [
+    Lifecycle::Written850,
+    Lifecycle::Sent855,
+    Lifecycle::Sent856,
+];
 
 /// A PO retention picked: its record, the bytes it was picked as, its documents' keys.
 type PruneCandidate = (OrderRecord, sled::IVec, Vec<sled::IVec>);
@@ -60,13 +67,13 @@ impl Store {
         // Only finished POs are read: the state index's `finished` and `closed` ranges (and,
         // when the ERP sends no 997, the lifecycles that end without one), received before the
         // cutoff, oldest first.
-        let mut lifecycles = vec!["finished", "closed"];
+        let mut lifecycles = vec![Lifecycle::Finished, Lifecycle::Closed];
         if !expect_997 {
-            lifecycles.extend(["850_written", "855_sent", "856_sent"]);
+            lifecycles.extend(ENDS_WITHOUT_997);
         }
         let mut candidates: Vec<PruneCandidate> = Vec::new();
         'pick: for lifecycle in lifecycles {
-            let code = keys::state_code(lifecycle);
+            let code = lifecycle.code();
             let mut end = vec![code];
             end.extend_from_slice(&cutoff.to_be_bytes());
             for entry in i.states.range(vec![code]..end) {
@@ -244,13 +251,12 @@ impl Store {
     ) -> Result<OpenPos, StoreError> {
         let i = self.inner()?;
         let mut out = OpenPos::default();
-        for lifecycle in records::LIFECYCLES {
-            if matches!(lifecycle, "finished" | "closed") {
+        for lifecycle in Lifecycle::ALL {
+            if matches!(lifecycle, Lifecycle::Finished | Lifecycle::Closed) {
                 continue;
             }
-            let may_be_finished =
-                !expect_997 && matches!(lifecycle, "850_written" | "855_sent" | "856_sent");
-            let code = keys::state_code(lifecycle);
+            let may_be_finished = !expect_997 && ENDS_WITHOUT_997.contains(&lifecycle);
+            let code = lifecycle.code();
             let mut end = vec![code];
             end.extend_from_slice(&cutoff_ms.to_be_bytes());
             let mut sampled = 0;
