@@ -219,30 +219,7 @@ impl Store {
             .iter()
             .map(|_| i.db.generate_id())
             .collect::<Result<_, _>>()?;
-        // Each job's record (ids and correlation ids made once, outside the transaction).
-        let new_jobs: Vec<Vec<u8>> = b
-            .jobs
-            .iter()
-            .zip(&job_ids)
-            .map(|(job, id)| {
-                json(&JobRecord {
-                    schema_version: SCHEMA_VERSION,
-                    id: *id,
-                    po: job.po.clone(),
-                    kind: job.kind,
-                    correlation_id: crate::domain::new_correlation_id(),
-                    path: job.path.clone(),
-                    body: job.body.clone(),
-                    segments: job.segments.clone(),
-                    created_at: b.received_at.clone(),
-                    source: job.source.clone(),
-                    unknown_po: job.unknown_po,
-                    attempts: 0,
-                    next_attempt_ms: 0,
-                    last_error: None,
-                })
-            })
-            .collect();
+        let new_jobs = job_records(b, &job_ids);
         let ic = json(&InterchangeRecord {
             claimed_file: b.claimed_file.clone(),
             received_at: b.received_at.clone(),
@@ -273,17 +250,8 @@ impl Store {
                     inbound,
                 )| {
                     let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
-                    for key in &b.interchanges {
-                        if let Some(prev) = interchanges.get(key)? {
-                            let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
-                            return Ok(if prev.claimed_file == b.claimed_file {
-                                InboundCommit::AlreadyCommitted
-                            } else {
-                                InboundCommit::Duplicate {
-                                    previous_file: prev.claimed_file,
-                                }
-                            });
-                        }
+                    if let Some(seen) = seen_before(interchanges, b)? {
+                        return Ok(seen);
                     }
                     for key in &b.interchanges {
                         interchanges.insert(key.as_slice(), ic.as_slice())?;
@@ -310,6 +278,53 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// Each job's record, made once outside the transaction (with its id and correlation id).
+fn job_records(b: &InboundBatch, ids: &[u64]) -> Vec<Vec<u8>> {
+    b.jobs
+        .iter()
+        .zip(ids)
+        .map(|(job, id)| {
+            json(&JobRecord {
+                schema_version: SCHEMA_VERSION,
+                id: *id,
+                po: job.po.clone(),
+                kind: job.kind,
+                correlation_id: crate::domain::new_correlation_id(),
+                path: job.path.clone(),
+                body: job.body.clone(),
+                segments: job.segments.clone(),
+                created_at: b.received_at.clone(),
+                source: job.source.clone(),
+                unknown_po: job.unknown_po,
+                attempts: 0,
+                next_attempt_ms: 0,
+                last_error: None,
+            })
+        })
+        .collect()
+}
+
+/// What an interchange of the file processed before says: committed already from this same
+/// claimed file, or a duplicate of another; `None` when none was.
+fn seen_before(
+    interchanges: &TransactionalTree,
+    b: &InboundBatch,
+) -> TxResult<Option<InboundCommit>> {
+    for key in &b.interchanges {
+        if let Some(prev) = interchanges.get(key)? {
+            let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
+            return Ok(Some(if prev.claimed_file == b.claimed_file {
+                InboundCommit::AlreadyCommitted
+            } else {
+                InboundCommit::Duplicate {
+                    previous_file: prev.claimed_file,
+                }
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// What an inbound file changes in its POs' records (and, through [`OrderTx`], their
