@@ -257,12 +257,12 @@ pub mod ops {
 
     use super::StatusQuery;
     use crate::domain::po_key;
-    use crate::store::records::{ErpAck, OrderRecord, Outbound850};
+    use crate::store::records::{ErpAck, Lifecycle, OrderRecord, Outbound850};
     use crate::store::Store;
 
     /// The PO's lifecycle as one word.
     pub fn lifecycle(o: &OrderRecord) -> &'static str {
-        o.lifecycle()
+        o.lifecycle().as_str()
     }
 
     /// The store key of PO number `po`: in `account` when named, else in the one account that
@@ -325,15 +325,25 @@ pub mod ops {
         let since_ms = q.since.as_deref().and_then(super::since_ms);
         // `--state` reads the state index (`errors`: the POs with a dead letter, and the two
         // rejected states).
+        let in_state = match q.state.as_deref() {
+            None | Some("errors") => None,
+            Some(word) => Some(
+                word.parse::<Lifecycle>()
+                    .map_err(|e| anyhow::anyhow!("{e}, or errors"))?,
+            ),
+        };
         let orders: Box<dyn Iterator<Item = Result<_, crate::store::StoreError>>> =
-            match (&po, q.state.as_deref(), since_ms) {
-                (Some(po), _, _) => Box::new(store.order(po).transpose().into_iter()),
-                (None, Some("errors"), ms) => {
+            match (&po, in_state, q.state.as_deref(), since_ms) {
+                (Some(po), _, _, _) => Box::new(store.order(po).transpose().into_iter()),
+                (None, Some(state), _, ms) => {
+                    Box::new(store.orders_in_state(state, ms.unwrap_or(0)))
+                }
+                // `errors`, the one word that names no lifecycle.
+                (None, None, Some(_), ms) => {
                     Box::new(errors(store, &dead, ms.unwrap_or(0))?.into_iter().map(Ok))
                 }
-                (None, Some(state), ms) => Box::new(store.orders_in_state(state, ms.unwrap_or(0))),
-                (None, None, Some(ms)) => Box::new(store.orders_since(ms)),
-                (None, None, None) => Box::new(store.orders()),
+                (None, None, None, Some(ms)) => Box::new(store.orders_since(ms)),
+                (None, None, None, None) => Box::new(store.orders()),
             };
         for o in orders {
             let o = o?;
@@ -410,7 +420,7 @@ pub mod ops {
         since_ms: u64,
     ) -> anyhow::Result<Vec<OrderRecord>> {
         let mut out: std::collections::BTreeMap<String, OrderRecord> = Default::default();
-        for state in ["997_rejected", "ta1_rejected"] {
+        for state in [Lifecycle::Rejected997, Lifecycle::RejectedTa1] {
             for o in store.orders_in_state(state, since_ms) {
                 let o = o?;
                 out.insert(o.key(), o);
@@ -658,6 +668,20 @@ mod tests {
         assert!(!out.lines().any(|l| l.starts_with("C ")), "{out}");
         let all = super::ops::status(&store, &accounts(), &super::StatusQuery::default()).unwrap();
         assert!(all.contains("3 PO(s) shown"), "{all}");
+        // `--state` takes a lifecycle word or `errors`; another word is refused, naming them.
+        let state = |w: &str| super::StatusQuery {
+            state: Some(w.into()),
+            ..Default::default()
+        };
+        let received = super::ops::status(&store, &accounts(), &state("received")).unwrap();
+        assert!(received.contains("3 PO(s) shown"), "{received}");
+        let errors = super::ops::status(&store, &accounts(), &state("errors")).unwrap();
+        assert!(errors.contains("0 PO(s) shown"), "{errors}");
+        let bad = super::ops::status(&store, &accounts(), &state("recieved")).unwrap_err();
+        assert_eq!(
+            format!("{bad:#}"),
+            "unknown state \"recieved\"; use one of received, 850_written, 997_received, 855_sent, 856_sent, 997_rejected, ta1_rejected, finished, closed, or errors"
+        );
     }
 
     #[test]

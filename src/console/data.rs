@@ -9,7 +9,9 @@ use std::ffi::OsStr;
 use std::io;
 
 use crate::files::{self, Root};
-use crate::store::records::{DeadRecord, DocumentRecord, JobRecord, OrderRecord, Outbound850};
+use crate::store::records::{
+    DeadRecord, DocumentRecord, JobRecord, Lifecycle, OrderRecord, Outbound850,
+};
 use crate::store::{Store, StoreError};
 
 /// How much of an archived 850 a page shows.
@@ -71,8 +73,9 @@ pub fn counts(
             c.written_today += 1;
         }
     }
-    c.waiting_855 = store.count_in_state("850_written") + store.count_in_state("997_received");
-    c.waiting_856 = store.count_in_state("855_sent");
+    c.waiting_855 =
+        store.count_in_state(Lifecycle::Written850) + store.count_in_state(Lifecycle::Received997);
+    c.waiting_856 = store.count_in_state(Lifecycle::Sent855);
     c.queued_jobs = store.job_count();
     c.erp_rejected = store.erp_rejected_count();
     c.dead_letters = store.dead_count();
@@ -118,8 +121,9 @@ pub struct ListQuery {
 
 /// The states a PO list can be filtered by: each lifecycle, and `errors`.
 pub fn states() -> impl Iterator<Item = &'static str> {
-    crate::store::records::LIFECYCLES
+    Lifecycle::ALL
         .into_iter()
+        .map(Lifecycle::as_str)
         .chain(["errors"])
 }
 
@@ -151,12 +155,15 @@ pub fn list(
         }
         return Ok((rows, false));
     }
-    if !q.state.is_empty() && !states().any(|s| s == q.state) {
-        return Err(ListError::Query(format!(
-            "unknown state; use one of {}",
-            states().collect::<Vec<_>>().join(", ")
-        )));
-    }
+    let lifecycle = match q.state.as_str() {
+        "" | "errors" => None,
+        word => Some(word.parse::<Lifecycle>().map_err(|_| {
+            ListError::Query(format!(
+                "unknown state; use one of {}",
+                states().collect::<Vec<_>>().join(", ")
+            ))
+        })?),
+    };
     let since = q.since.trim();
     let since_ms = if since.is_empty() {
         None
@@ -167,16 +174,16 @@ pub fn list(
     };
     // A state reads the state index; `errors` the dead letters and the rejected states.
     let orders: Box<dyn Iterator<Item = Result<OrderRecord, StoreError>>> =
-        match (q.state.as_str(), since_ms) {
-            ("errors", ms) => {
+        match (lifecycle, q.state.as_str(), since_ms) {
+            (Some(state), _, ms) => Box::new(store.orders_in_state(state, ms.unwrap_or(0))),
+            (None, "errors", ms) => {
                 let dead = store.dead_letters().collect::<Result<Vec<_>, _>>()?;
                 let found = crate::admin::ops::errors(store, &dead, ms.unwrap_or(0))
                     .map_err(|e| ListError::Query(format!("{e:#}")))?;
                 Box::new(found.into_iter().map(Ok))
             }
-            ("", Some(ms)) => Box::new(store.orders_since(ms)),
-            ("", None) => Box::new(store.orders()),
-            (state, ms) => Box::new(store.orders_in_state(state, ms.unwrap_or(0))),
+            (None, _, Some(ms)) => Box::new(store.orders_since(ms)),
+            (None, _, None) => Box::new(store.orders()),
         };
     let skip = q.page.saturating_mul(page_size);
     let mut rows = Vec::new();

@@ -7,7 +7,8 @@
 use sled::Transactional;
 
 use super::records::{Envelope850, HistoryEntry, OrderRecord, Outbound850};
-use super::{abort, json, keys, parse, restate, state_key, written_ms, Store, StoreError};
+use super::update::OrderTx;
+use super::{keys, parse, Store, StoreError};
 
 /// The last control numbers the store handed out for one pair (0: none yet).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -117,19 +118,19 @@ impl Store {
             .filter(|(_, v)| v.as_ref() == po.as_bytes())
             .map(|(k, _)| k)
             .collect();
-        let mut overdue = i.overdue.lock().expect("overdue lock");
-        let changes = super::AwaitingChanges::default();
-        let out = (
-            &i.orders,
-            &i.outbox_queue,
-            &i.dedupe,
-            &i.gs06_index,
-            &i.awaiting_997,
-            &i.states,
-        )
-            .transaction(|(orders, queue, dedupe, index, awaiting, states)| {
-                changes.restart();
-                let Some(bytes) = orders.get(po.as_bytes())? else {
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.outbox_queue,
+                &i.dedupe,
+                &i.gs06_index,
+            );
+            let out = trees.transaction(|(orders, states, awaiting, rejected, queue, dedupe, index)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                let Some(mut rec) = tx.edit(po)? else {
                     if dedupe.get(keys::dedupe_po_key(po))?.is_some() {
                         return Ok(Adopted::Nothing);
                     }
@@ -138,11 +139,9 @@ impl Store {
                     dedupe.insert(keys::dedupe_po_key(po), value)?;
                     return Ok(Adopted::Remembered);
                 };
-                let mut rec: OrderRecord = parse(po.as_bytes(), &bytes).map_err(abort)?;
                 if matches!(rec.outbound, Outbound850::Written { .. }) {
                     return Ok(Adopted::Nothing);
                 }
-                let before = state_key(&rec);
                 rec.history.push(HistoryEntry {
                     at: at.to_string(),
                     what: format!(
@@ -154,20 +153,14 @@ impl Store {
                     envelope: envelope.clone(),
                     written_at: at.to_string(),
                 };
-                if rec.inbound.erp_997.is_none() {
-                    if let Some(ms) = written_ms(&rec) {
-                        changes.insert(awaiting, ms, po)?;
-                    }
-                }
                 index.insert(keys::gs06_key(pair, envelope.gs06), po.as_bytes())?;
                 for k in &queued {
                     queue.remove(k)?;
                 }
-                restate(states, Some(before), Some(&rec))?;
-                orders.insert(po.as_bytes(), json(&rec))?;
+                tx.save(rec)?;
                 Ok(Adopted::MarkedWritten)
             })?;
-        overdue.apply(&changes.into_inner());
-        Ok(out)
+            Ok(out)
+        })
     }
 }

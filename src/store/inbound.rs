@@ -7,15 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use sled::transaction::ConflictableTransactionError;
+use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
 use super::records::{
-    self, FileRecord, HistoryEntry, InterchangeRecord, JobRecord, OrderRecord, SCHEMA_VERSION,
+    self, FileRecord, HistoryEntry, InterchangeRecord, JobRecord, SCHEMA_VERSION,
 };
-use super::{
-    abort, json, keys, parse, restate, state_key, written_ms, AwaitingChanges, Store, StoreError,
-};
+use super::update::{OrderTx, TxResult};
+use super::{abort, json, keys, parse, Store, StoreError};
 
 /// The tree.
 pub const INBOUND: &str = "inbound";
@@ -220,154 +219,162 @@ impl Store {
             .iter()
             .map(|_| i.db.generate_id())
             .collect::<Result<_, _>>()?;
-        let correlation: Vec<String> = b
-            .jobs
-            .iter()
-            .map(|_| crate::domain::new_correlation_id())
-            .collect();
+        let new_jobs = job_records(b, &job_ids);
         let ic = json(&InterchangeRecord {
             claimed_file: b.claimed_file.clone(),
             received_at: b.received_at.clone(),
         });
         let inbound = i.db.open_tree(INBOUND)?;
-        let mut overdue = i.overdue.lock().expect("overdue lock");
-        let changes = AwaitingChanges::default();
-        let out = (
-            &i.interchanges,
-            &i.jobs,
-            &i.orders,
-            &i.file_queue,
-            &i.gs06_index,
-            &i.awaiting_997,
-            &i.erp_rejected,
-            &i.states,
-            &inbound,
-        )
-            .transaction(|(interchanges, jobs, orders, files, index, awaiting, rejected, states, inbound)| {
-                changes.restart();
-                for key in &b.interchanges {
-                    if let Some(prev) = interchanges.get(key)? {
-                        let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
-                        return Ok(if prev.claimed_file == b.claimed_file {
-                            InboundCommit::AlreadyCommitted
-                        } else {
-                            InboundCommit::Duplicate {
-                                previous_file: prev.claimed_file,
-                            }
-                        });
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.interchanges,
+                &i.jobs,
+                &i.file_queue,
+                &i.gs06_index,
+                &inbound,
+            );
+            let out = trees.transaction(
+                |(
+                    orders,
+                    states,
+                    awaiting,
+                    rejected,
+                    interchanges,
+                    jobs,
+                    files,
+                    index,
+                    inbound,
+                )| {
+                    let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                    if let Some(seen) = seen_before(interchanges, b)? {
+                        return Ok(seen);
                     }
-                }
-                for key in &b.interchanges {
-                    interchanges.insert(key.as_slice(), ic.as_slice())?;
-                }
-                if let Some(p) = &chunk.progress {
-                    match p.done {
-                        Some(n) => inbound.insert(p.key.as_slice(), &n.to_be_bytes())?,
-                        None => inbound.remove(p.key.as_slice())?,
-                    };
-                }
-                for (key, rec) in &chunk.originals {
-                    inbound.insert(key.as_slice(), rec.as_slice())?;
-                }
-                for ((job, id), corr) in b.jobs.iter().zip(&job_ids).zip(&correlation) {
-                    let rec = JobRecord {
-                        schema_version: SCHEMA_VERSION,
-                        id: *id,
-                        po: job.po.clone(),
-                        kind: job.kind,
-                        correlation_id: corr.clone(),
-                        path: job.path.clone(),
-                        body: job.body.clone(),
-                        segments: job.segments.clone(),
-                        created_at: b.received_at.clone(),
-                        source: job.source.clone(),
-                        unknown_po: job.unknown_po,
-                        attempts: 0,
-                        next_attempt_ms: 0,
-                        last_error: None,
-                    };
-                    jobs.insert(&id.to_be_bytes(), json(&rec))?;
-                }
-                for (file, id) in b.files.iter().zip(&file_ids) {
-                    files.insert(&id.to_be_bytes(), json(file))?;
-                }
-                let touch =
-                    |po: &str,
-                     f: &mut dyn FnMut(&mut OrderRecord)|
-                     -> Result<(), ConflictableTransactionError<StoreError>> {
-                        if let Some(bytes) = orders.get(po.as_bytes())? {
-                            let mut rec: OrderRecord =
-                                parse(po.as_bytes(), &bytes).map_err(abort)?;
-                            let before = state_key(&rec);
-                            f(&mut rec);
-                            restate(states, Some(before), Some(&rec))?;
-                            orders.insert(po.as_bytes(), json(&rec))?;
-                        }
-                        Ok(())
-                    };
-                for job in &b.jobs {
-                    touch(&job.po, &mut |rec| {
-                        rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_add(1);
-                    })?;
-                }
-                for (po, shipped) in &b.shipped {
-                    touch(po, &mut |rec| {
-                        for (line, q) in shipped {
-                            let slot = rec.inbound.shipped.entry(line.clone()).or_default();
-                            *slot = slot.saturating_add(*q);
-                        }
-                    })?;
-                }
-                for (pair, gs06, outcome, detail) in &b.erp_997 {
-                    if let Some(po) = index.get(keys::gs06_key(pair, *gs06))? {
-                        let po = String::from_utf8_lossy(&po).into_owned();
-                        let mut after: Option<(Option<u64>, bool)> = None;
-                        touch(&po, &mut |rec| {
-                            // A TA1 that does not refuse the interchange says less than a 997.
-                            let keep = outcome.is_interchange()
-                                && !outcome.is_rejection()
-                                && rec.inbound.erp_997.is_some();
-                            if !keep {
-                                rec.inbound.erp_997 = Some(*outcome);
-                            }
-                            let what = if outcome.is_interchange() {
-                                format!("TA1 from ERP for the 850 interchange (GS06 {gs06}): {outcome}{detail}")
-                            } else {
-                                format!("997 from ERP for the 850 (GS06 {gs06}): {outcome}{detail}")
-                            };
-                            rec.history.push(HistoryEntry {
-                                at: b.received_at.clone(),
-                                what,
-                            });
-                            after = Some((
-                                written_ms(rec),
-                                rec.inbound.erp_997.is_some_and(|a| a.is_rejection()),
-                            ));
-                        })?;
-                        // The indexes follow the record: no longer awaiting a 997; rejected or not.
-                        if let Some((written, is_rejected)) = after {
-                            if let Some(ms) = written {
-                                changes.remove(awaiting, ms, &po)?;
-                            }
-                            if is_rejected {
-                                rejected.insert(po.as_bytes(), &[])?;
-                            } else {
-                                rejected.remove(po.as_bytes())?;
-                            }
-                        }
+                    for key in &b.interchanges {
+                        interchanges.insert(key.as_slice(), ic.as_slice())?;
                     }
-                }
-                for (po, what) in &b.history {
-                    touch(po, &mut |rec| {
-                        rec.history.push(HistoryEntry {
-                            at: b.received_at.clone(),
-                            what: what.clone(),
-                        })
-                    })?;
-                }
-                Ok(InboundCommit::Committed { jobs: b.jobs.len() })
-            })?;
-        overdue.apply(&changes.into_inner());
-        Ok(out)
+                    if let Some(p) = &chunk.progress {
+                        match p.done {
+                            Some(n) => inbound.insert(p.key.as_slice(), &n.to_be_bytes())?,
+                            None => inbound.remove(p.key.as_slice())?,
+                        };
+                    }
+                    for (key, rec) in &chunk.originals {
+                        inbound.insert(key.as_slice(), rec.as_slice())?;
+                    }
+                    for (id, job) in job_ids.iter().zip(&new_jobs) {
+                        jobs.insert(&id.to_be_bytes(), job.as_slice())?;
+                    }
+                    for (file, id) in b.files.iter().zip(&file_ids) {
+                        files.insert(&id.to_be_bytes(), json(file))?;
+                    }
+                    stage_orders(&tx, index, b)?;
+                    Ok(InboundCommit::Committed { jobs: b.jobs.len() })
+                },
+            )?;
+            Ok(out)
+        })
     }
+}
+
+/// Each job's record, made once outside the transaction (with its id and correlation id).
+fn job_records(b: &InboundBatch, ids: &[u64]) -> Vec<Vec<u8>> {
+    b.jobs
+        .iter()
+        .zip(ids)
+        .map(|(job, id)| {
+            json(&JobRecord {
+                schema_version: SCHEMA_VERSION,
+                id: *id,
+                po: job.po.clone(),
+                kind: job.kind,
+                correlation_id: crate::domain::new_correlation_id(),
+                path: job.path.clone(),
+                body: job.body.clone(),
+                segments: job.segments.clone(),
+                created_at: b.received_at.clone(),
+                source: job.source.clone(),
+                unknown_po: job.unknown_po,
+                attempts: 0,
+                next_attempt_ms: 0,
+                last_error: None,
+            })
+        })
+        .collect()
+}
+
+/// What an interchange of the file processed before says: committed already from this same
+/// claimed file, or a duplicate of another; `None` when none was.
+fn seen_before(
+    interchanges: &TransactionalTree,
+    b: &InboundBatch,
+) -> TxResult<Option<InboundCommit>> {
+    for key in &b.interchanges {
+        if let Some(prev) = interchanges.get(key)? {
+            let prev: InterchangeRecord = parse(key, &prev).map_err(abort)?;
+            return Ok(Some(if prev.claimed_file == b.claimed_file {
+                InboundCommit::AlreadyCommitted
+            } else {
+                InboundCommit::Duplicate {
+                    previous_file: prev.claimed_file,
+                }
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// What an inbound file changes in its POs' records (and, through [`OrderTx`], their
+/// indexes): calls pending, quantities shipped, the ERP's 997s and TA1s for our 850s, timeline
+/// entries.
+fn stage_orders(tx: &OrderTx<'_>, index: &TransactionalTree, b: &InboundBatch) -> TxResult<()> {
+    for job in &b.jobs {
+        tx.update(&job.po, |rec| {
+            rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_add(1);
+        })?;
+    }
+    for (po, shipped) in &b.shipped {
+        tx.update(po, |rec| {
+            for (line, q) in shipped {
+                let slot = rec.inbound.shipped.entry(line.clone()).or_default();
+                *slot = slot.saturating_add(*q);
+            }
+        })?;
+    }
+    for (pair, gs06, outcome, detail) in &b.erp_997 {
+        let Some(po) = index.get(keys::gs06_key(pair, *gs06))? else {
+            continue;
+        };
+        // No longer awaiting a 997; rejected or not: the indexes follow the record.
+        tx.update(&String::from_utf8_lossy(&po), |rec| {
+            // A TA1 that does not refuse the interchange says less than a 997.
+            let keep = outcome.is_interchange()
+                && !outcome.is_rejection()
+                && rec.inbound.erp_997.is_some();
+            if !keep {
+                rec.inbound.erp_997 = Some(*outcome);
+            }
+            let what = if outcome.is_interchange() {
+                format!("TA1 from ERP for the 850 interchange (GS06 {gs06}): {outcome}{detail}")
+            } else {
+                format!("997 from ERP for the 850 (GS06 {gs06}): {outcome}{detail}")
+            };
+            rec.history.push(HistoryEntry {
+                at: b.received_at.clone(),
+                what,
+            });
+        })?;
+    }
+    for (po, what) in &b.history {
+        tx.update(po, |rec| {
+            rec.history.push(HistoryEntry {
+                at: b.received_at.clone(),
+                what: what.clone(),
+            })
+        })?;
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use super::committer::{committer_late, Commit, COMMIT_WAIT};
 use super::records::{
     EventRecord, HistoryEntry, OrderRecord, Outbound850, ReviewRecord, SCHEMA_VERSION,
 };
-use super::{abort, json, keys, parse, payload_hash, restate, rfc3339_ms, Store, StoreError};
+use super::{abort, json, keys, parse, payload_hash, update, Store, StoreError};
 use crate::domain::PurchaseOrder;
 
 /// A new webhook event, validated and ready to persist.
@@ -192,11 +192,8 @@ fn stage_event(
                     }],
                     inbound: Default::default(),
                 };
-                orders.insert(key, json(&rec))?;
+                update::create(orders, states, received, &rec)?;
                 queue.insert(&qid.to_be_bytes(), key)?;
-                let at = rfc3339_ms(&ev.received_at).unwrap_or(0);
-                received.insert(keys::awaiting_key(at, &po_key), &[])?;
-                restate(states, None, Some(&rec))?;
                 new.push(po.po_number.clone());
             }
         }

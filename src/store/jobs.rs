@@ -4,8 +4,9 @@
 
 use sled::Transactional;
 
-use super::records::{DeadRecord, DocumentRecord, HistoryEntry, JobRecord, OrderRecord};
-use super::{abort, json, keys, parse, restate, state_key, Store, StoreError};
+use super::records::{DeadRecord, DocumentRecord, HistoryEntry, JobRecord};
+use super::update::OrderTx;
+use super::{abort, json, keys, parse, Store, StoreError};
 
 /// The jobs ready to send now (at most one per PO: a PO's calls go in order, Responses first),
 /// and the earliest time a waiting job becomes due.
@@ -151,40 +152,57 @@ impl Store {
             accepted_at: at.to_string(),
             answer: answer.to_string(),
         });
-        (&i.jobs, &i.orders, &i.states, &i.documents).transaction(|(jobs, orders, states, documents)| {
-            // Once only: a job an operator moved meanwhile is not counted twice.
-            if jobs.remove(&job.id.to_be_bytes())?.is_none() {
-                return Ok(());
-            }
-            documents.insert(keys::document_key(&job.po, job.id), document.as_slice())?;
-            if let Some(bytes) = orders.get(job.po.as_bytes())? {
-                let mut rec: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
-                let before = state_key(&rec);
-                rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_sub(1);
-                let what = match job.kind {
-                    crate::domain::CallKind::PoResponse => {
-                        rec.inbound.response_sent_at = Some(at.to_string());
-                        "855 sent to Ingram (PO Response)"
+        let what = match job.kind {
+            crate::domain::CallKind::PoResponse => "855 sent to Ingram (PO Response)",
+            crate::domain::CallKind::PoStatus => "856 sent to Ingram (PO Status)",
+        };
+        let history = if sent {
+            format!(
+                "{what} after {} attempt(s), correlation {}, from {}: Ingram answered {answer}",
+                job.attempts + 1,
+                job.correlation_id,
+                job.source
+            )
+        } else {
+            format!(
+                "{} from {} recorded, NOT sent to Ingram: {answer}",
+                job.kind.label(),
+                job.source
+            )
+        };
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.jobs,
+                &i.documents,
+            );
+            trees.transaction(|(orders, states, awaiting, rejected, jobs, documents)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                // Once only: a job an operator moved meanwhile is not counted twice.
+                if jobs.remove(&job.id.to_be_bytes())?.is_none() {
+                    return Ok(());
+                }
+                documents.insert(keys::document_key(&job.po, job.id), document.as_slice())?;
+                tx.update(&job.po, |rec| {
+                    rec.inbound.calls_pending = rec.inbound.calls_pending.saturating_sub(1);
+                    match job.kind {
+                        crate::domain::CallKind::PoResponse => {
+                            rec.inbound.response_sent_at = Some(at.to_string());
+                        }
+                        crate::domain::CallKind::PoStatus => rec.inbound.statuses_sent += 1,
                     }
-                    crate::domain::CallKind::PoStatus => {
-                        rec.inbound.statuses_sent += 1;
-                        "856 sent to Ingram (PO Status)"
-                    }
-                };
-                rec.history.push(HistoryEntry {
-                    at: at.to_string(),
-                    what: if sent {
-                        format!("{what} after {} attempt(s), correlation {}, from {}: Ingram answered {answer}", job.attempts + 1, job.correlation_id, job.source)
-                    } else {
-                        format!("{} from {} recorded, NOT sent to Ingram: {answer}", job.kind.label(), job.source)
-                    },
-                });
-                restate(states, Some(before), Some(&rec))?;
-                orders.insert(job.po.as_bytes(), json(&rec))?;
-            }
+                    rec.history.push(HistoryEntry {
+                        at: at.to_string(),
+                        what: history.clone(),
+                    });
+                })?;
+                Ok(())
+            })?;
             Ok(())
-        })?;
-        Ok(())
+        })
     }
 
     /// The job failed in a way worth retrying: count it and set when to try again.
@@ -220,26 +238,36 @@ impl Store {
             reason: reason.to_string(),
             at: at.to_string(),
         });
-        (&i.jobs, &i.dead, &i.orders).transaction(|(jobs, dead, orders)| {
-            // A job completed (or dead-lettered) meanwhile stays as it is.
-            if jobs.remove(&job.id.to_be_bytes())?.is_none() {
-                return Ok(());
-            }
-            dead.insert(&job.id.to_be_bytes(), rec.as_slice())?;
-            if let Some(bytes) = orders.get(job.po.as_bytes())? {
-                let mut o: OrderRecord = parse(job.po.as_bytes(), &bytes).map_err(abort)?;
-                o.history.push(HistoryEntry {
-                    at: at.to_string(),
-                    what: format!(
-                        "{} call refused by Ingram, dead-lettered (job {}): {reason}",
-                        job.kind, job.id
-                    ),
-                });
-                orders.insert(job.po.as_bytes(), json(&o))?;
-            }
+        let what = format!(
+            "{} call refused by Ingram, dead-lettered (job {}): {reason}",
+            job.kind, job.id
+        );
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.jobs,
+                &i.dead,
+            );
+            trees.transaction(|(orders, states, awaiting, rejected, jobs, dead)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                // A job completed (or dead-lettered) meanwhile stays as it is.
+                if jobs.remove(&job.id.to_be_bytes())?.is_none() {
+                    return Ok(());
+                }
+                dead.insert(&job.id.to_be_bytes(), rec.as_slice())?;
+                tx.update(&job.po, |o| {
+                    o.history.push(HistoryEntry {
+                        at: at.to_string(),
+                        what: what.clone(),
+                    })
+                })?;
+                Ok(())
+            })?;
             Ok(())
-        })?;
-        Ok(())
+        })
     }
 
     /// Puts dead-lettered jobs back in the queue (`None` = all); returns how many.

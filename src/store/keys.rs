@@ -1,6 +1,8 @@
 //! Tree names and key encodings. Queue keys are big-endian `u64`s so that iteration order is
 //! arrival order; compound keys join parts with a 0x00 byte, which no part contains.
 
+use super::records::Lifecycle;
+
 pub const EVENTS: &str = "events";
 pub const ORDERS: &str = "orders";
 pub const REVIEW: &str = "review";
@@ -26,19 +28,11 @@ pub const STATES: &str = "states";
 /// derived once from the orders, jobs and dead letters.)
 pub const STATES_BUILT: &[u8] = b"index\0built\0states\0v2";
 
-/// `state code, received at (Unix ms, big-endian) \0 po`.
-pub fn state_key(lifecycle: &str, received_ms: u64, po: &str) -> Vec<u8> {
-    let mut k = vec![state_code(lifecycle)];
+/// `state code, received at (Unix ms, big-endian) \0 po` (the code: [`Lifecycle::code`]).
+pub fn state_key(lifecycle: Lifecycle, received_ms: u64, po: &str) -> Vec<u8> {
+    let mut k = vec![lifecycle.code()];
     k.extend_from_slice(&awaiting_key(received_ms, po));
     k
-}
-
-/// A lifecycle's one-byte code in [`state_key`] (its place in `records::LIFECYCLES`, from 1).
-pub fn state_code(lifecycle: &str) -> u8 {
-    super::records::LIFECYCLES
-        .iter()
-        .position(|l| *l == lifecycle)
-        .map_or(0, |i| i as u8 + 1)
 }
 
 /// The 855s and 856s Ingram accepted, per PO: `po \0 job id (big-endian)`.

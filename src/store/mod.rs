@@ -29,6 +29,7 @@ mod retention;
 mod sync;
 #[cfg(test)]
 pub(crate) mod tests;
+mod update;
 
 pub use backup::Copied;
 pub use committer::{COMMIT_WAIT, HEARTBEAT};
@@ -45,9 +46,11 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use records::{DeadRecord, DocumentRecord, EventRecord, JobRecord, OrderRecord, Outbound850};
+use records::{
+    DeadRecord, DocumentRecord, EventRecord, JobRecord, Lifecycle, OrderRecord, Outbound850,
+};
 
 use crate::domain::PurchaseOrder;
 
@@ -238,6 +241,20 @@ impl Inner {
         .and_then(|inner| inner.build_indexes().map(|()| inner))
     }
 
+    /// Runs `write` (one transaction that may change `awaiting_997`, each change tallied in the
+    /// [`AwaitingChanges`] it is given) holding the [`Overdue`] lock, and applies the tally
+    /// once it committed: the kept count stays exact.
+    fn tallying_awaiting<R>(
+        &self,
+        write: impl FnOnce(&AwaitingChanges) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut overdue = self.overdue.lock().expect("overdue lock");
+        let changes = AwaitingChanges::default();
+        let out = write(&changes)?;
+        overdue.apply(&changes.into_inner());
+        Ok(out)
+    }
+
     /// Builds the awaiting-997 and ERP-rejection indexes from the orders, once: a store written
     /// before they existed gets them at its first open, later opens only read the marker.
     fn build_indexes(&self) -> Result<(), StoreError> {
@@ -252,13 +269,12 @@ impl Inner {
         for entry in self.orders.iter() {
             let (k, v) = entry?;
             let rec: OrderRecord = parse(&k, &v)?;
-            if rec.inbound.erp_997.is_none() {
-                if let Some(ms) = written_ms(&rec) {
-                    self.awaiting_997
-                        .insert(keys::awaiting_key(ms, &rec.key()), &[])?;
-                }
+            let entries = update::Entries::of(&rec);
+            if let Some(ms) = entries.awaiting {
+                self.awaiting_997
+                    .insert(keys::awaiting_key(ms, &rec.key()), &[])?;
             }
-            if rec.inbound.erp_997.is_some_and(|a| a.is_rejection()) {
+            if entries.rejected {
                 self.erp_rejected.insert(rec.key().as_bytes(), &[])?;
             }
             let received = rfc3339_ms(&rec.received_at).unwrap_or(0);
@@ -294,40 +310,11 @@ impl Inner {
                 rec.inbound.calls_pending = calls;
                 self.orders.insert(&k, json(&rec))?;
             }
-            self.states.insert(state_key(&rec), &[])?;
+            self.states.insert(update::state_key(&rec), &[])?;
         }
         self.counters.insert(keys::STATES_BUILT, &[])?;
         Ok(())
     }
-}
-
-/// The PO's entry in the state index.
-fn state_key(rec: &OrderRecord) -> Vec<u8> {
-    keys::state_key(
-        rec.lifecycle(),
-        rfc3339_ms(&rec.received_at).unwrap_or(0),
-        &rec.key(),
-    )
-}
-
-/// Moves the PO's state-index entry from `before` (its key before the change, `None` for a
-/// new PO) to where `after` belongs (`None`: the PO is gone).
-fn restate(
-    states: &TransactionalTree,
-    before: Option<Vec<u8>>,
-    after: Option<&OrderRecord>,
-) -> Result<(), sled::transaction::UnabortableTransactionError> {
-    let after = after.map(state_key);
-    if before == after {
-        return Ok(());
-    }
-    if let Some(b) = before {
-        states.remove(b)?;
-    }
-    if let Some(a) = after {
-        states.insert(a, &[])?;
-    }
-    Ok(())
 }
 
 /// Unix ms of an RFC 3339 instant.
@@ -601,15 +588,14 @@ impl Store {
         self.orders_through(|i| &i.received, (from, Bound::Unbounded), 9)
     }
 
-    /// The POs in lifecycle `state` (one of `records::LIFECYCLES`) received at or after
-    /// `since_ms`, oldest first, read through the state index. An unknown state has none.
+    /// The POs in lifecycle `state` received at or after `since_ms`, oldest first, read
+    /// through the state index.
     pub fn orders_in_state(
         &self,
-        state: &str,
+        state: Lifecycle,
         since_ms: u64,
     ) -> impl Iterator<Item = Result<OrderRecord, StoreError>> + '_ {
-        // An unknown state is code 0, which no entry has.
-        let code = keys::state_code(state);
+        let code = state.code();
         let mut from = vec![code];
         from.extend_from_slice(&since_ms.to_be_bytes());
         let range = (Bound::Included(from), Bound::Excluded(vec![code + 1]));
@@ -649,12 +635,10 @@ impl Store {
     }
 
     /// How many POs are in lifecycle `state` (index keys only; no record is read).
-    pub fn count_in_state(&self, state: &str) -> usize {
-        let code = keys::state_code(state);
-        match self.inner() {
-            Ok(i) if code != 0 => i.states.range(vec![code]..vec![code + 1]).count(),
-            _ => 0,
-        }
+    pub fn count_in_state(&self, state: Lifecycle) -> usize {
+        let code = state.code();
+        self.inner()
+            .map_or(0, |i| i.states.range(vec![code]..vec![code + 1]).count())
     }
 
     /// The 855s and 856s Ingram accepted for the PO, oldest first.

@@ -7,10 +7,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
 use super::records::{Envelope850, FileRecord, HistoryEntry, OrderRecord, Outbound850};
-use super::{
-    abort, json, keys, parse, restate, state_key, written_ms, AwaitingChanges, Store, StoreError,
-    CONTROL_MAX,
-};
+use super::update::OrderTx;
+use super::{abort, keys, parse, Store, StoreError, CONTROL_MAX};
 
 impl Store {
     /// Up to `limit` queued 850s, oldest first.
@@ -43,114 +41,120 @@ impl Store {
         file_name: impl Fn(&str, &Envelope850) -> String,
     ) -> Result<Vec<OrderRecord>, StoreError> {
         let (i, _w) = self.writer()?;
-        let recs =
-            (&i.orders, &i.counters, &i.gs06_index).transaction(|(orders, counters, index)| {
-                let mut out = Vec::with_capacity(pos.len());
-                for po in pos {
-                    let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                        Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                        None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-                    };
-                    if !matches!(rec.outbound, Outbound850::Pending) {
-                        out.push(rec);
-                        continue;
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.counters,
+                &i.gs06_index,
+            );
+            let recs =
+                trees.transaction(|(orders, states, awaiting, rejected, counters, index)| {
+                    let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                    let mut out = Vec::with_capacity(pos.len());
+                    for po in pos {
+                        let Some(mut rec) = tx.edit(po)? else {
+                            return Err(abort(StoreError::NoSuchOrder(po.to_string())));
+                        };
+                        if !matches!(rec.outbound, Outbound850::Pending) {
+                            out.push(rec.into_record());
+                            continue;
+                        }
+                        let mut envelope = Envelope850 {
+                            isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
+                            gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
+                            st02: next_counter(counters, &keys::counter_key("st02", pair))?,
+                            created_at: created_at.to_string(),
+                            file_name: String::new(),
+                        };
+                        envelope.file_name = file_name(po, &envelope);
+                        index.insert(keys::gs06_key(pair, envelope.gs06), po.as_bytes())?;
+                        rec.history.push(HistoryEntry {
+                            at: created_at.to_string(),
+                            what: format!(
+                                "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
+                                envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
+                            ),
+                        });
+                        rec.outbound = Outbound850::Allocated { envelope };
+                        out.push(tx.save(rec)?);
                     }
-                    let mut envelope = Envelope850 {
-                        isa13: next_counter(counters, &keys::counter_key("isa13", pair))?,
-                        gs06: next_counter(counters, &keys::counter_key("gs06", pair))?,
-                        st02: next_counter(counters, &keys::counter_key("st02", pair))?,
-                        created_at: created_at.to_string(),
-                        file_name: String::new(),
-                    };
-                    envelope.file_name = file_name(po, &envelope);
-                    index.insert(keys::gs06_key(pair, envelope.gs06), po.as_bytes())?;
-                    rec.history.push(HistoryEntry {
-                        at: created_at.to_string(),
-                        what: format!(
-                            "850 control numbers ISA13 {} GS06 {} ST02 {:04}, file {}",
-                            envelope.isa13, envelope.gs06, envelope.st02, envelope.file_name
-                        ),
-                    });
-                    rec.outbound = Outbound850::Allocated { envelope };
-                    orders.insert(po.as_bytes(), json(&rec))?;
-                    out.push(rec);
-                }
-                Ok(out)
-            })?;
-        Ok(recs)
+                    Ok(out)
+                })?;
+            Ok(recs)
+        })
     }
 
     /// Marks the POs' 850s written and removes their queue entries, in one transaction. A PO
     /// whose 850 is not allocated (no record, already written) only loses its queue entry.
     pub fn complete_850s(&self, done: &[(u64, &str)], written_at: &str) -> Result<(), StoreError> {
         let (i, _w) = self.writer()?;
-        let mut overdue = i.overdue.lock().expect("overdue lock");
-        let changes = AwaitingChanges::default();
-        (&i.orders, &i.outbox_queue, &i.awaiting_997, &i.states).transaction(
-            |(orders, queue, awaiting, states)| {
-                changes.restart();
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.outbox_queue,
+            );
+            trees.transaction(|(orders, states, awaiting, rejected, queue)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
                 for (queue_id, po) in done {
-                    if let Some(b) = orders.get(po.as_bytes())? {
-                        let mut rec: OrderRecord = parse(po.as_bytes(), &b).map_err(abort)?;
-                        let before = state_key(&rec);
+                    if let Some(mut rec) = tx.edit(po)? {
                         if let Outbound850::Allocated { envelope } = &rec.outbound {
+                            let envelope = envelope.clone();
                             rec.history.push(HistoryEntry {
                                 at: written_at.to_string(),
                                 what: format!("850 written: {}", envelope.file_name),
                             });
                             rec.outbound = Outbound850::Written {
-                                envelope: envelope.clone(),
+                                envelope,
                                 written_at: written_at.to_string(),
                             };
-                            if rec.inbound.erp_997.is_none() {
-                                if let Some(ms) = written_ms(&rec) {
-                                    changes.insert(awaiting, ms, po)?;
-                                }
-                            }
-                            restate(states, Some(before), Some(&rec))?;
-                            orders.insert(po.as_bytes(), json(&rec))?;
+                            tx.save(rec)?;
                         }
                     }
                     queue.remove(&queue_id.to_be_bytes())?;
                 }
                 Ok(())
-            },
-        )?;
-        overdue.apply(&changes.into_inner());
-        Ok(())
+            })?;
+            Ok(())
+        })
     }
 
     /// Puts a PO back in the 850 queue with fresh control numbers (operator `replay`).
     pub fn requeue_850(&self, po: &str, at: &str) -> Result<(), StoreError> {
         let (i, _w) = self.writer()?;
         let qid = i.db.generate_id()?;
-        let mut overdue = i.overdue.lock().expect("overdue lock");
-        let changes = AwaitingChanges::default();
-        (&i.orders, &i.outbox_queue, &i.awaiting_997, &i.states).transaction(
-            |(orders, queue, awaiting, states)| {
-                changes.restart();
-                let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                    Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                    None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-                };
-                let before = state_key(&rec);
-                if let Some(ms) = written_ms(&rec) {
-                    changes.remove(awaiting, ms, po)?;
+        i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.outbox_queue,
+            );
+            trees.transaction(|(orders, states, awaiting, rejected, queue)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                let replayed = tx.update(po, |rec| {
+                    rec.history.push(HistoryEntry {
+                        at: at.to_string(),
+                        what: "850 replay requested by operator".into(),
+                    });
+                    rec.outbound = Outbound850::Pending;
+                })?;
+                if replayed.is_none() {
+                    return Err(abort(StoreError::NoSuchOrder(po.to_string())));
                 }
-                rec.history.push(HistoryEntry {
-                    at: at.to_string(),
-                    what: "850 replay requested by operator".into(),
-                });
-                rec.outbound = Outbound850::Pending;
-                restate(states, Some(before), Some(&rec))?;
-                orders.insert(po.as_bytes(), json(&rec))?;
                 queue.insert(&qid.to_be_bytes(), po.as_bytes())?;
                 Ok(())
-            },
-        )?;
-        overdue.apply(&changes.into_inner());
-        Ok(())
+            })?;
+            Ok(())
+        })
     }
+
     /// Which PO our 850 with this GS06 (for the pair) carried.
     pub fn po_for_gs06(&self, pair: &str, gs06: u32) -> Result<Option<String>, StoreError> {
         Ok(self

@@ -76,20 +76,109 @@ pub struct OrderRecord {
     pub inbound: InboundProgress,
 }
 
-/// Where a PO stands, as one word (`status`, the console, the state index).
-/// `finished` and `closed` are the only two a PO leaves the store from (retention); their
-/// place at the end keeps the codes of the older ones in the state index.
-pub const LIFECYCLES: [&str; 9] = [
-    "received",
-    "850_written",
-    "997_received",
-    "855_sent",
-    "856_sent",
-    "997_rejected",
-    "ta1_rejected",
-    "finished",
-    "closed",
-];
+/// Where a PO stands (`status`, the console, the state index), each shown as one word
+/// ([`Lifecycle::as_str`]). Each has a one-byte code in the state index ([`Lifecycle::code`]):
+/// its place in [`Lifecycle::ALL`], from 1, fixed for the life of a store. `finished` and
+/// `closed` are the only two a PO leaves the store from (retention); their place at the end
+/// keeps the codes of the older ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lifecycle {
+    /// `received`: the 850 is not written yet.
+    Received,
+    /// `850_written`: in the outbox, no answer from the ERP yet.
+    Written850,
+    /// `997_received`: the ERP accepted the 850; no 855 delivered yet.
+    Received997,
+    /// `855_sent`: the PO Response is delivered; no 856 yet.
+    Sent855,
+    /// `856_sent`: at least one PO Status is delivered; not finished.
+    Sent856,
+    /// `997_rejected`: the ERP's 997 refused the 850.
+    Rejected997,
+    /// `ta1_rejected`: the ERP's TA1 refused the 850's interchange.
+    RejectedTa1,
+    /// `finished`: nothing left to wait for.
+    Finished,
+    /// `closed`: closed by an operator.
+    Closed,
+}
+
+impl Lifecycle {
+    /// Every lifecycle, in code order.
+    pub const ALL: [Lifecycle; 9] = [
+        Lifecycle::Received,
+        Lifecycle::Written850,
+        Lifecycle::Received997,
+        Lifecycle::Sent855,
+        Lifecycle::Sent856,
+        Lifecycle::Rejected997,
+        Lifecycle::RejectedTa1,
+        Lifecycle::Finished,
+        Lifecycle::Closed,
+    ];
+
+    /// The word `status`, the console and operators use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Received => "received",
+            Lifecycle::Written850 => "850_written",
+            Lifecycle::Received997 => "997_received",
+            Lifecycle::Sent855 => "855_sent",
+            Lifecycle::Sent856 => "856_sent",
+            Lifecycle::Rejected997 => "997_rejected",
+            Lifecycle::RejectedTa1 => "ta1_rejected",
+            Lifecycle::Finished => "finished",
+            Lifecycle::Closed => "closed",
+        }
+    }
+
+    /// The one-byte code in the state index: the place in [`Lifecycle::ALL`], from 1. Stored:
+    /// never renumber.
+    pub fn code(self) -> u8 {
+        match self {
+            Lifecycle::Received => 1,
+            Lifecycle::Written850 => 2,
+            Lifecycle::Received997 => 3,
+            Lifecycle::Sent855 => 4,
+            Lifecycle::Sent856 => 5,
+            Lifecycle::Rejected997 => 6,
+            Lifecycle::RejectedTa1 => 7,
+            Lifecycle::Finished => 8,
+            Lifecycle::Closed => 9,
+        }
+    }
+
+    /// The words, comma-separated (for messages).
+    pub fn words() -> String {
+        Lifecycle::ALL.map(Lifecycle::as_str).join(", ")
+    }
+}
+
+impl std::fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A word that names no [`Lifecycle`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown state {word:?}; use one of {}", Lifecycle::words())]
+pub struct UnknownLifecycle {
+    pub word: String,
+}
+
+impl std::str::FromStr for Lifecycle {
+    type Err = UnknownLifecycle;
+
+    fn from_str(word: &str) -> Result<Lifecycle, UnknownLifecycle> {
+        Lifecycle::ALL
+            .into_iter()
+            .find(|l| l.as_str() == word)
+            .ok_or_else(|| UnknownLifecycle {
+                word: word.to_string(),
+            })
+    }
+}
 
 /// Why a PO is still open: the first thing it waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,27 +213,27 @@ impl std::fmt::Display for Open {
 }
 
 impl OrderRecord {
-    /// The PO's lifecycle, one of [`LIFECYCLES`].
-    pub fn lifecycle(&self) -> &'static str {
+    /// The PO's lifecycle.
+    pub fn lifecycle(&self) -> Lifecycle {
         let o = self;
         if o.inbound.closed.is_some() {
-            "closed"
+            Lifecycle::Closed
         } else if o.inbound.erp_997 == Some(ErpAck::InterchangeRejected) {
-            "ta1_rejected"
+            Lifecycle::RejectedTa1
         } else if o.inbound.erp_997.is_some_and(ErpAck::is_rejection) {
-            "997_rejected"
+            Lifecycle::Rejected997
         } else if o.open(true).is_none() {
-            "finished"
+            Lifecycle::Finished
         } else if o.inbound.statuses_sent > 0 {
-            "856_sent"
+            Lifecycle::Sent856
         } else if o.inbound.response_sent_at.is_some() {
-            "855_sent"
+            Lifecycle::Sent855
         } else if o.inbound.erp_997.is_some() {
-            "997_received"
+            Lifecycle::Received997
         } else if matches!(o.outbound, Outbound850::Written { .. }) {
-            "850_written"
+            Lifecycle::Written850
         } else {
-            "received"
+            Lifecycle::Received
         }
     }
 }
@@ -405,5 +494,39 @@ mod erp_ack_tests {
         let ta1: ErpAck = serde_json::from_str("\"interchange_rejected\"").unwrap();
         assert!(ta1.is_rejection() && ta1.is_interchange());
         assert_eq!(ta1.as_str(), "interchange_rejected");
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::Lifecycle;
+
+    /// The words and the state-index codes are stored and typed by operators: exactly the
+    /// ones stores and scripts written before the enum hold.
+    #[test]
+    fn the_words_and_codes_are_the_ones_stores_hold() {
+        let before = [
+            "received",
+            "850_written",
+            "997_received",
+            "855_sent",
+            "856_sent",
+            "997_rejected",
+            "ta1_rejected",
+            "finished",
+            "closed",
+        ];
+        for (i, (l, word)) in Lifecycle::ALL.into_iter().zip(before).enumerate() {
+            assert_eq!(l.as_str(), word);
+            assert_eq!(l.to_string(), word);
+            assert_eq!(l.code(), i as u8 + 1, "{word}");
+            assert_eq!(word.parse::<Lifecycle>(), Ok(l));
+        }
+        let e = "nonsense".parse::<Lifecycle>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown state \"nonsense\"; use one of received, 850_written, 997_received, 855_sent, 856_sent, 997_rejected, ta1_rejected, finished, closed"
+        );
+        assert!("Received".parse::<Lifecycle>().is_err(), "exact words only");
     }
 }

@@ -5,11 +5,16 @@ use std::time::Duration;
 
 use sled::Transactional;
 
-use super::records::{self, EventRecord, HistoryEntry, OrderRecord, Outbound850};
-use super::{
-    abort, inbound, json, keys, parse, restate, rfc3339_ms, state_key, written_ms, AwaitingChanges,
-    Store, StoreError,
-};
+use super::records::{self, EventRecord, HistoryEntry, Lifecycle, OrderRecord, Outbound850};
+use super::update::OrderTx;
+use super::{abort, inbound, keys, parse, rfc3339_ms, Inner, Store, StoreError};
+
+/// The lifecycles a PO may be finished in when the ERP sends no 997 (`expect_997` false).
+const ENDS_WITHOUT_997: [Lifecycle; 3] = [
+    Lifecycle::Written850,
+    Lifecycle::Sent855,
+    Lifecycle::Sent856,
+];
 
 /// A PO retention picked: its record, the bytes it was picked as, its documents' keys.
 type PruneCandidate = (OrderRecord, sled::IVec, Vec<sled::IVec>);
@@ -62,13 +67,13 @@ impl Store {
         // Only finished POs are read: the state index's `finished` and `closed` ranges (and,
         // when the ERP sends no 997, the lifecycles that end without one), received before the
         // cutoff, oldest first.
-        let mut lifecycles = vec!["finished", "closed"];
+        let mut lifecycles = vec![Lifecycle::Finished, Lifecycle::Closed];
         if !expect_997 {
-            lifecycles.extend(["850_written", "855_sent", "856_sent"]);
+            lifecycles.extend(ENDS_WITHOUT_997);
         }
         let mut candidates: Vec<PruneCandidate> = Vec::new();
         'pick: for lifecycle in lifecycles {
-            let code = keys::state_code(lifecycle);
+            let code = lifecycle.code();
             let mut end = vec![code];
             end.extend_from_slice(&cutoff.to_be_bytes());
             for entry in i.states.range(vec![code]..end) {
@@ -98,32 +103,31 @@ impl Store {
     /// The transaction of [`Store::prune`]: removes the picked POs still exactly as picked.
     pub(super) fn prune_picked(&self, candidates: &[PruneCandidate]) -> Result<Pruned, StoreError> {
         let (i, _w) = self.writer()?;
-        let mut overdue = i.overdue.lock().expect("overdue lock");
-        let changes = AwaitingChanges::default();
-        let pruned = (
-            &i.orders,
-            &i.events,
-            &i.dedupe,
-            &i.awaiting_997,
-            &i.erp_rejected,
-            &i.counters,
-            &i.received,
-            &i.states,
-            &i.documents,
-        )
-            .transaction(
+        let pruned = i.tallying_awaiting(|changes| {
+            let trees = (
+                &i.orders,
+                &i.states,
+                &i.awaiting_997,
+                &i.erp_rejected,
+                &i.received,
+                &i.events,
+                &i.dedupe,
+                &i.counters,
+                &i.documents,
+            );
+            let pruned = trees.transaction(
                 |(
                     orders,
-                    events,
-                    dedupe,
+                    states,
                     awaiting,
                     rejected,
-                    counters,
                     received,
-                    states,
+                    events,
+                    dedupe,
+                    counters,
                     documents,
                 )| {
-                    changes.restart();
+                    let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
                     let mut pruned = Vec::new();
                     for (rec, picked, docs) in candidates {
                         // Exactly as it was picked, or not at all: a call queued, a 997, a
@@ -131,8 +135,7 @@ impl Store {
                         if orders.get(rec.key().as_bytes())?.as_ref() != Some(picked) {
                             continue;
                         }
-                        orders.remove(rec.key().as_bytes())?;
-                        restate(states, Some(state_key(rec)), None)?;
+                        tx.remove(rec, received)?;
                         for k in docs {
                             documents.remove(k)?;
                         }
@@ -141,14 +144,6 @@ impl Store {
                         po_value.extend_from_slice(rec.payload_hash.as_bytes());
                         dedupe.insert(keys::dedupe_po_key(&rec.key()), po_value)?;
                         dedupe.insert(keys::dedupe_event_key(&rec.event_key()), &received_at)?;
-                        received.remove(keys::awaiting_key(
-                            rfc3339_ms(&rec.received_at).unwrap_or(0),
-                            &rec.key(),
-                        ))?;
-                        if let Some(ms) = written_ms(rec) {
-                            changes.remove(awaiting, ms, &rec.key())?;
-                        }
-                        rejected.remove(rec.key().as_bytes())?;
                         if let Some(ev) = events.get(rec.event_key().as_bytes())? {
                             let ev: EventRecord =
                                 parse(rec.event_key().as_bytes(), &ev).map_err(abort)?;
@@ -171,8 +166,17 @@ impl Store {
                     Ok(pruned)
                 },
             )?;
-        overdue.apply(&changes.into_inner());
-        drop(overdue);
+            Ok(pruned)
+        })?;
+        self.prune_after(&i, &pruned)?;
+        Ok(Pruned {
+            orders: pruned.len(),
+        })
+    }
+
+    /// What goes with the pruned POs outside the transaction: their GS06 entries and the keys
+    /// of the original documents they received.
+    fn prune_after(&self, i: &Inner, pruned: &[OrderRecord]) -> Result<(), StoreError> {
         // The pruned POs' GS06 entries (which PO a 997 answers), for every sender/receiver pair
         // that has numbered 850s; each goes only if it still names that PO.
         let pairs: Vec<String> = i
@@ -184,7 +188,7 @@ impl Store {
         // And the keys of the originals (855 BAK03, 856 BSN02) it received, which tell a
         // document sent twice: they go with the PO.
         let originals = i.db.open_tree(inbound::INBOUND)?;
-        for rec in &pruned {
+        for rec in pruned {
             for k in originals
                 .scan_prefix(inbound::original_prefix(&rec.key()))
                 .keys()
@@ -192,7 +196,7 @@ impl Store {
                 originals.remove(k?)?;
             }
         }
-        for rec in &pruned {
+        for rec in pruned {
             let Outbound850::Written { envelope, .. } = &rec.outbound else {
                 continue;
             };
@@ -204,22 +208,23 @@ impl Store {
                 )?;
             }
         }
-        Ok(Pruned {
-            orders: pruned.len(),
-        })
+        Ok(())
     }
 
     /// Marks a PO closed by an operator: it counts as finished (retention may prune it once
     /// it is old enough and no call for it is queued or dead-lettered). Returns the record.
     pub fn close(&self, po: &str, reason: &str, at: &str) -> Result<OrderRecord, StoreError> {
         let (i, _w) = self.writer()?;
-        let rec = (&i.orders, &i.states).transaction(|(orders, states)| {
-            let mut rec: OrderRecord = match orders.get(po.as_bytes())? {
-                Some(b) => parse(po.as_bytes(), &b).map_err(abort)?,
-                None => return Err(abort(StoreError::NoSuchOrder(po.to_string()))),
-            };
-            if rec.inbound.closed.is_none() {
-                let before = state_key(&rec);
+        i.tallying_awaiting(|changes| {
+            let trees = (&i.orders, &i.states, &i.awaiting_997, &i.erp_rejected);
+            let rec = trees.transaction(|(orders, states, awaiting, rejected)| {
+                let tx = OrderTx::new(orders, states, awaiting, rejected, changes);
+                let Some(mut rec) = tx.edit(po)? else {
+                    return Err(abort(StoreError::NoSuchOrder(po.to_string())));
+                };
+                if rec.inbound.closed.is_some() {
+                    return Ok(rec.into_record());
+                }
                 let open = rec.open(true).map_or("nothing".into(), |o| o.to_string());
                 rec.inbound.closed = Some(records::Closed {
                     at: at.to_string(),
@@ -229,12 +234,10 @@ impl Store {
                     at: at.to_string(),
                     what: format!("closed by an operator ({reason}); it was waiting for: {open}"),
                 });
-                restate(states, Some(before), Some(&rec))?;
-                orders.insert(po.as_bytes(), json(&rec))?;
-            }
+                tx.save(rec)
+            })?;
             Ok(rec)
-        })?;
-        Ok(rec)
+        })
     }
 
     /// Open POs (not finished, not closed) received before `cutoff_ms`: how many, and the
@@ -249,13 +252,12 @@ impl Store {
     ) -> Result<OpenPos, StoreError> {
         let i = self.inner()?;
         let mut out = OpenPos::default();
-        for lifecycle in records::LIFECYCLES {
-            if matches!(lifecycle, "finished" | "closed") {
+        for lifecycle in Lifecycle::ALL {
+            if matches!(lifecycle, Lifecycle::Finished | Lifecycle::Closed) {
                 continue;
             }
-            let may_be_finished =
-                !expect_997 && matches!(lifecycle, "850_written" | "855_sent" | "856_sent");
-            let code = keys::state_code(lifecycle);
+            let may_be_finished = !expect_997 && ENDS_WITHOUT_997.contains(&lifecycle);
+            let code = lifecycle.code();
             let mut end = vec![code];
             end.extend_from_slice(&cutoff_ms.to_be_bytes());
             let mut sampled = 0;
