@@ -2,6 +2,7 @@
 //! binary for the systemd protocol and exit codes) with a
 //! real listener on 127.0.0.1:0, temporary directories, a real sled store and real files.
 
+mod accounts_compat;
 mod alerts;
 mod bad_input;
 mod browser;
