@@ -3,7 +3,7 @@
 //! and the 850 archive a VAN with a given layout would have delivered for them. A layout is
 //! stated as a mapping (`tests/data/van/NAME/van.toml`), so the archives differ in everything a
 //! mapping can state: envelope, delimiters, line breaks, segment sets, qualifiers, codes, case,
-//! date formats. The tests and the `learn` bench use it; the learner never sees the layout file.
+//! date formats, padding. The tests and the `learn` bench use it; the learner never sees the layout file.
 
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;

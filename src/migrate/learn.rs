@@ -4,7 +4,9 @@
 //! there, and the constant elements and code values. With webhooks of some of the same POs
 //! (paired by BEG03) it also learns which field feeds which element: REF, DTM and PO1
 //! qualifiers, N1 parties by their names, code lists (order type, unit of measure, carrier), the
-//! date format, the terms text and the case. It writes the mapping as TOML, each choice
+//! date format, the terms text, the case and the padding of fixed-width elements
+//! (`[[po850.pad]]`, found by rendering the paired POs unpadded and comparing them with the
+//! archive). It writes the mapping as TOML, each choice
 //! commented with its evidence, and a report of what it could not place. It then renders every
 //! paired PO with what it learned and compares it with the archive ([`super::compare`]): any
 //! difference is named and makes the command fail, so a learned mapping is never silently wrong.
