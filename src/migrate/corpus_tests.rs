@@ -396,3 +396,40 @@ fn a_van_file_with_several_pos_is_compared_po_by_po() {
         None
     );
 }
+
+#[test]
+fn a_mapping_given_to_learn_keeps_its_webhook_view_its_855_856_side_and_its_samples() {
+    let text = format!(
+        "{}\n[samples]\ndir = \"vendor-samples\"\n",
+        crate::mapping::DEFAULT_MAPPING.replacen(
+            "ship_to = \"shipToInfo\"",
+            "ship_to = \"deliverTo\"",
+            1
+        )
+    );
+    let kept = learn::unlearned_sections(&text, Path::new("/etc/edi-bridge/mappings/vendor.toml"))
+        .unwrap();
+    assert!(kept.contains("ship_to = \"deliverTo\""), "{kept}");
+    assert!(
+        kept.contains("dir = \"/etc/edi-bridge/mappings/vendor-samples\""),
+        "{kept}"
+    );
+    for section in [
+        "[inbound]",
+        "[po_response]",
+        "[code_lists.ack_type]",
+        "[ack997]",
+    ] {
+        assert!(kept.contains(section), "{section}: {kept}");
+    }
+    assert!(
+        !kept.contains("[po850") && !kept.contains("[interchange]"),
+        "{kept}"
+    );
+    // Learned onto it, the whole mapping loads and reads the webhook through it.
+    let (archive, pos) = archive_and_pos(&dir("classic").join("learn"));
+    let learned = learn::learn_onto(&archive, &pos, &kept);
+    let m = Mapping::from_str(&learned.toml, Path::new("learned.toml")).unwrap();
+    assert_eq!(m.webhook.ship_to, "deliverTo");
+    assert!(learn::unlearned_sections("[webhook", Path::new("m.toml")).is_err());
+}

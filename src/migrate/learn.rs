@@ -1,15 +1,17 @@
-//! `edi-bridge mapping learn --from ARCHIVE_DIR [--webhooks WEBHOOK_DIR]`: the mapping that
-//! reproduces the 850s a VAN delivered. From the archive alone it reads the envelope, the
-//! delimiters and line breaks, the segment order, which segments are always, sometimes or never
-//! there, and the constant elements and code values. With webhooks of some of the same POs
-//! (paired by BEG03) it also learns which field feeds which element: REF, DTM and PO1
-//! qualifiers, N1 parties by their names, code lists (order type, unit of measure, carrier), the
-//! date format, the terms text, the case and the padding of fixed-width elements
+//! `edi-bridge mapping learn --from ARCHIVE_DIR [--webhooks WEBHOOK_DIR] [--mapping M]`: the
+//! mapping that reproduces the 850s a VAN delivered. From the archive alone it reads the
+//! envelope, the delimiters and line breaks, the segment order, which segments are always,
+//! sometimes or never there, and the constant elements and code values. With webhooks of some
+//! of the same POs (paired by BEG03; read through M's `[webhook]` renames and program when M is
+//! given, as the daemon reads them) it also learns which field feeds which element: REF, DTM and
+//! PO1 qualifiers, N1 parties by their names, code lists (order type, unit of measure, carrier),
+//! the date format, the terms text, the case and the padding of fixed-width elements
 //! (`[[po850.pad]]`, found by rendering the paired POs unpadded and comparing them with the
-//! archive). It writes the mapping as TOML, each choice
-//! commented with its evidence, and a report of what it could not place. It then renders every
-//! paired PO with what it learned and compares it with the archive ([`super::compare`]): any
-//! difference is named and makes the command fail, so a learned mapping is never silently wrong.
+//! archive). It writes the mapping as TOML, each choice commented with its evidence, and a
+//! report of what it could not place. It then renders every paired PO with what it learned and
+//! compares it with the archive ([`super::compare`]): any difference is named and makes the
+//! command fail, so a learned mapping is never silently wrong. Each step is a function of its
+//! own, in the order of the TOML it writes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -198,8 +200,19 @@ fn addresses(po: &PurchaseOrder) -> [(&'static str, Option<&Address>); 4] {
     ]
 }
 
-/// Learns the mapping from `archive` (each 850 with its file) and the webhook POs `pos`.
+/// Learns the mapping from `archive` (each 850 with its file) and the webhook POs `pos`, with
+/// the shipped defaults for what the archive cannot say.
 pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
+    learn_onto(archive, pos, &shipped_unlearned())
+}
+
+/// [`learn`], followed by `unlearned`: the sections the archive cannot say (the webhook view,
+/// the 855/856 side), from [`shipped_unlearned`] or [`unlearned_sections`] of a mapping.
+pub fn learn_onto(
+    archive: &[(PathBuf, X12File)],
+    pos: &[PurchaseOrder],
+    unlearned: &str,
+) -> Learned {
     let mut out = Out {
         text: String::new(),
         report: Vec::new(),
@@ -218,8 +231,8 @@ pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
     let five = learn_interchange(&mut out, archive);
     learn_delimiters(&mut out, archive, five);
     learn_po850(&mut out, archive, &pairs);
-    learn_padding(&mut out, &pairs);
-    append_defaults(&mut out);
+    learn_padding(&mut out, &pairs, unlearned);
+    out.text.push_str(unlearned);
     Learned {
         toml: out.text,
         report: out.report,
@@ -396,15 +409,62 @@ fn learn_delimiters(out: &mut Out, archive: &[(PathBuf, X12File)], five: bool) {
 }
 
 /// Inbound and the Ingram calls are not in the archive: the shipped defaults.
-fn append_defaults(out: &mut Out) {
-    if let Some(at) = DEFAULT_MAPPING.find("[code_lists.carrier_name]") {
-        let _ = write!(
-            out.text,
+pub fn shipped_unlearned() -> String {
+    match DEFAULT_MAPPING.find("[code_lists.carrier_name]") {
+        Some(at) => format!(
             "\n# ---------------------------------------------------------------------------------\n\
              # Not in the 850 archive, so not learned: the shipped defaults for the 855/856 side.\n\n{}",
             &DEFAULT_MAPPING[at..]
-        );
+        ),
+        None => String::new(),
     }
+}
+
+/// The sections of the mapping TOML `text` (read from `source`) that `learn` does not learn
+/// and keeps as they are: `[webhook]` (the renames and the program the daemon decodes Ingram's
+/// webhooks with), the 855/856 side (`[po_response]`, `[po_status]`, `[inbound]`, `[ack997]`,
+/// the code lists `carrier_name`, `ack_type` and `line_status`), `[limits]` and `[samples]`
+/// (its `dir` made absolute, as the learned mapping may be written elsewhere).
+pub fn unlearned_sections(text: &str, source: &Path) -> Result<String, String> {
+    let all: toml::Table =
+        toml::from_str(text).map_err(|e| format!("{}: {e}", source.display()))?;
+    let mut kept = toml::Table::new();
+    for key in [
+        "webhook",
+        "po_response",
+        "po_status",
+        "inbound",
+        "ack997",
+        "limits",
+        "samples",
+    ] {
+        if let Some(v) = all.get(key) {
+            kept.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(toml::Value::Table(lists)) = all.get("code_lists") {
+        let inbound: toml::Table = lists
+            .iter()
+            .filter(|(k, _)| ["carrier_name", "ack_type", "line_status"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        kept.insert("code_lists".into(), toml::Value::Table(inbound));
+    }
+    if let Some(toml::Value::Table(samples)) = kept.get_mut("samples") {
+        if let Some(toml::Value::String(dir)) = samples.get_mut("dir") {
+            let parent = source.parent().unwrap_or(Path::new("."));
+            let resolved = std::path::absolute(parent.join(&*dir))
+                .map_err(|e| format!("{}: [samples] dir: {e}", source.display()))?;
+            *dir = resolved.display().to_string();
+        }
+    }
+    let body = toml::to_string(&kept).map_err(|e| format!("{}: {e}", source.display()))?;
+    Ok(format!(
+        "\n# ---------------------------------------------------------------------------------\n\
+         # Not in the 850 archive, so not learned: kept from {} (the webhook view the daemon\n\
+         # decodes Ingram's webhooks with, the 855/856 side and the program limits).\n\n{body}",
+        source.display()
+    ))
 }
 
 /// The archive as the `[po850]` steps read it: every file split into parts, and the paired ones
@@ -1446,15 +1506,11 @@ fn padding_seen(
 /// `[[po850.pad]]`: each element whose archived values are the webhook's filled out to one
 /// width with one fill on one side (and never a shorter value left as it is). The mapping
 /// learned so far must load; when it does not, [`learn_and_verify`] says so.
-fn learn_padding(out: &mut Out, pairs: &[(&X12File, &PurchaseOrder)]) {
+fn learn_padding(out: &mut Out, pairs: &[(&X12File, &PurchaseOrder)], unlearned: &str) {
     if pairs.is_empty() {
         return;
     }
-    let mut text = out.text.clone();
-    if let Some(at) = DEFAULT_MAPPING.find("[code_lists.carrier_name]") {
-        text.push('\n');
-        text.push_str(&DEFAULT_MAPPING[at..]);
-    }
+    let text = format!("{}{unlearned}", out.text);
     let Ok(mapping) = Mapping::from_str(&text, Path::new("learned.toml")) else {
         return;
     };
@@ -1557,7 +1613,16 @@ pub fn learn_and_verify(
     archive: &[(PathBuf, X12File)],
     pos: &[PurchaseOrder],
 ) -> (Learned, Vec<String>) {
-    let learned = learn(archive, pos);
+    learn_onto_and_verify(archive, pos, &shipped_unlearned())
+}
+
+/// [`learn_and_verify`] with the unlearned sections given (see [`learn_onto`]).
+pub fn learn_onto_and_verify(
+    archive: &[(PathBuf, X12File)],
+    pos: &[PurchaseOrder],
+    unlearned: &str,
+) -> (Learned, Vec<String>) {
+    let learned = learn_onto(archive, pos, unlearned);
     let failures = match Mapping::from_str(&learned.toml, Path::new("learned.toml")) {
         Ok(m) => verify(&m, archive, pos),
         Err(e) => vec![format!("the learned mapping does not load: {e}")],
@@ -1565,34 +1630,64 @@ pub fn learn_and_verify(
     (learned, failures)
 }
 
-/// The `mapping learn` command: the TOML on stdout, the report on stderr; exit 1 when the
-/// learned mapping does not reproduce every paired PO of the archive.
-pub fn run(from: &Path, webhooks: Option<&Path>) -> Status {
-    let (archive, mut problems) = match read_archive(from) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("edi-bridge mapping learn: {e}");
-            return Status::Usage;
-        }
+/// What `mapping learn` reads: the archive, the webhook POs decoded through the mapping, the
+/// files it could not read, and the sections it keeps from the mapping.
+struct Inputs {
+    archive: super::Archive,
+    pos: Vec<PurchaseOrder>,
+    problems: Vec<String>,
+    unlearned: String,
+}
+
+/// Reads the archive, `--mapping` (or the shipped mapping) and the webhooks through it, as the
+/// daemon would decode them (its `[webhook]` renames and program).
+fn inputs(from: &Path, webhooks: Option<&Path>, mapping: Option<&Path>) -> Result<Inputs, Status> {
+    let fail = |e: String| {
+        eprintln!("edi-bridge mapping learn: {e}");
+        Status::Usage
     };
+    let (archive, mut problems) = read_archive(from).map_err(fail)?;
     if archive.is_empty() {
-        eprintln!("edi-bridge mapping learn: no 850 in {}", from.display());
-        return Status::Usage;
+        return Err(fail(format!("no 850 in {}", from.display())));
     }
-    let pos: Vec<PurchaseOrder> = match webhooks {
-        Some(dir) => match compare::webhook_pos(dir, &Mapping::builtin()) {
-            Ok((pos, more)) => {
-                problems.extend(more);
-                pos.into_iter().map(|(_, po)| po).collect()
-            }
-            Err(e) => {
-                eprintln!("edi-bridge mapping learn: {e}");
-                return Status::Usage;
-            }
-        },
+    let base = super::load_mapping(mapping)?;
+    let unlearned = match mapping {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| unlearned_sections(&text, path))
+            .map_err(fail)?,
+        None => shipped_unlearned(),
+    };
+    let pos = match webhooks {
+        Some(dir) => {
+            let (pos, more) = compare::webhook_pos(dir, &base).map_err(fail)?;
+            problems.extend(more);
+            pos.into_iter().map(|(_, po)| po).collect()
+        }
         None => Vec::new(),
     };
-    let (learned, failures) = learn_and_verify(&archive, &pos);
+    Ok(Inputs {
+        archive,
+        pos,
+        problems,
+        unlearned,
+    })
+}
+
+/// The `mapping learn` command: the TOML on stdout, the report on stderr; exit 1 when the
+/// learned mapping does not reproduce every paired PO of the archive. With `--mapping`, the
+/// webhooks are read through that mapping and its unlearned sections are kept.
+pub fn run(from: &Path, webhooks: Option<&Path>, mapping: Option<&Path>) -> Status {
+    let Inputs {
+        archive,
+        pos,
+        problems,
+        unlearned,
+    } = match inputs(from, webhooks, mapping) {
+        Ok(i) => i,
+        Err(status) => return status,
+    };
+    let (learned, failures) = learn_onto_and_verify(&archive, &pos, &unlearned);
     print!("{}", learned.toml);
     for p in &problems {
         eprintln!("not read: {p}");
