@@ -178,10 +178,13 @@ pub fn first_difference(van: &X12File, ours: &X12File, mapping: &Mapping) -> Opt
     None
 }
 
-/// Whether two different values are the same but for the fill `[[po850.pad]]` adds: zeros or
-/// spaces on the left, spaces on the right (`1` and `001`, `7HW1` and `7HW1  `).
+/// Whether two different values, neither of them blank, are the same but for the fill
+/// `[[po850.pad]]` adds: zeros or spaces on the left, spaces on the right (`1` and `001`, `7HW1`
+/// and `7HW1  `).
 pub fn only_padding(a: &str, b: &str) -> bool {
     a != b
+        && !a.trim().is_empty()
+        && !b.trim().is_empty()
         && (a.trim_start_matches('0') == b.trim_start_matches('0')
             || a.trim_start_matches(' ') == b.trim_start_matches(' ')
             || a.trim_end_matches(' ') == b.trim_end_matches(' '))
