@@ -1,7 +1,9 @@
 //! Cost of `edi-bridge mapping learn` on a VAN archive of 1,000 850s (the corpus generator's
-//! "classic" layout) with the webhooks of the same POs: learning alone, and learning plus the
-//! self-check that renders and compares every paired PO. The baseline is reading the archive
-//! (parsing the 1,000 files), so the figures are ratios to the cheapest thing `learn` must do.
+//! "classic" layout) with the webhooks of the same POs: learning alone (which renders every
+//! paired PO once, unpadded, to find `[[po850.pad]]`), and learning plus the self-check that
+//! renders and compares every paired PO. The baseline is reading the archive (parsing the 1,000
+//! files), so the figures are ratios to the cheapest thing `learn` must do. Figures:
+//! docs/benchmarks-learn.md.
 
 use std::path::{Path, PathBuf};
 

@@ -225,6 +225,11 @@ pub enum MappingCommand {
         /// Ingram's webhooks (`*.json`) for some of the same POs.
         #[arg(long)]
         webhooks: Option<PathBuf>,
+        /// An existing mapping: the webhooks are read through its `[webhook]` renames and
+        /// program, as the daemon reads them, and the learned mapping keeps that section and
+        /// the 855/856 side (default: the shipped mapping's).
+        #[arg(long)]
+        mapping: Option<PathBuf>,
     },
 }
 

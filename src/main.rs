@@ -36,9 +36,15 @@ fn main() -> ExitCode {
             mapping,
             update,
         }) => edi_bridge::translate::mapping_test(&dir, mapping.as_deref(), update),
-        Command::Mapping(cli::MappingCommand::Learn { from, webhooks }) => {
-            migrated(edi_bridge::migrate::learn::run(&from, webhooks.as_deref()))
-        }
+        Command::Mapping(cli::MappingCommand::Learn {
+            from,
+            webhooks,
+            mapping,
+        }) => migrated(edi_bridge::migrate::learn::run(
+            &from,
+            webhooks.as_deref(),
+            mapping.as_deref(),
+        )),
         Command::Compare {
             mapping,
             van,

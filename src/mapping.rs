@@ -371,6 +371,72 @@ pub struct ExtraSegments {
     pub expr: String,
 }
 
+/// Which side of the value `[[po850.pad]]` fills.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadSide {
+    /// Fill before the value, right-justified: `1` → `001`.
+    #[default]
+    Left,
+    /// Fill after the value, left-justified: `7HW123` → `7HW123    `.
+    Right,
+}
+
+/// `[[po850.pad]]`: an 850 element written at a fixed width, as an ERP's import map with
+/// fixed-width fields expects (a line number `1` → `001` in PO101, a part id space-padded to ten).
+/// A non-empty value shorter than `width` is filled out; a longer one is written as it is, and an
+/// empty element stays empty. The ERP's 855 echoes a padded PO101 back, and it is read without
+/// the fill (`001` → `1`) before it reaches Ingram.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pad {
+    /// Element reference like `PO101` (as in `[[max_lengths]]`). The PO1 product ids are by
+    /// position: `PO107` is the first id's value, `PO109` the second's.
+    pub element: String,
+    /// At most the element's maximum length.
+    pub width: usize,
+    /// `"0"` (default, on the left only) or `" "`.
+    #[serde(default = "d::zero")]
+    pub fill: String,
+    /// `"left"` (default) or `"right"`.
+    #[serde(default)]
+    pub side: PadSide,
+}
+
+impl Pad {
+    /// `(segment, element)` of `element`, like `("PO1", 1)`.
+    pub fn place(&self) -> Option<(String, usize)> {
+        element_ref(&self.element)
+    }
+
+    /// The writer's form of this padding.
+    pub fn padding(&self) -> Option<crate::x12::Padding> {
+        let (segment, element) = self.place()?;
+        Some(crate::x12::Padding {
+            segment,
+            element,
+            width: self.width,
+            fill: self.fill.bytes().next().unwrap_or(b'0'),
+            left: self.side == PadSide::Left,
+        })
+    }
+}
+
+/// `PO101` → `("PO1", 1)`: a segment ID of 2 or 3 letters and digits and a 2-digit position.
+pub fn element_ref(r: &str) -> Option<(String, usize)> {
+    if !r.is_ascii() {
+        return None;
+    }
+    let (seg, pos) = r.split_at(r.len().checked_sub(2)?);
+    let ok = (2..=3).contains(&seg.len())
+        && seg
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && pos.bytes().all(|b| b.is_ascii_digit());
+    let n: usize = pos.parse().ok()?;
+    (ok && n > 0).then(|| (seg.to_string(), n))
+}
+
 /// The global variables of `[[po850.segments]]` expressions.
 pub const SEGMENT_GLOBALS: [&str; 2] = ["$line", "$index"];
 
@@ -438,6 +504,8 @@ pub struct Po850Settings {
     pub csh: String,
     /// Extra segments from jq expressions (the escape hatch).
     pub segments: Vec<ExtraSegments>,
+    /// Elements written at a fixed width (`[[po850.pad]]`).
+    pub pad: Vec<Pad>,
 }
 
 impl Default for Po850Settings {
@@ -488,6 +556,7 @@ impl Default for Po850Settings {
             td5: true,
             csh: String::new(),
             segments: Vec::new(),
+            pad: Vec::new(),
         }
     }
 }
@@ -681,6 +750,9 @@ mod d {
     }
     pub(super) fn contact_function() -> String {
         "IC".into()
+    }
+    pub(super) fn zero() -> String {
+        "0".into()
     }
     pub(super) fn api_date() -> String {
         "[year]-[month]-[day]".into()
@@ -1009,6 +1081,7 @@ impl Mapping {
                 format!("'{csh}' must be a CSH01 code of 1 or 2 letters or digits"),
             );
         }
+        self.validate_pads(&mut bad);
         for (key, value, low, high) in self.limits.ranges() {
             if !(low..=high).contains(&value) {
                 bad(
@@ -1019,6 +1092,81 @@ impl Mapping {
             }
         }
         out
+    }
+
+    /// Each `[[po850.pad]]`: a known element, a width it holds, a fill of `0` or a space, and
+    /// each element once.
+    fn validate_pads(&self, bad: &mut impl FnMut(&str, &str, String)) {
+        let opts = crate::x12::WriteOptions {
+            version: match self.interchange.version {
+                X12Version::V4010 => crate::x12::Version::V4010,
+                X12Version::V5010 => crate::x12::Version::V5010,
+            },
+            max_lengths: self.length_overrides(),
+            ..crate::x12::WriteOptions::default()
+        };
+        let mut seen = Vec::new();
+        for p in &self.po850.pad {
+            let Some((seg, n)) = p.place() else {
+                bad(
+                    "po850.pad",
+                    "element",
+                    format!("'{}' must look like PO101", p.element),
+                );
+                continue;
+            };
+            if seen.contains(&(seg.clone(), n)) {
+                bad(
+                    "po850.pad",
+                    "element",
+                    format!("{} is padded twice", p.element),
+                );
+            }
+            let max = crate::x12::max_len(&opts, &seg, n);
+            if p.width == 0 || max.is_some_and(|m| p.width > m) {
+                let holds = max.map_or(String::new(), |m| format!(" ({} holds {m})", p.element));
+                bad(
+                    "po850.pad",
+                    "width",
+                    format!("{} must be from 1 to the element's length{holds}", p.width),
+                );
+            }
+            if p.fill != "0" && p.fill != " " {
+                bad(
+                    "po850.pad",
+                    "fill",
+                    format!("'{}' must be \"0\" or \" \"", p.fill),
+                );
+            } else if p.fill == "0" && p.side == PadSide::Right {
+                bad(
+                    "po850.pad",
+                    "side",
+                    format!(
+                        "{}: zeros go on the left only (on the right they change the value)",
+                        p.element
+                    ),
+                );
+            }
+            seen.push((seg, n));
+        }
+    }
+
+    /// The writer's paddings (`[[po850.pad]]`).
+    pub fn paddings(&self) -> Vec<crate::x12::Padding> {
+        self.po850.pad.iter().filter_map(Pad::padding).collect()
+    }
+
+    /// `value` of element `seg`/`n` as the ERP echoes it, without the fill `[[po850.pad]]`
+    /// writes (unchanged when the element is not padded).
+    pub fn unpad<'a>(&self, seg: &str, n: usize, value: &'a str) -> &'a str {
+        match self
+            .paddings()
+            .iter()
+            .find(|p| p.segment.eq_ignore_ascii_case(seg) && p.element == n)
+        {
+            Some(p) => p.strip(value),
+            None => value,
+        }
     }
 
     /// `(segment id, element position, max length)` overrides for the X12 writer.

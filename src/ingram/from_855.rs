@@ -301,7 +301,8 @@ fn line_json(
         "ingramLineNumber".into(),
         json!(line
             .line_number
-            .clone()
+            .as_deref()
+            .map(|l| mapping.unpad("PO1", 1, l).to_string())
             .unwrap_or_else(|| (n + 1).to_string())),
     );
     if let Some(v) = product_id(line, &mapping.inbound.vendor_part_qualifiers) {
@@ -395,6 +396,24 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn a_line_number_the_850_padded_is_sent_to_ingram_without_the_fill() {
+        let text = format!(
+            "{}\n[[po850.pad]]\nelement = \"PO101\"\nwidth = 3\n",
+            crate::mapping::DEFAULT_MAPPING
+        );
+        let padded = Mapping::from_str(&text, std::path::Path::new("m.toml")).unwrap();
+        let ack = ACK
+            .replace("PO1*1*", "PO1*001*")
+            .replace("PO1*2*", "PO1*010*");
+        let c = call(&ack, &padded).unwrap();
+        assert_eq!(c.body["lines"][0]["ingramLineNumber"], "1");
+        assert_eq!(c.body["lines"][1]["ingramLineNumber"], "10");
+        // Without the padding in the mapping, the ERP's value is passed on as it is.
+        let c = call(&ack, &Mapping::builtin()).unwrap();
+        assert_eq!(c.body["lines"][0]["ingramLineNumber"], "001");
     }
 
     #[test]

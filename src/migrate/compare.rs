@@ -159,18 +159,35 @@ pub fn first_difference(van: &X12File, ours: &X12File, mapping: &Mapping) -> Opt
             let (a, b) = (v.get(n), o.get(n));
             if a != b {
                 let case_only = matches!((a, b), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b));
+                let padding_only = matches!((a, b), (Some(a), Some(b)) if only_padding(a, b));
                 return Some(Difference {
                     segment: v[0].clone(),
                     position: i + 1,
                     element: format!("{}{n:02}", v[0]),
                     van: a.cloned().unwrap_or_else(|| "(absent)".into()),
                     ours: b.cloned().unwrap_or_else(|| "(absent)".into()),
-                    key: governing_key(v, n, line, mapping, case_only),
+                    key: if padding_only {
+                        "po850.pad".into()
+                    } else {
+                        governing_key(v, n, line, mapping, case_only)
+                    },
                 });
             }
         }
     }
     None
+}
+
+/// Whether two different values, neither of them blank, are the same but for the fill
+/// `[[po850.pad]]` adds: zeros or spaces on the left, spaces on the right (`1` and `001`, `7HW1`
+/// and `7HW1  `).
+pub fn only_padding(a: &str, b: &str) -> bool {
+    a != b
+        && !a.trim().is_empty()
+        && !b.trim().is_empty()
+        && (a.trim_start_matches('0') == b.trim_start_matches('0')
+            || a.trim_start_matches(' ') == b.trim_start_matches(' ')
+            || a.trim_end_matches(' ') == b.trim_end_matches(' '))
 }
 
 fn joined(segment: &[String], file: &X12File) -> String {

@@ -3,7 +3,7 @@
 //! and the 850 archive a VAN with a given layout would have delivered for them. A layout is
 //! stated as a mapping (`tests/data/van/NAME/van.toml`), so the archives differ in everything a
 //! mapping can state: envelope, delimiters, line breaks, segment sets, qualifiers, codes, case,
-//! date formats. The tests and the `learn` bench use it; the learner never sees the layout file.
+//! date formats, padding. The tests and the `learn` bench use it; the learner never sees the layout file.
 
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
@@ -129,6 +129,29 @@ pub fn webhook(n: u64) -> Value {
     let mut rng = Rng::new(n + 1);
     let day = 1 + rng.below(28);
     let mut po = Map::new();
+    header_fields(&mut rng, n, day, &mut po);
+    po.insert("shipToInfo".into(), address(&mut rng, true));
+    po.insert("billToInfo".into(), address(&mut rng, false));
+    if rng.chance(40) {
+        po.insert("endUserInfo".into(), address(&mut rng, true));
+    }
+    if rng.chance(30) {
+        po.insert("resellerInfo".into(), address(&mut rng, true));
+    }
+    let count = 1 + rng.below(4);
+    let lines: Vec<Value> = (1..=count).map(|i| line(&mut rng, i)).collect();
+    po.insert("lines".into(), Value::Array(lines));
+    json!({
+        "topic": "vendors/purchaseorders",
+        "event": "im::vendorpocreate",
+        "eventTimeStamp": format!("2026-11-{day:02}T12:00:00Z"),
+        "eventid": format!("EV{n:08}"),
+        "resource": [Value::Object(po)],
+    })
+}
+
+/// The PO's own fields, before its addresses: number, date, references, terms, carrier, notes.
+fn header_fields(rng: &mut Rng, n: u64, day: u64, po: &mut Map<String, Value>) {
     po.insert("eventType".into(), json!("im::new_purchaseorder"));
     po.insert("ingramPurchaseOrderNumber".into(), json!(po_number(n)));
     po.insert(
@@ -183,60 +206,45 @@ pub fn webhook(n: u64) -> Value {
             )),
         );
     }
-    po.insert("shipToInfo".into(), address(&mut rng, true));
-    po.insert("billToInfo".into(), address(&mut rng, false));
+}
+
+/// Line `i` of a PO.
+fn line(rng: &mut Rng, i: u64) -> Value {
+    let mut l = Map::new();
+    l.insert("ingramLineNumber".into(), json!(i.to_string()));
+    l.insert(
+        "ingramPartNumber".into(),
+        json!(format!("{}HW{:03}", rng.below(10), rng.below(1000))),
+    );
+    l.insert(
+        "vendorPartNumber".into(),
+        json!(format!("VP-{:05}", rng.below(100000))),
+    );
+    if rng.chance(50) {
+        l.insert(
+            "upcCode".into(),
+            json!(format!("0{:011}", rng.below(100_000_000_000))),
+        );
+    }
+    if rng.chance(85) {
+        l.insert("description".into(), json!(rng.pick(&PRODUCTS)));
+    }
+    l.insert("quantity".into(), json!(1 + rng.below(50)));
+    l.insert(
+        "unitOfMeasure".into(),
+        json!(rng.pick(&["EA", "EA", "EACH", "BX"])),
+    );
+    l.insert(
+        "unitPrice".into(),
+        json!(format!("{}.{:02}", 1 + rng.below(900), rng.below(100))),
+    );
     if rng.chance(40) {
-        po.insert("endUserInfo".into(), address(&mut rng, true));
+        l.insert(
+            "requestedShipDate".into(),
+            json!(format!("2026-12-{:02}", 1 + rng.below(28))),
+        );
     }
-    if rng.chance(30) {
-        po.insert("resellerInfo".into(), address(&mut rng, true));
-    }
-    let mut lines = Vec::new();
-    for i in 1..=1 + rng.below(4) {
-        let mut l = Map::new();
-        l.insert("ingramLineNumber".into(), json!(i.to_string()));
-        l.insert(
-            "ingramPartNumber".into(),
-            json!(format!("{}HW{:03}", rng.below(10), rng.below(1000))),
-        );
-        l.insert(
-            "vendorPartNumber".into(),
-            json!(format!("VP-{:05}", rng.below(100000))),
-        );
-        if rng.chance(50) {
-            l.insert(
-                "upcCode".into(),
-                json!(format!("0{:011}", rng.below(100_000_000_000))),
-            );
-        }
-        if rng.chance(85) {
-            l.insert("description".into(), json!(rng.pick(&PRODUCTS)));
-        }
-        l.insert("quantity".into(), json!(1 + rng.below(50)));
-        l.insert(
-            "unitOfMeasure".into(),
-            json!(rng.pick(&["EA", "EA", "EACH", "BX"])),
-        );
-        l.insert(
-            "unitPrice".into(),
-            json!(format!("{}.{:02}", 1 + rng.below(900), rng.below(100))),
-        );
-        if rng.chance(40) {
-            l.insert(
-                "requestedShipDate".into(),
-                json!(format!("2026-12-{:02}", 1 + rng.below(28))),
-            );
-        }
-        lines.push(Value::Object(l));
-    }
-    po.insert("lines".into(), Value::Array(lines));
-    json!({
-        "topic": "vendors/purchaseorders",
-        "event": "im::vendorpocreate",
-        "eventTimeStamp": format!("2026-11-{day:02}T12:00:00Z"),
-        "eventid": format!("EV{n:08}"),
-        "resource": [Value::Object(po)],
-    })
+    Value::Object(l)
 }
 
 /// The PO number of corpus PO `n`.

@@ -1,4 +1,4 @@
-//! Tests of moving from a VAN on the three corpora in `tests/data/van/`: each layout's archive
+//! Tests of moving from a VAN on the four corpora in `tests/data/van/`: each layout's archive
 //! (`learn/` and `check/`, with the webhooks of the same POs) is regenerated from its
 //! `van.toml` and must match the files; `learn` on `learn/` must reproduce its own POs and then
 //! every PO of `check/`, which it never saw; `compare` names the first difference and its key.
@@ -10,7 +10,7 @@ use super::compare::{self, Outcome};
 use super::{corpus, learn, X12File};
 use crate::mapping::Mapping;
 
-const LAYOUTS: [&str; 3] = ["classic", "pipes", "bare-newline"];
+const LAYOUTS: [&str; 4] = ["classic", "pipes", "bare-newline", "padded"];
 const LEARN: std::ops::Range<u64> = 0..30;
 const CHECK: std::ops::Range<u64> = 1000..1015;
 
@@ -57,7 +57,7 @@ fn the_corpora_are_what_their_layouts_write() {
 }
 
 #[test]
-fn the_three_layouts_differ_in_envelope_delimiters_and_segments() {
+fn the_layouts_differ_in_envelope_delimiters_segments_and_padding() {
     let first = |layout: &str| {
         let (archive, _) = learn::read_archive(&dir(layout).join("learn/archive")).unwrap();
         archive[0].1.clone()
@@ -75,6 +75,11 @@ fn the_three_layouts_differ_in_envelope_delimiters_and_segments() {
     assert!(b.first("CSH").is_some() && a.first("CSH").is_none());
     assert!(a.first("CUR").is_some() && b.first("CUR").is_none());
     assert!(b.first("TD5").is_none() && b.first("ITD").is_none());
+    let d = first("padded");
+    assert_eq!((d.element, d.terminator, d.line_break), (b'*', b'~', ""));
+    assert_eq!(d.component, b':');
+    assert_eq!(d.first("PO1").map(|s| s[1].as_str()), Some("001"));
+    assert!(d.first("PID").is_none() && a.first("PID").is_some());
 }
 
 #[test]
@@ -141,6 +146,80 @@ fn learn_comments_its_evidence_and_reports_what_it_guessed() {
         alone.report.iter().any(|r| r.contains("guessed")),
         "{:?}",
         alone.report
+    );
+}
+
+#[test]
+fn learn_finds_fixed_width_elements_and_compare_names_po850_pad() {
+    let (archive, pos) = archive_and_pos(&dir("padded").join("learn"));
+    let first = &archive[0].1;
+    assert_eq!(first.line_break, "");
+    let po1 = first.first("PO1").unwrap();
+    assert_eq!(
+        (po1[1].as_str(), po1[9].as_str()),
+        ("001", &*format!("{:<10}", po1[9].trim()))
+    );
+    let (learned, failures) = learn::learn_and_verify(&archive, &pos);
+    assert!(failures.is_empty(), "{failures:#?}\n{}", learned.toml);
+    for (element, width, fill, side) in [
+        ("PO101", 3, "0", "left"),
+        ("PO102", 5, "0", "left"),
+        ("PO109", 10, " ", "right"),
+    ] {
+        let entry = format!(
+            "element = \"{element}\"\nwidth = {width}\nfill = \"{fill}\"\nside = \"{side}\"\n"
+        );
+        assert!(learned.toml.contains(&entry), "{entry}\n{}", learned.toml);
+    }
+    assert!(
+        learned.toml.contains(
+            "# PO101 is the webhook's value filled with \"0\" on the left to 3 in 74 of 74 paired values"
+        ),
+        "{}",
+        learned.toml
+    );
+    assert!(learned.report.is_empty(), "{:?}", learned.report);
+    // No other layout pads anything.
+    for layout in ["classic", "pipes", "bare-newline"] {
+        let (archive, pos) = archive_and_pos(&dir(layout).join("learn"));
+        assert!(!learn::learn(&archive, &pos).toml.contains("[[po850.pad]]"));
+    }
+    // Without its PO101 padding, the learned mapping differs in PO101 and compare says why.
+    let mut unpadded = Mapping::from_str(&learned.toml, Path::new("learned.toml")).unwrap();
+    unpadded.po850.pad.retain(|p| p.element != "PO101");
+    let (vans, _) = compare::van_850s(&dir("padded").join("check/archive")).unwrap();
+    let (check, _) =
+        compare::webhook_pos(&dir("padded").join("check/webhooks"), &unpadded).unwrap();
+    let reports = compare::compare(&unpadded, &check, &vans);
+    assert_eq!(compare::tally(&reports), (0, CHECK.count()));
+    let Outcome::Different { difference } = &reports[0].outcome else {
+        panic!("{:?}", reports[0]);
+    };
+    assert_eq!(
+        (
+            difference.element.as_str(),
+            difference.van.as_str(),
+            difference.ours.as_str(),
+            difference.key.as_str()
+        ),
+        ("PO101", "001", "1", "po850.pad"),
+        "{difference}"
+    );
+    // A space-padded id narrower than the VAN's is a padding difference too.
+    let mut narrow = Mapping::from_str(&learned.toml, Path::new("learned.toml")).unwrap();
+    for p in &mut narrow.po850.pad {
+        if p.element == "PO109" {
+            p.width = 8;
+        }
+    }
+    let reports = compare::compare(&narrow, &check, &vans);
+    let Outcome::Different { difference } = &reports[0].outcome else {
+        panic!("{:?}", reports[0]);
+    };
+    assert_eq!(
+        (difference.element.as_str(), difference.key.as_str()),
+        ("PO109", "po850.pad"),
+        "{difference}"
     );
 }
 
@@ -316,4 +395,41 @@ fn a_van_file_with_several_pos_is_compared_po_by_po() {
         ),
         None
     );
+}
+
+#[test]
+fn a_mapping_given_to_learn_keeps_its_webhook_view_its_855_856_side_and_its_samples() {
+    let text = format!(
+        "{}\n[samples]\ndir = \"vendor-samples\"\n",
+        crate::mapping::DEFAULT_MAPPING.replacen(
+            "ship_to = \"shipToInfo\"",
+            "ship_to = \"deliverTo\"",
+            1
+        )
+    );
+    let kept = learn::unlearned_sections(&text, Path::new("/etc/edi-bridge/mappings/vendor.toml"))
+        .unwrap();
+    assert!(kept.contains("ship_to = \"deliverTo\""), "{kept}");
+    assert!(
+        kept.contains("dir = \"/etc/edi-bridge/mappings/vendor-samples\""),
+        "{kept}"
+    );
+    for section in [
+        "[inbound]",
+        "[po_response]",
+        "[code_lists.ack_type]",
+        "[ack997]",
+    ] {
+        assert!(kept.contains(section), "{section}: {kept}");
+    }
+    assert!(
+        !kept.contains("[po850") && !kept.contains("[interchange]"),
+        "{kept}"
+    );
+    // Learned onto it, the whole mapping loads and reads the webhook through it.
+    let (archive, pos) = archive_and_pos(&dir("classic").join("learn"));
+    let learned = learn::learn_onto(&archive, &pos, &kept);
+    let m = Mapping::from_str(&learned.toml, Path::new("learned.toml")).unwrap();
+    assert_eq!(m.webhook.ship_to, "deliverTo");
+    assert!(learn::unlearned_sections("[webhook", Path::new("m.toml")).is_err());
 }

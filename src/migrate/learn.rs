@@ -1,13 +1,17 @@
-//! `edi-bridge mapping learn --from ARCHIVE_DIR [--webhooks WEBHOOK_DIR]`: the mapping that
-//! reproduces the 850s a VAN delivered. From the archive alone it reads the envelope, the
-//! delimiters and line breaks, the segment order, which segments are always, sometimes or never
-//! there, and the constant elements and code values. With webhooks of some of the same POs
-//! (paired by BEG03) it also learns which field feeds which element: REF, DTM and PO1
-//! qualifiers, N1 parties by their names, code lists (order type, unit of measure, carrier), the
-//! date format, the terms text and the case. It writes the mapping as TOML, each choice
-//! commented with its evidence, and a report of what it could not place. It then renders every
-//! paired PO with what it learned and compares it with the archive ([`super::compare`]): any
-//! difference is named and makes the command fail, so a learned mapping is never silently wrong.
+//! `edi-bridge mapping learn --from ARCHIVE_DIR [--webhooks WEBHOOK_DIR] [--mapping M]`: the
+//! mapping that reproduces the 850s a VAN delivered. From the archive alone it reads the
+//! envelope, the delimiters and line breaks, the segment order, which segments are always,
+//! sometimes or never there, and the constant elements and code values. With webhooks of some
+//! of the same POs (paired by BEG03; read through M's `[webhook]` renames and program when M is
+//! given, as the daemon reads them) it also learns which field feeds which element: REF, DTM and
+//! PO1 qualifiers, N1 parties by their names, code lists (order type, unit of measure, carrier),
+//! the date format, the terms text, the case and the padding of fixed-width elements
+//! (`[[po850.pad]]`, found by rendering the paired POs unpadded and comparing them with the
+//! archive). It writes the mapping as TOML, each choice commented with its evidence, and a
+//! report of what it could not place. It then renders every paired PO with what it learned and
+//! compares it with the archive ([`super::compare`]): any difference is named and makes the
+//! command fail, so a learned mapping is never silently wrong. Each step is a function of its
+//! own, in the order of the TOML it writes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -196,52 +200,89 @@ fn addresses(po: &PurchaseOrder) -> [(&'static str, Option<&Address>); 4] {
     ]
 }
 
-/// Learns the mapping from `archive` (each 850 with its file) and the webhook POs `pos`.
+/// Learns the mapping from `archive` (each 850 with its file) and the webhook POs `pos`, with
+/// the shipped defaults for what the archive cannot say.
 pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
+    learn_onto(archive, pos, &shipped_unlearned())
+}
+
+/// [`learn`], followed by `unlearned`: the sections the archive cannot say (the webhook view,
+/// the 855/856 side), from [`shipped_unlearned`] or [`unlearned_sections`] of a mapping.
+pub fn learn_onto(
+    archive: &[(PathBuf, X12File)],
+    pos: &[PurchaseOrder],
+    unlearned: &str,
+) -> Learned {
     let mut out = Out {
         text: String::new(),
         report: Vec::new(),
         files: archive.len(),
     };
+    let pairs = pair(archive, pos);
+    let _ = writeln!(
+        out.text,
+        "# edi-bridge mapping learned by `edi-bridge mapping learn` from {} archived 850s\n\
+         # and {} webhook POs ({} paired with an 850 by BEG03). Each choice is commented with its\n\
+         # evidence. Check it with `edi-bridge compare` before a shadow run.",
+        archive.len(),
+        pos.len(),
+        pairs.len()
+    );
+    let five = learn_interchange(&mut out, archive);
+    learn_delimiters(&mut out, archive, five);
+    learn_po850(&mut out, archive, &pairs);
+    learn_padding(&mut out, &pairs, unlearned);
+    out.text.push_str(unlearned);
+    Learned {
+        toml: out.text,
+        report: out.report,
+    }
+}
+
+/// Each archived 850 with the webhook PO of its BEG03, where there is one.
+fn pair<'a>(
+    archive: &'a [(PathBuf, X12File)],
+    pos: &'a [PurchaseOrder],
+) -> Vec<(&'a X12File, &'a PurchaseOrder)> {
     let by_po: BTreeMap<&str, &PurchaseOrder> =
         pos.iter().map(|p| (p.po_number.as_str(), p)).collect();
-    let pairs: Vec<(&X12File, &PurchaseOrder)> = archive
+    archive
         .iter()
         .filter_map(|(_, f)| {
             let beg = f.first("BEG")?;
             by_po.get(X12File::value(beg, 3)).map(|po| (f, *po))
         })
-        .collect();
-    let n = archive.len();
-    let _ = writeln!(
-        out.text,
-        "# edi-bridge mapping learned by `edi-bridge mapping learn` from {n} archived 850s\n\
-         # and {} webhook POs ({} paired with an 850 by BEG03). Each choice is commented with its\n\
-         # evidence. Check it with `edi-bridge compare` before a shadow run.",
-        pos.len(),
-        pairs.len()
-    );
+        .collect()
+}
 
-    // Envelope and delimiters.
-    let tally = |f: &dyn Fn(&X12File) -> Option<String>| {
-        let mut t = Tally::default();
-        for (_, x) in archive {
-            if let Some(v) = f(x) {
-                t.add(v);
-            }
+/// The tally of one value per archived file (`f` yields none for a file without it).
+fn file_tally(archive: &[(PathBuf, X12File)], f: &dyn Fn(&X12File) -> Option<String>) -> Tally {
+    let mut t = Tally::default();
+    for (_, x) in archive {
+        if let Some(v) = f(x) {
+            t.add(v);
         }
-        t
-    };
-    let el = |seg: &'static str, n: usize, trim: bool| {
-        move |x: &X12File| {
-            x.first(seg).map(|s| {
-                let v = X12File::value(s, n);
-                if trim { v.trim() } else { v }.to_string()
-            })
-        }
-    };
+    }
+    t
+}
+
+/// Element `n` of the first `seg` of a file (trimmed of the ISA's padding when `trim`).
+fn first_el(seg: &'static str, n: usize, trim: bool) -> impl Fn(&X12File) -> Option<String> {
+    move |x: &X12File| {
+        x.first(seg).map(|s| {
+            let v = X12File::value(s, n);
+            if trim { v.trim() } else { v }.to_string()
+        })
+    }
+}
+
+/// `[interchange]`: the version, the ISA and GS ids and qualifiers, GS08, ISA14 and ISA15.
+/// Whether the archive is 005010 or later.
+fn learn_interchange(out: &mut Out, archive: &[(PathBuf, X12File)]) -> bool {
+    let n = archive.len();
+    let tally = |f: &dyn Fn(&X12File) -> Option<String>| file_tally(archive, f);
     out.section("interchange");
-    let version = tally(&el("ISA", 12, false));
+    let version = tally(&first_el("ISA", 12, false));
     let v = version
         .mode()
         .map(|(v, _)| v.to_string())
@@ -263,19 +304,24 @@ pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
     out.constant(
         "sender_qualifier",
         "ISA05",
-        &tally(&el("ISA", 5, false)),
+        &tally(&first_el("ISA", 5, false)),
         "ZZ",
     );
-    let sender = out.constant("sender_id", "ISA06", &tally(&el("ISA", 6, true)), "");
+    let sender = out.constant("sender_id", "ISA06", &tally(&first_el("ISA", 6, true)), "");
     out.constant(
         "receiver_qualifier",
         "ISA07",
-        &tally(&el("ISA", 7, false)),
+        &tally(&first_el("ISA", 7, false)),
         "ZZ",
     );
-    let receiver = out.constant("receiver_id", "ISA08", &tally(&el("ISA", 8, true)), "");
+    let receiver = out.constant(
+        "receiver_id",
+        "ISA08",
+        &tally(&first_el("ISA", 8, true)),
+        "",
+    );
     for (key, n_el, isa) in [("gs_sender", 2, &sender), ("gs_receiver", 3, &receiver)] {
-        let t = tally(&el("GS", n_el, false));
+        let t = tally(&first_el("GS", n_el, false));
         if let Some((v, k)) = t.mode() {
             if v == isa.as_str() {
                 out.comment(&format!(
@@ -286,7 +332,7 @@ pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
             }
         }
     }
-    let gs08 = tally(&el("GS", 8, false));
+    let gs08 = tally(&first_el("GS", 8, false));
     if let Some((g, k)) = gs08.mode() {
         let default = if five { "005010" } else { "004010" };
         if g == default {
@@ -297,13 +343,18 @@ pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
             out.constant("gs_version", "GS08", &gs08, default);
         }
     }
-    out.constant("usage", "ISA15", &tally(&el("ISA", 15, false)), "P");
-    let ack = tally(&el("ISA", 14, false));
+    out.constant("usage", "ISA15", &tally(&first_el("ISA", 15, false)), "P");
+    let ack = tally(&first_el("ISA", 14, false));
     if let Some((a, k)) = ack.mode() {
         out.comment(&format!("ISA14 {a} in {k} of {n} files"));
         out.key("ack_requested", if a == "1" { "true" } else { "false" });
     }
+    five
+}
 
+/// `[delimiters]`: element, component, segment terminator, repetition and the line break.
+fn learn_delimiters(out: &mut Out, archive: &[(PathBuf, X12File)], five: bool) {
+    let tally = |f: &dyn Fn(&X12File) -> Option<String>| file_tally(archive, f);
     out.section("delimiters");
     let byte = |b: u8| String::from_utf8_lossy(&[b]).into_owned();
     out.constant(
@@ -328,7 +379,7 @@ pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
         out.constant(
             "repetition",
             "ISA11 repetition separator",
-            &tally(&el("ISA", 11, false)),
+            &tally(&first_el("ISA", 11, false)),
             "^",
         );
     } else {
@@ -355,36 +406,175 @@ pub fn learn(archive: &[(PathBuf, X12File)], pos: &[PurchaseOrder]) -> Learned {
     ));
     out.key("newline", if lb.is_empty() { "false" } else { "true" });
     out.key("crlf", if lb == "\\r\\n" { "true" } else { "false" });
+}
 
-    learn_po850(&mut out, archive, &pairs);
-
-    // Inbound and the Ingram calls are not in the archive: the shipped defaults.
-    if let Some(at) = DEFAULT_MAPPING.find("[code_lists.carrier_name]") {
-        let _ = write!(
-            out.text,
+/// Inbound and the Ingram calls are not in the archive: the shipped defaults.
+pub fn shipped_unlearned() -> String {
+    match DEFAULT_MAPPING.find("[code_lists.carrier_name]") {
+        Some(at) => format!(
             "\n# ---------------------------------------------------------------------------------\n\
              # Not in the 850 archive, so not learned: the shipped defaults for the 855/856 side.\n\n{}",
             &DEFAULT_MAPPING[at..]
-        );
-    }
-    Learned {
-        toml: out.text,
-        report: out.report,
+        ),
+        None => String::new(),
     }
 }
 
+/// The sections of the mapping TOML `text` (read from `source`) that `learn` does not learn
+/// and keeps as they are: `[webhook]` (the renames and the program the daemon decodes Ingram's
+/// webhooks with), the 855/856 side (`[po_response]`, `[po_status]`, `[inbound]`, `[ack997]`,
+/// the code lists `carrier_name`, `ack_type` and `line_status`), `[limits]` and `[samples]`
+/// (its `dir` made absolute, as the learned mapping may be written elsewhere).
+pub fn unlearned_sections(text: &str, source: &Path) -> Result<String, String> {
+    let all: toml::Table =
+        toml::from_str(text).map_err(|e| format!("{}: {e}", source.display()))?;
+    let mut kept = toml::Table::new();
+    for key in [
+        "webhook",
+        "po_response",
+        "po_status",
+        "inbound",
+        "ack997",
+        "limits",
+        "samples",
+    ] {
+        if let Some(v) = all.get(key) {
+            kept.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(toml::Value::Table(lists)) = all.get("code_lists") {
+        let inbound: toml::Table = lists
+            .iter()
+            .filter(|(k, _)| ["carrier_name", "ack_type", "line_status"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        kept.insert("code_lists".into(), toml::Value::Table(inbound));
+    }
+    if let Some(toml::Value::Table(samples)) = kept.get_mut("samples") {
+        if let Some(toml::Value::String(dir)) = samples.get_mut("dir") {
+            let parent = source.parent().unwrap_or(Path::new("."));
+            let resolved = std::path::absolute(parent.join(&*dir))
+                .map_err(|e| format!("{}: [samples] dir: {e}", source.display()))?;
+            *dir = resolved.display().to_string();
+        }
+    }
+    let body = toml::to_string(&kept).map_err(|e| format!("{}: {e}", source.display()))?;
+    Ok(format!(
+        "\n# ---------------------------------------------------------------------------------\n\
+         # Not in the 850 archive, so not learned: kept from {} (the webhook view the daemon\n\
+         # decodes Ingram's webhooks with, the 855/856 side and the program limits).\n\n{body}",
+        source.display()
+    ))
+}
+
+/// The archive as the `[po850]` steps read it: every file split into parts, and the paired ones
+/// with their webhook PO.
+struct Evidence<'a> {
+    /// The number of archived 850s.
+    n: usize,
+    all: Vec<Parts<'a>>,
+    paired: Vec<(Parts<'a>, &'a PurchaseOrder)>,
+    /// Whether any webhook is paired (else codes are guessed and reported).
+    webhooks: bool,
+}
+
+impl Evidence<'_> {
+    /// The values `pick` yields over every archived 850.
+    fn tally(&self, pick: &dyn Fn(&Parts<'_>) -> Vec<String>) -> Tally {
+        let mut t = Tally::default();
+        for p in &self.all {
+            for v in pick(p) {
+                t.add(v);
+            }
+        }
+        t
+    }
+
+    /// Element `el` of each heading segment `id`.
+    fn heading(&self, id: &'static str, el: usize) -> Tally {
+        self.tally(&heading_values(id, el))
+    }
+}
+
+/// Element `el` of each heading segment `id` of a PO.
+fn heading_values(id: &'static str, el: usize) -> impl Fn(&Parts<'_>) -> Vec<String> {
+    move |p: &Parts<'_>| {
+        p.heading
+            .iter()
+            .filter(|s| s[0] == id)
+            .map(|s| X12File::value(s, el).to_string())
+            .collect::<Vec<_>>()
+    }
+}
+
+/// Element `el` of each segment `id` inside the PO's PO1 loops.
+fn line_values(id: &'static str, el: usize) -> impl Fn(&Parts<'_>) -> Vec<String> {
+    move |p: &Parts<'_>| {
+        p.lines
+            .iter()
+            .flatten()
+            .filter(|s| s[0] == id)
+            .map(|s| X12File::value(s, el).to_string())
+            .collect::<Vec<_>>()
+    }
+}
+
+/// The webhook line a PO1 is for: the same line number, leading zeros aside (the ERP's 855 and
+/// 856 name lines the same way, and a padded PO101 is learned as `[[po850.pad]]`).
+fn line_of<'p>(po: &'p PurchaseOrder, po1: &[String]) -> Option<&'p crate::domain::OrderLine> {
+    po.lines
+        .iter()
+        .find(|x| same_value(X12File::value(po1, 1), &x.ingram_line_number))
+}
+
+/// Whether `written` is `value` as it is or filled out by a padding.
+fn same_value(written: &str, value: &str) -> bool {
+    written == value || compare::only_padding(written, value)
+}
+
+/// `[po850]` and what follows it: everything the 850s and their webhooks say about the
+/// transaction set, step by step in the order of the TOML.
 fn learn_po850(
     out: &mut Out,
     archive: &[(PathBuf, X12File)],
     pairs: &[(&X12File, &PurchaseOrder)],
 ) {
-    let n = archive.len();
-    let all: Vec<Parts<'_>> = archive.iter().map(|(_, f)| parts(f)).collect();
-    let paired: Vec<(Parts<'_>, &PurchaseOrder)> =
-        pairs.iter().map(|(f, po)| (parts(f), *po)).collect();
-    let webhooks = !pairs.is_empty();
+    let ev = Evidence {
+        n: archive.len(),
+        all: archive.iter().map(|(_, f)| parts(f)).collect(),
+        paired: pairs.iter().map(|(f, po)| (parts(f), *po)).collect(),
+        webhooks: !pairs.is_empty(),
+    };
+    learn_inventory(out, archive, &ev.all);
+    out.section("po850");
+    out.constant("purpose", "BEG01", &ev.heading("BEG", 1), "00");
+    out.constant("po_type", "BEG02", &ev.heading("BEG", 2), "SA");
+    let date_format = learn_date_format(out, &ev);
+    out.constant("currency_entity", "CUR01", &ev.heading("CUR", 1), "");
+    if let Some((v, k)) = ev.heading("CSH", 1).mode() {
+        out.comment(&format!("CSH01 {v} in {k} of {} files", ev.n));
+        out.key("csh", &q(v));
+    } else {
+        out.comment("CSH: never there");
+        out.key("csh", &q(""));
+    }
+    let order_codes = learn_refs(out, &ev);
+    learn_header_dates(out, &ev, &date_format);
+    learn_terms(out, &ev);
+    learn_carrier(out, &ev);
+    out.constant("notes_n9_qualifier", "N901", &ev.heading("N9", 1), "");
+    learn_prices(out, &ev);
+    let uom = learn_line_ids(out, &ev, &date_format);
+    learn_summary(out, &ev);
+    learn_case(out, &ev, archive);
+    learn_parties(out, &ev.all, &ev.paired, ev.n);
+    learn_code_lists(out, &ev, &order_codes, &uom);
+}
 
-    // Inventory: how often each segment (with its qualifier) is there, and the order.
+/// Comments on the segments: their order, which are always, sometimes or never there; and a
+/// report of those no mapping key writes.
+fn learn_inventory(out: &mut Out, archive: &[(PathBuf, X12File)], all: &[Parts<'_>]) {
+    let n = archive.len();
     let label = |s: &[String]| match s[0].as_str() {
         "REF" | "DTM" | "N1" | "N9" | "CUR" | "ITD" | "CSH" => {
             format!("{}*{}", s[0], X12File::value(s, 1))
@@ -400,32 +590,11 @@ fn learn_po850(
             }
         }
     }
-    // The order of segment IDs in each area, merged over the files.
-    let merged = |seqs: &mut dyn Iterator<Item = Vec<&str>>| {
-        let mut order: Vec<String> = Vec::new();
-        for seq in seqs {
-            let mut prev: Option<usize> = None;
-            for id in seq {
-                match order.iter().position(|o| o == id) {
-                    Some(i) => prev = Some(prev.map_or(i, |p| p.max(i))),
-                    None => {
-                        let at = prev.map_or(order.len(), |p| p + 1);
-                        order.insert(at, id.to_string());
-                        prev = Some(at);
-                    }
-                }
-            }
-        }
-        order.join(" ")
-    };
-    fn ids<'a>(segs: &[&'a [String]]) -> Vec<&'a str> {
-        segs.iter().map(|s| s[0].as_str()).collect()
-    }
-    let heading = merged(&mut all.iter().map(|p| ids(&p.heading)));
-    let line = merged(&mut all.iter().flat_map(|p| p.lines.iter().map(|l| ids(l))));
-    let summary = merged(&mut all.iter().map(|p| ids(&p.summary)));
-    let order = format!("ST {heading} | each PO1 loop: {line} | {summary} SE");
-    let _ = writeln!(out.text, "\n# Segment order in the archive: {order}",);
+    let _ = writeln!(
+        out.text,
+        "\n# Segment order in the archive: {}",
+        segment_order(all)
+    );
     let always: Vec<&str> = present
         .iter()
         .filter(|(_, k)| **k == n)
@@ -461,32 +630,42 @@ fn learn_po850(
             "{id} in {k} of {n} files: no mapping key writes it; state it with [[po850.segments]]"
         ));
     }
+}
 
-    out.section("po850");
-    let seg_tally = |pick: &dyn Fn(&Parts<'_>) -> Vec<String>| {
-        let mut t = Tally::default();
-        for p in &all {
-            for v in pick(p) {
-                t.add(v);
+/// The order of segment IDs in the heading, in each PO1 loop and in the summary, merged over
+/// the files: `ST BEG … | each PO1 loop: PO1 PID | CTT SE`.
+fn segment_order(all: &[Parts<'_>]) -> String {
+    let merged = |seqs: &mut dyn Iterator<Item = Vec<&str>>| {
+        let mut order: Vec<String> = Vec::new();
+        for seq in seqs {
+            let mut prev: Option<usize> = None;
+            for id in seq {
+                match order.iter().position(|o| o == id) {
+                    Some(i) => prev = Some(prev.map_or(i, |p| p.max(i))),
+                    None => {
+                        let at = prev.map_or(order.len(), |p| p + 1);
+                        order.insert(at, id.to_string());
+                        prev = Some(at);
+                    }
+                }
             }
         }
-        t
+        order.join(" ")
     };
-    let heading = |id: &'static str, el: usize| {
-        move |p: &Parts<'_>| {
-            p.heading
-                .iter()
-                .filter(|s| s[0] == id)
-                .map(|s| X12File::value(s, el).to_string())
-                .collect::<Vec<_>>()
-        }
-    };
-    out.constant("purpose", "BEG01", &seg_tally(&heading("BEG", 1)), "00");
-    out.constant("po_type", "BEG02", &seg_tally(&heading("BEG", 2)), "SA");
+    fn ids<'a>(segs: &[&'a [String]]) -> Vec<&'a str> {
+        segs.iter().map(|s| s[0].as_str()).collect()
+    }
+    let heading = merged(&mut all.iter().map(|p| ids(&p.heading)));
+    let line = merged(&mut all.iter().flat_map(|p| p.lines.iter().map(|l| ids(l))));
+    let summary = merged(&mut all.iter().map(|p| ids(&p.summary)));
+    format!("ST {heading} | each PO1 loop: {line} | {summary} SE")
+}
 
-    // Date format: the one under which BEG05 is the webhook's PO date.
+/// `date_format`: the one under which BEG05 is the webhook's PO date (else guessed from its
+/// length).
+fn learn_date_format(out: &mut Out, ev: &Evidence<'_>) -> String {
     let mut formats = Tally::default();
-    for (p, po) in &paired {
+    for (p, po) in &ev.paired {
         let (Some(date), Some(beg)) = (&po.po_date, p.heading.iter().find(|s| s[0] == "BEG"))
         else {
             continue;
@@ -501,13 +680,13 @@ fn learn_po850(
         Some((f, k)) => {
             out.comment(&format!(
                 "BEG05 is the webhook's PO date in this format in {k} of {} paired files",
-                paired.len()
+                ev.paired.len()
             ));
             f.to_string()
         }
         None => {
-            let lens = seg_tally(&|p: &Parts<'_>| {
-                heading("BEG", 5)(p)
+            let lens = ev.tally(&|p: &Parts<'_>| {
+                heading_values("BEG", 5)(p)
                     .into_iter()
                     .map(|v| v.len().to_string())
                     .collect()
@@ -521,7 +700,7 @@ fn learn_po850(
                 "BEG05 lengths {}: guessed from the length (no webhook to pair)",
                 shown(&lens)
             ));
-            if !webhooks {
+            if !ev.webhooks {
                 out.report.push(
                     "po850.date_format: guessed from the length of BEG05 (no webhooks)".into(),
                 );
@@ -530,24 +709,12 @@ fn learn_po850(
         }
     };
     out.key("date_format", &q(&date_format));
-    let date = |iso: &Option<String>| iso.as_deref().and_then(|d| format_date(d, &date_format));
+    date_format
+}
 
-    out.constant(
-        "currency_entity",
-        "CUR01",
-        &seg_tally(&heading("CUR", 1)),
-        "",
-    );
-    if let Some((v, k)) = seg_tally(&heading("CSH", 1)).mode() {
-        out.comment(&format!("CSH01 {v} in {k} of {n} files"));
-        out.key("csh", &q(v));
-    } else {
-        out.comment("CSH: never there");
-        out.key("csh", &q(""));
-    }
-
-    // REF qualifiers: which webhook field each carries.
-    let ref_fields: [(&str, &str, FieldOf); 5] = [
+/// The REF keys: which webhook field each REF qualifier carries.
+fn ref_fields() -> [(&'static str, &'static str, FieldOf); 5] {
+    [
         ("reseller_order_ref", "resellerOrderNumber", |po| {
             Some(po.reseller_order_number.clone())
         }),
@@ -563,115 +730,151 @@ fn learn_po850(
         ("order_type_ref", "orderType", |po| {
             Some(po.order_type.clone())
         }),
-    ];
-    let ref_qualifiers = seg_tally(&heading("REF", 1));
+    ]
+}
+
+/// The heading REFs with qualifier `qual` of a PO.
+fn refs_with<'a, 'p>(p: &'a Parts<'p>, qual: &'a str) -> impl Iterator<Item = &'a &'p [String]> {
+    p.heading
+        .iter()
+        .filter(move |s| s[0] == "REF" && X12File::value(s, 1) == qual)
+}
+
+/// The REF keys (`reseller_order_ref` …) and the order type's code list, which follows the
+/// REF that carries it.
+fn learn_refs(out: &mut Out, ev: &Evidence<'_>) -> BTreeMap<String, Tally> {
+    let ref_qualifiers = ev.heading("REF", 1);
     let mut assigned: BTreeMap<&str, (String, String)> = BTreeMap::new();
     let mut order_codes: BTreeMap<String, Tally> = BTreeMap::new();
     for (qual, count) in &ref_qualifiers.0 {
-        let mut hits: BTreeMap<&str, usize> = BTreeMap::new();
-        for (p, po) in &paired {
-            for s in p
-                .heading
-                .iter()
-                .filter(|s| s[0] == "REF" && X12File::value(s, 1) == qual)
-            {
-                for (key, _, field) in &ref_fields {
-                    if field(po).is_some_and(|v| same(&v, X12File::value(s, 2))) {
-                        *hits.entry(key).or_default() += 1;
-                    }
-                }
-            }
-        }
-        let best = hits
-            .iter()
-            .filter(|(k, _)| **k != "order_type_ref")
-            .max_by_key(|(_, h)| **h);
-        let total_paired: usize = paired
-            .iter()
-            .map(|(p, _)| {
-                p.heading
-                    .iter()
-                    .filter(|s| s[0] == "REF" && X12File::value(s, 1) == qual)
-                    .count()
-            })
-            .sum();
-        let chosen = match best {
-            Some((key, h)) if *h == total_paired && *h > 0 => {
-                let name = ref_fields
-                    .iter()
-                    .find(|(k, _, _)| k == key)
-                    .map_or("", |(_, n, _)| *n);
-                Some((
-                    *key,
-                    format!("REF*{qual} carries {name} in {h} of {total_paired} paired REF*{qual}"),
-                ))
-            }
-            _ if webhooks
-                && total_paired > 0
-                && !assigned.contains_key("order_type_ref")
-                && *count == n =>
-            {
-                for (p, po) in &paired {
-                    for s in p
-                        .heading
-                        .iter()
-                        .filter(|s| s[0] == "REF" && X12File::value(s, 1) == qual)
-                    {
-                        order_codes
-                            .entry(po.order_type.clone())
-                            .or_default()
-                            .add(X12File::value(s, 2));
-                    }
-                }
-                Some(("order_type_ref", format!("REF*{qual} in all {n} files, its value follows orderType (code list below)")))
-            }
-            _ if !webhooks => {
-                let guess = match qual.as_str() {
-                    "CO" => Some("reseller_order_ref"),
-                    "PR" => Some("vendor_quote_ref"),
-                    "CT" => Some("special_bid_ref"),
-                    "PO" => Some("long_po_ref"),
-                    "ZZ" => Some("order_type_ref"),
-                    _ => None,
-                };
-                guess.map(|g| {
-                    out.report.push(format!(
-                        "REF*{qual}: po850.{g} guessed from the qualifier code (no webhooks)"
-                    ));
-                    (
-                        g,
-                        format!("REF*{qual} in {count} of {n} files; guessed from the code"),
-                    )
-                })
-            }
-            _ => None,
-        };
+        let chosen = ref_choice(out, ev, qual, *count, &assigned, &mut order_codes);
         match chosen {
             Some((key, why)) if !assigned.contains_key(key) => {
                 assigned.insert(key, (qual.clone(), why));
             }
             _ => out.report.push(format!(
-                "REF*{qual} ({count} of {n} files): no webhook field matches its value; state it with [[po850.segments]]"
+                "REF*{qual} ({count} of {} files): no webhook field matches its value; state it with [[po850.segments]]",
+                ev.n
             )),
         }
     }
-    for (key, name, field) in &ref_fields {
+    for (key, name, field) in &ref_fields() {
         match assigned.get(key) {
             Some((qual, why)) => {
                 out.comment(why);
                 out.key(key, &q(qual));
             }
             None => {
-                let had = paired.iter().filter(|(_, po)| field(po).is_some()).count();
+                let had = ev
+                    .paired
+                    .iter()
+                    .filter(|(_, po)| field(po).is_some())
+                    .count();
                 out.comment(&format!("{name}: in {had} paired webhooks, never in a REF"));
                 out.key(key, &q(""));
             }
         }
     }
+    order_codes
+}
 
-    // Header DTMs: PO date and requested delivery.
+/// The REF key qualifier `qual` (in `count` files) carries, with the evidence: the webhook
+/// field that matches every paired REF of it, else the order type (its values go to
+/// `order_codes`), else (without webhooks) a guess from the code.
+fn ref_choice(
+    out: &mut Out,
+    ev: &Evidence<'_>,
+    qual: &str,
+    count: usize,
+    assigned: &BTreeMap<&str, (String, String)>,
+    order_codes: &mut BTreeMap<String, Tally>,
+) -> Option<(&'static str, String)> {
+    let n = ev.n;
+    let fields = ref_fields();
+    let mut hits: BTreeMap<&str, usize> = BTreeMap::new();
+    for (p, po) in &ev.paired {
+        for s in refs_with(p, qual) {
+            for (key, _, field) in &fields {
+                if field(po).is_some_and(|v| same(&v, X12File::value(s, 2))) {
+                    *hits.entry(key).or_default() += 1;
+                }
+            }
+        }
+    }
+    let best = hits
+        .iter()
+        .filter(|(k, _)| **k != "order_type_ref")
+        .max_by_key(|(_, h)| **h);
+    let total_paired: usize = ev
+        .paired
+        .iter()
+        .map(|(p, _)| refs_with(p, qual).count())
+        .sum();
+    match best {
+        Some((key, h)) if *h == total_paired && *h > 0 => {
+            let (key, name) = fields
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|(k, n, _)| (*k, *n))?;
+            Some((
+                key,
+                format!("REF*{qual} carries {name} in {h} of {total_paired} paired REF*{qual}"),
+            ))
+        }
+        _ if ev.webhooks
+            && total_paired > 0
+            && !assigned.contains_key("order_type_ref")
+            && count == n =>
+        {
+            for (p, po) in &ev.paired {
+                for s in refs_with(p, qual) {
+                    order_codes
+                        .entry(po.order_type.clone())
+                        .or_default()
+                        .add(X12File::value(s, 2));
+                }
+            }
+            Some((
+                "order_type_ref",
+                format!(
+                    "REF*{qual} in all {n} files, its value follows orderType (code list below)"
+                ),
+            ))
+        }
+        _ if !ev.webhooks => {
+            let guess = match qual {
+                "CO" => Some("reseller_order_ref"),
+                "PR" => Some("vendor_quote_ref"),
+                "CT" => Some("special_bid_ref"),
+                "PO" => Some("long_po_ref"),
+                "ZZ" => Some("order_type_ref"),
+                _ => None,
+            };
+            guess.map(|g| {
+                out.report.push(format!(
+                    "REF*{qual}: po850.{g} guessed from the qualifier code (no webhooks)"
+                ));
+                (
+                    g,
+                    format!("REF*{qual} in {count} of {n} files; guessed from the code"),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `iso` in the learned date format.
+fn x12_date(iso: &Option<String>, date_format: &str) -> Option<String> {
+    iso.as_deref().and_then(|d| format_date(d, date_format))
+}
+
+/// The header DTM qualifiers of the PO date and the requested delivery date.
+fn learn_header_dates(out: &mut Out, ev: &Evidence<'_>, date_format: &str) {
+    let n = ev.n;
+    let date = |iso: &Option<String>| x12_date(iso, date_format);
     let mut dtm_hits: BTreeMap<(&str, String), usize> = BTreeMap::new();
-    for (p, po) in &paired {
+    for (p, po) in &ev.paired {
         for s in p.heading.iter().filter(|s| s[0] == "DTM") {
             let (qual, value) = (X12File::value(s, 1), X12File::value(s, 2));
             if date(&po.po_date).as_deref() == Some(value) {
@@ -686,7 +889,7 @@ fn learn_po850(
             }
         }
     }
-    let dtm_codes = seg_tally(&heading("DTM", 1));
+    let dtm_codes = ev.heading("DTM", 1);
     for (key, name, default) in [
         ("po_date_dtm", "ingramPurchaseOrderDate", "004"),
         ("requested_delivery_dtm", "requestedDeliveryDate", "002"),
@@ -700,7 +903,7 @@ fn learn_po850(
                 out.comment(&format!("DTM*{qual} carries {name} in {h} paired files"));
                 out.key(key, &q(qual));
             }
-            None if !webhooks && dtm_codes.0.contains_key(default) => {
+            None if !ev.webhooks && dtm_codes.0.contains_key(default) => {
                 out.comment(&format!(
                     "DTM*{default} in {} of {n} files; guessed from the code",
                     dtm_codes.0[default]
@@ -718,54 +921,54 @@ fn learn_po850(
     }
     for (qual, k) in &dtm_codes.0 {
         if !dtm_hits.keys().any(|(_, q2)| q2 == qual)
-            && (webhooks || !["004", "002"].contains(&qual.as_str()))
+            && (ev.webhooks || !["004", "002"].contains(&qual.as_str()))
         {
             out.report.push(format!(
                 "DTM*{qual} ({k} of {n} files): no webhook date matches it"
             ));
         }
     }
+}
 
-    // Terms.
-    let itd = seg_tally(&heading("ITD", 1));
+/// ITD: the terms type, basis date and text (ITD07's days as `{days}`).
+fn learn_terms(out: &mut Out, ev: &Evidence<'_>) {
+    let itd = ev.heading("ITD", 1);
     if itd.total() == 0 {
         out.comment("ITD: never there");
         out.key("terms_type", &q(""));
-    } else {
-        out.constant("terms_type", "ITD01", &itd, "");
-        out.constant(
-            "terms_basis_date",
-            "ITD02",
-            &seg_tally(&heading("ITD", 2)),
-            "",
-        );
-        let described = seg_tally(&|p: &Parts<'_>| {
-            p.heading
-                .iter()
-                .filter(|s| s[0] == "ITD")
-                .map(|s| {
-                    let days = X12File::value(s, 7);
-                    let text = X12File::value(s, 12);
-                    if days.is_empty() {
-                        text.to_string()
-                    } else {
-                        text.replacen(days, "{days}", 1)
-                    }
-                })
-                .collect()
-        });
-        out.constant(
-            "terms_description",
-            "ITD12 (ITD07's days as {days})",
-            &described,
-            "",
-        );
+        return;
     }
+    out.constant("terms_type", "ITD01", &itd, "");
+    out.constant("terms_basis_date", "ITD02", &ev.heading("ITD", 2), "");
+    let described = ev.tally(&|p: &Parts<'_>| {
+        p.heading
+            .iter()
+            .filter(|s| s[0] == "ITD")
+            .map(|s| {
+                let days = X12File::value(s, 7);
+                let text = X12File::value(s, 12);
+                if days.is_empty() {
+                    text.to_string()
+                } else {
+                    text.replacen(days, "{days}", 1)
+                }
+            })
+            .collect()
+    });
+    out.constant(
+        "terms_description",
+        "ITD12 (ITD07's days as {days})",
+        &described,
+        "",
+    );
+}
 
-    // Carrier.
-    let td5 = seg_tally(&heading("TD5", 1));
+/// TD5: whether it is written, its routing sequence and id qualifier.
+fn learn_carrier(out: &mut Out, ev: &Evidence<'_>) {
+    let td5 = ev.heading("TD5", 1);
     if td5.total() == 0 {
-        let had = paired
+        let had = ev
+            .paired
             .iter()
             .filter(|(_, po)| po.ship_via.is_some())
             .count();
@@ -773,40 +976,30 @@ fn learn_po850(
             "TD5: never there (shipVia in {had} paired webhooks)"
         ));
         out.key("td5", "false");
-    } else {
-        out.comment(&format!("TD5 in {} of {n} files", td5.total()));
-        out.key("td5", "true");
-        out.constant("carrier_routing_sequence", "TD501", &td5, "");
-        let quals = seg_tally(&|p: &Parts<'_>| {
-            heading("TD5", 2)(p)
-                .into_iter()
-                .filter(|v| !v.is_empty())
-                .collect()
-        });
-        out.constant("carrier_id_qualifier", "TD502", &quals, "2");
+        return;
     }
-
-    let n9 = seg_tally(&heading("N9", 1));
-    out.constant("notes_n9_qualifier", "N901", &n9, "");
-
-    // Lines.
-    let line_seg = |id: &'static str, el: usize| {
-        move |p: &Parts<'_>| {
-            p.lines
-                .iter()
-                .flatten()
-                .filter(|s| s[0] == id)
-                .map(|s| X12File::value(s, el).to_string())
-                .collect::<Vec<_>>()
-        }
-    };
-    let basis = seg_tally(&|p: &Parts<'_>| {
-        line_seg("PO1", 5)(p)
+    out.comment(&format!("TD5 in {} of {} files", td5.total(), ev.n));
+    out.key("td5", "true");
+    out.constant("carrier_routing_sequence", "TD501", &td5, "");
+    let quals = ev.tally(&|p: &Parts<'_>| {
+        heading_values("TD5", 2)(p)
             .into_iter()
             .filter(|v| !v.is_empty())
             .collect()
     });
-    let line_count: usize = all.iter().map(|p| p.lines.len()).sum();
+    out.constant("carrier_id_qualifier", "TD502", &quals, "2");
+}
+
+/// PO105 and the number format of PO104: the webhook's price with a fixed number of decimals,
+/// or as written.
+fn learn_prices(out: &mut Out, ev: &Evidence<'_>) {
+    let basis = ev.tally(&|p: &Parts<'_>| {
+        line_values("PO1", 5)(p)
+            .into_iter()
+            .filter(|v| !v.is_empty())
+            .collect()
+    });
+    let line_count: usize = ev.all.iter().map(|p| p.lines.len()).sum();
     out.constant_in(
         "price_basis",
         "PO105",
@@ -814,18 +1007,12 @@ fn learn_po850(
         "",
         &format!("{line_count} lines"),
     );
-    // Number format: PO104 as the webhook's price with a fixed number of decimals, or plain.
     let (mut plain, mut fixed): (usize, BTreeMap<u32, usize>) = (0, BTreeMap::new());
     let mut priced = 0;
-    for (p, po) in &paired {
+    for (p, po) in &ev.paired {
         for l in &p.lines {
             let po1 = l[0];
-            let Some(price) = po
-                .lines
-                .iter()
-                .find(|x| x.ingram_line_number == X12File::value(po1, 1))
-                .and_then(|x| x.unit_price)
-            else {
+            let Some(price) = line_of(po, po1).and_then(|x| x.unit_price) else {
                 continue;
             };
             priced += 1;
@@ -854,20 +1041,27 @@ fn learn_po850(
             "PO104 is the webhook's price as written in {plain} of {priced} paired lines"
         )),
     }
-    let mut id_hits: BTreeMap<(&str, String), usize> = BTreeMap::new();
-    let mut uom: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut ship_dtm = Tally::default();
-    for (p, po) in &paired {
+}
+
+/// What the paired PO1 loops show: which qualifier carries which product id, the units of
+/// measure each webhook unit became, and the line DTM qualifier of the requested ship date.
+#[derive(Default)]
+struct LineHits<'k> {
+    ids: BTreeMap<(&'k str, String), usize>,
+    uom: BTreeMap<String, Tally>,
+    ship_dtm: Tally,
+}
+
+fn line_hits(ev: &Evidence<'_>, date_format: &str) -> LineHits<'static> {
+    let mut hits = LineHits::default();
+    for (p, po) in &ev.paired {
         for l in &p.lines {
             let po1 = l[0];
-            let Some(line) = po
-                .lines
-                .iter()
-                .find(|x| x.ingram_line_number == X12File::value(po1, 1))
-            else {
+            let Some(line) = line_of(po, po1) else {
                 continue;
             };
-            uom.entry(line.unit_of_measure.clone())
+            hits.uom
+                .entry(line.unit_of_measure.clone())
                 .or_default()
                 .add(X12File::value(po1, 3));
             let mut i = 6;
@@ -878,20 +1072,29 @@ fn learn_po850(
                     ("ingram_part_qualifier", &line.ingram_part_number),
                     ("upc_qualifier", &line.upc),
                 ] {
-                    if field.as_deref().is_some_and(|f| f == value) {
-                        *id_hits.entry((key, qual.clone())).or_default() += 1;
+                    if field.as_deref().is_some_and(|f| same_value(value, f)) {
+                        *hits.ids.entry((key, qual.clone())).or_default() += 1;
                     }
                 }
                 i += 2;
             }
             for s in l.iter().filter(|s| s[0] == "DTM") {
-                if date(&line.requested_ship_date).as_deref() == Some(X12File::value(s, 2)) {
-                    ship_dtm.add(X12File::value(s, 1));
+                if x12_date(&line.requested_ship_date, date_format).as_deref()
+                    == Some(X12File::value(s, 2))
+                {
+                    hits.ship_dtm.add(X12File::value(s, 1));
                 }
             }
         }
     }
-    let all_ids = seg_tally(&|p: &Parts<'_>| {
+    hits
+}
+
+/// The PO1 product id qualifiers, the line DTM qualifier and PID; the units of measure seen,
+/// for the code list.
+fn learn_line_ids(out: &mut Out, ev: &Evidence<'_>, date_format: &str) -> BTreeMap<String, Tally> {
+    let hits = line_hits(ev, date_format);
+    let all_ids = ev.tally(&|p: &Parts<'_>| {
         p.lines
             .iter()
             .flat_map(|l| l[0].iter().skip(6).step_by(2).cloned())
@@ -910,7 +1113,8 @@ fn learn_po850(
         ),
         ("upc_qualifier", "upcCode", ["UP", "UK", "EN"]),
     ] {
-        let best = id_hits
+        let best = hits
+            .ids
             .iter()
             .filter(|((k, _), _)| *k == key)
             .max_by_key(|(_, h)| **h);
@@ -919,7 +1123,7 @@ fn learn_po850(
                 out.comment(&format!("PO1 {qual} carries {name} in {h} paired lines"));
                 out.key(key, &q(qual));
             }
-            None if !webhooks && guesses.iter().any(|g| all_ids.0.contains_key(*g)) => {
+            None if !ev.webhooks && guesses.iter().any(|g| all_ids.0.contains_key(*g)) => {
                 let g = guesses
                     .iter()
                     .find(|g| all_ids.0.contains_key(**g))
@@ -940,7 +1144,7 @@ fn learn_po850(
             }
         }
     }
-    match ship_dtm.mode() {
+    match hits.ship_dtm.mode() {
         Some((qual, k)) => {
             out.comment(&format!(
                 "line DTM*{qual} carries requestedShipDate in {k} paired lines"
@@ -948,8 +1152,8 @@ fn learn_po850(
             out.key("requested_ship_dtm", &q(qual));
         }
         None => {
-            let line_dtm = seg_tally(&line_seg("DTM", 1));
-            let guess = if webhooks {
+            let line_dtm = ev.tally(&line_values("DTM", 1));
+            let guess = if ev.webhooks {
                 None
             } else {
                 line_dtm.mode().map(|(v, _)| v.to_string())
@@ -958,13 +1162,19 @@ fn learn_po850(
             out.key("requested_ship_dtm", &q(guess.as_deref().unwrap_or("")));
         }
     }
-    let pid = seg_tally(&line_seg("PID", 1));
+    let pid = ev.tally(&line_values("PID", 1));
     out.comment(&format!("PID in {} lines", pid.total()));
     out.key(
         "line_description",
         if pid.total() > 0 { "true" } else { "false" },
     );
-    let ctt2 = seg_tally(&|p: &Parts<'_>| {
+    hits.uom
+}
+
+/// CTT02 (the hash total) and AMT.
+fn learn_summary(out: &mut Out, ev: &Evidence<'_>) {
+    let n = ev.n;
+    let ctt2 = ev.tally(&|p: &Parts<'_>| {
         p.summary
             .iter()
             .filter(|s| s[0] == "CTT")
@@ -977,7 +1187,7 @@ fn learn_po850(
         "hash_total",
         if ctt2.total() > 0 { "true" } else { "false" },
     );
-    let amt = seg_tally(&|p: &Parts<'_>| {
+    let amt = ev.tally(&|p: &Parts<'_>| {
         p.summary
             .iter()
             .filter(|s| s[0] == "AMT")
@@ -989,10 +1199,13 @@ fn learn_po850(
         "total_amount",
         if amt.total() > 0 { "true" } else { "false" },
     );
+}
 
-    // Case: free text as the webhook had it, or upper-cased.
+/// `uppercase`: free text as the webhook had it, or upper-cased (from the N1 names when
+/// webhooks are paired, else from any lower case in the free text).
+fn learn_case(out: &mut Out, ev: &Evidence<'_>, archive: &[(PathBuf, X12File)]) {
     let (mut upper, mut asis) = (0, 0);
-    for (p, po) in &paired {
+    for (p, po) in &ev.paired {
         for s in p.heading.iter().filter(|s| s[0] == "N1") {
             let names = addresses(po)
                 .into_iter()
@@ -1011,30 +1224,36 @@ fn learn_po850(
             }
         }
     }
-    if webhooks {
+    if ev.webhooks {
         out.comment(&format!("N102 is the webhook's name upper-cased in {upper} and as written in {asis} paired parties"));
         out.key("uppercase", if upper >= asis { "true" } else { "false" });
-    } else {
-        let lower = archive
-            .iter()
-            .filter(|(_, f)| {
-                f.segments.iter().any(|s| {
-                    matches!(s[0].as_str(), "N1" | "N3" | "N4" | "PID" | "MSG")
-                        && s.iter()
-                            .skip(1)
-                            .any(|e| e.chars().any(|c| c.is_lowercase()))
-                })
-            })
-            .count();
-        out.comment(&format!(
-            "free text (N1, N3, N4, PID, MSG) has lower case in {lower} of {n} files"
-        ));
-        out.key("uppercase", if lower == 0 { "true" } else { "false" });
+        return;
     }
+    let lower = archive
+        .iter()
+        .filter(|(_, f)| {
+            f.segments.iter().any(|s| {
+                matches!(s[0].as_str(), "N1" | "N3" | "N4" | "PID" | "MSG")
+                    && s.iter()
+                        .skip(1)
+                        .any(|e| e.chars().any(|c| c.is_lowercase()))
+            })
+        })
+        .count();
+    out.comment(&format!(
+        "free text (N1, N3, N4, PID, MSG) has lower case in {lower} of {} files",
+        ev.n
+    ));
+    out.key("uppercase", if lower == 0 { "true" } else { "false" });
+}
 
-    learn_parties(out, &all, &paired, n);
-
-    // Code lists.
+/// The code lists: order type, unit of measure, carrier.
+fn learn_code_lists(
+    out: &mut Out,
+    ev: &Evidence<'_>,
+    order_codes: &BTreeMap<String, Tally>,
+    uom: &BTreeMap<String, Tally>,
+) {
     let code_list = |out: &mut Out, name: &str, what: &str, codes: &BTreeMap<String, Tally>| {
         out.section(&format!("code_lists.{name}"));
         for (from, to) in codes {
@@ -1044,10 +1263,10 @@ fn learn_po850(
             }
         }
     };
-    code_list(out, "order_type", "orderType", &order_codes);
-    code_list(out, "unit_of_measure", "unitOfMeasure", &uom);
+    code_list(out, "order_type", "orderType", order_codes);
+    code_list(out, "unit_of_measure", "unitOfMeasure", uom);
     let mut carriers: BTreeMap<String, Tally> = BTreeMap::new();
-    for (p, po) in &paired {
+    for (p, po) in &ev.paired {
         if let (Some(via), Some(s)) = (&po.ship_via, p.heading.iter().find(|s| s[0] == "TD5")) {
             let scac = X12File::value(s, 3);
             if !scac.is_empty() {
@@ -1058,13 +1277,29 @@ fn learn_po850(
     code_list(out, "carrier", "shipVia", &carriers);
 }
 
+/// One `[[po850.parties]]` per N1 entity code, in the order they appear.
 fn learn_parties(
     out: &mut Out,
     all: &[Parts<'_>],
     paired: &[(Parts<'_>, &PurchaseOrder)],
     n: usize,
 ) {
-    // Entities in the order they appear.
+    for entity in party_entities(all) {
+        let _ = writeln!(out.text, "\n[[po850.parties]]");
+        let source = party_source(out, paired, &entity);
+        out.key("source", &q(&source));
+        let in_files = all
+            .iter()
+            .filter(|p| !party_loops(p, &entity).is_empty())
+            .count();
+        out.comment(&format!("N1*{entity} in {in_files} of {n} files"));
+        out.key("entity", &q(&entity));
+        party_details(out, all, &entity);
+    }
+}
+
+/// The N1 entity codes, in the order they appear, merged over the files.
+fn party_entities(all: &[Parts<'_>]) -> Vec<String> {
     let mut entities: Vec<String> = Vec::new();
     for p in all {
         let mut prev: Option<usize> = None;
@@ -1080,121 +1315,246 @@ fn learn_parties(
             }
         }
     }
-    let loops = |p: &'_ Parts<'_>, entity: &str| -> Vec<Vec<Vec<String>>> {
-        let mut out: Vec<Vec<Vec<String>>> = Vec::new();
-        let mut inside = false;
-        for s in &p.heading {
-            if s[0] == "N1" {
-                inside = X12File::value(s, 1) == entity;
-                if inside {
-                    out.push(vec![s.to_vec()]);
+    entities
+}
+
+/// The PO's N1 loops of `entity`: the N1 and its N2, N3, N4, REF and PER.
+fn party_loops(p: &Parts<'_>, entity: &str) -> Vec<Vec<Vec<String>>> {
+    let mut out: Vec<Vec<Vec<String>>> = Vec::new();
+    let mut inside = false;
+    for s in &p.heading {
+        if s[0] == "N1" {
+            inside = X12File::value(s, 1) == entity;
+            if inside {
+                out.push(vec![s.to_vec()]);
+            }
+        } else if inside && matches!(s[0].as_str(), "N2" | "N3" | "N4" | "REF" | "PER") {
+            if let Some(l) = out.last_mut() {
+                l.push(s.to_vec());
+            }
+        } else {
+            inside = false;
+        }
+    }
+    out
+}
+
+/// The webhook address an N1 entity names (by N102), else a guess from the entity code.
+fn party_source(out: &mut Out, paired: &[(Parts<'_>, &PurchaseOrder)], entity: &str) -> String {
+    let mut sources = Tally::default();
+    for (p, po) in paired {
+        for l in party_loops(p, entity) {
+            let name = X12File::value(&l[0], 2);
+            for (source, a) in addresses(po) {
+                let Some(a) = a else { continue };
+                let hit = a
+                    .company_name
+                    .as_deref()
+                    .or(a.contact.as_deref())
+                    .is_some_and(|c| same(c, name));
+                if hit {
+                    sources.add(source);
                 }
-            } else if inside && matches!(s[0].as_str(), "N2" | "N3" | "N4" | "REF" | "PER") {
-                if let Some(l) = out.last_mut() {
-                    l.push(s.to_vec());
-                }
-            } else {
-                inside = false;
             }
         }
-        out
-    };
-    for entity in entities {
-        let _ = writeln!(out.text, "\n[[po850.parties]]");
-        let mut sources = Tally::default();
-        for (p, po) in paired {
-            for l in loops(p, &entity) {
-                let name = X12File::value(&l[0], 2);
-                for (source, a) in addresses(po) {
-                    let Some(a) = a else { continue };
-                    let hit = a
-                        .company_name
-                        .as_deref()
-                        .or(a.contact.as_deref())
-                        .is_some_and(|c| same(c, name));
-                    if hit {
-                        sources.add(source);
-                    }
-                }
+    }
+    match sources.mode() {
+        Some((s, k)) => {
+            out.comment(&format!(
+                "N1*{entity} names the webhook's {s} in {k} paired files"
+            ));
+            s.to_string()
+        }
+        None => {
+            let guess = match entity {
+                "ST" => "ship_to",
+                "BT" => "bill_to",
+                "EN" => "end_user",
+                _ => "reseller",
+            };
+            out.report.push(format!(
+                "N1*{entity}: source {guess} guessed from the entity code"
+            ));
+            out.comment(&format!("N1*{entity}: source guessed from the entity code"));
+            guess.to_string()
+        }
+    }
+}
+
+/// A party's N103/N104 constant, whether it has an address, and its PER01.
+fn party_details(out: &mut Out, all: &[Parts<'_>], entity: &str) {
+    let mut ids = Tally::default();
+    let (mut with_address, mut with_per, mut loops_seen) = (0, 0, 0);
+    let mut functions = Tally::default();
+    for p in all {
+        for l in party_loops(p, entity) {
+            loops_seen += 1;
+            ids.add(format!(
+                "{}\u{0}{}",
+                X12File::value(&l[0], 3),
+                X12File::value(&l[0], 4)
+            ));
+            if l.iter().any(|s| s[0] == "N3" || s[0] == "N4") {
+                with_address += 1;
+            }
+            if let Some(per) = l.iter().find(|s| s[0] == "PER") {
+                with_per += 1;
+                functions.add(X12File::value(per, 1));
             }
         }
-        let source = match sources.mode() {
-            Some((s, k)) => {
-                out.comment(&format!(
-                    "N1*{entity} names the webhook's {s} in {k} paired files"
-                ));
-                s.to_string()
+    }
+    if let Some((pair, k)) = ids.mode() {
+        let (qual, id) = pair.split_once('\u{0}').unwrap_or(("", ""));
+        if !qual.is_empty() {
+            out.comment(&format!(
+                "N103 {qual} N104 {id} in {k} of {loops_seen} N1*{entity}"
+            ));
+            out.key("id_qualifier", &q(qual));
+            out.key("id", &q(id));
+        }
+        if ids.0.len() > 1 {
+            out.report.push(format!(
+                "N1*{entity} N103/N104 vary ({} values): a mapping states one",
+                ids.0.len()
+            ));
+        }
+    }
+    out.comment(&format!(
+        "N3/N4 in {with_address} of {loops_seen} N1*{entity} loops"
+    ));
+    out.key("address", if with_address > 0 { "true" } else { "false" });
+    match functions.mode() {
+        Some((f, k)) => {
+            out.comment(&format!(
+                "PER01 {f} in {k} of {with_per} N1*{entity} loops with a PER"
+            ));
+            out.key("contact_function", &q(f));
+        }
+        None => {
+            out.comment(&format!("PER: never in N1*{entity}"));
+            out.key("contact_function", &q(""));
+        }
+    }
+}
+
+/// How the values of one element compare between the archive and our rendering of the same
+/// PO without padding.
+#[derive(Debug, Default)]
+struct PadSeen {
+    /// `(fill, on the left, width)` → how many archived values were ours filled out so.
+    padded: BTreeMap<(char, bool, usize), usize>,
+    /// Length → how many archived values were ours unchanged.
+    plain: BTreeMap<usize, usize>,
+    /// Values that differ otherwise (another key governs them).
+    other: usize,
+}
+
+/// `(fill, on the left)` when `written` is `ours` filled out with zeros or spaces on the left
+/// or spaces on the right.
+fn fill_of(written: &str, ours: &str) -> Option<(char, bool)> {
+    if written.len() <= ours.len() {
+        return None;
+    }
+    let extra = written.len() - ours.len();
+    if let Some(head) = written.strip_suffix(ours).filter(|h| h.len() == extra) {
+        for fill in ['0', ' '] {
+            if head.chars().all(|c| c == fill) {
+                return Some((fill, true));
             }
-            None => {
-                let guess = match entity.as_str() {
-                    "ST" => "ship_to",
-                    "BT" => "bill_to",
-                    "EN" => "end_user",
-                    _ => "reseller",
-                };
-                out.report.push(format!(
-                    "N1*{entity}: source {guess} guessed from the entity code"
-                ));
-                out.comment(&format!("N1*{entity}: source guessed from the entity code"));
-                guess.to_string()
-            }
+        }
+    }
+    written
+        .strip_prefix(ours)
+        .filter(|tail| tail.chars().all(|c| c == ' '))
+        .map(|_| (' ', false))
+}
+
+/// Renders each paired PO with the mapping learned so far (which pads nothing) and compares
+/// its elements with the archive's: where the archive's value is ours filled out.
+fn padding_seen(
+    mapping: &Mapping,
+    pairs: &[(&X12File, &PurchaseOrder)],
+) -> BTreeMap<(String, usize), PadSeen> {
+    let mut seen: BTreeMap<(String, usize), PadSeen> = BTreeMap::new();
+    for (van, po) in pairs {
+        let Ok(ours) = compare::render_ours(po, mapping, van) else {
+            continue;
         };
-        out.key("source", &q(&source));
-        let in_files = all.iter().filter(|p| !loops(p, &entity).is_empty()).count();
-        out.comment(&format!("N1*{entity} in {in_files} of {n} files"));
-        out.key("entity", &q(&entity));
-        let mut ids = Tally::default();
-        let (mut with_address, mut with_per, mut loops_seen) = (0, 0, 0);
-        let mut functions = Tally::default();
-        for p in all {
-            for l in loops(p, &entity) {
-                loops_seen += 1;
-                ids.add(format!(
-                    "{}\u{0}{}",
-                    X12File::value(&l[0], 3),
-                    X12File::value(&l[0], 4)
-                ));
-                if l.iter().any(|s| s[0] == "N3" || s[0] == "N4") {
-                    with_address += 1;
+        for (v, o) in van.segments.iter().zip(&ours.segments) {
+            let envelope = matches!(v[0].as_str(), "ISA" | "GS" | "ST" | "SE" | "GE" | "IEA");
+            if v[0] != o[0] || envelope {
+                continue;
+            }
+            for (n, (a, b)) in v.iter().zip(o).enumerate().skip(1) {
+                if b.is_empty() {
+                    continue;
                 }
-                if let Some(per) = l.iter().find(|s| s[0] == "PER") {
-                    with_per += 1;
-                    functions.add(X12File::value(per, 1));
+                let e = seen.entry((v[0].clone(), n)).or_default();
+                if a == b {
+                    *e.plain.entry(b.len()).or_default() += 1;
+                } else if let Some((fill, left)) = fill_of(a, b) {
+                    *e.padded.entry((fill, left, a.len())).or_default() += 1;
+                } else {
+                    e.other += 1;
                 }
             }
         }
-        if let Some((pair, k)) = ids.mode() {
-            let (qual, id) = pair.split_once('\u{0}').unwrap_or(("", ""));
-            if !qual.is_empty() {
-                out.comment(&format!(
-                    "N103 {qual} N104 {id} in {k} of {loops_seen} N1*{entity}"
-                ));
-                out.key("id_qualifier", &q(qual));
-                out.key("id", &q(id));
-            }
-            if ids.0.len() > 1 {
-                out.report.push(format!(
-                    "N1*{entity} N103/N104 vary ({} values): a mapping states one",
-                    ids.0.len()
-                ));
-            }
+    }
+    seen
+}
+
+/// `[[po850.pad]]`: each element whose archived values are the webhook's filled out to one
+/// width with one fill on one side (and never a shorter value left as it is). The mapping
+/// learned so far must load; when it does not, [`learn_and_verify`] says so.
+fn learn_padding(out: &mut Out, pairs: &[(&X12File, &PurchaseOrder)], unlearned: &str) {
+    if pairs.is_empty() {
+        return;
+    }
+    let text = format!("{}{unlearned}", out.text);
+    let Ok(mapping) = Mapping::from_str(&text, Path::new("learned.toml")) else {
+        return;
+    };
+    for ((seg, n), s) in padding_seen(&mapping, pairs) {
+        if s.padded.is_empty() {
+            continue;
         }
+        let element = format!("{seg}{n:02}");
+        let total = s.padded.values().sum::<usize>() + s.plain.values().sum::<usize>() + s.other;
+        let widths: Vec<&(char, bool, usize)> = s.padded.keys().collect();
+        let (fill, left, width) = *widths[0];
+        let shorter_plain: usize = s.plain.range(..width).map(|(_, k)| k).sum();
+        if widths.len() > 1 || shorter_plain > 0 {
+            let ways: Vec<String> = s
+                .padded
+                .iter()
+                .map(|((f, l, w), k)| format!("{} {} to {w} ×{k}", q(&f.to_string()), side(*l)))
+                .collect();
+            out.report.push(format!(
+                "{element}: padded in more than one way ({}, and {shorter_plain} shorter values as they are): no [[po850.pad]] fits them all",
+                ways.join(", ")
+            ));
+            continue;
+        }
+        let longer: usize = s.plain.range(width..).map(|(_, k)| k).sum();
+        let _ = writeln!(out.text, "\n[[po850.pad]]");
         out.comment(&format!(
-            "N3/N4 in {with_address} of {loops_seen} N1*{entity} loops"
+            "{element} is the webhook's value filled with {} on the {} to {width} in {} of {total} paired values ({longer} already {width} or longer)",
+            q(&fill.to_string()),
+            side(left),
+            s.padded.values().sum::<usize>(),
         ));
-        out.key("address", if with_address > 0 { "true" } else { "false" });
-        match functions.mode() {
-            Some((f, k)) => {
-                out.comment(&format!(
-                    "PER01 {f} in {k} of {with_per} N1*{entity} loops with a PER"
-                ));
-                out.key("contact_function", &q(f));
-            }
-            None => {
-                out.comment(&format!("PER: never in N1*{entity}"));
-                out.key("contact_function", &q(""));
-            }
-        }
+        out.key("element", &q(&element));
+        out.key("width", &width.to_string());
+        out.key("fill", &q(&fill.to_string()));
+        out.key("side", &q(side(left)));
+    }
+}
+
+fn side(left: bool) -> &'static str {
+    if left {
+        "left"
+    } else {
+        "right"
     }
 }
 
@@ -1253,7 +1613,16 @@ pub fn learn_and_verify(
     archive: &[(PathBuf, X12File)],
     pos: &[PurchaseOrder],
 ) -> (Learned, Vec<String>) {
-    let learned = learn(archive, pos);
+    learn_onto_and_verify(archive, pos, &shipped_unlearned())
+}
+
+/// [`learn_and_verify`] with the unlearned sections given (see [`learn_onto`]).
+pub fn learn_onto_and_verify(
+    archive: &[(PathBuf, X12File)],
+    pos: &[PurchaseOrder],
+    unlearned: &str,
+) -> (Learned, Vec<String>) {
+    let learned = learn_onto(archive, pos, unlearned);
     let failures = match Mapping::from_str(&learned.toml, Path::new("learned.toml")) {
         Ok(m) => verify(&m, archive, pos),
         Err(e) => vec![format!("the learned mapping does not load: {e}")],
@@ -1261,34 +1630,64 @@ pub fn learn_and_verify(
     (learned, failures)
 }
 
-/// The `mapping learn` command: the TOML on stdout, the report on stderr; exit 1 when the
-/// learned mapping does not reproduce every paired PO of the archive.
-pub fn run(from: &Path, webhooks: Option<&Path>) -> Status {
-    let (archive, mut problems) = match read_archive(from) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("edi-bridge mapping learn: {e}");
-            return Status::Usage;
-        }
+/// What `mapping learn` reads: the archive, the webhook POs decoded through the mapping, the
+/// files it could not read, and the sections it keeps from the mapping.
+struct Inputs {
+    archive: super::Archive,
+    pos: Vec<PurchaseOrder>,
+    problems: Vec<String>,
+    unlearned: String,
+}
+
+/// Reads the archive, `--mapping` (or the shipped mapping) and the webhooks through it, as the
+/// daemon would decode them (its `[webhook]` renames and program).
+fn inputs(from: &Path, webhooks: Option<&Path>, mapping: Option<&Path>) -> Result<Inputs, Status> {
+    let fail = |e: String| {
+        eprintln!("edi-bridge mapping learn: {e}");
+        Status::Usage
     };
+    let (archive, mut problems) = read_archive(from).map_err(fail)?;
     if archive.is_empty() {
-        eprintln!("edi-bridge mapping learn: no 850 in {}", from.display());
-        return Status::Usage;
+        return Err(fail(format!("no 850 in {}", from.display())));
     }
-    let pos: Vec<PurchaseOrder> = match webhooks {
-        Some(dir) => match compare::webhook_pos(dir, &Mapping::builtin()) {
-            Ok((pos, more)) => {
-                problems.extend(more);
-                pos.into_iter().map(|(_, po)| po).collect()
-            }
-            Err(e) => {
-                eprintln!("edi-bridge mapping learn: {e}");
-                return Status::Usage;
-            }
-        },
+    let base = super::load_mapping(mapping)?;
+    let unlearned = match mapping {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|text| unlearned_sections(&text, path))
+            .map_err(fail)?,
+        None => shipped_unlearned(),
+    };
+    let pos = match webhooks {
+        Some(dir) => {
+            let (pos, more) = compare::webhook_pos(dir, &base).map_err(fail)?;
+            problems.extend(more);
+            pos.into_iter().map(|(_, po)| po).collect()
+        }
         None => Vec::new(),
     };
-    let (learned, failures) = learn_and_verify(&archive, &pos);
+    Ok(Inputs {
+        archive,
+        pos,
+        problems,
+        unlearned,
+    })
+}
+
+/// The `mapping learn` command: the TOML on stdout, the report on stderr; exit 1 when the
+/// learned mapping does not reproduce every paired PO of the archive. With `--mapping`, the
+/// webhooks are read through that mapping and its unlearned sections are kept.
+pub fn run(from: &Path, webhooks: Option<&Path>, mapping: Option<&Path>) -> Status {
+    let Inputs {
+        archive,
+        pos,
+        problems,
+        unlearned,
+    } = match inputs(from, webhooks, mapping) {
+        Ok(i) => i,
+        Err(status) => return status,
+    };
+    let (learned, failures) = learn_onto_and_verify(&archive, &pos, &unlearned);
     print!("{}", learned.toml);
     for p in &problems {
         eprintln!("not read: {p}");

@@ -792,6 +792,7 @@ pub fn write_options(mapping: &Mapping) -> x12::WriteOptions {
         version,
         max_lengths: mapping.length_overrides(),
         uppercase: mapping.po850.uppercase,
+        padding: mapping.paddings(),
     }
 }
 
@@ -1310,6 +1311,65 @@ expr = '["AMT", "1", "0"], ["AMT", "GV", (.lines | length | tostring)]'
                 "SE", "GE", "IEA"
             ]
         );
+    }
+
+    #[test]
+    fn pad_writes_elements_at_a_fixed_width_and_leaves_empty_and_long_values_alone() {
+        let m = mapping_with(|t| {
+            t + "\n[[po850.pad]]\nelement = \"PO101\"\nwidth = 3\n\n[[po850.pad]]\nelement = \"PO102\"\nwidth = 4\nfill = \"0\"\n\n[[po850.pad]]\nelement = \"PO109\"\nwidth = 10\nfill = \" \"\nside = \"right\"\n\n[[po850.pad]]\nelement = \"N104\"\nwidth = 5\n"
+        });
+        let po = po_with(|_| {});
+        checked(&po).unwrap();
+        let segs = rendered(&po, &m);
+        let po1 = segs.iter().find(|s| s.starts_with("PO1*")).unwrap();
+        assert_eq!(
+            po1,
+            "PO1*001*0010*EA*123.45*PE*VP*ABC-123*BP*7HW123    *UP*012345678905"
+        );
+        // The last element keeps its fill; N104 is empty in the sample, so no N103/N104 appear.
+        let numbers = ControlNumbers {
+            isa13: 1,
+            gs06: 1,
+            st02: 1,
+        };
+        let bytes = render(&po, &m, numbers, OffsetDateTime::UNIX_EPOCH).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.contains("\nPO1*002*0003*EA*19.90*PE*VP*XYZ-9*BP*7HW456    ~\n"),
+            "{text}"
+        );
+        assert!(segs
+            .iter()
+            .any(|s| s.starts_with("N1*ST*") && s.split('*').count() == 3));
+        let long = po_with(|p| p["lines"][0]["ingramLineNumber"] = "1000".into());
+        let segs = rendered(&long, &m);
+        assert!(
+            segs.iter().any(|s| s.starts_with("PO1*1000*0010*")),
+            "{segs:?}"
+        );
+        // Bad entries are reported at their key.
+        for (entry, expect) in [
+            ("element = \"P1\"\nwidth = 3", "po850.pad.element"),
+            (
+                "element = \"PO101\"\nwidth = 21",
+                "po850.pad.width: 21 must be from 1 to the element's length (PO101 holds 20)",
+            ),
+            (
+                "element = \"PO101\"\nwidth = 3\nfill = \"x\"",
+                "po850.pad.fill",
+            ),
+            (
+                "element = \"PO101\"\nwidth = 3\nside = \"right\"",
+                "po850.pad.side",
+            ),
+        ] {
+            let text = format!(
+                "{}\n[[po850.pad]]\n{entry}\n",
+                crate::mapping::DEFAULT_MAPPING
+            );
+            let e = Mapping::from_str(&text, std::path::Path::new("m.toml")).unwrap_err();
+            assert!(e.to_string().contains(expect), "{entry}: {e}");
+        }
     }
 
     #[test]

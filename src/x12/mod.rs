@@ -33,7 +33,7 @@ pub use ts855::{Ack855, AckDetail, AckLine};
 pub use ts856::{Asn856, HlNode, Lin, Man, Prf, Sn1, Td1};
 pub use ts997::{Ack997, ElementError, SegmentError, SetAck};
 pub use writer::{
-    fit_problem, identifier_problem, max_len, min_len, number_problem, sanitize, write, written,
-    OutElement, OutGroup, OutSegment, OutTransaction, Version, WriteError, WriteOptions, CODES,
-    IDENTIFIERS, NUMERIC,
+    fit_problem, identifier_problem, max_len, min_len, number_problem, padding, sanitize, write,
+    written, OutElement, OutGroup, OutSegment, OutTransaction, Padding, Version, WriteError,
+    WriteOptions, CODES, IDENTIFIERS, NUMERIC,
 };

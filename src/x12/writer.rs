@@ -14,6 +14,9 @@
 //! measure, a state, a country, a currency) are sanitised but never cut: one that does not fit its
 //! minimum and maximum length is refused too. [`fit_problem`] says whether any value, sanitised,
 //! fits an element's [`min_len`] and [`max_len`]: the webhook checks every value it will write.
+//! The one change made to a number or an identifier is the one the caller asks for: a
+//! [`Padding`] writes an element at a fixed width (`1` → `001` in PO101), and the partner's own
+//! echo of it is read back through [`Padding::strip`].
 
 use super::envelope::{GsHeader, IsaHeader};
 use super::segment::Delimiters;
@@ -57,6 +60,62 @@ pub struct WriteOptions {
     pub max_lengths: Vec<(String, usize, usize)>,
     /// Uppercase all data.
     pub uppercase: bool,
+    /// Elements written at a fixed width (a non-empty value shorter than it is filled out).
+    pub padding: Vec<Padding>,
+}
+
+/// An element written at least `width` characters wide: a shorter non-empty value is filled out
+/// with `fill` on the left (`1` → `001`) or on the right (`AB` → `AB  `). Applied after the
+/// value is checked (numbers, identifiers) or sanitised (free text); never to an empty element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Padding {
+    pub segment: String,
+    /// 1-based.
+    pub element: usize,
+    pub width: usize,
+    pub fill: u8,
+    /// The fill goes before the value (right-justified).
+    pub left: bool,
+}
+
+impl Padding {
+    /// `value` padded to the width.
+    pub fn apply(&self, value: String) -> String {
+        if value.is_empty() || value.len() >= self.width {
+            return value;
+        }
+        let fill = (self.fill as char)
+            .to_string()
+            .repeat(self.width - value.len());
+        if self.left {
+            fill + &value
+        } else {
+            value + &fill
+        }
+    }
+
+    /// `value` without the fill this padding adds (at least one character is kept, so `000`
+    /// stays `0`): how a padded identifier the partner echoes back is read.
+    pub fn strip<'a>(&self, value: &'a str) -> &'a str {
+        let fill = self.fill as char;
+        let stripped = if self.left {
+            value.trim_start_matches(fill)
+        } else {
+            value.trim_end_matches(fill)
+        };
+        match (stripped.is_empty(), value.is_empty()) {
+            (true, false) if self.left => &value[value.len() - 1..],
+            (true, false) => &value[..1],
+            _ => stripped,
+        }
+    }
+}
+
+/// The padding of `seg`/`element` under `opts`, if any.
+pub fn padding<'o>(opts: &'o WriteOptions, seg: &str, element: usize) -> Option<&'o Padding> {
+    opts.padding
+        .iter()
+        .find(|p| p.segment.eq_ignore_ascii_case(seg) && p.element == element)
 }
 
 impl Default for WriteOptions {
@@ -68,6 +127,7 @@ impl Default for WriteOptions {
             version: Version::V4010,
             max_lengths: Vec::new(),
             uppercase: true,
+            padding: Vec::new(),
         }
     }
 }
@@ -522,8 +582,17 @@ impl Ctx<'_> {
         }
     }
 
-    /// One simple element: numbers and identifiers exactly or an error, free text sanitised.
+    /// One simple element: numbers and identifiers exactly or an error, free text sanitised;
+    /// then padded when `opts.padding` says so.
     fn simple(&self, seg: &str, n: usize, v: &str) -> Result<String, WriteError> {
+        let written = self.unpadded(seg, n, v)?;
+        Ok(match padding(self.opts, seg, n) {
+            Some(p) => p.apply(written),
+            None => written,
+        })
+    }
+
+    fn unpadded(&self, seg: &str, n: usize, v: &str) -> Result<String, WriteError> {
         let problem = if v.is_empty() {
             None
         } else if is_numeric(seg, n) {

@@ -105,7 +105,10 @@ async fn a_store_and_config_from_before_accounts_open_unchanged_as_default() {
         assert_eq!(isa13(o), i as u32 + 1, "{}", o.po_number);
     }
     let states: Vec<_> = olds.iter().map(|o| o.lifecycle()).collect();
-    assert_eq!(states, ["850_written", "855_sent", "997_received"]);
+    assert_eq!(
+        states.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ["850_written", "855_sent", "997_received"]
+    );
     assert_eq!(store.orders().count(), 3);
     let status =
         edi_bridge::admin::ops::status(store, &["default".to_string()], &Default::default())
@@ -204,7 +207,7 @@ async fn a_store_and_config_from_before_accounts_open_unchanged_as_default() {
         store
             .order("IM-OLD-1")
             .unwrap()
-            .is_some_and(|o| o.lifecycle() == "855_sent")
+            .is_some_and(|o| o.lifecycle().as_str() == "855_sent")
     })
     .await;
     let calls = sim.calls();

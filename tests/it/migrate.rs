@@ -303,3 +303,92 @@ fn learn_then_compare_on_the_command_line_and_their_exit_codes() {
     );
     assert!(err.contains("reproduces 29 of 30 paired POs"), "{err}");
 }
+
+/// The webhooks of `from` as a vendor's Ingram feed would send them with other names: the PO
+/// number as `poNumber`, the lines as `items` with `lineNo`, the ship-to as `deliverTo`.
+fn renamed_webhooks(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in plain_files(from) {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        let po = v["resource"][0].as_object_mut().unwrap();
+        let number = po.remove("ingramPurchaseOrderNumber").unwrap();
+        po.insert("poNumber".into(), number);
+        let mut lines = po.remove("lines").unwrap();
+        for l in lines.as_array_mut().unwrap() {
+            let l = l.as_object_mut().unwrap();
+            let n = l.remove("ingramLineNumber").unwrap();
+            l.insert("lineNo".into(), n);
+        }
+        po.insert("items".into(), lines);
+        let ship_to = po.remove("shipToInfo").unwrap();
+        po.insert("deliverTo".into(), ship_to);
+        std::fs::write(to.join(name_of(&f)), v.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn learn_reads_the_webhooks_through_the_vendors_mapping_and_keeps_its_webhook_view() {
+    let ws = Workspace::new();
+    let at = corpus("padded");
+    let os = |p: &Path| p.as_os_str().to_owned();
+    renamed_webhooks(&at.join("learn/webhooks"), &ws.path("learn-webhooks"));
+    renamed_webhooks(&at.join("check/webhooks"), &ws.path("check-webhooks"));
+    // The shipped mapping with the vendor's [webhook]: a key rename and a reshaping program.
+    let mapping = edi_bridge::mapping::DEFAULT_MAPPING
+        .replacen("ship_to = \"shipToInfo\"", "ship_to = \"deliverTo\"", 1)
+        .replacen(
+            "[webhook]\n",
+            "[webhook]\nprogram = '''\n\
+             . + {ingramPurchaseOrderNumber: .poNumber, lines: (.items | map(. + {ingramLineNumber: .lineNo} | del(.lineNo)))}\n\
+             | del(.poNumber, .items)\n'''\n",
+            1,
+        );
+    std::fs::write(ws.path("vendor.toml"), &mapping).unwrap();
+    let learn = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "mapping".into(),
+            "learn".into(),
+            "--from".into(),
+            os(&at.join("learn/archive")),
+            "--webhooks".into(),
+            os(&ws.path("learn-webhooks")),
+        ];
+        args.extend(extra.iter().map(|a| a.to_os_string()));
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        run(&refs)
+    };
+    // Read as the shipped mapping reads them, these webhooks have no PO number: nothing pairs.
+    let (code, _, err) = learn(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("not read: ") && err.contains("ingramPurchaseOrderNumber"),
+        "{err}"
+    );
+    assert!(err.contains("not verified: no webhook is paired"), "{err}");
+    // Through the vendor's mapping they pair, padding and all, and the result keeps its view.
+    let (code, toml, err) = learn(&["--mapping".as_ref(), ws.path("vendor.toml").as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("verified: the learned mapping reproduces all 30 paired POs"),
+        "{err}"
+    );
+    assert!(!err.contains("not read"), "{err}");
+    assert!(toml.contains("element = \"PO101\"\nwidth = 3\n"), "{toml}");
+    assert!(toml.contains("ship_to = \"deliverTo\""), "{toml}");
+    assert!(toml.contains("ingramLineNumber: .lineNo"), "{toml}");
+    assert!(toml.contains("kept from "), "{toml}");
+    std::fs::write(ws.path("learned.toml"), &toml).unwrap();
+    // The learned mapping reads the renamed webhooks of the POs it never saw the same way.
+    let (code, out, err) = run(&[
+        "compare".as_ref(),
+        "--mapping".as_ref(),
+        ws.path("learned.toml").as_os_str(),
+        "--van".as_ref(),
+        &os(&at.join("check/archive")),
+        "--webhooks".as_ref(),
+        ws.path("check-webhooks").as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with("15 of 15 identical\n"), "{out}");
+}
