@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::mapping::Mapping;
 use crate::tomlfile::{locate, parse_toml, read_source};
 pub use crate::tomlfile::{ConfigError, Problem};
 
@@ -622,56 +621,11 @@ pub struct Secrets {
     pub console_token: Option<Secret>,
 }
 
-/// A fully loaded, validated configuration with its mapping and secrets.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub config: Config,
-    pub mapping: Mapping,
-    pub secrets: Secrets,
-}
-
 impl Config {
-    /// Parses and validates a config file, then loads and validates its mapping and secrets.
-    /// Every problem is reported, not only the first.
-    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-        let text = read_source(path, "cannot read")?;
-        Self::load_str(&text, path)
-    }
-
-    /// As [`Config::load`], from text already read (`path` names it in messages and anchors
-    /// relative paths).
-    pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-        let mut config: Config = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
-        config.source = path.to_path_buf();
-        let mut problems = config.validate(text);
-        problems.extend(config.check_dirs(text));
-        let mapping_path = config.mapping_path();
-        let mapping = match Mapping::load(&mapping_path) {
-            Ok(m) => Some(m),
-            Err(ConfigError(mut ps)) => {
-                problems.append(&mut ps);
-                None
-            }
-        };
-        let secrets = match config.resolve_secrets(text) {
-            Ok(s) => Some(s),
-            Err(mut ps) => {
-                problems.append(&mut ps);
-                None
-            }
-        };
-        match (mapping, secrets) {
-            (Some(mapping), Some(secrets)) if problems.is_empty() => Ok(Loaded {
-                config,
-                mapping,
-                secrets,
-            }),
-            _ => Err(ConfigError(problems)),
-        }
-    }
-
     /// Reads only the config file (no mapping, no secrets), for operator commands that need
-    /// nothing but the paths.
+    /// nothing but the paths. The whole load (mapping, secrets, alert addresses) is
+    /// [`Config::load`], in [`crate::load`], so that this module imports neither `mapping`
+    /// nor `alerts`.
     pub fn load_paths(path: &Path) -> Result<Config, ConfigError> {
         let text = read_source(path, "cannot read")?;
         let mut c: Config = parse_toml(&text, path).map_err(|p| ConfigError(vec![p]))?;
@@ -683,7 +637,7 @@ impl Config {
     /// only its own subdirectories inside them, never the directories themselves, so a
     /// mistyped path is refused here instead of receiving 850s the ERP never reads. One problem
     /// per directory, naming it. (The state directory is the daemon's own: created when absent.)
-    fn check_dirs(&self, text: &str) -> Vec<Problem> {
+    pub(crate) fn check_dirs(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         // The shadow run's directories (README "Moving from your VAN") must exist as well.
         let shadow = [
@@ -755,7 +709,7 @@ impl Config {
             .expect("listen address validated at load")
     }
 
-    fn validate(&self, text: &str) -> Vec<Problem> {
+    pub(crate) fn validate(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         let mut bad = |section: &str, key: &str, message: String| {
             out.push(Problem {
@@ -822,17 +776,6 @@ impl Config {
         if let Some(smtp) = &self.alerts.smtp {
             if smtp.to.is_empty() {
                 bad("alerts.smtp", "to", "needs at least one address".into());
-            }
-            for (key, addr) in
-                std::iter::once(("from", &smtp.from)).chain(smtp.to.iter().map(|t| ("to", t)))
-            {
-                if addr.parse::<lettre::message::Mailbox>().is_err() {
-                    bad(
-                        "alerts.smtp",
-                        key,
-                        format!("'{addr}' is not an e-mail address"),
-                    );
-                }
             }
         }
         if let Some(url) = &self.alerts.webhook_url {
@@ -975,7 +918,7 @@ impl Config {
         out
     }
 
-    fn resolve_secrets(&self, text: &str) -> Result<Secrets, Vec<Problem>> {
+    pub(crate) fn resolve_secrets(&self, text: &str) -> Result<Secrets, Vec<Problem>> {
         let mut problems = Vec::new();
         let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
         let mut read = |section: &str,

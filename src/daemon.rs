@@ -13,12 +13,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Loaded;
 use crate::events::Event;
 use crate::inbound::deliver::Deliverer;
 use crate::inbound::inbox::Dirs;
 use crate::inbound::watcher::Inbox;
 use crate::ingram::api::{ApiClient, ApiSettings};
+use crate::load::Loaded;
 use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
 use crate::outbound::outbox::Outbox;

@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::Loaded;
 use crate::ingram::api::ApiClient;
+use crate::load::Loaded;
 
 /// Largest clock difference from Ingram's `Date` header that passes.
 const MAX_SKEW: Duration = Duration::from_secs(60);
