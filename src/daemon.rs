@@ -500,6 +500,7 @@ fn start_deliverer(
         wake: shared.deliver_wake.clone(),
         events: shared.events.clone(),
         live: shared.liveness.stamp("deliver worker"),
+        clock: shared.clock.clone(),
     };
     tasks.spawn("deliver worker", deliverer.run(tasks.shutdown.clone()));
 }

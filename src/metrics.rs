@@ -123,10 +123,7 @@ pub struct Alerts {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::since_epoch().as_secs()
 }
 
 fn observe_latency(

@@ -63,6 +63,8 @@ pub struct Deliverer {
     /// Busy while it works with the store (the watchdog's view of this worker; API calls have
     /// their own timeouts).
     pub live: crate::clock::BusySince,
+    /// The daemon's clock: when jobs are due.
+    pub clock: crate::clock::Clock,
 }
 
 /// One account's lane: the worker's shared parts, the account, and its own wake-up.
@@ -127,7 +129,7 @@ impl Lane {
                 let wait = due
                     .next_due_ms
                     .map(|t| {
-                        Duration::from_millis(t.saturating_sub(now_ms()))
+                        Duration::from_millis(t.saturating_sub(self.d.clock.now_ms()))
                             .max(Duration::from_millis(10))
                     })
                     .unwrap_or(IDLE)
@@ -176,8 +178,8 @@ impl Lane {
     /// account's lane needs the store to key jobs by (account, PO) and this to read its own.
     async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
         let store = self.d.store.clone();
-        let limit = self.d.workers;
-        Ok(tokio::task::spawn_blocking(move || store.due_jobs(now_ms(), limit)).await?)
+        let (limit, now) = (self.d.workers, self.d.clock.now_ms());
+        Ok(tokio::task::spawn_blocking(move || store.due_jobs(now, limit)).await?)
     }
 
     /// Logs a store error and waits a backoff (or until shutdown).
@@ -229,13 +231,14 @@ impl Lane {
         let store = self.d.store.clone();
         let j = job.clone();
         let o = outcome.clone();
+        let now = self.d.clock.now_ms();
         let _busy = self.d.live.busy();
         tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
             let at = crate::clock::now_rfc3339();
             match &o {
                 Delivery::Delivered { status } => store.complete_job(&j, &status.to_string(), &at),
                 Delivery::Retry { after, reason } => {
-                    store.reschedule_job(&j, now_ms() + after.as_millis() as u64, reason)
+                    store.reschedule_job(&j, now + after.as_millis() as u64, reason)
                 }
                 Delivery::Rejected { reason, .. } | Delivery::ProgramFailed { reason } => {
                     store.dead_letter(&j, reason, &at)
@@ -343,11 +346,4 @@ impl Lane {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -614,9 +614,7 @@ impl Inbox {
 
 /// How long ago the file was last written (zero for an mtime in the future).
 fn age(meta: &Meta) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
+    let now = crate::clock::since_epoch().as_nanos() as i128;
     Duration::from_nanos(u64::try_from(now - meta.mtime_ns).unwrap_or(0))
 }
 

@@ -297,10 +297,7 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
 
 /// The current time as Unix seconds.
 pub(crate) fn now_epoch_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::since_epoch().as_secs()
 }
 
 #[cfg(test)]
