@@ -682,7 +682,7 @@ fn start_alerts(
                 _ = tick.tick() => {
                     let (m, st) = (metrics.clone(), store.clone());
                     let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
-                    let (_, _, overdue, since) = values;
+                    let crate::metrics::AlertValues { missing_997: overdue, secs_since_inbound: since, .. } = values;
                     let (st, cutoff) = (store.clone(), clock.now_ms().saturating_sub(open_days * 86_400_000));
                     let expect_997 = mapping.current().ack997.expect_from_erp && !shadow;
                     let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3)).await?.unwrap_or_default();
