@@ -87,6 +87,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             missing_997_hours: config.alerts.missing_997_hours,
             no_inbound_hours: config.alerts.no_inbound_hours,
             shadow: config.outbox.shadow_dir.is_some(),
+            clock: clock.clone(),
         })),
         store,
         mapping: SharedMapping::new(mapping),

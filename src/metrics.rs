@@ -2,7 +2,7 @@
 //! No registry crate: the set is small and fixed. Counters for the workers come from the
 //! daemon's event stream ([`Metrics::observe`]); queue depths and alert gauges (error-directory
 //! files, dead letters, 850s without a 997, time since the last inbound document) are read when
-//! rendered, and [`Alerts::check`] logs the same conditions as WARN.
+//! rendered, and [`Metrics::check_alerts`] logs the same conditions as WARN.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -120,6 +120,8 @@ pub struct Alerts {
     pub no_inbound_hours: u64,
     /// Shadow mode (`[outbox] shadow_dir`): the 850s never reach the ERP, so none is overdue.
     pub shadow: bool,
+    /// The daemon's clock: what is overdue, and how long since the last inbound document.
+    pub clock: crate::clock::Clock,
 }
 
 /// The alert conditions as they are now ([`Metrics::alert_values`]): the `/metrics` gauges, the
@@ -134,10 +136,6 @@ pub struct AlertValues {
     pub missing_997: usize,
     /// Seconds since the last inbound document (or since start).
     pub secs_since_inbound: u64,
-}
-
-fn unix_now() -> u64 {
-    crate::clock::since_epoch().as_secs()
 }
 
 fn observe_latency(
@@ -215,7 +213,8 @@ impl Metrics {
             alerts,
             ..Metrics::default()
         };
-        m.started_unix.store(unix_now(), Relaxed);
+        m.started_unix
+            .store(m.alerts.clock.now_ms() / 1000, Relaxed);
         m
     }
 
@@ -271,7 +270,8 @@ impl Metrics {
             Event::InboxFile { outcome, .. } => {
                 let c = match outcome {
                     Outcome::Archived { .. } => {
-                        self.last_inbound_unix.store(unix_now(), Relaxed);
+                        self.last_inbound_unix
+                            .store(self.alerts.clock.now_ms() / 1000, Relaxed);
                         &self.inbox_archived
                     }
                     Outcome::Rejected { .. } => &self.inbox_rejected,
@@ -327,7 +327,10 @@ impl Metrics {
                     .count()
             })
             .unwrap_or(0);
-        let cutoff_ms = (crate::clock::since_epoch().as_millis() as u64)
+        let cutoff_ms = self
+            .alerts
+            .clock
+            .now_ms()
             .saturating_sub(self.alerts.missing_997_hours.saturating_mul(3_600_000));
         let no_997 = if self.alerts.shadow {
             0
@@ -335,7 +338,7 @@ impl Metrics {
             store.overdue_850s(cutoff_ms)
         };
         let last = self.last_inbound_unix.load(Relaxed);
-        let since = unix_now().saturating_sub(if last == 0 {
+        let since = (self.alerts.clock.now_ms() / 1000).saturating_sub(if last == 0 {
             self.started_unix.load(Relaxed)
         } else {
             last

@@ -1,5 +1,5 @@
 //! The pure translator from a domain [`PurchaseOrder`] and the mapping to an X12 850 interchange:
-//! which webhook field lands in which segment and qualifier is read from [`Po850`], identities and
+//! which webhook field lands in which segment and qualifier is read from [`Po850`](crate::mapping::Po850), identities and
 //! delimiters from the mapping's envelope sections, control numbers from the caller. Data in,
 //! bytes out; no I/O, no clock (the envelope instant is a parameter). The `[[po850.segments]]`
 //! expressions run through the mapping's runner, which in the daemon is a worker process under
@@ -13,7 +13,7 @@
 //! contacts, references, descriptions) must fit its element's X12 minimum and maximum length
 //! once sanitised (transliterated to ASCII, delimiters replaced): what does not fit is refused,
 //! never cut. Notes alone are split over as many MSG segments as they need, and a line
-//! description over as many PID segments (exactly: see [`description_parts`]).
+//! description over as many PID segments (exactly: see `description_parts`).
 
 use time::OffsetDateTime;
 
