@@ -26,7 +26,7 @@ use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::{Mapping, UnknownPo};
 use crate::outbound::to_850::write_options;
 use crate::store::inbound::{self, OriginalRecord};
-use crate::store::records::{ErpAck, FileRecord, Outbound850};
+use crate::store::records::{Erp997, ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
 use crate::x12;
 
@@ -661,8 +661,8 @@ fn record_ta1(store: &Store, pair: &str, ta1: &x12::Ta1, name: &str, batch: &mut
     if outcome.is_rejection() {
         tracing::error!(po = %text::escape(&po), isa13 = %text::escape(&ta1.control_number), note = %text::escape(note), "The ERP rejected our 850 interchange (TA1).");
     }
-    batch.erp_997.push((
-        pair.to_string(),
+    batch.erp_997.push(Erp997::new(
+        pair,
         gs06,
         outcome,
         format!(
@@ -1103,7 +1103,7 @@ fn route_997(
     }
     batch
         .erp_997
-        .push((ctx.pair.to_string(), gs06, outcome, detail));
+        .push(Erp997::new(ctx.pair, gs06, outcome, detail));
     Ok(Routed::ErpAck(outcome))
 }
 

@@ -912,9 +912,8 @@ pub struct InboundBatch {
     pub jobs: Vec<NewJob>,
     /// Quantities shipped per PO and line by this file's 856s.
     pub shipped: Vec<(String, std::collections::BTreeMap<String, u64>)>,
-    /// 997s (and TA1s, by the GS06 of the 850 they name) from the ERP for our 850s:
-    /// (outbound pair, GS06, outcome, detail).
-    pub erp_997: Vec<(String, u32, records::ErpAck, String)>,
+    /// 997s (and TA1s, by the GS06 of the 850 they name) from the ERP for our 850s.
+    pub erp_997: Vec<records::Erp997>,
     /// 997s to write into the outbox.
     pub files: Vec<FileRecord>,
     /// Timeline entries: (PO, text).
@@ -1079,7 +1078,7 @@ impl Store {
                         }
                     })?;
                 }
-                for (pair, gs06, outcome, detail) in &b.erp_997 {
+                for records::Erp997 { pair, gs06, outcome, detail } in &b.erp_997 {
                     if let Some(po) = index.get(keys::gs06_key(pair, *gs06))? {
                         let po = String::from_utf8_lossy(&po).into_owned();
                         let mut after: Option<(Option<u64>, bool)> = None;
@@ -2397,7 +2396,7 @@ pub(crate) mod tests {
             received_at: "2026-11-21T00:00:00Z".into(),
             jobs: vec![],
             shipped: vec![],
-            erp_997: vec![(pair.into(), gs06[po], outcome, String::new())],
+            erp_997: vec![records::Erp997::new(pair, gs06[po], outcome, "")],
             files: vec![],
             history: vec![],
         };
@@ -2488,7 +2487,12 @@ pub(crate) mod tests {
             received_at: "2026-11-21T00:00:00Z".into(),
             jobs: vec![],
             shipped: vec![],
-            erp_997: vec![(pair.into(), gs06, records::ErpAck::Accepted, String::new())],
+            erp_997: vec![records::Erp997::new(
+                pair,
+                gs06,
+                records::ErpAck::Accepted,
+                "",
+            )],
             files: vec![],
             history: vec![],
         };
@@ -2585,9 +2589,9 @@ pub(crate) mod tests {
             ],
             shipped: vec![("S02".into(), [("1".to_string(), 1)].into())],
             erp_997: vec![
-                (pair.into(), gs06["S01"], Accepted, String::new()),
-                (pair.into(), gs06["S03"], Rejected, String::new()),
-                (pair.into(), gs06["S04"], InterchangeRejected, String::new()),
+                records::Erp997::new(pair, gs06["S01"], Accepted, ""),
+                records::Erp997::new(pair, gs06["S03"], Rejected, ""),
+                records::Erp997::new(pair, gs06["S04"], InterchangeRejected, ""),
             ],
             files: vec![],
             history: vec![],
@@ -2733,7 +2737,7 @@ pub(crate) mod tests {
 
         fn ack(&self, gs06: u32, a: records::ErpAck) {
             self.inbound(InboundBatch {
-                erp_997: vec![(self.pair.into(), gs06, a, String::new())],
+                erp_997: vec![records::Erp997::new(self.pair, gs06, a, "")],
                 ..Default::default()
             });
         }
@@ -3008,11 +3012,11 @@ mod size_tests {
         let acks: Vec<_> = recs
             .iter()
             .filter_map(|r| match &r.outbound {
-                Outbound850::Allocated { envelope } => Some((
+                Outbound850::Allocated { envelope } => Some(records::Erp997::new(
                     pair.clone(),
                     envelope.gs06,
                     records::ErpAck::Accepted,
-                    String::new(),
+                    "",
                 )),
                 _ => None,
             })
