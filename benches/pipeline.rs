@@ -1706,12 +1706,14 @@ fn preload(dir: &Path, n: usize, received_at: &str) -> anyhow::Result<u64> {
             .enumerate()
             .filter(|(k, _)| k % 100 != 0)
             .filter_map(|(_, r)| match &r.outbound {
-                edi_bridge::store::records::Outbound850::Allocated { envelope } => Some((
-                    pair.clone(),
-                    envelope.gs06,
-                    edi_bridge::store::records::ErpAck::Accepted,
-                    String::new(),
-                )),
+                edi_bridge::store::records::Outbound850::Allocated { envelope } => {
+                    Some(edi_bridge::store::records::Erp997::new(
+                        pair.clone(),
+                        envelope.gs06,
+                        edi_bridge::store::records::ErpAck::Accepted,
+                        "",
+                    ))
+                }
                 _ => None,
             })
             .collect();

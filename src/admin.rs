@@ -610,7 +610,7 @@ pub mod ops {
         store.requeue_850(po, &crate::clock::now_rfc3339())?;
         store.flush_blocking()?;
         let po = crate::domain::account::show_po_key(po);
-        tracing::warn!(po = %po, "850 replay requested by an operator: a new 850 with new control numbers will be written.");
+        tracing::warn!(po = %crate::text::Escaped(&po), "850 replay requested by an operator: a new 850 with new control numbers will be written.");
         Ok(format!(
             "PO {po}: 850 queued again; it gets new control numbers\n"
         ))

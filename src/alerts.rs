@@ -541,6 +541,25 @@ pub struct Channel {
     pub backoff: Duration,
 }
 
+/// Problems with `[alerts.smtp]`'s addresses (`from`, each `to`): each must parse as the mail
+/// library's mailbox, the form the mailer sends to. Part of the config's load
+/// ([`Config::load`](crate::config::Config::load)), reported with the config's other problems.
+pub fn address_problems(config: &crate::config::Config, text: &str) -> Vec<crate::config::Problem> {
+    let Some(smtp) = &config.alerts.smtp else {
+        return Vec::new();
+    };
+    std::iter::once(("from", &smtp.from))
+        .chain(smtp.to.iter().map(|t| ("to", t)))
+        .filter(|(_, addr)| addr.parse::<lettre::message::Mailbox>().is_err())
+        .map(|(key, addr)| crate::config::Problem {
+            file: config.source.clone(),
+            line: crate::tomlfile::locate(text, "alerts.smtp", key),
+            key: format!("alerts.smtp.{key}"),
+            message: format!("'{addr}' is not an e-mail address"),
+        })
+        .collect()
+}
+
 /// E-mailed alerts (lettre's SMTP transport).
 #[derive(Clone)]
 pub struct Email {
@@ -727,6 +746,27 @@ pub fn host_of(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_smtp_address_is_a_problem_at_its_line() {
+        let t = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                 [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                 partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n\
+                 [alerts.smtp]\nhost = \"h\"\nfrom = \"edi@vendor.example\"\nto = [\"no at sign\"]\n";
+        let mut c: crate::config::Config =
+            crate::tomlfile::parse_toml(t, std::path::Path::new("c.toml")).unwrap();
+        c.source = "c.toml".into();
+        let found: Vec<String> = address_problems(&c, t)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            found,
+            ["c.toml:17: alerts.smtp.to: 'no at sign' is not an e-mail address"]
+        );
+        c.alerts.smtp = None;
+        assert!(address_problems(&c, t).is_empty());
+    }
 
     #[test]
     fn only_the_host_is_logged() {

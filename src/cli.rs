@@ -254,7 +254,7 @@ impl Exit {
 }
 
 /// Loads a config or prints every problem to stderr.
-pub fn load_config(path: &Path) -> Result<crate::config::Loaded, Exit> {
+pub fn load_config(path: &Path) -> Result<crate::load::Loaded, Exit> {
     Config::load(path).map_err(|ConfigError(problems)| report(problems))
 }
 
@@ -338,8 +338,8 @@ pub fn check(config: &Path, online: bool) -> Exit {
 /// The loaded config, or (printed) why `run` would refuse its state directory.
 fn refuse_unsafe_state(
     config: &Path,
-    loaded: crate::config::Loaded,
-) -> Result<crate::config::Loaded, Exit> {
+    loaded: crate::load::Loaded,
+) -> Result<crate::load::Loaded, Exit> {
     match crate::files::state_dir_problem(&loaded.config.paths.state) {
         None => Ok(loaded),
         Some(problem) => {
@@ -351,7 +351,7 @@ fn refuse_unsafe_state(
 
 /// Runs the daemon until SIGTERM or SIGINT. The handlers are installed before anything starts,
 /// so a signal arriving right after READY=1 is never lost.
-pub async fn run(loaded: crate::config::Loaded) -> Exit {
+pub async fn run(loaded: crate::load::Loaded) -> Exit {
     let shutdown = CancellationToken::new();
     let signals = match Signals::install() {
         Ok(s) => s,

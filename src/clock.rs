@@ -23,6 +23,16 @@ pub fn date_path(rfc3339: &str) -> String {
     format!("{:04}/{:02}/{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
+/// The system's wall clock: the time since the Unix epoch (zero for a clock set before 1970).
+/// The one place the crate reads it (`tests/tidy.rs`). For what must agree with the operating
+/// system's or the network's own stamps (file mtimes, HTTP dates, cookie expiry, the emulator);
+/// logic that ages records or schedules work takes a [`Clock`] instead, which tests move.
+pub fn since_epoch() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// The wall clock, in milliseconds since the Unix epoch, plus an offset only tests change.
 /// Clones share the offset.
 #[derive(Debug, Clone, Default)]
@@ -38,10 +48,7 @@ impl Clock {
 
     /// Now, in milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> u64 {
-        let system = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let system = since_epoch().as_millis() as u64;
         system.saturating_add(self.offset_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
@@ -54,12 +61,29 @@ impl Clock {
     }
 }
 
+/// A monotonic millisecond count from when it was made: for stamps kept in atomics that must
+/// not jump with the wall clock (the store's heartbeat, [`BusySince`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Monotonic(std::time::Instant);
+
+impl Monotonic {
+    /// Counting from now.
+    pub fn start() -> Monotonic {
+        Monotonic(std::time::Instant::now())
+    }
+
+    /// Milliseconds since [`Monotonic::start`].
+    pub fn ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
 /// Since when a loop has been busy with its current item (monotonic), readable from any thread:
 /// the systemd watchdog and the store's health tell a stuck loop from an idle one by it. Clones
 /// share the stamp.
 #[derive(Debug, Clone)]
 pub struct BusySince {
-    epoch: std::time::Instant,
+    epoch: Monotonic,
     /// Milliseconds since `epoch` (+1) when the current item began; 0 while idle.
     since_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -67,7 +91,7 @@ pub struct BusySince {
 impl Default for BusySince {
     fn default() -> BusySince {
         BusySince {
-            epoch: std::time::Instant::now(),
+            epoch: Monotonic::start(),
             since_ms: Default::default(),
         }
     }
@@ -76,7 +100,7 @@ impl Default for BusySince {
 impl BusySince {
     /// Marks the loop busy until the guard drops.
     pub fn busy(&self) -> BusyGuard<'_> {
-        let now = self.epoch.elapsed().as_millis() as u64;
+        let now = self.epoch.ms();
         self.since_ms
             .store(now + 1, std::sync::atomic::Ordering::Relaxed);
         BusyGuard(self)
@@ -85,7 +109,7 @@ impl BusySince {
     /// How long the current item has taken so far; `None` while idle.
     pub fn busy_for(&self) -> Option<std::time::Duration> {
         let since = self.since_ms.load(std::sync::atomic::Ordering::Relaxed);
-        let now = self.epoch.elapsed().as_millis() as u64;
+        let now = self.epoch.ms();
         (since != 0).then(|| std::time::Duration::from_millis(now.saturating_sub(since - 1)))
     }
 }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::mapping::Mapping;
 use crate::tomlfile::{locate, parse_toml, read_source};
 pub use crate::tomlfile::{ConfigError, Problem};
 
@@ -792,106 +791,7 @@ pub struct AccountSecrets {
     pub client: Option<Secret>,
 }
 
-/// One account, loaded: its settings, its mapping and its secrets.
-#[derive(Debug, Clone)]
-pub struct LoadedAccount {
-    pub account: Account,
-    pub mapping: Mapping,
-    pub secrets: AccountSecrets,
-}
-
-/// A fully loaded, validated configuration with its accounts' mappings and secrets.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub config: Config,
-    /// Every account, in [`Config::accounts`]' order (at least one).
-    pub accounts: Vec<LoadedAccount>,
-    pub secrets: Secrets,
-}
-
-impl Loaded {
-    /// The first account (`default` when `[ingram]` is set): what the commands that take one
-    /// mapping use when no account is named.
-    pub fn primary(&self) -> &LoadedAccount {
-        &self.accounts[0]
-    }
-
-    /// The account `id`, or an error listing the ones configured.
-    pub fn account(&self, id: Option<&str>) -> anyhow::Result<&LoadedAccount> {
-        let Some(id) = id else {
-            return Ok(self.primary());
-        };
-        self.accounts
-            .iter()
-            .find(|a| a.account.id == id)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self
-                    .accounts
-                    .iter()
-                    .map(|a| a.account.id.as_str())
-                    .collect();
-                anyhow::anyhow!(
-                    "no account '{id}' in {} (accounts: {})",
-                    self.config.source.display(),
-                    known.join(", ")
-                )
-            })
-    }
-}
-
 impl Config {
-    /// Parses and validates a config file, then loads and validates its mapping and secrets.
-    /// Every problem is reported, not only the first.
-    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-        let text = read_source(path, "cannot read")?;
-        Self::load_str(&text, path)
-    }
-
-    /// As [`Config::load`], from text already read (`path` names it in messages and anchors
-    /// relative paths).
-    pub fn load_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
-        let mut config: Config = parse_toml(text, path).map_err(|p| ConfigError(vec![p]))?;
-        config.source = path.to_path_buf();
-        let mut problems = config.validate(text);
-        problems.extend(config.validate_accounts(text));
-        problems.extend(config.check_dirs(text));
-        let accounts = config.accounts();
-        let mut mappings = Vec::new();
-        for a in &accounts {
-            match Mapping::load(&config.resolve_path(&a.mapping)) {
-                Ok(m) => mappings.push(m),
-                Err(ConfigError(mut ps)) => problems.append(&mut ps),
-            }
-        }
-        if mappings.len() == accounts.len() {
-            problems.extend(config.check_pairs(text, &accounts, &mappings));
-        }
-        let secrets = match config.resolve_secrets(text, &accounts) {
-            Ok(s) => Some(s),
-            Err(mut ps) => {
-                problems.append(&mut ps);
-                None
-            }
-        };
-        match secrets {
-            Some((secrets, per_account)) if problems.is_empty() => Ok(Loaded {
-                accounts: accounts
-                    .into_iter()
-                    .zip(mappings)
-                    .zip(per_account)
-                    .map(|((account, mapping), secrets)| LoadedAccount {
-                        account,
-                        mapping,
-                        secrets,
-                    })
-                    .collect(),
-                config,
-                secrets,
-            }),
-            _ => Err(ConfigError(problems)),
-        }
-    }
-
     /// Every account: `default` from `[ingram]` (with `[mapping]` and the `[server]` webhook
     /// secrets) first when it is set, then each `[[accounts]]` table in order.
     pub fn accounts(&self) -> Vec<Account> {
@@ -927,7 +827,9 @@ impl Config {
     }
 
     /// Reads only the config file (no mapping, no secrets), for operator commands that need
-    /// nothing but the paths.
+    /// nothing but the paths. The whole load (mapping, secrets, alert addresses) is
+    /// [`Config::load`], in [`crate::load`], so that this module imports neither `mapping`
+    /// nor `alerts`.
     pub fn load_paths(path: &Path) -> Result<Config, ConfigError> {
         let text = read_source(path, "cannot read")?;
         let mut c: Config = parse_toml(&text, path).map_err(|p| ConfigError(vec![p]))?;
@@ -939,7 +841,7 @@ impl Config {
     /// only its own subdirectories inside them, never the directories themselves, so a
     /// mistyped path is refused here instead of receiving 850s the ERP never reads. One problem
     /// per directory, naming it. (The state directory is the daemon's own: created when absent.)
-    fn check_dirs(&self, text: &str) -> Vec<Problem> {
+    pub(crate) fn check_dirs(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         // The shadow run's directories (README "Moving from your VAN") must exist as well.
         let shadow = [
@@ -1015,7 +917,7 @@ impl Config {
             .expect("listen address validated at load")
     }
 
-    fn validate(&self, text: &str) -> Vec<Problem> {
+    pub(crate) fn validate(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         let mut bad = |section: &str, key: &str, message: String| {
             out.push(Problem {
@@ -1082,17 +984,6 @@ impl Config {
         if let Some(smtp) = &self.alerts.smtp {
             if smtp.to.is_empty() {
                 bad("alerts.smtp", "to", "needs at least one address".into());
-            }
-            for (key, addr) in
-                std::iter::once(("from", &smtp.from)).chain(smtp.to.iter().map(|t| ("to", t)))
-            {
-                if addr.parse::<lettre::message::Mailbox>().is_err() {
-                    bad(
-                        "alerts.smtp",
-                        key,
-                        format!("'{addr}' is not an e-mail address"),
-                    );
-                }
             }
         }
         if let Some(url) = &self.alerts.webhook_url {
@@ -1196,7 +1087,7 @@ impl Config {
 
     /// The accounts: at least one; ids well formed and unique; each one's endpoints, identities
     /// and pace; a shared outbox names each account's files apart.
-    fn validate_accounts(&self, text: &str) -> Vec<Problem> {
+    pub(crate) fn validate_accounts(&self, text: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         let accounts = self.accounts();
         if accounts.is_empty() {
@@ -1287,25 +1178,7 @@ impl Config {
         out
     }
 
-    /// Each account answers to its own interchange pair: an inbound file is routed by it.
-    fn check_pairs(&self, text: &str, accounts: &[Account], mappings: &[Mapping]) -> Vec<Problem> {
-        let mut out = Vec::new();
-        let mut seen = std::collections::BTreeMap::new();
-        for (a, m) in accounts.iter().zip(mappings) {
-            let pair = crate::mapping::InboundPair::of(&m.interchange);
-            if let Some(other) = seen.insert(pair.clone(), a.id.clone()) {
-                out.push(Problem {
-                    file: self.source.clone(),
-                    line: a.line(text, "mapping"),
-                    key: a.key("mapping"),
-                    message: format!("the account '{}' has the same interchange ids as '{other}' ({pair}): an 855, 856 or 997 could not be told apart; give each account its own ISA or GS ids", a.id),
-                });
-            }
-        }
-        out
-    }
-
-    fn resolve_secrets(
+    pub(crate) fn resolve_secrets(
         &self,
         text: &str,
         accounts: &[Account],

@@ -13,12 +13,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Loaded;
 use crate::events::Event;
 use crate::inbound::deliver::Deliverer;
 use crate::inbound::inbox::Dirs;
 use crate::inbound::watcher::Inbox;
 use crate::ingram::api::{ApiClient, ApiSettings};
+use crate::load::Loaded;
 use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
 use crate::outbound::outbox::Outbox;
@@ -87,6 +87,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
             missing_997_hours: config.alerts.missing_997_hours,
             no_inbound_hours: config.alerts.no_inbound_hours,
             shadow: config.outbox.shadow_dir.is_some(),
+            clock: clock.clone(),
         })),
         store,
         mapping: accounts.primary().mapping.clone(),
@@ -200,7 +201,7 @@ pub use crate::domain::DEFAULT_ACCOUNT;
 /// API client, limiter and outbox.
 fn bundles(
     config: &crate::config::Config,
-    loaded: Vec<crate::config::LoadedAccount>,
+    loaded: Vec<crate::load::LoadedAccount>,
     sandbox: &crate::program::Sandbox,
     clock: &crate::clock::Clock,
 ) -> anyhow::Result<crate::accounts::Accounts> {
@@ -550,6 +551,7 @@ fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Task
         wake: shared.deliver_wake.clone(),
         events: shared.events.clone(),
         live: shared.liveness.stamp("deliver worker"),
+        clock: shared.clock.clone(),
     };
     tasks.spawn("deliver worker", deliverer.run(tasks.shutdown.clone()));
 }
@@ -739,7 +741,7 @@ fn start_alerts(
                 _ = tick.tick() => {
                     let (m, st) = (metrics.clone(), store.clone());
                     let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
-                    let (_, _, overdue, since) = values;
+                    let crate::metrics::AlertValues { missing_997: overdue, secs_since_inbound: since, .. } = values;
                     let (st, cutoff) = (store.clone(), clock.now_ms().saturating_sub(open_days * 86_400_000));
                     let expect_997 = mapping.current().ack997.expect_from_erp && !shadow;
                     let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3)).await?.unwrap_or_default();

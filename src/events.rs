@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::domain::CallKind;
 
-/// Something the daemon finished, published on [`Running::events`].
+/// Something the daemon finished, published on [`Running::events`](crate::daemon::Running::events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A PO's 850 is in the outbox under `file`.

@@ -1,14 +1,15 @@
 //! edi-bridge: Ingram Micro's vendor APIs on one side, a legacy ERP's X12 flat files on the other.
 //!
 //! Reading order:
-//! - [`config`], [`mapping`]: validated data from TOML; every assumed Ingram name lives in the mapping.
+//! - [`config`], [`mapping`]: validated data from TOML; every assumed Ingram name lives in the mapping;
+//!   [`load`] loads both (and the secrets) as one.
 //! - [`x12`]: the sans-IO X12 codec (no I/O, no async, nothing from the rest of the crate).
 //! - [`outbound`]: webhook → [`store`] → pure `to_850` → outbox file, exactly once.
-//! - [`inbound`]: inbox → parse → pure `from_855`/`from_856` → store jobs → [`api`] → Ingram.
-//! - [`api`]: the Ingram client; [`sim`]: the Ingram emulator.
+//! - [`inbound`]: inbox → parse → pure `from_855`/`from_856` → store jobs → [`ingram::api`] → Ingram.
+//! - [`ingram::api`]: the Ingram client; [`sim`]: the Ingram emulator.
 //! - [`store`]: the only module that names sled; group-committed flushes.
 //! - [`daemon`]: starts and drains every task; [`notify`]: systemd protocol.
-//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`signature`], [`background`], [`text`]:
+//! - [`cli`], [`telemetry`], [`metrics`], [`clock`], [`ingram::signature`], [`background`], [`text`]:
 //!   edges and small helpers.
 //!
 //! See ARCHITECTURE.md for the map and the invariants.
@@ -32,6 +33,7 @@ pub mod events;
 pub mod files;
 pub mod inbound;
 pub mod ingram;
+pub mod load;
 pub mod mapping;
 pub mod metrics;
 pub mod migrate;

@@ -2,7 +2,7 @@
 //! No registry crate: the set is small and fixed. Counters for the workers come from the
 //! daemon's event stream ([`Metrics::observe`]); queue depths and alert gauges (error-directory
 //! files, dead letters, 850s without a 997, time since the last inbound document) are read when
-//! rendered, and [`Alerts::check`] logs the same conditions as WARN.
+//! rendered, and [`Metrics::check_alerts`] logs the same conditions as WARN.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -124,13 +124,22 @@ pub struct Alerts {
     pub no_inbound_hours: u64,
     /// Shadow mode (`[outbox] shadow_dir`): the 850s never reach the ERP, so none is overdue.
     pub shadow: bool,
+    /// The daemon's clock: what is overdue, and how long since the last inbound document.
+    pub clock: crate::clock::Clock,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The alert conditions as they are now ([`Metrics::alert_values`]): the `/metrics` gauges, the
+/// periodic warnings and the alert task's condition alerts all read these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertValues {
+    /// Files waiting in the error directory (not their reason files, not hidden entries).
+    pub error_files: usize,
+    /// API calls Ingram refused.
+    pub dead_letters: usize,
+    /// 850s written more than `alerts.missing_997_hours` ago with no 997 from the ERP.
+    pub missing_997: usize,
+    /// Seconds since the last inbound document (or since start).
+    pub secs_since_inbound: u64,
 }
 
 fn observe_latency(
@@ -208,7 +217,8 @@ impl Metrics {
             alerts,
             ..Metrics::default()
         };
-        m.started_unix.store(unix_now(), Relaxed);
+        m.started_unix
+            .store(m.alerts.clock.now_ms() / 1000, Relaxed);
         m
     }
 
@@ -340,7 +350,8 @@ impl Metrics {
             Event::InboxFile { outcome, .. } => {
                 let c = match outcome {
                     Outcome::Archived { .. } => {
-                        self.last_inbound_unix.store(unix_now(), Relaxed);
+                        self.last_inbound_unix
+                            .store(self.alerts.clock.now_ms() / 1000, Relaxed);
                         &self.inbox_archived
                     }
                     Outcome::Rejected { .. } => &self.inbox_rejected,
@@ -386,38 +397,47 @@ impl Metrics {
         }
     }
 
-    /// Alert conditions now: (error-directory files, dead letters, 850s without a 997 past the
-    /// threshold, seconds since the last inbound document).
-    pub fn alert_values(&self, store: &Store) -> (usize, usize, usize, u64) {
+    /// The alert conditions as they are now.
+    pub fn alert_values(&self, store: &Store) -> AlertValues {
         let error_files = self
             .alerts
             .error_dir
             .as_ref()
-            .and_then(|d| std::fs::read_dir(d).ok())
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| {
-                        let n = e.file_name().to_string_lossy().into_owned();
-                        !n.starts_with('.') && !n.ends_with(".reason.txt")
-                    })
+            .and_then(|d| {
+                crate::files::Dir::open_existing(d)
+                    .and_then(|dir| dir.names())
+                    .ok()
+            })
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| n.to_string_lossy())
+                    .filter(|n| !n.starts_with('.') && !n.ends_with(".reason.txt"))
                     .count()
             })
             .unwrap_or(0);
-        let cutoff = time::OffsetDateTime::now_utc()
-            - time::Duration::hours(self.alerts.missing_997_hours as i64);
-        let cutoff_ms = (cutoff.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let cutoff_ms = self
+            .alerts
+            .clock
+            .now_ms()
+            .saturating_sub(self.alerts.missing_997_hours.saturating_mul(3_600_000));
         let no_997 = if self.alerts.shadow {
             0
         } else {
             store.overdue_850s(cutoff_ms)
         };
         let last = self.last_inbound_unix.load(Relaxed);
-        let since = unix_now().saturating_sub(if last == 0 {
+        let since = (self.alerts.clock.now_ms() / 1000).saturating_sub(if last == 0 {
             self.started_unix.load(Relaxed)
         } else {
             last
         });
-        (error_files, store.dead_count(), no_997, since)
+        AlertValues {
+            error_files,
+            dead_letters: store.dead_count(),
+            missing_997: no_997,
+            secs_since_inbound: since,
+        }
     }
 
     /// POs whose 850 the ERP refused, by its 997 (`R`) or its TA1 (TA104 `R`): an alert.
@@ -443,7 +463,12 @@ impl Metrics {
                 "The ERP rejected 850s (997 or TA1)."
             );
         }
-        let (error_files, dead, no_997, since) = self.alert_values(store);
+        let AlertValues {
+            error_files,
+            dead_letters: dead,
+            missing_997: no_997,
+            secs_since_inbound: since,
+        } = self.alert_values(store);
         if error_files > 0 {
             tracing::warn!(files = error_files, dir = ?self.alerts.error_dir, "Inbox files are waiting in the error directory.");
         }
@@ -806,7 +831,12 @@ impl Metrics {
             "Times the state store started failing to write (each is recovered by reopening it).",
             health.failures_total,
         );
-        let (error_files, dead, no_997, since) = self.alert_values(store);
+        let AlertValues {
+            error_files,
+            dead_letters: dead,
+            missing_997: no_997,
+            secs_since_inbound: since,
+        } = self.alert_values(store);
         let _ = writeln!(
             s,
             "# HELP edi_bridge_dead_letters API calls Ingram refused (alert when > 0)."

@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::Loaded;
 use crate::ingram::api::ApiClient;
+use crate::load::Loaded;
 
 /// Largest clock difference from Ingram's `Date` header that passes.
 const MAX_SKEW: Duration = Duration::from_secs(60);
@@ -119,7 +119,7 @@ pub async fn run(loaded: &Loaded) -> Vec<Check> {
 }
 
 /// One account's checks: its token, API base, partner id and clock, and its webhook secret.
-async fn account_checks(la: &crate::config::LoadedAccount) -> Vec<Check> {
+async fn account_checks(la: &crate::load::LoadedAccount) -> Vec<Check> {
     let a = &la.account;
     let mut out = Vec::new();
     match crate::daemon::api_client(a, &la.secrets) {

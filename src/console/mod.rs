@@ -415,15 +415,11 @@ async fn log_action(
 
 fn access(headers: &HeaderMap, state: &ConsoleState) -> Access {
     let get = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    state
-        .auth
-        .check(get(header::COOKIE), get(header::HOST), unix_now())
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    state.auth.check(
+        get(header::COOKIE),
+        get(header::HOST),
+        state.clock.now_ms() / 1000,
+    )
 }
 
 /// A POST must come from the console's own pages: its `Origin`, when sent, names the `Host`,
@@ -897,7 +893,7 @@ async fn login(
     if !s.auth.required() {
         return Redirect::to("/").into_response();
     }
-    let now = unix_now();
+    let now = s.clock.now_ms() / 1000;
     // The token is checked first (in constant time, over a form of at most MAX_FORM_BYTES): the
     // right token logs in whatever was guessed before, from any address. Only wrong guesses are
     // counted and throttled; a token of 32 random characters cannot be guessed at any rate, so

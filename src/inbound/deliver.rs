@@ -64,6 +64,8 @@ pub struct Deliverer {
     /// Busy while it works with the store (the watchdog's view of this worker; API calls have
     /// their own timeouts).
     pub live: crate::clock::BusySince,
+    /// The daemon's clock: when jobs are due.
+    pub clock: crate::clock::Clock,
 }
 
 /// One account's lane: the worker's shared parts, the account, and its own wake-up.
@@ -123,7 +125,7 @@ impl Lane {
                 let wait = due
                     .next_due_ms
                     .map(|t| {
-                        Duration::from_millis(t.saturating_sub(now_ms()))
+                        Duration::from_millis(t.saturating_sub(self.d.clock.now_ms()))
                             .max(Duration::from_millis(10))
                     })
                     .unwrap_or(IDLE)
@@ -171,11 +173,9 @@ impl Lane {
     /// This account's due jobs.
     async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
         let store = self.d.store.clone();
-        let (limit, account) = (self.d.workers, self.account.id.clone());
-        Ok(
-            tokio::task::spawn_blocking(move || store.due_jobs(Some(&account), now_ms(), limit))
-                .await?,
-        )
+        let (limit, now) = (self.d.workers, self.d.clock.now_ms());
+        let account = self.account.id.clone();
+        Ok(tokio::task::spawn_blocking(move || store.due_jobs(Some(&account), now, limit)).await?)
     }
 
     /// Logs a store error and waits a backoff (or until shutdown).
@@ -228,13 +228,14 @@ impl Lane {
         let store = self.d.store.clone();
         let j = job.clone();
         let o = outcome.clone();
+        let now = self.d.clock.now_ms();
         let _busy = self.d.live.busy();
         tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
             let at = crate::clock::now_rfc3339();
             match &o {
                 Delivery::Delivered { status } => store.complete_job(&j, &status.to_string(), &at),
                 Delivery::Retry { after, reason } => {
-                    store.reschedule_job(&j, now_ms() + after.as_millis() as u64, reason)
+                    store.reschedule_job(&j, now + after.as_millis() as u64, reason)
                 }
                 Delivery::Rejected { reason, .. } | Delivery::ProgramFailed { reason } => {
                     store.dead_letter(&j, reason, &at)
@@ -347,11 +348,4 @@ impl Lane {
 /// A job's PO for a log line (`PO`, or `account/PO`).
 fn shown(key: &str) -> String {
     crate::domain::account::show_po_key(key)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -28,7 +28,7 @@ use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::{Mapping, UnknownPo};
 use crate::outbound::to_850::write_options;
 use crate::store::inbound::{self, OriginalRecord};
-use crate::store::records::{ErpAck, FileRecord, Outbound850};
+use crate::store::records::{Erp997, ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
 use crate::x12;
 
@@ -481,7 +481,7 @@ impl Walk<'_> {
                             // Tolerated quirks (a wrong count, an inferred delimiter) are
                             // processed, and said so.
                             warned += 1;
-                            tracing::warn!(file = %text::escape(self.name), code = d.code.as_str(), position = %d.position.describe(), message = %text::escape(&d.message), "Inbox file read with a warning.");
+                            tracing::warn!(file = %text::escape(self.name), code = d.code.as_str(), position = %text::escape(&d.position.describe()), message = %text::escape(&d.message), "Inbox file read with a warning.");
                         }
                     }
                     if d.position.group.is_some() {
@@ -595,11 +595,11 @@ impl Walk<'_> {
                         Mode::Commit(k) => {
                             match route(&ctx, &t, &mut k.batch) {
                                 Ok(Routed::Jobs(j)) => {
-                                    tracing::debug!(source = %source, jobs = j, "Transaction set routed.")
+                                    tracing::debug!(source = %text::escape(&source), jobs = j, "Transaction set routed.")
                                 }
                                 Ok(Routed::ErpAck(a)) => {
                                     k.recorded += 1;
-                                    tracing::debug!(source = %source, outcome = %a, "997 from the ERP recorded.")
+                                    tracing::debug!(source = %text::escape(&source), outcome = %a, "997 from the ERP recorded.")
                                 }
                                 Ok(Routed::Duplicate(what)) => k.duplicates.push(what),
                                 Err(refusal) => anyhow::bail!(
@@ -723,10 +723,10 @@ fn record_ta1(
         return;
     };
     if outcome.is_rejection() {
-        tracing::error!(po = %po, isa13 = %text::escape(&ta1.control_number), note = %text::escape(note), "The ERP rejected our 850 interchange (TA1).");
+        tracing::error!(po = %text::escape(&po), isa13 = %text::escape(&ta1.control_number), note = %text::escape(note), "The ERP rejected our 850 interchange (TA1).");
     }
-    batch.erp_997.push((
-        pair.to_string(),
+    batch.erp_997.push(Erp997::new(
+        pair,
         gs06,
         outcome,
         format!(
@@ -989,7 +989,7 @@ fn route_855(
         }
     }
     if unknown {
-        tracing::warn!(po = %call.po, source = %ctx.source, "855 for a PO the bridge never received; sending it anyway (flagged).");
+        tracing::warn!(po = %text::escape(&call.po), source = %text::escape(ctx.source), "855 for a PO the bridge never received; sending it anyway (flagged).");
     }
     batch
         .history
@@ -1046,7 +1046,7 @@ fn route_856(
         }
         n += 1;
         if unknown {
-            tracing::warn!(po = %c.call.po, source = %ctx.source, "856 for a PO the bridge never received; sending it anyway (flagged).");
+            tracing::warn!(po = %text::escape(&c.call.po), source = %text::escape(ctx.source), "856 for a PO the bridge never received; sending it anyway (flagged).");
         }
         batch.history.push((
             key.clone(),
@@ -1175,11 +1175,11 @@ fn route_997(
             .ok()
             .flatten()
             .unwrap_or_else(|| "unknown".into());
-        tracing::error!(po = %po, gs06, detail = %detail, "The ERP rejected our 850.");
+        tracing::error!(po = %text::escape(&po), gs06, detail = %text::escape(&detail), "The ERP rejected our 850.");
     }
     batch
         .erp_997
-        .push((ctx.pair.to_string(), gs06, outcome, detail));
+        .push(Erp997::new(ctx.pair, gs06, outcome, detail));
     Ok(Routed::ErpAck(outcome))
 }
 

@@ -127,6 +127,26 @@ struct State {
     published: Option<Vec<(String, u64)>>,
 }
 
+/// What one scan works with: the inbox and its processing area (opened for this scan), the
+/// writers known to hold files open, and the scan's instant.
+struct Pass<'a> {
+    incoming: &'a Dir,
+    processing: &'a Dir,
+    writers: &'a Writers,
+    now: Instant,
+}
+
+/// A settled inbox file as a scan judged it: its metadata, its readiness, the bytes read to
+/// judge it (passed on, so a file is read once), whether its incomplete timeout has passed, and
+/// whether an unreadable file is due a complaint in the log.
+struct Judged {
+    meta: Meta,
+    ready: Readiness,
+    read: Option<inbox::Read>,
+    timed_out: bool,
+    complain: bool,
+}
+
 /// A running watch on the inbox: wakes the scanner and follows writers.
 pub struct Watch {
     _watcher: Option<notify::RecommendedWatcher>,
@@ -267,125 +287,178 @@ impl Inbox {
                 return true;
             }
         };
+        let pass = Pass {
+            incoming: &incoming,
+            processing: &processing,
+            writers,
+            now,
+        };
         let mut present = HashSet::new();
         let mut waiting = Vec::new();
         for name in names {
-            if self.ignored(&name.to_string_lossy()) {
-                continue;
-            }
-            let meta = match incoming.lstat(&name) {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    self.metrics.inbox_unreadable();
-                    tracing::debug!(file = %Escaped(&name.to_string_lossy()), error = %e, "Cannot stat an inbox entry.");
-                    continue;
-                }
-            };
-            match meta.kind {
-                Kind::Regular => {}
-                // Not a file anybody delivers; not ours to move either.
-                Kind::Directory => continue,
-                kind => {
-                    self.refuse_special(&incoming, &name, kind);
-                    continue;
-                }
-            }
-            present.insert(name.clone());
-            let entry = state
-                .inbox
-                .entry(name.clone())
-                .or_insert_with(|| Seen::new(meta, now));
-            entry.update(meta, now);
-            // Counted from the file's mtime (its last write), not from when this process first
-            // saw it: a restart does not start the wait again.
-            let timed_out = age(&meta) >= self.incomplete_timeout;
-            if meta.size > self.dirs.max_file_bytes {
-                // It can only grow: refuse it now rather than read it.
-                let reason = inbox::too_big_reason(meta.size, self.dirs.max_file_bytes);
-                self.refuse(&incoming, &name, &reason);
-                state.inbox.remove(&name);
-                continue;
-            }
-            if now.duration_since(entry.stable_since) < self.settle
-                || (writers.open(&name) && !timed_out)
-            {
-                pending = true;
-                continue;
-            }
-            // The bytes read to judge readiness go on to processing, so a file is read once.
-            let (ready, read) = match &entry.ready {
-                Some(r) => (r.clone(), None),
-                None => {
-                    let (r, read) = self.readiness_of(&incoming, &name, &meta);
-                    if !matches!(r, Readiness::CannotRead(_)) {
-                        entry.ready = Some(r.clone());
-                    }
-                    (r, read)
-                }
-            };
-            match ready {
-                Readiness::Complete | Readiness::Unreadable => {
-                    state.inbox.remove(&name);
-                    if let Some(claimed) = self.claim(&incoming, &name, &processing) {
-                        pending |= self.handle(&processing, &claimed, read);
-                    }
-                }
-                Readiness::NotX12 { found } => {
-                    state.inbox.remove(&name);
-                    let reason = format!(
-                        "not an X12 file: the file does not start with an ISA interchange header (found `{found}`), and its first non-blank bytes cannot start a bare transaction set (ST) either"
-                    );
-                    self.refuse(&incoming, &name, &reason);
-                }
-                Readiness::Incomplete(seen) if timed_out => {
-                    state.inbox.remove(&name);
-                    let mut reason = format!(
-                        "incomplete: no IEA closes the last ISA after {} s (a file still being written, or truncated); write to a temporary name and rename into the inbox when complete",
-                        self.incomplete_timeout.as_secs()
-                    );
-                    for line in seen {
-                        reason.push_str("\nreader: ");
-                        reason.push_str(&line);
-                    }
-                    self.refuse(&incoming, &name, &reason);
-                }
-                Readiness::Incomplete(seen) => {
-                    pending = true;
-                    waiting.push(WaitingFile {
-                        name: name.to_string_lossy().into_owned(),
-                        size: meta.size,
-                        modified_at: rfc3339_of(meta.mtime_ns),
-                        waited_secs: age(&meta).as_secs(),
-                        timeout_secs: self.incomplete_timeout.as_secs(),
-                        reader: seen.first().cloned().unwrap_or_default(),
-                    });
-                }
-                Readiness::NotRegular(kind) => {
-                    state.inbox.remove(&name);
-                    self.refuse_special(&incoming, &name, kind);
-                }
-                Readiness::CannotRead(error) => {
-                    self.metrics.inbox_unreadable();
-                    if entry.complaint.due(now) {
-                        tracing::error!(file = %Escaped(&name.to_string_lossy()), error = %error, timeout_secs = self.incomplete_timeout.as_secs(), "Cannot read an inbox file; it goes to the error directory if it stays unreadable past the incomplete timeout.");
-                    }
-                    if timed_out {
-                        state.inbox.remove(&name);
-                        let reason = format!(
-                            "cannot be read by the daemon: {error} (for {} s); give the daemon's user read access and move it back into the inbox",
-                            self.incomplete_timeout.as_secs()
-                        );
-                        self.refuse(&incoming, &name, &reason);
-                    } else {
-                        pending = true;
-                    }
-                }
+            if let Some(p) = self.scan_entry(&pass, &name, state, &mut waiting) {
+                present.insert(name);
+                pending |= p;
             }
         }
         state.inbox.retain(|n, _| present.contains(n));
         self.publish_waiting(state, waiting);
         pending
+    }
+
+    /// One inbox entry in a scan: `None` when it is no regular file (ignored, gone, a
+    /// directory, or a special file refused), else whether it is still pending. A file that
+    /// has settled (and that no writer holds open) is judged by [`Inbox::act_on`].
+    fn scan_entry(
+        &self,
+        pass: &Pass<'_>,
+        name: &OsString,
+        state: &mut State,
+        waiting: &mut Vec<WaitingFile>,
+    ) -> Option<bool> {
+        if self.ignored(&name.to_string_lossy()) {
+            return None;
+        }
+        let meta = match pass.incoming.lstat(name) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                self.metrics.inbox_unreadable();
+                tracing::debug!(file = %Escaped(&name.to_string_lossy()), error = %e, "Cannot stat an inbox entry.");
+                return None;
+            }
+        };
+        match meta.kind {
+            Kind::Regular => {}
+            // Not a file anybody delivers; not ours to move either.
+            Kind::Directory => return None,
+            kind => {
+                self.refuse_special(pass.incoming, name, kind);
+                return None;
+            }
+        }
+        let entry = state
+            .inbox
+            .entry(name.clone())
+            .or_insert_with(|| Seen::new(meta, pass.now));
+        entry.update(meta, pass.now);
+        // Counted from the file's mtime (its last write), not from when this process first
+        // saw it: a restart does not start the wait again.
+        let timed_out = age(&meta) >= self.incomplete_timeout;
+        if meta.size > self.dirs.max_file_bytes {
+            // It can only grow: refuse it now rather than read it.
+            let reason = inbox::too_big_reason(meta.size, self.dirs.max_file_bytes);
+            self.refuse(pass.incoming, name, &reason);
+            state.inbox.remove(name);
+            return Some(false);
+        }
+        if pass.now.duration_since(entry.stable_since) < self.settle
+            || (pass.writers.open(name) && !timed_out)
+        {
+            return Some(true);
+        }
+        // The bytes read to judge readiness go on to processing, so a file is read once.
+        let (ready, read) = match &entry.ready {
+            Some(r) => (r.clone(), None),
+            None => {
+                let (r, read) = self.readiness_of(pass.incoming, name, &meta);
+                if !matches!(r, Readiness::CannotRead(_)) {
+                    entry.ready = Some(r.clone());
+                }
+                (r, read)
+            }
+        };
+        let complain = matches!(ready, Readiness::CannotRead(_)) && entry.complaint.due(pass.now);
+        let judged = Judged {
+            meta,
+            ready,
+            read,
+            timed_out,
+            complain,
+        };
+        Some(self.act_on(pass, name, judged, state, waiting))
+    }
+
+    /// What a settled inbox file's readiness calls for: claim and process it, refuse it to
+    /// `error/` with a reason, or keep waiting (listed in `waiting` while incomplete). True
+    /// when it is still pending.
+    fn act_on(
+        &self,
+        pass: &Pass<'_>,
+        name: &OsString,
+        judged: Judged,
+        state: &mut State,
+        waiting: &mut Vec<WaitingFile>,
+    ) -> bool {
+        let Judged {
+            meta,
+            ready,
+            read,
+            timed_out,
+            complain,
+        } = judged;
+        match ready {
+            Readiness::Complete | Readiness::Unreadable => {
+                state.inbox.remove(name);
+                if let Some(claimed) = self.claim(pass.incoming, name, pass.processing) {
+                    return self.handle(pass.processing, &claimed, read);
+                }
+                false
+            }
+            Readiness::NotX12 { found } => {
+                state.inbox.remove(name);
+                let reason = format!(
+                    "not an X12 file: the file does not start with an ISA interchange header (found `{found}`), and its first non-blank bytes cannot start a bare transaction set (ST) either"
+                );
+                self.refuse(pass.incoming, name, &reason);
+                false
+            }
+            Readiness::Incomplete(seen) if timed_out => {
+                state.inbox.remove(name);
+                let mut reason = format!(
+                    "incomplete: no IEA closes the last ISA after {} s (a file still being written, or truncated); write to a temporary name and rename into the inbox when complete",
+                    self.incomplete_timeout.as_secs()
+                );
+                for line in seen {
+                    reason.push_str("\nreader: ");
+                    reason.push_str(&line);
+                }
+                self.refuse(pass.incoming, name, &reason);
+                false
+            }
+            Readiness::Incomplete(seen) => {
+                waiting.push(WaitingFile {
+                    name: name.to_string_lossy().into_owned(),
+                    size: meta.size,
+                    modified_at: rfc3339_of(meta.mtime_ns),
+                    waited_secs: age(&meta).as_secs(),
+                    timeout_secs: self.incomplete_timeout.as_secs(),
+                    reader: seen.first().cloned().unwrap_or_default(),
+                });
+                true
+            }
+            Readiness::NotRegular(kind) => {
+                state.inbox.remove(name);
+                self.refuse_special(pass.incoming, name, kind);
+                false
+            }
+            Readiness::CannotRead(error) => {
+                self.metrics.inbox_unreadable();
+                if complain {
+                    tracing::error!(file = %Escaped(&name.to_string_lossy()), error = %error, timeout_secs = self.incomplete_timeout.as_secs(), "Cannot read an inbox file; it goes to the error directory if it stays unreadable past the incomplete timeout.");
+                }
+                if !timed_out {
+                    return true;
+                }
+                state.inbox.remove(name);
+                let reason = format!(
+                    "cannot be read by the daemon: {error} (for {} s); give the daemon's user read access and move it back into the inbox",
+                    self.incomplete_timeout.as_secs()
+                );
+                self.refuse(pass.incoming, name, &reason);
+                false
+            }
+        }
     }
 
     /// Says which files wait to be completed: the `edi_bridge_inbox_waiting_files` gauge, a
@@ -621,9 +694,7 @@ impl Inbox {
 
 /// How long ago the file was last written (zero for an mtime in the future).
 fn age(meta: &Meta) -> Duration {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
+    let now = crate::clock::since_epoch().as_nanos() as i128;
     Duration::from_nanos(u64::try_from(now - meta.mtime_ns).unwrap_or(0))
 }
 

@@ -71,7 +71,7 @@ pub struct Snapshot {
     pub different: u64,
     /// Shadow 850s still waiting for the VAN's (PO numbers).
     pub waiting: usize,
-    /// The latest comparison per PO (the newest [`KEEP_COMPARISONS`]), differences first.
+    /// The latest comparison per PO (the newest `KEEP_COMPARISONS`), differences first.
     pub comparisons: Vec<Comparison>,
     /// Newest first.
     pub calls: Vec<RecordedCall>,

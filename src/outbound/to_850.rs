@@ -13,7 +13,7 @@
 //! contacts, references, descriptions) must fit its element's X12 minimum and maximum length
 //! once sanitised (transliterated to ASCII, delimiters replaced): what does not fit is refused,
 //! never cut. Notes alone are split over as many MSG segments as they need, and a line
-//! description over as many PID segments (exactly: see [`description_parts`]).
+//! description over as many PID segments (exactly: see `description_parts`).
 
 use time::OffsetDateTime;
 

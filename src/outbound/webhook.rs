@@ -622,7 +622,12 @@ async fn store(
 }
 
 /// The 200 for a stored (or duplicate) event.
-fn answer(s: &WebhookState, account: &Account, event: &order::WebhookEvent, intake: Intake) -> Response {
+fn answer(
+    s: &WebhookState,
+    account: &Account,
+    event: &order::WebhookEvent,
+    intake: Intake,
+) -> Response {
     let id = Escaped(&event.event_id);
     match intake {
         Intake::DuplicateEvent => {

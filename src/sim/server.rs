@@ -282,9 +282,7 @@ struct RateState {
 fn rate_check(shared: &Shared) -> Option<RateState> {
     let limit = shared.config.rate_limit?;
     let per_ms = (limit.per.as_millis() as u64).max(1);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::clock::since_epoch().as_millis() as u64;
     let index = now_ms / per_ms;
     let mut window = lock(&shared.rate_window);
     if window.0 != index {
@@ -590,10 +588,7 @@ fn fault_answer(shared: &Shared, status: u16, headers: &HeaderMap) -> Answer {
             )
         }
         429 => {
-            let reset = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-                + 1;
+            let reset = crate::clock::since_epoch().as_secs() + 1;
             let mut answer = Answer::new(
                 429,
                 json!({"errors": [{"field": null, "message": "too many requests"}]}),

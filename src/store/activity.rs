@@ -3,7 +3,7 @@
 //! page's recent activity survives a restart. Bounded: only the last [`MAX_ENTRIES`] are kept,
 //! older ones are removed as new ones come. Also the last inbound file, for the health line.
 //!
-//! Two trees, written with plain inserts (no transaction, like [`super::refused`]): `activity`
+//! Two trees, written with plain inserts (no transaction, like `store::refused`): `activity`
 //! (big-endian sequence number, one more than the newest entry's → entry) and `activity_meta` (fixed keys
 //! → small records). An entry is durable after the next [`Store::flush`]; losing the last few
 //! lines to a crash costs nothing but those lines.

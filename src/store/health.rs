@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::clock::{BusyGuard, BusySince};
+use crate::clock::{BusyGuard, BusySince, Monotonic};
 
 /// Bytes the probe writes (and syncs, and removes) before a failed database is reopened: two of
 /// sled's 512 KiB log segments, so a reopened database can at least roll to a new one.
@@ -21,7 +21,7 @@ pub const PROBE_FILE: &str = ".write-probe";
 
 /// The committer's published state (shared with every `Store` clone).
 pub struct Health {
-    epoch: Instant,
+    epoch: Monotonic,
     /// Milliseconds since `epoch` of the committer's last loop turn.
     beat_ms: AtomicU64,
     /// Since when the current round has been running.
@@ -78,7 +78,7 @@ impl StoreHealth {
 impl Health {
     pub(super) fn new() -> Health {
         Health {
-            epoch: Instant::now(),
+            epoch: Monotonic::start(),
             beat_ms: AtomicU64::new(0),
             busy: BusySince::default(),
             alive: AtomicBool::new(true),
@@ -88,16 +88,12 @@ impl Health {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Failing>> {
         self.failing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn snapshot(&self) -> StoreHealth {
-        let now = self.now_ms();
+        let now = self.epoch.ms();
         StoreHealth {
             failing: self
                 .lock()
@@ -152,7 +148,7 @@ impl Health {
     }
 
     pub(super) fn beat(&self) {
-        self.beat_ms.store(self.now_ms(), Relaxed);
+        self.beat_ms.store(self.epoch.ms(), Relaxed);
     }
 
     /// Marks a round running until the guard drops.

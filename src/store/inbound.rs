@@ -159,8 +159,7 @@ pub struct InboundBatch {
     /// Quantities shipped per PO and line by this file's 856s.
     pub shipped: Vec<(String, std::collections::BTreeMap<String, u64>)>,
     /// 997s (and TA1s, by the GS06 of the 850 they name) from the ERP for our 850s:
-    /// (outbound pair, GS06, outcome, detail).
-    pub erp_997: Vec<(String, u32, records::ErpAck, String)>,
+    pub erp_997: Vec<records::Erp997>,
     /// 997s to write into the outbox.
     pub files: Vec<FileRecord>,
     /// Timeline entries: (PO, text).
@@ -344,7 +343,13 @@ fn stage_orders(tx: &OrderTx<'_>, index: &TransactionalTree, b: &InboundBatch) -
             }
         })?;
     }
-    for (pair, gs06, outcome, detail) in &b.erp_997 {
+    for records::Erp997 {
+        pair,
+        gs06,
+        outcome,
+        detail,
+    } in &b.erp_997
+    {
         let Some(po) = index.get(keys::gs06_key(pair, *gs06))? else {
             continue;
         };

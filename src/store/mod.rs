@@ -1,7 +1,7 @@
 //! The durable state: a [`Store`] handle over one sled database. This is the only module that
 //! names sled. Writes become durable only after [`Store::flush`], which is a group commit: a
 //! dedicated committer thread runs one `Db::flush` (completed by the fsyncs sled omits, see
-//! [`sync`]) for every request waiting when it starts.
+//! `sync`) for every request waiting when it starts.
 //! Webhook events go through the same thread ([`Store::intake`]): every event waiting is written
 //! in one transaction right before that flush. (sled holds a lock shared with plain writes during
 //! a flush, and a transaction needs it exclusively; transactions from request threads would each
@@ -10,7 +10,15 @@
 //! [`keys`]; record types in [`records`].
 //! A failed write or flush takes the database out of service until the committer has reopened
 //! it (sled poisons itself after one failed write); meanwhile intake is refused at once and
-//! [`health`] says why (see [`committer`]).
+//! [`health`] says why (see `committer`).
+//!
+//! Indexes are kept in the same transactions as the records they follow. Retention removes only
+//! finished or operator-closed POs ([`records::OrderRecord::open`] says what an open one waits
+//! for) and remembers pruned event ids and PO numbers forever. `store::backup` copies every tree
+//! behind a write gate (writes hold it shared, a backup alone) and restores into a fresh
+//! database; [`continuity`] is what the top-level `continuity` check reads and adopts;
+//! [`activity`] is the console's activity log; [`inbound`] the inbound progress and
+//! original-document keys; `store::refused` the signed event ids refused for their body.
 
 pub mod activity;
 mod backup;

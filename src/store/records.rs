@@ -354,6 +354,34 @@ impl ErpAck {
     }
 }
 
+/// The ERP's 997 (or TA1) for one of our 850s, as an inbound file carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erp997 {
+    /// The outbound partner pair whose GS06 numbering it follows.
+    pub pair: String,
+    /// The GS06 of the 850 it answers (a TA1's: the group of the 850 interchange it names).
+    pub gs06: u32,
+    pub outcome: ErpAck,
+    /// Appended to the PO's history line: empty, or `; ` and the codes and segment errors.
+    pub detail: String,
+}
+
+impl Erp997 {
+    pub fn new(
+        pair: impl Into<String>,
+        gs06: u32,
+        outcome: ErpAck,
+        detail: impl Into<String>,
+    ) -> Erp997 {
+        Erp997 {
+            pair: pair.into(),
+            gs06,
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
 impl std::fmt::Display for ErpAck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

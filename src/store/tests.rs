@@ -232,7 +232,7 @@ async fn the_awaiting_997_index_agrees_with_a_full_scan_through_writes_acks_and_
         received_at: "2026-11-21T00:00:00Z".into(),
         jobs: vec![],
         shipped: vec![],
-        erp_997: vec![(pair.into(), gs06[po], outcome, String::new())],
+        erp_997: vec![records::Erp997::new(pair, gs06[po], outcome, "")],
         files: vec![],
         history: vec![],
     };
@@ -323,7 +323,12 @@ async fn the_kept_overdue_count_agrees_with_a_scan_as_the_cutoff_moves_and_acks_
         received_at: "2026-11-21T00:00:00Z".into(),
         jobs: vec![],
         shipped: vec![],
-        erp_997: vec![(pair.into(), gs06, records::ErpAck::Accepted, String::new())],
+        erp_997: vec![records::Erp997::new(
+            pair,
+            gs06,
+            records::ErpAck::Accepted,
+            "",
+        )],
         files: vec![],
         history: vec![],
     };
@@ -443,9 +448,9 @@ async fn the_state_index_follows_every_change_of_lifecycle() {
         ],
         shipped: vec![("S02".into(), [("1".to_string(), 1)].into())],
         erp_997: vec![
-            (pair.into(), gs06["S01"], Accepted, String::new()),
-            (pair.into(), gs06["S03"], Rejected, String::new()),
-            (pair.into(), gs06["S04"], InterchangeRejected, String::new()),
+            records::Erp997::new(pair, gs06["S01"], Accepted, ""),
+            records::Erp997::new(pair, gs06["S03"], Rejected, ""),
+            records::Erp997::new(pair, gs06["S04"], InterchangeRejected, ""),
         ],
         files: vec![],
         history: vec![],
@@ -592,7 +597,7 @@ impl Life<'_> {
 
     fn ack(&self, gs06: u32, a: records::ErpAck) {
         self.inbound(InboundBatch {
-            erp_997: vec![(self.pair.into(), gs06, a, String::new())],
+            erp_997: vec![records::Erp997::new(self.pair, gs06, a, "")],
             ..Default::default()
         });
     }
@@ -866,11 +871,11 @@ mod size_tests {
         let acks: Vec<_> = recs
             .iter()
             .filter_map(|r| match &r.outbound {
-                Outbound850::Allocated { envelope } => Some((
+                Outbound850::Allocated { envelope } => Some(records::Erp997::new(
                     pair.clone(),
                     envelope.gs06,
                     records::ErpAck::Accepted,
-                    String::new(),
+                    "",
                 )),
                 _ => None,
             })

@@ -193,7 +193,7 @@ pub(super) fn create(
     let entries = Entries::of(rec);
     debug_assert!(entries.awaiting.is_none() && !entries.rejected);
     let key = rec.key();
-        let po = key.as_str();
+    let po = key.as_str();
     orders.insert(po.as_bytes(), json(rec))?;
     let at = rfc3339_ms(&rec.received_at).unwrap_or(0);
     received.insert(keys::awaiting_key(at, po), &[])?;

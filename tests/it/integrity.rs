@@ -467,3 +467,33 @@ async fn unsigned_requests_cannot_poison_an_event_id() {
     assert_eq!(d.r().store.refused_count(), 0);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_po_number_from_the_erp_is_logged_escaped() {
+    let ws = Workspace::new();
+    let config = ws.path("edi-bridge.toml");
+    std::fs::write(&config, ws.config_text("")).unwrap();
+    let (mut child, rx, _) = spawn_binary(&config).await;
+    // The finding: the inbox logged the PO number and the source of an 855 as they came.
+    let sample = include_str!("../../samples/ingram-po-855.edi");
+    let hostile = sample.replace("IM-PO-1001", "IM-PO-\u{1b}[2J1001");
+    drop_inbox(&ws, "hostile.855", hostile.as_bytes());
+    let mut log: Vec<Vec<u8>> = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        let done = String::from_utf8_lossy(&line).contains("never received");
+        log.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let all: Vec<u8> = log.concat();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("never received"), "{text}");
+    assert!(
+        !all.contains(&0x1b),
+        "a raw terminal escape in the log:\n{text}"
+    );
+    assert!(text.contains(r"IM-PO-\x1b[2J1001"), "{text}");
+}

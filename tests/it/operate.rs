@@ -47,13 +47,17 @@ async fn status_show_replay_and_metrics_while_running_and_offline() {
         vec!["IM-PO-1001.000000001.850", "IM-PO-1001.000000002.850"]
     );
 
+    // An error file counts; its reason file and a hidden entry do not.
+    for name in ["bad.855", "bad.855.reason.txt", ".bad.855.part"] {
+        std::fs::write(ws.path(&format!("error/{name}")), b"x").unwrap();
+    }
     let text = metrics(&d).await;
     for needle in [
         "edi_bridge_webhooks_total{outcome=\"accepted\"} 1",
         "edi_bridge_850_written_total 2",
         "edi_bridge_webhook_durable_seconds_count 1",
         "edi_bridge_dead_letters 0",
-        "edi_bridge_error_dir_files 0",
+        "edi_bridge_error_dir_files 1",
         "edi_bridge_api_queue_depth 0",
     ] {
         assert!(text.contains(needle), "{needle} in\n{text}");

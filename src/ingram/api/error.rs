@@ -288,10 +288,7 @@ pub use crate::partner::backoff;
 
 /// The current time as Unix seconds.
 pub(crate) fn now_epoch_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::clock::since_epoch().as_secs()
 }
 
 #[cfg(test)]
