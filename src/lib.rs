@@ -31,6 +31,7 @@ pub mod events;
 pub mod files;
 pub mod inbound;
 pub mod ingram;
+pub mod manual;
 pub mod mapping;
 pub mod metrics;
 pub mod migrate;
