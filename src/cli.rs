@@ -293,7 +293,7 @@ pub fn check(config: &Path, online: bool) -> Exit {
         }
         Ok(loaded) => {
             println!(
-                "{}: ok (mapping {}, webhook secrets: {}, client secret: {})",
+                "{}: ok (mapping {}, webhook secrets: {}, client secret: {}, archive: {})",
                 config.display(),
                 loaded.config.mapping_path().display(),
                 loaded.secrets.webhook.len(),
@@ -301,7 +301,8 @@ pub fn check(config: &Path, online: bool) -> Exit {
                     "set"
                 } else {
                     "not set"
-                }
+                },
+                loaded.config.archive.describe()
             );
             Exit::Ok
         }

@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod archive;
 pub mod background;
 pub mod cli;
 pub mod clock;

@@ -253,7 +253,10 @@ impl Metrics {
         use crate::events::Outcome;
         match e {
             // Counted where they happen (`shadow_850`).
-            Event::Written850 { .. } | Event::Shadow850 { .. } | Event::CallRecorded { .. } => {}
+            Event::Written850 { .. }
+            | Event::Shadow850 { .. }
+            | Event::CallRecorded { .. }
+            | Event::ArchivePruned { .. } => {}
             Event::WrittenFile { .. } => {
                 self.files_997.fetch_add(1, Relaxed);
             }

@@ -212,6 +212,28 @@ pub fn activity(ev: &Event) -> Option<Activity> {
             ),
         },
         Event::CallRecorded { .. } => return None,
+        Event::ArchivePruned {
+            days,
+            files,
+            problems,
+            ..
+        } => (
+            if *problems > 0 {
+                Level::Warn
+            } else {
+                Level::Ok
+            },
+            format!(
+                "archive retention removed {days} day director{} ({files} files){}",
+                if *days == 1 { "y" } else { "ies" },
+                if *problems > 0 {
+                    format!("; {problems} could not be removed (see the log)")
+                } else {
+                    String::new()
+                }
+            ),
+            None,
+        ),
         Event::InboxFile { file, outcome } => match outcome {
             Outcome::Archived { jobs, .. } => (
                 Level::Ok,

@@ -3,6 +3,7 @@
 //! real listener on 127.0.0.1:0, temporary directories, a real sled store and real files.
 
 mod alerts;
+mod archive_retention;
 mod bad_input;
 mod browser;
 mod console;
