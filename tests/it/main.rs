@@ -10,6 +10,7 @@ mod console;
 mod continuity;
 mod crash;
 mod disk_full;
+mod first_run;
 mod hostile_files;
 mod hostile_listener;
 mod inbox_to_api;
