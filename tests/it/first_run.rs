@@ -36,7 +36,13 @@ fn the_demo_says_what_happened_in_words() {
         assert!(stdout.contains(words), "{words:?} in\n{}", describe(&out));
     }
     // No Rust Debug value: no `Name { field: … }` or `Some(…)` anywhere.
-    for debug in ["Archived {", "Rejected {", "{ jobs", "Some(", "archived: \""] {
+    for debug in [
+        "Archived {",
+        "Rejected {",
+        "{ jobs",
+        "Some(",
+        "archived: \"",
+    ] {
         assert!(!stdout.contains(debug), "{debug:?} in\n{stdout}");
     }
 }
