@@ -79,7 +79,13 @@ pub fn prune(archive: &Root, now_ms: u64, keep_days: u64) -> std::io::Result<Pru
                 continue;
             }
         };
-        let days = tree.days()?;
+        let days = match tree.days() {
+            Ok(days) => days,
+            Err(e) => {
+                pruned.problems.push(format!("{tree_name}: {e}"));
+                continue;
+            }
+        };
         let candidates = match tree_name {
             "outbound" => days.len().saturating_sub(KEEP_NEWEST_OUTBOUND),
             _ => days.len(),

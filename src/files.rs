@@ -382,7 +382,8 @@ impl Dir {
         let dir = self.existing_sub_path(name)?;
         let mut removed = Removed::default();
         for entry in dir.names()? {
-            match dir.lstat(&entry)?.kind {
+            let meta = dir.lstat(&entry)?;
+            match meta.kind {
                 Kind::Directory if depth > 0 => {
                     let sub = entry.to_str().ok_or_else(|| {
                         io::Error::new(io::ErrorKind::InvalidData, "not a UTF-8 name")
@@ -396,11 +397,10 @@ impl Dir {
                     ))
                 }
                 kind => {
-                    let size = dir.lstat(&entry)?.size;
                     dir.unlink(&entry)?;
                     if kind == Kind::Regular {
                         removed.files += 1;
-                        removed.bytes += size;
+                        removed.bytes += meta.size;
                     } else {
                         removed.other += 1;
                     }
