@@ -84,6 +84,9 @@ pub struct Config {
     /// The state store.
     #[serde(default)]
     pub store: StoreConfig,
+    /// How long the files under `paths.archive` are kept (forever unless `keep_days` is set).
+    #[serde(default)]
+    pub archive: ArchiveConfig,
     /// Moving from a VAN: where its 850s land and whether calls are sent (README "Moving from
     /// your VAN").
     #[serde(default)]
@@ -540,6 +543,33 @@ impl Default for StoreConfig {
             cache_mib: defaults::cache_mib(),
             retention_days: defaults::retention_days(),
             dedupe_days: None,
+        }
+    }
+}
+
+/// The fewest days `[archive] keep_days` may keep: the start-up continuity check reads the
+/// newest two days of `archive/outbound/` (`continuity::Scope::Recent`).
+pub const MIN_ARCHIVE_KEEP_DAYS: u64 = 2;
+
+/// `[archive]`: retention of the files under `paths.archive`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Unset (the default): every archived file is kept forever. Set: a background task removes
+    /// each day directory (`outbound/`, `inbound/`, `duplicates/`, `dismissed/` `YYYY/MM/DD`)
+    /// once all of that day is older than this many days, by the daemon's clock; the newest two
+    /// days of `outbound/` stay whatever their age. At least [`MIN_ARCHIVE_KEEP_DAYS`].
+    #[serde(default)]
+    pub keep_days: Option<u64>,
+}
+
+impl ArchiveConfig {
+    /// For `check` and the logs: "kept forever" or "kept 30 days".
+    pub fn describe(&self) -> String {
+        match self.keep_days {
+            None => "kept forever".into(),
+            Some(1) => "kept 1 day".into(),
+            Some(n) => format!("kept {n} days"),
         }
     }
 }
@@ -1005,6 +1035,17 @@ impl Config {
         if self.store.retention_days == 0 {
             bad("store", "retention_days", "must be at least 1".into());
         }
+        if let Some(days) = self
+            .archive
+            .keep_days
+            .filter(|d| *d < MIN_ARCHIVE_KEEP_DAYS)
+        {
+            bad(
+                "archive",
+                "keep_days",
+                format!("{days} is too few: at least {MIN_ARCHIVE_KEEP_DAYS} (the start-up continuity check reads the newest two days of archive/outbound/); leave it unset to keep the archive forever"),
+            );
+        }
         if !(1..=65536).contains(&self.store.cache_mib) {
             bad(
                 "store",
@@ -1461,6 +1502,38 @@ mod tests {
                 d.max_concurrent_bodies
             ),
             (10, 30, 60, 512, 64)
+        );
+    }
+
+    #[test]
+    fn the_archive_is_kept_forever_by_default_and_keep_days_is_checked_at_its_line() {
+        let base = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                    [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                    partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let c: Config = parse_toml(base, Path::new("c.toml")).unwrap();
+        assert_eq!(c.archive.keep_days, None);
+        assert_eq!(c.archive.describe(), "kept forever");
+        for (days, ok) in [(0, false), (1, false), (2, true), (400, true)] {
+            let t = format!("{base}[archive]\nkeep_days = {days}\n");
+            let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+            let problems = c.validate(&t);
+            assert_eq!(problems.is_empty(), ok, "{days}: {problems:?}");
+            if let Some(p) = problems.first() {
+                // The file is the loader's to fill in; the line and key are validate's.
+                assert_eq!((p.line, p.key.as_str()), (Some(15), "archive.keep_days"));
+                assert!(
+                    p.message.contains("at least 2") && p.message.contains("continuity"),
+                    "{p}"
+                );
+            }
+        }
+        let t = format!("{base}[archive]\nkeep_days = 30\n");
+        let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+        assert_eq!(c.archive.describe(), "kept 30 days");
+        let t = format!("{base}[archive]\nkeep = 30\n");
+        assert!(
+            parse_toml::<Config>(&t, Path::new("c.toml")).is_err(),
+            "unknown key"
         );
     }
 

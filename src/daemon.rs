@@ -124,6 +124,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     )?;
     let (console_addr, console_recorded) = console.unzip();
     start_outbox(&config, &dirs, &shared, &tasks)?;
+    start_archive_retention(&config, dirs.archive.clone(), &shared, &tasks);
     start_inbox(&config, dirs, &shared, &tasks)?;
     if config.migration.send_calls {
         start_deliverer(&config, &shared, &tasks);
@@ -873,6 +874,67 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
             }
         }
     });
+}
+
+/// Archive retention (`[archive] keep_days`; nothing runs when it is unset): once soon after
+/// start, then hourly, by the daemon's clock, on a blocking thread. Logs each day directory it
+/// removed, and publishes [`Event::ArchivePruned`] for a round that found something.
+fn start_archive_retention(
+    config: &crate::config::Config,
+    archive: crate::files::Root,
+    shared: &Shared,
+    tasks: &Tasks,
+) {
+    let Some(keep_days) = config.archive.keep_days else {
+        return;
+    };
+    let (clock, events, stop) = (
+        shared.clock.clone(),
+        shared.events.clone(),
+        tasks.shutdown.clone(),
+    );
+    tasks.spawn("archive retention", async move {
+        let mut tick = tokio::time::interval(crate::archive::INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+            let (root, now) = (archive.clone(), clock.now_ms());
+            let round =
+                tokio::task::spawn_blocking(move || crate::archive::prune(&root, now, keep_days))
+                    .await?;
+            match round {
+                Ok(p) => log_archive_round(&p, keep_days, &events),
+                // An archive that cannot be read now is tried again at the next round.
+                Err(e) => {
+                    tracing::warn!(error = %e, "Archive retention round failed; tried again in an hour.")
+                }
+            }
+        }
+    });
+}
+
+fn log_archive_round(
+    p: &crate::archive::Pruned,
+    keep_days: u64,
+    events: &tokio::sync::broadcast::Sender<Event>,
+) {
+    for (day, r) in &p.days {
+        tracing::info!(day = %day, files = r.files, bytes = r.bytes, other = r.other, keep_days, "Archive retention removed a day directory.");
+    }
+    for problem in &p.problems {
+        tracing::warn!(problem = %crate::text::escape(problem), "Archive retention could not remove a day directory; tried again in an hour.");
+    }
+    if !p.days.is_empty() || !p.problems.is_empty() {
+        let total = p.total();
+        let _ = events.send(Event::ArchivePruned {
+            days: p.days.len(),
+            files: total.files,
+            bytes: total.bytes,
+            problems: p.problems.len(),
+        });
+    }
 }
 
 /// The operators' admin socket and the mapping's hot reload.

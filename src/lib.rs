@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod alerts;
+pub mod archive;
 pub mod background;
 pub mod cli;
 pub mod clock;
@@ -34,6 +35,7 @@ pub mod files;
 pub mod inbound;
 pub mod ingram;
 pub mod load;
+pub mod manual;
 pub mod mapping;
 pub mod metrics;
 pub mod migrate;

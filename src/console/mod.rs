@@ -221,6 +221,12 @@ pub fn activity(ev: &Event) -> Option<Activity> {
             ),
         },
         Event::CallRecorded { .. } => return None,
+        Event::ArchivePruned {
+            days,
+            files,
+            problems,
+            ..
+        } => archive_pruned(*days, *files, *problems),
         Event::InboxFile { file, outcome } => match outcome {
             Outcome::Archived { jobs, .. } => (
                 Level::Ok,
@@ -274,6 +280,22 @@ pub fn activity(ev: &Event) -> Option<Activity> {
         po,
         client: None,
     })
+}
+
+/// The activity line of an archive retention round.
+fn archive_pruned(days: usize, files: u64, problems: usize) -> (Level, String, Option<String>) {
+    let what = format!(
+        "archive retention removed {days} day director{} ({files} files)",
+        if days == 1 { "y" } else { "ies" }
+    );
+    match problems {
+        0 => (Level::Ok, what, None),
+        n => (
+            Level::Warn,
+            format!("{what}; {n} could not be removed (see the log)"),
+            None,
+        ),
+    }
 }
 
 /// The console's routes.

@@ -451,6 +451,9 @@ async fn the_delivery_worker_drives_a_distributor_that_is_not_ingram() {
     assert_eq!(paths, ["/acks/PO-9", "/acks/PO-9", "/shipments/PO-9"]);
     assert_eq!(calls[0].1["document"], "PO Response (855)");
     assert_eq!(calls[0].1["payload"]["purchaseOrderNumber"], "PO-9");
-    assert_eq!(calls[0].2, calls[1].2, "one correlation id across a job's attempts");
+    assert_eq!(
+        calls[0].2, calls[1].2,
+        "one correlation id across a job's attempts"
+    );
     assert_eq!(store.dead_letters().count(), 0);
 }
