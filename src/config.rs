@@ -1151,7 +1151,7 @@ impl Config {
             };
             if a.table.is_some() {
                 if let Err(e) = crate::domain::account::check_account_id(&a.id) {
-                    bad("id", format!("'{}' {e}", a.id));
+                    bad("id", format!("'{}': {e}", a.id));
                 }
             }
             if !seen.insert(a.id.clone()) {
@@ -1194,18 +1194,14 @@ impl Config {
                 bad("sender_id", "must be 1 to 32 characters".into());
             }
         }
-        // Two accounts writing to one directory would give their files the same names (each
-        // account numbers its own interchanges).
-        let mut dirs = std::collections::BTreeMap::<PathBuf, usize>::new();
-        for a in &accounts {
-            *dirs.entry(self.outbox_of(a)).or_default() += 1;
-        }
-        if dirs.values().any(|n| *n > 1) && !self.outbox.file_pattern.contains("{account}") {
+        // Each account numbers its own interchanges: without the account in the name, two
+        // accounts' 850s would meet under one name (in a shared outbox, and in the archive).
+        if accounts.len() > 1 && !self.outbox.file_pattern.contains("{account}") {
             out.push(Problem {
                 file: self.source.clone(),
                 line: locate(text, "outbox", "file_pattern"),
                 key: "outbox.file_pattern".into(),
-                message: "several accounts write to one outbox: the pattern must contain {account} (each account numbers its own interchanges)".into(),
+                message: "with several accounts the pattern must contain {account}: each account numbers its own interchanges, so their 850s would meet under one name in the outbox or the archive".into(),
             });
         }
         out
@@ -1585,6 +1581,69 @@ mod tests {
         let c: Config = parse_toml(&ok, Path::new("c.toml")).unwrap();
         assert!(c.validate_all(&ok).is_empty());
         assert_eq!(c.accounts()[0].windows().0.len(), 2);
+    }
+
+    #[test]
+    fn accounts_are_checked_at_their_table_and_name_their_own_secrets() {
+        let base = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                    [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                    partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let table = |id: &str| {
+            format!("[[accounts]]\nid = \"{id}\"\napi_base_url = \"http://y\"\ntoken_url = \"http://y\"\nclient_id = \"c\"\npartner_id = \"CA1\"\ncountry_code = \"CAN\"\nsender_id = \"S\"\nmapping = \"m.toml\"\n")
+        };
+        let text = format!("{base}{}{}{}", table("ca"), table("ca"), table("Mx"));
+        let c: Config = parse_toml(&text, Path::new("c.toml")).unwrap();
+        let found: Vec<(Option<usize>, String, String)> = c
+            .validate_all(&text)
+            .into_iter()
+            .map(|p| (p.line, p.key, p.message))
+            .collect();
+        let has = |line: usize, key: &str, msg: &str| {
+            found
+                .iter()
+                .any(|(l, k, m)| *l == Some(line) && k == key && m.contains(msg))
+        };
+        assert!(
+            has(20, "accounts[ca].country_code", "two letters"),
+            "{found:?}"
+        );
+        assert!(has(24, "accounts[ca].id", "configured twice"), "{found:?}");
+        assert!(
+            has(33, "accounts[Mx].id", "'M' is not allowed"),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(_, k, m)| k == "outbox.file_pattern" && m.contains("{account}")),
+            "{found:?}"
+        );
+        // `default` is [ingram]'s.
+        let text = format!("{base}{}", table("default"));
+        let c: Config = parse_toml(&text, Path::new("c.toml")).unwrap();
+        assert!(c
+            .validate_all(&text)
+            .iter()
+            .any(|p| p.key == "accounts[default].id"));
+        // Each account's secrets come from its own variable and credential.
+        let a = &c.accounts()[1];
+        assert_eq!(
+            a.secret_sources(ENV_CLIENT_SECRET, "client_secret"),
+            (
+                "EDI_BRIDGE_CLIENT_SECRET_DEFAULT".into(),
+                "client_secret_default".into()
+            )
+        );
+        let ingram = &c.accounts()[0];
+        assert_eq!(
+            ingram.secret_sources(ENV_WEBHOOK_SECRET, "webhook_secret"),
+            (ENV_WEBHOOK_SECRET.to_string(), "webhook_secret".to_string())
+        );
+        assert_eq!(
+            ingram.key("webhook_secret_file"),
+            "server.webhook_secret_file"
+        );
+        assert_eq!(a.webhook_path(), "/webhooks/ingram/default/purchase-orders");
     }
 
     #[test]
