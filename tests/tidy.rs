@@ -162,6 +162,21 @@ fn config_and_mapping_do_not_import_each_other_and_no_worker_imports_the_daemon(
 }
 
 #[test]
+fn the_delivery_worker_and_the_partner_seam_name_no_distributor() {
+    // The delivery worker reaches a distributor only through `partner::Partner`; the seam
+    // itself names none (Ingram implements it in `ingram::partner`).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for rel in ["src/inbound/deliver.rs", "src/partner.rs"] {
+        let code = shipped_only(&code_only(&std::fs::read_to_string(root.join(rel)).unwrap()));
+        let lines = lines_naming(&code, "ingram");
+        assert!(
+            lines.is_empty(),
+            "{rel} names ingram at lines {lines:?}: go through partner::Partner"
+        );
+    }
+}
+
+#[test]
 fn only_the_console_templates_write_html_and_nothing_bypasses_their_escaping() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
