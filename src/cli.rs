@@ -431,7 +431,7 @@ impl Signals {
 }
 
 pub fn inspect(file: &Path) -> Exit {
-    use crate::inbound::DocumentKind;
+    use crate::from_erp::DocumentKind;
     use crate::x12;
     let bytes = match std::fs::read(file) {
         Ok(b) => b,

@@ -14,16 +14,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::Event;
-use crate::inbound::deliver::Deliverer;
-use crate::inbound::inbox::Dirs;
-use crate::inbound::watcher::Inbox;
+use crate::from_erp::deliver::Deliverer;
+use crate::from_erp::inbox::Dirs;
+use crate::from_erp::watcher::Inbox;
 use crate::ingram::api::{ApiClient, ApiSettings};
 use crate::load::Loaded;
 use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
-use crate::outbound::outbox::Outbox;
-use crate::outbound::webhook::{self, WebhookState};
 use crate::store::Store;
+use crate::to_erp::outbox::Outbox;
+use crate::to_erp::webhook::{self, WebhookState};
 
 /// A started daemon.
 pub struct Running {
@@ -357,9 +357,9 @@ fn start_listener(
     config: &crate::config::Config,
     shared: &Shared,
     tasks: &Tasks,
-) -> anyhow::Result<(SocketAddr, crate::outbound::listener::DescriptorBudget)> {
-    let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
-    let listener = crate::outbound::listener::bind(config.listen_addr())
+) -> anyhow::Result<(SocketAddr, crate::listener::DescriptorBudget)> {
+    let budget = crate::listener::descriptor_budget(config.server.max_connections);
+    let listener = crate::listener::bind(config.listen_addr())
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let app = webhook::router(
@@ -381,7 +381,7 @@ fn start_listener(
         &config.server.webhook_path,
         config.server.max_body_bytes,
     );
-    let limits = crate::outbound::listener::Limits {
+    let limits = crate::listener::Limits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
@@ -389,7 +389,7 @@ fn start_listener(
     };
     tasks.spawn(
         "webhook listener",
-        crate::outbound::listener::serve(
+        crate::listener::serve(
             listener,
             app,
             limits,
@@ -413,7 +413,7 @@ fn start_console(
     let Some(c) = &config.console else {
         return Ok(None);
     };
-    let listener = crate::outbound::listener::bind(c.listen_addr())
+    let listener = crate::listener::bind(c.listen_addr())
         .with_context(|| format!("cannot listen on {} (console.listen)", c.listen))?;
     let addr = listener.local_addr()?;
     let token = secrets
@@ -443,7 +443,7 @@ fn start_console(
     .with_accounts(shared.accounts.iter().map(|a| a.id.clone()).collect());
     let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
-    let limits = crate::outbound::listener::Limits {
+    let limits = crate::listener::Limits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: CONSOLE_CONNECTIONS,
@@ -454,7 +454,7 @@ fn start_console(
     let listener_metrics = Arc::new(Metrics::new(crate::metrics::Alerts::default()));
     tasks.spawn(
         "console listener",
-        crate::outbound::listener::serve(
+        crate::listener::serve(
             listener,
             crate::console::router(state),
             limits,
@@ -480,7 +480,7 @@ fn start_outbox(
         accounts: shared
             .accounts
             .iter()
-            .map(|a| crate::outbound::outbox::OutboxAccount {
+            .map(|a| crate::to_erp::outbox::OutboxAccount {
                 id: a.id.clone(),
                 mapping: a.mapping.clone(),
                 dir: dirs.outboxes[&a.id].clone(),
@@ -539,7 +539,7 @@ fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Task
         accounts: shared
             .accounts
             .iter()
-            .map(|a| crate::inbound::deliver::Account {
+            .map(|a| crate::from_erp::deliver::Account {
                 id: a.id.clone(),
                 partner: a.partner.clone(),
                 limiter: a.limiter.clone(),

@@ -153,8 +153,8 @@ fn config_and_mapping_do_not_import_each_other_and_no_worker_imports_the_daemon(
     for (module, never) in [
         ("config", "mapping"),
         ("mapping", "config"),
-        ("inbound", "daemon"),
-        ("outbound", "daemon"),
+        ("from_erp", "daemon"),
+        ("to_erp", "daemon"),
     ] {
         let deps = graph.get(module).cloned().unwrap_or_default();
         assert!(!deps.contains(never), "{module} imports {never}");
@@ -166,8 +166,10 @@ fn the_delivery_worker_and_the_partner_seam_name_no_distributor() {
     // The delivery worker reaches a distributor only through `partner::Partner`; the seam
     // itself names none (Ingram implements it in `ingram::partner`).
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["src/inbound/deliver.rs", "src/partner.rs"] {
-        let code = shipped_only(&code_only(&std::fs::read_to_string(root.join(rel)).unwrap()));
+    for rel in ["src/from_erp/deliver.rs", "src/partner.rs"] {
+        let code = shipped_only(&code_only(
+            &std::fs::read_to_string(root.join(rel)).unwrap(),
+        ));
         let lines = lines_naming(&code, "ingram");
         assert!(
             lines.is_empty(),
@@ -212,15 +214,9 @@ const ONLY_NAMED_IN: &[(&str, &[&str])] = &[
     ("zstd", &["store::codec"]),
     (
         "axum",
-        &[
-            "outbound::webhook",
-            "outbound::listener",
-            "console",
-            "admin",
-            "sim",
-        ],
+        &["to_erp::webhook", "listener", "console", "admin", "sim"],
     ),
-    ("hyper", &["outbound::listener"]),
+    ("hyper", &["listener"]),
     ("maud", &["console"]),
     ("reqwest", &["ingram::api"]),
     ("lettre", &["alerts"]),

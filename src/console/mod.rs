@@ -1,7 +1,7 @@
 //! The operator's web console (`[console] listen`): server-rendered pages over the store and the
 //! ERP directories — home counts and recent activity, the PO list and search, each PO's page,
 //! dead letters with Retry, error files with Requeue — on a listener of its own, never the
-//! webhook port, served by the same hardened accept loop (`outbound::listener`: connection cap,
+//! webhook port, served by the same hardened accept loop (`listener`: connection cap,
 //! header and idle deadlines) with small bodies only; at its small cap the connection that has
 //! waited longest without a request being handled is closed to let the next one in, so idle or
 //! slow clients cannot keep the operator out. Access is decided by `auth` (token login,

@@ -406,9 +406,9 @@ async fn the_delivery_worker_drives_a_distributor_that_is_not_ingram() {
         std::path::Path::new("mapping.toml"),
     )
     .unwrap();
-    let deliverer = edi_bridge::inbound::deliver::Deliverer {
+    let deliverer = edi_bridge::from_erp::deliver::Deliverer {
         store: store.clone(),
-        accounts: vec![edi_bridge::inbound::deliver::Account {
+        accounts: vec![edi_bridge::from_erp::deliver::Account {
             id: "other".into(),
             partner: other.clone(),
             limiter: std::sync::Arc::new(edi_bridge::pacing::Limiter::new(

@@ -22,14 +22,14 @@ use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
 
-use crate::inbound::DocumentKind;
+use crate::from_erp::DocumentKind;
 use crate::ingram::from_855::from_855;
 use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::{Mapping, UnknownPo};
-use crate::outbound::to_850::write_options;
 use crate::store::inbound::{self, OriginalRecord};
 use crate::store::records::{Erp997, ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
+use crate::to_erp::to_850::write_options;
 use crate::x12;
 
 /// Directories the inbox worker moves files to.
