@@ -1053,8 +1053,20 @@ impl Config {
                 format!("{} must be between 1 and 65536 (MiB)", self.store.cache_mib),
             );
         }
-        if !self.server.webhook_path.starts_with('/') {
+        let path = &self.server.webhook_path;
+        if !path.starts_with('/') {
             bad("server", "webhook_path", "must start with '/'".into());
+        } else if path.contains(['{', '}', '*', '?', '#'])
+            || ["/healthz", "/readyz", "/metrics"].contains(&path.as_str())
+            || (path.starts_with("/webhooks/ingram/")
+                && path.ends_with("/purchase-orders")
+                && path.matches('/').count() == 4)
+        {
+            bad(
+                "server",
+                "webhook_path",
+                format!("'{path}' is taken: a plain path that is not /healthz, /readyz, /metrics or an account's /webhooks/ingram/ID/purchase-orders"),
+            );
         }
         if self.server.max_body_bytes < 1024 {
             bad("server", "max_body_bytes", "must be at least 1024".into());
@@ -1464,6 +1476,28 @@ mod tests {
     fn secret_debug_is_redacted() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_single_account_webhook_path_cannot_take_another_route() {
+        let base = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                    [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                    partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        for (path, ok) in [
+            ("/webhooks/ingram/purchase-orders", true),
+            ("/hooks/po", true),
+            ("/metrics", false),
+            ("/webhooks/ingram/ca/purchase-orders", false),
+            ("/webhooks/{x}", false),
+        ] {
+            let text = format!("[server]\nwebhook_path = \"{path}\"\n{base}");
+            let c: Config = parse_toml(&text, Path::new("c.toml")).unwrap();
+            let refused = c
+                .validate(&text)
+                .iter()
+                .any(|p| p.key == "server.webhook_path");
+            assert_eq!(refused, !ok, "{path}");
+        }
     }
 
     #[test]
