@@ -68,13 +68,13 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// How 850 files are named and delivered.
     #[serde(default)]
-    pub outbox: Outbox,
+    pub outbox: OutboxConfig,
     /// How the inbox is watched.
     #[serde(default)]
-    pub inbox: Inbox,
+    pub inbox: InboxConfig,
     /// Retry policy for Ingram API calls.
     #[serde(default)]
-    pub delivery: Delivery,
+    pub delivery: DeliveryConfig,
     /// Logging.
     #[serde(default)]
     pub log: Log,
@@ -260,7 +260,7 @@ pub struct AccountConfig {
 /// `[[accounts]]` table: where its settings are written, for messages, and where its secrets
 /// come from.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub struct AccountSettings {
     pub id: String,
     pub api_base_url: String,
     pub token_url: String,
@@ -283,7 +283,7 @@ pub struct Account {
     pub table: Option<usize>,
 }
 
-impl Account {
+impl AccountSettings {
     /// The declared maintenance windows (validated at load; an entry that does not parse is
     /// left out).
     pub fn windows(&self) -> crate::pacing::Windows {
@@ -335,9 +335,9 @@ impl Account {
     }
 }
 
-impl From<&Ingram> for Account {
-    fn from(i: &Ingram) -> Account {
-        Account {
+impl From<&Ingram> for AccountSettings {
+    fn from(i: &Ingram) -> AccountSettings {
+        AccountSettings {
             id: crate::domain::DEFAULT_ACCOUNT.into(),
             api_base_url: i.api_base_url.clone(),
             token_url: i.token_url.clone(),
@@ -361,8 +361,8 @@ impl From<&Ingram> for Account {
 }
 
 impl AccountConfig {
-    fn account(&self, table: usize) -> Account {
-        Account {
+    fn account(&self, table: usize) -> AccountSettings {
+        AccountSettings {
             id: self.id.clone(),
             api_base_url: self.api_base_url.clone(),
             token_url: self.token_url.clone(),
@@ -403,7 +403,7 @@ impl Default for MappingRef {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Outbox {
+pub struct OutboxConfig {
     /// File name pattern; placeholders `{po}`, `{isa13}`, `{gs06}`, `{st02}`, `{date}`,
     /// `{account}`. Must contain `{isa13}` so every interchange gets its own name (and
     /// `{account}` when several accounts share an outbox).
@@ -448,9 +448,9 @@ impl Default for Migration {
     }
 }
 
-impl Default for Outbox {
+impl Default for OutboxConfig {
     fn default() -> Self {
-        Outbox {
+        OutboxConfig {
             file_pattern: defaults::file_pattern(),
             archive_copy: true,
             retry_secs: defaults::outbox_retry_secs(),
@@ -462,7 +462,7 @@ impl Default for Outbox {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Inbox {
+pub struct InboxConfig {
     /// A file is taken once its size and mtime have not changed for this long.
     #[serde(default = "defaults::settle_ms")]
     pub settle_ms: u64,
@@ -481,9 +481,9 @@ pub struct Inbox {
     pub max_file_bytes: u64,
 }
 
-impl Default for Inbox {
+impl Default for InboxConfig {
     fn default() -> Self {
-        Inbox {
+        InboxConfig {
             settle_ms: defaults::settle_ms(),
             rescan_secs: defaults::rescan_secs(),
             incomplete_timeout_secs: defaults::incomplete_timeout_secs(),
@@ -495,7 +495,7 @@ impl Default for Inbox {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Delivery {
+pub struct DeliveryConfig {
     /// First retry delay; doubles per attempt, with full jitter.
     #[serde(default = "defaults::backoff_base_ms")]
     pub backoff_base_ms: u64,
@@ -507,9 +507,9 @@ pub struct Delivery {
     pub workers: usize,
 }
 
-impl Default for Delivery {
+impl Default for DeliveryConfig {
     fn default() -> Self {
-        Delivery {
+        DeliveryConfig {
             backoff_base_ms: defaults::backoff_base_ms(),
             backoff_max_secs: defaults::backoff_max_secs(),
             workers: defaults::workers(),
@@ -794,10 +794,10 @@ pub struct AccountSecrets {
 impl Config {
     /// Every account: `default` from `[ingram]` (with `[mapping]` and the `[server]` webhook
     /// secrets) first when it is set, then each `[[accounts]]` table in order.
-    pub fn accounts(&self) -> Vec<Account> {
+    pub fn accounts(&self) -> Vec<AccountSettings> {
         let mut out = Vec::new();
         if let Some(i) = &self.ingram {
-            let mut a = Account::from(i);
+            let mut a = AccountSettings::from(i);
             a.mapping = self.mapping.file.clone();
             a.webhook_secret_file = self.server.webhook_secret_file.clone();
             a.webhook_secret_previous_file = self.server.webhook_secret_previous_file.clone();
@@ -819,7 +819,7 @@ impl Config {
     }
 
     /// Where an account's 850s go: its own `outbox`, else `[paths] outbox`.
-    pub fn outbox_of(&self, account: &Account) -> PathBuf {
+    pub fn outbox_of(&self, account: &AccountSettings) -> PathBuf {
         account
             .outbox
             .clone()
@@ -1181,7 +1181,7 @@ impl Config {
     pub(crate) fn resolve_secrets(
         &self,
         text: &str,
-        accounts: &[Account],
+        accounts: &[AccountSettings],
     ) -> Result<(Secrets, Vec<AccountSecrets>), Vec<Problem>> {
         let mut problems = Vec::new();
         let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);

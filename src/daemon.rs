@@ -80,7 +80,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     let dirs = open_dirs(&config, &accounts)?;
     let store = open_store(&config).await?;
     check_continuity(&config, &accounts, &store).await?;
-    let shared = Shared {
+    let shared = TaskShared {
         metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
             error_dir: Some(config.paths.error.clone()),
             config: Some(config.source.clone()),
@@ -145,7 +145,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
         }
     }
 
-    let Shared {
+    let TaskShared {
         store,
         mapping,
         events,
@@ -182,7 +182,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
 }
 
 /// What the tasks share.
-struct Shared {
+struct TaskShared {
     store: Store,
     mapping: SharedMapping,
     metrics: Arc<Metrics>,
@@ -354,7 +354,7 @@ async fn check_continuity(
 /// Binds the public listener and serves the webhook router on it.
 fn start_listener(
     config: &crate::config::Config,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<(SocketAddr, crate::outbound::listener::DescriptorBudget)> {
     let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
@@ -380,7 +380,7 @@ fn start_listener(
         &config.server.webhook_path,
         config.server.max_body_bytes,
     );
-    let limits = crate::outbound::listener::Limits {
+    let limits = crate::outbound::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
@@ -405,7 +405,7 @@ fn start_console(
     secrets: &crate::config::Secrets,
     dirs: &ErpDirs,
     client: &ApiClient,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
     migration: &crate::migrate::shadow::ShadowState,
 ) -> anyhow::Result<Option<(SocketAddr, tokio::sync::watch::Receiver<u64>)>> {
@@ -424,7 +424,7 @@ fn start_console(
     }
     let state = crate::console::ConsoleState::new(
         shared.store.clone(),
-        crate::console::data::Dirs {
+        crate::console::data::ConsoleDirs {
             inbox: dirs.inbox.clone(),
             error: dirs.error.clone(),
             archive: dirs.archive.clone(),
@@ -442,7 +442,7 @@ fn start_console(
     .with_accounts(shared.accounts.iter().map(|a| a.id.clone()).collect());
     let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
-    let limits = crate::outbound::listener::Limits {
+    let limits = crate::outbound::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: CONSOLE_CONNECTIONS,
@@ -471,7 +471,7 @@ const CONSOLE_CONNECTIONS: usize = 64;
 fn start_outbox(
     config: &crate::config::Config,
     dirs: &ErpDirs,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let outbox = Outbox {
@@ -503,7 +503,7 @@ fn start_outbox(
 fn start_inbox(
     config: &crate::config::Config,
     dirs: ErpDirs,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let inbox = Inbox {
@@ -531,14 +531,14 @@ fn start_inbox(
     Ok(())
 }
 
-fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_deliverer(config: &crate::config::Config, shared: &TaskShared, tasks: &Tasks) {
     // Each account gets its own lane.
     let deliverer = Deliverer {
         store: shared.store.clone(),
         accounts: shared
             .accounts
             .iter()
-            .map(|a| crate::inbound::deliver::Account {
+            .map(|a| crate::inbound::deliver::DeliveryAccount {
                 id: a.id.clone(),
                 partner: a.partner.clone(),
                 limiter: a.limiter.clone(),
@@ -561,7 +561,7 @@ fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Task
 /// `[migration] send_calls = false`.
 fn start_migration(
     config: &crate::config::Config,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
     state: crate::migrate::shadow::ShadowState,
 ) -> anyhow::Result<()> {
@@ -595,7 +595,7 @@ fn start_migration(
 }
 
 /// Metrics follow the event stream; alerts are checked on a timer.
-fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_metrics(config: &crate::config::Config, shared: &TaskShared, tasks: &Tasks) {
     let mut rx = shared.events.subscribe();
     let (m, stop, st) = (
         shared.metrics.clone(),
@@ -628,12 +628,12 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
 fn start_alerts(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) {
     // Shadow 850s never reach the ERP: no 997 comes back for them, and none is overdue.
     let shadow = config.outbox.shadow_dir.is_some();
-    let alerts = crate::alerts::Alerts::with_counts(shared.metrics.alert_channel.clone());
+    let alerts = crate::alerts::AlertSender::with_counts(shared.metrics.alert_channel.clone());
     let email = config.alerts.smtp.as_ref().map(|s| crate::alerts::Email {
         host: s.host.clone(),
         port: s.port,
@@ -824,7 +824,7 @@ const DEAD_LETTER_QUIET: Duration = Duration::from_secs(30);
 
 /// Retention: prunes old, finished POs in small batches (one short transaction each), once
 /// an hour and once soon after start, by the daemon's clock.
-fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_pruner(config: &crate::config::Config, shared: &TaskShared, tasks: &Tasks) {
     let shadow = config.outbox.shadow_dir.is_some();
     // Small transactions with a pause between them, so intake (which needs the same trees)
     // never waits long behind one: 250 POs a second, far above any daily volume.
@@ -878,7 +878,7 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
 /// The operators' admin socket and the mapping's hot reload.
 fn start_admin(
     config: &crate::config::Config,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let admin_state = crate::admin::AdminState {
@@ -925,7 +925,7 @@ fn start_admin(
 
 /// An account's Ingram API client from its settings and secrets.
 pub fn api_client(
-    account: &crate::config::Account,
+    account: &crate::config::AccountSettings,
     secrets: &crate::config::AccountSecrets,
 ) -> anyhow::Result<ApiClient> {
     let secret = secrets.client.as_ref().with_context(|| {
