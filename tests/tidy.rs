@@ -651,7 +651,6 @@ const PENDING_LONG_FNS: &[&str] = &[
     "daemon::start_alerts",
     "config::validate",
     "config::resolve_secrets",
-    "mapping::validate",
 ];
 
 /// Each shipped file (test-only files skipped) as its path, module and code (comments,
