@@ -649,8 +649,6 @@ const PENDING_LONG_FNS: &[&str] = &[
     "demo::run",
     "daemon::start",
     "daemon::start_alerts",
-    "config::validate",
-    "config::resolve_secrets",
 ];
 
 /// Each shipped file (test-only files skipped) as its path, module and code (comments,
