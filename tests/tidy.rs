@@ -647,8 +647,6 @@ const PENDING_LONG_FNS: &[&str] = &[
     "metrics::render",
     "main",
     "demo::run",
-    "daemon::start",
-    "daemon::start_alerts",
 ];
 
 /// Each shipped file (test-only files skipped) as its path, module and code (comments,
