@@ -304,7 +304,7 @@ struct Refusal {
     status: StatusCode,
     field: String,
     message: String,
-    log: Option<RefusalLog>,
+    log: Option<Box<RefusalLog>>,
 }
 
 struct RefusalLog {
@@ -338,12 +338,12 @@ impl Refusal {
         event_id: Option<&str>,
         detail: Option<String>,
     ) -> Refusal {
-        self.log = Some(RefusalLog {
+        self.log = Some(Box::new(RefusalLog {
             level,
             what,
             event_id: event_id.map(text::escape),
             detail,
-        });
+        }));
         self
     }
 }
