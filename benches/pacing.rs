@@ -128,8 +128,8 @@ async fn wait_2xx(sim: &SimHandle, skip: usize, n: usize) -> anyhow::Result<()> 
 async fn unpaced(sim: &SimHandle, dir: &Path, n: usize) -> anyhow::Result<Run> {
     let config = write_workspace(dir, sim, 60)?;
     let loaded = edi_bridge::config::Config::load(&config).map_err(|e| anyhow!("{e}"))?;
-    let primary = loaded.primary();
-    let client = edi_bridge::daemon::api_client(&primary.account, &primary.secrets)?;
+    let account = loaded.primary();
+    let client = edi_bridge::daemon::api_client(&account.account, &account.secrets)?;
     let body = serde_json::json!({"orderStatus": "shipped"});
     let (skip, throttled_before) = (sim.calls().len(), sim.throttled_count());
     let next = Arc::new(AtomicUsize::new(0));

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use edi_bridge::domain::canonical;
-use edi_bridge::inbound::inbox::segments_of;
+use edi_bridge::from_erp::inbox::segments_of;
 use edi_bridge::ingram::from_856::from_856;
 use edi_bridge::mapping::{Mapping, BODY_GLOBALS};
 use edi_bridge::program::{Limits, Program, Runner, Sandbox};

@@ -26,6 +26,10 @@ pub enum Command {
     /// mapping's jq programs under their limits (frames on stdin and stdout).
     #[command(name = "program-worker", hide = true)]
     ProgramWorker,
+    /// Internal: write the man pages and the bash and zsh completions into DIR (`scripts/deb`
+    /// runs it before `cargo deb`).
+    #[command(name = "generate-docs", hide = true)]
+    GenerateDocs { dir: PathBuf },
     /// Run the daemon.
     Run {
         /// The config file [default: $EDI_BRIDGE_CONFIG, else /etc/edi-bridge/edi-bridge.toml].
@@ -329,6 +333,11 @@ pub fn check(config: &Path, online: bool) -> Exit {
                     }
                 );
             }
+            println!(
+                "{}: archive: {}",
+                config.display(),
+                loaded.config.archive.describe()
+            );
             Exit::Ok
         }
         Err(e) => e,
@@ -422,7 +431,7 @@ impl Signals {
 }
 
 pub fn inspect(file: &Path) -> Exit {
-    use crate::inbound::DocumentKind;
+    use crate::from_erp::DocumentKind;
     use crate::x12;
     let bytes = match std::fs::read(file) {
         Ok(b) => b,

@@ -84,6 +84,9 @@ pub struct Config {
     /// The state store.
     #[serde(default)]
     pub store: StoreConfig,
+    /// How long the files under `paths.archive` are kept (forever unless `keep_days` is set).
+    #[serde(default)]
+    pub archive: ArchiveConfig,
     /// Moving from a VAN: where its 850s land and whether calls are sent (README "Moving from
     /// your VAN").
     #[serde(default)]
@@ -540,6 +543,33 @@ impl Default for StoreConfig {
             cache_mib: defaults::cache_mib(),
             retention_days: defaults::retention_days(),
             dedupe_days: None,
+        }
+    }
+}
+
+/// The fewest days `[archive] keep_days` may keep: the start-up continuity check reads the
+/// newest two days of `archive/outbound/` (`continuity::Scope::Recent`).
+pub const MIN_ARCHIVE_KEEP_DAYS: u64 = 2;
+
+/// `[archive]`: retention of the files under `paths.archive`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Unset (the default): every archived file is kept forever. Set: a background task removes
+    /// each day directory (`outbound/`, `inbound/`, `duplicates/`, `dismissed/` `YYYY/MM/DD`)
+    /// once all of that day is older than this many days, by the daemon's clock; the newest two
+    /// days of `outbound/` stay whatever their age. At least [`MIN_ARCHIVE_KEEP_DAYS`].
+    #[serde(default)]
+    pub keep_days: Option<u64>,
+}
+
+impl ArchiveConfig {
+    /// For `check` and the logs: "kept forever" or "kept 30 days".
+    pub fn describe(&self) -> String {
+        match self.keep_days {
+            None => "kept forever".into(),
+            Some(1) => "kept 1 day".into(),
+            Some(n) => format!("kept {n} days"),
         }
     }
 }
@@ -1026,6 +1056,17 @@ impl Config {
         if self.store.retention_days == 0 {
             bad("store", "retention_days", "must be at least 1".into());
         }
+        if let Some(days) = self
+            .archive
+            .keep_days
+            .filter(|d| *d < MIN_ARCHIVE_KEEP_DAYS)
+        {
+            bad(
+                "archive",
+                "keep_days",
+                format!("{days} is too few: at least {MIN_ARCHIVE_KEEP_DAYS} (the start-up continuity check reads the newest two days of archive/outbound/); leave it unset to keep the archive forever"),
+            );
+        }
         if !(1..=65536).contains(&self.store.cache_mib) {
             bad(
                 "store",
@@ -1147,7 +1188,7 @@ impl Config {
             };
             if a.table.is_some() {
                 if let Err(e) = crate::domain::account::check_account_id(&a.id) {
-                    bad("id", format!("'{}' {e}", a.id));
+                    bad("id", format!("'{}': {e}", a.id));
                 }
             }
             if !seen.insert(a.id.clone()) {
@@ -1190,18 +1231,14 @@ impl Config {
                 bad("sender_id", "must be 1 to 32 characters".into());
             }
         }
-        // Two accounts writing to one directory would give their files the same names (each
-        // account numbers its own interchanges).
-        let mut dirs = std::collections::BTreeMap::<PathBuf, usize>::new();
-        for a in &accounts {
-            *dirs.entry(self.outbox_of(a)).or_default() += 1;
-        }
-        if dirs.values().any(|n| *n > 1) && !self.outbox.file_pattern.contains("{account}") {
+        // Each account numbers its own interchanges: without the account in the name, two
+        // accounts' 850s would meet under one name (in a shared outbox, and in the archive).
+        if accounts.len() > 1 && !self.outbox.file_pattern.contains("{account}") {
             out.push(Problem {
                 file: self.source.clone(),
                 line: locate(text, "outbox", "file_pattern"),
                 key: "outbox.file_pattern".into(),
-                message: "several accounts write to one outbox: the pattern must contain {account} (each account numbers its own interchanges)".into(),
+                message: "with several accounts the pattern must contain {account}: each account numbers its own interchanges, so their 850s would meet under one name in the outbox or the archive".into(),
             });
         }
         out
@@ -1530,6 +1567,38 @@ mod tests {
     }
 
     #[test]
+    fn the_archive_is_kept_forever_by_default_and_keep_days_is_checked_at_its_line() {
+        let base = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                    [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                    partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let c: Config = parse_toml(base, Path::new("c.toml")).unwrap();
+        assert_eq!(c.archive.keep_days, None);
+        assert_eq!(c.archive.describe(), "kept forever");
+        for (days, ok) in [(0, false), (1, false), (2, true), (400, true)] {
+            let t = format!("{base}[archive]\nkeep_days = {days}\n");
+            let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+            let problems = c.validate(&t);
+            assert_eq!(problems.is_empty(), ok, "{days}: {problems:?}");
+            if let Some(p) = problems.first() {
+                // The file is the loader's to fill in; the line and key are validate's.
+                assert_eq!((p.line, p.key.as_str()), (Some(15), "archive.keep_days"));
+                assert!(
+                    p.message.contains("at least 2") && p.message.contains("continuity"),
+                    "{p}"
+                );
+            }
+        }
+        let t = format!("{base}[archive]\nkeep_days = 30\n");
+        let c: Config = parse_toml(&t, Path::new("c.toml")).unwrap();
+        assert_eq!(c.archive.describe(), "kept 30 days");
+        let t = format!("{base}[archive]\nkeep = 30\n");
+        assert!(
+            parse_toml::<Config>(&t, Path::new("c.toml")).is_err(),
+            "unknown key"
+        );
+    }
+
+    #[test]
     fn the_store_cache_is_bounded_by_default_and_checked() {
         assert_eq!(StoreConfig::default().cache_mib, 16);
         let t = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
@@ -1577,6 +1646,69 @@ mod tests {
         let c: Config = parse_toml(&ok, Path::new("c.toml")).unwrap();
         assert!(c.validate_all(&ok).is_empty());
         assert_eq!(c.accounts()[0].windows().0.len(), 2);
+    }
+
+    #[test]
+    fn accounts_are_checked_at_their_table_and_name_their_own_secrets() {
+        let base = "[paths]\nstate = \"s\"\noutbox = \"o\"\ninbox = \"i\"\narchive = \"a\"\nerror = \"e\"\n\
+                    [ingram]\napi_base_url = \"http://x\"\ntoken_url = \"http://x\"\nclient_id = \"c\"\n\
+                    partner_id = \"p\"\ncountry_code = \"US\"\nsender_id = \"S\"\n";
+        let table = |id: &str| {
+            format!("[[accounts]]\nid = \"{id}\"\napi_base_url = \"http://y\"\ntoken_url = \"http://y\"\nclient_id = \"c\"\npartner_id = \"CA1\"\ncountry_code = \"CAN\"\nsender_id = \"S\"\nmapping = \"m.toml\"\n")
+        };
+        let text = format!("{base}{}{}{}", table("ca"), table("ca"), table("Mx"));
+        let c: Config = parse_toml(&text, Path::new("c.toml")).unwrap();
+        let found: Vec<(Option<usize>, String, String)> = c
+            .validate_all(&text)
+            .into_iter()
+            .map(|p| (p.line, p.key, p.message))
+            .collect();
+        let has = |line: usize, key: &str, msg: &str| {
+            found
+                .iter()
+                .any(|(l, k, m)| *l == Some(line) && k == key && m.contains(msg))
+        };
+        assert!(
+            has(20, "accounts[ca].country_code", "two letters"),
+            "{found:?}"
+        );
+        assert!(has(24, "accounts[ca].id", "configured twice"), "{found:?}");
+        assert!(
+            has(33, "accounts[Mx].id", "'M' is not allowed"),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(_, k, m)| k == "outbox.file_pattern" && m.contains("{account}")),
+            "{found:?}"
+        );
+        // `default` is [ingram]'s.
+        let text = format!("{base}{}", table("default"));
+        let c: Config = parse_toml(&text, Path::new("c.toml")).unwrap();
+        assert!(c
+            .validate_all(&text)
+            .iter()
+            .any(|p| p.key == "accounts[default].id"));
+        // Each account's secrets come from its own variable and credential.
+        let a = &c.accounts()[1];
+        assert_eq!(
+            a.secret_sources(ENV_CLIENT_SECRET, "client_secret"),
+            (
+                "EDI_BRIDGE_CLIENT_SECRET_DEFAULT".into(),
+                "client_secret_default".into()
+            )
+        );
+        let ingram = &c.accounts()[0];
+        assert_eq!(
+            ingram.secret_sources(ENV_WEBHOOK_SECRET, "webhook_secret"),
+            (ENV_WEBHOOK_SECRET.to_string(), "webhook_secret".to_string())
+        );
+        assert_eq!(
+            ingram.key("webhook_secret_file"),
+            "server.webhook_secret_file"
+        );
+        assert_eq!(a.webhook_path(), "/webhooks/ingram/default/purchase-orders");
     }
 
     #[test]

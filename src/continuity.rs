@@ -74,38 +74,13 @@ pub fn gather(
     let Ok(outbound) = root.existing_sub_path("outbound") else {
         return Ok(out);
     };
-    let mut days = Vec::new();
-    for y in subdirs(&outbound)? {
-        let year = outbound.existing_sub_path(&y)?;
-        for m in subdirs(&year)? {
-            let month = year.existing_sub_path(&m)?;
-            for d in subdirs(&month)? {
-                days.push(format!("{y}/{m}/{d}"));
-            }
-        }
-    }
+    let days = outbound.days()?;
     let skip = match scope {
         Scope::Recent => days.len().saturating_sub(2),
         Scope::Everything => 0,
     };
     for day in &days[skip..] {
         read_dir_850s(&outbound.existing_sub_path(day)?, &mut out)?;
-    }
-    Ok(out)
-}
-
-/// Names of the real subdirectories of `dir` that are all digits (`2026`, `11`, `29`).
-fn subdirs(dir: &Dir) -> std::io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for name in dir.names()? {
-        let Some(s) = name.to_str() else { continue };
-        if s.bytes().all(|b| b.is_ascii_digit())
-            && dir
-                .lstat(&name)
-                .is_ok_and(|m| m.kind == files::Kind::Directory)
-        {
-            out.push(s.to_string());
-        }
     }
     Ok(out)
 }

@@ -14,16 +14,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::events::Event;
-use crate::inbound::deliver::Deliverer;
-use crate::inbound::inbox::Dirs;
-use crate::inbound::watcher::Inbox;
+use crate::from_erp::deliver::Deliverer;
+use crate::from_erp::inbox::Dirs;
+use crate::from_erp::watcher::Inbox;
 use crate::ingram::api::{ApiClient, ApiSettings};
 use crate::load::Loaded;
 use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
-use crate::outbound::outbox::Outbox;
-use crate::outbound::webhook::{self, WebhookState};
 use crate::store::Store;
+use crate::to_erp::outbox::Outbox;
+use crate::to_erp::webhook::{self, WebhookState};
 
 /// A started daemon.
 pub struct Running {
@@ -89,6 +89,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     )?;
     let (console_addr, console_recorded) = console.unzip();
     start_outbox(&config, &dirs, &shared, &tasks)?;
+    start_archive_retention(&config, dirs.archive.clone(), &shared, &tasks);
     start_inbox(&config, dirs, &shared, &tasks)?;
     if config.migration.send_calls {
         start_deliverer(&config, &shared, &tasks);
@@ -383,9 +384,9 @@ fn start_listener(
     config: &crate::config::Config,
     shared: &TaskShared,
     tasks: &Tasks,
-) -> anyhow::Result<(SocketAddr, crate::outbound::listener::DescriptorBudget)> {
-    let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
-    let listener = crate::outbound::listener::bind(config.listen_addr())
+) -> anyhow::Result<(SocketAddr, crate::listener::DescriptorBudget)> {
+    let budget = crate::listener::descriptor_budget(config.server.max_connections);
+    let listener = crate::listener::bind(config.listen_addr())
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     let app = webhook::router(
@@ -407,7 +408,7 @@ fn start_listener(
         &config.server.webhook_path,
         config.server.max_body_bytes,
     );
-    let limits = crate::outbound::listener::ConnectionLimits {
+    let limits = crate::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
@@ -415,7 +416,7 @@ fn start_listener(
     };
     tasks.spawn(
         "webhook listener",
-        crate::outbound::listener::serve(
+        crate::listener::serve(
             listener,
             app,
             limits,
@@ -439,7 +440,7 @@ fn start_console(
     let Some(c) = &config.console else {
         return Ok(None);
     };
-    let listener = crate::outbound::listener::bind(c.listen_addr())
+    let listener = crate::listener::bind(c.listen_addr())
         .with_context(|| format!("cannot listen on {} (console.listen)", c.listen))?;
     let addr = listener.local_addr()?;
     let token = secrets
@@ -469,7 +470,7 @@ fn start_console(
     .with_accounts(shared.accounts.iter().map(|a| a.id.clone()).collect());
     let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
-    let limits = crate::outbound::listener::ConnectionLimits {
+    let limits = crate::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: CONSOLE_CONNECTIONS,
@@ -480,7 +481,7 @@ fn start_console(
     let listener_metrics = Arc::new(Metrics::new(crate::metrics::Alerts::default()));
     tasks.spawn(
         "console listener",
-        crate::outbound::listener::serve(
+        crate::listener::serve(
             listener,
             crate::console::router(state),
             limits,
@@ -506,7 +507,7 @@ fn start_outbox(
         accounts: shared
             .accounts
             .iter()
-            .map(|a| crate::outbound::outbox::OutboxAccount {
+            .map(|a| crate::to_erp::outbox::OutboxAccount {
                 id: a.id.clone(),
                 mapping: a.mapping.clone(),
                 dir: dirs.outboxes[&a.id].clone(),
@@ -565,7 +566,7 @@ fn start_deliverer(config: &crate::config::Config, shared: &TaskShared, tasks: &
         accounts: shared
             .accounts
             .iter()
-            .map(|a| crate::inbound::deliver::DeliveryAccount {
+            .map(|a| crate::from_erp::deliver::DeliveryAccount {
                 id: a.id.clone(),
                 partner: a.partner.clone(),
                 limiter: a.limiter.clone(),
@@ -1015,6 +1016,67 @@ fn start_pruner(config: &crate::config::Config, shared: &TaskShared, tasks: &Tas
             }
         }
     });
+}
+
+/// Archive retention (`[archive] keep_days`; nothing runs when it is unset): once soon after
+/// start, then hourly, by the daemon's clock, on a blocking thread. Logs each day directory it
+/// removed, and publishes [`Event::ArchivePruned`] for a round that found something.
+fn start_archive_retention(
+    config: &crate::config::Config,
+    archive: crate::files::Root,
+    shared: &TaskShared,
+    tasks: &Tasks,
+) {
+    let Some(keep_days) = config.archive.keep_days else {
+        return;
+    };
+    let (clock, events, stop) = (
+        shared.clock.clone(),
+        shared.events.clone(),
+        tasks.shutdown.clone(),
+    );
+    tasks.spawn("archive retention", async move {
+        let mut tick = tokio::time::interval(crate::archive::INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+            let (root, now) = (archive.clone(), clock.now_ms());
+            let round =
+                tokio::task::spawn_blocking(move || crate::archive::prune(&root, now, keep_days))
+                    .await?;
+            match round {
+                Ok(p) => log_archive_round(&p, keep_days, &events),
+                // An archive that cannot be read now is tried again at the next round.
+                Err(e) => {
+                    tracing::warn!(error = %e, "Archive retention round failed; tried again in an hour.")
+                }
+            }
+        }
+    });
+}
+
+fn log_archive_round(
+    p: &crate::archive::PrunedDays,
+    keep_days: u64,
+    events: &tokio::sync::broadcast::Sender<Event>,
+) {
+    for (day, r) in &p.days {
+        tracing::info!(day = %day, files = r.files, bytes = r.bytes, other = r.other, keep_days, "Archive retention removed a day directory.");
+    }
+    for problem in &p.problems {
+        tracing::warn!(problem = %crate::text::escape(problem), "Archive retention could not remove a day directory; tried again in an hour.");
+    }
+    if !p.days.is_empty() || !p.problems.is_empty() {
+        let total = p.total();
+        let _ = events.send(Event::ArchivePruned {
+            days: p.days.len(),
+            files: total.files,
+            bytes: total.bytes,
+            problems: p.problems.len(),
+        });
+    }
 }
 
 /// The operators' admin socket and the mapping's hot reload.

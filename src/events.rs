@@ -31,6 +31,15 @@ pub enum Event {
     Shadow850 { po: String, identical: bool },
     /// Shadow mode (`[migration] send_calls = false`): a call was recorded instead of sent.
     CallRecorded { po: String, job: u64 },
+    /// Archive retention (`[archive] keep_days`) removed `days` day directories holding `files`
+    /// files (`bytes` in all); `problems` could not be removed. Only for a round that found
+    /// something.
+    ArchivePruned {
+        days: usize,
+        files: u64,
+        bytes: u64,
+        problems: usize,
+    },
 }
 
 /// How processing one file ended.
@@ -40,7 +49,7 @@ pub enum Outcome {
     Archived { jobs: usize, archived: PathBuf },
     /// Moved to `error/` with a reason file.
     Rejected { reason: String, moved: PathBuf },
-    /// A repeated interchange: moved to `archive/duplicates/`.
+    /// A repeated interchange: moved to `archive/duplicates/YYYY/MM/DD/`.
     Duplicate { reason: String, moved: PathBuf },
     /// Still changing after it was taken: nothing committed; it stays in the processing area
     /// and is looked at again at the next scan.

@@ -335,6 +335,83 @@ impl Dir {
         Ok(out)
     }
 
+    /// The day directories of a dated tree (`outbound/`, `inbound/`, … under the archive) as
+    /// `YYYY/MM/DD`, oldest first: real directories whose names are all digits, three levels
+    /// deep (a symlink in their place is not one, and is never followed).
+    pub fn days(&self) -> io::Result<Vec<String>> {
+        let mut days = Vec::new();
+        for y in self.digit_subdirs()? {
+            let year = self.existing_sub_path(&y)?;
+            for m in year.digit_subdirs()? {
+                let month = year.existing_sub_path(&m)?;
+                for d in month.digit_subdirs()? {
+                    days.push(format!("{y}/{m}/{d}"));
+                }
+            }
+        }
+        Ok(days)
+    }
+
+    /// Names of the real subdirectories that are all digits (`2026`, `11`, `29`), sorted.
+    fn digit_subdirs(&self) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        for name in self.names()? {
+            let Some(s) = name.to_str() else { continue };
+            if !s.is_empty()
+                && s.bytes().all(|b| b.is_ascii_digit())
+                && self.lstat(&name).is_ok_and(|m| m.kind == Kind::Directory)
+            {
+                out.push(s.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the empty subdirectory `name` (a real directory only: a symlink in its place is
+    /// refused, never followed).
+    pub fn remove_dir(&self, name: &OsStr) -> io::Result<()> {
+        name_ok(name)?;
+        rustix::fs::unlinkat(self.fd(), name, AtFlags::REMOVEDIR).map_err(io_err)
+    }
+
+    /// Removes the subdirectory `name` and everything in it (the archive's retention): each
+    /// entry is removed itself, so a symlink inside goes and its target stays; a subdirectory is
+    /// opened without following a symlink and emptied the same way, at most `depth` levels
+    /// down (deeper ones stay, and so does `name`). What was removed, counted.
+    pub fn remove_tree(&self, name: &str, depth: usize) -> io::Result<Removed> {
+        let dir = self.existing_sub_path(name)?;
+        let mut removed = Removed::default();
+        for entry in dir.names()? {
+            let meta = dir.lstat(&entry)?;
+            match meta.kind {
+                Kind::Directory if depth > 0 => {
+                    let sub = entry.to_str().ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "not a UTF-8 name")
+                    })?;
+                    removed.add(dir.remove_tree(sub, depth - 1)?);
+                }
+                Kind::Directory => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::DirectoryNotEmpty,
+                        format!("{} is nested too deep", dir.display(&entry)),
+                    ))
+                }
+                kind => {
+                    dir.unlink(&entry)?;
+                    if kind == Kind::Regular {
+                        removed.files += 1;
+                        removed.bytes += meta.size;
+                    } else {
+                        removed.other += 1;
+                    }
+                }
+            }
+        }
+        self.remove_dir(OsStr::new(name))?;
+        removed.dirs += 1;
+        Ok(removed)
+    }
+
     /// `lstat` of an entry: a symlink is reported as one.
     pub fn lstat(&self, name: &OsStr) -> io::Result<Meta> {
         name_ok(name)?;
@@ -511,6 +588,27 @@ impl Dir {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// What [`Dir::remove_tree`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// Regular files, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// Symlinks and other entries that are neither files nor directories (removed themselves).
+    pub other: u64,
+    /// Directories, the removed one included.
+    pub dirs: u64,
+}
+
+impl Removed {
+    pub fn add(&mut self, other: Removed) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.other += other.other;
+        self.dirs += other.dirs;
     }
 }
 

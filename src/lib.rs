@@ -4,8 +4,8 @@
 //! - [`config`], [`mapping`]: validated data from TOML; every assumed Ingram name lives in the mapping;
 //!   [`load`] loads both (and the secrets) as one.
 //! - [`x12`]: the sans-IO X12 codec (no I/O, no async, nothing from the rest of the crate).
-//! - [`outbound`]: webhook → [`store`] → pure `to_850` → outbox file, exactly once.
-//! - [`inbound`]: inbox → parse → pure `from_855`/`from_856` → store jobs → [`ingram::api`] → Ingram.
+//! - [`to_erp`]: webhook → [`store`] → pure `to_850` → outbox file, exactly once.
+//! - [`from_erp`]: inbox → parse → pure `from_855`/`from_856` → store jobs → the account's `partner::Partner` → Ingram.
 //! - [`ingram::api`]: the Ingram client; [`sim`]: the Ingram emulator.
 //! - [`store`]: the only module that names sled; group-committed flushes.
 //! - [`daemon`]: starts and drains every task; [`notify`]: systemd protocol.
@@ -20,6 +20,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod alerts;
+pub mod archive;
 pub mod background;
 pub mod cli;
 pub mod clock;
@@ -31,15 +32,16 @@ pub mod demo;
 pub mod domain;
 pub mod events;
 pub mod files;
-pub mod inbound;
+pub mod from_erp;
 pub mod ingram;
+pub mod listener;
 pub mod load;
+pub mod manual;
 pub mod mapping;
 pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod online;
-pub mod outbound;
 pub mod pacing;
 pub mod partner;
 pub mod program;
@@ -49,6 +51,7 @@ pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod to_erp;
 pub mod tomlfile;
 pub mod translate;
 pub mod x12;

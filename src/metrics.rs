@@ -343,7 +343,7 @@ impl Metrics {
         match e {
             Event::Written850 { po, .. } => self.count_for(po, 0),
             // Counted where they happen (`shadow_850`).
-            Event::Shadow850 { .. } | Event::CallRecorded { .. } => {}
+            Event::Shadow850 { .. } | Event::CallRecorded { .. } | Event::ArchivePruned { .. } => {}
             Event::WrittenFile { .. } => {
                 self.files_997.fetch_add(1, Relaxed);
             }
@@ -617,6 +617,17 @@ impl Metrics {
     /// The Prometheus exposition text.
     pub fn render(&self, store: &Store) -> String {
         let mut s = String::new();
+        self.render_intake(&mut s, store);
+        self.render_outbox(&mut s, store);
+        self.render_inbox(&mut s);
+        self.render_api(&mut s, store);
+        self.render_store_health(&mut s, store);
+        self.render_alert_gauges(&mut s, store);
+        s
+    }
+
+    /// Webhooks in: outcomes, refused event ids, the listener, alert delivery, program errors, the durable-2xx latency.
+    fn render_intake(&self, s: &mut String, store: &Store) {
         let _ = writeln!(
             s,
             "# HELP edi_bridge_webhooks_total Webhook requests by outcome."
@@ -639,13 +650,13 @@ impl Metrics {
             );
         }
         single(
-            &mut s,
+            s,
             "edi_bridge_refused_event_ids",
             "gauge",
             "Signed webhook event ids refused for their body in the last day (refused again whatever the body).",
             store.refused_count(),
         );
-        self.render_listener(&mut s);
+        self.render_listener(s);
         for (name, help, c) in [
             (
                 "edi_bridge_alerts_sent_total",
@@ -668,7 +679,7 @@ impl Metrics {
                 &self.alert_channel.suppressed,
             ),
         ] {
-            single(&mut s, name, "counter", help, c.load(Relaxed));
+            single(s, name, "counter", help, c.load(Relaxed));
         }
         let _ = writeln!(
             s,
@@ -686,13 +697,17 @@ impl Metrics {
             );
         }
         histogram(
-            &mut s,
+            s,
             "edi_bridge_webhook_durable_seconds",
             "Time from request to durable 2xx.",
             &self.latency_buckets,
             &self.latency_count,
             &self.latency_sum_us,
         );
+    }
+
+    /// Files out to the ERP: 850s (and shadow 850s), outbox errors and queue, POs held for review, 997s.
+    fn render_outbox(&self, s: &mut String, store: &Store) {
         let _ = writeln!(s, "# TYPE edi_bridge_850_written_total counter");
         let _ = writeln!(
             s,
@@ -723,6 +738,10 @@ impl Metrics {
             "edi_bridge_997_written_total {}",
             self.files_997.load(Relaxed)
         );
+    }
+
+    /// Files in from the ERP: outcomes, files waiting, scans, refused and unreadable entries.
+    fn render_inbox(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "# HELP edi_bridge_inbox_files_total Inbox files by outcome."
@@ -771,8 +790,12 @@ impl Metrics {
                 &self.inbox_unreadable,
             ),
         ] {
-            single(&mut s, name, "counter", help, c.load(Relaxed));
+            single(s, name, "counter", help, c.load(Relaxed));
         }
+    }
+
+    /// Calls to Ingram: outcomes, durations, each account's pace, the queue, token refreshes.
+    fn render_api(&self, s: &mut String, store: &Store) {
         let _ = writeln!(
             s,
             "# HELP edi_bridge_api_calls_total Ingram API call attempts by outcome."
@@ -790,15 +813,15 @@ impl Metrics {
             );
         }
         histogram(
-            &mut s,
+            s,
             "edi_bridge_api_call_seconds",
             "Duration of Ingram API call attempts.",
             &self.api_buckets,
             &self.api_count,
             &self.api_sum_us,
         );
-        self.render_limiters(&mut s);
-        self.render_accounts(&mut s);
+        self.render_limiters(s);
+        self.render_accounts(s);
         let _ = writeln!(s, "# TYPE edi_bridge_api_queue_depth gauge");
         let _ = writeln!(s, "edi_bridge_api_queue_depth {}", store.job_count());
         let _ = writeln!(s, "# TYPE edi_bridge_token_refreshes_total counter");
@@ -809,28 +832,36 @@ impl Metrics {
                 .get()
                 .map_or(0, |c| c.token_refreshes())
         );
+    }
+
+    /// The state store's health.
+    fn render_store_health(&self, s: &mut String, store: &Store) {
         let health = store.health();
         single(
-            &mut s,
+            s,
             "edi_bridge_store_healthy",
             "gauge",
             "1 while the state store can write, 0 while writes fail (intake answers 503).",
             u8::from(health.failing.is_none() && health.committer_alive),
         );
         single(
-            &mut s,
+            s,
             "edi_bridge_store_failing_seconds",
             "gauge",
             "How long the state store has been unable to write (0 while it can).",
             health.failing.as_ref().map_or(0, |(_, d)| d.as_secs()),
         );
         single(
-            &mut s,
+            s,
             "edi_bridge_store_failures_total",
             "counter",
             "Times the state store started failing to write (each is recovered by reopening it).",
             health.failures_total,
         );
+    }
+
+    /// What the alerts watch: dead letters, error files, 850s without a 997, ERP rejections, inbound silence.
+    fn render_alert_gauges(&self, s: &mut String, store: &Store) {
         let AlertValues {
             error_files,
             dead_letters: dead,
@@ -856,6 +887,5 @@ impl Metrics {
         let _ = writeln!(s, "# HELP edi_bridge_seconds_since_inbound Seconds since the last inbound document (or since start).");
         let _ = writeln!(s, "# TYPE edi_bridge_seconds_since_inbound gauge");
         let _ = writeln!(s, "edi_bridge_seconds_since_inbound {since}");
-        s
     }
 }

@@ -94,7 +94,7 @@ pub async fn run(loaded: &Loaded) -> Vec<Check> {
             ),
         ),
     });
-    let budget = crate::outbound::listener::descriptor_budget(config.server.max_connections);
+    let budget = crate::listener::descriptor_budget(config.server.max_connections);
     out.push(if budget.connections >= config.server.max_connections {
         Check::pass(
             "descriptor limit",

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::domain::{CallKind, PurchaseOrder};
-use crate::inbound::preview;
+use crate::from_erp::preview;
 use crate::ingram::order::{self, DecodeError};
 use crate::mapping::Mapping;
-use crate::outbound::to_850::{self, RenderError};
 use crate::program::Program;
+use crate::to_erp::to_850::{self, RenderError};
 use crate::tomlfile::Problem;
 
 const SHIPPED_WEBHOOK: &str = include_str!("../samples/ingram-po-webhook.json");

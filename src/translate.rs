@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 
 use crate::cli::Exit;
 use crate::domain::{canonical, PurchaseOrder};
-use crate::inbound::preview;
+use crate::from_erp::preview;
 use crate::ingram::order;
 use crate::mapping::Mapping;
-use crate::outbound::to_850;
+use crate::to_erp::to_850;
 
 /// What a file given to `translate` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

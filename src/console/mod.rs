@@ -1,7 +1,7 @@
 //! The operator's web console (`[console] listen`): server-rendered pages over the store and the
 //! ERP directories — home counts and recent activity, the PO list and search, each PO's page,
 //! dead letters with Retry, error files with Requeue — on a listener of its own, never the
-//! webhook port, served by the same hardened accept loop (`outbound::listener`: connection cap,
+//! webhook port, served by the same hardened accept loop (`listener`: connection cap,
 //! header and idle deadlines) with small bodies only; at its small cap the connection that has
 //! waited longest without a request being handled is closed to let the next one in, so idle or
 //! slow clients cannot keep the operator out. Access is decided by `auth` (token login,
@@ -221,6 +221,12 @@ pub fn activity(ev: &Event) -> Option<Activity> {
             ),
         },
         Event::CallRecorded { .. } => return None,
+        Event::ArchivePruned {
+            days,
+            files,
+            problems,
+            ..
+        } => archive_pruned(*days, *files, *problems),
         Event::InboxFile { file, outcome } => match outcome {
             Outcome::Archived { jobs, .. } => (
                 Level::Ok,
@@ -274,6 +280,22 @@ pub fn activity(ev: &Event) -> Option<Activity> {
         po,
         client: None,
     })
+}
+
+/// The activity line of an archive retention round.
+fn archive_pruned(days: usize, files: u64, problems: usize) -> (Level, String, Option<String>) {
+    let what = format!(
+        "archive retention removed {days} day director{} ({files} files)",
+        if days == 1 { "y" } else { "ies" }
+    );
+    match problems {
+        0 => (Level::Ok, what, None),
+        n => (
+            Level::Warn,
+            format!("{what}; {n} could not be removed (see the log)"),
+            None,
+        ),
+    }
 }
 
 /// The console's routes.

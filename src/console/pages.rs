@@ -378,96 +378,27 @@ pub fn po_list(
 
 pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
     let o = &p.order;
-    let order = &o.order;
     layout(
         &format!("PO {}", o.shown()),
         frame,
         html! {
             h1 { "PO " span.po { (o.shown()) } " " span class={"state s-" (p.state)} { (p.state) } }
-            dl.facts {
-                dt { "Received" } dd { (o.received_at) }
-                dt { "Webhook event" } dd { (o.event_id) }
-                dt { "Reseller order" } dd { (order.reseller_order_number) }
-                dt { "Order type" } dd { (order.order_type) }
-                @if let Some(d) = &order.po_date { dt { "PO date" } dd { (d) } }
-                dt { "Total" } dd { (order.total()) " " (order.currency.as_deref().unwrap_or("")) }
-                dt { "997 from the ERP" } dd { (o.inbound.erp_997.map_or("none yet", |a| a.as_str())) }
-                dt { "Open" } dd {
-                    @match (&o.inbound.closed, o.open(true)) {
-                        (Some(c), _) => { "closed by an operator " (c.at) ": " (c.reason) }
-                        (None, Some(why)) => { "waits: " (why.to_string()) }
-                        (None, None) => { "finished" }
-                    }
-                }
-                @match &o.outbound {
-                    Outbound850::Written { envelope, written_at } => {
-                        dt { "850" } dd { (envelope.file_name) " written " (written_at) ", ISA13 " (format!("{:09}", envelope.isa13)) ", GS06 " (envelope.gs06) }
-                    }
-                    Outbound850::Allocated { envelope } => {
-                        dt { "850" } dd { (envelope.file_name) " allocated, not yet written" }
-                    }
-                    Outbound850::Pending => { dt { "850" } dd { "waiting for the outbox" } }
-                }
-            }
-            h2 { "Lines" }
-            table.list {
-                thead { tr { th { "Line" } th { "Part" } th { "Description" } th { "Qty" } th { "Price" } th { "Shipped" } } }
-                tbody {
-                    @for l in &order.lines {
-                        tr {
-                            td { (l.ingram_line_number) }
-                            td { (l.vendor_part_number.as_deref().or(l.ingram_part_number.as_deref()).unwrap_or("-")) }
-                            td { (l.description.as_deref().unwrap_or("")) }
-                            td { (l.quantity) " " (l.unit_of_measure) }
-                            td { @if let Some(pr) = &l.unit_price { (pr) } }
-                            td { (o.inbound.shipped.get(&l.ingram_line_number).copied().unwrap_or(0)) }
-                        }
-                    }
-                }
-            }
+            (po_facts(p))
+            (po_lines(p))
             h2 { "Timeline" }
             ol.timeline id="timeline" {
                 @for h in &o.history {
                     li { time { (h.at) } " " (h.what) }
                 }
             }
-            @if !p.documents.is_empty() {
-                h2 { "855 and 856 from the ERP, accepted by Ingram" }
-                @for d in &p.documents {
-                    section.doc {
-                        p {
-                            strong { (match d.kind { crate::domain::CallKind::PoResponse => "855", crate::domain::CallKind::PoStatus => "856" }) }
-                            " from " (d.source) ", accepted " (d.accepted_at)
-                        }
-                        p.answer { "Ingram answered: " (d.answer) }
-                        details { summary { "segments" } pre.x12 { (segments_text(&d.segments)) } }
-                        details { summary { (d.kind.label()) " body sent to " code { (d.path) } } pre { (d.body) } }
-                    }
-                }
-            }
+            (po_documents(p))
             @if !p.dead.is_empty() {
                 h2 { "Refused by Ingram" }
                 @for d in &p.dead {
                     (dead_item(d, csrf))
                 }
             }
-            @if !p.jobs.is_empty() {
-                h2 { "Calls waiting for Ingram" }
-                @for j in &p.jobs {
-                    section.job {
-                        p { (j.kind.label()) " " code { (j.path) } ", " (j.attempts) " attempt(s)"
-                            @if let Some(e) = &j.last_error { ", last error: " (e) } }
-                        @if let Some(d) = p.dead.iter().filter(|d| (d.job.kind, d.job.id) < (j.kind, j.id)).min_by_key(|d| (d.job.kind, d.job.id)) {
-                            p.problem { "Blocked: waits for the refused " (d.job.kind.label()) " (job " (d.job.id) "). Retry it and both go to Ingram in order." }
-                        }
-                        p.source { "from " (j.source) }
-                        details { summary { "body" } pre { (j.body) } }
-                        @if !j.segments.is_empty() {
-                            details { summary { "segments it came from" } pre { (segments_text(&j.segments)) } }
-                        }
-                    }
-                }
-            }
+            (po_jobs(p))
             @if let Some(x) = &p.x850 {
                 h2 { "850 as written" }
                 @match x {
@@ -477,6 +408,106 @@ pub fn po_page(frame: &Frame<'_>, p: &PoPage, csrf: &str) -> Markup {
             }
         },
     )
+}
+
+/// The PO page's facts: received, identifiers, total, the ERP's 997, open or not, the 850.
+fn po_facts(p: &PoPage) -> Markup {
+    let o = &p.order;
+    let order = &o.order;
+    html! {
+        dl.facts {
+            dt { "Received" } dd { (o.received_at) }
+            dt { "Webhook event" } dd { (o.event_id) }
+            dt { "Reseller order" } dd { (order.reseller_order_number) }
+            dt { "Order type" } dd { (order.order_type) }
+            @if let Some(d) = &order.po_date { dt { "PO date" } dd { (d) } }
+            dt { "Total" } dd { (order.total()) " " (order.currency.as_deref().unwrap_or("")) }
+            dt { "997 from the ERP" } dd { (o.inbound.erp_997.map_or("none yet", |a| a.as_str())) }
+            dt { "Open" } dd {
+                @match (&o.inbound.closed, o.open(true)) {
+                    (Some(c), _) => { "closed by an operator " (c.at) ": " (c.reason) }
+                    (None, Some(why)) => { "waits: " (why.to_string()) }
+                    (None, None) => { "finished" }
+                }
+            }
+            @match &o.outbound {
+                Outbound850::Written { envelope, written_at } => {
+                    dt { "850" } dd { (envelope.file_name) " written " (written_at) ", ISA13 " (format!("{:09}", envelope.isa13)) ", GS06 " (envelope.gs06) }
+                }
+                Outbound850::Allocated { envelope } => {
+                    dt { "850" } dd { (envelope.file_name) " allocated, not yet written" }
+                }
+                Outbound850::Pending => { dt { "850" } dd { "waiting for the outbox" } }
+            }
+        }
+    }
+}
+
+/// The PO's lines with what was shipped of each.
+fn po_lines(p: &PoPage) -> Markup {
+    let o = &p.order;
+    let order = &o.order;
+    html! {
+        h2 { "Lines" }
+        table.list {
+            thead { tr { th { "Line" } th { "Part" } th { "Description" } th { "Qty" } th { "Price" } th { "Shipped" } } }
+            tbody {
+                @for l in &order.lines {
+                    tr {
+                        td { (l.ingram_line_number) }
+                        td { (l.vendor_part_number.as_deref().or(l.ingram_part_number.as_deref()).unwrap_or("-")) }
+                        td { (l.description.as_deref().unwrap_or("")) }
+                        td { (l.quantity) " " (l.unit_of_measure) }
+                        td { @if let Some(pr) = &l.unit_price { (pr) } }
+                        td { (o.inbound.shipped.get(&l.ingram_line_number).copied().unwrap_or(0)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 855s and 856s Ingram accepted for the PO, with their segments and bodies.
+fn po_documents(p: &PoPage) -> Markup {
+    html! {
+        @if !p.documents.is_empty() {
+            h2 { "855 and 856 from the ERP, accepted by Ingram" }
+            @for d in &p.documents {
+                section.doc {
+                    p {
+                        strong { (match d.kind { crate::domain::CallKind::PoResponse => "855", crate::domain::CallKind::PoStatus => "856" }) }
+                        " from " (d.source) ", accepted " (d.accepted_at)
+                    }
+                    p.answer { "Ingram answered: " (d.answer) }
+                    details { summary { "segments" } pre.x12 { (segments_text(&d.segments)) } }
+                    details { summary { (d.kind.label()) " body sent to " code { (d.path) } } pre { (d.body) } }
+                }
+            }
+        }
+    }
+}
+
+/// The PO's calls still waiting for Ingram (and the refused one a call waits behind).
+fn po_jobs(p: &PoPage) -> Markup {
+    html! {
+        @if !p.jobs.is_empty() {
+            h2 { "Calls waiting for Ingram" }
+            @for j in &p.jobs {
+                section.job {
+                    p { (j.kind.label()) " " code { (j.path) } ", " (j.attempts) " attempt(s)"
+                        @if let Some(e) = &j.last_error { ", last error: " (e) } }
+                    @if let Some(d) = p.dead.iter().filter(|d| (d.job.kind, d.job.id) < (j.kind, j.id)).min_by_key(|d| (d.job.kind, d.job.id)) {
+                        p.problem { "Blocked: waits for the refused " (d.job.kind.label()) " (job " (d.job.id) "). Retry it and both go to Ingram in order." }
+                    }
+                    p.source { "from " (j.source) }
+                    details { summary { "body" } pre { (j.body) } }
+                    @if !j.segments.is_empty() {
+                        details { summary { "segments it came from" } pre { (segments_text(&j.segments)) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn dead_item(d: &DeadRecord, csrf: &str) -> Markup {

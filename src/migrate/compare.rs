@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::{Status, X12File};
 use crate::domain::PurchaseOrder;
 use crate::mapping::Mapping;
-use crate::outbound::to_850::{self, ControlNumbers};
+use crate::to_erp::to_850::{self, ControlNumbers};
 
 /// The elements that may differ between two identical 850s: control numbers, and the
 /// envelope's own dates and times.

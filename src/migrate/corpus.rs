@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
 use crate::mapping::Mapping;
-use crate::outbound::to_850::{self, ControlNumbers};
+use crate::to_erp::to_850::{self, ControlNumbers};
 
 /// A deterministic xorshift generator.
 struct XorShift(u64);

@@ -21,7 +21,7 @@ use super::compare::{self, Verdict};
 use super::{Status, X12File};
 use crate::domain::{Address, PurchaseOrder};
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
-use crate::outbound::to_850::price_text;
+use crate::to_erp::to_850::price_text;
 
 /// Counts of the values seen for one element.
 #[derive(Debug, Default)]

@@ -176,34 +176,85 @@ async fn handle(
         status: 0,
         response: Value::Null,
     };
-
     if path == cfg.token_path {
-        call.kind = "token".to_owned();
-        let (answer, form) = token(&shared, &method, &headers, &body);
-        call.body = form;
-        call.status = answer.status;
-        call.response = redact_token(&answer.body);
-        record(&shared, call).await;
-        if !cfg.latency.is_zero() {
-            tokio::time::sleep(cfg.latency).await;
-        }
-        return answer.into_response();
+        return token_call(&shared, call, &method, &headers, &body).await;
     }
 
     call.body = body_value(&body);
     let (kind, po) = classify(cfg, &path);
     call.kind = kind.to_owned();
     call.po = po.clone();
-    let mut delay = cfg.latency;
     let rate = match (&po, &method) {
         (Some(_), &Method::POST) => rate_check(&shared),
         _ => None,
     };
+    let (mut answer, extra_delay) = match route(&shared, &conn, &method, &headers, &body, po, rate)
+    {
+        Routed::Answer(answer, extra_delay) => (answer, extra_delay),
+        Routed::Dropped => {
+            call.response = json!({"dropped": true});
+            record(&shared, call).await;
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    if let Some(r) = rate {
+        with_rate_headers(&mut answer, r);
+    }
+    call.status = answer.status;
+    call.response = answer.body.clone();
+    record(&shared, call).await;
+    let delay = cfg.latency + extra_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    answer.into_response()
+}
+
+/// The token endpoint's call: answered, recorded (the secret and the token redacted), delayed by
+/// the configured latency.
+async fn token_call(
+    shared: &Arc<Shared>,
+    mut call: RecordedCall,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    call.kind = "token".to_owned();
+    let (answer, form) = token(shared, method, headers, body);
+    call.body = form;
+    call.status = answer.status;
+    call.response = redact_token(&answer.body);
+    record(shared, call).await;
+    if !shared.config.latency.is_zero() {
+        tokio::time::sleep(shared.config.latency).await;
+    }
+    answer.into_response()
+}
+
+/// What an API path answers, or that the connection is dropped (a `drop` fault).
+enum Routed {
+    /// The answer, and a delay a `delay:` fault adds to the configured latency.
+    Answer(Answer, Duration),
+    Dropped,
+}
+
+/// Routes an API call: an unknown path, a wrong method, the rate limit, an outage, then the
+/// next scripted fault or a random failure, else the PO call's answer.
+fn route(
+    shared: &Shared,
+    conn: &ConnControl,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    po: Option<String>,
+    rate: Option<RateState>,
+) -> Routed {
+    let cfg = &shared.config;
     let answer = match po {
         // Like Ingram's gateway, a presented token is checked before the path is routed, and
         // then the partner id (the connection test's harmless GET relies on both).
-        None if header(&headers, "authorization").is_some() => check_token(&shared, &headers)
-            .or_else(|| check_partner(cfg, &headers))
+        None if header(headers, "authorization").is_some() => check_token(shared, headers)
+            .or_else(|| check_partner(cfg, headers))
             .unwrap_or_else(|| {
                 Answer::new(
                     404,
@@ -222,49 +273,41 @@ async fn handle(
             429,
             json!({"errors": [{"field": null, "message": "too many requests"}]}),
         ),
-        Some(_) if shared.down.load(Ordering::SeqCst) => fault_answer(&shared, 503, &headers),
+        Some(_) if shared.down.load(Ordering::SeqCst) => fault_answer(shared, 503, headers),
         Some(po) => {
             let fault = lock(&shared.faults).pop_front();
             match fault {
-                Some(Fault::Status(code)) => fault_answer(&shared, code, &headers),
+                Some(Fault::Status(code)) => fault_answer(shared, code, headers),
                 Some(Fault::Drop) => {
                     conn.0.store(true, Ordering::SeqCst);
-                    call.response = json!({"dropped": true});
-                    record(&shared, call).await;
-                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                    return Routed::Dropped;
                 }
                 Some(Fault::Delay(d)) => {
-                    delay += d;
-                    api_answer(&shared, &headers, &po, &body)
+                    return Routed::Answer(api_answer(shared, headers, &po, body), d)
                 }
-                None if random_failure(&shared) => fault_answer(&shared, 503, &headers),
-                None => api_answer(&shared, &headers, &po, &body),
+                None if random_failure(shared) => fault_answer(shared, 503, headers),
+                None => api_answer(shared, headers, &po, body),
             }
         }
     };
-    let mut answer = answer;
-    if let Some(r) = rate {
+    Routed::Answer(answer, Duration::ZERO)
+}
+
+/// Ingram's rate-limit headers on a PO call's answer (and `Retry-After` over the limit).
+fn with_rate_headers(answer: &mut Answer, r: RateState) {
+    answer
+        .headers
+        .retain(|(name, _)| !name.starts_with("x-ratelimit-"));
+    answer.headers.extend([
+        ("x-ratelimit-limit", r.limit.to_string()),
+        ("x-ratelimit-remaining", r.remaining.to_string()),
+        ("x-ratelimit-reset", r.reset_epoch_secs.to_string()),
+    ]);
+    if r.over {
         answer
             .headers
-            .retain(|(name, _)| !name.starts_with("x-ratelimit-"));
-        answer.headers.extend([
-            ("x-ratelimit-limit", r.limit.to_string()),
-            ("x-ratelimit-remaining", r.remaining.to_string()),
-            ("x-ratelimit-reset", r.reset_epoch_secs.to_string()),
-        ]);
-        if r.over {
-            answer
-                .headers
-                .push(("retry-after", r.retry_after_secs.to_string()));
-        }
+            .push(("retry-after", r.retry_after_secs.to_string()));
     }
-    call.status = answer.status;
-    call.response = answer.body.clone();
-    record(&shared, call).await;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    answer.into_response()
 }
 
 /// Where a PO call stands against the configured rate limit.

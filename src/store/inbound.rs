@@ -201,7 +201,7 @@ impl Store {
     }
 
     /// [`Store::commit_inbound`] for one chunk of a file: with the file's position and the
-    /// original documents the chunk queued ([`inbound`]).
+    /// original documents the chunk queued (this module).
     pub fn commit_inbound_chunk(
         &self,
         b: &InboundBatch,

@@ -317,3 +317,143 @@ async fn one_accounts_api_down_never_delays_the_others_calls() {
     .await;
     d.stop().await;
 }
+
+/// A distributor that is not Ingram: its own body shape, its own answers, no HTTP at all. The
+/// delivery worker drives it through the same `Partner` seam as Ingram's client.
+struct OtherDistributor {
+    calls: std::sync::Mutex<Vec<(String, serde_json::Value, String)>>,
+    /// Answers to give, in order; then every call is accepted.
+    answers: std::sync::Mutex<std::collections::VecDeque<edi_bridge::partner::PartnerAnswer>>,
+}
+
+impl edi_bridge::partner::Partner for OtherDistributor {
+    fn send<'a>(
+        &'a self,
+        path: &'a str,
+        body: &'a serde_json::Value,
+        correlation_id: &'a str,
+    ) -> edi_bridge::partner::Sending<'a> {
+        Box::pin(async move {
+            self.calls.lock().unwrap().push((
+                path.to_string(),
+                body.clone(),
+                correlation_id.to_string(),
+            ));
+            let answer = self.answers.lock().unwrap().pop_front();
+            answer.unwrap_or(edi_bridge::partner::PartnerAnswer::Accepted {
+                status: 202,
+                rate: Default::default(),
+            })
+        })
+    }
+
+    fn render_body(
+        &self,
+        _mapping: &edi_bridge::mapping::Mapping,
+        kind: edi_bridge::domain::CallKind,
+        canonical: &serde_json::Value,
+        _segments: &[Vec<String>],
+        _po: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        Ok(serde_json::json!({ "document": kind.to_string(), "payload": canonical }))
+    }
+}
+
+#[tokio::test]
+async fn the_delivery_worker_drives_a_distributor_that_is_not_ingram() {
+    use edi_bridge::partner::{PartnerAnswer, Retry};
+    use edi_bridge::store::{InboundBatch, NewJob};
+    let dir = tempfile::tempdir().unwrap();
+    let store = edi_bridge::store::Store::open(dir.path()).unwrap();
+    let key = edi_bridge::domain::po_key("other", "PO-9");
+    let job = |kind, path: &str| NewJob {
+        po: key.clone(),
+        kind,
+        path: path.into(),
+        body: r#"{"purchaseOrderNumber":"PO-9"}"#.into(),
+        segments: vec![],
+        source: "test".into(),
+        unknown_po: true,
+    };
+    store
+        .commit_inbound(&InboundBatch {
+            claimed_file: "f".into(),
+            received_at: "2026-12-07T00:00:00Z".into(),
+            jobs: vec![
+                job(edi_bridge::domain::CallKind::PoResponse, "/acks/PO-9"),
+                job(edi_bridge::domain::CallKind::PoStatus, "/shipments/PO-9"),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    store.flush().await.unwrap();
+    let other = std::sync::Arc::new(OtherDistributor {
+        calls: Default::default(),
+        // Its first answer: busy, try again (no attempt lost, nothing reordered).
+        answers: std::sync::Mutex::new(
+            [PartnerAnswer::Failed {
+                reason: "busy".into(),
+                status: Some(503),
+                retry: Retry::Later { after: None },
+            }]
+            .into(),
+        ),
+    });
+    let clock = edi_bridge::clock::Clock::system();
+    let (events, mut rx) = tokio::sync::broadcast::channel(64);
+    let mapping = edi_bridge::mapping::Mapping::from_str(
+        edi_bridge::mapping::DEFAULT_MAPPING,
+        std::path::Path::new("mapping.toml"),
+    )
+    .unwrap();
+    let deliverer = edi_bridge::from_erp::deliver::Deliverer {
+        store: store.clone(),
+        accounts: vec![edi_bridge::from_erp::deliver::DeliveryAccount {
+            id: "other".into(),
+            partner: other.clone(),
+            limiter: std::sync::Arc::new(edi_bridge::pacing::Limiter::new(
+                "other",
+                60_000,
+                Default::default(),
+                clock.clone(),
+            )),
+            mapping: edi_bridge::mapping::SharedMapping::new(mapping),
+        }],
+        workers: 2,
+        backoff_base: std::time::Duration::from_millis(1),
+        backoff_max: std::time::Duration::from_millis(5),
+        wake: Default::default(),
+        events: events.clone(),
+        live: Default::default(),
+        clock,
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(deliverer.run(stop.clone()));
+    // Each attempt's outcome is an event, sent once it is recorded.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut delivered = 0;
+    while delivered < 2 {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(edi_bridge::events::Event::Delivery {
+                outcome: edi_bridge::events::Delivery::Delivered { .. },
+                ..
+            })) => delivered += 1,
+            Ok(_) => {}
+            Err(_) => panic!("the jobs were not delivered"),
+        }
+    }
+    assert_eq!(store.job_count(), 0);
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let calls = other.calls.lock().unwrap().clone();
+    let paths: Vec<&str> = calls.iter().map(|(p, ..)| p.as_str()).collect();
+    // The response first (tried twice), then the status: one PO's calls stay in order.
+    assert_eq!(paths, ["/acks/PO-9", "/acks/PO-9", "/shipments/PO-9"]);
+    assert_eq!(calls[0].1["document"], "PO Response (855)");
+    assert_eq!(calls[0].1["payload"]["purchaseOrderNumber"], "PO-9");
+    assert_eq!(
+        calls[0].2, calls[1].2,
+        "one correlation id across a job's attempts"
+    );
+    assert_eq!(store.dead_letters().count(), 0);
+}

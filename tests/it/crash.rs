@@ -711,7 +711,7 @@ async fn a_file_of_many_sets_killed_mid_way_loses_and_duplicates_nothing() {
         .arg(&config)
         .env(ENV_WEBHOOK_SECRET, SECRET)
         .env(ENV_CLIENT_SECRET, CLIENT_SECRET)
-        .env("RUST_LOG", "info,edi_bridge::inbound::inbox=debug")
+        .env("RUST_LOG", "info,edi_bridge::from_erp::inbox=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

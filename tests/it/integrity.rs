@@ -346,7 +346,7 @@ async fn a_forged_log_line_in_an_event_id_stays_one_escaped_line() {
     let (mut child, rx, addr) = spawn_binary(&config).await;
     let mut log: Vec<Vec<u8>> = Vec::new();
     let url = format!("http://{addr}/webhooks/ingram/purchase-orders");
-    let forged = "evt-1\n2026-11-29T00:00:00.000000Z  INFO edi_bridge::outbound::outbox: 850 written to the outbox. po=FAKE\x1b[2J";
+    let forged = "evt-1\n2026-11-29T00:00:00.000000Z  INFO edi_bridge::to_erp::outbox: 850 written to the outbox. po=FAKE\x1b[2J";
     // The finding: an unsigned request (a signature that does not verify).
     let body = sample_with(forged, "LOG-PO-1");
     let (status, _) = post(&url, &body, Some(&sign("something else"))).await;

@@ -5,12 +5,14 @@
 mod accounts;
 mod accounts_compat;
 mod alerts;
+mod archive_retention;
 mod bad_input;
 mod browser;
 mod console;
 mod continuity;
 mod crash;
 mod disk_full;
+mod first_run;
 mod hostile_files;
 mod hostile_listener;
 mod inbox_to_api;

@@ -288,7 +288,9 @@ fn check_takes_secrets_from_systemd_credentials() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("webhook secrets: 2") && stdout.contains("client secret: set"),
+        stdout.contains("webhook secrets: 2")
+            && stdout.contains("client secret: set")
+            && stdout.contains("archive: kept forever"),
         "{}",
         describe(&out)
     );

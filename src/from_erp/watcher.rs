@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::Accounts;
 use crate::events::Outcome;
 use crate::files::{self, Dir, Kind, Meta, OpenError, Root};
-use crate::inbound::inbox::{self, Dirs};
+use crate::from_erp::inbox::{self, Dirs};
 use crate::store::inbound::WaitingFile;
 use crate::store::Store;
 use crate::text::Escaped;

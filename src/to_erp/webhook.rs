@@ -36,9 +36,9 @@ use crate::clock::Clock;
 use crate::domain::DEFAULT_ACCOUNT;
 use crate::ingram::order::{self, DecodeError};
 use crate::metrics::{ListenerTimeout, Metrics, ProgramKind};
-use crate::outbound::to_850;
 use crate::store::{Intake, NewEvent, Store};
 use crate::text::{self, Escaped};
+use crate::to_erp::to_850;
 
 /// Each account's webhook path.
 pub const ACCOUNT_PATH: &str = "/webhooks/ingram/{id}/purchase-orders";

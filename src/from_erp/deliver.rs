@@ -205,14 +205,15 @@ impl Lane {
             let order = tokio::task::spawn_blocking(move || store.order(&po_number)).await??;
             order.map_or(serde_json::Value::Null, |o| canonical::po_json(&o.order))
         };
+        let kind = job.kind;
+        let partner = self.account.partner.clone();
         if program.is_identity() {
-            return Ok(Ok(canonical));
+            // No program to run: rendered here, at once.
+            return Ok(partner.render_body(&mapping, kind, &canonical, &job.segments, &po));
         }
         // The program runs in a worker process under the mapping's limits, up to its time limit:
         // off the async runtime.
-        let kind = job.kind;
         let segments = job.segments.clone();
-        let partner = self.account.partner.clone();
         Ok(tokio::task::spawn_blocking(move || {
             partner.render_body(&mapping, kind, &canonical, &segments, &po)
         })

@@ -6,7 +6,7 @@
 //! `header_read_timeout` (from the accept, or from the first byte of a later request), the next
 //! request on a kept-alive connection (or the write of a response) within `idle_timeout`. While a
 //! request is being handled its own limits apply (the webhook's body deadline and body slots, see
-//! `outbound::webhook`). A connection past its deadline is dropped, which closes the socket. At
+//! `to_erp::webhook`). A connection past its deadline is dropped, which closes the socket. At
 //! start the soft `RLIMIT_NOFILE` is raised to the hard limit and the connection cap is lowered
 //! so that it plus [`RESERVED_DESCRIPTORS`] fits. With [`ConnectionLimits::reclaim_waiting`] (the console,
 //! whose cap is small) a full listener does not wait: it closes the connection that has waited

@@ -3,8 +3,8 @@
 //! functional group, and commit all of it in one store transaction (then flush). Only after
 //! that is the file moved, unchanged, to `archive/inbound/YYYY/MM/DD/`. A file that cannot be
 //! processed goes to `error/` with `NAME.reason.txt` naming the problem and its position; a
-//! repeated interchange goes to `archive/duplicates/` with its reason. Nothing here panics on
-//! input.
+//! repeated interchange goes to `archive/duplicates/YYYY/MM/DD/` with its reason. Nothing here
+//! panics on input.
 //!
 //! The file is opened through its directory handle without following a symlink, read through
 //! that one handle (never more than `inbox.max_file_bytes`), and checked again before the
@@ -22,14 +22,14 @@ use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
 
-use crate::inbound::DocumentKind;
+use crate::from_erp::DocumentKind;
 use crate::ingram::from_855::from_855;
 use crate::ingram::from_856::{from_856, OrderView};
 use crate::mapping::{Mapping, UnknownPo};
-use crate::outbound::to_850::write_options;
 use crate::store::inbound::{self, OriginalRecord};
 use crate::store::records::{Erp997, ErpAck, FileRecord, Outbound850};
 use crate::store::{keys, InboundBatch, InboundCommit, NewJob, Store};
+use crate::to_erp::to_850::write_options;
 use crate::x12;
 
 /// Directories the inbox worker moves files to.
@@ -131,7 +131,7 @@ pub fn process(
             return archive(dirs, processing, claimed, &received_at, 0);
         }
         let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-        return duplicate(dirs, processing, claimed, reason);
+        return duplicate(dirs, processing, claimed, &received_at, reason);
     }
     // Looked at once more right before anything is committed: a writer still at work gets its
     // file back untouched at the next scan.
@@ -220,7 +220,7 @@ pub fn process(
     if let InboundCommit::Duplicate { previous_file } = store.commit_inbound_chunk(&last, &chunk)? {
         // Only a file processed meanwhile under another name can get here.
         let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-        return duplicate(dirs, processing, claimed, reason);
+        return duplicate(dirs, processing, claimed, &received_at, reason);
     }
     store.flush_blocking()?;
     if let Some(change) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
@@ -252,7 +252,7 @@ pub fn process(
         if n > 5 {
             reason.push_str(&format!("; and {} more", n - 5));
         }
-        return duplicate(dirs, processing, claimed, reason);
+        return duplicate(dirs, processing, claimed, &received_at, reason);
     }
     archive(dirs, processing, claimed, &received_at, jobs)
 }
@@ -278,17 +278,20 @@ fn archive(
     })
 }
 
-/// Moves a file that brought nothing new to `archive/duplicates/` with its reason.
+/// Moves a file that brought nothing new to `archive/duplicates/YYYY/MM/DD/` with its reason
+/// (dated like the rest of the archive, so `[archive] keep_days` prunes it by day).
 fn duplicate(
     dirs: &Dirs,
     processing: &Dir,
     claimed: &OsStr,
+    received_at: &str,
     reason: String,
 ) -> anyhow::Result<Outcome> {
+    let day = format!("duplicates/{}", crate::clock::date_path(received_at));
     let dup = dirs
         .archive
         .open()?
-        .sub("duplicates", files::SHARED_DIR_MODE)?;
+        .sub_path(&day, files::SHARED_DIR_MODE)?;
     let moved = quarantine(processing, claimed, &dup, &reason)?;
     Ok(Outcome::Duplicate { reason, moved })
 }

@@ -25,9 +25,9 @@ use crate::domain::PoRef;
 use crate::files::{self, Dir, OpenError, Root, TempKey};
 use crate::mapping::{Mapping, SharedMapping};
 use crate::metrics::Metrics;
-use crate::outbound::to_850::{self, ControlNumbers};
 use crate::store::records::{Envelope850, Outbound850};
 use crate::store::Store;
+use crate::to_erp::to_850::{self, ControlNumbers};
 
 /// What the worker needs.
 #[derive(Clone)]

@@ -1,5 +1,5 @@
 //! The pure translator from a domain [`PurchaseOrder`] and the mapping to an X12 850 interchange:
-//! which webhook field lands in which segment and qualifier is read from [`Po850Settings`](crate::mapping::Po850Settings), identities and
+//! which webhook field lands in which segment and qualifier is read from [`crate::mapping::Po850Settings`], identities and
 //! delimiters from the mapping's envelope sections, control numbers from the caller. Data in,
 //! bytes out; no I/O, no clock (the envelope instant is a parameter). The `[[po850.segments]]`
 //! expressions run through the mapping's runner, which in the daemon is a worker process under

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::domain::{canonical, CallKind, PurchaseOrder};
-use crate::inbound::inbox::segments_of;
-use crate::inbound::DocumentKind;
+use crate::from_erp::inbox::segments_of;
+use crate::from_erp::DocumentKind;
 use crate::ingram::calls::render_body;
 use crate::ingram::from_855::from_855;
 use crate::ingram::from_856::{from_856, OrderView};
@@ -62,7 +62,7 @@ pub fn calls(
     mapping: &Mapping,
     orders: &[PurchaseOrder],
 ) -> Result<Vec<Preview>, String> {
-    let doc = x12::read(bytes, &crate::inbound::inbox::read_options(mapping));
+    let doc = x12::read(bytes, &crate::from_erp::inbox::read_options(mapping));
     if let Some(d) = doc.diagnostics.iter().find(|d| d.is_error()) {
         return Err(d.to_string());
     }
