@@ -8,8 +8,8 @@
 //! request is being handled its own limits apply (the webhook's body deadline and body slots, see
 //! `to_erp::webhook`). A connection past its deadline is dropped, which closes the socket. At
 //! start the soft `RLIMIT_NOFILE` is raised to the hard limit and the connection cap is lowered
-//! so that it plus [`RESERVED_DESCRIPTORS`] fits. With [`ConnectionLimits::reclaim_waiting`] (the console,
-//! whose cap is small) a full listener does not wait: it closes the connection that has waited
+//! so that it plus [`RESERVED_DESCRIPTORS`] fits. With [`ConnectionLimits::reclaim_waiting`]
+//! (the console, whose cap is small) a full listener does not wait: it closes the connection that has waited
 //! longest without a request being handled (a half head first, then a half-sent body, then an
 //! idle or streaming one) and accepts, so idle or slow clients cannot hold every slot. Timeouts are counted in metrics and logged at
 //! debug only: their rate is the attacker's choice; the cap and accept errors warn at most once
@@ -554,7 +554,8 @@ impl hyper::body::Body for Arriving {
     }
 }
 
-/// The open connections and how to close each, kept when [`ConnectionLimits::reclaim_waiting`] is set.
+/// The open connections and how to close each, kept when
+/// [`ConnectionLimits::reclaim_waiting`] is set.
 #[derive(Default)]
 struct OpenConnections {
     next: std::sync::atomic::AtomicU64,

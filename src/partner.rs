@@ -1,7 +1,7 @@
 //! The seam between the workers and a distributor's API. The delivery worker holds each
 //! account's [`Partner`] and knows nothing of who is behind it: it hands over a rendered call
-//! and gets back a closed [`PartnerAnswer`] (accepted, throttled, failed with a retry decision). Ingram
-//! is one implementation (`crate::ingram::partner`); a second distributor would be a sibling
+//! and gets back a closed [`PartnerAnswer`] (accepted, throttled, failed with a retry
+//! decision). Ingram is one implementation (`crate::ingram::partner`); a second distributor would be a sibling
 //! module implementing the same trait, and the tests drive the worker with one that is not
 //! Ingram. This module names no distributor.
 
