@@ -12,8 +12,8 @@
 //! (the console, whose cap is small) a full listener does not wait: it closes the connection
 //! that has waited longest without a request being handled (a half head first, then a half-sent
 //! body, then an idle or streaming one) and accepts, so idle or slow clients cannot hold every
-//! slot. Timeouts are counted in metrics and logged at debug only: their rate is the attacker's choice; the cap and accept errors warn at most once
-//! a minute.
+//! slot. Timeouts are counted in metrics and logged at debug only: their rate is the attacker's
+//! choice; the cap and accept errors warn at most once a minute.
 
 use std::convert::Infallible;
 use std::future::Future;
