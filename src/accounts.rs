@@ -19,7 +19,7 @@ use crate::partner::Partner;
 pub struct Account {
     /// `default` for `[ingram]`, else the `[[accounts]]` id.
     pub id: String,
-    pub settings: crate::config::Account,
+    pub settings: crate::config::AccountSettings,
     pub mapping: SharedMapping,
     /// The mapping file, resolved (watched for changes, reloaded on SIGHUP).
     pub mapping_path: PathBuf,
@@ -59,7 +59,7 @@ pub struct Accounts(Arc<Vec<Account>>);
 
 /// Which account an inbound interchange belongs to.
 #[derive(Debug)]
-pub enum Routed<'a> {
+pub enum AccountRoute<'a> {
     Account(&'a Account),
     /// No account has this pair: the reason names the pairs the bridge knows.
     Unknown(String),
@@ -103,7 +103,7 @@ impl Accounts {
 
     /// The account a file from the ERP belongs to, by its first interchange (and group). A bare
     /// transaction set (no ISA) can only be the one account's.
-    pub fn route_file(&self, bytes: &[u8]) -> Routed<'_> {
+    pub fn route_file(&self, bytes: &[u8]) -> AccountRoute<'_> {
         let mut isa = None;
         for ev in crate::x12::Reader::new(bytes, &crate::x12::ReadOptions::default()) {
             match ev {
@@ -131,8 +131,8 @@ impl Accounts {
         }
         match (isa, self.0.as_slice()) {
             (Some(h), _) => self.route(&h.sender_id, &h.receiver_id, None),
-            (None, [only]) => Routed::Account(only),
-            (None, _) => Routed::Unknown(
+            (None, [only]) => AccountRoute::Account(only),
+            (None, _) => AccountRoute::Unknown(
                 "the file has no ISA interchange header, so its account cannot be told: with several accounts, each file from the ERP must be an interchange (ISA/IEA) addressed with that account's ids".into(),
             ),
         }
@@ -140,7 +140,7 @@ impl Accounts {
 
     /// The account whose 850s an interchange from the ERP answers: its ISA06/ISA08 (and, when
     /// two accounts share those, the first group's GS02/GS03).
-    pub fn route(&self, isa06: &str, isa08: &str, gs: Option<(&str, &str)>) -> Routed<'_> {
+    pub fn route(&self, isa06: &str, isa08: &str, gs: Option<(&str, &str)>) -> AccountRoute<'_> {
         let pairs: Vec<(&Account, InboundPair)> =
             self.0.iter().map(|a| (a, a.inbound_pair())).collect();
         let by_isa: Vec<&(&Account, InboundPair)> = pairs
@@ -156,7 +156,7 @@ impl Accounts {
             _ => None,
         };
         match found {
-            Some(a) => Routed::Account(a),
+            Some(a) => AccountRoute::Account(a),
             None => {
                 let known: Vec<String> = pairs
                     .iter()
@@ -166,7 +166,7 @@ impl Accounts {
                 let gs = gs.map_or(String::new(), |(g2, g3)| {
                     format!(" (GS02 {} / GS03 {})", esc(g2), esc(g3))
                 });
-                Routed::Unknown(format!(
+                AccountRoute::Unknown(format!(
                     "no account answers ISA06 {} / ISA08 {}{gs}: the bridge knows {}",
                     esc(isa06),
                     esc(isa08),

@@ -71,16 +71,16 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-type Reply = (StatusCode, String);
+type TextReply = (StatusCode, String);
 
-fn reply(r: anyhow::Result<String>) -> Reply {
+fn reply(r: anyhow::Result<String>) -> TextReply {
     match r {
         Ok(s) => (StatusCode::OK, s),
         Err(e) => (StatusCode::BAD_REQUEST, format!("{e:#}\n")),
     }
 }
 
-async fn status(State(s): State<AdminState>, Query(q): Query<StatusQuery>) -> Reply {
+async fn status(State(s): State<AdminState>, Query(q): Query<StatusQuery>) -> TextReply {
     reply(blocking(move || ops::status(&s.store, &s.accounts, &q)).await)
 }
 
@@ -88,7 +88,7 @@ async fn show(
     State(s): State<AdminState>,
     UrlPath(po): UrlPath<String>,
     Query(q): Query<AccountQuery>,
-) -> Reply {
+) -> TextReply {
     reply(
         blocking(move || {
             let key = ops::resolve(&s.store, &s.accounts, &po, q.account.as_deref())?;
@@ -98,7 +98,7 @@ async fn show(
     )
 }
 
-async fn retry(State(s): State<AdminState>, Query(q): Query<RetryQuery>) -> Reply {
+async fn retry(State(s): State<AdminState>, Query(q): Query<RetryQuery>) -> TextReply {
     let wake = s.deliver_wake.clone();
     let r = blocking(move || ops::retry(&s.store, &s.accounts, q.job, q.account.as_deref())).await;
     wake.notify_one();
@@ -109,7 +109,7 @@ async fn replay(
     State(s): State<AdminState>,
     UrlPath(po): UrlPath<String>,
     Query(q): Query<AccountQuery>,
-) -> Reply {
+) -> TextReply {
     let wake = s.outbox_wake.clone();
     let r = blocking(move || {
         let key = ops::resolve(&s.store, &s.accounts, &po, q.account.as_deref())?;
@@ -130,7 +130,7 @@ async fn close(
     State(s): State<AdminState>,
     UrlPath(po): UrlPath<String>,
     Query(q): Query<CloseQuery>,
-) -> Reply {
+) -> TextReply {
     reply(
         blocking(move || {
             let key = ops::resolve(&s.store, &s.accounts, &po, q.account.as_deref())?;
@@ -145,11 +145,11 @@ pub struct BackupQuery {
     pub dir: PathBuf,
 }
 
-async fn backup(State(s): State<AdminState>, Query(q): Query<BackupQuery>) -> Reply {
+async fn backup(State(s): State<AdminState>, Query(q): Query<BackupQuery>) -> TextReply {
     reply(blocking(move || ops::backup(&s.store, &q.dir)).await)
 }
 
-async fn reload(State(s): State<AdminState>) -> Reply {
+async fn reload(State(s): State<AdminState>) -> TextReply {
     // The new mapping's programs run on the samples first: off the runtime.
     reply(
         blocking(move || {

@@ -57,15 +57,15 @@ pub struct AlertCounts {
 
 /// The sending side: cheap to clone; `raise` never blocks.
 #[derive(Clone)]
-pub struct Alerts {
+pub struct AlertSender {
     queue: Arc<Mutex<VecDeque<Alert>>>,
     wake: Arc<Notify>,
     pub counts: Arc<AlertCounts>,
 }
 
-impl Default for Alerts {
+impl Default for AlertSender {
     fn default() -> Self {
-        Alerts {
+        AlertSender {
             queue: Arc::default(),
             wake: Arc::new(Notify::new()),
             counts: Arc::default(),
@@ -73,12 +73,12 @@ impl Default for Alerts {
     }
 }
 
-impl Alerts {
+impl AlertSender {
     /// An alert queue counting into `counts` (the ones `/metrics` shows).
-    pub fn with_counts(counts: Arc<AlertCounts>) -> Alerts {
-        Alerts {
+    pub fn with_counts(counts: Arc<AlertCounts>) -> AlertSender {
+        AlertSender {
             counts,
-            ..Alerts::default()
+            ..AlertSender::default()
         }
     }
 
@@ -585,7 +585,7 @@ impl std::fmt::Debug for Email {
 
 /// Sends queued alerts until shutdown: dedupe, rate limit, retries with backoff.
 pub async fn run(
-    alerts: Alerts,
+    alerts: AlertSender,
     channel: Option<Channel>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -869,7 +869,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_the_oldest() {
-        let a = Alerts::default();
+        let a = AlertSender::default();
         for i in 0..QUEUE + 3 {
             a.raise(Alert {
                 kind: "file_rejected",

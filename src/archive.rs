@@ -28,14 +28,14 @@ pub const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// One round's result.
 #[derive(Debug, Default)]
-pub struct Pruned {
+pub struct PrunedDays {
     /// The day directories removed, `TREE/YYYY/MM/DD`, with what each held.
     pub days: Vec<(String, Removed)>,
     /// What could not be removed (the round goes on with the next day).
     pub problems: Vec<String>,
 }
 
-impl Pruned {
+impl PrunedDays {
     /// Everything removed this round.
     pub fn total(&self) -> Removed {
         let mut all = Removed::default();
@@ -66,10 +66,10 @@ pub fn first_kept_day(now_ms: u64, keep_days: u64) -> Date {
 
 /// One round over the archive: removes every day directory older than `keep_days` at
 /// `now_ms` (blocking; the daemon runs it on a blocking thread).
-pub fn prune(archive: &Root, now_ms: u64, keep_days: u64) -> std::io::Result<Pruned> {
+pub fn prune(archive: &Root, now_ms: u64, keep_days: u64) -> std::io::Result<PrunedDays> {
     let root = archive.open()?;
     let first_kept = first_kept_day(now_ms, keep_days);
-    let mut pruned = Pruned::default();
+    let mut pruned = PrunedDays::default();
     for tree_name in TREES {
         let tree = match root.existing_sub_path(tree_name) {
             Ok(t) => t,

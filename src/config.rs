@@ -68,13 +68,13 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// How 850 files are named and delivered.
     #[serde(default)]
-    pub outbox: Outbox,
+    pub outbox: OutboxConfig,
     /// How the inbox is watched.
     #[serde(default)]
-    pub inbox: Inbox,
+    pub inbox: InboxConfig,
     /// Retry policy for Ingram API calls.
     #[serde(default)]
-    pub delivery: Delivery,
+    pub delivery: DeliveryConfig,
     /// Logging.
     #[serde(default)]
     pub log: Log,
@@ -263,7 +263,7 @@ pub struct AccountConfig {
 /// `[[accounts]]` table: where its settings are written, for messages, and where its secrets
 /// come from.
 #[derive(Debug, Clone)]
-pub struct Account {
+pub struct AccountSettings {
     pub id: String,
     pub api_base_url: String,
     pub token_url: String,
@@ -286,7 +286,7 @@ pub struct Account {
     pub table: Option<usize>,
 }
 
-impl Account {
+impl AccountSettings {
     /// The declared maintenance windows (validated at load; an entry that does not parse is
     /// left out).
     pub fn windows(&self) -> crate::pacing::Windows {
@@ -338,9 +338,9 @@ impl Account {
     }
 }
 
-impl From<&Ingram> for Account {
-    fn from(i: &Ingram) -> Account {
-        Account {
+impl From<&Ingram> for AccountSettings {
+    fn from(i: &Ingram) -> AccountSettings {
+        AccountSettings {
             id: crate::domain::DEFAULT_ACCOUNT.into(),
             api_base_url: i.api_base_url.clone(),
             token_url: i.token_url.clone(),
@@ -364,8 +364,8 @@ impl From<&Ingram> for Account {
 }
 
 impl AccountConfig {
-    fn account(&self, table: usize) -> Account {
-        Account {
+    fn account(&self, table: usize) -> AccountSettings {
+        AccountSettings {
             id: self.id.clone(),
             api_base_url: self.api_base_url.clone(),
             token_url: self.token_url.clone(),
@@ -406,7 +406,7 @@ impl Default for MappingRef {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Outbox {
+pub struct OutboxConfig {
     /// File name pattern; placeholders `{po}`, `{isa13}`, `{gs06}`, `{st02}`, `{date}`,
     /// `{account}`. Must contain `{isa13}` so every interchange gets its own name (and
     /// `{account}` when several accounts share an outbox).
@@ -451,9 +451,9 @@ impl Default for Migration {
     }
 }
 
-impl Default for Outbox {
+impl Default for OutboxConfig {
     fn default() -> Self {
-        Outbox {
+        OutboxConfig {
             file_pattern: defaults::file_pattern(),
             archive_copy: true,
             retry_secs: defaults::outbox_retry_secs(),
@@ -465,7 +465,7 @@ impl Default for Outbox {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Inbox {
+pub struct InboxConfig {
     /// A file is taken once its size and mtime have not changed for this long.
     #[serde(default = "defaults::settle_ms")]
     pub settle_ms: u64,
@@ -484,9 +484,9 @@ pub struct Inbox {
     pub max_file_bytes: u64,
 }
 
-impl Default for Inbox {
+impl Default for InboxConfig {
     fn default() -> Self {
-        Inbox {
+        InboxConfig {
             settle_ms: defaults::settle_ms(),
             rescan_secs: defaults::rescan_secs(),
             incomplete_timeout_secs: defaults::incomplete_timeout_secs(),
@@ -498,7 +498,7 @@ impl Default for Inbox {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Delivery {
+pub struct DeliveryConfig {
     /// First retry delay; doubles per attempt, with full jitter.
     #[serde(default = "defaults::backoff_base_ms")]
     pub backoff_base_ms: u64,
@@ -510,9 +510,9 @@ pub struct Delivery {
     pub workers: usize,
 }
 
-impl Default for Delivery {
+impl Default for DeliveryConfig {
     fn default() -> Self {
-        Delivery {
+        DeliveryConfig {
             backoff_base_ms: defaults::backoff_base_ms(),
             backoff_max_secs: defaults::backoff_max_secs(),
             workers: defaults::workers(),
@@ -824,10 +824,10 @@ pub struct AccountSecrets {
 impl Config {
     /// Every account: `default` from `[ingram]` (with `[mapping]` and the `[server]` webhook
     /// secrets) first when it is set, then each `[[accounts]]` table in order.
-    pub fn accounts(&self) -> Vec<Account> {
+    pub fn accounts(&self) -> Vec<AccountSettings> {
         let mut out = Vec::new();
         if let Some(i) = &self.ingram {
-            let mut a = Account::from(i);
+            let mut a = AccountSettings::from(i);
             a.mapping = self.mapping.file.clone();
             a.webhook_secret_file = self.server.webhook_secret_file.clone();
             a.webhook_secret_previous_file = self.server.webhook_secret_previous_file.clone();
@@ -849,7 +849,7 @@ impl Config {
     }
 
     /// Where an account's 850s go: its own `outbox`, else `[paths] outbox`.
-    pub fn outbox_of(&self, account: &Account) -> PathBuf {
+    pub fn outbox_of(&self, account: &AccountSettings) -> PathBuf {
         account
             .outbox
             .clone()
@@ -957,6 +957,19 @@ impl Config {
                 message,
             })
         };
+        self.validate_listen_and_console(&mut bad);
+        self.validate_alerts(&mut bad);
+        self.validate_store(&mut bad);
+        self.validate_server(&mut bad);
+        self.validate_outbox_and_inbox(&mut bad);
+        self.validate_delivery(&mut bad);
+        self.validate_paths(&mut bad);
+        out
+    }
+
+    /// The webhook listener's address, then `[console]`: its own address (never the webhook port),
+    /// page size and public URL.
+    fn validate_listen_and_console(&self, bad: &mut impl FnMut(&str, &str, String)) {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             bad(
                 "server",
@@ -1011,6 +1024,10 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// `[alerts]`: SMTP recipients, the webhook URL, the API-unreachable threshold.
+    fn validate_alerts(&self, bad: &mut impl FnMut(&str, &str, String)) {
         if let Some(smtp) = &self.alerts.smtp {
             if smtp.to.is_empty() {
                 bad("alerts.smtp", "to", "needs at least one address".into());
@@ -1032,6 +1049,10 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+    }
+
+    /// `[store]`: retention and cache size.
+    fn validate_store(&self, bad: &mut impl FnMut(&str, &str, String)) {
         if self.store.retention_days == 0 {
             bad("store", "retention_days", "must be at least 1".into());
         }
@@ -1053,6 +1074,10 @@ impl Config {
                 format!("{} must be between 1 and 65536 (MiB)", self.store.cache_mib),
             );
         }
+    }
+
+    /// `[server]`: the webhook path, the body limit, the timeouts and connection caps.
+    fn validate_server(&self, bad: &mut impl FnMut(&str, &str, String)) {
         let path = &self.server.webhook_path;
         if !path.starts_with('/') {
             bad("server", "webhook_path", "must start with '/'".into());
@@ -1088,6 +1113,11 @@ impl Config {
                 bad("server", key, "must be at least 1".into());
             }
         }
+    }
+
+    /// `[outbox]`, `[inbox]` and `[migration]`: the file pattern, the file size limit, the shadow
+    /// directory and the VAN directory that needs it, the outbox's nice level.
+    fn validate_outbox_and_inbox(&self, bad: &mut impl FnMut(&str, &str, String)) {
         if !self.outbox.file_pattern.contains("{isa13}") {
             bad(
                 "outbox",
@@ -1118,12 +1148,20 @@ impl Config {
         if !(0..=19).contains(&self.outbox.nice) {
             bad("outbox", "nice", "must be 0 to 19".into());
         }
+    }
+
+    /// `[delivery]`: workers and backoff.
+    fn validate_delivery(&self, bad: &mut impl FnMut(&str, &str, String)) {
         if self.delivery.workers == 0 {
             bad("delivery", "workers", "must be at least 1".into());
         }
         if self.delivery.backoff_base_ms == 0 {
             bad("delivery", "backoff_base_ms", "must be at least 1".into());
         }
+    }
+
+    /// `[paths]`: none empty.
+    fn validate_paths(&self, bad: &mut impl FnMut(&str, &str, String)) {
         for (key, p) in [
             ("state", &self.paths.state),
             ("outbox", &self.paths.outbox),
@@ -1135,7 +1173,6 @@ impl Config {
                 bad("paths", key, "must not be empty".into());
             }
         }
-        out
     }
 
     /// The accounts: at least one; ids well formed and unique; each one's endpoints, identities
@@ -1230,56 +1267,86 @@ impl Config {
     pub(crate) fn resolve_secrets(
         &self,
         text: &str,
-        accounts: &[Account],
+        accounts: &[AccountSettings],
     ) -> Result<(Secrets, Vec<AccountSecrets>), Vec<Problem>> {
-        let mut problems = Vec::new();
-        let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        // `key` names the setting in messages, `line` where it is written.
-        let mut read = |key: String,
-                        line: Option<usize>,
-                        file: &Option<PathBuf>,
-                        env: &str,
-                        credential: &str|
-         -> Option<Secret> {
-            if let Some(f) = file {
-                let f = self.resolve_path(f);
-                return match std::fs::read_to_string(&f) {
-                    Ok(s) if !s.trim().is_empty() => Some(Secret::new(s.trim())),
-                    Ok(_) => {
-                        problems.push(Problem {
-                            file: self.source.clone(),
-                            line,
-                            key,
-                            message: format!("{} is empty", f.display()),
-                        });
-                        None
-                    }
-                    Err(e) => {
-                        problems.push(Problem {
-                            file: self.source.clone(),
-                            line,
-                            key,
-                            message: format!("cannot read {}: {e}", f.display()),
-                        });
-                        None
-                    }
-                };
-            }
-            if let Ok(v) = std::env::var(env) {
-                if !v.trim().is_empty() {
-                    return Some(Secret::new(v.trim()));
-                }
-            }
-            let path = creds.as_ref()?.join(credential);
-            let s = std::fs::read_to_string(path).ok()?;
-            (!s.trim().is_empty()).then(|| Secret::new(s.trim()))
+        let mut reader = SecretReader {
+            config: self,
+            credentials: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            problems: Vec::new(),
         };
+        let (per_account, missing) = self.account_secrets(&mut reader, text, accounts);
+        let smtp = self.alerts.smtp.as_ref();
+        let smtp_password = match smtp.filter(|s| s.user.is_some()) {
+            Some(s) => reader.read(
+                "alerts.smtp.password_file".into(),
+                locate(text, "alerts.smtp", "password_file"),
+                &s.password_file,
+                ENV_SMTP_PASSWORD,
+                "smtp_password",
+            ),
+            None => None,
+        };
+        let console_token = match &self.console {
+            Some(c) => reader.read(
+                "console.token_file".into(),
+                locate(text, "console", "token_file"),
+                &c.token_file,
+                ENV_CONSOLE_TOKEN,
+                "console_token",
+            ),
+            None => None,
+        };
+        let mut problems = reader.problems;
+        self.require_console_token(text, console_token.is_some(), &mut problems);
+        for (key, message) in missing {
+            if !named(&problems, &key) {
+                problems.push(Problem {
+                    file: self.source.clone(),
+                    line: None,
+                    key,
+                    message,
+                });
+            }
+        }
+        if smtp.is_some_and(|s| s.user.is_some())
+            && smtp_password.is_none()
+            && !named(&problems, "alerts.smtp.password_file")
+        {
+            problems.push(Problem {
+                file: self.source.clone(),
+                line: locate(text, "alerts.smtp", "user"),
+                key: "alerts.smtp.password_file".into(),
+                message: format!(
+                    "no SMTP password for alerts.smtp.user: set {ENV_SMTP_PASSWORD}, alerts.smtp.password_file, or the systemd credential smtp_password"
+                ),
+            });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok((
+            Secrets {
+                smtp_password,
+                console_token,
+            },
+            per_account,
+        ))
+    }
+
+    /// Each account's webhook secrets (current, then previous) and client secret, and for each
+    /// required secret found nowhere, its key and the message saying where to set it.
+    fn account_secrets(
+        &self,
+        reader: &mut SecretReader<'_>,
+        text: &str,
+        accounts: &[AccountSettings],
+    ) -> (Vec<AccountSecrets>, Vec<(String, String)>) {
         let mut per_account = Vec::new();
         let mut missing = Vec::new();
         for a in accounts {
             let mut secret = |key: &str, file: &Option<PathBuf>, env: &str, credential: &str| {
                 let (env, credential) = a.secret_sources(env, credential);
-                read(a.key(key), a.line(text, key), file, &env, &credential)
+                reader.read(a.key(key), a.line(text, key), file, &env, &credential)
             };
             let current = secret(
                 "webhook_secret_file",
@@ -1320,78 +1387,76 @@ impl Config {
                 client,
             });
         }
-        let smtp = self.alerts.smtp.as_ref();
-        let smtp_password = match smtp.filter(|s| s.user.is_some()) {
-            Some(s) => read(
-                "alerts.smtp.password_file".into(),
-                locate(text, "alerts.smtp", "password_file"),
-                &s.password_file,
-                ENV_SMTP_PASSWORD,
-                "smtp_password",
-            ),
-            None => None,
+        (per_account, missing)
+    }
+
+    /// A console on an address other than loopback needs a token (unless reading the token
+    /// already failed, which is reported).
+    fn require_console_token(&self, text: &str, have_token: bool, problems: &mut Vec<Problem>) {
+        let Some(c) = &self.console else {
+            return;
         };
-        let console = self.console.as_ref();
-        let console_token = match console {
-            Some(c) => read(
-                "console.token_file".into(),
-                locate(text, "console", "token_file"),
-                &c.token_file,
-                ENV_CONSOLE_TOKEN,
-                "console_token",
-            ),
-            None => None,
-        };
-        if let Some(c) = console {
-            let loopback = c
-                .listen
-                .parse::<SocketAddr>()
-                .is_ok_and(|a| a.ip().is_loopback());
-            if !loopback && console_token.is_none() && !named(&problems, "console.token_file") {
-                problems.push(Problem {
-                    file: self.source.clone(),
-                    line: locate(text, "console", "listen"),
-                    key: "console.token_file".into(),
-                    message: format!(
-                        "the console listens on {}, not a loopback address, so it needs a token: set {ENV_CONSOLE_TOKEN}, console.token_file, or the systemd credential console_token",
-                        c.listen
-                    ),
-                });
-            }
-        }
-        for (key, message) in missing {
-            if !named(&problems, &key) {
-                problems.push(Problem {
-                    file: self.source.clone(),
-                    line: None,
-                    key,
-                    message,
-                });
-            }
-        }
-        if smtp.is_some_and(|s| s.user.is_some())
-            && smtp_password.is_none()
-            && !named(&problems, "alerts.smtp.password_file")
-        {
+        let loopback = c
+            .listen
+            .parse::<SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        if !loopback && !have_token && !named(problems, "console.token_file") {
             problems.push(Problem {
                 file: self.source.clone(),
-                line: locate(text, "alerts.smtp", "user"),
-                key: "alerts.smtp.password_file".into(),
+                line: locate(text, "console", "listen"),
+                key: "console.token_file".into(),
                 message: format!(
-                    "no SMTP password for alerts.smtp.user: set {ENV_SMTP_PASSWORD}, alerts.smtp.password_file, or the systemd credential smtp_password"
+                    "the console listens on {}, not a loopback address, so it needs a token: set {ENV_CONSOLE_TOKEN}, console.token_file, or the systemd credential console_token",
+                    c.listen
                 ),
             });
         }
-        if !problems.is_empty() {
-            return Err(problems);
+    }
+}
+
+/// Reads secrets for [`Config::resolve_secrets`], collecting the problems: a secret comes from
+/// its `*_file` setting if set (a file that is empty or cannot be read is a problem), else its
+/// environment variable, else its systemd credential.
+struct SecretReader<'a> {
+    config: &'a Config,
+    /// `$CREDENTIALS_DIRECTORY`, where systemd puts the unit's credentials.
+    credentials: Option<PathBuf>,
+    problems: Vec<Problem>,
+}
+
+impl SecretReader<'_> {
+    /// One secret; `key` names the setting in messages, `line` where it is written.
+    fn read(
+        &mut self,
+        key: String,
+        line: Option<usize>,
+        file: &Option<PathBuf>,
+        env: &str,
+        credential: &str,
+    ) -> Option<Secret> {
+        if let Some(f) = file {
+            let f = self.config.resolve_path(f);
+            let message = match std::fs::read_to_string(&f) {
+                Ok(s) if !s.trim().is_empty() => return Some(Secret::new(s.trim())),
+                Ok(_) => format!("{} is empty", f.display()),
+                Err(e) => format!("cannot read {}: {e}", f.display()),
+            };
+            self.problems.push(Problem {
+                file: self.config.source.clone(),
+                line,
+                key,
+                message,
+            });
+            return None;
         }
-        Ok((
-            Secrets {
-                smtp_password,
-                console_token,
-            },
-            per_account,
-        ))
+        if let Ok(v) = std::env::var(env) {
+            if !v.trim().is_empty() {
+                return Some(Secret::new(v.trim()));
+            }
+        }
+        let path = self.credentials.as_ref()?.join(credential);
+        let s = std::fs::read_to_string(path).ok()?;
+        (!s.trim().is_empty()).then(|| Secret::new(s.trim()))
     }
 }
 

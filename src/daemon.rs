@@ -68,37 +68,14 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     if let Some(days) = config.store.dedupe_days {
         tracing::warn!(dedupe_days = days, "[store] dedupe_days is ignored: accepted events and PO numbers are remembered for the life of the store.");
     }
-    // The mapping's programs run in worker processes under its [limits], never on the runtime.
-    let sandbox = match &config.program_worker {
-        Some(exe) => crate::program::Sandbox::new(exe),
-        None => crate::program::Sandbox::this_binary()
-            .context("cannot find the edi-bridge executable for the program workers")?,
-    };
+    let sandbox = sandbox(&config)?;
     let clock = crate::clock::Clock::system();
     let accounts = bundles(&config, accounts, &sandbox, &clock)?;
     let client = accounts.primary().client.clone();
     let dirs = open_dirs(&config, &accounts)?;
     let store = open_store(&config).await?;
     check_continuity(&config, &accounts, &store).await?;
-    let shared = Shared {
-        metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
-            error_dir: Some(config.paths.error.clone()),
-            config: Some(config.source.clone()),
-            missing_997_hours: config.alerts.missing_997_hours,
-            no_inbound_hours: config.alerts.no_inbound_hours,
-            shadow: config.outbox.shadow_dir.is_some(),
-            clock: clock.clone(),
-        })),
-        store,
-        mapping: accounts.primary().mapping.clone(),
-        events: tokio::sync::broadcast::channel(4096).0,
-        clock: clock.clone(),
-        liveness: Arc::new(crate::notify::Liveness::default()),
-        outbox_wake: Arc::new(Notify::new()),
-        deliver_wake: Arc::new(Notify::new()),
-        accounts,
-    };
-    shared.metrics.set_accounts(shared.accounts.clone());
+    let shared = TaskShared::new(&config, store, accounts, clock);
     let tasks = Tasks {
         tracker: TaskTracker::new(),
         shutdown,
@@ -106,19 +83,7 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     };
 
     let (addr, budget) = start_listener(&config, &shared, &tasks)?;
-    let migration = crate::migrate::shadow::ShadowState::configured(
-        config
-            .outbox
-            .shadow_dir
-            .as_ref()
-            .map(|p| p.display().to_string()),
-        config
-            .migration
-            .van_dir
-            .as_ref()
-            .map(|p| p.display().to_string()),
-        config.migration.send_calls,
-    );
+    let migration = shadow_state(&config);
     let console = start_console(
         &config, &secrets, &dirs, &client, &shared, &tasks, &migration,
     )?;
@@ -134,19 +99,9 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     start_alerts(&config, &secrets, &shared, &tasks);
     start_pruner(&config, &shared, &tasks);
     start_admin(&config, &shared, &tasks)?;
-    // What exists in the state directory now (the store, the key, the socket; files an older
-    // version left open to others) is private.
-    match crate::files::make_private(&config.paths.state) {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::info!(entries = n, state = %config.paths.state.display(), "State directory entries made private (files 0600, directories 0700).")
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, state = %config.paths.state.display(), "Cannot make the state directory's entries private.")
-        }
-    }
+    make_state_private(&config);
 
-    let Shared {
+    let TaskShared {
         store,
         mapping,
         events,
@@ -182,8 +137,49 @@ pub async fn start(loaded: Loaded, shutdown: CancellationToken) -> anyhow::Resul
     })
 }
 
+/// The mapping's programs run in worker processes under its `[limits]`, never on the runtime:
+/// `program_worker` if a caller (an integration test) names one, else this executable.
+fn sandbox(config: &crate::config::Config) -> anyhow::Result<crate::program::Sandbox> {
+    Ok(match &config.program_worker {
+        Some(exe) => crate::program::Sandbox::new(exe),
+        None => crate::program::Sandbox::this_binary()
+            .context("cannot find the edi-bridge executable for the program workers")?,
+    })
+}
+
+/// The shadow run's state, for the console (empty unless `[outbox] shadow_dir` is set).
+fn shadow_state(config: &crate::config::Config) -> crate::migrate::shadow::ShadowState {
+    crate::migrate::shadow::ShadowState::configured(
+        config
+            .outbox
+            .shadow_dir
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        config
+            .migration
+            .van_dir
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        config.migration.send_calls,
+    )
+}
+
+/// What exists in the state directory once everything has started (the store, the key, the
+/// socket; files an older version left open to others) is made private.
+fn make_state_private(config: &crate::config::Config) {
+    match crate::files::make_private(&config.paths.state) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(entries = n, state = %config.paths.state.display(), "State directory entries made private (files 0600, directories 0700).")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, state = %config.paths.state.display(), "Cannot make the state directory's entries private.")
+        }
+    }
+}
+
 /// What the tasks share.
-struct Shared {
+struct TaskShared {
     store: Store,
     mapping: SharedMapping,
     metrics: Arc<Metrics>,
@@ -194,6 +190,37 @@ struct Shared {
     deliver_wake: Arc<Notify>,
     /// Every account's bundle.
     accounts: crate::accounts::Accounts,
+}
+
+impl TaskShared {
+    /// The shared parts, with the metrics' alert thresholds from `[alerts]`.
+    fn new(
+        config: &crate::config::Config,
+        store: Store,
+        accounts: crate::accounts::Accounts,
+        clock: crate::clock::Clock,
+    ) -> TaskShared {
+        let shared = TaskShared {
+            metrics: Arc::new(Metrics::new(crate::metrics::Alerts {
+                error_dir: Some(config.paths.error.clone()),
+                config: Some(config.source.clone()),
+                missing_997_hours: config.alerts.missing_997_hours,
+                no_inbound_hours: config.alerts.no_inbound_hours,
+                shadow: config.outbox.shadow_dir.is_some(),
+                clock: clock.clone(),
+            })),
+            store,
+            mapping: accounts.primary().mapping.clone(),
+            events: tokio::sync::broadcast::channel(4096).0,
+            clock,
+            liveness: Arc::new(crate::notify::Liveness::default()),
+            outbox_wake: Arc::new(Notify::new()),
+            deliver_wake: Arc::new(Notify::new()),
+            accounts,
+        };
+        shared.metrics.set_accounts(shared.accounts.clone());
+        shared
+    }
 }
 
 pub use crate::domain::DEFAULT_ACCOUNT;
@@ -355,7 +382,7 @@ async fn check_continuity(
 /// Binds the public listener and serves the webhook router on it.
 fn start_listener(
     config: &crate::config::Config,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<(SocketAddr, crate::listener::DescriptorBudget)> {
     let budget = crate::listener::descriptor_budget(config.server.max_connections);
@@ -381,7 +408,7 @@ fn start_listener(
         &config.server.webhook_path,
         config.server.max_body_bytes,
     );
-    let limits = crate::listener::Limits {
+    let limits = crate::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: budget.connections,
@@ -406,7 +433,7 @@ fn start_console(
     secrets: &crate::config::Secrets,
     dirs: &ErpDirs,
     client: &ApiClient,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
     migration: &crate::migrate::shadow::ShadowState,
 ) -> anyhow::Result<Option<(SocketAddr, tokio::sync::watch::Receiver<u64>)>> {
@@ -425,7 +452,7 @@ fn start_console(
     }
     let state = crate::console::ConsoleState::new(
         shared.store.clone(),
-        crate::console::data::Dirs {
+        crate::console::data::ConsoleDirs {
             inbox: dirs.inbox.clone(),
             error: dirs.error.clone(),
             archive: dirs.archive.clone(),
@@ -443,7 +470,7 @@ fn start_console(
     .with_accounts(shared.accounts.iter().map(|a| a.id.clone()).collect());
     let recorded = state.recorded.subscribe();
     tasks.spawn("console activity", crate::console::follow(state.clone()));
-    let limits = crate::listener::Limits {
+    let limits = crate::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.server.idle_timeout_secs),
         max_connections: CONSOLE_CONNECTIONS,
@@ -472,7 +499,7 @@ const CONSOLE_CONNECTIONS: usize = 64;
 fn start_outbox(
     config: &crate::config::Config,
     dirs: &ErpDirs,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let outbox = Outbox {
@@ -504,7 +531,7 @@ fn start_outbox(
 fn start_inbox(
     config: &crate::config::Config,
     dirs: ErpDirs,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let inbox = Inbox {
@@ -532,14 +559,14 @@ fn start_inbox(
     Ok(())
 }
 
-fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_deliverer(config: &crate::config::Config, shared: &TaskShared, tasks: &Tasks) {
     // Each account gets its own lane.
     let deliverer = Deliverer {
         store: shared.store.clone(),
         accounts: shared
             .accounts
             .iter()
-            .map(|a| crate::from_erp::deliver::Account {
+            .map(|a| crate::from_erp::deliver::DeliveryAccount {
                 id: a.id.clone(),
                 partner: a.partner.clone(),
                 limiter: a.limiter.clone(),
@@ -562,7 +589,7 @@ fn start_deliverer(config: &crate::config::Config, shared: &Shared, tasks: &Task
 /// `[migration] send_calls = false`.
 fn start_migration(
     config: &crate::config::Config,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
     state: crate::migrate::shadow::ShadowState,
 ) -> anyhow::Result<()> {
@@ -596,7 +623,7 @@ fn start_migration(
 }
 
 /// Metrics follow the event stream; alerts are checked on a timer.
-fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_metrics(config: &crate::config::Config, shared: &TaskShared, tasks: &Tasks) {
     let mut rx = shared.events.subscribe();
     let (m, stop, st) = (
         shared.metrics.clone(),
@@ -629,12 +656,10 @@ fn start_metrics(config: &crate::config::Config, shared: &Shared, tasks: &Tasks)
 fn start_alerts(
     config: &crate::config::Config,
     secrets: &crate::config::Secrets,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) {
-    // Shadow 850s never reach the ERP: no 997 comes back for them, and none is overdue.
-    let shadow = config.outbox.shadow_dir.is_some();
-    let alerts = crate::alerts::Alerts::with_counts(shared.metrics.alert_channel.clone());
+    let alerts = crate::alerts::AlertSender::with_counts(shared.metrics.alert_channel.clone());
     let email = config.alerts.smtp.as_ref().map(|s| crate::alerts::Email {
         host: s.host.clone(),
         port: s.port,
@@ -654,51 +679,101 @@ fn start_alerts(
         "alert sender",
         crate::alerts::run(alerts.clone(), channel, tasks.shutdown.clone()),
     );
-    // Alerts about the whole bridge name every account; one about a PO, a call or an API names
-    // its own.
-    let all = shared
-        .accounts
-        .iter()
-        .map(|a| a.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let ctx = crate::alerts::Context {
-        account: all.clone(),
-        config: config.source.clone(),
-        console_url: config.console.as_ref().and_then(|c| c.public_url.clone()),
-    };
-    let mut rx = shared.events.subscribe();
-    let (metrics, store, stop, clock, accounts) = (
-        shared.metrics.clone(),
-        shared.store.clone(),
-        tasks.shutdown.clone(),
-        shared.clock.clone(),
-        shared.accounts.clone(),
-    );
     let every = Duration::from_secs(config.alerts.check_interval_secs.max(1));
-    // Dead letters of one cause are collected until none came for this long, then sent as one.
-    let quiet = every.min(DEAD_LETTER_QUIET);
-    let unreachable_ms = config.alerts.api_unreachable_minutes.saturating_mul(60_000);
-    let (hours_997, hours_inbound) = (
-        config.alerts.missing_997_hours,
-        config.alerts.no_inbound_hours,
+    let watcher = AlertWatcher::new(config, shared, alerts, every);
+    let rx = shared.events.subscribe();
+    tasks.spawn(
+        "alert watcher",
+        watcher.run(rx, every, tasks.shutdown.clone()),
     );
-    let (open_days, mapping) = (config.alerts.open_po_days, shared.mapping.clone());
-    tasks.spawn("alert watcher", async move {
+}
+
+/// The longest wait for more dead letters of one cause before their alert goes out.
+const DEAD_LETTER_QUIET: Duration = Duration::from_secs(30);
+
+/// The alert watcher task: what it raises alerts through, what it reads, its thresholds, and
+/// what it has seen so far. One method per kind of wake-up.
+struct AlertWatcher {
+    alerts: crate::alerts::AlertSender,
+    ctx: crate::alerts::Context,
+    /// Every account's id: alerts about the whole bridge name every account; one about a PO, a
+    /// call or an API names its own.
+    all: String,
+    metrics: Arc<Metrics>,
+    store: Store,
+    clock: crate::clock::Clock,
+    accounts: crate::accounts::Accounts,
+    mapping: SharedMapping,
+    /// Shadow 850s never reach the ERP: no 997 comes back for them, and none is overdue.
+    shadow: bool,
+    /// Dead letters of one cause are collected until none came for this long, then sent as one.
+    quiet: Duration,
+    unreachable_ms: u64,
+    hours_997: u64,
+    hours_inbound: u64,
+    open_days: u64,
+    conditions: crate::alerts::Conditions,
+    dead: crate::alerts::DeadLetters,
+    /// Each account's API is down or up on its own.
+    outages: Vec<crate::alerts::Outage>,
+    /// The ERP's rejections of 850s are counted; a new one is an event alert, raised when the
+    /// inbox file that carried it is processed.
+    rejected_before: std::collections::BTreeSet<String>,
+}
+
+impl AlertWatcher {
+    fn new(
+        config: &crate::config::Config,
+        shared: &TaskShared,
+        alerts: crate::alerts::AlertSender,
+        every: Duration,
+    ) -> AlertWatcher {
+        let all = shared
+            .accounts
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        AlertWatcher {
+            alerts,
+            ctx: crate::alerts::Context {
+                account: all.clone(),
+                config: config.source.clone(),
+                console_url: config.console.as_ref().and_then(|c| c.public_url.clone()),
+            },
+            all,
+            metrics: shared.metrics.clone(),
+            store: shared.store.clone(),
+            clock: shared.clock.clone(),
+            accounts: shared.accounts.clone(),
+            mapping: shared.mapping.clone(),
+            shadow: config.outbox.shadow_dir.is_some(),
+            quiet: every.min(DEAD_LETTER_QUIET),
+            unreachable_ms: config.alerts.api_unreachable_minutes.saturating_mul(60_000),
+            hours_997: config.alerts.missing_997_hours,
+            hours_inbound: config.alerts.no_inbound_hours,
+            open_days: config.alerts.open_po_days,
+            conditions: Default::default(),
+            dead: Default::default(),
+            outages: shared.accounts.iter().map(|_| Default::default()).collect(),
+            rejected_before: Default::default(),
+        }
+    }
+
+    /// Watches events and timers until shutdown (or the event stream closes).
+    async fn run(
+        mut self,
+        mut rx: tokio::sync::broadcast::Receiver<Event>,
+        every: Duration,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(every);
         // The store's health is a published snapshot, cheap to read: watched every few seconds,
         // not at the (minutes-long) check interval, which a watchdog restart would cut short.
         let mut health_tick = tokio::time::interval(crate::alerts::STORE_HEALTH_EVERY);
-        let mut group_tick = tokio::time::interval(quiet);
-        let mut conditions = crate::alerts::Conditions::default();
-        let mut dead = crate::alerts::DeadLetters::default();
-        // Each account's API is down or up on its own.
-        let mut outages: Vec<crate::alerts::Outage> =
-            accounts.iter().map(|_| Default::default()).collect();
-        // The ERP's rejections of 850s are counted; a new one is an event alert, raised when
-        // the inbox file that carried it is processed.
-        let st = store.clone();
-        let mut rejected_before = tokio::task::spawn_blocking(move || st.erp_rejected_pos())
+        let mut group_tick = tokio::time::interval(self.quiet);
+        let st = self.store.clone();
+        self.rejected_before = tokio::task::spawn_blocking(move || st.erp_rejected_pos())
             .await?
             .unwrap_or_default();
         loop {
@@ -706,12 +781,7 @@ fn start_alerts(
             let check_rejections = tokio::select! {
                 e = rx.recv() => match e {
                     Ok(e) => {
-                        if let Some(a) = crate::alerts::for_event(&e, &ctx.with_account(&all)) {
-                            alerts.raise(a);
-                        }
-                        if let Some(d) = crate::alerts::DeadLetter::of(&e) {
-                            dead.add(d, clock.now_ms());
-                        }
+                        self.on_event(&e);
                         check_outage = matches!(e, crate::events::Event::Delivery { .. });
                         matches!(e, crate::events::Event::InboxFile { .. })
                     }
@@ -722,110 +792,182 @@ fn start_alerts(
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
                 },
                 _ = group_tick.tick() => {
-                    if !dead.is_empty() {
-                        for a in dead.due(clock.now_ms(), quiet.as_millis() as u64, &ctx) {
-                            alerts.raise(a);
-                        }
-                    }
+                    self.send_dead_letters();
                     false
                 }
                 _ = health_tick.tick() => {
-                    let problem = store.health().problem(crate::alerts::STORE_STUCK_AFTER);
-                    let holds = problem.is_some();
-                    let text = format!("edi-bridge, account {}: the state store {}; intake answers 503 until it recovers", ctx.account, problem.unwrap_or_default());
-                    if let Some(a) = conditions.observe("store", holds, text) {
-                        alerts.raise(a);
-                    }
+                    self.check_store_health();
                     check_outage = true;
                     false
                 }
                 _ = tick.tick() => {
-                    let (m, st) = (metrics.clone(), store.clone());
-                    let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
-                    let crate::metrics::AlertValues { missing_997: overdue, secs_since_inbound: since, .. } = values;
-                    let (st, cutoff) = (store.clone(), clock.now_ms().saturating_sub(open_days * 86_400_000));
-                    let expect_997 = mapping.current().ack997.expect_from_erp && !shadow;
-                    let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3)).await?.unwrap_or_default();
-                    let oldest: Vec<String> = open.oldest.iter().map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.po_number))).collect();
-                    for (kind, holds, text) in [
-                        ("open_pos", open.count > 0, format!("edi-bridge, account {}: {} PO(s) still open after {open_days} days, oldest: {}.\nWhat each waits for: {}\nOne that will never finish: {}", ctx.account, open.count, oldest.join(", "), ctx.command("show", "PO"), ctx.command("close", "PO --reason 'why'"))),
-                        ("overdue_997", overdue > 0, format!("edi-bridge, account {}: {overdue} 850(s) have no 997 from the ERP after {hours_997} h.\nWhich: {}", ctx.account, ctx.command("status", "--state 850_written"))),
-                        ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge, account {}: no 855, 856 or 997 from the ERP for {} h.\nIs the ERP still writing its files to the inbox? Recent files: {}", ctx.account, since / 3600, ctx.command("status", "--limit 20"))),
-                    ] {
-                        if let Some(a) = conditions.observe(kind, holds, text) {
-                            alerts.raise(a);
-                        }
-                    }
+                    self.check_conditions().await?;
                     true
                 }
                 _ = stop.cancelled() => return Ok(()),
             };
             if check_outage {
-                for (account, outage) in accounts.iter().zip(outages.iter_mut()) {
-                    let mut reach = account.client.health().snapshot();
-                    let now = clock.now_ms();
-                    // A declared maintenance window is no outage: none is alerted while one is
-                    // open, and one that began before it counts from its close.
-                    let counted = match reach.unanswered_since_ms {
-                        Some(since) => account.limiter.outage_counts_from(since, now).map(Some),
-                        None => Some(None),
-                    };
-                    if let Some(since) = counted {
-                        reach.unanswered_since_ms = since;
-                        let queued = if since.is_some() { store.job_count() } else { 0 };
-                        let ctx = ctx.with_account(&account.id);
-                        if let Some(a) = outage.observe(&reach, now, unreachable_ms, queued, &ctx) {
-                            alerts.raise(a);
-                        }
-                    }
-                }
+                self.check_outages();
             }
             if check_rejections {
-                // Each PO newly refused is named, with what refused it.
-                let (st, before) = (store.clone(), rejected_before.clone());
-                let found = tokio::task::spawn_blocking(move || {
-                    let now = st.erp_rejected_pos()?;
-                    let new: Vec<(String, String)> = now
-                        .difference(&before)
-                        .map(|po| {
-                            let detail = st
-                                .order(po)
-                                .ok()
-                                .flatten()
-                                .and_then(|o| {
-                                    o.history
-                                        .iter()
-                                        .rev()
-                                        .find(|h| h.what.starts_with("997 from ERP") || h.what.starts_with("TA1 from ERP"))
-                                        .map(|h| h.what.clone())
-                                })
-                                .unwrap_or_else(|| "rejected".into());
-                            (po.clone(), detail)
-                        })
-                        .collect();
-                    Ok::<_, crate::store::StoreError>((now, new))
-                })
-                .await?;
-                match found {
-                    Ok((now, new)) => {
-                        for (po, detail) in new {
-                            alerts.raise(crate::alerts::erp_rejected(&po, &detail, &ctx));
-                        }
-                        rejected_before = now;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "Cannot read the ERP's rejections for alerts; tried again at the next check."),
+                self.check_rejections().await?;
+            }
+        }
+    }
+
+    /// An event: its own alert, if it calls for one; a dead letter is collected.
+    fn on_event(&mut self, e: &Event) {
+        if let Some(a) = crate::alerts::for_event(e, &self.ctx.with_account(&self.all)) {
+            self.alerts.raise(a);
+        }
+        if let Some(d) = crate::alerts::DeadLetter::of(e) {
+            self.dead.add(d, self.clock.now_ms());
+        }
+    }
+
+    /// The dead letters whose cause has gone quiet, one alert per cause.
+    fn send_dead_letters(&mut self) {
+        if self.dead.is_empty() {
+            return;
+        }
+        let quiet_ms = self.quiet.as_millis() as u64;
+        for a in self.dead.due(self.clock.now_ms(), quiet_ms, &self.ctx) {
+            self.alerts.raise(a);
+        }
+    }
+
+    /// The store failing or stuck.
+    fn check_store_health(&mut self) {
+        let problem = self
+            .store
+            .health()
+            .problem(crate::alerts::STORE_STUCK_AFTER);
+        let holds = problem.is_some();
+        let text = format!(
+            "edi-bridge, account {}: the state store {}; intake answers 503 until it recovers",
+            self.ctx.account,
+            problem.unwrap_or_default()
+        );
+        if let Some(a) = self.conditions.observe("store", holds, text) {
+            self.alerts.raise(a);
+        }
+    }
+
+    /// The conditions looked at on the alert timer: POs open too long, overdue 997s, no inbound
+    /// files.
+    async fn check_conditions(&mut self) -> anyhow::Result<()> {
+        let (ctx, open_days, hours_997, hours_inbound) = (
+            &self.ctx,
+            self.open_days,
+            self.hours_997,
+            self.hours_inbound,
+        );
+        let (m, st) = (self.metrics.clone(), self.store.clone());
+        let values = tokio::task::spawn_blocking(move || m.alert_values(&st)).await?;
+        let crate::metrics::AlertValues {
+            missing_997: overdue,
+            secs_since_inbound: since,
+            ..
+        } = values;
+        let (st, cutoff) = (
+            self.store.clone(),
+            self.clock.now_ms().saturating_sub(open_days * 86_400_000),
+        );
+        let expect_997 = self.mapping.current().ack997.expect_from_erp && !self.shadow;
+        let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3))
+            .await?
+            .unwrap_or_default();
+        let oldest: Vec<String> = open
+            .oldest
+            .iter()
+            .map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.po_number)))
+            .collect();
+        for (kind, holds, text) in [
+            ("open_pos", open.count > 0, format!("edi-bridge, account {}: {} PO(s) still open after {open_days} days, oldest: {}.\nWhat each waits for: {}\nOne that will never finish: {}", ctx.account, open.count, oldest.join(", "), ctx.command("show", "PO"), ctx.command("close", "PO --reason 'why'"))),
+            ("overdue_997", overdue > 0, format!("edi-bridge, account {}: {overdue} 850(s) have no 997 from the ERP after {hours_997} h.\nWhich: {}", ctx.account, ctx.command("status", "--state 850_written"))),
+            ("no_inbound", since >= hours_inbound * 3600, format!("edi-bridge, account {}: no 855, 856 or 997 from the ERP for {} h.\nIs the ERP still writing its files to the inbox? Recent files: {}", ctx.account, since / 3600, ctx.command("status", "--limit 20"))),
+        ] {
+            if let Some(a) = self.conditions.observe(kind, holds, text) {
+                self.alerts.raise(a);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each account's API: unreachable for too long, or back.
+    fn check_outages(&mut self) {
+        for (account, outage) in self.accounts.iter().zip(self.outages.iter_mut()) {
+            let mut reach = account.client.health().snapshot();
+            let now = self.clock.now_ms();
+            // A declared maintenance window is no outage: none is alerted while one is
+            // open, and one that began before it counts from its close.
+            let counted = match reach.unanswered_since_ms {
+                Some(since) => account.limiter.outage_counts_from(since, now).map(Some),
+                None => Some(None),
+            };
+            if let Some(since) = counted {
+                reach.unanswered_since_ms = since;
+                let queued = if since.is_some() {
+                    self.store.job_count()
+                } else {
+                    0
+                };
+                let ctx = self.ctx.with_account(&account.id);
+                if let Some(a) = outage.observe(&reach, now, self.unreachable_ms, queued, &ctx) {
+                    self.alerts.raise(a);
                 }
             }
         }
-    });
-}
+    }
 
-/// The longest wait for more dead letters of one cause before their alert goes out.
-const DEAD_LETTER_QUIET: Duration = Duration::from_secs(30);
+    /// Each PO the ERP newly refused is named, with what refused it.
+    async fn check_rejections(&mut self) -> anyhow::Result<()> {
+        let (st, before) = (self.store.clone(), self.rejected_before.clone());
+        let found = tokio::task::spawn_blocking(move || {
+            let now = st.erp_rejected_pos()?;
+            let new: Vec<(String, String)> = now
+                .difference(&before)
+                .map(|po| {
+                    let detail = st
+                        .order(po)
+                        .ok()
+                        .flatten()
+                        .and_then(|o| {
+                            o.history
+                                .iter()
+                                .rev()
+                                .find(|h| {
+                                    h.what.starts_with("997 from ERP")
+                                        || h.what.starts_with("TA1 from ERP")
+                                })
+                                .map(|h| h.what.clone())
+                        })
+                        .unwrap_or_else(|| "rejected".into());
+                    (po.clone(), detail)
+                })
+                .collect();
+            Ok::<_, crate::store::StoreError>((now, new))
+        })
+        .await?;
+        match found {
+            Ok((now, new)) => {
+                for (po, detail) in new {
+                    self.alerts
+                        .raise(crate::alerts::erp_rejected(&po, &detail, &self.ctx));
+                }
+                self.rejected_before = now;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot read the ERP's rejections for alerts; tried again at the next check.")
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Retention: prunes old, finished POs in small batches (one short transaction each), once
 /// an hour and once soon after start, by the daemon's clock.
-fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) {
+fn start_pruner(config: &crate::config::Config, shared: &TaskShared, tasks: &Tasks) {
     let shadow = config.outbox.shadow_dir.is_some();
     // Small transactions with a pause between them, so intake (which needs the same trees)
     // never waits long behind one: 250 POs a second, far above any daily volume.
@@ -882,7 +1024,7 @@ fn start_pruner(config: &crate::config::Config, shared: &Shared, tasks: &Tasks) 
 fn start_archive_retention(
     config: &crate::config::Config,
     archive: crate::files::Root,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) {
     let Some(keep_days) = config.archive.keep_days else {
@@ -916,7 +1058,7 @@ fn start_archive_retention(
 }
 
 fn log_archive_round(
-    p: &crate::archive::Pruned,
+    p: &crate::archive::PrunedDays,
     keep_days: u64,
     events: &tokio::sync::broadcast::Sender<Event>,
 ) {
@@ -940,7 +1082,7 @@ fn log_archive_round(
 /// The operators' admin socket and the mapping's hot reload.
 fn start_admin(
     config: &crate::config::Config,
-    shared: &Shared,
+    shared: &TaskShared,
     tasks: &Tasks,
 ) -> anyhow::Result<()> {
     let admin_state = crate::admin::AdminState {
@@ -987,7 +1129,7 @@ fn start_admin(
 
 /// An account's Ingram API client from its settings and secrets.
 pub fn api_client(
-    account: &crate::config::Account,
+    account: &crate::config::AccountSettings,
     secrets: &crate::config::AccountSecrets,
 ) -> anyhow::Result<ApiClient> {
     let secret = secrets.client.as_ref().with_context(|| {

@@ -8,12 +8,12 @@
 //! request is being handled its own limits apply (the webhook's body deadline and body slots, see
 //! `to_erp::webhook`). A connection past its deadline is dropped, which closes the socket. At
 //! start the soft `RLIMIT_NOFILE` is raised to the hard limit and the connection cap is lowered
-//! so that it plus [`RESERVED_DESCRIPTORS`] fits. With [`Limits::reclaim_waiting`] (the console,
-//! whose cap is small) a full listener does not wait: it closes the connection that has waited
-//! longest without a request being handled (a half head first, then a half-sent body, then an
-//! idle or streaming one) and accepts, so idle or slow clients cannot hold every slot. Timeouts are counted in metrics and logged at
-//! debug only: their rate is the attacker's choice; the cap and accept errors warn at most once
-//! a minute.
+//! so that it plus [`RESERVED_DESCRIPTORS`] fits. With [`ConnectionLimits::reclaim_waiting`]
+//! (the console, whose cap is small) a full listener does not wait: it closes the connection
+//! that has waited longest without a request being handled (a half head first, then a half-sent
+//! body, then an idle or streaming one) and accepts, so idle or slow clients cannot hold every
+//! slot. Timeouts are counted in metrics and logged at debug only: their rate is the attacker's
+//! choice; the cap and accept errors warn at most once a minute.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -68,7 +68,7 @@ const RECLAIM_GRACE: Duration = Duration::from_millis(250);
 
 /// The listener's limits.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
     /// The effective connection cap (see [`descriptor_budget`]).
@@ -156,12 +156,12 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    limits: Limits,
+    limits: ConnectionLimits,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let open = Arc::new(Open::default());
+    let open = Arc::new(OpenConnections::default());
     let connections = TaskTracker::new();
     let cap_log = Every::minute();
     let error_log = Every::minute();
@@ -203,7 +203,7 @@ pub async fn serve(
             },
         };
         let (app, metrics, stop) = (app.clone(), metrics.clone(), shutdown.clone());
-        let clock = Arc::new(Clock::new(limits));
+        let clock = Arc::new(PhaseClock::new(limits));
         let close = CancellationToken::new();
         let entry = limits
             .reclaim_waiting
@@ -226,8 +226,8 @@ pub async fn serve(
 /// connection when `reclaim` is given); `None` at shutdown.
 async fn slot(
     slots: &Arc<Semaphore>,
-    limits: Limits,
-    reclaim: Option<&Open>,
+    limits: ConnectionLimits,
+    reclaim: Option<&OpenConnections>,
     metrics: &Metrics,
     cap_log: &Every,
     shutdown: &CancellationToken,
@@ -236,7 +236,7 @@ async fn slot(
         return Some(p);
     }
     metrics.listener_cap_reached();
-    let reclaimed = reclaim.is_some_and(Open::close_longest_waiting);
+    let reclaimed = reclaim.is_some_and(OpenConnections::close_longest_waiting);
     if let Some(suppressed) = cap_log.ready() {
         if reclaimed {
             tracing::warn!(
@@ -272,7 +272,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
-    clock: Arc<Clock>,
+    clock: Arc<PhaseClock>,
     metrics: &Metrics,
     shutdown: CancellationToken,
     close: CancellationToken,
@@ -331,7 +331,7 @@ enum Phase {
     /// the last response).
     Idle { since: Instant },
     /// A request is being handled and its body is still arriving (the handler's own limits
-    /// apply; at the cap it may be closed, see [`Limits::reclaim_waiting`]).
+    /// apply; at the cap it may be closed, see [`ConnectionLimits::reclaim_waiting`]).
     Receiving { since: Instant },
     /// A request is being handled; its own limits apply.
     Busy,
@@ -339,16 +339,16 @@ enum Phase {
 
 /// One connection's phase and deadline, shared by the socket wrapper, the service wrapper and
 /// the watchdog.
-struct Clock {
+struct PhaseClock {
     phase: Mutex<Phase>,
     /// Wakes the watchdog when the phase changes (the deadline may move earlier).
     changed: tokio::sync::Notify,
-    limits: Limits,
+    limits: ConnectionLimits,
 }
 
-impl Clock {
-    fn new(limits: Limits) -> Clock {
-        Clock {
+impl PhaseClock {
+    fn new(limits: ConnectionLimits) -> PhaseClock {
+        PhaseClock {
             phase: Mutex::new(Phase::Head {
                 since: Instant::now(),
             }),
@@ -431,7 +431,7 @@ impl Clock {
 /// The accepted socket, telling the clock when bytes arrive.
 struct Watched {
     inner: TcpStream,
-    clock: Arc<Clock>,
+    clock: Arc<PhaseClock>,
 }
 
 impl AsyncRead for Watched {
@@ -483,7 +483,7 @@ impl AsyncWrite for Watched {
 /// The router, marking the connection busy while a request is handled and idle after.
 struct Tracked {
     inner: TowerToHyperService<Router>,
-    clock: Arc<Clock>,
+    clock: Arc<PhaseClock>,
     /// The client's address, given to handlers as `ConnectInfo` (the console logs operators'
     /// actions with it).
     peer: SocketAddr,
@@ -526,7 +526,7 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
 /// A request body, telling the clock when it has all arrived.
 struct Arriving {
     inner: Incoming,
-    clock: Arc<Clock>,
+    clock: Arc<PhaseClock>,
 }
 
 impl hyper::body::Body for Arriving {
@@ -554,16 +554,17 @@ impl hyper::body::Body for Arriving {
     }
 }
 
-/// The open connections and how to close each, kept when [`Limits::reclaim_waiting`] is set.
+/// The open connections and how to close each, kept when
+/// [`ConnectionLimits::reclaim_waiting`] is set.
 #[derive(Default)]
-struct Open {
+struct OpenConnections {
     next: std::sync::atomic::AtomicU64,
-    connections: Mutex<std::collections::HashMap<u64, (Arc<Clock>, CancellationToken)>>,
+    connections: Mutex<std::collections::HashMap<u64, (Arc<PhaseClock>, CancellationToken)>>,
 }
 
-impl Open {
+impl OpenConnections {
     /// Registers a connection until the returned guard drops.
-    fn add(self: &Arc<Self>, clock: Arc<Clock>, close: CancellationToken) -> OpenEntry {
+    fn add(self: &Arc<Self>, clock: Arc<PhaseClock>, close: CancellationToken) -> OpenEntry {
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.connections
             .lock()
@@ -575,7 +576,7 @@ impl Open {
         }
     }
 
-    /// Closes the connection that has waited longest (see [`Clock::waiting`]; one that began
+    /// Closes the connection that has waited longest (see [`PhaseClock::waiting`]; one that began
     /// waiting within [`RECLAIM_GRACE`] only when there is no other); false when every
     /// connection has a request being handled.
     fn close_longest_waiting(&self) -> bool {
@@ -601,9 +602,9 @@ impl Open {
     }
 }
 
-/// A connection's place in [`Open`], removed when the connection ends.
+/// A connection's place in [`OpenConnections`], removed when the connection ends.
 struct OpenEntry {
-    open: Arc<Open>,
+    open: Arc<OpenConnections>,
     id: u64,
 }
 
@@ -682,13 +683,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn deadlines_follow_the_phase() {
-        let limits = Limits {
+        let limits = ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1,
             reclaim_waiting: false,
         };
-        let clock = Clock::new(limits);
+        let clock = PhaseClock::new(limits);
         let start = Instant::now();
         assert_eq!(clock.expired().await, ListenerTimeout::Header);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
@@ -710,13 +711,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_phase_change_moves_a_pending_deadline_earlier() {
-        let limits = Limits {
+        let limits = ConnectionLimits {
             header_read_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(1),
             max_connections: 1,
             reclaim_waiting: false,
         };
-        let clock = Arc::new(Clock::new(limits));
+        let clock = Arc::new(PhaseClock::new(limits));
         let start = Instant::now();
         let watchdog = tokio::spawn({
             let clock = clock.clone();
@@ -735,15 +736,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn at_the_cap_a_half_head_goes_first_then_a_half_body_then_an_idle_one_never_a_busy_one()
     {
-        let limits = Limits {
+        let limits = ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4,
             reclaim_waiting: true,
         };
-        let open = Arc::new(Open::default());
+        let open = Arc::new(OpenConnections::default());
         let conn = |phase: Phase| {
-            let clock = Arc::new(Clock::new(limits));
+            let clock = Arc::new(PhaseClock::new(limits));
             clock.set(phase);
             let close = CancellationToken::new();
             (open.add(clock, close.clone()), close)

@@ -6,14 +6,14 @@
 
 use std::path::Path;
 
-use crate::config::{Account, AccountSecrets, Config, ConfigError, Problem, Secrets};
+use crate::config::{AccountSecrets, AccountSettings, Config, ConfigError, Problem, Secrets};
 use crate::mapping::{InboundPair, Mapping};
 use crate::tomlfile::{parse_toml, read_source};
 
 /// One account, loaded: its settings, its mapping and its secrets.
 #[derive(Debug, Clone)]
 pub struct LoadedAccount {
-    pub account: Account,
+    pub account: AccountSettings,
     pub mapping: Mapping,
     pub secrets: AccountSecrets,
 }
@@ -94,7 +94,7 @@ impl Config {
 fn check_pairs(
     config: &Config,
     text: &str,
-    accounts: &[Account],
+    accounts: &[AccountSettings],
     mappings: &[Mapping],
 ) -> Vec<Problem> {
     let mut out = Vec::new();

@@ -887,6 +887,20 @@ impl Mapping {
                 message,
             })
         };
+        self.validate_interchange(&mut bad);
+        self.validate_delimiters(&mut bad);
+        self.validate_date_formats(&mut bad);
+        self.validate_inbound(&mut bad);
+        self.validate_max_lengths(&mut bad);
+        self.validate_parties(&mut bad);
+        self.validate_po850_codes(&mut bad);
+        self.validate_pads(&mut bad);
+        self.validate_limits(&mut bad);
+        out
+    }
+
+    /// `[interchange]`: qualifiers, ids, the GS version and the usage indicator.
+    fn validate_interchange(&self, bad: &mut impl FnMut(&str, &str, String)) {
         let i = &self.interchange;
         for (key, q) in [
             ("sender_qualifier", &i.sender_qualifier),
@@ -936,6 +950,10 @@ impl Mapping {
                 format!("'{}' must be P, T or I", i.usage),
             );
         }
+    }
+
+    /// `[delimiters]`: one ASCII character each, none a letter, digit or space, all different.
+    fn validate_delimiters(&self, bad: &mut impl FnMut(&str, &str, String)) {
         let dl = &self.delimiters;
         let mut chars = Vec::new();
         for (key, v) in [
@@ -964,6 +982,10 @@ impl Mapping {
                 );
             }
         }
+    }
+
+    /// Every date format parses.
+    fn validate_date_formats(&self, bad: &mut impl FnMut(&str, &str, String)) {
         for (section, key, fmt) in [
             ("po850", "date_format", &self.po850.date_format),
             ("po_response", "date_format", &self.po_response.date_format),
@@ -982,6 +1004,10 @@ impl Mapping {
                 );
             }
         }
+    }
+
+    /// The inbound API paths and the tracking and serial sources.
+    fn validate_inbound(&self, bad: &mut impl FnMut(&str, &str, String)) {
         for (section, path) in [
             ("po_response", &self.po_response.path),
             ("po_status", &self.po_status.path),
@@ -1008,6 +1034,10 @@ impl Mapping {
                 ),
             }
         }
+    }
+
+    /// `[[max_lengths]]`: an element such as N102 and a length above 0.
+    fn validate_max_lengths(&self, bad: &mut impl FnMut(&str, &str, String)) {
         for ml in &self.max_lengths {
             let ok = ml.element.len() >= 4
                 && ml.element[ml.element.len() - 2..]
@@ -1022,6 +1052,10 @@ impl Mapping {
                 );
             }
         }
+    }
+
+    /// `[[po850.parties]]`: each source once, an entity, and a qualifier and id that fit.
+    fn validate_parties(&self, bad: &mut impl FnMut(&str, &str, String)) {
         let mut seen = Vec::new();
         for p in &self.po850.parties {
             if p.entity.is_empty() || p.entity.len() > 3 {
@@ -1070,6 +1104,10 @@ impl Mapping {
                 );
             }
         }
+    }
+
+    /// `[po850]` price decimals and CSH code.
+    fn validate_po850_codes(&self, bad: &mut impl FnMut(&str, &str, String)) {
         if self.po850.price_decimals.is_some_and(|d| d > 6) {
             bad("po850", "price_decimals", "must be 0 to 6".into());
         }
@@ -1081,7 +1119,10 @@ impl Mapping {
                 format!("'{csh}' must be a CSH01 code of 1 or 2 letters or digits"),
             );
         }
-        self.validate_pads(&mut bad);
+    }
+
+    /// `[limits]`: each within its range.
+    fn validate_limits(&self, bad: &mut impl FnMut(&str, &str, String)) {
         for (key, value, low, high) in self.limits.ranges() {
             if !(low..=high).contains(&value) {
                 bad(
@@ -1091,7 +1132,6 @@ impl Mapping {
                 );
             }
         }
-        out
     }
 
     /// Each `[[po850.pad]]`: a known element, a width it holds, a fill of `0` or a space, and

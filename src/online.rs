@@ -156,7 +156,11 @@ async fn account_checks(la: &crate::load::LoadedAccount) -> Vec<Check> {
 }
 
 /// The token, the API base and the clock, in that order (each needs the one before).
-async fn network(client: &ApiClient, config: &crate::config::Account, out: &mut Vec<Check>) {
+async fn network(
+    client: &ApiClient,
+    config: &crate::config::AccountSettings,
+    out: &mut Vec<Check>,
+) {
     let token_url = &config.token_url;
     match client.probe_token().await {
         Ok(expires) => out.push(Check::pass(
@@ -229,7 +233,10 @@ async fn network(client: &ApiClient, config: &crate::config::Account, out: &mut 
 /// Whether the API accepted `IM-PartnerID` on the connection test's GET (harmless: it reads
 /// nothing and changes nothing). Ingram refuses an unknown partner id with a 4xx whose message
 /// names it ("Invalid partner id"); any other answer means it was not refused.
-fn partner(config: &crate::config::Account, answer: &crate::ingram::api::ApiAnswer) -> Check {
+fn partner(
+    config: &crate::config::AccountSettings,
+    answer: &crate::ingram::api::ApiAnswer,
+) -> Check {
     let id = crate::text::escape(&config.partner_id);
     let base = &config.api_base_url;
     let message = answer.message.as_deref().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The seam between the workers and a distributor's API. The delivery worker holds each
 //! account's [`Partner`] and knows nothing of who is behind it: it hands over a rendered call
-//! and gets back a closed [`Answer`] (accepted, throttled, failed with a retry decision). Ingram
-//! is one implementation (`crate::ingram::partner`); a second distributor would be a sibling
+//! and gets back a closed [`PartnerAnswer`] (accepted, throttled, failed with a retry
+//! decision). Ingram is one implementation (`crate::ingram::partner`); a second distributor would be a sibling
 //! module implementing the same trait, and the tests drive the worker with one that is not
 //! Ingram. This module names no distributor.
 
@@ -14,7 +14,7 @@ use crate::mapping::Mapping;
 
 /// What a distributor answered to one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub enum PartnerAnswer {
     /// Accepted (any 2xx): the job is done.
     Accepted { status: u16, rate: Rate },
     /// Too many calls: the account pauses (for `after` when the distributor said so) and the
@@ -47,7 +47,7 @@ pub struct Rate {
 }
 
 /// A boxed future, so that the trait stays object safe.
-pub type Sending<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+pub type Sending<'a> = Pin<Box<dyn Future<Output = PartnerAnswer> + Send + 'a>>;
 
 /// A distributor's API, as the delivery worker uses it.
 pub trait Partner: Send + Sync {

@@ -180,13 +180,13 @@ mod tests {
         let t = "[server]\nlisten = 5\n";
         #[derive(Debug, serde::Deserialize)]
         #[allow(dead_code)]
-        struct Server {
+        struct ServerTable {
             listen: String,
         }
         #[derive(Debug, serde::Deserialize)]
         #[allow(dead_code)]
         struct C {
-            server: Server,
+            server: ServerTable,
         }
         let p = parse_toml::<C>(t, Path::new("c.toml")).unwrap_err();
         assert_eq!(p.line, Some(2));

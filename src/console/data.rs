@@ -23,7 +23,7 @@ pub const MAX_ERROR_FILES: usize = 200;
 
 /// The ERP directories the console reads (and, for a requeue, moves between).
 #[derive(Debug, Clone)]
-pub struct Dirs {
+pub struct ConsoleDirs {
     pub inbox: Root,
     pub error: Root,
     pub archive: Root,
@@ -60,7 +60,7 @@ pub fn state(o: &OrderRecord) -> &'static str {
 
 pub fn counts(
     store: &Store,
-    dirs: &Dirs,
+    dirs: &ConsoleDirs,
     now_ms: u64,
     missing_997_hours: u64,
 ) -> Result<Counts, StoreError> {
@@ -242,7 +242,7 @@ pub struct PoPage {
     pub x850: Option<Result<String, String>>,
 }
 
-pub fn po_page(store: &Store, dirs: &Dirs, po: &str) -> Result<Option<PoPage>, StoreError> {
+pub fn po_page(store: &Store, dirs: &ConsoleDirs, po: &str) -> Result<Option<PoPage>, StoreError> {
     let Some(order) = store.order(po)? else {
         return Ok(None);
     };
@@ -272,7 +272,7 @@ pub fn po_page(store: &Store, dirs: &Dirs, po: &str) -> Result<Option<PoPage>, S
     }))
 }
 
-fn archived_850(dirs: &Dirs, created_at: &str, file_name: &str) -> io::Result<String> {
+fn archived_850(dirs: &ConsoleDirs, created_at: &str, file_name: &str) -> io::Result<String> {
     let day = format!("outbound/{}", crate::clock::date_path(created_at));
     let dir = dirs.archive.open()?.existing_sub_path(&day)?;
     read_text(&dir, OsStr::new(file_name), MAX_SHOWN_BYTES)
@@ -306,7 +306,7 @@ pub struct ErrorFile {
 }
 
 /// The entries of `error/` that are not reason files or hidden.
-fn error_names(dirs: &Dirs) -> io::Result<Vec<String>> {
+fn error_names(dirs: &ConsoleDirs) -> io::Result<Vec<String>> {
     Ok(dirs
         .error
         .open()?
@@ -319,7 +319,7 @@ fn error_names(dirs: &Dirs) -> io::Result<Vec<String>> {
 
 /// The files in `error/` (not the reason files, not hidden entries), oldest first: the first
 /// [`MAX_ERROR_FILES`] with their reasons, and how many there are in all.
-pub fn error_files(dirs: &Dirs) -> io::Result<(Vec<ErrorFile>, usize)> {
+pub fn error_files(dirs: &ConsoleDirs) -> io::Result<(Vec<ErrorFile>, usize)> {
     let dir = dirs.error.open()?;
     let names = error_names(dirs)?;
     let total = names.len();
@@ -406,7 +406,7 @@ fn error_entry(error: &files::Dir, name: &str) -> Result<files::Meta, RequeueErr
 }
 
 /// `error/NAME` for its page: bounded and escaped.
-pub fn view_error_file(dirs: &Dirs, name: &str) -> Result<ErrorFileView, RequeueError> {
+pub fn view_error_file(dirs: &ConsoleDirs, name: &str) -> Result<ErrorFileView, RequeueError> {
     let error = dirs.error.open()?;
     error_entry(&error, name)?;
     let (mut f, meta) = error.open_regular(OsStr::new(name)).map_err(|e| match e {
@@ -441,7 +441,7 @@ pub fn view_error_file(dirs: &Dirs, name: &str) -> Result<ErrorFileView, Requeue
 /// Moves `error/NAME` (and its reason file) into `archive/dismissed/DAY/` (`day` is
 /// `YYYY/MM/DD`), never replacing a file there (a taken name gets a `.N` suffix). Returns where
 /// it went, relative to the archive.
-pub fn dismiss(dirs: &Dirs, name: &str, day: &str) -> Result<String, RequeueError> {
+pub fn dismiss(dirs: &ConsoleDirs, name: &str, day: &str) -> Result<String, RequeueError> {
     let error = dirs.error.open()?;
     error_entry(&error, name)?;
     let dest = dirs
@@ -476,7 +476,7 @@ pub enum RequeueError {
 
 /// Moves `error/NAME` back to the inbox (never replacing a file there: a taken name gets a
 /// `.N` suffix), then removes its reason file. Returns the name it has in the inbox.
-pub fn requeue(dirs: &Dirs, name: &str) -> Result<String, RequeueError> {
+pub fn requeue(dirs: &ConsoleDirs, name: &str) -> Result<String, RequeueError> {
     plain_name(name)?;
     let error = dirs.error.open()?;
     let inbox = dirs.inbox.open()?;
@@ -496,9 +496,9 @@ pub fn requeue(dirs: &Dirs, name: &str) -> Result<String, RequeueError> {
 mod tests {
     use super::*;
 
-    fn dirs(root: &std::path::Path) -> Dirs {
+    fn dirs(root: &std::path::Path) -> ConsoleDirs {
         let mk = |n: &str| Root::create(&root.join(n), 0o750).unwrap();
-        Dirs {
+        ConsoleDirs {
             inbox: mk("inbox"),
             error: mk("error"),
             archive: mk("archive"),
@@ -566,7 +566,7 @@ mod tests {
         assert_eq!(counts_error_files(&d), 3);
     }
 
-    fn counts_error_files(d: &Dirs) -> usize {
+    fn counts_error_files(d: &ConsoleDirs) -> usize {
         error_names(d).unwrap().len()
     }
 }

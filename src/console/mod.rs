@@ -51,7 +51,7 @@ const LOGIN_FAILURES_PER_MINUTE: u32 = 10;
 #[derive(Clone)]
 pub struct ConsoleState {
     pub store: Store,
-    pub dirs: data::Dirs,
+    pub dirs: data::ConsoleDirs,
     pub auth: Arc<Auth>,
     pub events: tokio::sync::broadcast::Sender<Event>,
     /// The Ingram client, for the health line (when Ingram last answered, the token's state).
@@ -75,7 +75,7 @@ impl ConsoleState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
-        dirs: data::Dirs,
+        dirs: data::ConsoleDirs,
         token: Option<&str>,
         events: tokio::sync::broadcast::Sender<Event>,
         api: Option<crate::ingram::api::ApiClient>,

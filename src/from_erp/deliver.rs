@@ -1,5 +1,5 @@
 //! The delivery worker: sends queued API jobs to the distributor until it accepts them. Each
-//! account has its own lane (an [`Account`]: its [`Partner`], its [`Limiter`], its mapping)
+//! account has its own lane (a [`DeliveryAccount`]: its [`Partner`], its [`Limiter`], its mapping)
 //! running on its own task, taking only its own account's jobs, so one account's API being down, slow or throttling never delays another account's
 //! calls. Each round of a lane takes the due jobs — at most one per PO, so a PO's calls go
 //! strictly in order (its PO Response before its PO Status calls, and behind a dead letter of
@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{canonical, CallKind};
 use crate::events::Delivery;
 use crate::pacing::{Limiter, PauseCause};
-use crate::partner::{self, Answer, Partner, Rate, Retry};
+use crate::partner::{self, Partner, PartnerAnswer, Rate, Retry};
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
@@ -38,7 +38,7 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(60);
 
 /// One account's bundle: everything its lane needs to deliver its calls.
 #[derive(Clone)]
-pub struct Account {
+pub struct DeliveryAccount {
     /// The account's id (`default` for `[ingram]`): in logs and metrics labels.
     pub id: String,
     /// Who the calls go to.
@@ -53,7 +53,7 @@ pub struct Account {
 pub struct Deliverer {
     pub store: Store,
     /// One lane each.
-    pub accounts: Vec<Account>,
+    pub accounts: Vec<DeliveryAccount>,
     /// Jobs a lane sends at once.
     pub workers: usize,
     pub backoff_base: Duration,
@@ -72,7 +72,7 @@ pub struct Deliverer {
 #[derive(Clone)]
 struct Lane {
     d: Deliverer,
-    account: Account,
+    account: DeliveryAccount,
     wake: Arc<Notify>,
 }
 
@@ -299,18 +299,18 @@ impl Lane {
                 .send(&job.path, &body, &job.correlation_id)
                 .await;
             let (reason, status, retry) = match answer {
-                Answer::Accepted { status, rate } => {
+                PartnerAnswer::Accepted { status, rate } => {
                     self.observe_rate(&rate);
                     let outcome = Delivery::Delivered { status };
                     return Ok(Some((outcome, started.elapsed())));
                 }
-                Answer::Throttled { after } => {
+                PartnerAnswer::Throttled { after } => {
                     let pause = after.unwrap_or(THROTTLE_PAUSE);
                     tracing::warn!(account = %self.account.id, po = %Escaped(&shown(&job.po)), kind = ?job.kind, pause_ms = pause.as_millis() as u64, "The distributor throttled the account (429); its calls pause until the reset, no attempt spent.");
                     limiter.pause(pause, PauseCause::Throttled);
                     continue;
                 }
-                Answer::Failed {
+                PartnerAnswer::Failed {
                     reason,
                     status,
                     retry,

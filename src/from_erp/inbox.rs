@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use crate::accounts::{Accounts, Routed as AccountRoute};
+use crate::accounts::{AccountRoute, Accounts};
 use crate::domain::po_key;
 use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};

@@ -1,12 +1,12 @@
 //! Ingram as a [`Partner`]: the delivery worker's calls go through [`ApiClient::post_json`],
-//! and Ingram's answers and errors become the partner's closed [`Answer`] (a 429 is
+//! and Ingram's answers and errors become the partner's closed [`PartnerAnswer`] (a 429 is
 //! `Throttled`; the retry decision is `Error::retry_action`). Bodies render through the
 //! mapping's body programs ([`crate::ingram::calls::render_body`]).
 
 use crate::domain::CallKind;
 use crate::ingram::api::{ApiClient, RetryAction};
 use crate::mapping::Mapping;
-use crate::partner::{Answer, Partner, Rate, Retry, Sending};
+use crate::partner::{Partner, PartnerAnswer, Rate, Retry, Sending};
 
 impl Partner for ApiClient {
     fn send<'a>(
@@ -17,7 +17,7 @@ impl Partner for ApiClient {
     ) -> Sending<'a> {
         Box::pin(async move {
             match self.post_json(path, body, correlation_id).await {
-                Ok(d) => Answer::Accepted {
+                Ok(d) => PartnerAnswer::Accepted {
                     status: d.status,
                     rate: Rate {
                         remaining: d.rate.remaining,
@@ -25,8 +25,8 @@ impl Partner for ApiClient {
                     },
                 },
                 Err(e) => match e.throttled() {
-                    Some(after) => Answer::Throttled { after },
-                    None => Answer::Failed {
+                    Some(after) => PartnerAnswer::Throttled { after },
+                    None => PartnerAnswer::Failed {
                         reason: e.to_string(),
                         status: e.status(),
                         retry: match e.retry_action() {

@@ -334,7 +334,7 @@ pub type WebhookPos = Vec<(PathBuf, PurchaseOrder)>;
 /// The outcome for one webhook PO.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Verdict {
     Identical,
     Different {
         difference: Difference,
@@ -353,7 +353,7 @@ pub struct PoReport {
     pub webhook: PathBuf,
     pub van: Option<PathBuf>,
     #[serde(flatten)]
-    pub outcome: Outcome,
+    pub outcome: Verdict,
 }
 
 /// The VAN's 850s of `dir` by BEG03, and a problem per file that could not be read.
@@ -426,15 +426,15 @@ pub fn compare(
                     po: po.po_number.clone(),
                     webhook: webhook.clone(),
                     van: None,
-                    outcome: Outcome::NoVan850,
+                    outcome: Verdict::NoVan850,
                 };
             };
             let outcome = match render_ours(po, mapping, van) {
                 Ok(ours) => match first_difference(van, &ours, mapping) {
-                    None => Outcome::Identical,
-                    Some(difference) => Outcome::Different { difference },
+                    None => Verdict::Identical,
+                    Some(difference) => Verdict::Different { difference },
                 },
-                Err(error) => Outcome::Failed { error },
+                Err(error) => Verdict::Failed { error },
             };
             PoReport {
                 po: po.po_number.clone(),
@@ -450,11 +450,11 @@ pub fn compare(
 pub fn tally(reports: &[PoReport]) -> (usize, usize) {
     let compared = reports
         .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::NoVan850))
+        .filter(|r| !matches!(r.outcome, Verdict::NoVan850))
         .count();
     let identical = reports
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Identical))
+        .filter(|r| matches!(r.outcome, Verdict::Identical))
         .count();
     (identical, compared)
 }
@@ -462,10 +462,10 @@ pub fn tally(reports: &[PoReport]) -> (usize, usize) {
 /// One line per PO.
 pub fn line(r: &PoReport) -> String {
     match &r.outcome {
-        Outcome::Identical => format!("{}: identical", r.po),
-        Outcome::Different { difference } => format!("{}: {difference}", r.po),
-        Outcome::NoVan850 => format!("{}: not compared: no VAN 850 has BEG03 {}", r.po, r.po),
-        Outcome::Failed { error } => format!("{}: {error}", r.po),
+        Verdict::Identical => format!("{}: identical", r.po),
+        Verdict::Different { difference } => format!("{}: {difference}", r.po),
+        Verdict::NoVan850 => format!("{}: not compared: no VAN 850 has BEG03 {}", r.po, r.po),
+        Verdict::Failed { error } => format!("{}: {error}", r.po),
     }
 }
 

@@ -12,11 +12,11 @@ use crate::mapping::Mapping;
 use crate::to_erp::to_850::{self, ControlNumbers};
 
 /// A deterministic xorshift generator.
-struct Rng(u64);
+struct XorShift(u64);
 
-impl Rng {
+impl XorShift {
     fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
@@ -90,7 +90,7 @@ const PRODUCTS: [&str; 8] = [
     "Server memory 32GB",
 ];
 
-fn address(rng: &mut Rng, full: bool) -> Value {
+fn address(rng: &mut XorShift, full: bool) -> Value {
     let mut a = Map::new();
     let name = format!("{} {}", rng.pick(&WORDS), rng.pick(&KINDS));
     a.insert("companyName".into(), json!(name));
@@ -126,7 +126,7 @@ fn address(rng: &mut Rng, full: bool) -> Value {
 
 /// The webhook for PO number `n` (seeded by `n`): one PO whose optional fields come and go.
 pub fn webhook(n: u64) -> Value {
-    let mut rng = Rng::new(n + 1);
+    let mut rng = XorShift::new(n + 1);
     let day = 1 + rng.below(28);
     let mut po = Map::new();
     header_fields(&mut rng, n, day, &mut po);
@@ -151,7 +151,7 @@ pub fn webhook(n: u64) -> Value {
 }
 
 /// The PO's own fields, before its addresses: number, date, references, terms, carrier, notes.
-fn header_fields(rng: &mut Rng, n: u64, day: u64, po: &mut Map<String, Value>) {
+fn header_fields(rng: &mut XorShift, n: u64, day: u64, po: &mut Map<String, Value>) {
     po.insert("eventType".into(), json!("im::new_purchaseorder"));
     po.insert("ingramPurchaseOrderNumber".into(), json!(po_number(n)));
     po.insert(
@@ -209,7 +209,7 @@ fn header_fields(rng: &mut Rng, n: u64, day: u64, po: &mut Map<String, Value>) {
 }
 
 /// Line `i` of a PO.
-fn line(rng: &mut Rng, i: u64) -> Value {
+fn line(rng: &mut XorShift, i: u64) -> Value {
     let mut l = Map::new();
     l.insert("ingramLineNumber".into(), json!(i.to_string()));
     l.insert(

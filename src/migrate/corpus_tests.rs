@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compare::{self, Outcome};
+use super::compare::{self, Verdict};
 use super::{corpus, learn, X12File};
 use crate::mapping::Mapping;
 
@@ -192,7 +192,7 @@ fn learn_finds_fixed_width_elements_and_compare_names_po850_pad() {
         compare::webhook_pos(&dir("padded").join("check/webhooks"), &unpadded).unwrap();
     let reports = compare::compare(&unpadded, &check, &vans);
     assert_eq!(compare::tally(&reports), (0, CHECK.count()));
-    let Outcome::Different { difference } = &reports[0].outcome else {
+    let Verdict::Different { difference } = &reports[0].outcome else {
         panic!("{:?}", reports[0]);
     };
     assert_eq!(
@@ -213,7 +213,7 @@ fn learn_finds_fixed_width_elements_and_compare_names_po850_pad() {
         }
     }
     let reports = compare::compare(&narrow, &check, &vans);
-    let Outcome::Different { difference } = &reports[0].outcome else {
+    let Verdict::Different { difference } = &reports[0].outcome else {
         panic!("{:?}", reports[0]);
     };
     assert_eq!(
@@ -256,7 +256,7 @@ fn compare_names_the_first_difference_its_place_and_its_key() {
     let mut lower = van.clone();
     lower.po850.uppercase = false;
     let reports = compare::compare(&lower, &pos, &vans);
-    let Outcome::Different { difference } = &reports[0].outcome else {
+    let Verdict::Different { difference } = &reports[0].outcome else {
         panic!("{:?}", reports[0]);
     };
     assert_eq!(difference.key, "po850.uppercase", "{difference}");
@@ -264,7 +264,7 @@ fn compare_names_the_first_difference_its_place_and_its_key() {
     let mut other = van.clone();
     other.interchange.receiver_id = "OTHERERP".into();
     let reports = compare::compare(&other, &pos, &vans);
-    let Outcome::Different { difference } = &reports[0].outcome else {
+    let Verdict::Different { difference } = &reports[0].outcome else {
         panic!()
     };
     assert_eq!(

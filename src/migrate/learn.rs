@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::compare::{self, Outcome};
+use super::compare::{self, Verdict};
 use super::{Status, X12File};
 use crate::domain::{Address, PurchaseOrder};
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
@@ -1580,7 +1580,7 @@ pub fn verify(
         pos.iter().map(|po| (PathBuf::new(), po.clone())).collect();
     compare::compare(mapping, &with_files, &vans)
         .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Identical | Outcome::NoVan850))
+        .filter(|r| !matches!(r.outcome, Verdict::Identical | Verdict::NoVan850))
         .map(|r| {
             let file = r
                 .van

@@ -50,7 +50,7 @@ pub struct Comparison {
 
 /// A call the bridge would have made.
 #[derive(Debug, Clone, Serialize)]
-pub struct RecordedCall {
+pub struct ShadowCall {
     pub po: String,
     pub method: &'static str,
     pub path: String,
@@ -74,20 +74,20 @@ pub struct Snapshot {
     /// The latest comparison per PO (the newest `KEEP_COMPARISONS`), differences first.
     pub comparisons: Vec<Comparison>,
     /// Newest first.
-    pub calls: Vec<RecordedCall>,
+    pub calls: Vec<ShadowCall>,
 }
 
 #[derive(Debug, Default)]
-struct Inner {
+struct Findings {
     snapshot: Snapshot,
     /// Oldest first, one per PO.
     results: VecDeque<Comparison>,
-    calls: VecDeque<RecordedCall>,
+    calls: VecDeque<ShadowCall>,
 }
 
 /// What the shadow run found, shared with the console.
 #[derive(Debug, Clone, Default)]
-pub struct ShadowState(Arc<Mutex<Inner>>);
+pub struct ShadowState(Arc<Mutex<Findings>>);
 
 impl ShadowState {
     /// The state for a daemon configured with these keys.
@@ -132,7 +132,7 @@ impl ShadowState {
         self.0.lock().expect("shadow lock").snapshot.waiting = n;
     }
 
-    fn call(&self, c: RecordedCall) {
+    fn call(&self, c: ShadowCall) {
         let mut i = self.0.lock().expect("shadow lock");
         if i.calls.len() == KEEP_CALLS {
             i.calls.pop_front();
@@ -338,7 +338,7 @@ impl Recorder {
         for job in &due.jobs {
             let body = self.body(&mapping, job);
             tracing::info!(po = %Escaped(&job.po), path = %Escaped(&job.path), "Shadow run: call recorded, not sent ([migration] send_calls = false).");
-            self.state.call(RecordedCall {
+            self.state.call(ShadowCall {
                 po: job.po.clone(),
                 method: "POST",
                 path: job.path.clone(),

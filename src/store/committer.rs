@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::intake::{Intake, NewEvent};
-use super::{health, sync, Inner, Shared, Store, StoreError};
+use super::{health, sync, Inner, Store, StoreError, StoreShared};
 
 /// The longest anyone waits for the committer's answer before calling the store unavailable.
 pub const COMMIT_WAIT: Duration = Duration::from_secs(60);
@@ -100,10 +100,10 @@ impl Store {
 /// never dies; the round's waiters see the store closed and the store is recovered the same
 /// way.
 pub(super) fn committer(
-    weak: std::sync::Weak<Shared>,
+    weak: std::sync::Weak<StoreShared>,
     rx: std_mpsc::Receiver<Commit>,
     syncer: Option<sync::Syncer>,
-    health: Arc<health::Health>,
+    health: Arc<health::CommitterHealth>,
 ) {
     let _alive = health.alive_guard();
     let mut state = CommitterState {
@@ -190,7 +190,7 @@ impl CommitterState {
     /// One round: recover if needed, then write and flush; returns the answers.
     fn round(
         &mut self,
-        shared: &Arc<Shared>,
+        shared: &Arc<StoreShared>,
         flushes: Vec<FlushReply>,
         intakes: Vec<(Box<NewEvent>, IntakeReply)>,
     ) -> Answers {
@@ -236,7 +236,7 @@ impl CommitterState {
     }
 
     /// sled's flush, then the syncs it leaves out; the failure as text.
-    fn flush(&mut self, shared: &Shared) -> Result<(), String> {
+    fn flush(&mut self, shared: &StoreShared) -> Result<(), String> {
         shared.health.faults.check("flush")?;
         let inner = {
             let slot = shared.slot.read().unwrap_or_else(|e| e.into_inner());
@@ -253,7 +253,7 @@ impl CommitterState {
 
     /// Takes the database out of service: every later request is refused with `reason` until
     /// [`CommitterState::recover`] reopens it.
-    fn fail(&mut self, shared: &Shared, reason: String) {
+    fn fail(&mut self, shared: &StoreShared, reason: String) {
         if shared.health.fail(&reason) {
             tracing::error!(reason = %reason, "State store cannot write; intake refused until it recovers.");
         }
@@ -271,7 +271,7 @@ impl CommitterState {
     /// While failing: closes the old database once nobody else holds it, probes the state
     /// directory with a real write, reopens the database and flushes it. Leaves the store
     /// failing (with the latest reason) when a step fails; the next heartbeat tries again.
-    fn recover(&mut self, shared: &Shared) {
+    fn recover(&mut self, shared: &StoreShared) {
         if let Some(old) = self.retired.take() {
             if Arc::strong_count(&old) > 1 {
                 self.retired = Some(old);

@@ -20,7 +20,7 @@ pub const PROBE_BYTES: usize = 1024 * 1024;
 pub const PROBE_FILE: &str = ".write-probe";
 
 /// The committer's published state (shared with every `Store` clone).
-pub struct Health {
+pub struct CommitterHealth {
     epoch: Monotonic,
     /// Milliseconds since `epoch` of the committer's last loop turn.
     beat_ms: AtomicU64,
@@ -37,7 +37,7 @@ struct Failing {
     since: Instant,
 }
 
-/// A snapshot of [`Health`].
+/// A snapshot of [`CommitterHealth`].
 #[derive(Debug, Clone)]
 pub struct StoreHealth {
     /// Why the store cannot write and for how long, or `None` while it can.
@@ -75,9 +75,9 @@ impl StoreHealth {
     }
 }
 
-impl Health {
-    pub(super) fn new() -> Health {
-        Health {
+impl CommitterHealth {
+    pub(super) fn new() -> CommitterHealth {
+        CommitterHealth {
             epoch: Monotonic::start(),
             beat_ms: AtomicU64::new(0),
             busy: BusySince::default(),
@@ -162,7 +162,7 @@ impl Health {
     }
 }
 
-pub(super) struct AliveGuard<'a>(&'a Health);
+pub(super) struct AliveGuard<'a>(&'a CommitterHealth);
 
 impl Drop for AliveGuard<'_> {
     fn drop(&mut self) {

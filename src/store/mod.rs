@@ -364,7 +364,7 @@ fn remove_unfinished_snapshots(sled_dir: &Path) -> Result<(), StoreError> {
 }
 
 /// What every clone of a [`Store`] shares.
-struct Shared {
+struct StoreShared {
     /// The state directory (sled lives in `db/` under it).
     dir: PathBuf,
     /// How the database is opened (again, after a failure).
@@ -374,7 +374,7 @@ struct Shared {
     /// Writes hold it shared; a backup holds it alone while it copies (see [`Store::writer`]).
     gate: RwLock<()>,
     commit_tx: Mutex<Option<std_mpsc::Sender<committer::Commit>>>,
-    health: Arc<health::Health>,
+    health: Arc<health::CommitterHealth>,
 }
 
 /// How the database is opened.
@@ -402,7 +402,7 @@ pub const DEFAULT_CACHE_MIB: u64 = 16;
 /// Cheap to clone; all clones share the database and the committer.
 #[derive(Clone)]
 pub struct Store {
-    shared: Arc<Shared>,
+    shared: Arc<StoreShared>,
 }
 
 /// A record as stored (`codec`: its JSON, compressed).
@@ -468,8 +468,8 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let (inner, syncer) = opened.unzip();
         let (tx, rx) = std_mpsc::channel::<committer::Commit>();
-        let health = Arc::new(health::Health::new());
-        let shared = Arc::new(Shared {
+        let health = Arc::new(health::CommitterHealth::new());
+        let shared = Arc::new(StoreShared {
             dir: dir.to_path_buf(),
             options,
             slot: RwLock::new(inner.map(Arc::new)),

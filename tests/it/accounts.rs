@@ -323,7 +323,7 @@ async fn one_accounts_api_down_never_delays_the_others_calls() {
 struct OtherDistributor {
     calls: std::sync::Mutex<Vec<(String, serde_json::Value, String)>>,
     /// Answers to give, in order; then every call is accepted.
-    answers: std::sync::Mutex<std::collections::VecDeque<edi_bridge::partner::Answer>>,
+    answers: std::sync::Mutex<std::collections::VecDeque<edi_bridge::partner::PartnerAnswer>>,
 }
 
 impl edi_bridge::partner::Partner for OtherDistributor {
@@ -340,7 +340,7 @@ impl edi_bridge::partner::Partner for OtherDistributor {
                 correlation_id.to_string(),
             ));
             let answer = self.answers.lock().unwrap().pop_front();
-            answer.unwrap_or(edi_bridge::partner::Answer::Accepted {
+            answer.unwrap_or(edi_bridge::partner::PartnerAnswer::Accepted {
                 status: 202,
                 rate: Default::default(),
             })
@@ -361,7 +361,7 @@ impl edi_bridge::partner::Partner for OtherDistributor {
 
 #[tokio::test]
 async fn the_delivery_worker_drives_a_distributor_that_is_not_ingram() {
-    use edi_bridge::partner::{Answer, Retry};
+    use edi_bridge::partner::{PartnerAnswer, Retry};
     use edi_bridge::store::{InboundBatch, NewJob};
     let dir = tempfile::tempdir().unwrap();
     let store = edi_bridge::store::Store::open(dir.path()).unwrap();
@@ -391,7 +391,7 @@ async fn the_delivery_worker_drives_a_distributor_that_is_not_ingram() {
         calls: Default::default(),
         // Its first answer: busy, try again (no attempt lost, nothing reordered).
         answers: std::sync::Mutex::new(
-            [Answer::Failed {
+            [PartnerAnswer::Failed {
                 reason: "busy".into(),
                 status: Some(503),
                 retry: Retry::Later { after: None },
@@ -408,7 +408,7 @@ async fn the_delivery_worker_drives_a_distributor_that_is_not_ingram() {
     .unwrap();
     let deliverer = edi_bridge::from_erp::deliver::Deliverer {
         store: store.clone(),
-        accounts: vec![edi_bridge::from_erp::deliver::Account {
+        accounts: vec![edi_bridge::from_erp::deliver::DeliveryAccount {
             id: "other".into(),
             partner: other.clone(),
             limiter: std::sync::Arc::new(edi_bridge::pacing::Limiter::new(
