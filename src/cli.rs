@@ -539,7 +539,7 @@ pub async fn operator(
             cfg.paths.state.join(crate::admin::SOCKET).display()
         )),
         None => {
-            let accounts: Vec<String> = cfg.accounts().into_iter().map(|a| a.id).collect();
+            let accounts: Vec<String> = cfg.accounts().into_iter().map(|a| a.settings.id).collect();
             open_offline(&cfg.paths.state).and_then(|store| offline(&store, &accounts))
         }
     };
@@ -681,7 +681,7 @@ fn account_pairs(cfg: &Config) -> anyhow::Result<Vec<(String, String)>> {
         .map(|a| {
             let m = crate::mapping::Mapping::load(&cfg.resolve_path(&a.mapping))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            Ok((m.interchange.pair_key(), a.id))
+            Ok((m.interchange.pair_key(), a.settings.id))
         })
         .collect()
 }

@@ -260,30 +260,20 @@ pub struct AccountConfig {
 }
 
 /// One account as the daemon uses it, from `[ingram]` (the account `default`) or an
-/// `[[accounts]]` table: where its settings are written, for messages, and where its secrets
-/// come from.
+/// `[[accounts]]` table: its settings (an [`AccountConfig`], read through `Deref`), and where
+/// they are written, for messages and for where its secrets come from.
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
-    pub id: String,
-    pub api_base_url: String,
-    pub token_url: String,
-    pub client_id: String,
-    pub partner_id: String,
-    pub country_code: String,
-    pub sender_id: String,
-    /// The mapping file as written (resolve with [`Config::resolve_path`]).
-    pub mapping: PathBuf,
-    pub client_secret_file: Option<PathBuf>,
-    pub webhook_secret_file: Option<PathBuf>,
-    pub webhook_secret_previous_file: Option<PathBuf>,
-    pub outbox: Option<PathBuf>,
-    pub connect_timeout_secs: u64,
-    pub request_timeout_secs: u64,
-    pub token_refresh_margin_secs: u64,
-    pub requests_per_minute: u32,
-    pub maintenance: Vec<String>,
+    pub settings: AccountConfig,
     /// `None`: `[ingram]`; `Some(i)`: the `i`-th `[[accounts]]` table.
     pub table: Option<usize>,
+}
+
+impl std::ops::Deref for AccountSettings {
+    type Target = AccountConfig;
+    fn deref(&self) -> &AccountConfig {
+        &self.settings
+    }
 }
 
 impl AccountSettings {
@@ -338,52 +328,30 @@ impl AccountSettings {
     }
 }
 
-impl From<&Ingram> for AccountSettings {
-    fn from(i: &Ingram) -> AccountSettings {
+impl Config {
+    /// `[ingram]` (with `[mapping]` and the `[server]` webhook secrets) as the account `default`.
+    fn default_account(&self, i: &Ingram) -> AccountSettings {
         AccountSettings {
-            id: crate::domain::DEFAULT_ACCOUNT.into(),
-            api_base_url: i.api_base_url.clone(),
-            token_url: i.token_url.clone(),
-            client_id: i.client_id.clone(),
-            partner_id: i.partner_id.clone(),
-            country_code: i.country_code.clone(),
-            sender_id: i.sender_id.clone(),
-            mapping: PathBuf::new(),
-            client_secret_file: i.client_secret_file.clone(),
-            webhook_secret_file: None,
-            webhook_secret_previous_file: None,
-            outbox: None,
-            connect_timeout_secs: i.connect_timeout_secs,
-            request_timeout_secs: i.request_timeout_secs,
-            token_refresh_margin_secs: i.token_refresh_margin_secs,
-            requests_per_minute: i.requests_per_minute,
-            maintenance: i.maintenance.clone(),
+            settings: AccountConfig {
+                id: crate::domain::DEFAULT_ACCOUNT.into(),
+                api_base_url: i.api_base_url.clone(),
+                token_url: i.token_url.clone(),
+                client_id: i.client_id.clone(),
+                partner_id: i.partner_id.clone(),
+                country_code: i.country_code.clone(),
+                sender_id: i.sender_id.clone(),
+                mapping: self.mapping.file.clone(),
+                client_secret_file: i.client_secret_file.clone(),
+                webhook_secret_file: self.server.webhook_secret_file.clone(),
+                webhook_secret_previous_file: self.server.webhook_secret_previous_file.clone(),
+                outbox: None,
+                connect_timeout_secs: i.connect_timeout_secs,
+                request_timeout_secs: i.request_timeout_secs,
+                token_refresh_margin_secs: i.token_refresh_margin_secs,
+                requests_per_minute: i.requests_per_minute,
+                maintenance: i.maintenance.clone(),
+            },
             table: None,
-        }
-    }
-}
-
-impl AccountConfig {
-    fn account(&self, table: usize) -> AccountSettings {
-        AccountSettings {
-            id: self.id.clone(),
-            api_base_url: self.api_base_url.clone(),
-            token_url: self.token_url.clone(),
-            client_id: self.client_id.clone(),
-            partner_id: self.partner_id.clone(),
-            country_code: self.country_code.clone(),
-            sender_id: self.sender_id.clone(),
-            mapping: self.mapping.clone(),
-            client_secret_file: self.client_secret_file.clone(),
-            webhook_secret_file: self.webhook_secret_file.clone(),
-            webhook_secret_previous_file: self.webhook_secret_previous_file.clone(),
-            outbox: self.outbox.clone(),
-            connect_timeout_secs: self.connect_timeout_secs,
-            request_timeout_secs: self.request_timeout_secs,
-            token_refresh_margin_secs: self.token_refresh_margin_secs,
-            requests_per_minute: self.requests_per_minute,
-            maintenance: self.maintenance.clone(),
-            table: Some(table),
         }
     }
 }
@@ -827,13 +795,17 @@ impl Config {
     pub fn accounts(&self) -> Vec<AccountSettings> {
         let mut out = Vec::new();
         if let Some(i) = &self.ingram {
-            let mut a = AccountSettings::from(i);
-            a.mapping = self.mapping.file.clone();
-            a.webhook_secret_file = self.server.webhook_secret_file.clone();
-            a.webhook_secret_previous_file = self.server.webhook_secret_previous_file.clone();
-            out.push(a);
+            out.push(self.default_account(i));
         }
-        out.extend(self.accounts.iter().enumerate().map(|(i, a)| a.account(i)));
+        out.extend(
+            self.accounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| AccountSettings {
+                    settings: a.clone(),
+                    table: Some(i),
+                }),
+        );
         out
     }
 
