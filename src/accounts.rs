@@ -96,6 +96,20 @@ impl Accounts {
             .collect()
     }
 
+    /// Which accounts' ERPs answer 850s with 997s (their mappings' `[ack997] expect_from_erp`,
+    /// as they are now); none does in a shadow run.
+    pub fn expect_997(&self, shadow: bool) -> crate::store::Expect997 {
+        crate::store::Expect997 {
+            without: self
+                .0
+                .iter()
+                .filter(|a| shadow || !a.mapping.current().ack997.expect_from_erp)
+                .map(|a| a.id.clone())
+                .collect(),
+            none: false,
+        }
+    }
+
     /// The first account: the one commands use when none is named.
     pub fn primary(&self) -> &Account {
         &self.0[0]

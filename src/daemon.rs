@@ -703,7 +703,6 @@ struct AlertWatcher {
     store: Store,
     clock: crate::clock::Clock,
     accounts: crate::accounts::Accounts,
-    mapping: SharedMapping,
     /// Shadow 850s never reach the ERP: no 997 comes back for them, and none is overdue.
     shadow: bool,
     /// Dead letters of one cause are collected until none came for this long, then sent as one.
@@ -746,7 +745,6 @@ impl AlertWatcher {
             store: shared.store.clone(),
             clock: shared.clock.clone(),
             accounts: shared.accounts.clone(),
-            mapping: shared.mapping.clone(),
             shadow: config.outbox.shadow_dir.is_some(),
             quiet: every.min(DEAD_LETTER_QUIET),
             unreachable_ms: config.alerts.api_unreachable_minutes.saturating_mul(60_000),
@@ -873,14 +871,14 @@ impl AlertWatcher {
             self.store.clone(),
             self.clock.now_ms().saturating_sub(open_days * 86_400_000),
         );
-        let expect_997 = self.mapping.current().ack997.expect_from_erp && !self.shadow;
+        let expect_997 = self.accounts.expect_997(self.shadow);
         let open = tokio::task::spawn_blocking(move || st.open_before(cutoff, expect_997, 3))
             .await?
             .unwrap_or_default();
         let oldest: Vec<String> = open
             .oldest
             .iter()
-            .map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.po_number)))
+            .map(|(o, why)| format!("{} ({why})", crate::text::escape(&o.shown())))
             .collect();
         for (kind, holds, text) in [
             ("open_pos", open.count > 0, format!("edi-bridge, account {}: {} PO(s) still open after {open_days} days, oldest: {}.\nWhat each waits for: {}\nOne that will never finish: {}", ctx.account, open.count, oldest.join(", "), ctx.command("show", "PO"), ctx.command("close", "PO --reason 'why'"))),
@@ -973,11 +971,11 @@ fn start_pruner(config: &crate::config::Config, shared: &TaskShared, tasks: &Tas
     // never waits long behind one: 250 POs a second, far above any daily volume.
     const BATCH: usize = 25;
     const PAUSE: Duration = Duration::from_millis(100);
-    let (store, clock, stop, mapping) = (
+    let (store, clock, stop, accounts) = (
         shared.store.clone(),
         shared.clock.clone(),
         tasks.shutdown.clone(),
-        shared.mapping.clone(),
+        shared.accounts.clone(),
     );
     let day = Duration::from_secs(86_400);
     let retention = day * config.store.retention_days.min(100_000) as u32;
@@ -990,7 +988,7 @@ fn start_pruner(config: &crate::config::Config, shared: &TaskShared, tasks: &Tas
             }
             loop {
                 let (st, now) = (store.clone(), clock.now_ms());
-                let expect_997 = mapping.current().ack997.expect_from_erp && !shadow;
+                let expect_997 = accounts.expect_997(shadow);
                 let round = tokio::task::spawn_blocking(move || {
                     st.prune(now, retention, expect_997, BATCH)
                 })

@@ -46,7 +46,7 @@ pub use inbound::{InboundBatch, InboundCommit, NewJob};
 pub use intake::{Intake, NewEvent};
 pub use jobs::Due;
 pub use refused::{RefusedEvent, PRUNE_BATCH, REFUSED_TTL_MS};
-pub use retention::{OpenPos, Pruned};
+pub use retention::{Expect997, OpenPos, Pruned};
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,39 @@ use super::records::{self, EventRecord, HistoryEntry, Lifecycle, OrderRecord, Ou
 use super::update::OrderTx;
 use super::{abort, inbound, keys, parse, rfc3339_ms, Inner, Store, StoreError};
 
+/// Whether the ERP answers each account's 850s with a 997 (the account's `[ack997]
+/// expect_from_erp`; false in a shadow run): a PO of an account without one is finished
+/// without it. An account not listed expects one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expect997 {
+    /// The accounts whose ERP sends no 997.
+    pub without: std::collections::BTreeSet<String>,
+    /// No account's ERP sends one (the single-mapping form, and tests).
+    pub none: bool,
+}
+
+impl Expect997 {
+    /// Whether a PO of `account` waits for a 997.
+    pub fn of(&self, account: &str) -> bool {
+        !self.none && !self.without.contains(account)
+    }
+
+    /// Whether some account's POs may finish without one.
+    fn some_without(&self) -> bool {
+        self.none || !self.without.is_empty()
+    }
+}
+
+/// Every account alike: `true`, each waits for a 997; `false`, none does.
+impl From<bool> for Expect997 {
+    fn from(expect: bool) -> Expect997 {
+        Expect997 {
+            without: Default::default(),
+            none: !expect,
+        }
+    }
+}
+
 /// The lifecycles a PO may be finished in when the ERP sends no 997 (`expect_997` false).
 const ENDS_WITHOUT_997: [Lifecycle; 3] = [
     Lifecycle::Written850,
@@ -47,10 +80,10 @@ impl Store {
         &self,
         now_ms: u64,
         retention: Duration,
-        expect_997: bool,
+        expect_997: impl Into<Expect997>,
         limit: usize,
     ) -> Result<Pruned, StoreError> {
-        let candidates = self.prune_pick(now_ms, retention, expect_997, limit)?;
+        let candidates = self.prune_pick(now_ms, retention, &expect_997.into(), limit)?;
         self.prune_picked(&candidates)
     }
 
@@ -59,7 +92,7 @@ impl Store {
         &self,
         now_ms: u64,
         retention: Duration,
-        expect_997: bool,
+        expect_997: &Expect997,
         limit: usize,
     ) -> Result<Vec<PruneCandidate>, StoreError> {
         let i = self.inner()?;
@@ -68,7 +101,7 @@ impl Store {
         // when the ERP sends no 997, the lifecycles that end without one), received before the
         // cutoff, oldest first.
         let mut lifecycles = vec![Lifecycle::Finished, Lifecycle::Closed];
-        if !expect_997 {
+        if expect_997.some_without() {
             lifecycles.extend(ENDS_WITHOUT_997);
         }
         let mut candidates: Vec<PruneCandidate> = Vec::new();
@@ -87,7 +120,8 @@ impl Store {
                 };
                 let rec: OrderRecord = parse(po, &bytes)?;
                 let old = rfc3339_ms(&rec.received_at).is_some_and(|ms| ms < cutoff);
-                if old && rec.open(expect_997).is_none() && rec.inbound.calls_pending == 0 {
+                let expect = expect_997.of(&rec.account);
+                if old && rec.open(expect).is_none() && rec.inbound.calls_pending == 0 {
                     let documents = i
                         .documents
                         .scan_prefix(keys::document_prefix(&rec.key()))
@@ -247,16 +281,18 @@ impl Store {
     pub fn open_before(
         &self,
         cutoff_ms: u64,
-        expect_997: bool,
+        expect_997: impl Into<Expect997>,
         limit: usize,
     ) -> Result<OpenPos, StoreError> {
+        let expect_997 = expect_997.into();
         let i = self.inner()?;
         let mut out = OpenPos::default();
         for lifecycle in Lifecycle::ALL {
             if matches!(lifecycle, Lifecycle::Finished | Lifecycle::Closed) {
                 continue;
             }
-            let may_be_finished = !expect_997 && ENDS_WITHOUT_997.contains(&lifecycle);
+            let may_be_finished =
+                expect_997.some_without() && ENDS_WITHOUT_997.contains(&lifecycle);
             let code = lifecycle.code();
             let mut end = vec![code];
             end.extend_from_slice(&cutoff_ms.to_be_bytes());
@@ -272,7 +308,7 @@ impl Store {
                     continue;
                 };
                 let rec: OrderRecord = parse(po, &bytes)?;
-                if let Some(why) = rec.open(expect_997) {
+                if let Some(why) = rec.open(expect_997.of(&rec.account)) {
                     out.count += 1;
                     if sampled < limit {
                         sampled += 1;

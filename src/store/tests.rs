@@ -741,6 +741,19 @@ async fn retention_prunes_only_finished_pos_and_remembers_them_forever() {
     assert!(!gs06_left.contains(&"DONE".to_string()), "{gs06_left:?}");
     assert!(store.event("E1").unwrap().is_some(), "open POs need it");
     assert_eq!(store.pruned_count(), 2);
+    // Another account's ERP sending no 997 changes nothing for this account's POs.
+    let other = crate::store::Expect997 {
+        without: ["ca".to_string()].into(),
+        none: false,
+    };
+    assert_eq!(
+        store
+            .prune(far, 90 * day, other.clone(), 100)
+            .unwrap()
+            .orders,
+        0
+    );
+    assert_eq!(store.open_before(far, other, 100).unwrap().count, 8);
     // An ERP that sends no 997: NO997 is finished too.
     let pruned = store.prune(far, 90 * day, false, 100).unwrap();
     assert_eq!(pruned.orders, 1);
@@ -789,7 +802,7 @@ async fn a_po_changed_after_retention_picked_it_is_not_pruned() {
     }
     let far = u64::MAX / 4;
     let day = Duration::from_secs(86_400);
-    let picked = store.prune_pick(far, day, true, 10).unwrap();
+    let picked = store.prune_pick(far, day, &true.into(), 10).unwrap();
     assert_eq!(picked.len(), 1);
     // Between the pick and the transaction, the ERP sends a correcting 856.
     let late = life.call("P", PoStatus, 0);
