@@ -1,8 +1,11 @@
-//! The Ingram PO webhook endpoint (the only module that names axum outside the emulator).
-//! Order of work per request: content type → signature present → JSON → event id → signature
-//! valid (constant time, any configured secret) → typed decode → one sled transaction → group
-//! commit flush → 2xx. Nothing is stored before the signature verifies, and nothing is
-//! acknowledged before it is durable. Every refusal is a 4xx whose JSON body names the field.
+//! The Ingram PO webhook endpoint: each account's `POST /webhooks/ingram/{id}/purchase-orders`
+//! (and `server.webhook_path` for the account `default`). Order of work per request, each step
+//! a function returning `Result<_, Refusal>` (a refusal becomes the response and logs once):
+//! the account → content type → signature present → JSON → event id → signature valid
+//! (constant time, any of *that account's* secrets) → typed decode through the account's
+//! mapping → one sled transaction → group commit flush → 2xx. Nothing is stored before the
+//! signature verifies, and nothing is acknowledged before it is durable. Every refusal is a
+//! 4xx (or a 5xx the sender retries) whose JSON body names the field.
 //!
 //! The typed decode includes [`to_850::check`]: a number or a round-trip identifier the 850
 //! cannot carry exactly is a 400 naming the field. A signed event refused for its body is
@@ -216,12 +219,17 @@ async fn receive_default(
 
 async fn receive(s: WebhookState, account: String, headers: HeaderMap, body: Body) -> Response {
     let Some(account) = s.accounts.get(&account).cloned() else {
-        let response = Refusal::new(
+        let mut response = Refusal::new(
             StatusCode::NOT_FOUND,
             "account",
             format!("no account '{}' in this bridge", text::escape(&account)),
         )
         .into_response();
+        // Its body is not read: close instead of draining it.
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
         s.metrics.webhook(response.status().as_u16());
         return response;
     };
