@@ -128,7 +128,10 @@ async fn wait_2xx(sim: &SimHandle, skip: usize, n: usize) -> anyhow::Result<()> 
 async fn unpaced(sim: &SimHandle, dir: &Path, n: usize) -> anyhow::Result<Run> {
     let config = write_workspace(dir, sim, 60)?;
     let loaded = edi_bridge::config::Config::load(&config).map_err(|e| anyhow!("{e}"))?;
-    let client = edi_bridge::daemon::api_client(&loaded.config, &loaded.secrets)?;
+    let client = {
+        let a = loaded.primary();
+        edi_bridge::daemon::api_client(&a.account, &a.secrets)?
+    };
     let body = serde_json::json!({"orderStatus": "shipped"});
     let (skip, throttled_before) = (sim.calls().len(), sim.throttled_count());
     let next = Arc::new(AtomicUsize::new(0));

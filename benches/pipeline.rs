@@ -1205,7 +1205,10 @@ async fn inbox(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
     // Baseline: the same call straight to the emulator with the daemon's API client.
     let reference = sim.calls()[0].clone();
     let loaded = edi_bridge::config::Config::load(&config).map_err(|e| anyhow!("{e}"))?;
-    let client = edi_bridge::daemon::api_client(&loaded.config, &loaded.secrets)?;
+    let client = {
+        let a = loaded.primary();
+        edi_bridge::daemon::api_client(&a.account, &a.secrets)?
+    };
     let path = reference
         .path
         .strip_prefix("/vendors/v1")
