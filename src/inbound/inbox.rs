@@ -56,16 +56,12 @@ pub struct Read {
     pub bytes: Vec<u8>,
 }
 
-/// Processes the claimed file `name` in the processing area completely. `read` is what the
-/// watcher already read of it; used only when the claimed file is still that file unchanged
-/// (same inode, size and mtime), otherwise the file is read again.
-///
-/// Two streaming passes over the bytes, each holding one transaction set at a time: the check
-/// reads, parses and translates every set and acknowledges it (a set that cannot become a
-/// call is `R`, with its AK3/AK4 codes); only a file whose every set passed is then committed,
-/// set by set in chunks of [`CHUNK_SETS`], and after the last chunk (with its 997s and
-/// interchange keys) moved to the archive. A file with any problem goes to `error/` and its
-/// 997 rejects every set (none was sent).
+/// The most files one [`Batch`] holds before it is flushed and moved.
+pub const BATCH_FILES: usize = 64;
+
+/// Processes the claimed file `name` in the processing area completely: a [`Batch`] of one.
+/// `read` is what the watcher already read of it; used only when the claimed file is still
+/// that file unchanged (same inode, size and mtime), otherwise the file is read again.
 pub fn process(
     store: &Store,
     accounts: &Accounts,
@@ -74,77 +70,329 @@ pub fn process(
     claimed: &OsStr,
     read: Option<Read>,
 ) -> anyhow::Result<Outcome> {
-    let name = claimed.to_string_lossy().into_owned();
-    let (mut file, taken) = match processing.open_regular(claimed) {
-        Ok(f) => f,
-        Err(OpenError::NotRegular(kind)) => {
-            let reason = not_regular_reason(kind);
-            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-            return Ok(Outcome::Rejected { reason, moved });
-        }
-        Err(OpenError::Io(e)) => return Err(e.into()),
-    };
-    let earlier =
-        read.filter(|r| r.meta.same_content(&taken) && r.bytes.len() as u64 == taken.size);
-    let bytes = match earlier {
-        Some(r) => Some(r.bytes),
-        None => files::read_limited(&mut file, dirs.max_file_bytes)?,
-    };
-    let Some(bytes) = bytes else {
-        let reason = too_big_reason(taken.size.max(dirs.max_file_bytes + 1), dirs.max_file_bytes);
-        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-        return Ok(Outcome::Rejected { reason, moved });
-    };
-    if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-        return Ok(Outcome::Changing { reason });
+    let mut batch = Batch::new(store, accounts, dirs, processing);
+    if let Some(outcome) = batch.add(claimed, read)? {
+        return Ok(outcome);
     }
-    // Whose file it is: the account whose 850s its interchange answers.
-    let account = match accounts.route_file(&bytes) {
-        AccountRoute::Account(a) => a,
-        AccountRoute::Unknown(reason) => {
-            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-            return Ok(Outcome::Rejected { reason, moved });
+    batch
+        .finish()
+        .pop()
+        .map(|(_, outcome)| outcome)
+        .unwrap_or_else(|| Err(anyhow::anyhow!("the batch lost the file")))
+}
+
+/// Claimed files processed together. Each file is read, checked and committed on its own, in
+/// the order added (its own store transaction, so a later file sees what an earlier one
+/// queued: its original documents, its shipped quantities, its interchange keys); then one
+/// flush makes every file's work durable, and only then is each file moved: to the archive,
+/// or to `error/` or `archive/duplicates/` with its reason. A crash before the flush leaves
+/// every file claimed with nothing durable (or, for a file committed by an earlier attempt,
+/// only its move left); a crash after it leaves each file either moved or claimed with its
+/// interchanges recorded under its name, which a restart recognises and only moves.
+///
+/// Two streaming passes over each file's bytes, each holding one transaction set at a time:
+/// the check reads, parses and translates every set and acknowledges it (a set that cannot
+/// become a call is `R`, with its AK3/AK4 codes); only a file whose every set passed is then
+/// committed, set by set in chunks of [`CHUNK_SETS`] (each chunk but the last flushed with the
+/// file's position), the last chunk with its 997s and interchange keys. A file with any
+/// problem goes to `error/` and its 997 rejects every set (none was sent).
+pub struct Batch<'a> {
+    store: &'a Store,
+    accounts: &'a Accounts,
+    dirs: &'a Dirs,
+    processing: &'a Dir,
+    /// Files committed, waiting for the flush before their move.
+    pending: Vec<Pending>,
+}
+
+/// A file whose work is committed, waiting for the batch's flush; what is left to do then.
+struct Pending {
+    claimed: OsString,
+    name: String,
+    /// The claimed file, still open, with what `fstat` said when it was taken and how many
+    /// bytes were read: looked at once more before the move.
+    file: std::fs::File,
+    taken: Meta,
+    read: usize,
+    received_at: String,
+    then: Then,
+}
+
+/// What a pending file's move is.
+enum Then {
+    /// Its calls and 997s committed: archived when it has not changed since it was taken (or
+    /// moved to `archive/duplicates/` with this reason when all it brought was documents sent
+    /// again).
+    Committed {
+        jobs: usize,
+        duplicates: Option<String>,
+    },
+    /// Committed completely by an earlier attempt under this name: only the move is left.
+    Moved,
+    /// Refused with this reason; the 997s rejecting every set are committed.
+    Refused(String),
+}
+
+/// A claimed file opened and read, or what became of it at once.
+enum Opened {
+    File {
+        file: std::fs::File,
+        taken: Meta,
+        bytes: Vec<u8>,
+    },
+    Done(Outcome),
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(
+        store: &'a Store,
+        accounts: &'a Accounts,
+        dirs: &'a Dirs,
+        processing: &'a Dir,
+    ) -> Batch<'a> {
+        Batch {
+            store,
+            accounts,
+            dirs,
+            processing,
+            pending: Vec::new(),
         }
-    };
-    let mapping = &*account.mapping.current();
-    let received_at = crate::clock::now_rfc3339();
-    let hash = content_hash(&bytes);
-    let file_key = keys::file_key(&name, &hash);
-    let done = store.inbound_progress(&file_key)?;
-    let walk = Walk {
-        store,
-        mapping,
-        account: &account.id,
-        accounts,
-        name: &name,
-        hash: &hash,
-        received_at: &received_at,
-        pair: mapping.interchange.pair_key(),
-        done,
-    };
-    let mut check = Check::default();
-    walk.pass(&bytes, &mut Mode::Check(&mut check))?;
-    if let Some(previous_file) = check.seen_before.take() {
-        if previous_file == name {
+    }
+
+    /// Whether the batch should be finished before another file is added.
+    pub fn full(&self) -> bool {
+        self.pending.len() >= BATCH_FILES
+    }
+
+    /// Files waiting for [`Batch::finish`].
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Reads, checks and commits the claimed file; keeps it for [`Batch::finish`] (`None`), or
+    /// returns what became of it when it needs nothing of the flush: moved to `error/` or
+    /// `archive/duplicates/` with nothing committed, or still changing (left claimed). An
+    /// error leaves it claimed for the next scan.
+    pub fn add(&mut self, claimed: &OsStr, read: Option<Read>) -> anyhow::Result<Option<Outcome>> {
+        let (file, taken, bytes) = match self.open(claimed, read)? {
+            Opened::File { file, taken, bytes } => (file, taken, bytes),
+            Opened::Done(outcome) => return Ok(Some(outcome)),
+        };
+        // Whose file it is: the account whose 850s its interchange answers.
+        let account = match self.accounts.route_file(&bytes) {
+            AccountRoute::Account(a) => a,
+            AccountRoute::Unknown(reason) => return self.quarantined(claimed, reason).map(Some),
+        };
+        let mapping = &*account.mapping.current();
+        let name = claimed.to_string_lossy().into_owned();
+        let received_at = crate::clock::now_rfc3339();
+        let hash = content_hash(&bytes);
+        let file_key = keys::file_key(&name, &hash);
+        let walk = Walk {
+            store: self.store,
+            mapping,
+            account: &account.id,
+            accounts: self.accounts,
+            name: &name,
+            hash: &hash,
+            received_at: &received_at,
+            pair: mapping.interchange.pair_key(),
+            done: self.store.inbound_progress(&file_key)?,
+        };
+        let mut check = Check::default();
+        walk.pass(&bytes, &mut Mode::Check(&mut check))?;
+        let then = match check.seen_before.take() {
             // Committed completely before a crash; only the move is left.
-            store.flush_blocking()?;
-            return archive(dirs, processing, claimed, &received_at, 0);
+            Some(previous) if previous == name => Then::Moved,
+            Some(previous) => {
+                let reason = format!("duplicate interchange: already processed from {previous} (same ISA05/06/07/08/13); no API call made");
+                return duplicate(self.dirs, self.processing, claimed, reason).map(Some);
+            }
+            None => {
+                // Looked at once more right before anything is committed: a writer still at
+                // work gets its file back untouched at the next scan.
+                if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+                    return Ok(Some(Outcome::Changing { reason }));
+                }
+                if !check.problems.is_empty() {
+                    Then::Refused(walk.refuse(&mut check, file_key)?)
+                } else {
+                    match walk.commit(&bytes, check, &file_key)? {
+                        Committed::Pending(then) => then,
+                        Committed::Duplicate(reason) => {
+                            return duplicate(self.dirs, self.processing, claimed, reason).map(Some)
+                        }
+                    }
+                }
+            }
+        };
+        self.pending.push(Pending {
+            claimed: claimed.to_os_string(),
+            name,
+            file,
+            taken,
+            read: bytes.len(),
+            received_at,
+            then,
+        });
+        Ok(None)
+    }
+
+    /// Opens the claimed file through the processing area's handle and takes its bytes: what
+    /// the watcher read when it is still that file, else read again. A special file or one too
+    /// big goes to `error/`; one changed since it was taken stays claimed.
+    fn open(&self, claimed: &OsStr, read: Option<Read>) -> anyhow::Result<Opened> {
+        let (mut file, taken) = match self.processing.open_regular(claimed) {
+            Ok(f) => f,
+            Err(OpenError::NotRegular(kind)) => {
+                return self
+                    .quarantined(claimed, not_regular_reason(kind))
+                    .map(Opened::Done)
+            }
+            Err(OpenError::Io(e)) => return Err(e.into()),
+        };
+        let limit = self.dirs.max_file_bytes;
+        let earlier =
+            read.filter(|r| r.meta.same_content(&taken) && r.bytes.len() as u64 == taken.size);
+        let bytes = match earlier {
+            Some(r) => Some(r.bytes),
+            None => files::read_limited(&mut file, limit)?,
+        };
+        let Some(bytes) = bytes else {
+            let reason = too_big_reason(taken.size.max(limit + 1), limit);
+            return self.quarantined(claimed, reason).map(Opened::Done);
+        };
+        if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+            return Ok(Opened::Done(Outcome::Changing { reason }));
         }
-        let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-        return duplicate(dirs, processing, claimed, reason);
+        Ok(Opened::File { file, taken, bytes })
     }
-    // Looked at once more right before anything is committed: a writer still at work gets its
-    // file back untouched at the next scan.
-    if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-        return Ok(Outcome::Changing { reason });
+
+    /// Moves a claimed file to `error/` with `reason` (nothing of it committed).
+    fn quarantined(&self, claimed: &OsStr, reason: String) -> anyhow::Result<Outcome> {
+        let moved = quarantine(self.processing, claimed, &self.dirs.error.open()?, &reason)?;
+        Ok(Outcome::Rejected { reason, moved })
     }
-    if !check.problems.is_empty() {
-        // Answer the ERP with 997s that reject every set (none goes to Ingram), then
-        // quarantine the file. The file's own key (name + content) makes answering it
-        // idempotent: processed again after a crash or a failed move, it gets no second 997.
+
+    /// One flush for every file added, then each file's move; each file's outcome, in the
+    /// order added. When the flush fails, every file stays claimed (an error each) and is
+    /// processed again at the next scan, which finds what was committed.
+    pub fn finish(self) -> Vec<(OsString, anyhow::Result<Outcome>)> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        if let Err(e) = self.store.flush_blocking() {
+            return self
+                .pending
+                .into_iter()
+                .map(|p| (p.claimed, Err(anyhow::anyhow!("flush: {e}"))))
+                .collect();
+        }
+        tracing::debug!(files = self.pending.len(), "Inbox batch flushed.");
+        let mut archive = ArchiveDays::default();
+        let out: Vec<_> = self
+            .pending
+            .into_iter()
+            .map(|p| {
+                let outcome = settle(self.dirs, self.processing, &mut archive, &p);
+                (p.claimed, outcome)
+            })
+            .collect();
+        // The moves made durable, once for the batch.
+        for dir in archive.days.values().chain(std::iter::once(self.processing)) {
+            if let Err(e) = dir.sync() {
+                tracing::error!(dir = %text::escape(&dir.path().to_string_lossy()), error = %e, "Cannot sync a directory after moving inbox files.");
+            }
+        }
+        out
+    }
+}
+
+/// The move of a pending file, once its work is durable.
+fn settle(
+    dirs: &Dirs,
+    processing: &Dir,
+    archive: &mut ArchiveDays,
+    p: &Pending,
+) -> anyhow::Result<Outcome> {
+    let claimed = p.claimed.as_os_str();
+    let (jobs, duplicates) = match &p.then {
+        Then::Moved => (0, None),
+        Then::Refused(reason) => {
+            let moved = quarantine(processing, claimed, &dirs.error.open()?, reason)?;
+            return Ok(Outcome::Rejected {
+                reason: reason.clone(),
+                moved,
+            });
+        }
+        Then::Committed { jobs, duplicates } => (*jobs, duplicates.as_ref()),
+    };
+    if !matches!(p.then, Then::Moved) {
+        if let Some(change) = changed(&p.taken, &files::meta_of(&p.file)?, p.read) {
+            // Committed already: what was read goes to Ingram; what came after it was never
+            // read, so the file is not archived as if it had been.
+            let reason = format!(
+                "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
+                p.read, p.read
+            );
+            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+            return Ok(Outcome::Rejected { reason, moved });
+        }
+    }
+    if let Some(reason) = duplicates {
+        return duplicate(dirs, processing, claimed, reason.clone());
+    }
+    let dest = archive.day(dirs, &p.received_at)?;
+    let got = processing.move_unique(claimed, dest, claimed)?;
+    tracing::trace!(file = %text::escape(&p.name), "Inbox file archived.");
+    Ok(Outcome::Archived {
+        jobs,
+        archived: dest.path().join(got),
+    })
+}
+
+/// The archive's day directories a batch moved files into (synced once each at its end).
+#[derive(Default)]
+struct ArchiveDays {
+    days: BTreeMap<String, Dir>,
+}
+
+impl ArchiveDays {
+    /// `archive/inbound/YYYY/MM/DD/` of the day a file was received, made when missing.
+    fn day(&mut self, dirs: &Dirs, received_at: &str) -> std::io::Result<&Dir> {
+        let day = format!("inbound/{}", crate::clock::date_path(received_at));
+        if !self.days.contains_key(&day) {
+            let dir = dirs
+                .archive
+                .open()?
+                .sub_path(&day, files::SHARED_DIR_MODE)?;
+            self.days.insert(day.clone(), dir);
+        }
+        Ok(&self.days[&day])
+    }
+}
+
+/// What the commit of a checked file left to do.
+enum Committed {
+    /// Its move, once the batch is flushed.
+    Pending(Then),
+    /// Its interchange was processed meanwhile from another file: nothing committed.
+    Duplicate(String),
+}
+
+impl Walk<'_> {
+    /// A file with problems: the 997s rejecting every set (none goes to Ingram) are committed,
+    /// and the reason it goes to `error/` is returned. The file's own key (name + content)
+    /// makes answering it idempotent: processed again after a crash or a failed move, it gets
+    /// no second 997.
+    fn refuse(&self, check: &mut Check, file_key: Vec<u8>) -> anyhow::Result<String> {
         let mut batch = InboundBatch {
-            claimed_file: name.clone(),
-            received_at: received_at.clone(),
+            claimed_file: self.name.to_string(),
+            received_at: self.received_at.to_string(),
             interchanges: vec![file_key],
             ..Default::default()
         };
@@ -154,128 +402,104 @@ pub fn process(
             }
         }
         batch.files = replies(
-            store,
-            mapping,
-            &account.id,
-            &walk.pair,
+            self.store,
+            self.mapping,
+            self.account,
+            &self.pair,
             &check.acks,
             &mut check.problems,
         );
         if !batch.files.is_empty() {
-            match store.commit_inbound(&batch)? {
-                InboundCommit::Committed { .. } => store.flush_blocking()?,
-                InboundCommit::AlreadyCommitted | InboundCommit::Duplicate { .. } => {}
-            }
+            self.store.commit_inbound(&batch)?;
         }
         let mut reason = check.problems.join("\n");
         if check.more_problems > 0 {
             reason.push_str(&format!("\n… and {} more problem(s)", check.more_problems));
         }
-        if done > 0 {
-            reason.push_str(&format!("\nthe first {done} set(s) of this file were processed before (API calls queued); the others were NOT"));
+        if self.done > 0 {
+            reason.push_str(&format!("\nthe first {} set(s) of this file were processed before (API calls queued); the others were NOT", self.done));
         }
-        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-        return Ok(Outcome::Rejected { reason, moved });
+        Ok(reason)
     }
-    let mut files_997 = Vec::new();
-    let queued = RefCell::new(Vec::new());
-    let mut chunks = Chunks {
-        store,
-        name: &name,
-        received_at: &received_at,
-        progress: inbound::progress_key(&file_key),
-        batch: InboundBatch::default(),
-        originals: &queued,
-        sets: 0,
-        jobs: 0,
-        recorded: 0,
-        duplicates: Vec::new(),
-    };
-    walk.pass(&bytes, &mut Mode::Commit(&mut chunks))?;
-    let mut problems = Vec::new();
-    files_997.extend(replies(
-        store,
-        mapping,
-        &account.id,
-        &walk.pair,
-        &check.acks,
-        &mut problems,
-    ));
-    for p in problems {
-        tracing::error!(file = %text::escape(&name), problem = %text::escape(&p), "No 997 for an inbound group.");
-    }
-    let mut last = std::mem::take(&mut chunks.batch);
-    last.interchanges = check.interchanges;
-    last.files = files_997;
-    last.claimed_file = name.clone();
-    last.received_at = received_at.clone();
-    let chunk = inbound::Chunk {
-        progress: Some(inbound::Progress {
-            key: chunks.progress.clone(),
-            done: None,
-        }),
-        originals: chunks.originals.take(),
-    };
-    let jobs = chunks.jobs + last.jobs.len();
-    if let InboundCommit::Duplicate { previous_file } = store.commit_inbound_chunk(&last, &chunk)? {
-        // Only a file processed meanwhile under another name can get here.
-        let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-        return duplicate(dirs, processing, claimed, reason);
-    }
-    store.flush_blocking()?;
-    if let Some(change) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-        // Committed already: what was read goes to Ingram; what came after it was never
-        // read, so the file is not archived as if it had been.
-        let reason = format!(
-            "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
-            bytes.len(),
-            bytes.len()
+
+    /// The commit pass over a checked file: its sets in chunks of [`CHUNK_SETS`] (each but the
+    /// last flushed with the file's position), then the last chunk with the 997s answering its
+    /// groups and its interchange keys, committed but not flushed (the batch flushes).
+    fn commit(&self, bytes: &[u8], check: Check, file_key: &[u8]) -> anyhow::Result<Committed> {
+        let queued = RefCell::new(Vec::new());
+        let mut chunks = Chunks {
+            store: self.store,
+            name: self.name,
+            received_at: self.received_at,
+            progress: inbound::progress_key(file_key),
+            batch: InboundBatch::default(),
+            originals: &queued,
+            sets: 0,
+            jobs: 0,
+            recorded: 0,
+            duplicates: Vec::new(),
+        };
+        self.pass(bytes, &mut Mode::Commit(&mut chunks))?;
+        let mut problems = Vec::new();
+        let files_997 = replies(
+            self.store,
+            self.mapping,
+            self.account,
+            &self.pair,
+            &check.acks,
+            &mut problems,
         );
-        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-        return Ok(Outcome::Rejected { reason, moved });
-    }
-    for d in chunks.duplicates.iter().take(10) {
-        tracing::warn!(file = %text::escape(&name), duplicate = %text::escape(d), "Document sent again; no API call made.");
-    }
-    if done == 0 && jobs == 0 && chunks.recorded == 0 && !chunks.duplicates.is_empty() {
-        let n = chunks.duplicates.len();
-        let mut reason = format!(
-            "duplicate document(s), no API call made: {}",
-            chunks
-                .duplicates
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        if n > 5 {
-            reason.push_str(&format!("; and {} more", n - 5));
+        for p in problems {
+            tracing::error!(file = %text::escape(self.name), problem = %text::escape(&p), "No 997 for an inbound group.");
         }
-        return duplicate(dirs, processing, claimed, reason);
+        let mut last = std::mem::take(&mut chunks.batch);
+        last.interchanges = check.interchanges;
+        last.files = files_997;
+        last.claimed_file = self.name.to_string();
+        last.received_at = self.received_at.to_string();
+        let chunk = inbound::Chunk {
+            progress: Some(inbound::Progress {
+                key: chunks.progress.clone(),
+                done: None,
+            }),
+            originals: chunks.originals.take(),
+        };
+        let jobs = chunks.jobs + last.jobs.len();
+        if let InboundCommit::Duplicate { previous_file } =
+            self.store.commit_inbound_chunk(&last, &chunk)?
+        {
+            // Only a file processed meanwhile under another name can get here.
+            return Ok(Committed::Duplicate(format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made")));
+        }
+        for d in chunks.duplicates.iter().take(10) {
+            tracing::warn!(file = %text::escape(self.name), duplicate = %text::escape(d), "Document sent again; no API call made.");
+        }
+        let only_duplicates = self.done == 0
+            && jobs == 0
+            && chunks.recorded == 0
+            && !chunks.duplicates.is_empty();
+        Ok(Committed::Pending(Then::Committed {
+            jobs,
+            duplicates: only_duplicates.then(|| duplicates_reason(&chunks.duplicates)),
+        }))
     }
-    archive(dirs, processing, claimed, &received_at, jobs)
 }
 
-/// Moves a processed file to `archive/inbound/YYYY/MM/DD/`.
-fn archive(
-    dirs: &Dirs,
-    processing: &Dir,
-    claimed: &OsStr,
-    received_at: &str,
-    jobs: usize,
-) -> anyhow::Result<Outcome> {
-    let day = format!("inbound/{}", crate::clock::date_path(received_at));
-    let dest = dirs
-        .archive
-        .open()?
-        .sub_path(&day, files::SHARED_DIR_MODE)?;
-    let got = processing.move_unique(claimed, &dest, claimed)?;
-    dest.sync()?;
-    Ok(Outcome::Archived {
-        jobs,
-        archived: dest.path().join(got),
-    })
+/// The reason a file that brought only documents sent again goes to `archive/duplicates/`.
+fn duplicates_reason(duplicates: &[String]) -> String {
+    let mut reason = format!(
+        "duplicate document(s), no API call made: {}",
+        duplicates
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if duplicates.len() > 5 {
+        reason.push_str(&format!("; and {} more", duplicates.len() - 5));
+    }
+    reason
 }
 
 /// Moves a file that brought nothing new to `archive/duplicates/` with its reason.
