@@ -303,7 +303,11 @@ impl<'a> Batch<'a> {
             })
             .collect();
         // The moves made durable, once for the batch.
-        for dir in archive.days.values().chain(std::iter::once(self.processing)) {
+        for dir in archive
+            .days
+            .values()
+            .chain(std::iter::once(self.processing))
+        {
             if let Err(e) = dir.sync() {
                 tracing::error!(dir = %text::escape(&dir.path().to_string_lossy()), error = %e, "Cannot sync a directory after moving inbox files.");
             }
@@ -474,10 +478,8 @@ impl Walk<'_> {
         for d in chunks.duplicates.iter().take(10) {
             tracing::warn!(file = %text::escape(self.name), duplicate = %text::escape(d), "Document sent again; no API call made.");
         }
-        let only_duplicates = self.done == 0
-            && jobs == 0
-            && chunks.recorded == 0
-            && !chunks.duplicates.is_empty();
+        let only_duplicates =
+            self.done == 0 && jobs == 0 && chunks.recorded == 0 && !chunks.duplicates.is_empty();
         Ok(Committed::Pending(Then::Committed {
             jobs,
             duplicates: only_duplicates.then(|| duplicates_reason(&chunks.duplicates)),

@@ -619,7 +619,9 @@ impl Inbox {
         let ready = std::mem::take(&mut state.ready);
         let claimed: Vec<(OsString, Option<inbox::Read>)> = ready
             .into_iter()
-            .filter_map(|(name, read)| Some((self.claim(pass.incoming, &name, pass.processing)?, read)))
+            .filter_map(|(name, read)| {
+                Some((self.claim(pass.incoming, &name, pass.processing)?, read))
+            })
             .collect();
         if claimed.is_empty() {
             return false;
