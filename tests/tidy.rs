@@ -640,23 +640,8 @@ fn a_planted_name_in_a_copy_of_the_tree_is_reported() {
 // ---------------------------------------------------------------------------------------------
 // Shapes a newcomer can follow: one name per type, and no function too long to read.
 
-/// Type names still defined twice because the rename falls in a file another change is
-/// editing. TEMPORARY: the lead renames the other side when merging (`from_erp::inbox`'s private
-/// `Check`, `Refusal` and `Routed`) and empties this list; an entry no longer defined twice
-/// fails below.
-const PENDING_DUPLICATE_TYPES: &[&str] = &["Check", "Refusal", "Routed"];
-
 /// The longest a function in shipped code may be, in lines from `fn` to its closing brace.
 const MAX_FN_LINES: usize = 120;
-
-/// Functions still over [`MAX_FN_LINES`] while another change splits them. TEMPORARY: the lead
-/// empties this after merging that change; an entry no longer over the limit fails below.
-/// (`metrics::render`, `main`, `demo::run`, `to_erp::outbox::write_batch` and
-/// `sim::server::handle`, also being split, are already within the limit.)
-const PENDING_LONG_FNS: &[&str] = &[
-    "from_erp::inbox::process",
-    "from_erp::inbox::pass", // `Walk::pass`
-];
 
 /// Each shipped file (test-only files skipped) as its path, module and code (comments,
 /// strings and `#[cfg(test)]` items blanked).
@@ -725,14 +710,7 @@ fn duplicate_types(sources: &[Source]) -> Vec<String> {
 #[test]
 fn no_type_name_is_defined_twice() {
     let sources = crate_sources();
-    let found: Vec<String> = duplicate_types(&sources)
-        .into_iter()
-        .filter(|d| {
-            !PENDING_DUPLICATE_TYPES
-                .iter()
-                .any(|p| d.starts_with(&format!("{p}: ")))
-        })
-        .collect();
+    let found = duplicate_types(&sources);
     assert!(
         found.is_empty(),
         "type names defined twice (rename one so each reads on its own):\n{}",
@@ -740,12 +718,6 @@ fn no_type_name_is_defined_twice() {
     );
     let defined = type_definitions(&sources);
     assert!(defined.len() > 100, "found only {} types", defined.len());
-    for pending in PENDING_DUPLICATE_TYPES {
-        assert!(
-            defined.get(*pending).is_some_and(|at| at.len() > 1),
-            "{pending} is defined once now: drop it from PENDING_DUPLICATE_TYPES"
-        );
-    }
 }
 
 #[test]
@@ -878,22 +850,12 @@ fn long_functions(sources: &[Source], max: usize) -> Vec<(String, String)> {
 #[test]
 fn no_shipped_function_is_over_the_limit() {
     let long = long_functions(&crate_sources(), MAX_FN_LINES);
-    let found: Vec<&str> = long
-        .iter()
-        .filter(|(name, _)| !PENDING_LONG_FNS.contains(&name.as_str()))
-        .map(|(_, said)| said.as_str())
-        .collect();
+    let found: Vec<&str> = long.iter().map(|(_, said)| said.as_str()).collect();
     assert!(
         found.is_empty(),
         "functions over {MAX_FN_LINES} lines (split each into named steps):\n{}",
         found.join("\n")
     );
-    for pending in PENDING_LONG_FNS {
-        assert!(
-            long.iter().any(|(name, _)| name == pending),
-            "{pending} is within {MAX_FN_LINES} lines now: drop it from PENDING_LONG_FNS"
-        );
-    }
 }
 
 #[test]
@@ -954,7 +916,6 @@ fn a_planted_long_function_is_reported() {
         .push_str(&format!("\n{}", planted("fn planted()", MAX_FN_LINES)));
     let found: Vec<String> = long_functions(&sources, MAX_FN_LINES)
         .into_iter()
-        .filter(|(name, _)| !PENDING_LONG_FNS.contains(&name.as_str()))
         .map(|(_, said)| said)
         .collect();
     assert_eq!(

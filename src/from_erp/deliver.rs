@@ -3,8 +3,8 @@
 //! running on its own task, taking only its own account's jobs, so one account's API being down, slow or throttling never delays another account's
 //! calls. Each round of a lane takes the due jobs — at most one per PO, so a PO's calls go
 //! strictly in order (its PO Response before its PO Status calls, and behind a dead letter of
-//! its PO: `Store::due_jobs`) while different POs proceed in parallel — and sends them
-//! concurrently, each call first waiting for the account's limiter: its pace
+//! its PO: `Store::due_jobs`), up to [`ROUND_PER_WORKER`] per call in flight, while different POs
+//! proceed in parallel — and sends them `delivery.workers` at a time, each call first waiting for the account's limiter: its pace
 //! (`requests_per_minute`), a pause Ingram asked for (a 429's `Retry-After` /
 //! `X-RateLimit-Reset`, or an `X-RateLimit-Remaining` at or below the calls that may be in
 //! flight), and any declared maintenance window. Such waits (and a retryable failure of a call
@@ -28,6 +28,10 @@ use crate::partner::{self, Partner, PartnerAnswer, Rate, Retry};
 use crate::store::records::JobRecord;
 use crate::store::Store;
 use crate::text::Escaped;
+
+/// A round takes up to this many due jobs per call in flight (`delivery.workers`): the queue is
+/// read, and flushed, once per round rather than once per `workers` calls.
+const ROUND_PER_WORKER: usize = 16;
 
 /// Longest idle wait before looking at the queue again.
 const IDLE: Duration = Duration::from_secs(60);
@@ -147,11 +151,21 @@ impl Lane {
                 self.store_wait(&e, &shutdown).await;
                 continue;
             }
+            // At most `workers` calls in flight; the round's other jobs wait their turn (in
+            // queue order: the semaphore is fair).
+            let slots = Arc::new(tokio::sync::Semaphore::new(self.d.workers));
             let mut set = tokio::task::JoinSet::new();
             for job in due.jobs {
                 let me = self.clone();
                 let stop = shutdown.clone();
-                set.spawn(async move { me.deliver(job, &stop).await });
+                let slots = slots.clone();
+                set.spawn(async move {
+                    let slot = tokio::select! {
+                        slot = slots.acquire_owned() => slot?,
+                        _ = stop.cancelled() => return Ok(()),
+                    };
+                    me.deliver(job, &stop, slot).await
+                });
             }
             while let Some(r) = set.join_next().await {
                 if let Err(e) = r? {
@@ -173,7 +187,7 @@ impl Lane {
     /// This account's due jobs.
     async fn due(&self) -> anyhow::Result<Result<crate::store::Due, crate::store::StoreError>> {
         let store = self.d.store.clone();
-        let (limit, now) = (self.d.workers, self.d.clock.now_ms());
+        let (limit, now) = (self.d.workers * ROUND_PER_WORKER, self.d.clock.now_ms());
         let account = self.account.id.clone();
         Ok(tokio::task::spawn_blocking(move || store.due_jobs(Some(&account), now, limit)).await?)
     }
@@ -221,9 +235,17 @@ impl Lane {
     }
 
     /// One attempt at one job, outcome recorded durably. Nothing is recorded when shutdown
-    /// came while the call waited for the account's limiter.
-    async fn deliver(&self, job: JobRecord, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let Some((outcome, elapsed)) = self.attempt(&job, shutdown).await? else {
+    /// came while the call waited for the account's limiter. `slot` (one of the calls in
+    /// flight) is given back once the call is answered, before its outcome is recorded.
+    async fn deliver(
+        &self,
+        job: JobRecord,
+        shutdown: &CancellationToken,
+        slot: tokio::sync::OwnedSemaphorePermit,
+    ) -> anyhow::Result<()> {
+        let attempt = self.attempt(&job, shutdown).await;
+        drop(slot);
+        let Some((outcome, elapsed)) = attempt? else {
             return Ok(());
         };
         let store = self.d.store.clone();

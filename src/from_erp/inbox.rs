@@ -56,16 +56,12 @@ pub struct Read {
     pub bytes: Vec<u8>,
 }
 
-/// Processes the claimed file `name` in the processing area completely. `read` is what the
-/// watcher already read of it; used only when the claimed file is still that file unchanged
-/// (same inode, size and mtime), otherwise the file is read again.
-///
-/// Two streaming passes over the bytes, each holding one transaction set at a time: the check
-/// reads, parses and translates every set and acknowledges it (a set that cannot become a
-/// call is `R`, with its AK3/AK4 codes); only a file whose every set passed is then committed,
-/// set by set in chunks of [`CHUNK_SETS`], and after the last chunk (with its 997s and
-/// interchange keys) moved to the archive. A file with any problem goes to `error/` and its
-/// 997 rejects every set (none was sent).
+/// The most files one [`FileBatch`] holds before it is flushed and moved.
+pub const BATCH_FILES: usize = 64;
+
+/// Processes the claimed file `name` in the processing area completely: a [`FileBatch`] of one.
+/// `read` is what the watcher already read of it; used only when the claimed file is still
+/// that file unchanged (same inode, size and mtime), otherwise the file is read again.
 pub fn process(
     store: &Store,
     accounts: &Accounts,
@@ -74,77 +70,341 @@ pub fn process(
     claimed: &OsStr,
     read: Option<Read>,
 ) -> anyhow::Result<Outcome> {
-    let name = claimed.to_string_lossy().into_owned();
-    let (mut file, taken) = match processing.open_regular(claimed) {
-        Ok(f) => f,
-        Err(OpenError::NotRegular(kind)) => {
-            let reason = not_regular_reason(kind);
-            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-            return Ok(Outcome::Rejected { reason, moved });
-        }
-        Err(OpenError::Io(e)) => return Err(e.into()),
-    };
-    let earlier =
-        read.filter(|r| r.meta.same_content(&taken) && r.bytes.len() as u64 == taken.size);
-    let bytes = match earlier {
-        Some(r) => Some(r.bytes),
-        None => files::read_limited(&mut file, dirs.max_file_bytes)?,
-    };
-    let Some(bytes) = bytes else {
-        let reason = too_big_reason(taken.size.max(dirs.max_file_bytes + 1), dirs.max_file_bytes);
-        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-        return Ok(Outcome::Rejected { reason, moved });
-    };
-    if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-        return Ok(Outcome::Changing { reason });
+    let mut batch = FileBatch::new(store, accounts, dirs, processing);
+    if let Some(outcome) = batch.add(claimed, read)? {
+        return Ok(outcome);
     }
-    // Whose file it is: the account whose 850s its interchange answers.
-    let account = match accounts.route_file(&bytes) {
-        AccountRoute::Account(a) => a,
-        AccountRoute::Unknown(reason) => {
-            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-            return Ok(Outcome::Rejected { reason, moved });
+    batch
+        .finish()
+        .pop()
+        .map(|(_, outcome)| outcome)
+        .unwrap_or_else(|| Err(anyhow::anyhow!("the batch lost the file")))
+}
+
+/// Claimed files processed together. Each file is read, checked and committed on its own, in
+/// the order added (its own store transaction, so a later file sees what an earlier one
+/// queued: its original documents, its shipped quantities, its interchange keys); then one
+/// flush makes every file's work durable, and only then is each file moved: to the archive,
+/// or to `error/` or `archive/duplicates/` with its reason. A crash before the flush leaves
+/// every file claimed with nothing durable (or, for a file committed by an earlier attempt,
+/// only its move left); a crash after it leaves each file either moved or claimed with its
+/// interchanges recorded under its name, which a restart recognises and only moves.
+///
+/// Two streaming passes over each file's bytes, each holding one transaction set at a time:
+/// the check reads, parses and translates every set and acknowledges it (a set that cannot
+/// become a call is `R`, with its AK3/AK4 codes); only a file whose every set passed is then
+/// committed, set by set in chunks of [`CHUNK_SETS`] (each chunk but the last flushed with the
+/// file's position), the last chunk with its 997s and interchange keys. A file with any
+/// problem goes to `error/` and its 997 rejects every set (none was sent).
+pub struct FileBatch<'a> {
+    store: &'a Store,
+    accounts: &'a Accounts,
+    dirs: &'a Dirs,
+    processing: &'a Dir,
+    /// Files committed, waiting for the flush before their move.
+    pending: Vec<Pending>,
+}
+
+/// A file whose work is committed, waiting for the batch's flush; what is left to do then.
+struct Pending {
+    claimed: OsString,
+    name: String,
+    /// The claimed file, still open, with what `fstat` said when it was taken and how many
+    /// bytes were read: looked at once more before the move.
+    file: std::fs::File,
+    taken: Meta,
+    read: usize,
+    received_at: String,
+    then: Then,
+}
+
+/// What a pending file's move is.
+enum Then {
+    /// Its calls and 997s committed: archived when it has not changed since it was taken (or
+    /// moved to `archive/duplicates/` with this reason when all it brought was documents sent
+    /// again).
+    Committed {
+        jobs: usize,
+        duplicates: Option<String>,
+    },
+    /// Committed completely by an earlier attempt under this name: only the move is left.
+    Moved,
+    /// Refused with this reason; the 997s rejecting every set are committed.
+    Refused(String),
+}
+
+/// A claimed file opened and read, or what became of it at once.
+enum Opened {
+    File {
+        file: std::fs::File,
+        taken: Meta,
+        bytes: Vec<u8>,
+    },
+    Done(Outcome),
+}
+
+impl<'a> FileBatch<'a> {
+    pub fn new(
+        store: &'a Store,
+        accounts: &'a Accounts,
+        dirs: &'a Dirs,
+        processing: &'a Dir,
+    ) -> FileBatch<'a> {
+        FileBatch {
+            store,
+            accounts,
+            dirs,
+            processing,
+            pending: Vec::new(),
         }
-    };
-    let mapping = &*account.mapping.current();
-    let received_at = crate::clock::now_rfc3339();
-    let hash = content_hash(&bytes);
-    let file_key = keys::file_key(&name, &hash);
-    let done = store.inbound_progress(&file_key)?;
-    let walk = Walk {
-        store,
-        mapping,
-        account: &account.id,
-        accounts,
-        name: &name,
-        hash: &hash,
-        received_at: &received_at,
-        pair: mapping.interchange.pair_key(),
-        done,
-    };
-    let mut check = Check::default();
-    walk.pass(&bytes, &mut Mode::Check(&mut check))?;
-    if let Some(previous_file) = check.seen_before.take() {
-        if previous_file == name {
+    }
+
+    /// Whether the batch should be finished before another file is added.
+    pub fn full(&self) -> bool {
+        self.pending.len() >= BATCH_FILES
+    }
+
+    /// Files waiting for [`FileBatch::finish`].
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Reads, checks and commits the claimed file; keeps it for [`FileBatch::finish`] (`None`), or
+    /// returns what became of it when it needs nothing of the flush: moved to `error/` or
+    /// `archive/duplicates/` with nothing committed, or still changing (left claimed). An
+    /// error leaves it claimed for the next scan.
+    pub fn add(&mut self, claimed: &OsStr, read: Option<Read>) -> anyhow::Result<Option<Outcome>> {
+        let (file, taken, bytes) = match self.open(claimed, read)? {
+            Opened::File { file, taken, bytes } => (file, taken, bytes),
+            Opened::Done(outcome) => return Ok(Some(outcome)),
+        };
+        // Whose file it is: the account whose 850s its interchange answers.
+        let account = match self.accounts.route_file(&bytes) {
+            AccountRoute::Account(a) => a,
+            AccountRoute::Unknown(reason) => return self.quarantined(claimed, reason).map(Some),
+        };
+        let mapping = &*account.mapping.current();
+        let name = claimed.to_string_lossy().into_owned();
+        let received_at = crate::clock::now_rfc3339();
+        let hash = content_hash(&bytes);
+        let file_key = keys::file_key(&name, &hash);
+        let walk = Walk {
+            store: self.store,
+            mapping,
+            account: &account.id,
+            accounts: self.accounts,
+            name: &name,
+            hash: &hash,
+            received_at: &received_at,
+            pair: mapping.interchange.pair_key(),
+            done: self.store.inbound_progress(&file_key)?,
+        };
+        let mut check = FileCheck::default();
+        walk.pass(&bytes, &mut Mode::Check(&mut check))?;
+        let then = match check.seen_before.take() {
             // Committed completely before a crash; only the move is left.
-            store.flush_blocking()?;
-            return archive(dirs, processing, claimed, &received_at, 0);
+            Some(previous) if previous == name => Then::Moved,
+            Some(previous) => {
+                let reason = format!("duplicate interchange: already processed from {previous} (same ISA05/06/07/08/13); no API call made");
+                return duplicate(self.dirs, self.processing, claimed, &received_at, reason)
+                    .map(Some);
+            }
+            None => {
+                // Looked at once more right before anything is committed: a writer still at
+                // work gets its file back untouched at the next scan.
+                if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+                    return Ok(Some(Outcome::Changing { reason }));
+                }
+                if !check.problems.is_empty() {
+                    Then::Refused(walk.refuse(&mut check, file_key)?)
+                } else {
+                    match walk.commit(&bytes, check, &file_key)? {
+                        Committed::Pending(then) => then,
+                        Committed::Duplicate(reason) => {
+                            return duplicate(
+                                self.dirs,
+                                self.processing,
+                                claimed,
+                                &received_at,
+                                reason,
+                            )
+                            .map(Some)
+                        }
+                    }
+                }
+            }
+        };
+        self.pending.push(Pending {
+            claimed: claimed.to_os_string(),
+            name,
+            file,
+            taken,
+            read: bytes.len(),
+            received_at,
+            then,
+        });
+        Ok(None)
+    }
+
+    /// Opens the claimed file through the processing area's handle and takes its bytes: what
+    /// the watcher read when it is still that file, else read again. A special file or one too
+    /// big goes to `error/`; one changed since it was taken stays claimed.
+    fn open(&self, claimed: &OsStr, read: Option<Read>) -> anyhow::Result<Opened> {
+        let (mut file, taken) = match self.processing.open_regular(claimed) {
+            Ok(f) => f,
+            Err(OpenError::NotRegular(kind)) => {
+                return self
+                    .quarantined(claimed, not_regular_reason(kind))
+                    .map(Opened::Done)
+            }
+            Err(OpenError::Io(e)) => return Err(e.into()),
+        };
+        let limit = self.dirs.max_file_bytes;
+        let earlier =
+            read.filter(|r| r.meta.same_content(&taken) && r.bytes.len() as u64 == taken.size);
+        let bytes = match earlier {
+            Some(r) => Some(r.bytes),
+            None => files::read_limited(&mut file, limit)?,
+        };
+        let Some(bytes) = bytes else {
+            let reason = too_big_reason(taken.size.max(limit + 1), limit);
+            return self.quarantined(claimed, reason).map(Opened::Done);
+        };
+        if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
+            return Ok(Opened::Done(Outcome::Changing { reason }));
         }
-        let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-        return duplicate(dirs, processing, claimed, &received_at, reason);
+        Ok(Opened::File { file, taken, bytes })
     }
-    // Looked at once more right before anything is committed: a writer still at work gets its
-    // file back untouched at the next scan.
-    if let Some(reason) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-        return Ok(Outcome::Changing { reason });
+
+    /// Moves a claimed file to `error/` with `reason` (nothing of it committed).
+    fn quarantined(&self, claimed: &OsStr, reason: String) -> anyhow::Result<Outcome> {
+        let moved = quarantine(self.processing, claimed, &self.dirs.error.open()?, &reason)?;
+        Ok(Outcome::Rejected { reason, moved })
     }
-    if !check.problems.is_empty() {
-        // Answer the ERP with 997s that reject every set (none goes to Ingram), then
-        // quarantine the file. The file's own key (name + content) makes answering it
-        // idempotent: processed again after a crash or a failed move, it gets no second 997.
+
+    /// One flush for every file added, then each file's move; each file's outcome, in the
+    /// order added. When the flush fails, every file stays claimed (an error each) and is
+    /// processed again at the next scan, which finds what was committed.
+    pub fn finish(self) -> Vec<(OsString, anyhow::Result<Outcome>)> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        if let Err(e) = self.store.flush_blocking() {
+            return self
+                .pending
+                .into_iter()
+                .map(|p| (p.claimed, Err(anyhow::anyhow!("flush: {e}"))))
+                .collect();
+        }
+        tracing::debug!(files = self.pending.len(), "Inbox batch flushed.");
+        let mut archive = ArchiveDays::default();
+        let out: Vec<_> = self
+            .pending
+            .into_iter()
+            .map(|p| {
+                let outcome = settle(self.dirs, self.processing, &mut archive, &p);
+                (p.claimed, outcome)
+            })
+            .collect();
+        // The moves made durable, once for the batch.
+        for dir in archive
+            .days
+            .values()
+            .chain(std::iter::once(self.processing))
+        {
+            if let Err(e) = dir.sync() {
+                tracing::error!(dir = %text::escape(&dir.path().to_string_lossy()), error = %e, "Cannot sync a directory after moving inbox files.");
+            }
+        }
+        out
+    }
+}
+
+/// The move of a pending file, once its work is durable.
+fn settle(
+    dirs: &Dirs,
+    processing: &Dir,
+    archive: &mut ArchiveDays,
+    p: &Pending,
+) -> anyhow::Result<Outcome> {
+    let claimed = p.claimed.as_os_str();
+    let (jobs, duplicates) = match &p.then {
+        Then::Moved => (0, None),
+        Then::Refused(reason) => {
+            let moved = quarantine(processing, claimed, &dirs.error.open()?, reason)?;
+            return Ok(Outcome::Rejected {
+                reason: reason.clone(),
+                moved,
+            });
+        }
+        Then::Committed { jobs, duplicates } => (*jobs, duplicates.as_ref()),
+    };
+    if !matches!(p.then, Then::Moved) {
+        if let Some(change) = changed(&p.taken, &files::meta_of(&p.file)?, p.read) {
+            // Committed already: what was read goes to Ingram; what came after it was never
+            // read, so the file is not archived as if it had been.
+            let reason = format!(
+                "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
+                p.read, p.read
+            );
+            let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
+            return Ok(Outcome::Rejected { reason, moved });
+        }
+    }
+    if let Some(reason) = duplicates {
+        return duplicate(dirs, processing, claimed, &p.received_at, reason.clone());
+    }
+    let dest = archive.day(dirs, &p.received_at)?;
+    let got = processing.move_unique(claimed, dest, claimed)?;
+    tracing::trace!(file = %text::escape(&p.name), "Inbox file archived.");
+    Ok(Outcome::Archived {
+        jobs,
+        archived: dest.path().join(got),
+    })
+}
+
+/// The archive's day directories a batch moved files into (synced once each at its end).
+#[derive(Default)]
+struct ArchiveDays {
+    days: BTreeMap<String, Dir>,
+}
+
+impl ArchiveDays {
+    /// `archive/inbound/YYYY/MM/DD/` of the day a file was received, made when missing.
+    fn day(&mut self, dirs: &Dirs, received_at: &str) -> std::io::Result<&Dir> {
+        let day = format!("inbound/{}", crate::clock::date_path(received_at));
+        if !self.days.contains_key(&day) {
+            let dir = dirs
+                .archive
+                .open()?
+                .sub_path(&day, files::SHARED_DIR_MODE)?;
+            self.days.insert(day.clone(), dir);
+        }
+        Ok(&self.days[&day])
+    }
+}
+
+/// What the commit of a checked file left to do.
+enum Committed {
+    /// Its move, once the batch is flushed.
+    Pending(Then),
+    /// Its interchange was processed meanwhile from another file: nothing committed.
+    Duplicate(String),
+}
+
+impl Walk<'_> {
+    /// A file with problems: the 997s rejecting every set (none goes to Ingram) are committed,
+    /// and the reason it goes to `error/` is returned. The file's own key (name + content)
+    /// makes answering it idempotent: processed again after a crash or a failed move, it gets
+    /// no second 997.
+    fn refuse(&self, check: &mut FileCheck, file_key: Vec<u8>) -> anyhow::Result<String> {
         let mut batch = InboundBatch {
-            claimed_file: name.clone(),
-            received_at: received_at.clone(),
+            claimed_file: self.name.to_string(),
+            received_at: self.received_at.to_string(),
             interchanges: vec![file_key],
             ..Default::default()
         };
@@ -154,128 +414,102 @@ pub fn process(
             }
         }
         batch.files = replies(
-            store,
-            mapping,
-            &account.id,
-            &walk.pair,
+            self.store,
+            self.mapping,
+            self.account,
+            &self.pair,
             &check.acks,
             &mut check.problems,
         );
         if !batch.files.is_empty() {
-            match store.commit_inbound(&batch)? {
-                InboundCommit::Committed { .. } => store.flush_blocking()?,
-                InboundCommit::AlreadyCommitted | InboundCommit::Duplicate { .. } => {}
-            }
+            self.store.commit_inbound(&batch)?;
         }
         let mut reason = check.problems.join("\n");
         if check.more_problems > 0 {
             reason.push_str(&format!("\n… and {} more problem(s)", check.more_problems));
         }
-        if done > 0 {
-            reason.push_str(&format!("\nthe first {done} set(s) of this file were processed before (API calls queued); the others were NOT"));
+        if self.done > 0 {
+            reason.push_str(&format!("\nthe first {} set(s) of this file were processed before (API calls queued); the others were NOT", self.done));
         }
-        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-        return Ok(Outcome::Rejected { reason, moved });
+        Ok(reason)
     }
-    let mut files_997 = Vec::new();
-    let queued = RefCell::new(Vec::new());
-    let mut chunks = Chunks {
-        store,
-        name: &name,
-        received_at: &received_at,
-        progress: inbound::progress_key(&file_key),
-        batch: InboundBatch::default(),
-        originals: &queued,
-        sets: 0,
-        jobs: 0,
-        recorded: 0,
-        duplicates: Vec::new(),
-    };
-    walk.pass(&bytes, &mut Mode::Commit(&mut chunks))?;
-    let mut problems = Vec::new();
-    files_997.extend(replies(
-        store,
-        mapping,
-        &account.id,
-        &walk.pair,
-        &check.acks,
-        &mut problems,
-    ));
-    for p in problems {
-        tracing::error!(file = %text::escape(&name), problem = %text::escape(&p), "No 997 for an inbound group.");
-    }
-    let mut last = std::mem::take(&mut chunks.batch);
-    last.interchanges = check.interchanges;
-    last.files = files_997;
-    last.claimed_file = name.clone();
-    last.received_at = received_at.clone();
-    let chunk = inbound::Chunk {
-        progress: Some(inbound::Progress {
-            key: chunks.progress.clone(),
-            done: None,
-        }),
-        originals: chunks.originals.take(),
-    };
-    let jobs = chunks.jobs + last.jobs.len();
-    if let InboundCommit::Duplicate { previous_file } = store.commit_inbound_chunk(&last, &chunk)? {
-        // Only a file processed meanwhile under another name can get here.
-        let reason = format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made");
-        return duplicate(dirs, processing, claimed, &received_at, reason);
-    }
-    store.flush_blocking()?;
-    if let Some(change) = changed(&taken, &files::meta_of(&file)?, bytes.len()) {
-        // Committed already: what was read goes to Ingram; what came after it was never
-        // read, so the file is not archived as if it had been.
-        let reason = format!(
-            "{change}; the first {} bytes were processed ({jobs} API call(s) queued, 997s written), the bytes after byte {} were NOT processed: send them again in a new file (write it under a temporary name and rename it into the inbox when complete)",
-            bytes.len(),
-            bytes.len()
+
+    /// The commit pass over a checked file: its sets in chunks of [`CHUNK_SETS`] (each but the
+    /// last flushed with the file's position), then the last chunk with the 997s answering its
+    /// groups and its interchange keys, committed but not flushed (the batch flushes).
+    fn commit(&self, bytes: &[u8], check: FileCheck, file_key: &[u8]) -> anyhow::Result<Committed> {
+        let queued = RefCell::new(Vec::new());
+        let mut chunks = Chunks {
+            store: self.store,
+            name: self.name,
+            received_at: self.received_at,
+            progress: inbound::progress_key(file_key),
+            batch: InboundBatch::default(),
+            originals: &queued,
+            sets: 0,
+            jobs: 0,
+            recorded: 0,
+            duplicates: Vec::new(),
+        };
+        self.pass(bytes, &mut Mode::Commit(&mut chunks))?;
+        let mut problems = Vec::new();
+        let files_997 = replies(
+            self.store,
+            self.mapping,
+            self.account,
+            &self.pair,
+            &check.acks,
+            &mut problems,
         );
-        let moved = quarantine(processing, claimed, &dirs.error.open()?, &reason)?;
-        return Ok(Outcome::Rejected { reason, moved });
-    }
-    for d in chunks.duplicates.iter().take(10) {
-        tracing::warn!(file = %text::escape(&name), duplicate = %text::escape(d), "Document sent again; no API call made.");
-    }
-    if done == 0 && jobs == 0 && chunks.recorded == 0 && !chunks.duplicates.is_empty() {
-        let n = chunks.duplicates.len();
-        let mut reason = format!(
-            "duplicate document(s), no API call made: {}",
-            chunks
-                .duplicates
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        if n > 5 {
-            reason.push_str(&format!("; and {} more", n - 5));
+        for p in problems {
+            tracing::error!(file = %text::escape(self.name), problem = %text::escape(&p), "No 997 for an inbound group.");
         }
-        return duplicate(dirs, processing, claimed, &received_at, reason);
+        let mut last = std::mem::take(&mut chunks.batch);
+        last.interchanges = check.interchanges;
+        last.files = files_997;
+        last.claimed_file = self.name.to_string();
+        last.received_at = self.received_at.to_string();
+        let chunk = inbound::Chunk {
+            progress: Some(inbound::Progress {
+                key: chunks.progress.clone(),
+                done: None,
+            }),
+            originals: chunks.originals.take(),
+        };
+        let jobs = chunks.jobs + last.jobs.len();
+        if let InboundCommit::Duplicate { previous_file } =
+            self.store.commit_inbound_chunk(&last, &chunk)?
+        {
+            // Only a file processed meanwhile under another name can get here.
+            return Ok(Committed::Duplicate(format!("duplicate interchange: already processed from {previous_file} (same ISA05/06/07/08/13); no API call made")));
+        }
+        for d in chunks.duplicates.iter().take(10) {
+            tracing::warn!(file = %text::escape(self.name), duplicate = %text::escape(d), "Document sent again; no API call made.");
+        }
+        let only_duplicates =
+            self.done == 0 && jobs == 0 && chunks.recorded == 0 && !chunks.duplicates.is_empty();
+        Ok(Committed::Pending(Then::Committed {
+            jobs,
+            duplicates: only_duplicates.then(|| duplicates_reason(&chunks.duplicates)),
+        }))
     }
-    archive(dirs, processing, claimed, &received_at, jobs)
 }
 
-/// Moves a processed file to `archive/inbound/YYYY/MM/DD/`.
-fn archive(
-    dirs: &Dirs,
-    processing: &Dir,
-    claimed: &OsStr,
-    received_at: &str,
-    jobs: usize,
-) -> anyhow::Result<Outcome> {
-    let day = format!("inbound/{}", crate::clock::date_path(received_at));
-    let dest = dirs
-        .archive
-        .open()?
-        .sub_path(&day, files::SHARED_DIR_MODE)?;
-    let got = processing.move_unique(claimed, &dest, claimed)?;
-    dest.sync()?;
-    Ok(Outcome::Archived {
-        jobs,
-        archived: dest.path().join(got),
-    })
+/// The reason a file that brought only documents sent again goes to `archive/duplicates/`.
+fn duplicates_reason(duplicates: &[String]) -> String {
+    let mut reason = format!(
+        "duplicate document(s), no API call made: {}",
+        duplicates
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if duplicates.len() > 5 {
+        reason.push_str(&format!("; and {} more", duplicates.len() - 5));
+    }
+    reason
 }
 
 /// Moves a file that brought nothing new to `archive/duplicates/YYYY/MM/DD/` with its reason
@@ -354,7 +588,7 @@ struct GroupAck {
 
 /// What the check (the first pass) found.
 #[derive(Default)]
-struct Check {
+struct FileCheck {
     problems: Vec<String>,
     more_problems: usize,
     acks: Vec<GroupAck>,
@@ -363,7 +597,7 @@ struct Check {
     seen_before: Option<String>,
 }
 
-impl Check {
+impl FileCheck {
     fn problem(&mut self, p: String) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(p);
@@ -417,8 +651,28 @@ impl Chunks<'_> {
 }
 
 enum Mode<'m, 'a> {
-    Check(&'m mut Check),
+    Check(&'m mut FileCheck),
     Commit(&'m mut Chunks<'a>),
+}
+
+/// Where one pass over a file is: the envelope it is inside, the current group's
+/// acknowledgments and diagnostics, and the sets seen so far.
+#[derive(Default)]
+struct Cursor {
+    ic: Option<(x12::IsaHeader, bool)>,
+    group: Option<(x12::GsHeader, bool)>,
+    sets: Vec<x12::SetAck>,
+    diags: Vec<x12::Diagnostic>,
+    /// Whether an interchange or a set was found at all.
+    any: bool,
+    /// Warnings logged so far (the first ten are).
+    warned: usize,
+    /// Sets passed so far, in file order.
+    n: u64,
+    /// Original documents seen earlier in this file (see [`Route`]).
+    seen: RefCell<HashMap<Vec<u8>, u64>>,
+    /// The check's stand-in for the originals a chunk queues.
+    scratch_originals: RefCell<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 /// One file being processed.
@@ -462,192 +716,219 @@ impl Walk<'_> {
     /// One streaming pass over the file, one transaction set at a time.
     fn pass(&self, bytes: &[u8], mode: &mut Mode<'_, '_>) -> anyhow::Result<()> {
         let opts = read_options(self.mapping);
-        let seen = RefCell::new(HashMap::new());
-        let scratch_originals = RefCell::new(Vec::new());
-        let mut ic: Option<(x12::IsaHeader, bool)> = None;
-        let mut group: Option<(x12::GsHeader, bool)> = None;
-        let mut sets: Vec<x12::SetAck> = Vec::new();
-        let mut diags: Vec<x12::Diagnostic> = Vec::new();
-        let (mut any, mut warned, mut n) = (false, 0usize, 0u64);
+        let mut at = Cursor::default();
         for ev in x12::Reader::new(bytes, &opts) {
             match ev {
-                x12::ReadEvent::Diagnostic(d) => {
-                    if let Mode::Check(c) = mode {
-                        if d.is_error() {
-                            c.problem(format!(
-                                "{}: {} ({})",
-                                d.code.as_str(),
-                                d.message,
-                                d.position.describe()
-                            ));
-                        } else if warned < 10 {
-                            // Tolerated quirks (a wrong count, an inferred delimiter) are
-                            // processed, and said so.
-                            warned += 1;
-                            tracing::warn!(file = %text::escape(self.name), code = d.code.as_str(), position = %text::escape(&d.position.describe()), message = %text::escape(&d.message), "Inbox file read with a warning.");
-                        }
-                    }
-                    if d.position.group.is_some() {
-                        diags.push(d);
-                    }
-                }
+                x12::ReadEvent::Diagnostic(d) => self.on_diagnostic(&mut at, d, mode),
                 x12::ReadEvent::InterchangeStart {
                     header, synthetic, ..
                 } => {
-                    any = true;
-                    if let Mode::Check(c) = mode {
-                        if let Some(problem) = self.other_account(&header, synthetic) {
-                            c.problem(problem);
-                        }
-                        let key = self.interchange_key(&header, synthetic, bytes);
-                        if let Some(prev) = self.store.interchange_file(&key)? {
-                            c.seen_before = Some(prev);
-                            return Ok(());
-                        }
-                        c.interchanges.push(key);
-                    }
-                    ic = Some((header, synthetic));
-                }
-                x12::ReadEvent::Ta1(t) => {
-                    if let Mode::Commit(k) = mode {
-                        if n >= self.done {
-                            record_ta1(
-                                self.store,
-                                self.account,
-                                &self.pair,
-                                &t,
-                                self.name,
-                                &mut k.batch,
-                            );
-                            k.recorded += 1;
-                        }
+                    if self.on_interchange(&mut at, header, synthetic, bytes, mode)? {
+                        return Ok(());
                     }
                 }
+                x12::ReadEvent::Ta1(t) => self.on_ta1(&at, &t, mode),
                 x12::ReadEvent::GroupStart {
                     header,
                     synthetic,
                     index,
                 } => {
-                    group = Some((header, synthetic));
-                    sets.clear();
-                    diags.retain(|d| d.position.group == Some(index));
+                    at.group = Some((header, synthetic));
+                    at.sets.clear();
+                    at.diags.retain(|d| d.position.group == Some(index));
                 }
-                x12::ReadEvent::Transaction(t) => {
-                    any = true;
-                    let mine: Vec<x12::Diagnostic> = diags
-                        .iter()
-                        .filter(|d| d.position.transaction == Some(t.index))
-                        .cloned()
-                        .collect();
-                    diags.retain(|d| d.position.transaction.is_none());
-                    let set = n;
-                    n += 1;
-                    let (Some((h, ic_synthetic)), Some((gs, _))) = (&ic, &group) else {
-                        continue;
-                    };
-                    if set < self.done {
-                        if let Mode::Check(_) = mode {
-                            sets.push(x12::SetAck::for_set(&t, &mine));
-                        }
-                        continue;
-                    }
-                    let source = if *ic_synthetic {
-                        format!("{} (bare set) ST02 {}", self.name, t.control_number.trim())
-                    } else {
-                        format!(
-                            "{} ISA13 {} GS06 {} ST02 {}",
-                            self.name,
-                            h.control_number.trim(),
-                            gs.control_number.trim(),
-                            t.control_number.trim()
-                        )
-                    };
-                    let ctx = Route {
-                        store: self.store,
-                        mapping: self.mapping,
-                        account: self.account,
-                        pair: &self.pair,
-                        gs,
-                        source: &source,
-                        name: self.name,
-                        hash: self.hash,
-                        received_at: self.received_at,
-                        set,
-                        seen: &seen,
-                        originals: match mode {
-                            Mode::Check(_) => &scratch_originals,
-                            Mode::Commit(k) => k.originals,
-                        },
-                    };
-                    match mode {
-                        Mode::Check(c) => {
-                            let mut scratch = InboundBatch::default();
-                            scratch_originals.borrow_mut().clear();
-                            match route(&ctx, &t, &mut scratch) {
-                                Ok(_) => sets.push(x12::SetAck::for_set(&t, &mine)),
-                                Err(refusal) => {
-                                    c.problem(refusal.to_string());
-                                    let mut all = mine;
-                                    all.extend(refusal.diagnostics());
-                                    let mut ack = x12::SetAck::for_set(&t, &all);
-                                    ack.reject();
-                                    sets.push(ack);
-                                }
-                            }
-                        }
-                        Mode::Commit(k) => {
-                            match route(&ctx, &t, &mut k.batch) {
-                                Ok(Routed::Jobs(j)) => {
-                                    tracing::debug!(source = %text::escape(&source), jobs = j, "Transaction set routed.")
-                                }
-                                Ok(Routed::ErpAck(a)) => {
-                                    k.recorded += 1;
-                                    tracing::debug!(source = %text::escape(&source), outcome = %a, "997 from the ERP recorded.")
-                                }
-                                Ok(Routed::Duplicate(what)) => k.duplicates.push(what),
-                                Err(refusal) => anyhow::bail!(
-                                    "set {} ({source}) passed the check but is refused now (the store changed meanwhile): {refusal}",
-                                    set + 1
-                                ),
-                            }
-                            k.sets += 1;
-                            if k.sets >= CHUNK_SETS {
-                                k.commit(set + 1)?;
-                            }
-                        }
-                    }
-                }
-                x12::ReadEvent::GroupEnd { .. } => {
-                    if let (Mode::Check(c), Some((h, ic_synthetic)), Some((gs, synthetic))) =
-                        (&mut *mode, &ic, group.take())
-                    {
-                        // No 997 for a group the reader invented (bare sets): no envelope to
-                        // answer; none for the ERP's own 997s either.
-                        if self.mapping.ack997.generate
-                            && !ic_synthetic
-                            && !synthetic
-                            && !gs.functional_id.trim().eq_ignore_ascii_case("FA")
-                        {
-                            c.acks.push(GroupAck {
-                                ic: h.clone(),
-                                header: gs,
-                                sets: std::mem::take(&mut sets),
-                                diags: std::mem::take(&mut diags),
-                            });
-                        }
-                    }
-                    sets.clear();
-                    diags.clear();
-                }
-                x12::ReadEvent::InterchangeEnd { .. } => ic = None,
+                x12::ReadEvent::Transaction(t) => self.on_transaction(&mut at, &t, mode)?,
+                x12::ReadEvent::GroupEnd { .. } => self.on_group_end(&mut at, mode),
+                x12::ReadEvent::InterchangeEnd { .. } => at.ic = None,
             }
         }
         if let Mode::Check(c) = mode {
-            if !any {
+            if !at.any {
                 c.problem("no X12 interchange found (no ISA segment, no transaction set)".into());
             }
         }
         Ok(())
+    }
+
+    /// A reader's diagnostic: an error is a problem of the file (check), a tolerated quirk is
+    /// logged (the first ten); those inside a group are kept for its 997.
+    fn on_diagnostic(&self, at: &mut Cursor, d: x12::Diagnostic, mode: &mut Mode<'_, '_>) {
+        if let Mode::Check(c) = mode {
+            if d.is_error() {
+                c.problem(describe(std::slice::from_ref(&d)));
+            } else if at.warned < 10 {
+                // Tolerated quirks (a wrong count, an inferred delimiter) are processed, and
+                // said so.
+                at.warned += 1;
+                tracing::warn!(file = %text::escape(self.name), code = d.code.as_str(), position = %text::escape(&d.position.describe()), message = %text::escape(&d.message), "Inbox file read with a warning.");
+            }
+        }
+        if d.position.group.is_some() {
+            at.diags.push(d);
+        }
+    }
+
+    /// An interchange begins: the check makes sure it is this account's and not processed
+    /// before. True when it was processed before from this file (the pass stops there).
+    fn on_interchange(
+        &self,
+        at: &mut Cursor,
+        header: x12::IsaHeader,
+        synthetic: bool,
+        bytes: &[u8],
+        mode: &mut Mode<'_, '_>,
+    ) -> anyhow::Result<bool> {
+        at.any = true;
+        if let Mode::Check(c) = mode {
+            if let Some(problem) = self.other_account(&header, synthetic) {
+                c.problem(problem);
+            }
+            let key = self.interchange_key(&header, synthetic, bytes);
+            if let Some(prev) = self.store.interchange_file(&key)? {
+                c.seen_before = Some(prev);
+                return Ok(true);
+            }
+            c.interchanges.push(key);
+        }
+        at.ic = Some((header, synthetic));
+        Ok(false)
+    }
+
+    /// A TA1 from the ERP, recorded by the commit (unless an earlier attempt did).
+    fn on_ta1(&self, at: &Cursor, t: &x12::Ta1, mode: &mut Mode<'_, '_>) {
+        if let Mode::Commit(k) = mode {
+            if at.n >= self.done {
+                record_ta1(
+                    self.store,
+                    self.account,
+                    &self.pair,
+                    t,
+                    self.name,
+                    &mut k.batch,
+                );
+                k.recorded += 1;
+            }
+        }
+    }
+
+    /// One transaction set: the check routes it into a scratch batch and acknowledges it; the
+    /// commit routes it into the chunk and commits the chunk when it is full.
+    fn on_transaction(
+        &self,
+        at: &mut Cursor,
+        t: &x12::Transaction<'_>,
+        mode: &mut Mode<'_, '_>,
+    ) -> anyhow::Result<()> {
+        at.any = true;
+        let mine: Vec<x12::Diagnostic> = at
+            .diags
+            .iter()
+            .filter(|d| d.position.transaction == Some(t.index))
+            .cloned()
+            .collect();
+        at.diags.retain(|d| d.position.transaction.is_none());
+        let set = at.n;
+        at.n += 1;
+        let (Some((h, ic_synthetic)), Some((gs, _))) = (&at.ic, &at.group) else {
+            return Ok(());
+        };
+        if set < self.done {
+            if let Mode::Check(_) = mode {
+                at.sets.push(x12::SetAck::for_set(t, &mine));
+            }
+            return Ok(());
+        }
+        let source = if *ic_synthetic {
+            format!("{} (bare set) ST02 {}", self.name, t.control_number.trim())
+        } else {
+            format!(
+                "{} ISA13 {} GS06 {} ST02 {}",
+                self.name,
+                h.control_number.trim(),
+                gs.control_number.trim(),
+                t.control_number.trim()
+            )
+        };
+        let ctx = Route {
+            store: self.store,
+            mapping: self.mapping,
+            account: self.account,
+            pair: &self.pair,
+            gs,
+            source: &source,
+            name: self.name,
+            hash: self.hash,
+            received_at: self.received_at,
+            set,
+            seen: &at.seen,
+            originals: match mode {
+                Mode::Check(_) => &at.scratch_originals,
+                Mode::Commit(k) => k.originals,
+            },
+        };
+        match mode {
+            Mode::Check(c) => {
+                let mut scratch = InboundBatch::default();
+                at.scratch_originals.borrow_mut().clear();
+                match route(&ctx, t, &mut scratch) {
+                    Ok(_) => at.sets.push(x12::SetAck::for_set(t, &mine)),
+                    Err(refusal) => {
+                        c.problem(refusal.to_string());
+                        let mut all = mine;
+                        all.extend(refusal.diagnostics());
+                        let mut ack = x12::SetAck::for_set(t, &all);
+                        ack.reject();
+                        at.sets.push(ack);
+                    }
+                }
+                Ok(())
+            }
+            Mode::Commit(k) => {
+                match route(&ctx, t, &mut k.batch) {
+                    Ok(SetRouted::Jobs(j)) => {
+                        tracing::debug!(source = %text::escape(&source), jobs = j, "Transaction set routed.")
+                    }
+                    Ok(SetRouted::ErpAck(a)) => {
+                        k.recorded += 1;
+                        tracing::debug!(source = %text::escape(&source), outcome = %a, "997 from the ERP recorded.")
+                    }
+                    Ok(SetRouted::Duplicate(what)) => k.duplicates.push(what),
+                    Err(refusal) => anyhow::bail!(
+                        "set {} ({source}) passed the check but is refused now (the store changed meanwhile): {refusal}",
+                        set + 1
+                    ),
+                }
+                k.sets += 1;
+                if k.sets >= CHUNK_SETS {
+                    k.commit(set + 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A group ends: the check keeps what its 997 will say.
+    fn on_group_end(&self, at: &mut Cursor, mode: &mut Mode<'_, '_>) {
+        if let (Mode::Check(c), Some((h, ic_synthetic)), Some((gs, synthetic))) =
+            (&mut *mode, &at.ic, at.group.take())
+        {
+            // No 997 for a group the reader invented (bare sets): no envelope to answer;
+            // none for the ERP's own 997s either.
+            if self.mapping.ack997.generate
+                && !ic_synthetic
+                && !synthetic
+                && !gs.functional_id.trim().eq_ignore_ascii_case("FA")
+            {
+                c.acks.push(GroupAck {
+                    ic: h.clone(),
+                    header: gs,
+                    sets: std::mem::take(&mut at.sets),
+                    diags: std::mem::take(&mut at.diags),
+                });
+            }
+        }
+        at.sets.clear();
+        at.diags.clear();
     }
 
     /// The key that recognises an interchange sent again: ISA05/06/07/08/13; for bare sets,
@@ -783,7 +1064,7 @@ impl Route<'_> {
     /// Whether the original document with `key` was already queued (earlier in this file, or
     /// from another file): then a description of it for the warning; otherwise it is recorded
     /// in the batch as queued by this set.
-    fn sent_before(&self, key: Vec<u8>, what: &str) -> Result<Option<String>, Refusal> {
+    fn sent_before(&self, key: Vec<u8>, what: &str) -> Result<Option<String>, SetRefusal> {
         if let Some(first) = self.seen.borrow().get(&key) {
             if *first < self.set {
                 return Ok(Some(format!(
@@ -796,7 +1077,7 @@ impl Route<'_> {
         if let Some(rec) = self
             .store
             .original(&key)
-            .map_err(|e| Refusal::Store(e.to_string()))?
+            .map_err(|e| SetRefusal::Store(e.to_string()))?
         {
             let mine = rec.file == self.name && rec.hash == self.hash && rec.set >= self.set;
             if !mine {
@@ -823,7 +1104,7 @@ impl Route<'_> {
 
 /// What routing one transaction set added to the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Routed {
+enum SetRouted {
     /// This many API calls queued (855, 856).
     Jobs(usize),
     /// The ERP's 997 for one of our 850s recorded.
@@ -834,7 +1115,7 @@ enum Routed {
 
 /// Why a transaction set is not processed; the file then goes to `error/` with this reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum Refusal {
+enum SetRefusal {
     /// The typed reader found errors (code, message, position); the first is shown.
     #[error("{}", describe(.0))]
     Invalid(Vec<x12::Diagnostic>),
@@ -866,12 +1147,12 @@ impl Route<'_> {
     }
 }
 
-impl Refusal {
+impl SetRefusal {
     /// What the 997 says of the refused set (AK3/AK4 and AK5 codes), besides the reader's.
     fn diagnostics(&self) -> Vec<x12::Diagnostic> {
         match self {
-            Refusal::Invalid(d) => d.clone(),
-            Refusal::Untranslatable(d) => vec![(**d).clone()],
+            SetRefusal::Invalid(d) => d.clone(),
+            SetRefusal::Untranslatable(d) => vec![(**d).clone()],
             _ => Vec::new(),
         }
     }
@@ -893,24 +1174,24 @@ fn describe(diags: &[x12::Diagnostic]) -> String {
 }
 
 /// The errors among a typed reader's diagnostics, as a refusal.
-fn first_error(diags: &[x12::Diagnostic]) -> Result<(), Refusal> {
+fn first_error(diags: &[x12::Diagnostic]) -> Result<(), SetRefusal> {
     let errors: Vec<x12::Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(Refusal::Invalid(errors))
+        Err(SetRefusal::Invalid(errors))
     }
 }
 
 /// A translator's refusal as a diagnostic at its segment and element: an unreadable date is
 /// AK4 code 8, any other value code 7.
-fn untranslatable(e: crate::ingram::calls::TranslateError) -> Refusal {
+fn untranslatable(e: crate::ingram::calls::TranslateError) -> SetRefusal {
     let code = if e.message.contains("is not a date") {
         x12::DiagnosticCode::InvalidDate
     } else {
         x12::DiagnosticCode::InvalidValue
     };
-    Refusal::Untranslatable(Box::new(x12::Diagnostic::error(
+    SetRefusal::Untranslatable(Box::new(x12::Diagnostic::error(
         code,
         e.to_string(),
         (*e.position).clone(),
@@ -922,7 +1203,7 @@ fn route(
     ctx: &Route<'_>,
     tx: &x12::Transaction<'_>,
     batch: &mut InboundBatch,
-) -> Result<Routed, Refusal> {
+) -> Result<SetRouted, SetRefusal> {
     let st_pos = tx
         .segments
         .first()
@@ -939,7 +1220,7 @@ fn route(
         DocumentKind::Ack855 => route_855(ctx, tx, &head("BAK"), batch),
         DocumentKind::Asn856 => route_856(ctx, tx, &head("BSN"), batch),
         DocumentKind::Ack997 => route_997(ctx, tx, &st_pos, batch),
-        DocumentKind::Unknown(id) => Err(Refusal::Unsupported {
+        DocumentKind::Unknown(id) => Err(SetRefusal::Unsupported {
             id,
             at: st_pos.describe(),
         }),
@@ -952,7 +1233,7 @@ fn route_855(
     tx: &x12::Transaction<'_>,
     bak: &x12::Position,
     batch: &mut InboundBatch,
-) -> Result<Routed, Refusal> {
+) -> Result<SetRouted, SetRefusal> {
     let (ack, diags) = x12::Ack855::parse(tx);
     first_error(&diags)?;
     // Without BAK09 the group's date (GS04) dates the acknowledgment; a bare set has none, so
@@ -972,10 +1253,10 @@ fn route_855(
     let unknown = ctx
         .store
         .order(&key)
-        .map_err(|e| Refusal::Store(e.to_string()))?
+        .map_err(|e| SetRefusal::Store(e.to_string()))?
         .is_none();
     if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
-        return Err(Refusal::UnknownPoHeld {
+        return Err(SetRefusal::UnknownPoHeld {
             kind: "855",
             po: call.po,
             at: bak.describe(),
@@ -988,7 +1269,7 @@ fn route_855(
             batch
                 .history
                 .push((key.clone(), format!("855 received again, not sent: {dup}")));
-            return Ok(Routed::Duplicate(dup));
+            return Ok(SetRouted::Duplicate(dup));
         }
     }
     if unknown {
@@ -1006,7 +1287,7 @@ fn route_855(
         source: ctx.source.to_string(),
         unknown_po: unknown,
     });
-    Ok(Routed::Jobs(1))
+    Ok(SetRouted::Jobs(1))
 }
 
 /// An 856: one PO Status call per PO it names.
@@ -1015,7 +1296,7 @@ fn route_856(
     tx: &x12::Transaction<'_>,
     bsn: &x12::Position,
     batch: &mut InboundBatch,
-) -> Result<Routed, Refusal> {
+) -> Result<SetRouted, SetRefusal> {
     let (asn, diags) = x12::Asn856::parse(tx);
     first_error(&diags)?;
     let views = order_views(ctx, &asn, batch)?;
@@ -1026,7 +1307,7 @@ fn route_856(
         let unknown = !views.contains_key(&c.call.po);
         let key = ctx.key(&c.call.po);
         if unknown && ctx.mapping.inbound.unknown_po == UnknownPo::Hold {
-            return Err(Refusal::UnknownPoHeld {
+            return Err(SetRefusal::UnknownPoHeld {
                 kind: "856",
                 po: c.call.po,
                 at: bsn.describe(),
@@ -1071,9 +1352,9 @@ fn route_856(
         });
     }
     if n == 0 && !duplicates.is_empty() {
-        return Ok(Routed::Duplicate(duplicates.join("; ")));
+        return Ok(SetRouted::Duplicate(duplicates.join("; ")));
     }
-    Ok(Routed::Jobs(n))
+    Ok(SetRouted::Jobs(n))
 }
 
 /// What the store knows of each PO the 856 names: ordered quantities, vendor parts and what
@@ -1082,7 +1363,7 @@ fn order_views(
     ctx: &Route<'_>,
     asn: &x12::Asn856,
     batch: &InboundBatch,
-) -> Result<BTreeMap<String, OrderView>, Refusal> {
+) -> Result<BTreeMap<String, OrderView>, SetRefusal> {
     let mut views = BTreeMap::new();
     for node in &asn.nodes {
         let Some(prf) = &node.prf else { continue };
@@ -1091,7 +1372,7 @@ fn order_views(
         let Some(rec) = ctx
             .store
             .order(&key)
-            .map_err(|e| Refusal::Store(e.to_string()))?
+            .map_err(|e| SetRefusal::Store(e.to_string()))?
         else {
             continue;
         };
@@ -1131,11 +1412,11 @@ fn route_997(
     tx: &x12::Transaction<'_>,
     st_pos: &x12::Position,
     batch: &mut InboundBatch,
-) -> Result<Routed, Refusal> {
+) -> Result<SetRouted, SetRefusal> {
     let (ack, diags) = x12::Ack997::parse(tx);
     first_error(&diags)?;
     let Ok(gs06) = ack.group_control.trim().parse::<u32>() else {
-        return Err(Refusal::BadAk102 {
+        return Err(SetRefusal::BadAk102 {
             ak102: ack.group_control,
             at: st_pos.describe(),
         });
@@ -1183,7 +1464,7 @@ fn route_997(
     batch
         .erp_997
         .push(Erp997::new(ctx.pair, gs06, outcome, detail));
-    Ok(Routed::ErpAck(outcome))
+    Ok(SetRouted::ErpAck(outcome))
 }
 
 /// The release a 997 answers in: the inbound group's GS08 (ISA12 00501 for 005xxx and later,

@@ -125,7 +125,13 @@ struct State {
     announced: HashSet<String>,
     /// The waiting list last recorded in the store (names and sizes).
     published: Option<Vec<(String, u64)>>,
+    /// Settled files of this scan not yet claimed, with what was read of them: claimed and
+    /// processed together ([`Inbox::take_ready`]).
+    ready: Vec<(OsString, Option<inbox::Read>)>,
 }
+
+/// The most bytes of settled files a scan holds before it claims and processes them.
+const READY_BYTES: usize = 16 << 20;
 
 /// What one scan works with: the inbox and its processing area (opened for this scan), the
 /// writers known to hold files open, and the scan's instant.
@@ -300,7 +306,16 @@ impl Inbox {
                 present.insert(name);
                 pending |= p;
             }
+            let bytes: usize = state
+                .ready
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().map(|r| r.bytes.len()))
+                .sum();
+            if state.ready.len() >= inbox::BATCH_FILES || bytes >= READY_BYTES {
+                pending |= self.take_ready(&pass, state);
+            }
         }
+        pending |= self.take_ready(&pass, state);
         state.inbox.retain(|n, _| present.contains(n));
         self.publish_waiting(state, waiting);
         pending
@@ -399,10 +414,9 @@ impl Inbox {
         } = judged;
         match ready {
             Readiness::Complete | Readiness::Unreadable => {
+                // Claimed and processed with the other settled files of this scan.
                 state.inbox.remove(name);
-                if let Some(claimed) = self.claim(pass.incoming, name, pass.processing) {
-                    return self.handle(pass.processing, &claimed, read);
-                }
+                state.ready.push((name.clone(), read));
                 false
             }
             Readiness::NotX12 { found } => {
@@ -598,35 +612,88 @@ impl Inbox {
         }
     }
 
-    /// Processes one claimed file; true when it is still changing and stays claimed. Errors
-    /// leave it in the processing area for the next scan.
-    fn handle(&self, processing: &Dir, name: &OsStr, read: Option<inbox::Read>) -> bool {
+    /// Claims the settled files of this scan (one directory sync for all the renames) and
+    /// processes them as one [`inbox::FileBatch`]: each committed on its own, one flush, then the
+    /// moves. True when one is still changing and stays claimed.
+    fn take_ready(&self, pass: &Pass<'_>, state: &mut State) -> bool {
+        let ready = std::mem::take(&mut state.ready);
+        let claimed: Vec<(OsString, Option<inbox::Read>)> = ready
+            .into_iter()
+            .filter_map(|(name, read)| {
+                Some((self.claim(pass.incoming, &name, pass.processing)?, read))
+            })
+            .collect();
+        if claimed.is_empty() {
+            return false;
+        }
+        if let Err(e) = pass.processing.sync() {
+            tracing::warn!(error = %e, "Cannot sync the inbox processing area after claiming files.");
+        }
+        let mut pending = false;
+        let mut batch =
+            inbox::FileBatch::new(&self.store, &self.accounts, &self.dirs, pass.processing);
+        for (name, read) in claimed {
+            if batch.full() {
+                self.finished(std::mem::replace(
+                    &mut batch,
+                    inbox::FileBatch::new(&self.store, &self.accounts, &self.dirs, pass.processing),
+                ));
+            }
+            let outcome = batch.add(&name, read);
+            pending |= self.handled(&name, outcome.transpose());
+        }
+        self.finished(batch);
+        pending
+    }
+
+    /// Finishes a batch (its flush and moves) and reports each file.
+    fn finished(&self, batch: inbox::FileBatch<'_>) {
+        if batch.is_empty() {
+            return;
+        }
+        for (name, outcome) in batch.finish() {
+            self.handled(&name, Some(outcome));
+        }
+    }
+
+    /// Reports what became of a claimed file (`None`: kept by a batch until it finishes); true
+    /// when it is still changing and stays claimed. Errors leave it in the processing area for
+    /// the next scan.
+    fn handled(&self, name: &OsStr, outcome: Option<anyhow::Result<Outcome>>) -> bool {
         let shown = name.to_string_lossy().into_owned();
-        match inbox::process(
-            &self.store,
-            &self.accounts,
-            &self.dirs,
-            processing,
-            name,
-            read,
-        ) {
-            Ok(Outcome::Changing { reason }) => {
+        match outcome {
+            None => false,
+            Some(Ok(Outcome::Changing { reason })) => {
                 tracing::warn!(file = %Escaped(&shown), reason = %Escaped(&reason), "Inbox file changed after it was taken; nothing committed, looking again once it settles.");
                 true
             }
-            Ok(outcome) => {
+            Some(Ok(outcome)) => {
                 self.report(&shown, &outcome);
                 self.deliver_wake.notify_one();
                 self.outbox_wake.notify_one();
                 false
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::error!(file = %Escaped(&shown), error = %Escaped(&format!("{e:#}")), "Inbox file not processed; it stays claimed and is retried at the next scan.");
                 // A 997 may have been committed before the failure.
                 self.outbox_wake.notify_one();
                 false
             }
         }
+    }
+
+    /// Processes one claimed file; true when it is still changing and stays claimed. Errors
+    /// leave it in the processing area for the next scan.
+    fn handle(&self, processing: &Dir, name: &OsStr, read: Option<inbox::Read>) -> bool {
+        let outcome = inbox::process(
+            &self.store,
+            &self.accounts,
+            &self.dirs,
+            processing,
+            name,
+            read,
+        );
+        self.handled(name, Some(outcome))
     }
 
     /// Moves a symlink, FIFO, socket or device (the entry itself) to `error/`.
@@ -677,13 +744,12 @@ impl Inbox {
         });
     }
 
-    /// Claims a file by renaming it into the processing area (a unique name if taken).
+    /// Claims a file by renaming it into the processing area (a unique name if taken); the
+    /// caller syncs the processing area.
     fn claim(&self, incoming: &Dir, name: &OsStr, processing: &Dir) -> Option<OsString> {
+        // The processing area is synced once for all the files claimed together.
         match incoming.move_unique(name, processing, name) {
-            Ok(claimed) => {
-                let _ = processing.sync();
-                Some(claimed)
-            }
+            Ok(claimed) => Some(claimed),
             Err(e) => {
                 tracing::warn!(file = %Escaped(&name.to_string_lossy()), error = %e, "Cannot claim inbox file; will retry.");
                 None

@@ -281,6 +281,33 @@ impl SimHandle {
         }
     }
 
+    /// The API calls recorded after the first `seen` ones, waiting (until `timeout`) for at
+    /// least one. Only the new calls are copied, so a waiter following a long burst costs in
+    /// proportion to the burst, not to its square.
+    pub async fn wait_for_calls_after(&self, seen: usize, timeout: Duration) -> Vec<RecordedCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let after = || -> Vec<RecordedCall> {
+            lock(&self.shared.calls)
+                .iter()
+                .filter(|c| c.kind != "token")
+                .skip(seen)
+                .cloned()
+                .collect()
+        };
+        loop {
+            let notified = self.shared.recorded.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let calls = after();
+            if !calls.is_empty() {
+                return calls;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return after();
+            }
+        }
+    }
+
     /// Append faults to the script.
     pub fn push_faults(&self, faults: Vec<Fault>) {
         lock(&self.shared.faults).extend(faults);

@@ -184,10 +184,29 @@ impl Store {
         }
     }
 
+    /// Up to `limit` prepared files waiting for the outbox, oldest first.
+    pub fn next_files(&self, limit: usize) -> Result<Vec<(u64, FileRecord)>, StoreError> {
+        let mut out = Vec::new();
+        for r in self.inner()?.file_queue.iter().take(limit) {
+            let (k, v) = r?;
+            out.push((keys::decode_u64(&k).unwrap_or(0), parse(&k, &v)?));
+        }
+        Ok(out)
+    }
+
     /// The prepared file is in the outbox: dequeue it.
     pub fn complete_file(&self, id: u64) -> Result<(), StoreError> {
+        self.complete_files(&[id])
+    }
+
+    /// These prepared files are in the outbox: dequeue them (one batch).
+    pub fn complete_files(&self, ids: &[u64]) -> Result<(), StoreError> {
         let (i, _w) = self.writer()?;
-        i.file_queue.remove(id.to_be_bytes())?;
+        let mut batch = sled::Batch::default();
+        for id in ids {
+            batch.remove(&id.to_be_bytes());
+        }
+        i.file_queue.apply_batch(batch)?;
         Ok(())
     }
 }

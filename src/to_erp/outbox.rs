@@ -255,35 +255,24 @@ impl Outbox {
             .clone()
     }
 
-    /// Writes queued prepared files (997s); true when one was written (look again).
+    /// Writes queued prepared files (997s), a batch at a time; true when one was written (look
+    /// again).
     async fn write_prepared_files(&self, shutdown: &CancellationToken) -> bool {
-        let store = self.store.clone();
         let me = self.clone();
-        let key = self.temp_key.clone();
         let result = self
             .background
-            .run("997 file", move || -> anyhow::Result<Option<String>> {
-                let Some((id, file)) = store.next_file()? else {
-                    return Ok(None);
-                };
-                let dir = me.dir_of(&file.account);
-                // The record (and the control numbers in it) must be durable before the file exists.
-                store.flush_blocking()?;
-                let dir = dir.open()?;
-                deliver(&dir, &key, &file.file_name, file.content.as_bytes())?;
-                store.complete_file(id)?;
-                store.flush_blocking()?;
-                let _ = dir.unlink(&key.temp_name(&file.file_name));
-                Ok(Some(file.file_name))
-            })
+            .run("997 files", move || me.write_files(BATCH))
             .await;
         match result {
-            Ok(Ok(Some(file))) => {
-                tracing::info!(file = %crate::text::Escaped(&file), "997 written to the outbox.");
-                let _ = self.events.send(crate::events::Event::WrittenFile { file });
-                true
+            Ok(Ok(written)) => {
+                for file in &written {
+                    tracing::info!(file = %crate::text::Escaped(file), "997 written to the outbox.");
+                    let _ = self
+                        .events
+                        .send(crate::events::Event::WrittenFile { file: file.clone() });
+                }
+                !written.is_empty()
             }
-            Ok(Ok(None)) => false,
             Ok(Err(e)) => {
                 tracing::error!(
                     error = %crate::text::Escaped(&format!("{e:#}")),
@@ -300,6 +289,59 @@ impl Outbox {
                 tracing::error!(error = %e, "Outbox file task failed.");
                 false
             }
+        }
+    }
+
+    /// Writes up to `limit` queued prepared files with the 850s' protocol and shared syncs: one
+    /// flush (their records, with the control numbers in them, durable before any file
+    /// exists); each file written, fsynced and linked; each directory fsynced once; the
+    /// written ones dequeued and flushed once; then the receipts dropped. The names written;
+    /// an error when one could not be (it stays queued, the others are done).
+    fn write_files(&self, limit: usize) -> anyhow::Result<Vec<String>> {
+        let store = &self.store;
+        let queued = store.next_files(limit)?;
+        if queued.is_empty() {
+            return Ok(Vec::new());
+        }
+        store.flush_blocking()?;
+        let mut dirs: BTreeMap<String, Dir> = BTreeMap::new();
+        let mut staged = Vec::new();
+        let mut failure = None;
+        for (id, file) in queued {
+            let dir = match dirs.entry(file.account.clone()) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(self.dir_of(&file.account).open()?)
+                }
+            };
+            match stage(
+                dir,
+                &self.temp_key,
+                &file.file_name,
+                file.content.as_bytes(),
+            ) {
+                Ok(()) => staged.push((id, file.account, file.file_name)),
+                Err(e) => {
+                    failure =
+                        Some(anyhow::Error::new(e).context(format!("997 {}", file.file_name)));
+                    break;
+                }
+            }
+        }
+        for d in dirs.values() {
+            d.sync()?;
+        }
+        let ids: Vec<u64> = staged.iter().map(|(id, _, _)| *id).collect();
+        store.complete_files(&ids)?;
+        store.flush_blocking()?;
+        for (_, account, name) in &staged {
+            if let Some(dir) = dirs.get(account) {
+                let _ = dir.unlink(&self.temp_key.temp_name(name));
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(staged.into_iter().map(|(_, _, name)| name).collect()),
         }
     }
 }
