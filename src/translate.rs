@@ -205,7 +205,8 @@ fn actual(input: &Path, mapping: &Mapping) -> Result<Value, ActualError> {
     } else {
         Vec::new()
     };
-    let calls = preview::calls(&bytes, mapping, &orders).map_err(ActualError::Input)?;
+    let calls =
+        preview::calls(&bytes, mapping, &orders).map_err(|e| ActualError::Input(e.to_string()))?;
     Ok(Value::Array(calls.iter().map(|c| c.call_json()).collect()))
 }
 

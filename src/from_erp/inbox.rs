@@ -22,9 +22,9 @@ use crate::events::Outcome;
 use crate::files::{self, Dir, Meta, OpenError, Root};
 use crate::text;
 
-use crate::from_erp::DocumentKind;
-use crate::ingram::from_855::from_855;
-use crate::ingram::from_856::{from_856, OrderView};
+use crate::from_erp::set::{self, first_error, SetCalls, SetRefusal};
+use crate::ingram::calls::ApiCall;
+use crate::ingram::from_856::{OrderView, StatusCall};
 use crate::mapping::{Mapping, UnknownPo};
 use crate::store::inbound::{self, OriginalRecord};
 use crate::store::records::{Erp997, ErpAck, FileRecord, Outbound850};
@@ -755,7 +755,7 @@ impl Walk<'_> {
     fn on_diagnostic(&self, at: &mut Cursor, d: x12::Diagnostic, mode: &mut Mode<'_, '_>) {
         if let Mode::Check(c) = mode {
             if d.is_error() {
-                c.problem(describe(std::slice::from_ref(&d)));
+                c.problem(set::describe(std::slice::from_ref(&d)));
             } else if at.warned < 10 {
                 // Tolerated quirks (a wrong count, an inferred delimiter) are processed, and
                 // said so.
@@ -1113,33 +1113,6 @@ enum SetRouted {
     Duplicate(String),
 }
 
-/// Why a transaction set is not processed; the file then goes to `error/` with this reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum SetRefusal {
-    /// The typed reader found errors (code, message, position); the first is shown.
-    #[error("{}", describe(.0))]
-    Invalid(Vec<x12::Diagnostic>),
-    /// The translator could not build the API call.
-    #[error("{}", .0.message)]
-    Untranslatable(Box<x12::Diagnostic>),
-    /// A PO the bridge never received, held by `inbound.unknown_po = "hold"`.
-    #[error("{kind} for purchase order {po} which the bridge never received; held by inbound.unknown_po = \"hold\" ({at})")]
-    UnknownPoHeld {
-        kind: &'static str,
-        po: String,
-        at: String,
-    },
-    /// A 997 whose AK102 is not a group control number.
-    #[error("997 ak102 '{ak102}' is not a group control number ({at})")]
-    BadAk102 { ak102: String, at: String },
-    /// ST01 is not one the bridge handles.
-    #[error("transaction set {id} is not handled by edi-bridge (855, 856 and 997 are) ({at})")]
-    Unsupported { id: String, at: String },
-    /// The store could not be read.
-    #[error("{0}")]
-    Store(String),
-}
-
 impl Route<'_> {
     /// The store key of a PO number in this file's account.
     fn key(&self, po: &str) -> String {
@@ -1147,96 +1120,14 @@ impl Route<'_> {
     }
 }
 
-impl SetRefusal {
-    /// What the 997 says of the refused set (AK3/AK4 and AK5 codes), besides the reader's.
-    fn diagnostics(&self) -> Vec<x12::Diagnostic> {
-        match self {
-            SetRefusal::Invalid(d) => d.clone(),
-            SetRefusal::Untranslatable(d) => vec![(**d).clone()],
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// The first diagnostic of a refusal, as the reason shows it.
-fn describe(diags: &[x12::Diagnostic]) -> String {
-    diags
-        .first()
-        .map(|d| {
-            format!(
-                "{}: {} ({})",
-                d.code.as_str(),
-                d.message,
-                d.position.describe()
-            )
-        })
-        .unwrap_or_default()
-}
-
-/// The errors among a typed reader's diagnostics, as a refusal.
-fn first_error(diags: &[x12::Diagnostic]) -> Result<(), SetRefusal> {
-    let errors: Vec<x12::Diagnostic> = diags.iter().filter(|d| d.is_error()).cloned().collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(SetRefusal::Invalid(errors))
-    }
-}
-
-/// A translator's refusal as a diagnostic at its segment and element: an unreadable date is
-/// AK4 code 8, any other value code 7.
-fn untranslatable(e: crate::ingram::calls::TranslateError) -> SetRefusal {
-    let code = if e.message.contains("is not a date") {
-        x12::DiagnosticCode::InvalidDate
-    } else {
-        x12::DiagnosticCode::InvalidValue
-    };
-    SetRefusal::Untranslatable(Box::new(x12::Diagnostic::error(
-        code,
-        e.to_string(),
-        (*e.position).clone(),
-    )))
-}
-
-/// Routes one transaction set by ST01 and adds what it produces to the batch.
+/// Routes one transaction set (read and translated as the preview does) and adds what it
+/// produces to the batch.
 fn route(
     ctx: &Route<'_>,
     tx: &x12::Transaction<'_>,
     batch: &mut InboundBatch,
 ) -> Result<SetRouted, SetRefusal> {
-    let st_pos = tx
-        .segments
-        .first()
-        .map(|s| s.position())
-        .unwrap_or_default();
-    let head = |id: &str| {
-        tx.segments
-            .iter()
-            .find(|s| s.is(id))
-            .map(|s| s.position())
-            .unwrap_or_else(|| st_pos.clone())
-    };
-    match DocumentKind::of(&tx.id) {
-        DocumentKind::Ack855 => route_855(ctx, tx, &head("BAK"), batch),
-        DocumentKind::Asn856 => route_856(ctx, tx, &head("BSN"), batch),
-        DocumentKind::Ack997 => route_997(ctx, tx, &st_pos, batch),
-        DocumentKind::Unknown(id) => Err(SetRefusal::Unsupported {
-            id,
-            at: st_pos.describe(),
-        }),
-    }
-}
-
-/// An 855: one PO Response call.
-fn route_855(
-    ctx: &Route<'_>,
-    tx: &x12::Transaction<'_>,
-    bak: &x12::Position,
-    batch: &mut InboundBatch,
-) -> Result<SetRouted, SetRefusal> {
-    let (ack, diags) = x12::Ack855::parse(tx);
-    first_error(&diags)?;
-    // Without BAK09 the group's date (GS04) dates the acknowledgment; a bare set has none, so
+    // Without BAK09 the group's date (GS04) dates an acknowledgment; a bare set has none, so
     // the day the file was received does.
     let received_day: String = ctx
         .received_at
@@ -1248,7 +1139,30 @@ fn route_855(
         "" => received_day.as_str(),
         gs04 => gs04,
     };
-    let call = from_855(&ack, bak, ctx.mapping, fallback).map_err(untranslatable)?;
+    let translated = set::translate(tx, ctx.mapping, fallback, |asn| {
+        order_views(ctx, asn, batch)
+    })?;
+    match translated {
+        SetCalls::Ack855 { ack, call, at } => route_855(ctx, tx, &ack, call, &at, batch),
+        SetCalls::Asn856 {
+            asn,
+            calls,
+            views,
+            at,
+        } => route_856(ctx, tx, &asn, calls, &views, &at, batch),
+        SetCalls::Ack997 { at } => route_997(ctx, tx, &at, batch),
+    }
+}
+
+/// An 855: one PO Response call.
+fn route_855(
+    ctx: &Route<'_>,
+    tx: &x12::Transaction<'_>,
+    ack: &x12::Ack855,
+    call: ApiCall,
+    bak: &x12::Position,
+    batch: &mut InboundBatch,
+) -> Result<SetRouted, SetRefusal> {
     let key = ctx.key(&call.po);
     let unknown = ctx
         .store
@@ -1294,13 +1208,12 @@ fn route_855(
 fn route_856(
     ctx: &Route<'_>,
     tx: &x12::Transaction<'_>,
+    asn: &x12::Asn856,
+    calls: Vec<StatusCall>,
+    views: &BTreeMap<String, OrderView>,
     bsn: &x12::Position,
     batch: &mut InboundBatch,
 ) -> Result<SetRouted, SetRefusal> {
-    let (asn, diags) = x12::Asn856::parse(tx);
-    first_error(&diags)?;
-    let views = order_views(ctx, &asn, batch)?;
-    let calls = from_856(&asn, bsn, ctx.mapping, &views).map_err(untranslatable)?;
     let mut n = 0;
     let mut duplicates = Vec::new();
     for c in calls {

@@ -7,6 +7,7 @@
 pub mod deliver;
 pub mod inbox;
 pub mod preview;
+pub mod set;
 pub mod watcher;
 
 /// What a transaction set is, by ST01 (never by GS01).

@@ -1,7 +1,8 @@
 //! The admin's preview of an inbound file: the Ingram calls an 855 or 856 would produce, without
 //! a store, a daemon or a network. `translate` prints them and `mapping test` compares them with
-//! expected files. It runs the same steps as the inbox (typed parse, the pure translators, the
-//! mapping's body program), with the POs the caller supplies standing in for the store.
+//! expected files. It routes each set as the inbox does (`set::translate`: typed parse, the pure
+//! translators), then runs the mapping's body program, with the POs the caller supplies
+//! standing in for the store.
 
 use std::collections::BTreeMap;
 
@@ -9,10 +10,9 @@ use serde_json::{json, Value};
 
 use crate::domain::{canonical, CallKind, PurchaseOrder};
 use crate::from_erp::inbox::segments_of;
-use crate::from_erp::DocumentKind;
+use crate::from_erp::set::{self, SetCalls, SetRefusal};
 use crate::ingram::calls::render_body;
-use crate::ingram::from_855::from_855;
-use crate::ingram::from_856::{from_856, OrderView};
+use crate::ingram::from_856::OrderView;
 use crate::mapping::Mapping;
 use crate::x12;
 
@@ -54,70 +54,37 @@ impl Preview {
     }
 }
 
-/// The calls an inbound X12 file would produce. `orders` are the POs the store would know
-/// (for `$po`, and for the 856's ordered and shipped quantities). An unreadable file or a set
-/// the translators refuse is an error naming its position, as the inbox would report it.
+/// The calls an inbound X12 file would produce, routed as the inbox routes them
+/// ([`set::translate`]). `orders` are the POs the store would know (for `$po`, and for the
+/// 856's ordered and shipped quantities). An unreadable file, a set the bridge does not handle
+/// or one the translators refuse is the refusal the inbox would give, naming its position.
 pub fn calls(
     bytes: &[u8],
     mapping: &Mapping,
     orders: &[PurchaseOrder],
-) -> Result<Vec<Preview>, String> {
+) -> Result<Vec<Preview>, SetRefusal> {
     let doc = x12::read(bytes, &crate::from_erp::inbox::read_options(mapping));
-    if let Some(d) = doc.diagnostics.iter().find(|d| d.is_error()) {
-        return Err(d.to_string());
-    }
+    set::first_error(&doc.diagnostics)?;
     let known: BTreeMap<&str, &PurchaseOrder> =
         orders.iter().map(|o| (o.po_number.as_str(), o)).collect();
+    let views = || {
+        known
+            .iter()
+            .map(|(po, o)| (po.to_string(), view(o)))
+            .collect()
+    };
     let mut out = Vec::new();
     for ic in &doc.interchanges {
         for g in &ic.groups {
             for tx in &g.transactions {
-                let st = tx
-                    .segments
-                    .first()
-                    .map(|s| s.position())
-                    .unwrap_or_default();
-                let head = |id: &str| {
-                    tx.segments
-                        .iter()
-                        .find(|s| s.is(id))
-                        .map(|s| s.position())
-                        .unwrap_or_else(|| st.clone())
-                };
-                let first_error = |diags: &[x12::Diagnostic]| match diags
-                    .iter()
-                    .find(|d| d.severity == x12::Severity::Error)
-                {
-                    Some(d) => Err(format!(
-                        "{}: {} ({})",
-                        d.code.as_str(),
-                        d.message,
-                        d.position.describe()
-                    )),
-                    None => Ok(()),
-                };
-                let calls = match DocumentKind::of(&tx.id) {
-                    DocumentKind::Ack855 => {
-                        let (ack, diags) = x12::Ack855::parse(tx);
-                        first_error(&diags)?;
-                        vec![from_855(&ack, &head("BAK"), mapping, g.header.date.trim())
-                            .map_err(|e| e.to_string())?]
-                    }
-                    DocumentKind::Asn856 => {
-                        let (asn, diags) = x12::Asn856::parse(tx);
-                        first_error(&diags)?;
-                        let views: BTreeMap<String, OrderView> = known
-                            .iter()
-                            .map(|(po, o)| (po.to_string(), view(o)))
-                            .collect();
-                        from_856(&asn, &head("BSN"), mapping, &views)
-                            .map_err(|e| e.to_string())?
-                            .into_iter()
-                            .map(|c| c.call)
-                            .collect()
-                    }
-                    _ => continue,
-                };
+                let calls =
+                    match set::translate(tx, mapping, g.header.date.trim(), |_| Ok(views()))? {
+                        SetCalls::Ack855 { call, .. } => vec![call],
+                        SetCalls::Asn856 { calls, .. } => {
+                            calls.into_iter().map(|c| c.call).collect()
+                        }
+                        SetCalls::Ack997 { .. } => continue,
+                    };
                 let segments = segments_of(tx);
                 for call in calls {
                     let po_json = known
