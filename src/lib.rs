@@ -34,6 +34,7 @@ pub mod events;
 pub mod files;
 pub mod from_erp;
 pub mod ingram;
+pub mod input;
 pub mod listener;
 pub mod load;
 pub mod manual;

@@ -6,6 +6,7 @@
 //! `NAME.856` with an optional `NAME.po.json`) or, when it has none, the samples shipped with the
 //! binary (`samples/`): Ingram's webhook, and the ERP's 855 and 856 for its PO.
 
+use crate::input::InputError;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -42,7 +43,7 @@ pub fn check(mapping: &Mapping) -> Vec<Problem> {
                     file: mapping.source.clone(),
                     line: None,
                     key: "samples.dir".into(),
-                    message,
+                    message: message.to_string(),
                 });
                 return problems;
             }
@@ -77,13 +78,13 @@ fn shipped() -> Vec<Sample> {
 }
 
 /// The inputs of a `[samples] dir`, sorted by name.
-fn own(dir: &Path) -> Result<Vec<Sample>, String> {
-    let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", dir.display());
+fn own(dir: &Path) -> Result<Vec<Sample>, InputError> {
+    let unreadable = InputError::reading(dir);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(unreadable)?
+        .map_err(&unreadable)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()
-        .map_err(unreadable)?;
+        .map_err(&unreadable)?;
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
@@ -101,8 +102,7 @@ fn own(dir: &Path) -> Result<Vec<Sample>, String> {
         } else {
             continue;
         };
-        let read =
-            |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+        let read = crate::input::read;
         let pos = match stem {
             Some(stem) => {
                 let p = path.with_file_name(format!("{stem}.po.json"));
@@ -121,10 +121,10 @@ fn own(dir: &Path) -> Result<Vec<Sample>, String> {
         });
     }
     if out.is_empty() {
-        return Err(format!(
-            "{}: no samples (NAME.json, NAME.855 or NAME.856)",
-            dir.display()
-        ));
+        return Err(InputError::Nothing {
+            path: dir.to_path_buf(),
+            what: "no samples (NAME.json, NAME.855 or NAME.856)",
+        });
     }
     Ok(out)
 }
@@ -147,15 +147,15 @@ fn failed(
 
 /// The POs of a webhook through the mapping's program, or (when that fails, which is reported
 /// on its own) through the shipped names only.
-fn orders(mapping: &Mapping, bytes: &[u8]) -> Result<Vec<PurchaseOrder>, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("malformed json: {e}"))?;
+fn orders(mapping: &Mapping, bytes: &[u8]) -> Result<Vec<PurchaseOrder>, InputError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(InputError::Json)?;
     let p = &mapping.programs;
     match order::decode_with(&value, &mapping.webhook, Some((&p.webhook, &p.runner))) {
         Ok(e) => Ok(e.orders),
         Err(DecodeError::Program { .. }) => order::decode(&value, &mapping.webhook)
             .map(|e| e.orders)
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+            .map_err(|e| InputError::Webhook(e.into())),
+        Err(e) => Err(InputError::Webhook(e)),
     }
 }
 
@@ -226,7 +226,13 @@ fn run(mapping: &Mapping, sample: &Sample, problems: &mut Vec<Problem>) {
                 CallKind::PoResponse => (&programs.po_response, "po_response.body"),
                 CallKind::PoStatus => (&programs.po_status, "po_status.body"),
             };
-            problems.push(failed(mapping, program, key.into(), &sample.name, error));
+            problems.push(failed(
+                mapping,
+                program,
+                key.into(),
+                &sample.name,
+                error.to_string(),
+            ));
             return;
         }
     }

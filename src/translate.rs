@@ -3,6 +3,8 @@
 //! see) and `mapping test DIR` (each input beside its `NAME.expected.json`, compared, with a
 //! diff). Nothing here touches the store, the network or the ERP's directories.
 
+use crate::from_erp::set::SetRefusal;
+use crate::input::{read, InputError};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -47,8 +49,8 @@ pub fn load_mapping(path: Option<&Path>) -> Result<Mapping, Exit> {
 }
 
 /// The POs of a webhook file, through the mapping (its program and names).
-fn webhook_orders(bytes: &[u8], mapping: &Mapping) -> Result<Vec<PurchaseOrder>, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("malformed json: {e}"))?;
+fn webhook_orders(bytes: &[u8], mapping: &Mapping) -> Result<Vec<PurchaseOrder>, InputError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(InputError::Json)?;
     let programs = &mapping.programs;
     order::decode_with(
         &value,
@@ -56,11 +58,7 @@ fn webhook_orders(bytes: &[u8], mapping: &Mapping) -> Result<Vec<PurchaseOrder>,
         Some((&programs.webhook, &programs.runner)),
     )
     .map(|e| e.orders)
-    .map_err(|e| e.to_string())
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    .map_err(InputError::Webhook)
 }
 
 /// `translate FILE [--mapping M] [--canonical] [--po WEBHOOK.json]…`
@@ -154,12 +152,15 @@ fn translate_webhook(file: &Path, bytes: &[u8], mapping: &Mapping, canonical: bo
 /// Why `mapping test` has no output to compare for an input (it shows `error: ` and this).
 #[derive(Debug, thiserror::Error)]
 enum ActualError {
-    /// The input cannot be read or decoded, or its calls cannot be previewed.
+    /// The input cannot be read or decoded.
     #[error("{0}")]
-    Input(String),
+    Input(InputError),
+    /// The input's calls cannot be previewed: the inbox would refuse it.
+    #[error("{0}")]
+    Refused(SetRefusal),
     /// The `NAME.po.json` beside an 855/856 cannot be read or decoded.
-    #[error("{}: {message}", .path.display())]
-    PoFile { path: PathBuf, message: String },
+    #[error("{}: {error}", .path.display())]
+    PoFile { path: PathBuf, error: InputError },
     /// A PO of the webhook cannot be rendered as an 850.
     #[error("PO {po}: {error}")]
     Render {
@@ -198,15 +199,14 @@ fn actual(input: &Path, mapping: &Mapping) -> Result<Value, ActualError> {
     let pos_file = sibling(input, ".po.json");
     let orders = if pos_file.exists() {
         let bytes = read(&pos_file).map_err(ActualError::Input)?;
-        webhook_orders(&bytes, mapping).map_err(|message| ActualError::PoFile {
+        webhook_orders(&bytes, mapping).map_err(|error| ActualError::PoFile {
             path: pos_file.clone(),
-            message,
+            error,
         })?
     } else {
         Vec::new()
     };
-    let calls =
-        preview::calls(&bytes, mapping, &orders).map_err(|e| ActualError::Input(e.to_string()))?;
+    let calls = preview::calls(&bytes, mapping, &orders).map_err(ActualError::Refused)?;
     Ok(Value::Array(calls.iter().map(|c| c.call_json()).collect()))
 }
 
@@ -244,14 +244,11 @@ fn sibling(input: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The inputs of a test directory that have an expected file, sorted by name.
-fn cases(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+fn cases(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let entries = std::fs::read_dir(dir).map_err(InputError::reading(dir))?;
     let mut out = Vec::new();
     for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-            .path();
+        let path = entry.map_err(InputError::reading(dir))?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let input = name.ends_with(".855")
             || name.ends_with(".856")

@@ -204,7 +204,10 @@ impl Lane {
     /// The request body: the job's canonical body through the mapping's body program (with
     /// `$segments` and `$po`, the stored canonical PO or null). Rendered at every attempt, so a
     /// corrected mapping applies to jobs already queued.
-    async fn render(&self, job: &JobRecord) -> anyhow::Result<Result<serde_json::Value, String>> {
+    async fn render(
+        &self,
+        job: &JobRecord,
+    ) -> anyhow::Result<Result<serde_json::Value, crate::program::BodyError>> {
         let canonical: serde_json::Value = serde_json::from_str(&job.body)?;
         let mapping = self.account.mapping.current();
         let program = match job.kind {
@@ -310,7 +313,9 @@ impl Lane {
                 Ok(body) => body,
                 Err(reason) => {
                     return Ok(Some((
-                        Delivery::ProgramFailed { reason },
+                        Delivery::ProgramFailed {
+                            reason: reason.to_string(),
+                        },
                         started.elapsed(),
                     )))
                 }

@@ -6,6 +6,7 @@
 //! same segments, same elements, same padding. The daemon's shadow mode uses
 //! [`first_difference`] for each 850 it writes.
 
+use crate::input::InputError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -298,7 +299,7 @@ pub fn render_ours(
     po: &PurchaseOrder,
     mapping: &Mapping,
     van: &X12File,
-) -> Result<X12File, String> {
+) -> Result<X12File, OursError> {
     let number = |seg: &str, n: usize, fallback: u32| {
         van.first(seg)
             .and_then(|s| X12File::value(s, n).trim().parse().ok())
@@ -320,9 +321,17 @@ pub fn render_ours(
             .ok()
         })
         .map_or(OffsetDateTime::UNIX_EPOCH, |t| t.assume_utc());
-    let bytes = to_850::render(po, mapping, numbers, at)
-        .map_err(|e| format!("cannot render our 850: {e}"))?;
-    X12File::parse(&bytes).map_err(|e| e.to_string())
+    let bytes = to_850::render(po, mapping, numbers, at).map_err(OursError::Render)?;
+    X12File::parse(&bytes).map_err(OursError::Unreadable)
+}
+
+/// Why our 850 for a PO could not be put beside the VAN's.
+#[derive(Debug, thiserror::Error)]
+pub enum OursError {
+    #[error("cannot render our 850: {0}")]
+    Render(to_850::RenderError),
+    #[error("our 850 cannot be read back: {0}")]
+    Unreadable(super::IsaError),
 }
 
 /// The VAN's 850s by BEG03, with their files.
@@ -357,7 +366,7 @@ pub struct PoReport {
 }
 
 /// The VAN's 850s of `dir` by BEG03, and a problem per file that could not be read.
-pub fn van_850s(dir: &Path) -> Result<(VanIndex, Vec<String>), String> {
+pub fn van_850s(dir: &Path) -> Result<(VanIndex, Vec<String>), InputError> {
     let mut by_po = BTreeMap::new();
     let mut problems = Vec::new();
     for path in super::files_in(dir)? {
@@ -384,7 +393,7 @@ pub fn van_850s(dir: &Path) -> Result<(VanIndex, Vec<String>), String> {
 }
 
 /// The POs of each webhook file in `dir` (`*.json`), decoded through the mapping.
-pub fn webhook_pos(dir: &Path, mapping: &Mapping) -> Result<(WebhookPos, Vec<String>), String> {
+pub fn webhook_pos(dir: &Path, mapping: &Mapping) -> Result<(WebhookPos, Vec<String>), InputError> {
     let mut pos = Vec::new();
     let mut problems = Vec::new();
     for path in super::files_in(dir)? {
@@ -434,7 +443,9 @@ pub fn compare(
                     None => Verdict::Identical,
                     Some(difference) => Verdict::Different { difference },
                 },
-                Err(error) => Verdict::Failed { error },
+                Err(e) => Verdict::Failed {
+                    error: e.to_string(),
+                },
             };
             PoReport {
                 po: po.po_number.clone(),

@@ -254,9 +254,9 @@ pub fn po_number(n: u64) -> String {
 
 /// The 850 the VAN whose layout is `van` delivered for corpus PO `n` (control numbers and the
 /// envelope's date and time vary with `n`).
-pub fn van_850(van: &Mapping, n: u64) -> Result<Vec<u8>, String> {
+pub fn van_850(van: &Mapping, n: u64) -> Result<Vec<u8>, CorpusError> {
     let event = crate::ingram::order::decode(&webhook(n), &van.webhook)
-        .map_err(|e| format!("corpus webhook {n}: {e}"))?;
+        .map_err(|error| CorpusError::Webhook { n, error })?;
     let po = &event.orders[0];
     let numbers = ControlNumbers {
         isa13: 7000 + n as u32,
@@ -264,8 +264,29 @@ pub fn van_850(van: &Mapping, n: u64) -> Result<Vec<u8>, String> {
         st02: 1 + (n % 9000) as u32,
     };
     let at = OffsetDateTime::from_unix_timestamp(1_795_000_000 + 3_607 * n as i64)
-        .map_err(|e| e.to_string())?;
-    to_850::render(po, van, numbers, at).map_err(|e| format!("corpus PO {n}: {e}"))
+        .map_err(|_| CorpusError::Date { n })?;
+    to_850::render(po, van, numbers, at).map_err(|error| CorpusError::Render { n, error })
+}
+
+/// Why a corpus PO could not be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("corpus webhook {n}: {error}")]
+    Webhook {
+        n: u64,
+        error: crate::ingram::order::FieldError,
+    },
+    #[error("corpus PO {n}: its date is out of range")]
+    Date { n: u64 },
+    #[error("corpus PO {n}: {error}")]
+    Render { n: u64, error: to_850::RenderError },
+    #[error("cannot write into {}: {error}", .path.display())]
+    Write {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("corpus webhook {n}: {error}")]
+    Json { n: u64, error: serde_json::Error },
 }
 
 /// Writes corpus POs `range` into `dir`: `archive/PO.850` and `webhooks/PO.json`.
@@ -273,8 +294,11 @@ pub fn write(
     van: &Mapping,
     range: std::ops::Range<u64>,
     dir: &std::path::Path,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+) -> Result<(), CorpusError> {
+    let io = |error| CorpusError::Write {
+        path: dir.to_path_buf(),
+        error,
+    };
     std::fs::create_dir_all(dir.join("archive")).map_err(io)?;
     std::fs::create_dir_all(dir.join("webhooks")).map_err(io)?;
     for n in range {
@@ -284,7 +308,8 @@ pub fn write(
             van_850(van, n)?,
         )
         .map_err(io)?;
-        let text = serde_json::to_string_pretty(&webhook(n)).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&webhook(n))
+            .map_err(|error| CorpusError::Json { n, error })?;
         std::fs::write(dir.join("webhooks").join(format!("{po}.json")), text + "\n").map_err(io)?;
     }
     Ok(())

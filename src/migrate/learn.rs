@@ -13,6 +13,7 @@
 //! command fail, so a learned mapping is never silently wrong. Each step is a function of its
 //! own, in the order of the TOML it writes.
 
+use crate::input::InputError;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -425,9 +426,11 @@ pub fn shipped_unlearned() -> String {
 /// webhooks with), the 855/856 side (`[po_response]`, `[po_status]`, `[inbound]`, `[ack997]`,
 /// the code lists `carrier_name`, `ack_type` and `line_status`), `[limits]` and `[samples]`
 /// (its `dir` made absolute, as the learned mapping may be written elsewhere).
-pub fn unlearned_sections(text: &str, source: &Path) -> Result<String, String> {
-    let all: toml::Table =
-        toml::from_str(text).map_err(|e| format!("{}: {e}", source.display()))?;
+pub fn unlearned_sections(text: &str, source: &Path) -> Result<String, InputError> {
+    let all: toml::Table = toml::from_str(text).map_err(|e| InputError::Toml {
+        path: source.to_path_buf(),
+        error: Box::new(e),
+    })?;
     let mut kept = toml::Table::new();
     for key in [
         "webhook",
@@ -453,12 +456,15 @@ pub fn unlearned_sections(text: &str, source: &Path) -> Result<String, String> {
     if let Some(toml::Value::Table(samples)) = kept.get_mut("samples") {
         if let Some(toml::Value::String(dir)) = samples.get_mut("dir") {
             let parent = source.parent().unwrap_or(Path::new("."));
-            let resolved = std::path::absolute(parent.join(&*dir))
-                .map_err(|e| format!("{}: [samples] dir: {e}", source.display()))?;
+            let joined = parent.join(&*dir);
+            let resolved = std::path::absolute(&joined).map_err(InputError::reading(&joined))?;
             *dir = resolved.display().to_string();
         }
     }
-    let body = toml::to_string(&kept).map_err(|e| format!("{}: {e}", source.display()))?;
+    let body = toml::to_string(&kept).map_err(|error| InputError::TomlOut {
+        path: source.to_path_buf(),
+        error,
+    })?;
     Ok(format!(
         "\n# ---------------------------------------------------------------------------------\n\
          # Not in the 850 archive, so not learned: kept from {} (the webhook view the daemon\n\
@@ -1593,7 +1599,7 @@ pub fn verify(
 }
 
 /// The archive's 850s (each transaction set on its own) and a problem per unreadable file.
-pub fn read_archive(dir: &Path) -> Result<(super::Archive, Vec<String>), String> {
+pub fn read_archive(dir: &Path) -> Result<(super::Archive, Vec<String>), InputError> {
     let mut archive = Vec::new();
     let mut problems = Vec::new();
     for path in super::files_in(dir)? {
@@ -1646,21 +1652,21 @@ fn inputs(from: &Path, webhooks: Option<&Path>, mapping: Option<&Path>) -> Resul
         eprintln!("edi-bridge mapping learn: {e}");
         Status::Usage
     };
-    let (archive, mut problems) = read_archive(from).map_err(fail)?;
+    let (archive, mut problems) = read_archive(from).map_err(|e| fail(e.to_string()))?;
     if archive.is_empty() {
         return Err(fail(format!("no 850 in {}", from.display())));
     }
     let base = super::load_mapping(mapping)?;
     let unlearned = match mapping {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .map_err(InputError::reading(path))
             .and_then(|text| unlearned_sections(&text, path))
-            .map_err(fail)?,
+            .map_err(|e| fail(e.to_string()))?,
         None => shipped_unlearned(),
     };
     let pos = match webhooks {
         Some(dir) => {
-            let (pos, more) = compare::webhook_pos(dir, &base).map_err(fail)?;
+            let (pos, more) = compare::webhook_pos(dir, &base).map_err(|e| fail(e.to_string()))?;
             problems.extend(more);
             pos.into_iter().map(|(_, po)| po).collect()
         }

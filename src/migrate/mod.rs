@@ -190,23 +190,7 @@ fn load_mapping(path: Option<&std::path::Path>) -> Result<crate::mapping::Mappin
 /// 850s with the file each came from.
 pub type Archive = Vec<(std::path::PathBuf, X12File)>;
 
-/// The files of `dir`, sorted by name (subdirectories and hidden files skipped).
-pub fn files_in(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-    let mut files: Vec<std::path::PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
-}
+pub use crate::input::files_in;
 
 #[cfg(test)]
 mod tests {

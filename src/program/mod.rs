@@ -75,6 +75,17 @@ pub struct CompileError {
     pub message: String,
 }
 
+/// A body program that failed on a call: which program (its key and where it is written) and
+/// why. The call is not sent; the job waits for a corrected mapping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the mapping's {key} program failed{at}: {error}")]
+pub struct BodyError {
+    pub key: &'static str,
+    /// ` at FILE:LINE`, or empty.
+    pub at: String,
+    pub error: RunError,
+}
+
 /// Why a run produced no usable result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RunError {

@@ -99,9 +99,7 @@ pub async fn run(args: SimArgs, shutdown: CancellationToken) -> anyhow::Result<(
         )
     })?;
     let faults = match &args.faults {
-        Some(script) => parse_faults(script)
-            .map_err(anyhow::Error::msg)
-            .context("bad --faults")?,
+        Some(script) => parse_faults(script).context("bad --faults")?,
         None => Vec::new(),
     };
     if !(0.0..=1.0).contains(&args.failure_rate) {

@@ -99,8 +99,17 @@ pub enum Fault {
     Drop,
 }
 
+/// A fault script item that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("bad delay in fault {0:?}: expected delay:<milliseconds>")]
+    BadDelay(String),
+    #[error("unknown fault {0:?}: expected a status code, delay:<ms> or drop")]
+    Unknown(String),
+}
+
 /// Parse a fault script such as `503,503,429,401,delay:2000,drop` (delay in milliseconds).
-pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
+pub fn parse_faults(s: &str) -> Result<Vec<Fault>, FaultError> {
     s.split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
@@ -112,15 +121,11 @@ pub fn parse_faults(s: &str) -> Result<Vec<Fault>, String> {
                 ms.trim()
                     .parse::<u64>()
                     .map(|ms| Fault::Delay(Duration::from_millis(ms)))
-                    .map_err(|_| {
-                        format!("bad delay in fault {item:?}: expected delay:<milliseconds>")
-                    })
+                    .map_err(|_| FaultError::BadDelay(item.to_string()))
             } else {
                 match lower.parse::<u16>() {
                     Ok(code) if (200..=599).contains(&code) => Ok(Fault::Status(code)),
-                    _ => Err(format!(
-                        "unknown fault {item:?}: expected a status code, delay:<ms> or drop"
-                    )),
+                    _ => Err(FaultError::Unknown(item.to_string())),
                 }
             }
         })

@@ -228,27 +228,25 @@ impl CommitterState {
                     flushes: flushes.into_iter().map(|reply| (reply, Ok(()))).collect(),
                 }
             }
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 self.fail(shared, reason.clone());
                 refuse(reason, flushes, intakes)
             }
         }
     }
 
-    /// sled's flush, then the syncs it leaves out; the failure as text.
-    fn flush(&mut self, shared: &StoreShared) -> Result<(), String> {
+    /// sled's flush, then the syncs it leaves out.
+    fn flush(&mut self, shared: &StoreShared) -> Result<(), FlushError> {
         shared.health.faults.check("flush")?;
         let inner = {
             let slot = shared.slot.read().unwrap_or_else(|e| e.into_inner());
-            slot.clone().ok_or("the database is closed")?
+            slot.clone().ok_or(FlushError::Closed)?
         };
-        inner.db.flush().map_err(|e| format!("flush: {e}"))?;
+        inner.db.flush().map_err(FlushError::Flush)?;
         drop(inner);
-        let syncer = self.syncer.as_mut().ok_or("the database is closed")?;
-        syncer
-            .after_flush()
-            .map(drop)
-            .map_err(|e| format!("sync after flush: {e}"))
+        let syncer = self.syncer.as_mut().ok_or(FlushError::Closed)?;
+        syncer.after_flush().map(drop).map_err(FlushError::Sync)
     }
 
     /// Takes the database out of service: every later request is refused with `reason` until
@@ -311,7 +309,7 @@ impl CommitterState {
                     "State store writes again; intake resumed."
                 );
             }
-            Err(reason) => self.fail(shared, reason),
+            Err(e) => self.fail(shared, e.to_string()),
         }
     }
 }
@@ -330,4 +328,17 @@ fn record_batch(
         Ok(outcomes) if outcomes.len() == evs.len() => outcomes.into_iter().map(Ok).collect(),
         _ => evs.iter().map(|ev| store.record_event(ev)).collect(),
     }
+}
+
+/// Why the committer's flush failed; the store is out of service with this as its reason.
+#[derive(Debug, thiserror::Error)]
+enum FlushError {
+    #[error("{0}")]
+    Injected(#[from] health::InjectedFault),
+    #[error("the database is closed")]
+    Closed,
+    #[error("flush: {0}")]
+    Flush(sled::Error),
+    #[error("sync after flush: {0}")]
+    Sync(std::io::Error),
 }

@@ -185,15 +185,20 @@ impl Faults {
         self.fail_writes.store(on, Relaxed);
     }
 
-    pub(super) fn check(&self, what: &str) -> Result<(), String> {
+    pub(super) fn check(&self, what: &'static str) -> Result<(), InjectedFault> {
         if self.fail_writes.load(Relaxed) {
-            Err(format!(
-                "{what}: injected fault: no space left on device (os error 28)"
-            ))
+            Err(InjectedFault { what })
         } else {
             Ok(())
         }
     }
+}
+
+/// A write failure injected by a test ([`Faults::fail_writes`]), worded as a full disk.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what}: injected fault: no space left on device (os error 28)")]
+pub(super) struct InjectedFault {
+    what: &'static str,
 }
 
 /// Writes [`PROBE_BYTES`] to [`PROBE_FILE`] in `dir`, syncs it (delayed allocation reports a

@@ -272,6 +272,23 @@ impl Fit<'_> {
 /// How many PID segments a PO1 loop holds (the 850's PID loop repeats up to 1000 times).
 const MAX_PIDS: usize = 1000;
 
+/// Why a line description cannot be carried exactly by PID05 values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Uncarried {
+    /// It does not fit one PID05 as written (empty, or a character the writer cannot carry).
+    #[error("{0}; it is refused, not cut")]
+    Unfit(String),
+    #[error("{len} characters as written, and characters {from}..{to} have no place to split them over PID segments of at most {max} without losing spaces")]
+    NoSplit {
+        len: usize,
+        from: usize,
+        to: usize,
+        max: usize,
+    },
+    #[error("{len} characters as written need more than the {MAX_PIDS} PID segments of at most {max} a line holds; it is refused, not cut")]
+    TooLong { len: usize, max: usize },
+}
+
 /// The PID05 values that carry line description `d` exactly, as the writer writes it under
 /// `opts`: `d` itself when it fits one PID05; otherwise the written text split into parts of at
 /// most PID05's maximum length, at a single space where there is one (that space is the split,
@@ -279,13 +296,13 @@ const MAX_PIDS: usize = 1000;
 /// (a word longer than PID05). `Err` says why it cannot be carried: it is empty as written, it
 /// needs more than [`MAX_PIDS`] segments, or a stretch of PID05's length has no place to split
 /// without losing spaces.
-fn description_parts(d: &str, opts: &x12::WriteOptions) -> Result<Vec<String>, String> {
+fn description_parts(d: &str, opts: &x12::WriteOptions) -> Result<Vec<String>, Uncarried> {
     let max = x12::max_len(opts, "PID", 5).unwrap_or(80).max(1);
     let text = x12::written(d, opts);
     if text.len() <= max {
         return match x12::fit_problem(d, opts, "PID", 5) {
             None => Ok(vec![d.to_string()]),
-            Some(problem) => Err(format!("{problem}; it is refused, not cut")),
+            Some(problem) => Err(Uncarried::Unfit(problem)),
         };
     }
     // `text` is ASCII and trimmed, and every part starts and ends with a non-space.
@@ -302,24 +319,19 @@ fn description_parts(d: &str, opts: &x12::WriteOptions) -> Result<Vec<String>, S
             None => match (1..=max).rev().find(|&i| w[i - 1] != b' ' && w[i] != b' ') {
                 Some(i) => (i, i),
                 None => {
-                    return Err(format!(
-                        "{} characters as written, and characters {}..{} have no place to split \
-                         them over PID segments of at most {max} without losing spaces",
-                        b.len(),
-                        start + 1,
-                        start + max + 1
-                    ))
+                    return Err(Uncarried::NoSplit {
+                        len: b.len(),
+                        from: start + 1,
+                        to: start + max + 1,
+                        max,
+                    })
                 }
             },
         };
         parts.push(text[start..start + end].to_string());
         start += next;
         if parts.len() >= MAX_PIDS {
-            return Err(format!(
-                "{} characters as written need more than the {MAX_PIDS} PID segments of at \
-                 most {max} a line holds; it is refused, not cut",
-                b.len()
-            ));
+            return Err(Uncarried::TooLong { len: b.len(), max });
         }
     }
     parts.push(text[start..].to_string());
@@ -394,7 +406,7 @@ fn extra_segments(po: &PurchaseOrder, mapping: &Mapping) -> Result<Extras, Rende
                 })?;
             outputs
                 .iter()
-                .map(|v| extra_segment(v, &opts).map_err(&fail))
+                .map(|v| extra_segment(v, &opts).map_err(|e| fail(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()
         };
         match place {
@@ -425,10 +437,32 @@ struct Extras {
     summary: Vec<Elements>,
 }
 
+/// Why an output of a `[[po850.segments]]` expression is not a segment the writer can write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadSegment {
+    #[error("each output must be an array of elements, not {0}")]
+    NotArray(String),
+    #[error("element {0} is not a string or a number")]
+    Element(String),
+    #[error("'{0}' is not a segment ID (2 or 3 upper-case letters or digits)")]
+    Id(String),
+    #[error("{0} belongs to the envelope, which the writer builds")]
+    Envelope(String),
+    #[error("{id} has {elements} elements (at most 99)")]
+    TooMany { id: String, elements: usize },
+    #[error("{id}{n:02} is longer than {max} characters: '{value}'")]
+    TooLong {
+        id: String,
+        n: usize,
+        max: usize,
+        value: String,
+    },
+}
+
 /// One output of a `[[po850.segments]]` expression as a segment's elements.
-fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, String> {
+fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, BadSegment> {
     let Some(items) = v.as_array() else {
-        return Err(format!("each output must be an array of elements, not {v}"));
+        return Err(BadSegment::NotArray(v.to_string()));
     };
     let mut elements = Vec::with_capacity(items.len());
     for item in items {
@@ -436,7 +470,7 @@ fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, Str
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Null => String::new(),
-            other => return Err(format!("element {other} is not a string or a number")),
+            other => return Err(BadSegment::Element(other.to_string())),
         });
     }
     let id = elements.first().cloned().unwrap_or_default();
@@ -446,29 +480,26 @@ fn extra_segment(v: &Value, opts: &x12::WriteOptions) -> Result<Vec<String>, Str
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         && id.as_bytes()[0].is_ascii_uppercase();
     if !valid_id {
-        return Err(format!(
-            "'{}' is not a segment ID (2 or 3 upper-case letters or digits)",
-            crate::text::escape(&id)
-        ));
+        return Err(BadSegment::Id(crate::text::escape(&id)));
     }
     if ENVELOPE_IDS.contains(&id.as_str()) {
-        return Err(format!(
-            "{id} belongs to the envelope, which the writer builds"
-        ));
+        return Err(BadSegment::Envelope(id));
     }
     if elements.len() > 100 {
-        return Err(format!(
-            "{id} has {} elements (at most 99)",
-            elements.len() - 1
-        ));
+        return Err(BadSegment::TooMany {
+            id,
+            elements: elements.len() - 1,
+        });
     }
     for (n, value) in elements.iter().enumerate().skip(1) {
         if let Some(max) = x12::max_len(opts, &id, n) {
             if value.chars().count() > max {
-                return Err(format!(
-                    "{id}{n:02} is longer than {max} characters: '{}'",
-                    crate::text::clip(&crate::text::escape(value), 40)
-                ));
+                return Err(BadSegment::TooLong {
+                    id,
+                    n,
+                    max,
+                    value: crate::text::clip(&crate::text::escape(value), 40),
+                });
             }
         }
     }
@@ -679,7 +710,7 @@ fn line(
                 segment: "PID".into(),
                 element: 5,
                 value: d.clone(),
-                problem,
+                problem: problem.to_string(),
             })?
         }
         _ => Vec::new(),
@@ -1046,9 +1077,16 @@ mod tests {
             1000
         );
         let e = description_parts(&"d".repeat(80_001), &opts).unwrap_err();
-        assert!(e.contains("more than the 1000 PID segments"), "{e}");
+        assert!(
+            matches!(e, Uncarried::TooLong { .. })
+                && e.to_string().contains("more than the 1000 PID segments"),
+            "{e}"
+        );
         let e = description_parts(&"a  ".repeat(40).repeat(2), &opts).unwrap_err();
-        assert!(e.contains("no place to split"), "{e}");
+        assert!(
+            matches!(e, Uncarried::NoSplit { .. }) && e.to_string().contains("no place to split"),
+            "{e}"
+        );
         // The webhook's longest string (4096 characters) is carried.
         checked(&po_with(|p| {
             p["lines"][1]["description"] = "d".repeat(4096).into()

@@ -187,7 +187,12 @@ async fn the_same_po_number_in_two_accounts_is_two_pos_end_to_end() {
     let status = edi_bridge::admin::ops::status(&store, &accounts, &q).unwrap();
     assert!(status.contains("1 PO(s) shown"), "{status}");
     // /metrics labels figures by account.
-    let m = metrics(&d).await;
+    let wanted = [
+        "edi_bridge_account_850s_written_total{account=\"ca\"} 1",
+        "edi_bridge_account_850s_written_total{account=\"default\"} 1",
+        "edi_bridge_account_api_calls_total{account=\"ca\",outcome=\"delivered\"} 1",
+    ];
+    let m = metrics_showing(&d, &wanted).await;
     assert!(
         m.contains("edi_bridge_account_850s_written_total{account=\"ca\"} 1"),
         "{m}"
@@ -300,8 +305,14 @@ async fn one_accounts_api_down_never_delays_the_others_calls() {
     })
     .await;
     drop_inbox(&ws, "us.855", &ack_855_for("PO-US", 92));
+    // Delivered, and its job done in the store (recorded after Ingram answered).
     d.until("default's call delivered", || {
         us.calls().iter().any(|c| c.kind == "po_response")
+            && d.r()
+                .store
+                .jobs()
+                .filter_map(Result::ok)
+                .all(|j| j.po.starts_with("ca"))
     })
     .await;
     let waiting: Vec<_> = d.r().store.jobs().filter_map(Result::ok).collect();
@@ -354,7 +365,7 @@ impl edi_bridge::partner::Partner for OtherDistributor {
         canonical: &serde_json::Value,
         _segments: &[Vec<String>],
         _po: &serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, edi_bridge::program::BodyError> {
         Ok(serde_json::json!({ "document": kind.to_string(), "payload": canonical }))
     }
 }

@@ -351,6 +351,20 @@ pub async fn metrics(d: &TestDaemon) -> String {
     get(d, "/metrics").await.text().await.unwrap()
 }
 
+/// The daemon's `/metrics` text once it has every line of `want`: the figures come from
+/// daemon events a metrics task counts after the test saw their effect, so they are asked for
+/// again (each scrape a real request, no sleep) until they show or 20 s pass.
+pub async fn metrics_showing(d: &TestDaemon, want: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = metrics(d).await;
+        if want.iter().all(|w| m.contains(w)) || tokio::time::Instant::now() > deadline {
+            return m;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// An emulator on 127.0.0.1:0 accepting the test client's credentials.
 pub async fn sim(configure: impl FnOnce(&mut SimConfig)) -> (SimHandle, CancellationToken) {
     let mut cfg = SimConfig {
