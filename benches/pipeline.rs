@@ -60,7 +60,7 @@ struct Settings {
     python: Option<String>,
     /// Criterion results older than this Unix time are ignored (`BENCH_CRITERION_SINCE`).
     criterion_since: Option<u64>,
-    /// Sections to run (`BENCH_ONLY`, a comma list of intake, inbox, x12, pyx12, memory, bigfile, history, inboxsets, webhookhistory; all
+    /// Sections to run (`BENCH_ONLY`, a comma list of intake, accounts, inbox, x12, pyx12, memory, bigfile, history, inboxsets, webhookhistory; all
     /// when unset).
     only: Option<Vec<String>>,
     /// POs preloaded for the history section (`BENCH_HISTORY_POS`, 200,000).
@@ -269,6 +269,10 @@ fn main() -> anyhow::Result<()> {
         if s.runs("intake") {
             step("1. webhook intake with durability (+ daemon memory)");
             intake(&s, &mut rep).await?;
+        }
+        if s.runs("accounts") {
+            step("10. end to end (2xx and the 850 in the outbox), one account against two");
+            accounts(&s, &mut rep).await?;
         }
         if s.runs("inbox") {
             step("4. inbox file → Ingram API call");
@@ -615,6 +619,11 @@ async fn start_server_with(kind: Kind, dir: &Path, extra: &str) -> anyhow::Resul
 
 /// Distinct signed webhooks (one PO each): body and `x-hub-signature`.
 fn webhooks(tag: &str, n: usize) -> anyhow::Result<Arc<Vec<(Bytes, String)>>> {
+    webhooks_signed(tag, n, SECRET)
+}
+
+/// [`webhooks`] signed with an account's own `secret`.
+fn webhooks_signed(tag: &str, n: usize, secret: &str) -> anyhow::Result<Arc<Vec<(Bytes, String)>>> {
     let template: serde_json::Value = serde_json::from_str(SAMPLE)?;
     Ok(Arc::new(
         (0..n)
@@ -625,7 +634,7 @@ fn webhooks(tag: &str, n: usize) -> anyhow::Result<Arc<Vec<(Bytes, String)>>> {
                 v["resource"][0]["ingramPurchaseOrderNumber"] = format!("{tag}-{i:06}").into();
                 (
                     Bytes::from(v.to_string()),
-                    edi_bridge::ingram::signature::sign(SECRET.as_bytes(), &event),
+                    edi_bridge::ingram::signature::sign(secret.as_bytes(), &event),
                 )
             })
             .collect(),
@@ -2114,4 +2123,177 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// The second account of section 10: its own ISA06 (so the ERP tells its 850s apart), its own
+/// webhook secret.
+const CA_SECRET: &str = "bench-ca-webhook-secret";
+
+/// Config text for section 10: every 850 named by its account; with `two`, the account `ca`.
+fn accounts_extra(dir: &Path, two: bool) -> anyhow::Result<String> {
+    let mut text = "[outbox]\nfile_pattern = \"{account}-{po}.{isa13}.850\"\n".to_string();
+    if two {
+        std::fs::create_dir_all(dir)?;
+        let mapping = edi_bridge::mapping::DEFAULT_MAPPING.replacen(
+            "sender_id = \"INGRAMMICRO\" ",
+            "sender_id = \"INGRAMMICROCA\" ",
+            1,
+        );
+        anyhow::ensure!(
+            mapping != edi_bridge::mapping::DEFAULT_MAPPING,
+            "the shipped mapping changed: ca's ISA06 not set"
+        );
+        std::fs::write(dir.join("mapping-ca.toml"), mapping)?;
+        std::fs::write(dir.join("ca.webhook.secret"), CA_SECRET)?;
+        let d = dir.display();
+        text.push_str(&format!(
+            r#"[[accounts]]
+id = "ca"
+api_base_url = "http://127.0.0.1:9/vendors/v1"
+token_url = "http://127.0.0.1:9/oauth/oauth30/token"
+client_id = "bench-ca"
+partner_id = "CA654321"
+country_code = "CA"
+sender_id = "ACME-EDI"
+mapping = "mapping-ca.toml"
+client_secret_file = "{d}/client.secret"
+webhook_secret_file = "{d}/ca.webhook.secret"
+requests_per_minute = 60000
+"#
+        ));
+    }
+    Ok(text)
+}
+
+/// Waits (polling the outbox every 20 ms, up to 300 s) until it holds `n` 850s; when it did.
+async fn until_850s(outbox: &Path, n: usize) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if count_850(outbox) >= n {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {n} 850s in {}",
+                count_850(outbox),
+                outbox.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One end-to-end run: the closed loop over the accounts' webhook paths (the requests split
+/// evenly), then the wait for every 850. The closed loop's 2xx figures, and POs/s from the first
+/// request to the last 850 in the outbox.
+async fn end_to_end(s: &Settings, two: bool) -> anyhow::Result<(Load, f64)> {
+    let dir = s
+        .root
+        .join(format!("accounts-{}", if two { "two" } else { "one" }));
+    let _ = std::fs::remove_dir_all(&dir);
+    let extra = accounts_extra(&dir, two)?;
+    let p = start_server_with(Kind::Ours, &dir, &extra).await?;
+    let outbox = dir.join("outbox");
+    let path = |id: &str| format!("{}/webhooks/ingram/{id}/purchase-orders", p.base);
+    let tag = if two { "T" } else { "S" };
+    // Warm-up, and its 850s out of the way before the measured run.
+    let warm = closed_loop(
+        &path("default"),
+        webhooks(&format!("{tag}W"), 200)?,
+        s.connections,
+    )
+    .await;
+    anyhow::ensure!(warm.failed == 0, "{} warm-up requests failed", warm.failed);
+    until_850s(&outbox, 200).await?;
+    let n = s.requests;
+    let start = Instant::now();
+    let load = if two {
+        let half = s.connections / 2;
+        let (default_url, ca_url) = (path("default"), path("ca"));
+        let default_bodies = webhooks(&format!("{tag}D"), n / 2)?;
+        let ca_bodies = webhooks_signed(&format!("{tag}C"), n - n / 2, CA_SECRET)?;
+        let (a, b) = tokio::join!(
+            closed_loop(&default_url, default_bodies, half),
+            closed_loop(&ca_url, ca_bodies, s.connections - half)
+        );
+        let mut lat: Vec<Duration> = a.lat.into_iter().chain(b.lat).collect();
+        lat.sort();
+        Load {
+            lat,
+            failed: a.failed + b.failed,
+            elapsed: a.elapsed.max(b.elapsed),
+        }
+    } else {
+        closed_loop(
+            &path("default"),
+            webhooks(&format!("{tag}D"), n)?,
+            s.connections,
+        )
+        .await
+    };
+    anyhow::ensure!(load.failed == 0, "{} requests failed", load.failed);
+    let last = until_850s(&outbox, 200 + n).await?;
+    let rate = n as f64 / (last - start).as_secs_f64();
+    eprintln!(
+        "   {} account(s): 2xx {:.0} req/s (p99 {:.2} ms), end to end {:.0} POs/s",
+        if two { 2 } else { 1 },
+        load.rate(),
+        load.p(0.99),
+        rate
+    );
+    drop(p);
+    Ok((load, rate))
+}
+
+/// Section 10: POs from the first request to the last 850 in the outbox, with one account and
+/// with two (each taking half the requests on its own webhook path), beside the baseline's
+/// closed loop (one fsync per request, nothing else) in the same run.
+async fn accounts(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
+    let base = intake_one(s, Kind::Baseline).await?;
+    let (one_load, one) = end_to_end(s, false).await?;
+    let (two_load, two) = end_to_end(s, true).await?;
+    let n = s.requests;
+    rep.compare(
+        10,
+        &format!("{n} POs end to end (durable 2xx and the 850 in the outbox), one account, vs the baseline's 2xx ↑"),
+        one,
+        base.closed.rate(),
+        Unit::PerSec("PO"),
+    );
+    rep.compare(
+        10,
+        "… the same, two accounts (half the POs each, own paths and secrets), vs one account ↑",
+        two,
+        one,
+        Unit::PerSec("PO"),
+    );
+    rep.compare(
+        10,
+        "… 2xx throughput, one account, vs the baseline ↑",
+        one_load.rate(),
+        base.closed.rate(),
+        Unit::PerSec("req"),
+    );
+    rep.compare(
+        10,
+        "… 2xx p99, one account, vs the baseline ↓",
+        one_load.p(0.99),
+        base.closed.p(0.99),
+        Unit::Ms,
+    );
+    rep.compare(
+        10,
+        "… 2xx throughput, two accounts vs one ↑",
+        two_load.rate(),
+        one_load.rate(),
+        Unit::PerSec("req"),
+    );
+    rep.compare(
+        10,
+        "… 2xx p99, two accounts vs one ↓",
+        two_load.p(0.99),
+        one_load.p(0.99),
+        Unit::Ms,
+    );
+    Ok(())
 }
