@@ -69,7 +69,7 @@ pub trait Partner: Send + Sync {
         canonical: &serde_json::Value,
         segments: &[Vec<String>],
         po: &serde_json::Value,
-    ) -> Result<serde_json::Value, crate::program::BodyError>;
+    ) -> Result<serde_json::Value, crate::program::BodyProgramError>;
 }
 
 /// Full-jitter exponential backoff for the `attempt`-th retry (0-based): a random wait between

@@ -207,7 +207,7 @@ impl Lane {
     async fn render(
         &self,
         job: &JobRecord,
-    ) -> anyhow::Result<Result<serde_json::Value, crate::program::BodyError>> {
+    ) -> anyhow::Result<Result<serde_json::Value, crate::program::BodyProgramError>> {
         let canonical: serde_json::Value = serde_json::from_str(&job.body)?;
         let mapping = self.account.mapping.current();
         let program = match job.kind {

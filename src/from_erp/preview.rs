@@ -14,7 +14,7 @@ use crate::from_erp::set::{self, SetCalls, SetRefusal};
 use crate::ingram::calls::render_body;
 use crate::ingram::from_856::OrderView;
 use crate::mapping::Mapping;
-use crate::program::BodyError;
+use crate::program::BodyProgramError;
 use crate::x12;
 
 /// One call as the daemon would queue it, before and after the mapping's body program.
@@ -30,7 +30,7 @@ pub struct Preview {
     /// `$po`: the supplied PO in canonical JSON, or null.
     pub po_json: Value,
     /// The request body, or why the program failed.
-    pub body: Result<Value, BodyError>,
+    pub body: Result<Value, BodyProgramError>,
 }
 
 impl Preview {

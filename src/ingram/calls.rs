@@ -109,7 +109,7 @@ pub fn render_body(
     canonical: &Value,
     segments: &[Vec<String>],
     po: &Value,
-) -> Result<Value, crate::program::BodyError> {
+) -> Result<Value, crate::program::BodyProgramError> {
     let (program, key) = match kind {
         CallKind::PoResponse => (&mapping.programs.po_response, "[po_response] body"),
         CallKind::PoStatus => (&mapping.programs.po_status, "[po_status] body"),
@@ -135,7 +135,7 @@ pub fn render_body(
         .programs
         .runner
         .run_object(program, canonical, &[segments, po.clone()])
-        .map_err(|error| crate::program::BodyError { key, at, error })
+        .map_err(|error| crate::program::BodyProgramError { key, at, error })
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ impl Partner for ApiClient {
         canonical: &serde_json::Value,
         segments: &[Vec<String>],
         po: &serde_json::Value,
-    ) -> Result<serde_json::Value, crate::program::BodyError> {
+    ) -> Result<serde_json::Value, crate::program::BodyProgramError> {
         crate::ingram::calls::render_body(mapping, kind, canonical, segments, po)
     }
 }

@@ -79,7 +79,7 @@ pub struct CompileError {
 /// why. The call is not sent; the job waits for a corrected mapping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the mapping's {key} program failed{at}: {error}")]
-pub struct BodyError {
+pub struct BodyProgramError {
     pub key: &'static str,
     /// ` at FILE:LINE`, or empty.
     pub at: String,

@@ -365,7 +365,7 @@ impl edi_bridge::partner::Partner for OtherDistributor {
         canonical: &serde_json::Value,
         _segments: &[Vec<String>],
         _po: &serde_json::Value,
-    ) -> Result<serde_json::Value, edi_bridge::program::BodyError> {
+    ) -> Result<serde_json::Value, edi_bridge::program::BodyProgramError> {
         Ok(serde_json::json!({ "document": kind.to_string(), "payload": canonical }))
     }
 }
