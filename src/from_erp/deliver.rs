@@ -3,7 +3,7 @@
 //! running on its own task, taking only its own account's jobs, so one account's API being down, slow or throttling never delays another account's
 //! calls. Each round of a lane takes the due jobs — at most one per PO, so a PO's calls go
 //! strictly in order (its PO Response before its PO Status calls, and behind a dead letter of
-//! its PO: `Store::due_jobs`), up to [`ROUND_PER_WORKER`] per call in flight, while different POs
+//! its PO: `Store::due_jobs`), up to `ROUND_PER_WORKER` per call in flight, while different POs
 //! proceed in parallel — and sends them `delivery.workers` at a time, each call first waiting for the account's limiter: its pace
 //! (`requests_per_minute`), a pause Ingram asked for (a 429's `Retry-After` /
 //! `X-RateLimit-Reset`, or an `X-RateLimit-Remaining` at or below the calls that may be in
