@@ -140,6 +140,20 @@ pub(super) fn unexpected(seg: &Segment<'_>, why: &str) -> Diagnostic {
     )
 }
 
+/// The set's heading segment (BAK, BSN) a second time: an error, and it is not read over the
+/// first (two documents run together in one ST/SE would otherwise mix one's lines with the
+/// other's PO).
+pub(super) fn repeated_heading(seg: &Segment<'_>) -> Diagnostic {
+    Diagnostic::error(
+        DiagnosticCode::UnexpectedSegment,
+        format!(
+            "{} appears again: a set has one heading; send each document in its own ST/SE",
+            seg.id().to_ascii_lowercase()
+        ),
+        seg.position(),
+    )
+}
+
 /// Mandatory element: text or "" plus a diagnostic.
 pub(super) fn required(seg: &Segment<'_>, n: usize, diags: &mut Vec<Diagnostic>) -> String {
     match txt(seg, n) {

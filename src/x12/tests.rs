@@ -1367,3 +1367,35 @@ fn a_quantity_that_is_not_a_number_is_an_error_and_a_997_names_it() {
     assert!(w.contains("AK5*R*5~"), "{w}");
     assert!(w.contains("AK9*R*1*1*0~"), "{w}");
 }
+
+#[test]
+fn a_second_heading_in_one_set_is_an_error_and_never_read_over_the_first() {
+    // Two 855s run together in one ST/SE: the second BAK must not rename the first's lines.
+    let text = include_str!("../../samples/ingram-po-855.edi")
+        .replace("ACK*IB*2*EA~", "ACK*IB*2*EA~BAK*00*AC*IM-PO-2002*20261120~");
+    let doc = read(text.as_bytes(), &ReadOptions::default());
+    let (ack, d) = Ack855::parse(doc.transactions().next().expect("tx"));
+    assert_eq!(ack.po_number, "IM-PO-1001");
+    let e: Vec<_> = d.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(e.len(), 1, "{d:?}");
+    assert_eq!(e[0].code, DiagnosticCode::UnexpectedSegment);
+    assert_eq!(e[0].position.segment_id.as_deref(), Some("BAK"));
+    assert_eq!(e[0].position.segment_in_set, Some(6), "{:?}", e[0].position);
+    assert!(
+        e[0].message.contains("bak appears again"),
+        "{}",
+        e[0].message
+    );
+
+    // The same for an 856's BSN (after an HL, where it used to overwrite the shipment).
+    let text = include_str!("../../samples/ingram-po-856.edi");
+    let (first, second) = text.split_once("HL*2*").expect("an HL 2");
+    let text = format!("{first}BSN*00*OTHER-SHIPMENT*20261122*1000~HL*2*{second}");
+    let doc = read(text.as_bytes(), &ReadOptions::default());
+    let (asn, d) = Asn856::parse(doc.transactions().next().expect("tx"));
+    assert_ne!(asn.shipment_id, "OTHER-SHIPMENT");
+    let e: Vec<_> = d.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(e.len(), 1, "{d:?}");
+    assert_eq!(e[0].code, DiagnosticCode::UnexpectedSegment);
+    assert_eq!(e[0].position.segment_id.as_deref(), Some("BSN"));
+}

@@ -5,7 +5,8 @@
 
 use super::common::{
     code, missing_element, missing_segment, number, parse_dtm, parse_n1, parse_per, parse_ref,
-    party_detail, product_ids, set_start, txt, unexpected, Contact, Dtm, Party, ProductId, Ref,
+    party_detail, product_ids, repeated_heading, set_start, txt, unexpected, Contact, Dtm, Party,
+    ProductId, Ref,
 };
 use super::envelope::Transaction;
 use super::error::{Diagnostic, Position};
@@ -198,7 +199,9 @@ impl Ack855 {
         let mut seen_bak = false;
         let mut in_party = false;
         for seg in tx.body() {
-            if seg.is("BAK") {
+            if seg.is("BAK") && seen_bak {
+                d.push(repeated_heading(seg));
+            } else if seg.is("BAK") {
                 seen_bak = true;
                 a.read_bak(seg, &mut d);
             } else if seg.is("N1") {

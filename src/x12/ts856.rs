@@ -8,7 +8,7 @@
 
 use super::common::{
     code, missing_element, missing_segment, number, parse_dtm, parse_n1, parse_ref, party_detail,
-    product_ids, set_start, txt, Dtm, Party, ProductId, Ref,
+    product_ids, repeated_heading, set_start, txt, Dtm, Party, ProductId, Ref,
 };
 use super::envelope::Transaction;
 use super::error::{Diagnostic, DiagnosticCode, Position};
@@ -242,7 +242,9 @@ impl Asn856 {
         let mut seen_bsn = false;
         let mut in_party = false;
         for seg in tx.body() {
-            if seg.is("BSN") {
+            if seg.is("BSN") && seen_bsn {
+                d.push(repeated_heading(seg));
+            } else if seg.is("BSN") {
                 seen_bsn = true;
                 a.read_bsn(seg, &mut d);
             } else if seg.is("HL") {

@@ -2352,6 +2352,22 @@ fn x12_cases() -> Vec<XCase> {
             "",
             &["segment HL"],
         ),
+        // Two documents run together in one set: the second heading is refused, never read
+        // over the first.
+        (
+            ACK,
+            "a second bak",
+            "ACK*IB*2*EA~",
+            "ACK*IB*2*EA~\nBAK*00*AC*IM-PO-2002*20261120~",
+            &["bak appears again", "segment BAK"],
+        ),
+        (
+            ASN,
+            "a second bsn",
+            "HL*2*1*O*1~",
+            "BSN*00*OTHER-SHIPMENT*20261122*1000~\nHL*2*1*O*1~",
+            &["bsn appears again", "segment BSN"],
+        ),
     ];
     for (sample, name, from, to, needles) in content {
         n += 1;
