@@ -70,6 +70,12 @@ pub async fn run(loaded: &Loaded) -> Vec<Check> {
             out.push(Check::fail(name, problem));
             continue;
         }
+        if dir == &p.state {
+            if let Some(check) = state_to_create(dir) {
+                out.push(check);
+                continue;
+            }
+        }
         out.push(match crate::files::probe_writable(dir) {
             Ok(()) => Check::pass(name, format!("{} is writable", dir.display())),
             Err(e) => Check::fail(
@@ -324,6 +330,34 @@ pub fn render(checks: &[Check]) -> String {
         let _ = writeln!(s, "{failed} of {} checks failed", checks.len());
     }
     s
+}
+
+/// The state directory's check when it does not exist yet (the daemon creates it at its first
+/// start): whether its nearest existing parent lets the daemon create it. `None` when it exists.
+fn state_to_create(dir: &std::path::Path) -> Option<Check> {
+    let missing = |p: &std::path::Path| matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+    if !missing(dir) {
+        return None;
+    }
+    let parent = dir.ancestors().skip(1).find(|a| !missing(a))?;
+    Some(match crate::files::probe_writable(parent) {
+        Ok(()) => Check::pass(
+            "state directory",
+            format!(
+                "{} does not exist yet; the daemon creates it at its first start ({} is writable)",
+                dir.display(),
+                parent.display()
+            ),
+        ),
+        Err(e) => Check::fail(
+            "state directory",
+            format!(
+                "{} does not exist and {} is not writable ({e}): create it for the service user (mode 700), or let systemd's StateDirectory= make it",
+                dir.display(),
+                parent.display()
+            ),
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -289,3 +289,20 @@ async fn the_emulator_sample_config_passes_check_and_the_connection_test() {
     assert!(out.contains("checks passed") && !out.contains('✗'), "{out}");
     assert!(!out.contains(CLIENT), "{out}");
 }
+
+#[tokio::test]
+async fn a_state_directory_not_made_yet_passes_when_the_daemon_can_make_it() {
+    let (sim, _t) = sim(|_| {}).await;
+    let ws = Workspace::new();
+    make_dirs(&ws);
+    // The daemon makes its state directory at its first start: the test says so, and passes.
+    std::fs::remove_dir(ws.path("state")).unwrap();
+    let (code, out) = online(&ws, &sim).await;
+    assert_eq!(code, Some(0), "{out}");
+    let line = out.lines().find(|l| l.contains("state directory")).unwrap();
+    assert!(
+        line.starts_with("✓") && line.contains("does not exist yet"),
+        "{out}"
+    );
+    assert!(!ws.path("state").exists(), "the check made nothing");
+}
