@@ -601,7 +601,7 @@ fn start_migration(
         let comparer = crate::migrate::shadow::Shadow {
             shadow_dir: root("outbox.shadow_dir", shadow)?,
             van_dir: root("migration.van_dir", van)?,
-            mapping: shared.mapping.clone(),
+            accounts: shared.accounts.clone(),
             metrics: shared.metrics.clone(),
             state: state.clone(),
             events: shared.events.clone(),
@@ -612,7 +612,7 @@ fn start_migration(
     if !config.migration.send_calls {
         let recorder = crate::migrate::shadow::Recorder {
             store: shared.store.clone(),
-            mapping: shared.mapping.clone(),
+            accounts: shared.accounts.clone(),
             state,
             wake: shared.deliver_wake.clone(),
             events: shared.events.clone(),

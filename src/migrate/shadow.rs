@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::compare::{first_difference, Difference};
 use super::X12File;
+use crate::accounts::Accounts;
 use crate::files::Root;
-use crate::mapping::SharedMapping;
 use crate::metrics::Metrics;
 use crate::store::records::JobRecord;
 use crate::store::Store;
@@ -146,7 +146,8 @@ impl ShadowState {
 pub struct Shadow {
     pub shadow_dir: Root,
     pub van_dir: Root,
-    pub mapping: SharedMapping,
+    /// Every account: an 850 is compared under the mapping of the account that wrote it.
+    pub accounts: Accounts,
     pub metrics: Arc<Metrics>,
     pub state: ShadowState,
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
@@ -195,6 +196,20 @@ impl Index {
 }
 
 impl Shadow {
+    /// The mapping of the account whose 850 `ours` is (by its ISA06/ISA08, the reverse of the
+    /// pair the ERP answers with); the first account's when none matches.
+    fn mapping_of(&self, ours: &X12File) -> std::sync::Arc<crate::mapping::Mapping> {
+        let isa = |n| {
+            ours.first("ISA")
+                .map(|s| X12File::value(s, n).trim().to_string())
+                .unwrap_or_default()
+        };
+        match self.accounts.route(&isa(8), &isa(6), None) {
+            crate::accounts::AccountRoute::Account(a) => a.mapping.current(),
+            crate::accounts::AccountRoute::Unknown(_) => self.accounts.primary().mapping.current(),
+        }
+    }
+
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut rx = self.events.subscribe();
         let indexes = Arc::new(Mutex::new((Index::default(), Index::default())));
@@ -234,7 +249,6 @@ impl Shadow {
             let vans = ix.1.update(&self.van_dir)?;
             (ours, vans)
         };
-        let mapping = self.mapping.current();
         let mut new = Vec::new();
         let mut waiting = 0;
         for (po, our_name) in &ours {
@@ -271,6 +285,7 @@ impl Shadow {
                     continue;
                 }
             };
+            let mapping = self.mapping_of(&o);
             let difference = first_difference(&v, &o, &mapping);
             self.metrics.shadow_850(difference.is_none());
             match &difference {
@@ -303,7 +318,8 @@ impl Shadow {
 #[derive(Clone)]
 pub struct Recorder {
     pub store: Store,
-    pub mapping: SharedMapping,
+    /// Every account: a call is rendered by its own account's partner and mapping.
+    pub accounts: Accounts,
     pub state: ShadowState,
     pub wake: Arc<tokio::sync::Notify>,
     pub events: tokio::sync::broadcast::Sender<crate::events::Event>,
@@ -334,9 +350,8 @@ impl Recorder {
 
     fn round(&self) -> Result<usize, crate::store::StoreError> {
         let due = self.store.due_jobs(None, u64::MAX, 64)?;
-        let mapping = self.mapping.current();
         for job in &due.jobs {
-            let body = self.body(&mapping, job);
+            let body = self.body(job);
             tracing::info!(po = %Escaped(&job.po), path = %Escaped(&job.path), "Shadow run: call recorded, not sent ([migration] send_calls = false).");
             self.state.call(ShadowCall {
                 po: job.po.clone(),
@@ -359,7 +374,12 @@ impl Recorder {
         Ok(due.jobs.len())
     }
 
-    fn body(&self, mapping: &crate::mapping::Mapping, job: &JobRecord) -> String {
+    fn body(&self, job: &JobRecord) -> String {
+        let account_id = crate::domain::split_po_key(&job.po).0;
+        let Some(account) = self.accounts.get(account_id) else {
+            return format!("(no account {account_id} in the configuration)");
+        };
+        let mapping = account.mapping.current();
         let canonical: serde_json::Value = match serde_json::from_str(&job.body) {
             Ok(v) => v,
             Err(e) => return format!("(the stored body is not JSON: {e})"),
@@ -372,7 +392,10 @@ impl Recorder {
             .map_or(serde_json::Value::Null, |o| {
                 crate::domain::canonical::po_json(&o.order)
             });
-        match crate::ingram::calls::render_body(mapping, job.kind, &canonical, &job.segments, &po) {
+        match account
+            .partner
+            .render_body(&mapping, job.kind, &canonical, &job.segments, &po)
+        {
             Ok(v) => serde_json::to_string(&v).unwrap_or_default(),
             Err(reason) => format!("(would fail: {reason})"),
         }

@@ -329,6 +329,76 @@ async fn one_accounts_api_down_never_delays_the_others_calls() {
     d.stop().await;
 }
 
+/// The seam with the VAN move: in a shadow run that records calls instead of sending them,
+/// each account's call is rendered with its own mapping (here ca's body program), not the
+/// first account's.
+#[tokio::test]
+async fn a_shadow_run_renders_each_accounts_calls_with_its_own_mapping() {
+    let (us, _us_stop) = sim(|_| {}).await;
+    let (ca, _ca_stop) = ca_sim().await;
+    let ws = Workspace::new();
+    std::fs::create_dir(ws.path("shadow")).unwrap();
+    let text = two_accounts(&ws, &us, &ca).replacen(
+        "[outbox]\n",
+        &format!(
+            "[outbox]\nshadow_dir = \"{}\"\n",
+            ws.path("shadow").display()
+        ),
+        1,
+    ) + "[migration]\nsend_calls = false\n[console]\nlisten = \"127.0.0.1:0\"\n";
+    let ca_mapping = ca_mapping();
+    assert!(
+        ca_mapping.contains("[po_response]\n"),
+        "the shipped mapping changed"
+    );
+    std::fs::write(
+        ws.path("mapping-ca.toml"),
+        ca_mapping.replacen(
+            "[po_response]\n",
+            "[po_response]\nbody = '''. + {renderedBy: \"the ca mapping\"}'''\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let d = ws.start_text(&text).await;
+    let (status, body) = post(
+        &ca_url(&d),
+        &sample_with("EV-CA-S", "PO-CA-S"),
+        Some(&ca_sign("EV-CA-S")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    d.wait_written(1).await;
+    let mut rx = d.r().events.subscribe();
+    drop_inbox(&ws, "ca.855", &ca_855("PO-CA-S", 94));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(edi_bridge::events::Event::CallRecorded { .. })) => break,
+            Ok(_) => {}
+            Err(_) => panic!("timed out waiting for the recorded call"),
+        }
+    }
+    let console = format!("http://{}/migration", d.r().console_addr.unwrap());
+    let html = client()
+        .get(&console)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("renderedBy") && html.contains("the ca mapping"),
+        "{html}"
+    );
+    assert!(
+        us.calls().is_empty() && ca.calls().is_empty(),
+        "nothing sent"
+    );
+    d.stop().await;
+}
+
 /// A distributor that is not Ingram: its own body shape, its own answers, no HTTP at all. The
 /// delivery worker drives it through the same `Partner` seam as Ingram's client.
 struct OtherDistributor {
