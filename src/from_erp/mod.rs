@@ -1,8 +1,9 @@
-//! The flow *from* the ERP: its answers, on their way to Ingram. The [`watcher`] finds settled files in the inbox and claims
-//! them; [`inbox`] parses each claimed file, turns its 855s and 856s into API jobs through the
-//! pure translators `ingram::from_855` and `ingram::from_856`, records 997s, writes 997s back, and commits
-//! all of it to the store before archiving the file; [`deliver`] sends the jobs to Ingram until
-//! Ingram accepts them.
+//! The flow *from* the ERP: its answers, on their way to Ingram. The [`watcher`] finds settled
+//! files in the inbox and claims them; [`inbox`] parses each claimed file, turns its 855s and
+//! 856s into API jobs ([`set`] reads and translates each transaction set through the pure
+//! translators `ingram::from_855` and `ingram::from_856`, for the inbox and the admin's
+//! [`preview`] alike), records 997s, writes 997s back, and commits all of it to the store before
+//! archiving the file; [`deliver`] sends the jobs to Ingram until Ingram accepts them.
 
 pub mod deliver;
 pub mod inbox;
