@@ -6,7 +6,6 @@
 //! `NAME.856` with an optional `NAME.po.json`) or, when it has none, the samples shipped with the
 //! binary (`samples/`): Ingram's webhook, and the ERP's 855 and 856 for its PO.
 
-use crate::input::InputError;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -14,6 +13,7 @@ use serde_json::Value;
 use crate::domain::{CallKind, PurchaseOrder};
 use crate::from_erp::preview;
 use crate::ingram::order::{self, DecodeError};
+use crate::input::InputError;
 use crate::mapping::Mapping;
 use crate::program::Program;
 use crate::to_erp::to_850::{self, RenderError};

@@ -3,8 +3,6 @@
 //! see) and `mapping test DIR` (each input beside its `NAME.expected.json`, compared, with a
 //! diff). Nothing here touches the store, the network or the ERP's directories.
 
-use crate::from_erp::set::SetRefusal;
-use crate::input::{read, InputError};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +11,9 @@ use serde_json::{json, Value};
 use crate::cli::Exit;
 use crate::domain::{canonical, PurchaseOrder};
 use crate::from_erp::preview;
+use crate::from_erp::set::SetRefusal;
 use crate::ingram::order;
+use crate::input::{read, InputError};
 use crate::mapping::Mapping;
 use crate::to_erp::to_850;
 

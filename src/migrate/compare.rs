@@ -6,7 +6,6 @@
 //! same segments, same elements, same padding. The daemon's shadow mode uses
 //! [`first_difference`] for each 850 it writes.
 
-use crate::input::InputError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::{Status, X12File};
 use crate::domain::PurchaseOrder;
+use crate::input::InputError;
 use crate::mapping::Mapping;
 use crate::to_erp::to_850::{self, ControlNumbers};
 

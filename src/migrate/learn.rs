@@ -13,7 +13,6 @@
 //! command fail, so a learned mapping is never silently wrong. Each step is a function of its
 //! own, in the order of the TOML it writes.
 
-use crate::input::InputError;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use std::path::{Path, PathBuf};
 use super::compare::{self, Verdict};
 use super::{Status, X12File};
 use crate::domain::{Address, PurchaseOrder};
+use crate::input::InputError;
 use crate::mapping::{Mapping, DEFAULT_MAPPING};
 use crate::to_erp::to_850::price_text;
 
