@@ -371,23 +371,11 @@ async fn a_shadow_run_renders_each_accounts_calls_with_its_own_mapping() {
     d.wait_written(1).await;
     let mut rx = d.r().events.subscribe();
     drop_inbox(&ws, "ca.855", &ca_855("PO-CA-S", 94));
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Ok(edi_bridge::events::Event::CallRecorded { .. })) => break,
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for the recorded call"),
-        }
-    }
-    let console = format!("http://{}/migration", d.r().console_addr.unwrap());
-    let html = client()
-        .get(&console)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(
+        wait_call_recorded(&mut rx).await,
+        edi_bridge::domain::po_key("ca", "PO-CA-S")
+    );
+    let html = migration_page(&d).await;
     assert!(
         html.contains("renderedBy") && html.contains("the ca mapping"),
         "{html}"

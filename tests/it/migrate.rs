@@ -120,15 +120,7 @@ async fn shadow_850s_go_to_the_shadow_dir_and_are_compared_with_the_vans() {
     assert_eq!(seen, BTreeMap::from([(first.into(), true)]));
     assert_eq!(ws.files("shadow").len(), 4);
 
-    let console = format!("http://{}/migration", d.r().console_addr.unwrap());
-    let html = client()
-        .get(&console)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = migration_page(&d).await;
     assert!(html.contains("3 of 4 identical"), "{html}");
     assert!(html.contains(third) && html.contains("N102"), "{html}");
     assert!(html.contains("po850.parties.source"), "{html}");
@@ -157,17 +149,7 @@ async fn send_calls_false_reads_the_erps_855_and_records_its_call_without_sendin
     d.wait_written(1).await;
     let mut rx = d.r().events.subscribe();
     drop_inbox(&ws, "po-1001.855", &ack_855_for("IM-PO-1001", 900));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Ok(Event::CallRecorded { po, .. })) => {
-                assert_eq!(po, "IM-PO-1001");
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => panic!("timed out waiting for the recorded call"),
-        }
-    }
+    assert_eq!(wait_call_recorded(&mut rx).await, "IM-PO-1001");
     assert!(sim.calls().is_empty(), "{:?}", sim.calls());
     assert_eq!(
         d.r().store.job_count(),

@@ -365,6 +365,37 @@ pub async fn metrics_showing(d: &TestDaemon, want: &[&str]) -> String {
     }
 }
 
+/// The console's Migration page (`[console]` must be set).
+pub async fn migration_page(d: &TestDaemon) -> String {
+    let url = format!(
+        "http://{}/migration",
+        d.r().console_addr.expect("console listening")
+    );
+    client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits (on daemon events) for the next call recorded instead of sent
+/// (`[migration] send_calls = false`); its PO key.
+pub async fn wait_call_recorded(
+    rx: &mut tokio::sync::broadcast::Receiver<edi_bridge::events::Event>,
+) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(edi_bridge::events::Event::CallRecorded { po, .. })) => return po,
+            Ok(_) => {}
+            Err(_) => panic!("timed out waiting for a recorded call"),
+        }
+    }
+}
+
 /// An emulator on 127.0.0.1:0 accepting the test client's credentials.
 pub async fn sim(configure: impl FnOnce(&mut SimConfig)) -> (SimHandle, CancellationToken) {
     let mut cfg = SimConfig {
