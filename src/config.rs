@@ -394,6 +394,10 @@ pub struct OutboxConfig {
     /// is expected for them and none is overdue. Unset (the default) after the cut-over.
     #[serde(default)]
     pub shadow_dir: Option<PathBuf>,
+    /// `true`: no 850 or 997 is written; webhooks are still accepted and stored, and their 850s
+    /// wait in the queue until the daemon runs with `false` again (ERP maintenance).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// `[migration]`: the parallel run beside the VAN.
@@ -427,6 +431,7 @@ impl Default for OutboxConfig {
             retry_secs: defaults::outbox_retry_secs(),
             nice: defaults::outbox_nice(),
             shadow_dir: None,
+            paused: false,
         }
     }
 }

@@ -523,6 +523,7 @@ fn start_outbox(
         background: crate::background::Background::spawn("outbox", config.outbox.nice)
             .context("cannot start the outbox thread")?,
         live: shared.liveness.stamp("outbox worker"),
+        paused: config.outbox.paused,
     };
     tasks.spawn("outbox worker", outbox.run(tasks.shutdown.clone()));
     Ok(())

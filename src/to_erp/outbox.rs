@@ -4,7 +4,8 @@
 //! Per PO: (1) allocate ISA13/GS06/ST02 and the file name in sled and flush — a retry reuses
 //! them, so a re-render is byte-identical under the same name; (2) create a hidden temp file
 //! `.NAME.<tag>.tmp` in the outbox (`O_EXCL|O_NOFOLLOW`, mode 0640; the tag comes from a key in
-//! the state directory, so nobody can plant anything at the name beforehand) and fsync it;
+//! the state directory, so nobody can plant anything at the name beforehand) and make it
+//! durable (a batch's temp files and archive copies at once: `files::sync_files`);
 //! (3) hard-link the open file to `NAME` (atomic, never replaces) and fsync the directory — the
 //! temp file's link count is the receipt that the link happened, even if the ERP has already
 //! moved the file away; (4) archive a copy; (5) mark the PO written and dequeue it, flush;
@@ -48,6 +49,8 @@ pub struct Outbox {
     pub background: crate::background::Background,
     /// Busy while a batch is being written (the watchdog's view of this worker).
     pub live: crate::clock::BusySince,
+    /// `[outbox] paused`: write nothing, leave everything queued.
+    pub paused: bool,
 }
 
 /// What the worker needs of one account.
@@ -71,6 +74,11 @@ struct Batch {
 impl Outbox {
     /// Runs until `shutdown`; finishes the batch it is on first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if self.paused {
+            tracing::warn!("The outbox is paused ([outbox] paused = true): webhooks are accepted and their 850s (and the 997s) stay queued until the daemon runs with paused = false.");
+            shutdown.cancelled().await;
+            return Ok(());
+        }
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -127,10 +135,107 @@ impl Outbox {
         }
     }
 
-    /// Writes up to `limit` queued 850s, sharing the syncs: allocate all and flush once; write,
-    /// fsync and link each file; fsync each directory once; mark all written and flush once;
-    /// then drop the receipts. The order of durable steps per PO is the one in the module docs.
+    /// Writes up to `limit` queued 850s, sharing the syncs: allocate all and flush once; write
+    /// each temp file (and its archive copy), sync them all at once ([`files::sync_files`]);
+    /// link each; fsync each directory once; mark all written and flush once; then drop the
+    /// receipts. The order of durable steps per PO is the one in the module docs.
     fn write_batch(&self, limit: usize) -> anyhow::Result<Batch> {
+        let store = &self.store;
+        let Taken {
+            finished,
+            work,
+            mut failed,
+        } = self.take(limit)?;
+        if work.is_empty() && finished.is_empty() {
+            return Ok(Batch {
+                written: Vec::new(),
+                failed,
+            });
+        }
+        store.flush_blocking()?;
+        let mut outboxes: BTreeMap<String, Dir> = BTreeMap::new();
+        let mut archive = match &self.archive_dir {
+            Some(root) => Some(Archive::new(root.open()?)),
+            None => None,
+        };
+        let mut staged = Vec::new();
+        for w in work {
+            let Outbound850::Allocated { envelope } = &w.rec.outbound else {
+                anyhow::bail!("allocation left PO {} pending", shown(&w.po));
+            };
+            let bytes = match render(&w.rec.order, &w.mapping, envelope) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(po = %shown(&w.po), error = %crate::text::Escaped(&format!("{e:#}")), "850 cannot be rendered with the current mapping; it stays queued.");
+                    failed += 1;
+                    continue;
+                }
+            };
+            let outbox = match outboxes.entry(w.account.id.clone()) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => v.insert(w.account.dir.open()?),
+            };
+            let name = envelope.file_name.clone();
+            let prepared = prepare(outbox, &self.temp_key, &name, &bytes)?;
+            if let Some(archive) = &mut archive {
+                let day = format!("outbound/{}", crate::clock::date_path(&envelope.created_at));
+                archive.write(day, &name, &bytes)?;
+            }
+            staged.push(Staged {
+                queue_id: w.queue_id,
+                po: w.po,
+                name,
+                account: w.account.id.clone(),
+                prepared,
+                bytes,
+            });
+        }
+        let mut synced: Vec<&std::fs::File> = staged.iter().filter_map(Staged::file).collect();
+        if let Some(archive) = &archive {
+            synced.extend(archive.files());
+        }
+        files::sync_files(&synced)?;
+        for s in &staged {
+            if let Prepared::Written(file) = &s.prepared {
+                finish(
+                    &outboxes[&s.account],
+                    &self.temp_key,
+                    &s.name,
+                    file,
+                    &s.bytes,
+                )?;
+            }
+        }
+        let archive_dirs = match archive {
+            Some(archive) => archive.name_all()?,
+            None => Vec::new(),
+        };
+        for d in outboxes.values().chain(archive_dirs.iter()) {
+            d.sync()?;
+        }
+        let at = crate::clock::now_rfc3339();
+        let done: Vec<(u64, &str)> = finished
+            .iter()
+            .map(|(q, po)| (*q, po.as_str()))
+            .chain(staged.iter().map(|s| (s.queue_id, s.po.as_str())))
+            .collect();
+        store.complete_850s(&done, &at)?;
+        store.flush_blocking()?;
+        self.drop_receipts(
+            &outboxes,
+            staged.iter().map(|s| (s.account.as_str(), s.name.as_str())),
+        );
+        Ok(Batch {
+            written: staged.into_iter().map(|s| (s.po, s.name)).collect(),
+            failed,
+        })
+    }
+
+    /// The queue's next `limit` POs: those already written or without a record (their queue
+    /// entries to finish), and the others with their envelopes allocated (one transaction per
+    /// account: each numbers its own interchanges, and sled serialises transactions against
+    /// flushes, so fewer of them keep webhook intake from waiting).
+    fn take(&self, limit: usize) -> anyhow::Result<Taken<'_>> {
         let store = &self.store;
         let now = crate::clock::now_rfc3339();
         let mut finished = Vec::new();
@@ -151,8 +256,6 @@ impl Outbox {
             }
         }
         let mut failed = 0;
-        // One transaction per account (each numbers its own interchanges): sled serialises
-        // transactions against flushes, so fewer of them keep webhook intake from waiting.
         let mut work = Vec::new();
         for (account, entries) in pending {
             let Some(acc) = self.accounts.iter().find(|a| a.id == account) else {
@@ -167,81 +270,41 @@ impl Outbox {
                     file_name(&self.file_pattern, &PoRef::from_key(po), env)
                 })?;
             for ((queue_id, po), rec) in entries.into_iter().zip(recs) {
-                work.push((queue_id, po, rec, acc, mapping.clone()));
+                work.push(Work {
+                    queue_id,
+                    po,
+                    rec,
+                    account: acc,
+                    mapping: mapping.clone(),
+                });
             }
         }
-        if work.is_empty() && finished.is_empty() {
-            return Ok(Batch {
-                written: Vec::new(),
-                failed,
-            });
-        }
-        store.flush_blocking()?;
-        let archive = match &self.archive_dir {
-            Some(root) => Some(root.open()?),
-            None => None,
-        };
-        let mut outboxes: BTreeMap<String, Dir> = BTreeMap::new();
-        let mut staged = Vec::new();
-        let mut archive_dirs: BTreeMap<String, Dir> = BTreeMap::new();
-        for (queue_id, po, rec, acc, mapping) in work {
-            let Outbound850::Allocated { envelope } = &rec.outbound else {
-                anyhow::bail!("allocation left PO {} pending", shown(&po));
-            };
-            let bytes = match render(&rec.order, &mapping, envelope) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(po = %shown(&po), error = %crate::text::Escaped(&format!("{e:#}")), "850 cannot be rendered with the current mapping; it stays queued.");
-                    failed += 1;
-                    continue;
-                }
-            };
-            let outbox = match outboxes.entry(acc.id.clone()) {
-                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => v.insert(acc.dir.open()?),
-            };
-            stage(outbox, &self.temp_key, &envelope.file_name, &bytes)?;
-            if let Some(archive) = &archive {
-                let day = format!("outbound/{}", crate::clock::date_path(&envelope.created_at));
-                let dir = match archive_dirs.entry(day) {
-                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        let dir = archive.sub_path(v.key(), files::SHARED_DIR_MODE)?;
-                        v.insert(dir)
-                    }
-                };
-                dir.replace_file(OsStr::new(&envelope.file_name), &bytes)?;
-            }
-            staged.push((queue_id, po, envelope.file_name.clone(), acc.id.clone()));
-        }
-        for d in outboxes.values().chain(archive_dirs.values()) {
-            d.sync()?;
-        }
-        let at = crate::clock::now_rfc3339();
-        let done: Vec<(u64, &str)> = finished
-            .iter()
-            .map(|(q, po)| (*q, po.as_str()))
-            .chain(staged.iter().map(|(q, po, _, _)| (*q, po.as_str())))
-            .collect();
-        store.complete_850s(&done, &at)?;
-        store.flush_blocking()?;
-        let mut removed = BTreeMap::new();
-        for (_, _, name, account) in &staged {
-            if let Some(outbox) = outboxes.get(account) {
-                if outbox.unlink(&self.temp_key.temp_name(name)).is_ok() {
-                    removed.insert(account.clone(), ());
-                }
-            }
-        }
-        for account in removed.keys() {
-            if let Some(outbox) = outboxes.get(account) {
-                let _ = outbox.sync();
-            }
-        }
-        Ok(Batch {
-            written: staged.into_iter().map(|(_, po, f, _)| (po, f)).collect(),
+        Ok(Taken {
+            finished,
+            work,
             failed,
         })
+    }
+
+    /// Removes the temp files (the receipts) of files now marked written, then syncs each
+    /// directory one was removed from. Best effort: a receipt left behind is dropped by the
+    /// next attempt at that name, and a written PO is never attempted again.
+    fn drop_receipts<'a>(
+        &self,
+        dirs: &BTreeMap<String, Dir>,
+        written: impl Iterator<Item = (&'a str, &'a str)>,
+    ) {
+        let mut removed = BTreeMap::new();
+        for (account, name) in written {
+            if let Some(dir) = dirs.get(account) {
+                if dir.unlink(&self.temp_key.temp_name(name)).is_ok() {
+                    removed.insert(account, dir);
+                }
+            }
+        }
+        for dir in removed.values() {
+            let _ = dir.sync();
+        }
     }
 
     /// The outbox directory a prepared file of `account` goes to (the first account's when that
@@ -305,7 +368,7 @@ impl Outbox {
         }
         store.flush_blocking()?;
         let mut dirs: BTreeMap<String, Dir> = BTreeMap::new();
-        let mut staged = Vec::new();
+        let mut prepared = Vec::new();
         let mut failure = None;
         for (id, file) in queued {
             let dir = match dirs.entry(file.account.clone()) {
@@ -314,13 +377,38 @@ impl Outbox {
                     v.insert(self.dir_of(&file.account).open()?)
                 }
             };
-            match stage(
-                dir,
-                &self.temp_key,
-                &file.file_name,
-                file.content.as_bytes(),
-            ) {
-                Ok(()) => staged.push((id, file.account, file.file_name)),
+            let content = file.content.as_bytes();
+            match prepare(dir, &self.temp_key, &file.file_name, content) {
+                Ok(p) => prepared.push((id, file, p)),
+                Err(e) => {
+                    failure =
+                        Some(anyhow::Error::new(e).context(format!("997 {}", file.file_name)));
+                    break;
+                }
+            }
+        }
+        let synced: Vec<&std::fs::File> = prepared
+            .iter()
+            .filter_map(|(_, _, p)| match p {
+                Prepared::Written(f) => Some(f),
+                Prepared::Delivered => None,
+            })
+            .collect();
+        files::sync_files(&synced)?;
+        let mut staged = Vec::new();
+        for (id, file, p) in &prepared {
+            let linked = match p {
+                Prepared::Written(f) => finish(
+                    &dirs[&file.account],
+                    &self.temp_key,
+                    &file.file_name,
+                    f,
+                    file.content.as_bytes(),
+                ),
+                Prepared::Delivered => Ok(()),
+            };
+            match linked {
+                Ok(()) => staged.push((*id, file.account.as_str(), file.file_name.as_str())),
                 Err(e) => {
                     failure =
                         Some(anyhow::Error::new(e).context(format!("997 {}", file.file_name)));
@@ -334,14 +422,112 @@ impl Outbox {
         let ids: Vec<u64> = staged.iter().map(|(id, _, _)| *id).collect();
         store.complete_files(&ids)?;
         store.flush_blocking()?;
-        for (_, account, name) in &staged {
-            if let Some(dir) = dirs.get(account) {
-                let _ = dir.unlink(&self.temp_key.temp_name(name));
-            }
-        }
+        self.drop_receipts(&dirs, staged.iter().map(|(_, a, n)| (*a, *n)));
         match failure {
             Some(e) => Err(e),
-            None => Ok(staged.into_iter().map(|(_, _, name)| name).collect()),
+            None => Ok(staged
+                .into_iter()
+                .map(|(_, _, name)| name.to_string())
+                .collect()),
+        }
+    }
+}
+
+/// One queued PO with its allocated envelope, the account it belongs to and that account's
+/// mapping as it was at allocation.
+struct Work<'a> {
+    queue_id: u64,
+    po: String,
+    rec: crate::store::records::OrderRecord,
+    account: &'a OutboxAccount,
+    mapping: Arc<Mapping>,
+}
+
+/// What [`Outbox::take`] found in the queue.
+struct Taken<'a> {
+    /// Queue entries to finish without writing (already written, or no record).
+    finished: Vec<(u64, String)>,
+    work: Vec<Work<'a>>,
+    /// POs left queued (their account is gone).
+    failed: usize,
+}
+
+/// One 850 of a batch, between its temp file and its record.
+struct Staged {
+    queue_id: u64,
+    po: String,
+    name: String,
+    account: String,
+    prepared: Prepared,
+    bytes: Vec<u8>,
+}
+
+impl Staged {
+    fn file(&self) -> Option<&std::fs::File> {
+        match &self.prepared {
+            Prepared::Written(f) => Some(f),
+            Prepared::Delivered => None,
+        }
+    }
+}
+
+/// A batch's archive copies: written under temp names, synced with the batch's outbox files,
+/// then each renamed to its name. Temp files not yet renamed are removed when it is dropped
+/// (a batch that stopped on an error leaves nothing behind).
+struct Archive {
+    root: Dir,
+    days: BTreeMap<String, Dir>,
+    /// (day, temp name, name, file), in the order written.
+    temps: Vec<(String, std::ffi::OsString, String, std::fs::File)>,
+}
+
+impl Archive {
+    fn new(root: Dir) -> Archive {
+        Archive {
+            root,
+            days: BTreeMap::new(),
+            temps: Vec::new(),
+        }
+    }
+
+    /// Writes `bytes` under a temp name for `name` in the day's directory (not synced).
+    fn write(&mut self, day: String, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let dir = match self.days.entry(day.clone()) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let dir = self.root.sub_path(v.key(), files::SHARED_DIR_MODE)?;
+                v.insert(dir)
+            }
+        };
+        let (tmp, file) = dir.write_temp(OsStr::new(name), bytes)?;
+        self.temps.push((day, tmp, name.to_string(), file));
+        Ok(())
+    }
+
+    fn files(&self) -> impl Iterator<Item = &std::fs::File> {
+        self.temps.iter().map(|(_, _, _, f)| f)
+    }
+
+    /// Renames every synced temp file to its name (replacing an earlier copy); the day
+    /// directories, for the caller to sync.
+    fn name_all(mut self) -> io::Result<Vec<Dir>> {
+        for (day, tmp, name, _) in std::mem::take(&mut self.temps) {
+            let dir = &self.days[&day];
+            if let Err(e) = dir.rename_replace(&tmp, OsStr::new(&name)) {
+                let _ = dir.unlink(&tmp);
+                return Err(e);
+            }
+        }
+        Ok(std::mem::take(&mut self.days).into_values().collect())
+    }
+}
+
+impl Drop for Archive {
+    fn drop(&mut self) {
+        for (day, tmp, _, _) in &self.temps {
+            if let Some(dir) = self.days.get(day) {
+                let _ = dir.unlink(tmp);
+            }
         }
     }
 }
@@ -400,11 +586,32 @@ pub fn deliver(dir: &Dir, key: &TempKey, name: &str, bytes: &[u8]) -> io::Result
 
 /// `deliver` without the directory fsync, for callers that sync a directory once for a batch.
 fn stage(dir: &Dir, key: &TempKey, name: &str, bytes: &[u8]) -> io::Result<()> {
+    match prepare(dir, key, name, bytes)? {
+        Prepared::Delivered => Ok(()),
+        Prepared::Written(file) => {
+            file.sync_all()?;
+            finish(dir, key, name, &file, bytes)
+        }
+    }
+}
+
+/// Where a file stands after [`prepare`].
+enum Prepared {
+    /// Its temp file is linked already: the receipt that it was delivered.
+    Delivered,
+    /// Its temp file is written, neither synced nor linked.
+    Written(std::fs::File),
+}
+
+/// The first half of [`stage`]: the temp file written and not synced (a batch syncs all its
+/// files at once), or the receipt found.
+fn prepare(dir: &Dir, key: &TempKey, name: &str, bytes: &[u8]) -> io::Result<Prepared> {
     let tmp = key.temp_name(name);
-    let final_name = OsStr::new(name);
     match dir.open_regular(&tmp) {
         // Our own temp file, linked already: the receipt that this file was delivered.
-        Ok((_, meta)) if meta.nlink >= 2 && meta.uid == files::my_uid() => return Ok(()),
+        Ok((_, meta)) if meta.nlink >= 2 && meta.uid == files::my_uid() => {
+            return Ok(Prepared::Delivered)
+        }
         // A temp file from an attempt that stopped before linking: start again.
         Ok(_) => dir.unlink(&tmp)?,
         Err(OpenError::NotRegular(kind)) => {
@@ -420,8 +627,21 @@ fn stage(dir: &Dir, key: &TempKey, name: &str, bytes: &[u8]) -> io::Result<()> {
     }
     let mut file = dir.create_new(&tmp, files::FILE_MODE)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
-    let linked = match dir.link_file(&file, &tmp, final_name) {
+    Ok(Prepared::Written(file))
+}
+
+/// The second half of [`stage`], once `file` (the temp file [`prepare`] wrote) is synced: its
+/// link to `name`, never replacing anything.
+fn finish(
+    dir: &Dir,
+    key: &TempKey,
+    name: &str,
+    file: &std::fs::File,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let tmp = key.temp_name(name);
+    let final_name = OsStr::new(name);
+    let linked = match dir.link_file(file, &tmp, final_name) {
         Err(e) if matches!(e.raw_os_error(), Some(1 | 18 | 95)) => {
             // EPERM / EXDEV / EOPNOTSUPP: no hard links here; a rename that never replaces.
             dir.rename_noreplace(&tmp, dir, final_name)

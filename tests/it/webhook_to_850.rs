@@ -2,6 +2,8 @@
 //! refusal with its status and named field, duplicates, multi-PO events, key rotation, and
 //! exactly-once across restarts.
 
+use std::time::Duration;
+
 use crate::support::*;
 
 #[tokio::test]
@@ -505,5 +507,50 @@ async fn check_reports_every_problem_with_line_and_key() {
     assert!(
         err.contains(&format!("bad.toml:{line}: ingram.country_code")),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_outbox_takes_webhooks_and_writes_their_850s_once_resumed() {
+    let ws = Workspace::new();
+    let d = ws.start_with("paused = true").await;
+    let mut events = d.r().events.subscribe();
+    for i in 0..3 {
+        let id = format!("P-{i}");
+        let (s, body) = post(
+            &d.url(),
+            &sample_with(&id, &format!("IM-P-{i}")),
+            Some(&sign(&id)),
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    // Absence: no 850 event within a second of the last 2xx (an unpaused outbox writes them in
+    // milliseconds), and nothing in the outbox.
+    let written = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if let Ok(edi_bridge::events::Event::Written850 { .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(written.is_err(), "an 850 was written while paused");
+    assert_eq!(d.written_count(), 0);
+    assert!(ws.files("outbox").is_empty(), "{:?}", ws.files("outbox"));
+    d.stop().await;
+
+    let d = ws.start().await;
+    d.wait_written(3).await;
+    d.stop().await;
+    let mut names = ws.names("outbox");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "IM-P-0.000000001.850",
+            "IM-P-1.000000002.850",
+            "IM-P-2.000000003.850"
+        ]
     );
 }
