@@ -876,6 +876,8 @@ struct IntakeResult {
     written_850: usize,
     /// 850 files written per second in the 5 s after the closed-loop run (intake idle).
     drain_rate: f64,
+    /// Ours: the same closed loop on a fresh server with `[outbox] paused = true`.
+    paused: Option<Load>,
 }
 
 async fn intake_one(s: &Settings, kind: Kind) -> anyhow::Result<IntakeResult> {
@@ -916,6 +918,31 @@ async fn intake_one(s: &Settings, kind: Kind) -> anyhow::Result<IntakeResult> {
     };
     drop(p);
 
+    // The store's write path alone: the closed loop again, the outbox paused.
+    let paused = if kind == Kind::Ours {
+        let dir = s.root.join("intake-ours-paused");
+        let p = start_server_with(kind, &dir, "[outbox]\npaused = true\n").await?;
+        let warm = closed_loop(&p.url(), webhooks("QW", 200)?, s.connections).await;
+        if warm.failed > 0 {
+            bail!(
+                "ours (outbox paused): {} warm-up requests failed",
+                warm.failed
+            );
+        }
+        let load = closed_loop(&p.url(), webhooks("QC", s.requests)?, s.connections).await;
+        eprintln!(
+            "   ours closed loop, outbox paused: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+            load.rate(),
+            load.p(0.50),
+            load.p(0.99),
+            load.failed
+        );
+        drop(p);
+        Some(load)
+    } else {
+        None
+    };
+
     // Open loop on another fresh server (no backlog from the closed-loop run).
     let dir = s.root.join(format!("intake-{}-open", kind.name()));
     let p = start_server(kind, &dir).await?;
@@ -943,6 +970,7 @@ async fn intake_one(s: &Settings, kind: Kind) -> anyhow::Result<IntakeResult> {
         hwm_kb,
         written_850,
         drain_rate: drained_850 as f64 / drain_secs,
+        paused,
     })
 }
 
@@ -1004,6 +1032,22 @@ async fn intake(s: &Settings, rep: &mut Report, base: &IntakeResult) -> anyhow::
         "n/a".into(),
         "".into(),
     );
+    if let Some(paused) = &ours.paused {
+        rep.compare(
+            1,
+            "… the same with the outbox paused (`[outbox] paused`: the store's write path alone): throughput ↑",
+            paused.rate(),
+            base.closed.rate(),
+            Unit::PerSec("req"),
+        );
+        rep.compare(
+            1,
+            "… with the outbox paused: p99 latency to 2xx ↓",
+            paused.p(0.99),
+            base.closed.p(0.99),
+            Unit::Ms,
+        );
+    }
     let r = s.rate;
     let total = s.rate * s.rate_secs;
     rep.compare(
@@ -1709,7 +1753,7 @@ fn memory_big(s: &Settings, rep: &mut Report) -> anyhow::Result<()> {
 /// daemon would have: each event stored, its 850 allocated and written, and all but one in a
 /// hundred have their 997 from the ERP (those stay overdue, as a few do in real life). Returns the size of the state directory in bytes.
 fn preload(dir: &Path, n: usize, received_at: &str) -> anyhow::Result<u64> {
-    use edi_bridge::store::{InboundBatch, NewEvent, Store};
+    use edi_bridge::store::{InboundBatch, NewEvent, PreparedEvent, Store};
     let mapping = edi_bridge::mapping::Mapping::builtin();
     let pair = mapping.interchange.pair_key();
     let store = Store::open(&dir.join("state"))?;
@@ -1738,7 +1782,8 @@ fn preload(dir: &Path, n: usize, received_at: &str) -> anyhow::Result<u64> {
                 })
             })
             .collect::<anyhow::Result<Vec<NewEvent>>>()?;
-        let refs: Vec<&NewEvent> = events.iter().collect();
+        let events: Vec<PreparedEvent> = events.into_iter().map(PreparedEvent::new).collect();
+        let refs: Vec<&PreparedEvent> = events.iter().collect();
         store.record_events(&refs)?;
         let names: Vec<String> = (done..upto).map(|i| format!("H-{i:07}")).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::intake::{Intake, NewEvent};
+use super::intake::{Intake, PreparedEvent};
 use super::{health, sync, Inner, Store, StoreError, StoreShared};
 
 /// The longest anyone waits for the committer's answer before calling the store unavailable.
@@ -48,7 +48,7 @@ pub(super) enum Commit {
     /// Make every write so far durable.
     Flush(FlushReply),
     /// Write this event (batched with the others waiting), make it durable, answer.
-    Intake(Box<NewEvent>, IntakeReply),
+    Intake(Box<PreparedEvent>, IntakeReply),
 }
 
 impl Store {
@@ -192,7 +192,7 @@ impl CommitterState {
         &mut self,
         shared: &Arc<StoreShared>,
         flushes: Vec<FlushReply>,
-        intakes: Vec<(Box<NewEvent>, IntakeReply)>,
+        intakes: Vec<(Box<PreparedEvent>, IntakeReply)>,
     ) -> Answers {
         if shared.health.failing_reason().is_some() {
             self.recover(shared);
@@ -318,15 +318,15 @@ impl CommitterState {
 /// event cannot fail the others. One outcome per event, in order.
 fn record_batch(
     store: &Store,
-    intakes: &[(Box<NewEvent>, IntakeReply)],
+    intakes: &[(Box<PreparedEvent>, IntakeReply)],
 ) -> Vec<Result<Intake, StoreError>> {
     if intakes.is_empty() {
         return Vec::new();
     }
-    let evs: Vec<&NewEvent> = intakes.iter().map(|(ev, _)| ev.as_ref()).collect();
+    let evs: Vec<&PreparedEvent> = intakes.iter().map(|(ev, _)| ev.as_ref()).collect();
     match store.record_events(&evs) {
         Ok(outcomes) if outcomes.len() == evs.len() => outcomes.into_iter().map(Ok).collect(),
-        _ => evs.iter().map(|ev| store.record_event(ev)).collect(),
+        _ => evs.iter().map(|ev| store.record_prepared(ev)).collect(),
     }
 }
 

@@ -43,7 +43,7 @@ pub use backup::Copied;
 pub use committer::{COMMIT_WAIT, HEARTBEAT};
 pub use health::StoreHealth;
 pub use inbound::{InboundBatch, InboundCommit, NewJob};
-pub use intake::{Intake, NewEvent};
+pub use intake::{Intake, NewEvent, PreparedEvent};
 pub use jobs::Due;
 pub use refused::{RefusedEvent, PRUNE_BATCH, REFUSED_TTL_MS};
 pub use retention::{Expect997, OpenPos, Pruned};

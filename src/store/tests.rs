@@ -102,9 +102,9 @@ async fn events_in_one_batch_see_each_other_and_intake_is_durable() {
         let mut changed = po("A");
         changed.reseller_order_number = "OTHER".into();
         let (e1, e1_again, e2) = (
-            event("E1", &[po("A")]),
-            event("E1", &[po("A")]),
-            event("E2", &[changed, po("B")]),
+            PreparedEvent::new(event("E1", &[po("A")])),
+            PreparedEvent::new(event("E1", &[po("A")])),
+            PreparedEvent::new(event("E2", &[changed, po("B")])),
         );
         let out = store.record_events(&[&e1, &e1_again, &e2]).unwrap();
         assert_eq!(
@@ -869,7 +869,8 @@ mod size_tests {
                 }
             })
             .collect();
-        let refs: Vec<&NewEvent> = events.iter().collect();
+        let events: Vec<PreparedEvent> = events.into_iter().map(PreparedEvent::new).collect();
+        let refs: Vec<&PreparedEvent> = events.iter().collect();
         store.record_events(&refs).unwrap();
         let names: Vec<String> = (0..n).map(|i| format!("H-{i:07}")).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -183,18 +183,20 @@ impl<'t> OrderTx<'t> {
 
 /// Stores a new PO's record (intake) with its entries in `states` and `received`. A new record
 /// has no 850 written and no answer from the ERP: no entry in `awaiting_997` or
-/// `erp_rejected`.
+/// `erp_rejected`. `bytes` is the record encoded ([`json`]): intake encodes it off the
+/// committer's thread.
 pub(super) fn create(
     orders: &TransactionalTree,
     states: &TransactionalTree,
     received: &TransactionalTree,
     rec: &OrderRecord,
+    bytes: &[u8],
 ) -> TxResult<()> {
     let entries = Entries::of(rec);
     debug_assert!(entries.awaiting.is_none() && !entries.rejected);
     let key = rec.key();
     let po = key.as_str();
-    orders.insert(po.as_bytes(), json(rec))?;
+    orders.insert(po.as_bytes(), bytes)?;
     let at = rfc3339_ms(&rec.received_at).unwrap_or(0);
     received.insert(keys::awaiting_key(at, po), &[])?;
     states.insert(entries.state, &[])?;

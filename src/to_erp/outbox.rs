@@ -155,7 +155,7 @@ impl Outbox {
         store.flush_blocking()?;
         let mut outboxes: BTreeMap<String, Dir> = BTreeMap::new();
         let mut archive = match &self.archive_dir {
-            Some(root) => Some(Archive::new(root.open()?)),
+            Some(root) => Some(ArchiveCopies::new(root.open()?)),
             None => None,
         };
         let mut staged = Vec::new();
@@ -474,16 +474,16 @@ impl Staged {
 /// A batch's archive copies: written under temp names, synced with the batch's outbox files,
 /// then each renamed to its name. Temp files not yet renamed are removed when it is dropped
 /// (a batch that stopped on an error leaves nothing behind).
-struct Archive {
+struct ArchiveCopies {
     root: Dir,
     days: BTreeMap<String, Dir>,
     /// (day, temp name, name, file), in the order written.
     temps: Vec<(String, std::ffi::OsString, String, std::fs::File)>,
 }
 
-impl Archive {
-    fn new(root: Dir) -> Archive {
-        Archive {
+impl ArchiveCopies {
+    fn new(root: Dir) -> ArchiveCopies {
+        ArchiveCopies {
             root,
             days: BTreeMap::new(),
             temps: Vec::new(),
@@ -522,7 +522,7 @@ impl Archive {
     }
 }
 
-impl Drop for Archive {
+impl Drop for ArchiveCopies {
     fn drop(&mut self) {
         for (day, tmp, _, _) in &self.temps {
             if let Some(dir) = self.days.get(day) {
