@@ -511,7 +511,9 @@ impl ArchiveCopies {
     /// Renames every synced temp file to its name (replacing an earlier copy); the day
     /// directories, for the caller to sync.
     fn name_all(mut self) -> io::Result<Vec<Dir>> {
-        for (day, tmp, name, _) in std::mem::take(&mut self.temps) {
+        // One at a time off the list: on an error, those not renamed yet are still on it
+        // for `drop` to remove.
+        while let Some((day, tmp, name, _)) = self.temps.pop() {
             let dir = &self.days[&day];
             if let Err(e) = dir.rename_replace(&tmp, OsStr::new(&name)) {
                 let _ = dir.unlink(&tmp);

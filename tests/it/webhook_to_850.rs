@@ -554,3 +554,72 @@ async fn a_paused_outbox_takes_webhooks_and_writes_their_850s_once_resumed() {
         ]
     );
 }
+
+#[tokio::test]
+async fn an_archive_copy_that_cannot_be_named_leaves_no_temp_file_and_no_second_850() {
+    let ws = Workspace::new();
+    let day = edi_bridge::clock::date_path(&edi_bridge::clock::now_rfc3339());
+    let day_dir = ws.path("archive/outbound").join(&day);
+    std::fs::create_dir_all(&day_dir).unwrap();
+    // The second PO's archive name is taken by a directory: its copy cannot be renamed there,
+    // after the batch's outbox files were linked.
+    let blocker = day_dir.join("IM-A-1.000000002.850");
+    std::fs::create_dir(&blocker).unwrap();
+    let d = ws.start_with("paused = true").await;
+    for i in 0..3 {
+        let id = format!("A-{i}");
+        let (s, _) = post(
+            &d.url(),
+            &sample_with(&id, &format!("IM-A-{i}")),
+            Some(&sign(&id)),
+        )
+        .await;
+        assert_eq!(s, 200);
+    }
+    d.stop().await;
+    // One batch of three, failing at the second archive copy, and retried.
+    let d = ws.start().await;
+    let m = metrics_showing(&d, &["edi_bridge_outbox_errors_total 2"]).await;
+    assert!(m.contains("edi_bridge_outbox_errors_total 2"), "{m}");
+    assert_eq!(
+        d.written_count(),
+        0,
+        "not marked written while its archive copy fails"
+    );
+    let leftovers: Vec<_> = walk(&ws.path("archive"), true)
+        .into_iter()
+        .filter(|p| name_of(p).ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "archive temp files left: {leftovers:?}"
+    );
+    std::fs::remove_dir(&blocker).unwrap();
+    d.wait_written(3).await;
+    d.stop().await;
+    let names = ws.names("outbox");
+    assert_eq!(
+        names,
+        [
+            "IM-A-0.000000001.850",
+            "IM-A-1.000000002.850",
+            "IM-A-2.000000003.850"
+        ],
+        "each 850 once, under the numbers first allocated"
+    );
+    let archived: Vec<String> = walk(&ws.path("archive/outbound"), true)
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| name_of(p))
+        .collect();
+    assert_eq!(archived.len(), 3, "{archived:?}");
+    for f in ws.files("outbox") {
+        let copy = day_dir.join(name_of(&f));
+        assert_eq!(read(&f), read(&copy), "{}", copy.display());
+    }
+    let hidden: Vec<_> = walk(&ws.path("outbox"), true)
+        .into_iter()
+        .filter(|p| name_of(p).starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "receipts left: {hidden:?}");
+}
