@@ -530,7 +530,7 @@ client_secret_file = "{d}/client.secret"
 partner_id = "US123456"
 country_code = "US"
 sender_id = "ACME-EDI"
-requests_per_minute = 60000
+requests_per_minute = 600000
 [mapping]
 file = "mapping.toml"
 {extra}
@@ -2209,7 +2209,7 @@ sender_id = "ACME-EDI"
 mapping = "mapping-ca.toml"
 client_secret_file = "{d}/client.secret"
 webhook_secret_file = "{d}/ca.webhook.secret"
-requests_per_minute = 60000
+requests_per_minute = 600000
 "#
         ));
     }
