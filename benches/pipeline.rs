@@ -1122,7 +1122,9 @@ async fn intake(s: &Settings, rep: &mut Report, base: &IntakeResult) -> anyhow::
         "1: ours = the release binary (`edi-bridge run`, default config, info logs to a file) on \
          127.0.0.1; each request is a distinct signed webhook with 1 PO (2 lines): content type, \
          HMAC, JSON decode, one sled transaction, group-commit flush, 2xx; the outbox worker \
-         renders and fsyncs 850s concurrently. Baseline = a child process running axum with the \
+         renders 850s concurrently and makes each batch durable at once. The row \
+         \"outbox paused\" is the same closed loop on a third fresh server with \
+         `[outbox] paused = true`: the store's write path alone. Baseline = a child process running axum with the \
          same runtime shape whose handler appends the body to one file and `sync_data()`s it \
          under a lock (one fsync per request, no parsing). Each server gets a fresh directory \
          under target/ (same disk) and a 200-request warm-up; the open-loop run uses a second \
