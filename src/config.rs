@@ -1643,7 +1643,11 @@ mod tests {
             .map(|p| (p.line, p.key.as_str(), p.message.as_str()))
             .collect();
         assert!(
-            found.contains(&(Some(14), "ingram.requests_per_minute", "must be 1 to 600000")),
+            found.contains(&(
+                Some(14),
+                "ingram.requests_per_minute",
+                "must be 1 to 600000"
+            )),
             "{found:?}"
         );
         assert!(

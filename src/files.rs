@@ -619,7 +619,11 @@ pub fn sync_files(files: &[&File]) -> io::Result<()> {
             devices.push(dev);
             match rustix::fs::syncfs(f) {
                 Ok(()) => {}
-                Err(rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
+                Err(
+                    rustix::io::Errno::NOSYS
+                    | rustix::io::Errno::OPNOTSUPP
+                    | rustix::io::Errno::INVAL,
+                ) => {
                     refused = true;
                     break;
                 }
