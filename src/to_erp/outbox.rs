@@ -190,7 +190,8 @@ impl Outbox {
                 bytes,
             });
         }
-        let mut synced: Vec<&std::fs::File> = staged.iter().filter_map(Staged::file).collect();
+        let mut synced: Vec<&std::fs::File> =
+            staged.iter().filter_map(|s| s.prepared.file()).collect();
         if let Some(archive) = &archive {
             synced.extend(archive.files());
         }
@@ -387,13 +388,8 @@ impl Outbox {
                 }
             }
         }
-        let synced: Vec<&std::fs::File> = prepared
-            .iter()
-            .filter_map(|(_, _, p)| match p {
-                Prepared::Written(f) => Some(f),
-                Prepared::Delivered => None,
-            })
-            .collect();
+        let synced: Vec<&std::fs::File> =
+            prepared.iter().filter_map(|(_, _, p)| p.file()).collect();
         files::sync_files(&synced)?;
         let mut staged = Vec::new();
         for (id, file, p) in &prepared {
@@ -460,15 +456,6 @@ struct Staged {
     account: String,
     prepared: Prepared,
     bytes: Vec<u8>,
-}
-
-impl Staged {
-    fn file(&self) -> Option<&std::fs::File> {
-        match &self.prepared {
-            Prepared::Written(f) => Some(f),
-            Prepared::Delivered => None,
-        }
-    }
 }
 
 /// A batch's archive copies: written under temp names, synced with the batch's outbox files,
@@ -603,6 +590,16 @@ enum Prepared {
     Delivered,
     /// Its temp file is written, neither synced nor linked.
     Written(std::fs::File),
+}
+
+impl Prepared {
+    /// The temp file still to sync and link.
+    fn file(&self) -> Option<&std::fs::File> {
+        match self {
+            Prepared::Written(f) => Some(f),
+            Prepared::Delivered => None,
+        }
+    }
 }
 
 /// The first half of [`stage`]: the temp file written and not synced (a batch syncs all its
