@@ -1789,9 +1789,13 @@ fn preload(dir: &Path, n: usize, received_at: &str) -> anyhow::Result<u64> {
         store.record_events(&refs)?;
         let names: Vec<String> = (done..upto).map(|i| format!("H-{i:07}")).collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let recs = store.allocate_850s(&name_refs, &pair, received_at, |po, e| {
-            format!("{po}.{}.850", e.isa13)
-        })?;
+        let recs = store
+            .allocate_850s(&name_refs, &pair, received_at, |po, e| {
+                format!("{po}.{}.850", e.isa13)
+            })?
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>();
         let queue = store.outbox_batch(batch * 2)?;
         let done_refs: Vec<(u64, &str)> = queue.iter().map(|(q, p)| (*q, p.as_str())).collect();
         store.complete_850s(&done_refs, received_at)?;

@@ -32,14 +32,15 @@ impl Store {
 
     /// Gives each PO its 850 envelope, in one transaction: allocates ISA13/GS06/ST02 for the
     /// (sender, receiver) pair (in order: consecutive control numbers) and fixes the file name.
-    /// A PO that already has an envelope keeps it. `file_name` gets the PO number and envelope.
+    /// A PO that already has an envelope keeps it (a written one is returned as it is). `None`
+    /// for a PO with no record. `file_name` gets the PO number and envelope.
     pub fn allocate_850s(
         &self,
         pos: &[&str],
         pair: &str,
         created_at: &str,
         file_name: impl Fn(&str, &Envelope850) -> String,
-    ) -> Result<Vec<OrderRecord>, StoreError> {
+    ) -> Result<Vec<Option<OrderRecord>>, StoreError> {
         let (i, _w) = self.writer()?;
         i.tallying_awaiting(|changes| {
             let trees = (
@@ -56,10 +57,11 @@ impl Store {
                     let mut out = Vec::with_capacity(pos.len());
                     for po in pos {
                         let Some(mut rec) = tx.edit(po)? else {
-                            return Err(abort(StoreError::NoSuchOrder(po.to_string())));
+                            out.push(None);
+                            continue;
                         };
                         if !matches!(rec.outbound, Outbound850::Pending) {
-                            out.push(rec.into_record());
+                            out.push(Some(rec.into_record()));
                             continue;
                         }
                         let mut envelope = Envelope850 {
@@ -79,7 +81,7 @@ impl Store {
                             ),
                         });
                         rec.outbound = Outbound850::Allocated { envelope };
-                        out.push(tx.save(rec)?);
+                        out.push(Some(tx.save(rec)?));
                     }
                     Ok(out)
                 })?;

@@ -45,7 +45,7 @@ fn allocate(
 ) -> OrderRecord {
     let mut recs = store.allocate_850s(&[po], pair, "t", file_name).unwrap();
     assert_eq!(recs.len(), 1);
-    recs.remove(0)
+    recs.remove(0).expect("the PO has a record")
 }
 
 fn event(id: &str, orders: &[PurchaseOrder]) -> NewEvent {
@@ -57,6 +57,30 @@ fn event(id: &str, orders: &[PurchaseOrder]) -> NewEvent {
         raw_body: "{}".into(),
         orders: orders.to_vec(),
     }
+}
+
+#[test]
+fn allocation_skips_a_po_without_a_record_and_keeps_a_written_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .record_event(&event("E1", &[po("A"), po("B")]))
+        .unwrap();
+    let name = |po: &str, e: &Envelope850| format!("{po}.{}.850", e.isa13);
+    let first = allocate(&store, "A", "pair", name);
+    let Outbound850::Allocated { envelope: first } = first.outbound else {
+        panic!("A allocated: {:?}", first.outbound)
+    };
+    let queue = store.outbox_batch(10).unwrap();
+    store.complete_850s(&[(queue[0].0, "A")], "t").unwrap();
+    let recs = store
+        .allocate_850s(&["gone", "A", "B"], "pair", "t", name)
+        .unwrap();
+    assert!(recs[0].is_none(), "no record: nothing allocated, no error");
+    let a = recs[1].as_ref().unwrap();
+    assert!(matches!(&a.outbound, Outbound850::Written { envelope, .. } if *envelope == first));
+    let b = recs[2].as_ref().unwrap();
+    assert!(matches!(&b.outbound, Outbound850::Allocated { envelope } if envelope.isa13 == 2));
 }
 
 #[tokio::test]
@@ -878,7 +902,10 @@ mod size_tests {
             .allocate_850s(&name_refs, &pair, "2026-01-01T00:00:00Z", |po, e| {
                 format!("{po}.{}.850", e.isa13)
             })
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|r| r.expect("every PO has a record"))
+            .collect::<Vec<_>>();
         let queue = store.outbox_batch(n * 2).unwrap();
         let done: Vec<(u64, &str)> = queue.iter().map(|(q, p)| (*q, p.as_str())).collect();
         store.complete_850s(&done, "2026-01-01T00:01:00Z").unwrap();

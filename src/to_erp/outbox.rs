@@ -242,19 +242,8 @@ impl Outbox {
         let mut finished = Vec::new();
         let mut pending: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
         for (queue_id, po) in store.outbox_batch(limit)? {
-            match store.order(&po)? {
-                None => {
-                    tracing::warn!(po = %shown(&po), "Queued PO has no record; dropping the queue entry.");
-                    finished.push((queue_id, po));
-                }
-                Some(rec) if matches!(rec.outbound, Outbound850::Written { .. }) => {
-                    finished.push((queue_id, po))
-                }
-                Some(_) => {
-                    let account = PoRef::from_key(&po).account;
-                    pending.entry(account).or_default().push((queue_id, po));
-                }
-            }
+            let account = PoRef::from_key(&po).account;
+            pending.entry(account).or_default().push((queue_id, po));
         }
         let mut failed = 0;
         let mut work = Vec::new();
@@ -271,6 +260,18 @@ impl Outbox {
                     file_name(&self.file_pattern, &PoRef::from_key(po), env)
                 })?;
             for ((queue_id, po), rec) in entries.into_iter().zip(recs) {
+                let rec = match rec {
+                    None => {
+                        tracing::warn!(po = %shown(&po), "Queued PO has no record; dropping the queue entry.");
+                        finished.push((queue_id, po));
+                        continue;
+                    }
+                    Some(rec) if matches!(rec.outbound, Outbound850::Written { .. }) => {
+                        finished.push((queue_id, po));
+                        continue;
+                    }
+                    Some(rec) => rec,
+                };
                 work.push(Work {
                     queue_id,
                     po,
