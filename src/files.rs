@@ -577,20 +577,10 @@ impl Dir {
         f.sync_all()
     }
 
-    /// Writes `name` atomically through a fresh hidden temp name, replacing an earlier copy
-    /// (for the daemon's own archive). Not synced: the caller syncs the directory once.
-    pub fn replace_file(&self, name: &OsStr, bytes: &[u8]) -> io::Result<()> {
-        let (tmp, f) = self.write_temp(name, bytes)?;
-        if let Err(e) = f.sync_all().and_then(|()| self.rename_replace(&tmp, name)) {
-            let _ = self.unlink(&tmp);
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// The first half of [`Dir::replace_file`], for a batch that syncs its files at once
-    /// ([`sync_files`]) before renaming each: `bytes` written under a fresh hidden temp name
-    /// for `name`, not synced. The temp name and the open file; nothing is left on error.
+    /// The first half of writing `name` atomically (the daemon's own archive copies): `bytes`
+    /// written under a fresh hidden temp name for `name`, not synced, for a batch that syncs
+    /// its files at once ([`sync_files`]) and then renames each ([`Dir::rename_replace`]). The
+    /// temp name and the open file; nothing is left on error.
     pub fn write_temp(&self, name: &OsStr, bytes: &[u8]) -> io::Result<(OsString, File)> {
         name_ok(name)?;
         let tmp = random_temp_name(name);
