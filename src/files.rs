@@ -596,7 +596,8 @@ impl Dir {
 /// Makes the data and metadata of every file in `files` durable, as an fsync of each would:
 /// with two or more, one `syncfs` per filesystem they are on (one journal commit for a whole
 /// batch of new files instead of one each) where the kernel reports writeback errors through
-/// it (Linux 5.8 and later); otherwise, or when `syncfs` is refused, an fsync each.
+/// it (Linux 5.8 and later); otherwise, or when `syncfs` is refused (unsupported, or filtered
+/// out), an fsync each.
 pub fn sync_files(files: &[&File]) -> io::Result<()> {
     if files.len() >= 2 && syncfs_reports_errors() {
         let mut devices = Vec::new();
@@ -609,10 +610,13 @@ pub fn sync_files(files: &[&File]) -> io::Result<()> {
             devices.push(dev);
             match rustix::fs::syncfs(f) {
                 Ok(()) => {}
+                // Not implemented here, or refused by a system-call filter (the unit's
+                // `SystemCallErrorNumber=EPERM`): fsync each file instead.
                 Err(
                     rustix::io::Errno::NOSYS
                     | rustix::io::Errno::OPNOTSUPP
-                    | rustix::io::Errno::INVAL,
+                    | rustix::io::Errno::INVAL
+                    | rustix::io::Errno::PERM,
                 ) => {
                     refused = true;
                     break;
