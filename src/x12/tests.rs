@@ -1376,16 +1376,9 @@ fn a_second_heading_in_one_set_is_an_error_and_never_read_over_the_first() {
     let doc = read(text.as_bytes(), &ReadOptions::default());
     let (ack, d) = Ack855::parse(doc.transactions().next().expect("tx"));
     assert_eq!(ack.po_number, "IM-PO-1001");
-    let e: Vec<_> = d.iter().filter(|d| d.is_error()).collect();
-    assert_eq!(e.len(), 1, "{d:?}");
-    assert_eq!(e[0].code, DiagnosticCode::UnexpectedSegment);
-    assert_eq!(e[0].position.segment_id.as_deref(), Some("BAK"));
-    assert_eq!(e[0].position.segment_in_set, Some(6), "{:?}", e[0].position);
-    assert!(
-        e[0].message.contains("bak appears again"),
-        "{}",
-        e[0].message
-    );
+    let e = only_error_at(&d, "BAK");
+    assert_eq!(e.position.segment_in_set, Some(6), "{:?}", e.position);
+    assert!(e.message.contains("bak appears again"), "{}", e.message);
 
     // The same for an 856's BSN (after an HL, where it used to overwrite the shipment).
     let text = include_str!("../../samples/ingram-po-856.edi");
@@ -1394,8 +1387,14 @@ fn a_second_heading_in_one_set_is_an_error_and_never_read_over_the_first() {
     let doc = read(text.as_bytes(), &ReadOptions::default());
     let (asn, d) = Asn856::parse(doc.transactions().next().expect("tx"));
     assert_ne!(asn.shipment_id, "OTHER-SHIPMENT");
+    only_error_at(&d, "BSN");
+}
+
+/// The one error among `d`: an unexpected segment, at `segment`.
+fn only_error_at<'a>(d: &'a [Diagnostic], segment: &str) -> &'a Diagnostic {
     let e: Vec<_> = d.iter().filter(|d| d.is_error()).collect();
     assert_eq!(e.len(), 1, "{d:?}");
     assert_eq!(e[0].code, DiagnosticCode::UnexpectedSegment);
-    assert_eq!(e[0].position.segment_id.as_deref(), Some("BSN"));
+    assert_eq!(e[0].position.segment_id.as_deref(), Some(segment));
+    e[0]
 }

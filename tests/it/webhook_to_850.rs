@@ -449,19 +449,8 @@ async fn restart_mid_flight_writes_each_850_exactly_once() {
     // Make the outbox unwritable for the worker: replace the directory with a plain file.
     std::fs::remove_dir(ws.path("outbox")).unwrap();
     std::fs::write(ws.path("outbox"), b"not a directory").unwrap();
-    for i in 0..5 {
-        let id = format!("R-{i}");
-        let (s, _) = post(
-            &d.url(),
-            &sample_with(&id, &format!("IM-R-{i}")),
-            Some(&sign(&id)),
-        )
-        .await;
-        assert_eq!(
-            s, 200,
-            "acknowledged while the outbox is broken: durable in the store"
-        );
-    }
+    // Acknowledged while the outbox is broken: durable in the store.
+    post_pos(&d, "R", 5).await;
     assert_eq!(d.written_count(), 0);
     d.stop().await;
     std::fs::remove_file(ws.path("outbox")).unwrap();
@@ -515,16 +504,7 @@ async fn a_paused_outbox_takes_webhooks_and_writes_their_850s_once_resumed() {
     let ws = Workspace::new();
     let d = ws.start_with("paused = true").await;
     let mut events = d.r().events.subscribe();
-    for i in 0..3 {
-        let id = format!("P-{i}");
-        let (s, body) = post(
-            &d.url(),
-            &sample_with(&id, &format!("IM-P-{i}")),
-            Some(&sign(&id)),
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
-    }
+    post_pos(&d, "P", 3).await;
     // Absence: no 850 event within a second of the last 2xx (an unpaused outbox writes them in
     // milliseconds), and nothing in the outbox.
     let written = tokio::time::timeout(Duration::from_secs(1), async {
@@ -566,16 +546,7 @@ async fn an_archive_copy_that_cannot_be_named_leaves_no_temp_file_and_no_second_
     let blocker = day_dir.join("IM-A-1.000000002.850");
     std::fs::create_dir(&blocker).unwrap();
     let d = ws.start_with("paused = true").await;
-    for i in 0..3 {
-        let id = format!("A-{i}");
-        let (s, _) = post(
-            &d.url(),
-            &sample_with(&id, &format!("IM-A-{i}")),
-            Some(&sign(&id)),
-        )
-        .await;
-        assert_eq!(s, 200);
-    }
+    post_pos(&d, "A", 3).await;
     d.stop().await;
     // One batch of three, failing at the second archive copy, and retried.
     let d = ws.start().await;
@@ -622,4 +593,19 @@ async fn an_archive_copy_that_cannot_be_named_leaves_no_temp_file_and_no_second_
         .filter(|p| name_of(p).starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "receipts left: {hidden:?}");
+}
+
+/// Posts `n` signed sample webhooks, event `{tag}-{i}` carrying PO `IM-{tag}-{i}`, each
+/// answered 200.
+async fn post_pos(d: &TestDaemon, tag: &str, n: usize) {
+    for i in 0..n {
+        let id = format!("{tag}-{i}");
+        let (s, body) = post(
+            &d.url(),
+            &sample_with(&id, &format!("IM-{tag}-{i}")),
+            Some(&sign(&id)),
+        )
+        .await;
+        assert_eq!(s, 200, "{id}: {body}");
+    }
 }
